@@ -1,0 +1,2 @@
+#include "config/config.hpp"
+namespace caregate::config {}

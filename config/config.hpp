@@ -1,0 +1,211 @@
+// The typed site configuration. Loaded from YAML by load_config(); every field has a default
+// documented in config/README.md. Secrets are never inline: only paths to files holding them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace caregate::config {
+
+// A validation error that names file, line, column and key path.
+class ConfigError : public std::runtime_error {
+public:
+    ConfigError(std::string file, int line, int column, std::string key, const std::string& what);
+    const std::string& file() const { return file_; }
+    int line() const { return line_; }
+    int column() const { return column_; }
+    const std::string& key() const { return key_; }
+
+private:
+    std::string file_;
+    int line_;
+    int column_;
+    std::string key_;
+};
+
+struct Site {
+    std::string id;  // [a-z0-9_-]+, used in MQTT topics
+    std::string name;
+    std::string region = "default";
+    std::string timezone = "Asia/Shanghai";
+};
+
+struct Store {
+    std::string path = "/var/lib/caregate/caregate.db";
+    std::string media_dir;  // default: <dir of path>/media
+    int busy_timeout_ms = 5000;
+};
+
+struct Log {
+    std::string level = "info";  // trace, debug, info, warn, error
+};
+
+struct Kiosk {
+    std::string bind = "127.0.0.1";
+    int port = 8080;
+    int max_sse_clients = 64;
+    std::string static_dir;  // default: built-in search path
+};
+
+struct Mqtt {
+    bool enabled = true;
+    std::string uri = "tcp://127.0.0.1:1883";
+    std::string client_id;  // default: caregate-<site.id>
+    std::string username;
+    std::string password_file;
+    int keepalive_s = 30;
+};
+
+struct Zone {
+    std::string id;
+    std::string name;
+    int capacity = 0;  // 0 = unlimited
+    bool is_private = false;  // toilet / bath: no camera may watch it
+    int warn_percent = 90;
+};
+
+struct Camera {
+    std::string id;
+    std::string name;
+    std::string source;  // file path, /dev/videoN, rtsp://...
+    std::string zone;
+    std::string role = "cctv";  // entrance, exit, cctv
+    double fps = 5.0;
+    int width = 640;
+    int height = 480;
+    bool faces = false;  // run the face pipeline on this camera
+    bool loop = false;   // file sources: restart at end (demo)
+    std::vector<std::vector<int>> mask;  // polygons as flat x,y lists (privacy masks)
+};
+
+struct Checkin {
+    int interval_minutes = 30;
+};
+
+struct Face {
+    bool enabled = true;
+    std::string recognition_model = "/var/lib/caregate/models/dlib_face_recognition_resnet_model_v1.dat";
+    std::string landmark_model = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat";
+    std::string key_file = "/var/lib/caregate/face.key";  // 32-byte XChaCha20-Poly1305 key
+    double threshold = 0.6;
+    double margin = 0.05;  // best must beat second-best identity by this much
+    int min_face_px = 60;
+    double min_sharpness = 40.0;  // Laplacian variance
+    bool liveness = false;        // blink check
+    bool keep_enrollment_photos = false;
+    int detect_width = 640;
+};
+
+struct Alarms {
+    int ack_timeout_s = 60;
+    int resolve_timeout_s = 900;
+    double low_battery_percent = 20;
+};
+
+// One meaning of a register bit or value: what event it produces.
+struct Point {
+    std::string table = "discrete_inputs";  // coils, discrete_inputs, holding_registers, input_registers
+    int address = 0;
+    int count = 1;
+    double scale = 1.0;  // value = raw * scale (registers)
+    std::string meaning; // call, cancel, fall, cord_pulled, temperature, counter_in, counter_out, output
+    int channel = -1;    // which bit (for di modules); -1: the register value itself
+};
+
+struct ModbusDevice {
+    std::string id;
+    std::string name;
+    std::string kind;  // call_button, pull_cord, fall_sensor, ir_thermometer, di_module, do_module
+    std::string zone;
+    int unit_id = 1;
+    int poll_ms = 100;
+    int debounce_ms = 50;
+    int max_silence_s = 30;
+    std::vector<Point> points;
+};
+
+struct Bus {
+    std::string id;
+    std::string type;  // rtu or tcp
+    // RTU
+    std::string device;
+    int baud = 9600;
+    std::string parity = "N";
+    int data_bits = 8;
+    int stop_bits = 1;
+    bool rs485 = false;
+    // TCP
+    std::string host;
+    int port = 502;
+    int response_timeout_ms = 500;
+    int byte_timeout_ms = 100;
+    int retries = 2;
+    std::vector<ModbusDevice> devices;
+};
+
+struct MqttDevice {
+    std::string id;
+    std::string name;
+    std::string topic;   // e.g. zigbee2mqtt/bath1_sos or caregate/<site>/sensor/<id>
+    std::string model;   // generic, ts0215a_sos, mir_he200_fall, ... (see devices/README.md)
+    std::string kind;    // call_button, fall_sensor, thermometer, occupancy
+    std::string zone;
+    int max_silence_s = 0;  // 0: rely on availability only
+    bool battery = false;
+};
+
+struct City {
+    bool enabled = false;
+    std::string uri = "ssl://city.example:8883";
+    std::string client_id;
+    std::string ca_file;
+    std::string cert_file;
+    std::string key_file;
+    std::string hmac_key_file;
+    int inflight = 64;
+    int daily_summary_hour = 23;
+};
+
+struct Gate {
+    double fever_c = 37.3;
+    double offset_c = 0.0;  // skin-to-body
+    bool require_temperature = false;
+    std::string thermometer_offline_policy = "flag";  // flag or staff
+    int pairing_window_ms = 3000;
+    int reset_hour = 3;
+};
+
+struct SiteConfig {
+    std::string source_file;
+    Site site;
+    Store store;
+    Log log;
+    Kiosk kiosk;
+    Mqtt mqtt;
+    Checkin checkin;
+    Face face;
+    Alarms alarms;
+    Gate gate;
+    City city;
+    std::vector<Zone> zones;
+    std::vector<Camera> cameras;
+    std::vector<Bus> buses;
+    std::vector<MqttDevice> mqtt_devices;
+
+    const Zone* find_zone(const std::string& id) const;
+};
+
+// Parses and validates; throws ConfigError (missing file → line 0).
+SiteConfig load_config(const std::string& path);
+SiteConfig parse_config(const std::string& yaml_text, const std::string& file_name);
+
+// A normalized one-screen summary for `caregate check-config`.
+std::string summarize(const SiteConfig& cfg);
+
+// Reads a secret file (trailing newline stripped); errors name the file.
+std::string read_secret_file(const std::string& path);
+
+}  // namespace caregate::config

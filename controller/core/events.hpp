@@ -1,0 +1,91 @@
+// Typed events that components exchange through the Bus. Times are UTC epoch milliseconds.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace caregate {
+
+// A call point was activated (button pressed, cord pulled).
+struct ButtonPressed {
+    std::string device_id;
+    std::string zone;
+    std::string cause = "call";  // call, cord_pulled
+    int64_t ts_ms = 0;
+};
+// The call point's own reset button: cancels the open alarm for that device.
+struct ButtonReset {
+    std::string device_id;
+    int64_t ts_ms = 0;
+};
+struct FallDetected {
+    std::string device_id;
+    std::string zone;
+    bool certain = true;  // false for "maybe_fall"
+    int64_t ts_ms = 0;
+};
+struct TemperatureReading {
+    std::string device_id;
+    double celsius = 0;
+    int64_t ts_ms = 0;
+};
+struct OccupancyCount {  // door counters
+    std::string device_id;
+    std::string zone;
+    int delta = 0;  // +in, -out
+    int64_t ts_ms = 0;
+};
+// Device supervision: emitted on every change of a device's health.
+struct DeviceHealth {
+    std::string device_id;
+    std::string kind;  // call_button, fall_sensor, camera, ...
+    std::string zone;
+    bool online = true;
+    std::string reason;  // "no answer for 31 s", "availability offline", ...
+    std::optional<double> battery;
+    int64_t ts_ms = 0;
+};
+// A recognised (elder_id set) or unknown face at a camera.
+struct FaceSeen {
+    std::string camera_id;
+    std::string zone;
+    std::string role;  // entrance, exit, cctv
+    std::optional<int64_t> elder_id;
+    double distance = 1.0;
+    int left = 0, top = 0, right = 0, bottom = 0;
+    bool live = true;
+    int64_t ts_ms = 0;
+};
+struct MotionEvent {
+    std::string camera_id;
+    std::string label;  // motion, person
+    bool started = true;
+    double score = 0;
+    int64_t ts_ms = 0;
+};
+
+// Announcements made after a decision was committed to the store.
+struct AlarmChanged {
+    int64_t alarm_id = 0;
+    std::string kind;
+    std::string state;
+    std::string step_json;  // the appended step, as published
+    int64_t ts_ms = 0;
+};
+struct CheckInRecorded {
+    int64_t checkin_id = 0;
+    int64_t elder_id = 0;
+    std::string elder_name;
+    std::string direction;  // in, out
+    std::string method;     // face, staff, card
+    int64_t ts_ms = 0;
+};
+
+using Event = std::variant<ButtonPressed, ButtonReset, FallDetected, TemperatureReading, OccupancyCount,
+                           DeviceHealth, FaceSeen, MotionEvent, AlarmChanged, CheckInRecorded>;
+
+const char* event_name(const Event& e);
+
+}  // namespace caregate

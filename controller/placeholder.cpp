@@ -1,0 +1,1 @@
+namespace caregate { int controller_placeholder() { return 0; } }

@@ -1,0 +1,176 @@
+#include "tests/support/test_support.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace fs = std::filesystem;
+
+namespace caregate::testing {
+
+static std::string env_or(const char* name, const std::string& fallback) {
+    const char* v = std::getenv(name);
+    return v && *v ? std::string(v) : fallback;
+}
+
+std::string source_dir() { return env_or("CAREGATE_SOURCE_DIR", fs::current_path().string()); }
+std::string shared_dir() { return env_or("CAREGATE_SHARED_DIR", source_dir() + "/../shared"); }
+std::string models_dir() { return env_or("CAREGATE_MODELS_DIR", source_dir() + "/.cache/models"); }
+std::string caregate_bin() { return env_or("CAREGATE_BIN", "caregate"); }
+
+TempDir::TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "caregate-test-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+}
+TempDir::~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+}
+
+int free_tcp_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        throw std::runtime_error("bind failed");
+    }
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+bool wait_for_port(int port, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = htons(static_cast<uint16_t>(port));
+        bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        ::close(fd);
+        if (ok) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+    std::ofstream f(path, std::ios::binary);
+    f << text;
+    if (!f) throw std::runtime_error("cannot write " + path);
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+Process::Process(const std::vector<std::string>& argv, const std::string& log_file) {
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+        setpgid(0, 0);
+        if (!log_file.empty()) {
+            int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (fd >= 0) {
+                dup2(fd, 1);
+                dup2(fd, 2);
+                ::close(fd);
+            }
+        }
+        std::vector<char*> args;
+        for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        execvp(args[0], args.data());
+        _exit(127);
+    }
+}
+
+Process::~Process() {
+    if (running()) {
+        signal(SIGTERM);
+        if (wait(std::chrono::milliseconds(5000)) < 0) {
+            signal(SIGKILL);
+            wait(std::chrono::milliseconds(2000));
+        }
+    }
+}
+
+bool Process::running() {
+    if (reaped_ || pid_ <= 0) return false;
+    int st = 0;
+    pid_t r = ::waitpid(pid_, &st, WNOHANG);
+    if (r == pid_) {
+        reaped_ = true;
+        status_ = st;
+        return false;
+    }
+    return true;
+}
+
+void Process::signal(int sig) {
+    if (!reaped_ && pid_ > 0) ::kill(pid_, sig);
+}
+
+int Process::wait(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (running()) {
+        if (std::chrono::steady_clock::now() > deadline) return -1;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (WIFEXITED(status_)) return WEXITSTATUS(status_);
+    if (WIFSIGNALED(status_)) return 128 + WTERMSIG(status_);
+    return -1;
+}
+
+Mosquitto::Mosquitto(int port) : port_(port ? port : free_tcp_port()) { start(); }
+Mosquitto::~Mosquitto() { stop(); }
+
+void Mosquitto::start() {
+    std::string conf = dir_.file("mosquitto.conf");
+    write_file(conf, "listener " + std::to_string(port_) +
+                         " 127.0.0.1\nallow_anonymous true\npersistence false\nlog_type error\n");
+    std::string bin = fs::exists("/usr/sbin/mosquitto") ? "/usr/sbin/mosquitto" : "mosquitto";
+    proc_ = std::make_unique<Process>(std::vector<std::string>{bin, "-c", conf}, dir_.file("mosquitto.log"));
+    if (!wait_for_port(port_, std::chrono::seconds(10)))
+        throw std::runtime_error("mosquitto did not start on port " + std::to_string(port_) + ": " +
+                                 read_file(dir_.file("mosquitto.log")));
+}
+
+void Mosquitto::stop() { proc_.reset(); }
+
+int run(const std::string& command, std::string* output) {
+    std::string cmd = command + " 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) return -1;
+    std::array<char, 4096> buf{};
+    std::string out;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+    int st = ::pclose(p);
+    if (output) *output = out;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+}  // namespace caregate::testing

@@ -1,0 +1,76 @@
+// Helpers shared by the tests: temp dirs, free ports, a real Mosquitto broker on loopback,
+// child processes. Nothing here fakes a component under test.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <memory>
+#include <vector>
+
+namespace caregate::testing {
+
+// Where ../shared and the converted models are (set by CTest; sensible fallbacks otherwise).
+std::string shared_dir();
+std::string models_dir();
+std::string caregate_bin();
+std::string source_dir();
+
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::string& path() const { return path_; }
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+int free_tcp_port();
+bool wait_for_port(int port, std::chrono::milliseconds timeout);
+void write_file(const std::string& path, const std::string& text);
+std::string read_file(const std::string& path);
+
+// A child process; killed (SIGTERM, then SIGKILL) on destruction.
+class Process {
+public:
+    Process(const std::vector<std::string>& argv, const std::string& log_file = "");
+    ~Process();
+    Process(const Process&) = delete;
+    Process& operator=(const Process&) = delete;
+    pid_t pid() const { return pid_; }
+    bool running();
+    void signal(int sig);
+    // Waits for exit; returns the exit code (128+signal when killed), or -1 on timeout.
+    int wait(std::chrono::milliseconds timeout);
+
+private:
+    pid_t pid_ = -1;
+    int status_ = -1;
+    bool reaped_ = false;
+};
+
+// A real mosquitto on 127.0.0.1 with a config of our own (anonymous allowed, no persistence).
+class Mosquitto {
+public:
+    explicit Mosquitto(int port = 0);
+    ~Mosquitto();
+    int port() const { return port_; }
+    std::string uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+    void stop();
+    void start();
+
+private:
+    TempDir dir_;
+    int port_;
+    std::unique_ptr<Process> proc_;
+};
+
+// Runs a command, returns exit code; stdout+stderr captured into `output`.
+int run(const std::string& command, std::string* output = nullptr);
+
+}  // namespace caregate::testing
