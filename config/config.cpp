@@ -1,2 +1,544 @@
 #include "config/config.hpp"
-namespace caregate::config {}
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace caregate::config {
+
+ConfigError::ConfigError(std::string file, int line, int column, std::string key, const std::string& what)
+    : std::runtime_error([&] {
+          std::ostringstream ss;
+          ss << file;
+          if (line > 0) ss << ":" << line << ":" << column;
+          ss << ": ";
+          if (!key.empty()) ss << key << ": ";
+          ss << what;
+          return ss.str();
+      }()),
+      file_(std::move(file)),
+      line_(line),
+      column_(column),
+      key_(std::move(key)) {}
+
+namespace {
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+    std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        cur[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j)
+            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        std::swap(prev, cur);
+    }
+    return prev[b.size()];
+}
+
+// A view on one YAML mapping that remembers its key path and which keys were read, so that
+// unknown keys (typos) can be rejected once all known ones are consumed.
+class MapReader {
+public:
+    MapReader(const std::string& file, YAML::Node node, std::string path)
+        : file_(file), node_(std::move(node)), path_(std::move(path)) {
+        if (node_.IsDefined() && !node_.IsNull() && !node_.IsMap())
+            fail(node_, "", "must be a mapping of key: value");
+    }
+
+    [[noreturn]] void fail(const YAML::Node& at, const std::string& key, const std::string& what) const {
+        auto m = at.Mark();
+        throw ConfigError(file_, m.is_null() ? 0 : m.line + 1, m.is_null() ? 0 : m.column + 1, join(key), what);
+    }
+    [[noreturn]] void fail_here(const std::string& key, const std::string& what) const {
+        YAML::Node n = has(key) ? node_[key] : node_;
+        fail(n, key, what);
+    }
+
+    std::string join(const std::string& key) const {
+        if (key.empty()) return path_;
+        return path_.empty() ? key : path_ + "." + key;
+    }
+    bool has(const std::string& key) const { return node_.IsMap() && node_[key].IsDefined(); }
+    YAML::Node raw(const std::string& key) {
+        known_.insert(key);
+        return node_.IsMap() ? node_[key] : YAML::Node();
+    }
+
+    template <typename T>
+    void get(const std::string& key, T& out, bool required = false) {
+        known_.insert(key);
+        if (!has(key) || node_[key].IsNull()) {
+            if (required) fail(node_, key, "is required");
+            return;
+        }
+        YAML::Node v = node_[key];
+        if (!v.IsScalar()) fail(v, key, std::string("must be a single ") + type_name<T>());
+        try {
+            out = v.as<T>();
+        } catch (const YAML::Exception&) {
+            fail(v, key, std::string("must be ") + type_name<T>() + ", got '" + v.Scalar() + "'");
+        }
+    }
+
+    MapReader child(const std::string& key) {
+        known_.insert(key);
+        return MapReader(file_, node_.IsMap() ? node_[key] : YAML::Node(), join(key));
+    }
+
+    // Sequence of mappings at `key`; calls fn(reader, index) for each.
+    void each(const std::string& key, const std::function<void(MapReader&, size_t)>& fn) {
+        known_.insert(key);
+        if (!has(key) || node_[key].IsNull()) return;
+        YAML::Node seq = node_[key];
+        if (!seq.IsSequence()) fail(seq, key, "must be a list (items start with '- ')");
+        for (size_t i = 0; i < seq.size(); ++i) {
+            MapReader r(file_, seq[i], join(key) + "[" + std::to_string(i) + "]");
+            if (!seq[i].IsMap()) r.fail(seq[i], "", "each item must be a mapping of key: value");
+            fn(r, i);
+            r.finish();
+        }
+    }
+
+    // Rejects keys nobody asked for, with the closest known key as a hint.
+    void finish() const {
+        if (!node_.IsMap()) return;
+        for (auto it = node_.begin(); it != node_.end(); ++it) {
+            std::string k = it->first.as<std::string>();
+            if (known_.count(k)) continue;
+            std::string best;
+            size_t best_d = 99;
+            for (auto& cand : known_) {
+                size_t d = edit_distance(k, cand);
+                if (d < best_d) best_d = d, best = cand;
+            }
+            std::string msg = "unknown key";
+            if (!best.empty() && best_d <= std::max<size_t>(2, k.size() / 3)) msg += "; did you mean '" + best + "'?";
+            else {
+                msg += "; known keys here:";
+                for (auto& c : known_) msg += " " + c;
+            }
+            fail(it->first, k, msg);
+        }
+    }
+
+    const YAML::Node& node() const { return node_; }
+
+private:
+    template <typename T>
+    static const char* type_name() {
+        if constexpr (std::is_same_v<T, bool>) return "true or false";
+        else if constexpr (std::is_integral_v<T>) return "a whole number";
+        else if constexpr (std::is_floating_point_v<T>) return "a number";
+        else return "a string";
+    }
+    std::string file_;
+    YAML::Node node_;
+    std::string path_;
+    std::set<std::string> known_;
+};
+
+void check_range(MapReader& r, const std::string& key, double v, double lo, double hi) {
+    if (v < lo || v > hi) {
+        std::ostringstream ss;
+        ss << "must be between " << lo << " and " << hi << ", got " << v;
+        r.fail_here(key, ss.str());
+    }
+}
+
+void check_one_of(MapReader& r, const std::string& key, const std::string& v, const std::vector<std::string>& ok) {
+    if (std::find(ok.begin(), ok.end(), v) != ok.end()) return;
+    std::string msg = "must be one of:";
+    for (auto& o : ok) msg += " " + o;
+    msg += "; got '" + v + "'";
+    r.fail_here(key, msg);
+}
+
+void check_id(MapReader& r, const std::string& key, const std::string& v) {
+    static const std::regex re("[a-z0-9][a-z0-9_-]{0,63}");
+    if (!std::regex_match(v, re))
+        r.fail_here(key, "'" + v + "' must be lowercase letters, digits, '_' or '-' (it is used in MQTT topics)");
+}
+
+void reject_inline_secret(MapReader& r, const std::string& key) {
+    if (r.has(key)) r.fail_here(key, "secrets are never written inline; put it in a file and use '" + key + "_file'");
+}
+
+void parse_point(MapReader& r, Point& p) {
+    r.get("table", p.table);
+    r.get("address", p.address, true);
+    r.get("count", p.count);
+    r.get("scale", p.scale);
+    r.get("meaning", p.meaning, true);
+    r.get("channel", p.channel);
+    check_one_of(r, "table", p.table, {"coils", "discrete_inputs", "holding_registers", "input_registers"});
+    check_range(r, "address", p.address, 0, 65535);
+    check_range(r, "count", p.count, 1, 125);
+    check_range(r, "channel", p.channel, -1, 15);
+    check_one_of(r, "meaning", p.meaning,
+                 {"call", "cancel", "fall", "cord_pulled", "temperature", "counter_in", "counter_out", "output",
+                  "status"});
+}
+
+}  // namespace
+
+const Zone* SiteConfig::find_zone(const std::string& id) const {
+    for (auto& z : zones)
+        if (z.id == id) return &z;
+    return nullptr;
+}
+
+SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
+    YAML::Node root;
+    try {
+        root = YAML::Load(yaml_text);
+    } catch (const YAML::ParserException& e) {
+        throw ConfigError(file, e.mark.line + 1, e.mark.column + 1, "", "invalid YAML: " + e.msg);
+    }
+    if (!root.IsMap()) throw ConfigError(file, 1, 1, "", "the file must be a YAML mapping (site:, zones:, ...)");
+
+    SiteConfig c;
+    c.source_file = file;
+    MapReader top(file, root, "");
+    int version = 1;
+    top.get("version", version);
+    if (version != 1) top.fail_here("version", "this caregate reads config version 1; got " + std::to_string(version));
+    {
+        auto r = top.child("site");
+        if (!top.has("site")) top.fail(root, "site", "is required (site: {id: ..., name: ...})");
+        r.get("id", c.site.id, true);
+        r.get("name", c.site.name, true);
+        r.get("region", c.site.region);
+        r.get("timezone", c.site.timezone);
+        check_id(r, "id", c.site.id);
+        check_id(r, "region", c.site.region);
+        r.finish();
+    }
+    {
+        auto r = top.child("store");
+        r.get("path", c.store.path);
+        r.get("media_dir", c.store.media_dir);
+        r.get("busy_timeout_ms", c.store.busy_timeout_ms);
+        check_range(r, "busy_timeout_ms", c.store.busy_timeout_ms, 0, 600000);
+        r.finish();
+        if (c.store.path.empty()) r.fail_here("path", "must not be empty");
+        if (c.store.media_dir.empty())
+            c.store.media_dir = (std::filesystem::path(c.store.path).parent_path() / "media").string();
+    }
+    {
+        auto r = top.child("log");
+        r.get("level", c.log.level);
+        check_one_of(r, "level", c.log.level, {"trace", "debug", "info", "warn", "error"});
+        r.finish();
+    }
+    {
+        auto r = top.child("kiosk");
+        r.get("bind", c.kiosk.bind);
+        r.get("port", c.kiosk.port);
+        r.get("max_sse_clients", c.kiosk.max_sse_clients);
+        r.get("static_dir", c.kiosk.static_dir);
+        check_range(r, "port", c.kiosk.port, 0, 65535);
+        check_range(r, "max_sse_clients", c.kiosk.max_sse_clients, 1, 10000);
+        r.finish();
+    }
+    {
+        auto r = top.child("mqtt");
+        r.get("enabled", c.mqtt.enabled);
+        r.get("uri", c.mqtt.uri);
+        r.get("client_id", c.mqtt.client_id);
+        r.get("username", c.mqtt.username);
+        reject_inline_secret(r, "password");
+        r.get("password_file", c.mqtt.password_file);
+        r.get("keepalive_s", c.mqtt.keepalive_s);
+        check_range(r, "keepalive_s", c.mqtt.keepalive_s, 5, 3600);
+        if (c.mqtt.uri.rfind("tcp://", 0) != 0 && c.mqtt.uri.rfind("ssl://", 0) != 0 &&
+            c.mqtt.uri.rfind("mqtt://", 0) != 0 && c.mqtt.uri.rfind("mqtts://", 0) != 0)
+            r.fail_here("uri", "must start with tcp://, ssl://, mqtt:// or mqtts:// (e.g. tcp://127.0.0.1:1883)");
+        if (c.mqtt.client_id.empty()) c.mqtt.client_id = "caregate-" + c.site.id;
+        r.finish();
+    }
+    {
+        auto r = top.child("checkin");
+        r.get("interval_minutes", c.checkin.interval_minutes);
+        check_range(r, "interval_minutes", c.checkin.interval_minutes, 0, 24 * 60);
+        r.finish();
+    }
+    {
+        auto r = top.child("face");
+        auto& f = c.face;
+        r.get("enabled", f.enabled);
+        r.get("recognition_model", f.recognition_model);
+        r.get("landmark_model", f.landmark_model);
+        r.get("key_file", f.key_file);
+        r.get("threshold", f.threshold);
+        r.get("margin", f.margin);
+        r.get("min_face_px", f.min_face_px);
+        r.get("min_sharpness", f.min_sharpness);
+        r.get("liveness", f.liveness);
+        r.get("keep_enrollment_photos", f.keep_enrollment_photos);
+        r.get("detect_width", f.detect_width);
+        check_range(r, "threshold", f.threshold, 0.1, 1.5);
+        check_range(r, "margin", f.margin, 0.0, 0.5);
+        check_range(r, "min_face_px", f.min_face_px, 20, 2000);
+        check_range(r, "detect_width", f.detect_width, 160, 4096);
+        r.finish();
+    }
+    {
+        auto r = top.child("alarms");
+        r.get("ack_timeout_s", c.alarms.ack_timeout_s);
+        r.get("resolve_timeout_s", c.alarms.resolve_timeout_s);
+        r.get("low_battery_percent", c.alarms.low_battery_percent);
+        check_range(r, "ack_timeout_s", c.alarms.ack_timeout_s, 5, 3600);
+        check_range(r, "resolve_timeout_s", c.alarms.resolve_timeout_s, 30, 86400);
+        check_range(r, "low_battery_percent", c.alarms.low_battery_percent, 0, 100);
+        if (c.alarms.resolve_timeout_s <= c.alarms.ack_timeout_s)
+            r.fail_here("resolve_timeout_s", "must be longer than ack_timeout_s");
+        r.finish();
+    }
+    {
+        auto r = top.child("gate");
+        auto& g = c.gate;
+        r.get("fever_c", g.fever_c);
+        r.get("offset_c", g.offset_c);
+        r.get("require_temperature", g.require_temperature);
+        r.get("thermometer_offline_policy", g.thermometer_offline_policy);
+        r.get("pairing_window_ms", g.pairing_window_ms);
+        r.get("reset_hour", g.reset_hour);
+        check_range(r, "fever_c", g.fever_c, 36.0, 40.0);
+        check_range(r, "offset_c", g.offset_c, -3.0, 3.0);
+        check_range(r, "reset_hour", g.reset_hour, 0, 23);
+        check_range(r, "pairing_window_ms", g.pairing_window_ms, 100, 60000);
+        check_one_of(r, "thermometer_offline_policy", g.thermometer_offline_policy, {"flag", "staff"});
+        r.finish();
+    }
+    {
+        auto r = top.child("city");
+        auto& y = c.city;
+        r.get("enabled", y.enabled);
+        r.get("uri", y.uri);
+        r.get("client_id", y.client_id);
+        r.get("ca_file", y.ca_file);
+        r.get("cert_file", y.cert_file);
+        r.get("key_file", y.key_file);
+        r.get("hmac_key_file", y.hmac_key_file);
+        reject_inline_secret(r, "password");
+        reject_inline_secret(r, "hmac_key");
+        r.get("inflight", y.inflight);
+        r.get("daily_summary_hour", y.daily_summary_hour);
+        check_range(r, "inflight", y.inflight, 1, 65535);
+        check_range(r, "daily_summary_hour", y.daily_summary_hour, 0, 23);
+        if (y.client_id.empty()) y.client_id = "caregate-" + c.site.region + "-" + c.site.id;
+        r.finish();
+    }
+
+    std::set<std::string> ids;  // device, camera ids share one namespace (alarms name them)
+    auto unique_id = [&](MapReader& r, const std::string& id) {
+        check_id(r, "id", id);
+        if (!ids.insert(id).second) r.fail_here("id", "'" + id + "' is used twice; device and camera ids must be unique");
+    };
+
+    std::set<std::string> zone_ids;
+    top.each("zones", [&](MapReader& r, size_t) {
+        Zone z;
+        r.get("id", z.id, true);
+        r.get("name", z.name, true);
+        r.get("capacity", z.capacity);
+        r.get("private", z.is_private);
+        r.get("warn_percent", z.warn_percent);
+        check_id(r, "id", z.id);
+        check_range(r, "capacity", z.capacity, 0, 100000);
+        check_range(r, "warn_percent", z.warn_percent, 1, 100);
+        if (!zone_ids.insert(z.id).second) r.fail_here("id", "zone '" + z.id + "' is defined twice");
+        c.zones.push_back(z);
+    });
+    auto check_zone = [&](MapReader& r, const std::string& zone) {
+        if (zone.empty()) return;
+        if (!zone_ids.count(zone)) {
+            std::string msg = "zone '" + zone + "' is not defined under zones:";
+            for (auto& z : zone_ids) msg += " " + z;
+            r.fail_here("zone", msg);
+        }
+    };
+
+    top.each("cameras", [&](MapReader& r, size_t) {
+        Camera cam;
+        r.get("id", cam.id, true);
+        r.get("name", cam.name);
+        r.get("source", cam.source, true);
+        r.get("zone", cam.zone, true);
+        r.get("role", cam.role);
+        r.get("fps", cam.fps);
+        r.get("width", cam.width);
+        r.get("height", cam.height);
+        r.get("faces", cam.faces);
+        r.get("loop", cam.loop);
+        YAML::Node mask = r.raw("mask");
+        if (mask.IsDefined() && !mask.IsNull()) {
+            if (!mask.IsSequence()) r.fail(mask, "mask", "must be a list of polygons [[x1,y1,x2,y2,...], ...]");
+            for (auto poly : mask) {
+                std::vector<int> pts;
+                try {
+                    pts = poly.as<std::vector<int>>();
+                } catch (const YAML::Exception&) {
+                    r.fail(poly, "mask", "each polygon must be a list of whole numbers x1,y1,x2,y2,...");
+                }
+                if (pts.size() < 6 || pts.size() % 2)
+                    r.fail(poly, "mask", "a polygon needs at least 3 points (6 numbers), in x,y pairs");
+                cam.mask.push_back(pts);
+            }
+        }
+        unique_id(r, cam.id);
+        check_zone(r, cam.zone);
+        check_one_of(r, "role", cam.role, {"entrance", "exit", "cctv"});
+        check_range(r, "fps", cam.fps, 0.1, 60);
+        check_range(r, "width", cam.width, 64, 7680);
+        check_range(r, "height", cam.height, 48, 4320);
+        if (auto* z = c.find_zone(cam.zone); z && z->is_private)
+            r.fail_here("zone", "zone '" + cam.zone + "' is private (toilet/bath): no camera may watch it");
+        c.cameras.push_back(cam);
+    });
+
+    std::map<std::string, std::string> addr_owner;  // "bus/unit/table/address" -> device id
+    top.each("buses", [&](MapReader& r, size_t) {
+        Bus b;
+        r.get("id", b.id, true);
+        r.get("type", b.type, true);
+        r.get("device", b.device);
+        r.get("baud", b.baud);
+        r.get("parity", b.parity);
+        r.get("data_bits", b.data_bits);
+        r.get("stop_bits", b.stop_bits);
+        r.get("rs485", b.rs485);
+        r.get("host", b.host);
+        r.get("port", b.port);
+        r.get("response_timeout_ms", b.response_timeout_ms);
+        r.get("byte_timeout_ms", b.byte_timeout_ms);
+        r.get("retries", b.retries);
+        check_id(r, "id", b.id);
+        check_one_of(r, "type", b.type, {"rtu", "tcp"});
+        if (b.type == "rtu" && b.device.empty()) r.fail_here("device", "an rtu bus needs device: (e.g. /dev/ttyUSB0)");
+        if (b.type == "tcp" && b.host.empty()) r.fail_here("host", "a tcp bus needs host: (e.g. 192.168.1.20)");
+        check_one_of(r, "baud", std::to_string(b.baud),
+                     {"1200", "2400", "4800", "9600", "19200", "38400", "57600", "115200"});
+        check_one_of(r, "parity", b.parity, {"N", "E", "O"});
+        check_range(r, "data_bits", b.data_bits, 5, 8);
+        check_range(r, "stop_bits", b.stop_bits, 1, 2);
+        check_range(r, "port", b.port, 1, 65535);
+        check_range(r, "response_timeout_ms", b.response_timeout_ms, 10, 10000);
+        check_range(r, "byte_timeout_ms", b.byte_timeout_ms, 0, 10000);
+        check_range(r, "retries", b.retries, 0, 10);
+        r.each("devices", [&](MapReader& d, size_t) {
+            ModbusDevice dev;
+            d.get("id", dev.id, true);
+            d.get("name", dev.name);
+            d.get("kind", dev.kind, true);
+            d.get("zone", dev.zone);
+            d.get("unit_id", dev.unit_id);
+            d.get("poll_ms", dev.poll_ms);
+            d.get("debounce_ms", dev.debounce_ms);
+            d.get("max_silence_s", dev.max_silence_s);
+            unique_id(d, dev.id);
+            check_zone(d, dev.zone);
+            check_one_of(d, "kind", dev.kind,
+                         {"call_button", "pull_cord", "fall_sensor", "ir_thermometer", "di_module", "do_module",
+                          "door_counter"});
+            check_range(d, "unit_id", dev.unit_id, 1, 247);
+            check_range(d, "poll_ms", dev.poll_ms, 10, 600000);
+            check_range(d, "debounce_ms", dev.debounce_ms, 0, 10000);
+            check_range(d, "max_silence_s", dev.max_silence_s, 1, 86400);
+            d.each("points", [&](MapReader& pr, size_t) {
+                Point p;
+                parse_point(pr, p);
+                std::string key = b.id + "/" + std::to_string(dev.unit_id) + "/" + p.table + "/" +
+                                  std::to_string(p.address) + "/" + std::to_string(p.channel);
+                auto [it, fresh] = addr_owner.emplace(key, dev.id);
+                if (!fresh && it->second != dev.id)
+                    pr.fail_here("address", "bus " + b.id + " unit " + std::to_string(dev.unit_id) + " " + p.table +
+                                                " " + std::to_string(p.address) + " is already mapped to device '" +
+                                                it->second + "'; two devices cannot share one address");
+                if (!fresh) pr.fail_here("address", "this point is listed twice for device '" + dev.id + "'");
+                dev.points.push_back(p);
+            });
+            if (dev.points.empty()) d.fail_here("points", "a device needs at least one point (what to read)");
+            b.devices.push_back(dev);
+        });
+        c.buses.push_back(b);
+    });
+    top.each("mqtt_devices", [&](MapReader& r, size_t) {
+        MqttDevice d;
+        r.get("id", d.id, true);
+        r.get("name", d.name);
+        r.get("topic", d.topic, true);
+        r.get("model", d.model);
+        r.get("kind", d.kind, true);
+        r.get("zone", d.zone);
+        r.get("max_silence_s", d.max_silence_s);
+        r.get("battery", d.battery);
+        if (d.model.empty()) d.model = "generic";
+        unique_id(r, d.id);
+        check_zone(r, d.zone);
+        check_one_of(r, "kind", d.kind, {"call_button", "fall_sensor", "thermometer", "occupancy", "door_counter"});
+        check_one_of(r, "model", d.model,
+                     {"generic", "ts0215a_sos", "mir_he200_fall", "zigbee_button", "zigbee_occupancy", "zigbee_fall"});
+        check_range(r, "max_silence_s", d.max_silence_s, 0, 30 * 86400);
+        if (d.topic.find_first_of("#+") != std::string::npos)
+            r.fail_here("topic", "must be one exact topic, without the wildcards + or #");
+        c.mqtt_devices.push_back(d);
+    });
+    top.finish();
+    return c;
+}
+
+SiteConfig load_config(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) {
+        if (!std::filesystem::exists(path)) throw ConfigError(path, 0, 0, "", "config file not found: " + path);
+        throw ConfigError(path, 0, 0, "", "cannot read config file (permission denied?): " + path);
+    }
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return parse_config(ss.str(), path);
+}
+
+std::string read_secret_file(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw std::runtime_error("cannot read secret file " + path + ": check the path and that the caregate user may read it");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    std::string s = ss.str();
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+    return s;
+}
+
+std::string summarize(const SiteConfig& c) {
+    std::ostringstream o;
+    o << "site: " << c.site.id << " (" << c.site.name << "), region " << c.site.region << ", " << c.site.timezone << "\n";
+    o << "store: " << c.store.path << " (media " << c.store.media_dir << ")\n";
+    o << "kiosk: http://" << c.kiosk.bind << ":" << c.kiosk.port << "/\n";
+    o << "mqtt: " << (c.mqtt.enabled ? c.mqtt.uri + " as " + c.mqtt.client_id : std::string("disabled")) << "\n";
+    o << "face: " << (c.face.enabled ? "on" : "off") << ", threshold " << c.face.threshold << ", liveness "
+      << (c.face.liveness ? "on" : "off") << "\n";
+    o << "alarms: ack within " << c.alarms.ack_timeout_s << " s, resolve within " << c.alarms.resolve_timeout_s << " s\n";
+    o << "gate: fever at " << c.gate.fever_c << " C\n";
+    o << "city: " << (c.city.enabled ? c.city.uri : std::string("disabled")) << "\n";
+    o << "zones (" << c.zones.size() << "):";
+    for (auto& z : c.zones) o << " " << z.id << (z.capacity ? "/" + std::to_string(z.capacity) : "") << (z.is_private ? "(private)" : "");
+    o << "\ncameras (" << c.cameras.size() << "):";
+    for (auto& cam : c.cameras) o << " " << cam.id << "@" << cam.zone;
+    size_t n = 0;
+    for (auto& b : c.buses) n += b.devices.size();
+    o << "\nbuses (" << c.buses.size() << ", " << n << " devices):";
+    for (auto& b : c.buses) o << " " << b.id << "[" << b.type << ":" << (b.type == "rtu" ? b.device : b.host + ":" + std::to_string(b.port)) << "]";
+    o << "\nmqtt devices (" << c.mqtt_devices.size() << "):";
+    for (auto& d : c.mqtt_devices) o << " " << d.id << "(" << d.model << ")";
+    o << "\n";
+    return o.str();
+}
+
+}  // namespace caregate::config

@@ -1,0 +1,204 @@
+// Forward-only schema migrations. Never edit a released migration: add a new one.
+#include "controller/core/store.hpp"
+
+namespace caregate {
+
+const std::vector<Migration>& migrations() {
+    static const std::vector<Migration> list = {
+        {1, "foundation: elders, staff, audit log, outbox", R"SQL(
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- 一人一档: identity data, kept apart from face templates.
+CREATE TABLE elders (
+  id INTEGER PRIMARY KEY,
+  uuid TEXT NOT NULL UNIQUE,
+  external_id TEXT UNIQUE,             -- the city's roster id, for downlink upserts
+  name TEXT NOT NULL,
+  gender TEXT CHECK (gender IN ('男','女','')) DEFAULT '',
+  birth_date TEXT,
+  phone TEXT,
+  card_no TEXT UNIQUE,
+  id_number TEXT,
+  address TEXT,
+  emergency_contact TEXT,
+  emergency_phone TEXT,
+  categories TEXT NOT NULL DEFAULT '[]', -- JSON array: 独居 空巢 留守 失能 重残 计生特殊 低保 特困
+  family_notify INTEGER NOT NULL DEFAULT 0,
+  liveness_exempt INTEGER NOT NULL DEFAULT 0,
+  consent_by TEXT,                      -- staff who recorded the separate face consent
+  consent_at INTEGER,
+  notes TEXT,
+  active INTEGER NOT NULL DEFAULT 1,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE staff (
+  id INTEGER PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE,
+  display_name TEXT NOT NULL,
+  role TEXT NOT NULL CHECK (role IN ('staff','admin')),
+  password_hash TEXT NOT NULL,
+  failed_logins INTEGER NOT NULL DEFAULT 0,
+  locked_until INTEGER NOT NULL DEFAULT 0,
+  active INTEGER NOT NULL DEFAULT 1,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE audit_log (
+  id INTEGER PRIMARY KEY,
+  ts INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_log_ts ON audit_log(ts);
+-- Durable uplink backlog: written in the same transaction as the record it reports.
+CREATE TABLE outbox (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,              -- message id = the record's uuid
+  kind TEXT NOT NULL,
+  priority INTEGER NOT NULL DEFAULT 1,  -- 0 low (droppable under the cap), 1 normal, 2 safety
+  payload TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  sent_at INTEGER,
+  attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX outbox_unsent ON outbox(sent_at, seq);
+)SQL"},
+        {2, "devices and alarms with an append-only rescue record", R"SQL(
+CREATE TABLE devices (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  zone TEXT,
+  online INTEGER,
+  reason TEXT,
+  battery REAL,
+  last_seen INTEGER,
+  errors INTEGER NOT NULL DEFAULT 0,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE alarms (
+  id INTEGER PRIMARY KEY,
+  uuid TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL CHECK (kind IN ('call','fall','fever','over_capacity','device_offline','camera_offline','storage')),
+  source TEXT NOT NULL,                 -- device, camera or zone id
+  zone TEXT,
+  elder_id INTEGER REFERENCES elders(id),
+  state TEXT NOT NULL CHECK (state IN ('raised','acknowledged','dispatched','resolved','cancelled')),
+  level INTEGER NOT NULL DEFAULT 0,     -- escalation level
+  presses INTEGER NOT NULL DEFAULT 1,
+  detail TEXT NOT NULL DEFAULT '{}',
+  raised_at INTEGER NOT NULL,
+  acked_at INTEGER,
+  dispatched_at INTEGER,
+  closed_at INTEGER,
+  next_deadline INTEGER                 -- when the next escalation is due (survives restarts)
+);
+CREATE INDEX alarms_open ON alarms(state) WHERE state NOT IN ('resolved','cancelled');
+CREATE INDEX alarms_raised ON alarms(raised_at);
+CREATE TABLE alarm_steps (
+  id INTEGER PRIMARY KEY,
+  uuid TEXT NOT NULL UNIQUE,
+  alarm_id INTEGER NOT NULL REFERENCES alarms(id),
+  ts INTEGER NOT NULL,
+  step TEXT NOT NULL,                   -- raised, repeated, acknowledged, dispatched, escalated, resolved, cancelled, note
+  actor TEXT NOT NULL,
+  target TEXT,                          -- dispatch target: 110 120 119 family city_hotline staff
+  note TEXT,
+  level INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX alarm_steps_alarm ON alarm_steps(alarm_id, ts);
+CREATE TRIGGER alarm_steps_append_only_u BEFORE UPDATE ON alarm_steps
+  BEGIN SELECT RAISE(ABORT, 'alarm_steps is append-only'); END;
+CREATE TRIGGER alarm_steps_append_only_d BEFORE DELETE ON alarm_steps
+  BEGIN SELECT RAISE(ABORT, 'alarm_steps is append-only'); END;
+)SQL"},
+        {3, "faces, check-ins and occupancy", R"SQL(
+-- Encrypted 128-d descriptors (XChaCha20-Poly1305); no names here, only the elder's row id.
+CREATE TABLE face_templates (
+  id INTEGER PRIMARY KEY,
+  elder_id INTEGER NOT NULL REFERENCES elders(id) ON DELETE CASCADE,
+  nonce BLOB NOT NULL,
+  ciphertext BLOB NOT NULL,
+  quality REAL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX face_templates_elder ON face_templates(elder_id);
+CREATE TABLE checkins (
+  id INTEGER PRIMARY KEY,
+  uuid TEXT NOT NULL UNIQUE,
+  elder_id INTEGER NOT NULL REFERENCES elders(id),
+  ts INTEGER NOT NULL,
+  direction TEXT NOT NULL CHECK (direction IN ('in','out')),
+  method TEXT NOT NULL,                 -- face, staff, card, id
+  camera_id TEXT,
+  zone TEXT,
+  temperature REAL,
+  distance REAL,
+  actor TEXT
+);
+CREATE INDEX checkins_ts ON checkins(ts);
+CREATE INDEX checkins_elder ON checkins(elder_id, ts);
+CREATE TABLE visitor_events (
+  id INTEGER PRIMARY KEY,
+  ts INTEGER NOT NULL,
+  camera_id TEXT NOT NULL
+);
+CREATE TABLE occupancy_adjustments (
+  id INTEGER PRIMARY KEY,
+  ts INTEGER NOT NULL,
+  zone TEXT NOT NULL,
+  delta INTEGER NOT NULL,
+  source TEXT NOT NULL,                 -- checkin, counter, staff, reset
+  actor TEXT
+);
+CREATE INDEX occupancy_zone_ts ON occupancy_adjustments(zone, ts);
+)SQL"},
+        {4, "service and home-visit records", R"SQL(
+CREATE TABLE service_records (
+  id INTEGER PRIMARY KEY,
+  uuid TEXT NOT NULL UNIQUE,
+  elder_id INTEGER NOT NULL REFERENCES elders(id),
+  ts INTEGER NOT NULL,
+  service TEXT NOT NULL CHECK (service IN ('助餐','助浴','助洁','文体娱乐','代办代购','医疗保健','心理慰藉','技能培训','康复辅具租赁')),
+  staff TEXT NOT NULL,
+  notes TEXT
+);
+CREATE INDEX service_records_ts ON service_records(ts);
+CREATE TABLE visit_records (
+  id INTEGER PRIMARY KEY,
+  uuid TEXT NOT NULL UNIQUE,
+  elder_id INTEGER NOT NULL REFERENCES elders(id),
+  ts INTEGER NOT NULL,
+  method TEXT NOT NULL,                 -- 上门 电话 视频
+  visitor TEXT NOT NULL,
+  health TEXT, safety TEXT, needs TEXT, follow_up TEXT
+);
+CREATE INDEX visit_records_ts ON visit_records(ts);
+)SQL"},
+        {5, "CCTV event index", R"SQL(
+CREATE TABLE cctv_events (
+  id INTEGER PRIMARY KEY,
+  camera_id TEXT NOT NULL,
+  label TEXT NOT NULL,                  -- motion, person, face
+  start_ts INTEGER NOT NULL,
+  end_ts INTEGER,
+  score REAL,
+  zone TEXT,
+  elder_id INTEGER,
+  alarm_id INTEGER,
+  snapshot TEXT,
+  thumbnail TEXT,
+  clip TEXT
+);
+CREATE INDEX cctv_events_time ON cctv_events(start_ts);
+CREATE INDEX cctv_events_camera_time ON cctv_events(camera_id, start_ts);
+CREATE INDEX cctv_events_label_time ON cctv_events(label, start_ts);
+CREATE INDEX cctv_events_elder_time ON cctv_events(elder_id, start_ts) WHERE elder_id IS NOT NULL;
+)SQL"},
+    };
+    return list;
+}
+
+int latest_schema_version() { return migrations().back().version; }
+
+}  // namespace caregate
