@@ -218,6 +218,7 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         r.get("timezone", c.site.timezone);
         check_id(r, "id", c.site.id);
         check_id(r, "region", c.site.region);
+        check_one_of(r, "timezone", c.site.timezone, {"Asia/Shanghai", "UTC"});
         r.finish();
     }
     {
@@ -228,8 +229,6 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         check_range(r, "busy_timeout_ms", c.store.busy_timeout_ms, 0, 600000);
         r.finish();
         if (c.store.path.empty()) r.fail_here("path", "must not be empty");
-        if (c.store.media_dir.empty())
-            c.store.media_dir = (std::filesystem::path(c.store.path).parent_path() / "media").string();
     }
     {
         auto r = top.child("log");
@@ -492,6 +491,25 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         c.mqtt_devices.push_back(d);
     });
     top.finish();
+
+    // Relative paths are relative to the config file's folder, not to wherever caregate was started.
+    namespace fs = std::filesystem;
+    fs::path base = fs::path(file).parent_path();
+    auto resolve = [&](std::string& p) {
+        if (p.empty() || fs::path(p).is_absolute() || p.find("://") != std::string::npos) return;
+        p = (base / p).lexically_normal().string();
+    };
+    resolve(c.store.path);
+    if (c.store.media_dir.empty()) c.store.media_dir = (fs::path(c.store.path).parent_path() / "media").string();
+    resolve(c.store.media_dir);
+    resolve(c.kiosk.static_dir);
+    resolve(c.mqtt.password_file);
+    resolve(c.face.recognition_model);
+    resolve(c.face.landmark_model);
+    resolve(c.face.key_file);
+    for (auto* p : {&c.city.ca_file, &c.city.cert_file, &c.city.key_file, &c.city.hmac_key_file}) resolve(*p);
+    for (auto& cam : c.cameras) resolve(cam.source);
+    for (auto& b : c.buses) resolve(b.device);
     return c;
 }
 

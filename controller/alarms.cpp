@@ -1,0 +1,335 @@
+#include "controller/alarms.hpp"
+
+#include <algorithm>
+
+#include "controller/core/log.hpp"
+#include "controller/core/uuid.hpp"
+
+namespace caregate {
+
+using nlohmann::json;
+
+namespace {
+const char* kAlarmColumns =
+    "id, uuid, kind, source, zone, elder_id, state, level, presses, detail, raised_at, acked_at, "
+    "dispatched_at, closed_at, next_deadline";
+
+Alarm row_to_alarm(const Stmt& s) {
+    Alarm a;
+    a.id = s.i64(0);
+    a.uuid = s.str(1);
+    a.kind = s.str(2);
+    a.source = s.str(3);
+    a.zone = s.str(4);
+    a.elder_id = s.opt_i64(5);
+    a.state = s.str(6);
+    a.level = static_cast<int>(s.i64(7));
+    a.presses = static_cast<int>(s.i64(8));
+    a.detail = json::parse(s.str(9), nullptr, false);
+    if (a.detail.is_discarded()) a.detail = json::object();
+    a.raised_at = s.i64(10);
+    a.acked_at = s.opt_i64(11);
+    a.dispatched_at = s.opt_i64(12);
+    a.closed_at = s.opt_i64(13);
+    a.next_deadline = s.opt_i64(14);
+    return a;
+}
+
+template <typename T>
+json opt(const std::optional<T>& v) {
+    return v ? json(*v) : json(nullptr);
+}
+}  // namespace
+
+json to_json(const AlarmStep& s) {
+    json j = {{"id", s.uuid}, {"ts", s.ts_ms},  {"step", s.step}, {"actor", s.actor},
+              {"level", s.level}, {"target", nullptr}, {"note", nullptr}};
+    if (!s.target.empty()) j["target"] = s.target;
+    if (!s.note.empty()) j["note"] = s.note;
+    return j;
+}
+
+json to_json(const Alarm& a) {
+    json steps = json::array();
+    for (auto& s : a.steps) steps.push_back(to_json(s));
+    return {{"id", a.id},
+            {"uuid", a.uuid},
+            {"kind", a.kind},
+            {"source", a.source},
+            {"zone", a.zone},
+            {"elder_id", opt(a.elder_id)},
+            {"state", a.state},
+            {"level", a.level},
+            {"presses", a.presses},
+            {"detail", a.detail},
+            {"raised_at", a.raised_at},
+            {"acked_at", opt(a.acked_at)},
+            {"dispatched_at", opt(a.dispatched_at)},
+            {"closed_at", opt(a.closed_at)},
+            {"next_deadline", opt(a.next_deadline)},
+            {"steps", steps}};
+}
+
+const std::vector<std::string>& AlarmService::dispatch_targets() {
+    static const std::vector<std::string> t = {"110", "120", "119", "family", "city_hotline", "staff"};
+    return t;
+}
+
+AlarmService::AlarmService(Store& store, const Clock& clock, const Outbox& outbox, AlarmPolicy policy)
+    : store_(store), clock_(clock), outbox_(outbox), policy_(policy) {}
+
+Alarm AlarmService::load(sqlite3* db, int64_t id) {
+    Stmt s(db, std::string("SELECT ") + kAlarmColumns + " FROM alarms WHERE id=?");
+    s.bind(1, id);
+    if (!s.step()) throw AlarmError("alarm " + std::to_string(id) + " does not exist");
+    Alarm a = row_to_alarm(s);
+    Stmt st(db, "SELECT id, uuid, ts, step, actor, target, note, level FROM alarm_steps WHERE alarm_id=? ORDER BY id");
+    st.bind(1, id);
+    while (st.step())
+        a.steps.push_back({st.i64(0), st.str(1), st.i64(2), st.str(3), st.str(4), st.str(5), st.str(6),
+                           static_cast<int>(st.i64(7))});
+    return a;
+}
+
+std::optional<int64_t> AlarmService::deadline_for(const Alarm& a) const {
+    if (!a.open()) return std::nullopt;
+    if (!a.acked_at && a.level == 0) return a.raised_at + int64_t(policy_.ack_timeout_s) * 1000;
+    int64_t resolve_at = a.raised_at + int64_t(policy_.resolve_timeout_s) * 1000;
+    // The resolve deadline fires once: after it, the alarm stays at its level until closed.
+    bool resolve_escalated = std::any_of(a.steps.begin(), a.steps.end(), [](const AlarmStep& s) {
+        return s.step == "escalated" && s.note.rfind("not resolved", 0) == 0;
+    });
+    return resolve_escalated ? std::nullopt : std::optional<int64_t>(resolve_at);
+}
+
+AlarmStep AlarmService::append(sqlite3* db, Alarm& a, const std::string& step, const std::string& actor,
+                               const std::string& target, const std::string& note) {
+    AlarmStep s{0, new_uuid(), clock_.now_ms(), step, actor, target, note, a.level};
+    Stmt ins(db,
+             "INSERT INTO alarm_steps(uuid, alarm_id, ts, step, actor, target, note, level) VALUES(?,?,?,?,?,?,?,?)");
+    ins.bind(1, s.uuid).bind(2, a.id).bind(3, s.ts_ms).bind(4, step).bind(5, actor);
+    target.empty() ? ins.bind_null(6) : ins.bind(6, target);
+    note.empty() ? ins.bind_null(7) : ins.bind(7, note);
+    ins.bind(8, a.level).run();
+    s.id = last_insert_id(db);
+    a.steps.push_back(s);
+    a.next_deadline = deadline_for(a);
+    Stmt up(db,
+            "UPDATE alarms SET state=?, level=?, presses=?, acked_at=?, dispatched_at=?, closed_at=?, "
+            "next_deadline=? WHERE id=?");
+    up.bind(1, a.state).bind(2, a.level).bind(3, a.presses).bind(4, a.acked_at).bind(5, a.dispatched_at);
+    up.bind(6, a.closed_at).bind(7, a.next_deadline).bind(8, a.id).run();
+
+    json data = to_json(s);
+    data["alarm_id"] = a.uuid;
+    data["kind"] = a.kind;
+    data["state"] = a.state;
+    data["urgent"] = a.level >= 1;
+    outbox_.put(db, "alarm_step", s.uuid, s.ts_ms, data, Priority::safety);
+    return s;
+}
+
+void AlarmService::publish(const Alarm& a, const std::vector<AlarmStep>& steps) {
+    if (!announce_) return;
+    for (auto& s : steps) announce_(a, s);
+}
+
+Alarm AlarmService::raise(const std::string& kind, const std::string& source, const std::string& zone,
+                          const std::string& actor, const json& detail, std::optional<int64_t> elder_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<AlarmStep> steps;
+    Alarm a = store_.write([&](sqlite3* db) {
+        Stmt f(db, "SELECT id FROM alarms WHERE kind=? AND source=? AND state NOT IN ('resolved','cancelled') "
+                   "ORDER BY id DESC LIMIT 1");
+        f.bind(1, kind).bind(2, source);
+        if (f.step()) {
+            Alarm open = load(db, f.i64(0));
+            open.presses++;
+            steps.push_back(append(db, open, "repeated", actor, "", ""));
+            return open;
+        }
+        int64_t now = clock_.now_ms();
+        Alarm n;
+        n.uuid = new_uuid();
+        n.kind = kind;
+        n.source = source;
+        n.zone = zone;
+        n.elder_id = elder_id;
+        n.state = "raised";
+        n.detail = detail;
+        n.raised_at = now;
+        Stmt ins(db,
+                 "INSERT INTO alarms(uuid, kind, source, zone, elder_id, state, level, presses, detail, raised_at) "
+                 "VALUES(?,?,?,?,?,?,0,1,?,?)");
+        ins.bind(1, n.uuid).bind(2, kind).bind(3, source).bind(4, zone).bind(5, elder_id).bind(6, n.state);
+        ins.bind(7, detail.dump()).bind(8, now).run();
+        n.id = last_insert_id(db);
+        json data = {{"id", n.uuid}, {"kind", kind}, {"source", source}, {"zone", zone}, {"raised_at", now},
+                     {"detail", detail}};
+        outbox_.put(db, "alarm", n.uuid, now, data, Priority::safety);
+        steps.push_back(append(db, n, "raised", actor, "", ""));
+        return n;
+    });
+    logger("alarms")->warn("alarm {} {} from {} zone={} step={}", a.id, a.kind, a.source, a.zone,
+                           steps.back().step);
+    publish(a, steps);
+    return a;
+}
+
+Alarm AlarmService::acknowledge(int64_t id, const std::string& actor, const std::string& note) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<AlarmStep> steps;
+    Alarm a = store_.write([&](sqlite3* db) {
+        Alarm a = load(db, id);
+        if (a.state != "raised")
+            throw AlarmError("alarm " + std::to_string(id) + " is " + a.state + "; only a raised alarm can be acknowledged");
+        a.state = "acknowledged";
+        a.acked_at = clock_.now_ms();
+        steps.push_back(append(db, a, "acknowledged", actor, "", note));
+        return a;
+    });
+    logger("alarms")->info("alarm {} acknowledged by {}", id, actor);
+    publish(a, steps);
+    return a;
+}
+
+Alarm AlarmService::dispatch(int64_t id, const std::string& target, const std::string& actor,
+                             const std::string& note) {
+    auto& targets = dispatch_targets();
+    if (std::find(targets.begin(), targets.end(), target) == targets.end())
+        throw AlarmError("unknown dispatch target '" + target + "'; use one of 110 120 119 family city_hotline staff");
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<AlarmStep> steps;
+    Alarm a = store_.write([&](sqlite3* db) {
+        Alarm a = load(db, id);
+        if (!a.open()) throw AlarmError("alarm " + std::to_string(id) + " is " + a.state + "; it cannot be dispatched");
+        int64_t now = clock_.now_ms();
+        if (a.state == "raised") {  // dispatching someone is answering the alarm
+            a.state = "acknowledged";
+            a.acked_at = now;
+            steps.push_back(append(db, a, "acknowledged", actor, "", "by dispatch"));
+        }
+        a.state = "dispatched";
+        if (!a.dispatched_at) a.dispatched_at = now;
+        steps.push_back(append(db, a, "dispatched", actor, target, note));
+        return a;
+    });
+    logger("alarms")->info("alarm {} dispatched to {} by {}", id, target, actor);
+    publish(a, steps);
+    return a;
+}
+
+Alarm AlarmService::resolve(int64_t id, const std::string& outcome, const std::string& actor,
+                            const std::string& note) {
+    if (outcome.empty()) throw AlarmError("resolving an alarm needs an outcome (what happened)");
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<AlarmStep> steps;
+    Alarm a = store_.write([&](sqlite3* db) {
+        Alarm a = load(db, id);
+        if (!a.open()) throw AlarmError("alarm " + std::to_string(id) + " is already " + a.state);
+        int64_t now = clock_.now_ms();
+        if (!a.acked_at) a.acked_at = now;
+        a.state = "resolved";
+        a.closed_at = now;
+        a.detail["outcome"] = outcome;
+        Stmt u(db, "UPDATE alarms SET detail=? WHERE id=?");
+        u.bind(1, a.detail.dump()).bind(2, a.id).run();
+        steps.push_back(append(db, a, "resolved", actor, "", note.empty() ? outcome : outcome + " — " + note));
+        return a;
+    });
+    logger("alarms")->info("alarm {} resolved by {}: {}", id, actor, outcome);
+    publish(a, steps);
+    return a;
+}
+
+std::optional<Alarm> AlarmService::cancel_from_device(const std::string& device_id, const std::string& kind) {
+    auto open = find_open(kind, device_id);
+    if (!open) return std::nullopt;
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<AlarmStep> steps;
+    Alarm a = store_.write([&](sqlite3* db) {
+        Alarm a = load(db, open->id);
+        if (!a.open()) return a;
+        a.state = "cancelled";
+        a.closed_at = clock_.now_ms();
+        steps.push_back(append(db, a, "cancelled", "device:" + device_id, "", "reset at the call point"));
+        return a;
+    });
+    publish(a, steps);
+    return a;
+}
+
+std::optional<Alarm> AlarmService::clear(const std::string& kind, const std::string& source,
+                                         const std::string& outcome) {
+    auto open = find_open(kind, source);
+    if (!open) return std::nullopt;
+    return resolve(open->id, outcome, "system");
+}
+
+int AlarmService::tick() {
+    int64_t now = clock_.now_ms();
+    std::vector<int64_t> due;
+    store_.read([&](sqlite3* db) {
+        Stmt s(db, "SELECT id FROM alarms WHERE state NOT IN ('resolved','cancelled') AND next_deadline <= ?");
+        s.bind(1, now);
+        while (s.step()) due.push_back(s.i64(0));
+    });
+    int n = 0;
+    for (int64_t id : due) {
+        std::lock_guard<std::mutex> lock(mu_);
+        std::vector<AlarmStep> steps;
+        bool escalated = false;
+        Alarm a = store_.write([&](sqlite3* db) {
+            Alarm a = load(db, id);
+            if (!a.open() || !a.next_deadline || *a.next_deadline > now) return a;  // changed meanwhile
+            std::string why = (!a.acked_at && a.level == 0)
+                                  ? "not acknowledged within " + std::to_string(policy_.ack_timeout_s) + " s"
+                                  : "not resolved within " + std::to_string(policy_.resolve_timeout_s) + " s";
+            a.level++;
+            steps.push_back(append(db, a, "escalated", "system", "", why));
+            escalated = true;
+            return a;
+        });
+        if (!escalated) continue;
+        n++;
+        logger("alarms")->error("alarm {} {} escalated to level {}: {}", a.id, a.kind, a.level, steps.back().note);
+        publish(a, steps);
+        if (escalate_) escalate_(a, a.level);
+    }
+    return n;
+}
+
+std::optional<Alarm> AlarmService::get(int64_t id) {
+    return store_.read([&](sqlite3* db) -> std::optional<Alarm> {
+        try {
+            return load(db, id);
+        } catch (const AlarmError&) {
+            return std::nullopt;
+        }
+    });
+}
+
+std::optional<Alarm> AlarmService::find_open(const std::string& kind, const std::string& source) {
+    return store_.read([&](sqlite3* db) -> std::optional<Alarm> {
+        Stmt f(db, "SELECT id FROM alarms WHERE kind=? AND source=? AND state NOT IN ('resolved','cancelled') "
+                   "ORDER BY id DESC LIMIT 1");
+        f.bind(1, kind).bind(2, source);
+        if (!f.step()) return std::nullopt;
+        return load(db, f.i64(0));
+    });
+}
+
+std::vector<Alarm> AlarmService::list(bool open_only, int limit) {
+    return store_.read([&](sqlite3* db) {
+        std::vector<Alarm> out;
+        std::string sql = std::string("SELECT ") + kAlarmColumns + " FROM alarms" +
+                          (open_only ? " WHERE state NOT IN ('resolved','cancelled')" : "") +
+                          " ORDER BY (state IN ('resolved','cancelled')), id DESC LIMIT ?";
+        Stmt s(db, sql);
+        s.bind(1, limit);
+        while (s.step()) out.push_back(row_to_alarm(s));
+        return out;
+    });
+}
+
+}  // namespace caregate

@@ -1,0 +1,29 @@
+// Subcommands of the caregate CLI. Each returns the process exit code: 0 ok, 1 refused or failed
+// (the message says why), 2 bad config or usage.
+#pragma once
+
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace caregate {
+
+struct CommandContext {
+    std::string config_path;
+    std::string out_path;
+    int exit_code = 0;
+};
+
+int cmd_run(CommandContext& ctx);
+int cmd_check_config(CommandContext& ctx);
+int cmd_db_migrate(CommandContext& ctx);
+int cmd_db_backup(CommandContext& ctx);
+
+void register_alarm_commands(CLI::App& app, CommandContext& ctx);
+void register_elder_commands(CLI::App& app, CommandContext& ctx);
+// Commands contributed by later parts (face, sim, staff, events, city); see cli_extra.cpp.
+void register_extra_commands(CLI::App& app, CommandContext& ctx);
+
+}  // namespace caregate

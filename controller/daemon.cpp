@@ -1,0 +1,169 @@
+#include "controller/daemon.hpp"
+
+#include <httplib.h>
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "controller/alarms.hpp"
+#include "controller/checkins.hpp"
+#include "controller/core/bus.hpp"
+#include "controller/core/log.hpp"
+#include "controller/core/metrics.hpp"
+#include "controller/core/store.hpp"
+#include "controller/kiosk/http_server.hpp"
+#include "controller/occupancy.hpp"
+#include "controller/outbox.hpp"
+#include "controller/rules.hpp"
+
+namespace caregate {
+
+using nlohmann::json;
+
+void block_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+struct Daemon::Parts {
+    config::SiteConfig cfg;
+    SystemClock clock;
+    Metrics metrics;
+    Bus bus;
+    std::unique_ptr<Store> store;
+    std::unique_ptr<Outbox> outbox;
+    std::unique_ptr<AlarmService> alarms;
+    std::unique_ptr<Occupancy> occupancy;
+    std::unique_ptr<CheckinService> checkins;
+    std::unique_ptr<RulesEngine> rules;
+    std::unique_ptr<HttpServer> http;
+    int64_t started_ms = 0;
+};
+
+Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
+    p_->cfg = std::move(cfg);
+    auto& c = p_->cfg;
+    p_->store = std::make_unique<Store>(c.store.path, c.store.busy_timeout_ms);
+    p_->outbox = std::make_unique<Outbox>(c.site.id, c.site.region);
+    p_->alarms = std::make_unique<AlarmService>(*p_->store, p_->clock, *p_->outbox,
+                                                AlarmPolicy{c.alarms.ack_timeout_s, c.alarms.resolve_timeout_s});
+    p_->occupancy = std::make_unique<Occupancy>(*p_->store, p_->clock, c);
+    std::string default_zone = c.zones.empty() ? "hall" : c.zones.front().id;
+    p_->checkins = std::make_unique<CheckinService>(*p_->store, p_->clock, *p_->outbox, *p_->occupancy,
+                                                    c.checkin.interval_minutes, default_zone);
+    p_->rules = std::make_unique<RulesEngine>(c, p_->bus, *p_->store, p_->clock, *p_->alarms, *p_->checkins,
+                                              p_->metrics);
+
+    auto& bus = p_->bus;
+    p_->alarms->on_announce([&bus](const Alarm& a, const AlarmStep& s) {
+        bus.publish(AlarmChanged{a.id, a.kind, a.state, to_json(s).dump(), s.ts_ms});
+    });
+    p_->checkins->on_announce([&bus](const CheckIn& ci) {
+        bus.publish(CheckInRecorded{ci.id, ci.elder_id, ci.elder_name, ci.direction, ci.method, ci.ts_ms});
+    });
+
+    p_->http = std::make_unique<HttpServer>(
+        HttpOptions{c.kiosk.bind, c.kiosk.port, c.kiosk.max_sse_clients, c.kiosk.static_dir});
+    auto& srv = p_->http->routes();
+    Parts* parts = p_.get();
+    srv.Get("/healthz", [parts](const httplib::Request&, httplib::Response& res) {
+        json j = {{"status", "ok"},
+                  {"site", parts->cfg.site.id},
+                  {"schema_version", parts->store->schema_version()},
+                  {"uptime_s", (parts->clock.now_ms() - parts->started_ms) / 1000}};
+        res.set_content(j.dump(), "application/json");
+    });
+    srv.Get("/metrics", [parts](const httplib::Request&, httplib::Response& res) {
+        res.set_content(parts->metrics.render(), "text/plain; version=0.0.4");
+    });
+
+    auto& m = p_->metrics;
+    m.gauge("caregate_bus_published_total", "Events published on the in-process bus",
+            [parts] { return std::vector<std::pair<std::string, double>>{{"", double(parts->bus.published())}}; },
+            "counter");
+    m.gauge("caregate_bus_dropped_total", "Events dropped because a subscriber queue was full",
+            [parts] { return std::vector<std::pair<std::string, double>>{{"", double(parts->bus.dropped())}}; },
+            "counter");
+    m.gauge("caregate_alarms_open", "Open alarms by kind", [parts] {
+        std::vector<std::pair<std::string, double>> out;
+        parts->store->read([&](sqlite3* db) {
+            Stmt s(db, "SELECT kind, COUNT(*) FROM alarms WHERE state NOT IN ('resolved','cancelled') GROUP BY kind");
+            while (s.step()) out.push_back({"kind=\"" + s.str(0) + "\"", double(s.i64(1))});
+        });
+        return out;
+    });
+    m.gauge("caregate_outbox_pending", "Uplink messages not yet acknowledged by the city broker", [parts] {
+        double n = parts->store->read([](sqlite3* db) {
+            Stmt s(db, "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL");
+            s.step();
+            return double(s.i64(0));
+        });
+        return std::vector<std::pair<std::string, double>>{{"", n}};
+    });
+    m.gauge("caregate_zone_occupancy", "People in each zone", [parts] {
+        std::vector<std::pair<std::string, double>> out;
+        for (auto& z : parts->occupancy->all()) out.push_back({"zone=\"" + z.zone + "\"", double(z.count)});
+        return out;
+    });
+}
+
+Daemon::~Daemon() = default;
+
+int Daemon::run() {
+    auto log = logger("daemon");
+    auto& c = p_->cfg;
+    p_->started_ms = p_->clock.now_ms();
+    p_->rules->start();
+    p_->http->start();
+    log->info("caregate {} started: site={} kiosk=http://{}:{}/ db={} schema={}", CAREGATE_VERSION, c.site.id,
+              c.kiosk.bind, p_->http->port(), c.store.path, p_->store->schema_version());
+
+    uint64_t watchdog_usec = 0;
+    bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
+    sd_notifyf(0, "READY=1\nSTATUS=serving site %s on port %d", c.site.id.c_str(), p_->http->port());
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    long interval_ms = watchdog ? static_cast<long>(watchdog_usec / 2000) : 1000;
+    if (interval_ms <= 0) interval_ms = 1000;
+    for (;;) {
+        timespec ts{interval_ms / 1000, (interval_ms % 1000) * 1000000L};
+        int sig = sigtimedwait(&set, nullptr, &ts);
+        if (watchdog) sd_notify(0, "WATCHDOG=1");
+        if (sig == SIGHUP) {
+            sd_notify(0, "RELOADING=1");
+            try {
+                auto fresh = config::load_config(c.source_file);
+                init_logging(fresh.log.level);
+                c.log = fresh.log;
+                p_->checkins->set_interval_minutes(fresh.checkin.interval_minutes);
+                c.checkin = fresh.checkin;
+                log->info("reloaded {}: log level and check-in interval applied; other changes need a restart",
+                          c.source_file);
+            } catch (const std::exception& e) {
+                log->error("reload refused, keeping the running config: {}", e.what());
+            }
+            sd_notify(0, "READY=1");
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            log->info("stopping on {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            break;
+        }
+    }
+    sd_notify(0, "STOPPING=1");
+    p_->http->stop();
+    p_->rules->stop();
+    p_->bus.close_all();
+    log->info("stopped");
+    return 0;
+}
+
+}  // namespace caregate

@@ -1,0 +1,63 @@
+#include "controller/occupancy.hpp"
+
+#include <algorithm>
+
+namespace caregate {
+
+int64_t local_offset_ms(const std::string& timezone) {
+    return timezone == "UTC" ? 0 : 8LL * 3600 * 1000;  // config validation allows Asia/Shanghai or UTC
+}
+
+int64_t Occupancy::day_start_ms() const {
+    const int64_t day = 24LL * 3600 * 1000;
+    int64_t off = local_offset_ms(cfg_.site.timezone) - int64_t(cfg_.gate.reset_hour) * 3600 * 1000;
+    int64_t local = clock_.now_ms() + off;
+    return local - (((local % day) + day) % day) - off;
+}
+
+int Occupancy::count_in(sqlite3* db, const std::string& zone) {
+    Stmt s(db, "SELECT COALESCE(SUM(delta),0) FROM occupancy_adjustments WHERE zone=? AND ts>=?");
+    s.bind(1, zone).bind(2, day_start_ms());
+    s.step();
+    return static_cast<int>(std::max<int64_t>(0, s.i64(0)));
+}
+
+int Occupancy::adjust(sqlite3* db, const std::string& zone, int delta, const std::string& source,
+                      const std::string& actor) {
+    int cur = count_in(db, zone);
+    int applied = std::max(delta, -cur);  // never below zero
+    if (applied != 0) {
+        Stmt s(db, "INSERT INTO occupancy_adjustments(ts, zone, delta, source, actor) VALUES(?,?,?,?,?)");
+        s.bind(1, clock_.now_ms()).bind(2, zone).bind(3, applied).bind(4, source).bind(5, actor).run();
+    }
+    return cur + applied;
+}
+
+int Occupancy::count(const std::string& zone) {
+    return store_.read([&](sqlite3* db) { return count_in(db, zone); });
+}
+
+ZoneOccupancy Occupancy::zone(const std::string& id) {
+    ZoneOccupancy z;
+    z.zone = id;
+    z.count = count(id);
+    if (auto* cz = cfg_.find_zone(id)) {
+        z.name = cz->name;
+        z.capacity = cz->capacity;
+        if (z.capacity > 0 && z.count >= z.capacity) z.level = "full";
+        else if (z.capacity > 0 && z.count * 100 >= z.capacity * cz->warn_percent) z.level = "near";
+        else z.level = "ok";
+    } else {
+        z.level = "ok";
+    }
+    return z;
+}
+
+std::vector<ZoneOccupancy> Occupancy::all() {
+    std::vector<ZoneOccupancy> out;
+    for (auto& z : cfg_.zones)
+        if (!z.is_private) out.push_back(zone(z.id));
+    return out;
+}
+
+}  // namespace caregate

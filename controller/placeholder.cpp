@@ -1,1 +1,0 @@
-namespace caregate { int controller_placeholder() { return 0; } }

@@ -1,0 +1,52 @@
+// The rules thread: turns device and camera events into decisions (alarms, check-ins, device
+// health records) and runs the escalation timers. The only consumer that writes decisions.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "config/config.hpp"
+#include "controller/alarms.hpp"
+#include "controller/checkins.hpp"
+#include "controller/core/bus.hpp"
+#include "controller/core/metrics.hpp"
+
+namespace caregate {
+
+class RulesEngine {
+public:
+    RulesEngine(const config::SiteConfig& cfg, Bus& bus, Store& store, const Clock& clock, AlarmService& alarms,
+                CheckinService& checkins, Metrics& metrics);
+    ~RulesEngine();
+    void start();
+    void stop();
+    // Handles one event synchronously (the thread calls this; tests may too).
+    void handle(const Event& e);
+    // Hook for the door / gate logic, which needs faces and temperatures too.
+    void on_face(std::function<void(const FaceSeen&)> fn) { face_hook_ = std::move(fn); }
+    void on_temperature(std::function<void(const TemperatureReading&)> fn) { temp_hook_ = std::move(fn); }
+
+private:
+    void loop();
+    void record_device_health(const DeviceHealth& h);
+    std::string zone_of(const std::string& device_id) const;
+
+    const config::SiteConfig& cfg_;
+    Bus& bus_;
+    Store& store_;
+    const Clock& clock_;
+    AlarmService& alarms_;
+    CheckinService& checkins_;
+    std::shared_ptr<Subscription> sub_;
+    std::thread thread_;
+    std::atomic<bool> running_{false};
+    std::function<void(const FaceSeen&)> face_hook_;
+    std::function<void(const TemperatureReading&)> temp_hook_;
+    std::map<std::string, std::string> device_zone_;
+    std::atomic<uint64_t>& rule_errors_;
+};
+
+}  // namespace caregate
