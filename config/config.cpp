@@ -75,7 +75,15 @@ public:
     void get(const std::string& key, T& out, bool required = false) {
         known_.insert(key);
         if (!has(key) || node_[key].IsNull()) {
-            if (required) fail(node_, key, "is required");
+            if (required) {
+                std::string msg = "is required";
+                if (node_.IsMap())  // a typo of this key is the likeliest cause
+                    for (auto it = node_.begin(); it != node_.end(); ++it) {
+                        std::string k = it->first.as<std::string>();
+                        if (k != key && edit_distance(k, key) <= 2) msg += "; found '" + k + "': did you mean '" + key + "'?";
+                    }
+                fail(node_, key, msg);
+            }
             return;
         }
         YAML::Node v = node_[key];

@@ -26,10 +26,12 @@ static std::string env_or(const char* name, const std::string& fallback) {
     return v && *v ? std::string(v) : fallback;
 }
 
-std::string source_dir() { return env_or("CAREGATE_SOURCE_DIR", fs::current_path().string()); }
-std::string shared_dir() { return env_or("CAREGATE_SHARED_DIR", source_dir() + "/../shared"); }
-std::string models_dir() { return env_or("CAREGATE_MODELS_DIR", source_dir() + "/.cache/models"); }
-std::string caregate_bin() { return env_or("CAREGATE_BIN", "caregate"); }
+std::string source_dir() { return env_or("CAREGATE_SOURCE_DIR", CAREGATE_DEFAULT_SOURCE_DIR); }
+std::string shared_dir() {
+    return fs::weakly_canonical(env_or("CAREGATE_SHARED_DIR", CAREGATE_DEFAULT_SHARED_DIR)).string();
+}
+std::string models_dir() { return env_or("CAREGATE_MODELS_DIR", CAREGATE_DEFAULT_MODELS_DIR); }
+std::string caregate_bin() { return env_or("CAREGATE_BIN", CAREGATE_DEFAULT_BIN); }
 
 TempDir::TempDir() {
     std::string tmpl = (fs::temp_directory_path() / "caregate-test-XXXXXX").string();

@@ -1,0 +1,183 @@
+// The store: migrations, refusal of newer databases, crash safety under SIGKILL, backup.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <set>
+#include <thread>
+
+#include "controller/core/bus.hpp"
+#include "controller/core/store.hpp"
+#include "tests/support/test_support.hpp"
+
+using namespace caregate;
+using caregate::testing::TempDir;
+
+namespace {
+
+int64_t count(Store& s, const std::string& table) {
+    return s.read([&](sqlite3* db) {
+        Stmt st(db, "SELECT COUNT(*) FROM " + table);
+        st.step();
+        return st.i64(0);
+    });
+}
+
+TEST(Store, FreshDatabaseIsAtLatestSchemaWithWalAndFullSync) {
+    TempDir dir;
+    Store s(dir.file("a.db"));
+    EXPECT_EQ(s.schema_version(), latest_schema_version());
+    s.read([](sqlite3* db) {
+        Stmt j(db, "PRAGMA journal_mode");
+        j.step();
+        EXPECT_EQ(j.str(0), "wal");
+        Stmt sy(db, "PRAGMA synchronous");
+        sy.step();
+        EXPECT_EQ(sy.i64(0), 2);  // FULL
+        Stmt fk(db, "PRAGMA foreign_keys");
+        fk.step();
+        EXPECT_EQ(fk.i64(0), 1);
+    });
+}
+
+TEST(Store, MigratesAnOlderDatabaseKeepingItsRows) {
+    TempDir dir;
+    std::string path = dir.file("old.db");
+    {
+        // Build a version-1 database as an older caregate left it, with data in it.
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+        exec(db, migrations().at(0).sql);
+        exec(db, "PRAGMA user_version=1");
+        exec(db,
+             "INSERT INTO elders(uuid, name, gender, categories, created_at, updated_at) "
+             "VALUES('u-1', '张桂英', '女', '[\"独居\"]', 1, 1)");
+        exec(db, "INSERT INTO audit_log(ts, actor, action, subject) VALUES(1, 'admin', 'elder.create', 'elder:1')");
+        sqlite3_close(db);
+    }
+    Store s(path, 1000, false);
+    EXPECT_EQ(s.schema_version(), 1);
+    EXPECT_EQ(s.migrate(), latest_schema_version() - 1);
+    EXPECT_EQ(s.schema_version(), latest_schema_version());
+    EXPECT_EQ(count(s, "elders"), 1);
+    EXPECT_EQ(count(s, "audit_log"), 1);
+    EXPECT_EQ(count(s, "alarms"), 0);  // new tables exist
+    EXPECT_EQ(s.integrity_check(), "ok");
+}
+
+TEST(Store, RefusesADatabaseFromANewerCaregate) {
+    TempDir dir;
+    std::string path = dir.file("new.db");
+    {
+        Store s(path);
+        s.exec("PRAGMA user_version=" + std::to_string(latest_schema_version() + 7));
+    }
+    try {
+        Store s(path);
+        FAIL() << "opened a newer database";
+    } catch (const StoreError& e) {
+        std::string w = e.what();
+        EXPECT_NE(w.find(path), std::string::npos) << w;
+        EXPECT_NE(w.find(std::to_string(latest_schema_version() + 7)), std::string::npos) << w;
+        EXPECT_NE(w.find("(" + std::to_string(latest_schema_version()) + ")"), std::string::npos) << w;
+    }
+}
+
+TEST(Store, UnwritableDirectoryIsNamed) {
+    // /proc refuses new files even for root, so this holds whoever runs the test.
+    try {
+        Store s("/proc/caregate-test/x.db");
+        FAIL();
+    } catch (const StoreError& e) {
+        EXPECT_NE(std::string(e.what()).find("/proc/caregate-test"), std::string::npos) << e.what();
+    }
+}
+
+TEST(Store, FailedMigrationOrWriteRollsBackAndKeepsData) {
+    TempDir dir;
+    Store s(dir.file("r.db"));
+    s.write([](sqlite3* db) {
+        exec(db, "INSERT INTO settings(key, value) VALUES('a', '1')");
+    });
+    EXPECT_THROW(s.write([](sqlite3* db) {
+        exec(db, "INSERT INTO settings(key, value) VALUES('b', '2')");
+        exec(db, "INSERT INTO settings(key, value) VALUES('a', 'dup')");  // violates the primary key
+    }),
+                 StoreError);
+    EXPECT_EQ(count(s, "settings"), 1);
+}
+
+TEST(Store, CommittedRowsSurviveSigkillMidWriteLoop) {
+    TempDir dir;
+    std::string path = dir.file("crash.db");
+    { Store init(path); }
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        Store s(path);
+        for (int64_t i = 1;; ++i) {
+            s.write([&](sqlite3* db) {
+                Stmt st(db, "INSERT INTO audit_log(ts, actor, action, subject, detail) VALUES(?, 'w', 'x', 'y', ?)");
+                st.bind(1, i).bind(2, std::string(200, 'z')).run();
+            });
+            // Reported only after COMMIT returned: each reported id must be on disk.
+            if (write(fds[1], &i, sizeof i) != sizeof i) _exit(1);
+        }
+    }
+    close(fds[1]);
+    std::set<int64_t> committed;
+    int64_t id;
+    while (committed.size() < 300 && read(fds[0], &id, sizeof id) == sizeof id) committed.insert(id);
+    kill(pid, SIGKILL);
+    while (read(fds[0], &id, sizeof id) == sizeof id) committed.insert(id);
+    int st;
+    waitpid(pid, &st, 0);
+    close(fds[0]);
+    ASSERT_TRUE(WIFSIGNALED(st));
+
+    Store s(path);
+    EXPECT_EQ(s.integrity_check(), "ok");
+    std::set<int64_t> stored;
+    s.read([&](sqlite3* db) {
+        Stmt q(db, "SELECT ts FROM audit_log");
+        while (q.step()) stored.insert(q.i64(0));
+    });
+    for (int64_t c : committed) ASSERT_TRUE(stored.count(c)) << "committed row " << c << " lost";
+    EXPECT_GE(stored.size(), 300u);
+}
+
+TEST(Store, OnlineBackupIsACompleteCopy) {
+    TempDir dir;
+    Store s(dir.file("live.db"));
+    s.write([](sqlite3* db) {
+        for (int i = 0; i < 100; ++i)
+            exec(db, "INSERT INTO audit_log(ts, actor, action, subject) VALUES(" + std::to_string(i) + ",'a','b','c')");
+    });
+    s.backup_to(dir.file("copy.db"));
+    Store copy(dir.file("copy.db"));
+    EXPECT_EQ(count(copy, "audit_log"), 100);
+    EXPECT_EQ(copy.integrity_check(), "ok");
+    EXPECT_THROW(s.backup_to("/proc/nope/copy.db"), StoreError);
+}
+
+TEST(Bus, FullQueueDropsAndCounts) {
+    Bus bus;
+    auto sub = bus.subscribe("slow", 3);
+    for (int i = 0; i < 5; ++i) bus.publish(ButtonPressed{"b" + std::to_string(i), "", "call", i});
+    EXPECT_EQ(sub->depth(), 3u);
+    EXPECT_EQ(sub->dropped(), 2u);
+    EXPECT_EQ(bus.dropped(), 2u);
+    auto e = sub->next(std::chrono::milliseconds(10));
+    ASSERT_TRUE(e);
+    EXPECT_EQ(std::get<ButtonPressed>(*e).device_id, "b0");
+    sub->close();
+    while (sub->next(std::chrono::milliseconds(1))) {
+    }
+    EXPECT_FALSE(sub->next(std::chrono::milliseconds(1)));
+}
+
+}  // namespace
