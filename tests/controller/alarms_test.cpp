@@ -1,0 +1,198 @@
+// Alarm lifecycle, escalation on an injected clock, restart with open alarms, append-only record.
+#include <gtest/gtest.h>
+
+#include "config/config.hpp"
+#include "controller/alarms.hpp"
+#include "controller/checkins.hpp"
+#include "controller/core/bus.hpp"
+#include "controller/core/metrics.hpp"
+#include "controller/rules.hpp"
+#include "tests/support/test_support.hpp"
+
+using namespace caregate;
+using caregate::testing::TempDir;
+
+namespace {
+
+const int64_t kT0 = 1'790'000'000'000;
+
+struct Fixture {
+    TempDir dir;
+    ManualClock clock{kT0};
+    Outbox outbox{"t1", "r1"};
+    std::unique_ptr<Store> store = std::make_unique<Store>(dir.file("a.db"));
+    std::unique_ptr<AlarmService> alarms = make();
+    std::vector<std::string> announced;
+    std::vector<int> escalations;
+
+    std::unique_ptr<AlarmService> make() {
+        auto a = std::make_unique<AlarmService>(*store, clock, outbox, AlarmPolicy{60, 900});
+        a->on_announce([this](const Alarm& al, const AlarmStep& s) { announced.push_back(al.kind + ":" + s.step); });
+        a->on_escalate([this](const Alarm&, int level) { escalations.push_back(level); });
+        return a;
+    }
+    int64_t outbox_count(const std::string& kind) {
+        return store->read([&](sqlite3* db) {
+            Stmt s(db, "SELECT COUNT(*) FROM outbox WHERE kind=?");
+            s.bind(1, kind).step();
+            return s.i64(0);
+        });
+    }
+};
+
+TEST(Alarms, PressAckDispatchResolveLeavesTheFullRecord) {
+    Fixture f;
+    auto a = f.alarms->raise("call", "bath_call_1", "bath", "device:bath_call_1");
+    EXPECT_EQ(a.state, "raised");
+    EXPECT_EQ(*a.next_deadline, kT0 + 60'000);
+    f.clock.advance_ms(12'000);
+    f.alarms->acknowledge(a.id, "王护士");
+    f.clock.advance_ms(30'000);
+    f.alarms->dispatch(a.id, "120", "王护士", "疑似骨折");
+    f.alarms->dispatch(a.id, "family", "王护士");
+    f.clock.advance_ms(600'000);
+    auto done = f.alarms->resolve(a.id, "送医", "李主任");
+    EXPECT_EQ(done.state, "resolved");
+    auto full = *f.alarms->get(a.id);
+    std::vector<std::string> steps;
+    for (auto& s : full.steps) steps.push_back(s.step + "/" + s.actor + "/" + s.target);
+    EXPECT_EQ(steps, (std::vector<std::string>{"raised/device:bath_call_1/", "acknowledged/王护士/", "dispatched/王护士/120",
+                                               "dispatched/王护士/family", "resolved/李主任/"}));
+    EXPECT_EQ(*full.acked_at, kT0 + 12'000);
+    EXPECT_EQ(*full.dispatched_at, kT0 + 42'000);
+    EXPECT_EQ(*full.closed_at, kT0 + 642'000);
+    EXPECT_FALSE(full.next_deadline);
+    EXPECT_EQ(full.detail["outcome"], "送医");
+    EXPECT_EQ(f.announced.size(), 5u);
+    EXPECT_EQ(f.outbox_count("alarm"), 1);
+    EXPECT_EQ(f.outbox_count("alarm_step"), 5);
+}
+
+TEST(Alarms, RepeatedPressesJoinTheOpenAlarm) {
+    Fixture f;
+    auto a = f.alarms->raise("call", "b1", "bath", "device:b1");
+    auto b = f.alarms->raise("call", "b1", "bath", "device:b1");
+    auto c = f.alarms->raise("call", "b2", "bath", "device:b2");
+    EXPECT_EQ(a.id, b.id);
+    EXPECT_NE(a.id, c.id);
+    EXPECT_EQ(b.presses, 2);
+    EXPECT_EQ(f.alarms->list(true).size(), 2u);
+    f.alarms->resolve(a.id, "误触", "staff");
+    auto d = f.alarms->raise("call", "b1", "bath", "device:b1");
+    EXPECT_NE(d.id, a.id) << "a press after resolution is a new alarm";
+}
+
+TEST(Alarms, EscalatesWhenNobodyAnswersAndAgainWhenUnresolved) {
+    Fixture f;
+    auto a = f.alarms->raise("fall", "radar", "bath", "device:radar");
+    f.clock.advance_ms(59'999);
+    EXPECT_EQ(f.alarms->tick(), 0);
+    f.clock.advance_ms(1);
+    EXPECT_EQ(f.alarms->tick(), 1);
+    EXPECT_EQ(f.alarms->get(a.id)->level, 1);
+    EXPECT_EQ(f.alarms->tick(), 0) << "one escalation per deadline";
+    f.alarms->acknowledge(a.id, "staff");
+    f.clock.set_ms(kT0 + 900'000 - 1);
+    EXPECT_EQ(f.alarms->tick(), 0);
+    f.clock.set_ms(kT0 + 900'000);
+    EXPECT_EQ(f.alarms->tick(), 1);
+    auto after = *f.alarms->get(a.id);
+    EXPECT_EQ(after.level, 2);
+    EXPECT_FALSE(after.next_deadline);
+    f.clock.advance_ms(10'000'000);
+    EXPECT_EQ(f.alarms->tick(), 0);
+    EXPECT_EQ(f.escalations, (std::vector<int>{1, 2}));
+    EXPECT_NE(after.steps.back().note.find("not resolved within 900 s"), std::string::npos);
+}
+
+TEST(Alarms, AcknowledgedInTimeDoesNotEscalateUntilResolveTimeout) {
+    Fixture f;
+    auto a = f.alarms->raise("call", "b1", "bath", "device:b1");
+    f.clock.advance_ms(30'000);
+    f.alarms->acknowledge(a.id, "staff");
+    f.clock.advance_ms(100'000);
+    EXPECT_EQ(f.alarms->tick(), 0);
+    EXPECT_EQ(f.alarms->get(a.id)->level, 0);
+}
+
+TEST(Alarms, RestartKeepsOpenAlarmsAndTheirTimers) {
+    Fixture f;
+    auto a = f.alarms->raise("call", "b1", "bath", "device:b1");
+    f.alarms.reset();
+    f.store.reset();  // the process "dies" with the alarm open
+    f.clock.advance_ms(61'000);
+    f.store = std::make_unique<Store>(f.dir.file("a.db"));
+    f.alarms = f.make();
+    EXPECT_EQ(f.alarms->tick(), 1) << "the ack deadline passed while we were down";
+    auto after = *f.alarms->get(a.id);
+    EXPECT_EQ(after.level, 1);
+    EXPECT_EQ(after.state, "raised");
+}
+
+TEST(Alarms, DeviceResetCancelsAndStepsAreAppendOnly) {
+    Fixture f;
+    auto a = f.alarms->raise("call", "b1", "bath", "device:b1");
+    auto c = f.alarms->cancel_from_device("b1");
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->state, "cancelled");
+    EXPECT_FALSE(f.alarms->cancel_from_device("b1")) << "nothing open any more";
+    EXPECT_THROW(f.store->write([](sqlite3* db) { exec(db, "UPDATE alarm_steps SET actor='x'"); }), StoreError);
+    EXPECT_THROW(f.store->write([](sqlite3* db) { exec(db, "DELETE FROM alarm_steps"); }), StoreError);
+    EXPECT_EQ(f.alarms->get(a.id)->steps.size(), 2u);
+}
+
+TEST(Alarms, RefusesImpossibleTransitionsWithAReason) {
+    Fixture f;
+    auto a = f.alarms->raise("call", "b1", "bath", "device:b1");
+    EXPECT_THROW(f.alarms->dispatch(a.id, "911", "x"), AlarmError);
+    EXPECT_THROW(f.alarms->resolve(a.id, "", "x"), AlarmError);
+    EXPECT_THROW(f.alarms->acknowledge(999, "x"), AlarmError);
+    f.alarms->resolve(a.id, "ok", "x");
+    try {
+        f.alarms->acknowledge(a.id, "x");
+        FAIL();
+    } catch (const AlarmError& e) {
+        EXPECT_NE(std::string(e.what()).find("is resolved"), std::string::npos);
+    }
+    EXPECT_THROW(f.alarms->raise("meteor", "b1", "", "x"), StoreError) << "unknown kinds are refused by the schema";
+}
+
+TEST(Rules, DeviceEventsBecomeAlarmsAndHealthRecords) {
+    Fixture f;
+    auto cfg = config::parse_config(
+        "site: {id: t1, name: x}\nzones: [{id: bath, name: 浴室, private: true}]\n"
+        "mqtt_devices: [{id: sos1, topic: zigbee2mqtt/sos1, kind: call_button, zone: bath, model: ts0215a_sos}]\n",
+        "x.yaml");
+    Bus bus;
+    Metrics metrics;
+    Occupancy occ(*f.store, f.clock, cfg);
+    CheckinService checkins(*f.store, f.clock, f.outbox, occ, 30, "hall");
+    RulesEngine rules(cfg, bus, *f.store, f.clock, *f.alarms, checkins, metrics);
+    rules.handle(ButtonPressed{"sos1", "", "call", kT0});
+    rules.handle(ButtonPressed{"sos1", "", "call", kT0});
+    auto open = f.alarms->list(true);
+    ASSERT_EQ(open.size(), 1u);
+    EXPECT_EQ(open[0].zone, "bath") << "zone comes from the device's config";
+    EXPECT_EQ(open[0].presses, 2);
+    rules.handle(ButtonReset{"sos1", kT0});
+    EXPECT_TRUE(f.alarms->list(true).empty());
+
+    rules.handle(DeviceHealth{"sos1", "call_button", "", false, "no message for 90 s", std::nullopt, kT0});
+    ASSERT_TRUE(f.alarms->find_open("device_offline", "sos1"));
+    rules.handle(DeviceHealth{"sos1", "call_button", "", true, "", 12.0, kT0});
+    EXPECT_FALSE(f.alarms->find_open("device_offline", "sos1")) << "recovery closes the offline alarm";
+    auto low = f.store->read([](sqlite3* db) {
+        Stmt s(db, "SELECT COUNT(*) FROM audit_log WHERE action='device.low_battery'");
+        s.step();
+        return s.i64(0);
+    });
+    EXPECT_EQ(low, 1);
+    auto battery = f.store->read([](sqlite3* db) {
+        Stmt s(db, "SELECT battery, online FROM devices WHERE id='sos1'");
+        EXPECT_TRUE(s.step());
+        return s.f64(0) + 1000 * s.i64(1);
+    });
+    EXPECT_DOUBLE_EQ(battery, 1012.0);
+}
+
+}  // namespace
