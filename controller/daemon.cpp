@@ -14,6 +14,11 @@
 #include "controller/core/metrics.hpp"
 #include "controller/core/store.hpp"
 #include "controller/kiosk/http_server.hpp"
+#include "controller/kiosk/kiosk.hpp"
+#include "controller/kiosk/live_feed.hpp"
+#include "controller/records.hpp"
+#include "controller/roster.hpp"
+#include "controller/staff.hpp"
 #include "controller/occupancy.hpp"
 #include "controller/outbox.hpp"
 #include "controller/rules.hpp"
@@ -42,7 +47,12 @@ struct Daemon::Parts {
     std::unique_ptr<Occupancy> occupancy;
     std::unique_ptr<CheckinService> checkins;
     std::unique_ptr<RulesEngine> rules;
+    std::unique_ptr<Roster> roster;
+    std::unique_ptr<StaffAccounts> staff;
+    std::unique_ptr<Records> records;
     std::unique_ptr<HttpServer> http;
+    std::unique_ptr<LiveFeed> feed;
+    std::unique_ptr<Kiosk> kiosk;
     int64_t started_ms = 0;
 };
 
@@ -72,6 +82,13 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
         HttpOptions{c.kiosk.bind, c.kiosk.port, c.kiosk.max_sse_clients, c.kiosk.static_dir});
     auto& srv = p_->http->routes();
     Parts* parts = p_.get();
+    p_->roster = std::make_unique<Roster>(*p_->store, p_->clock);
+    p_->staff = std::make_unique<StaffAccounts>(*p_->store, p_->clock);
+    p_->records = std::make_unique<Records>(*p_->store, p_->clock, *p_->outbox);
+    p_->feed = std::make_unique<LiveFeed>(p_->bus, static_cast<size_t>(c.kiosk.max_sse_clients));
+    KioskParts kp{c, *p_->store, p_->clock, *p_->alarms, *p_->checkins, *p_->occupancy, *p_->roster, *p_->staff,
+                  *p_->records, *p_->feed, nullptr, {}, {}};
+    p_->kiosk = std::make_unique<Kiosk>(kp, srv);
     srv.Get("/healthz", [parts](const httplib::Request&, httplib::Response& res) {
         json j = {{"status", "ok"},
                   {"site", parts->cfg.site.id},
@@ -120,7 +137,11 @@ int Daemon::run() {
     auto& c = p_->cfg;
     p_->started_ms = p_->clock.now_ms();
     p_->rules->start();
+    p_->feed->start();
     p_->http->start();
+    if (!p_->staff->any_admin())
+        log->warn("no admin account yet: create one with `caregate staff add NAME --role admin --config {}`",
+                  c.source_file);
     log->info("caregate {} started: site={} kiosk=http://{}:{}/ db={} schema={}", CAREGATE_VERSION, c.site.id,
               c.kiosk.bind, p_->http->port(), c.store.path, p_->store->schema_version());
 
@@ -159,6 +180,7 @@ int Daemon::run() {
         }
     }
     sd_notify(0, "STOPPING=1");
+    p_->feed->stop();  // ends the SSE streams so the HTTP pool can drain
     p_->http->stop();
     p_->rules->stop();
     p_->bus.close_all();

@@ -2,6 +2,7 @@
 // the same store, so staff and integrators can script everything the kiosk does.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -45,6 +46,14 @@ int main(int argc, char** argv) {
     register_elder_commands(app, ctx);
     register_extra_commands(app, ctx);
 
+    // Let `--config` be given after the leaf command too: `caregate staff add x --config f`.
+    std::function<void(CLI::App*)> fall = [&](CLI::App* a) {
+        for (auto* sub : a->get_subcommands([](CLI::App*) { return true; })) {
+            sub->fallthrough();
+            fall(sub);
+        }
+    };
+    fall(&app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

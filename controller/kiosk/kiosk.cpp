@@ -1,0 +1,607 @@
+#include "controller/kiosk/kiosk.hpp"
+
+#include <httplib.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <set>
+#include <sstream>
+
+#include "controller/core/log.hpp"
+
+namespace fs = std::filesystem;
+
+namespace caregate {
+
+using nlohmann::json;
+
+namespace {
+
+const int64_t kSessionMs = 12LL * 3600 * 1000;
+const int64_t kDayMs = 24LL * 3600 * 1000;
+
+void reply(httplib::Response& res, const json& j, int status = 200) {
+    res.status = status;
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(j.dump(), "application/json; charset=utf-8");
+}
+
+void fail(httplib::Response& res, int status, const std::string& message) { reply(res, {{"error", message}}, status); }
+
+std::string random_token() {
+    unsigned char b[32];
+    randombytes_buf(b, sizeof b);
+    char hex[65];
+    sodium_bin2hex(hex, sizeof hex, b, sizeof b);
+    return hex;
+}
+
+std::string cookie(const httplib::Request& req, const std::string& name) {
+    auto h = req.get_header_value("Cookie");
+    std::string key = name + "=";
+    size_t pos = 0;
+    while ((pos = h.find(key, pos)) != std::string::npos) {
+        if (pos == 0 || h[pos - 1] == ' ' || h[pos - 1] == ';') {
+            size_t end = h.find(';', pos);
+            return h.substr(pos + key.size(), end == std::string::npos ? std::string::npos : end - pos - key.size());
+        }
+        pos += key.size();
+    }
+    return "";
+}
+
+std::optional<json> body(const httplib::Request& req, httplib::Response& res) {
+    auto j = json::parse(req.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+        fail(res, 400, "请求内容不是有效的 JSON 对象 (the body must be a JSON object)");
+        return std::nullopt;
+    }
+    return j;
+}
+
+std::string str_field(const json& j, const char* k, const std::string& def = "") {
+    return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : def;
+}
+
+// Local date "YYYY-MM-DD" → UTC ms of local midnight.
+std::optional<int64_t> local_date_ms(const std::string& s, int64_t offset_ms) {
+    std::tm tm{};
+    std::istringstream in(s);
+    in >> std::get_time(&tm, "%Y-%m-%d");
+    if (in.fail()) return std::nullopt;
+    return static_cast<int64_t>(timegm(&tm)) * 1000 - offset_ms;
+}
+
+}  // namespace
+
+std::pair<int64_t, int64_t> local_month_range(const std::string& month, const std::string& timezone) {
+    int y = 0, m = 0;
+    if (std::sscanf(month.c_str(), "%d-%d", &y, &m) != 2 || m < 1 || m > 12 || y < 2000 || y > 2200)
+        throw std::invalid_argument("month must look like 2026-11");
+    auto start = [&](int yy, int mm) {
+        std::tm tm{};
+        tm.tm_year = yy - 1900;
+        tm.tm_mon = mm - 1;
+        tm.tm_mday = 1;
+        return static_cast<int64_t>(timegm(&tm)) * 1000 - local_offset_ms(timezone);
+    };
+    return {start(y, m), m == 12 ? start(y + 1, 1) : start(y, m + 1)};
+}
+
+std::string Kiosk::find_static_dir(const std::string& configured) {
+    std::vector<std::string> candidates;
+    if (!configured.empty()) candidates.push_back(configured);
+    if (const char* env = std::getenv("CAREGATE_STATIC_DIR")) candidates.push_back(env);
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        candidates.push_back((fs::path(exe).parent_path().parent_path() / "share/caregate/kiosk").string());
+    }
+    candidates.push_back(CAREGATE_SOURCE_STATIC_DIR);
+    for (auto& c : candidates)
+        if (fs::exists(fs::path(c) / "index.html")) return c;
+    return CAREGATE_SOURCE_STATIC_DIR;
+}
+
+Kiosk::Kiosk(KioskParts parts, httplib::Server& server)
+    : p_(std::move(parts)), static_dir_(find_static_dir(p_.cfg.kiosk.static_dir)) {
+    if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
+    routes(server);
+}
+
+std::optional<Session> Kiosk::session(const httplib::Request& req) {
+    std::string token = cookie(req, "cg_session");
+    if (token.empty()) return std::nullopt;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(token);
+    if (it == sessions_.end()) return std::nullopt;
+    if (it->second.expires_ms < p_.clock.now_ms()) {
+        sessions_.erase(it);
+        return std::nullopt;
+    }
+    return it->second;
+}
+
+std::optional<Session> Kiosk::reader(const httplib::Request& req, httplib::Response& res) {
+    auto s = session(req);
+    if (!s) fail(res, 401, "请先登录 (login required)");
+    return s;
+}
+
+std::optional<Session> Kiosk::writer(const httplib::Request& req, httplib::Response& res, bool admin) {
+    auto s = reader(req, res);
+    if (!s) return std::nullopt;
+    std::string token = req.get_header_value("X-CSRF-Token");
+    if (token.empty() || sodium_memcmp(token.data(), s->csrf.data(), std::min(token.size(), s->csrf.size())) != 0 ||
+        token.size() != s->csrf.size()) {
+        logger("kiosk")->warn("write refused for {}: missing or wrong CSRF token on {}", s->who.username, req.path);
+        fail(res, 403, "安全校验失败，请刷新页面 (CSRF token missing or wrong)");
+        return std::nullopt;
+    }
+    if (admin && s->who.role != "admin") {
+        fail(res, 403, "需要管理员权限 (admin only)");
+        return std::nullopt;
+    }
+    return s;
+}
+
+json Kiosk::overview() {
+    int64_t day_start = p_.occupancy.day_start_ms();
+    int64_t now = p_.clock.now_ms();
+    json zones = json::array();
+    for (auto& z : p_.occupancy.all())
+        zones.push_back({{"id", z.zone}, {"name", z.name}, {"count", z.count}, {"capacity", z.capacity}, {"level", z.level}});
+    json alarms = json::array();
+    for (auto& a : p_.alarms.list(true, 50)) alarms.push_back(to_json(a));
+    auto checkins = p_.checkins.list(day_start, now + 1, std::nullopt, 100000);
+    int ins = 0;
+    for (auto& c : checkins) ins += c.direction == "in";
+    json devices = p_.store.read([](sqlite3* db) {
+        json d = json::array();
+        Stmt s(db, "SELECT id, kind, zone, online, reason, battery, last_seen, errors FROM devices ORDER BY id");
+        while (s.step())
+            d.push_back({{"id", s.str(0)},
+                         {"kind", s.str(1)},
+                         {"zone", s.str(2)},
+                         {"online", s.is_null(3) ? json(nullptr) : json(s.i64(3) != 0)},
+                         {"reason", s.str(4)},
+                         {"battery", s.is_null(5) ? json(nullptr) : json(s.f64(5))},
+                         {"last_seen", s.is_null(6) ? json(nullptr) : json(s.i64(6))},
+                         {"errors", s.i64(7)}});
+        return d;
+    });
+    // Configured devices that have not reported yet are shown too, as unknown.
+    std::set<std::string> known;
+    for (auto& d : devices) known.insert(d["id"].get<std::string>());
+    auto add_cfg = [&](const std::string& id, const std::string& kind, const std::string& zone) {
+        if (!known.count(id))
+            devices.push_back({{"id", id}, {"kind", kind}, {"zone", zone}, {"online", nullptr}, {"reason", "尚未上报"},
+                               {"battery", nullptr}, {"last_seen", nullptr}, {"errors", 0}});
+    };
+    for (auto& b : p_.cfg.buses)
+        for (auto& d : b.devices) add_cfg(d.id, d.kind, d.zone);
+    for (auto& d : p_.cfg.mqtt_devices) add_cfg(d.id, d.kind, d.zone);
+    for (auto& c : p_.cfg.cameras) add_cfg(c.id, "camera", c.zone);
+    json out = {{"site", {{"id", p_.cfg.site.id}, {"name", p_.cfg.site.name}}},
+                {"now", now},
+                {"zones", zones},
+                {"alarms", alarms},
+                {"checkins_today", ins},
+                {"inside", p_.store.read([&](sqlite3* db) {
+                     Stmt s(db,
+                            "SELECT COUNT(*) FROM (SELECT elder_id, direction, MAX(ts) FROM checkins WHERE ts>=? "
+                            "GROUP BY elder_id) WHERE direction='in'");
+                     s.bind(1, day_start).step();
+                     return s.i64(0);
+                 })},
+                {"devices", devices}};
+    if (p_.door_state) out["door"] = p_.door_state();
+    return out;
+}
+
+json Kiosk::monthly_report(const std::string& month) {
+    auto [from, to] = local_month_range(month, p_.cfg.site.timezone);
+    json r = {{"site", p_.cfg.site.name}, {"site_id", p_.cfg.site.id}, {"month", month}};
+    p_.store.read([&](sqlite3* db) {
+        Stmt c(db, "SELECT COUNT(*), COUNT(DISTINCT elder_id) FROM checkins WHERE direction='in' AND ts>=? AND ts<?");
+        c.bind(1, from).bind(2, to).step();
+        r["checkins"] = c.i64(0);
+        r["unique_elders"] = c.i64(1);
+        json alarms = json::array();
+        Stmt a(db,
+               "SELECT kind, COUNT(*), AVG(acked_at - raised_at), MAX(acked_at - raised_at), "
+               "AVG(CASE WHEN state='resolved' THEN closed_at - raised_at END), "
+               "SUM(state IN ('resolved','cancelled')) FROM alarms WHERE raised_at>=? AND raised_at<? GROUP BY kind "
+               "ORDER BY kind");
+        a.bind(1, from).bind(2, to);
+        while (a.step())
+            alarms.push_back({{"kind", a.str(0)},
+                              {"count", a.i64(1)},
+                              {"avg_ack_s", a.is_null(2) ? json(nullptr) : json(a.f64(2) / 1000.0)},
+                              {"max_ack_s", a.is_null(3) ? json(nullptr) : json(a.f64(3) / 1000.0)},
+                              {"avg_resolve_s", a.is_null(4) ? json(nullptr) : json(a.f64(4) / 1000.0)},
+                              {"closed", a.i64(5)}});
+        r["alarms"] = alarms;
+        Stmt v(db, "SELECT COUNT(*) FROM visit_records WHERE ts>=? AND ts<?");
+        v.bind(1, from).bind(2, to).step();
+        r["visits"] = v.i64(0);
+    });
+    r["services"] = p_.records.service_counts(from, to);
+    return r;
+}
+
+void Kiosk::routes(httplib::Server& s) {
+    auto page = [this](const std::string& file) {
+        return [this, file](const httplib::Request&, httplib::Response& res) {
+            std::ifstream f(static_dir_ + "/" + file, std::ios::binary);
+            if (!f) return fail(res, 404, "page not found: " + file);
+            std::stringstream ss;
+            ss << f.rdbuf();
+            res.set_header("Content-Security-Policy",
+                           "default-src 'self'; img-src 'self' data: blob:; media-src 'self' data:; "
+                           "style-src 'self' 'unsafe-inline'");
+            res.set_header("X-Frame-Options", "DENY");
+            res.set_content(ss.str(), "text/html; charset=utf-8");
+        };
+    };
+    s.Get("/", page("index.html"));
+    s.Get("/door", page("door.html"));
+    s.set_mount_point("/assets", static_dir_ + "/assets");
+
+    s.Post("/api/login", [this](const httplib::Request& req, httplib::Response& res) {
+        auto j = body(req, res);
+        if (!j) return;
+        StaffMember who;
+        auto r = p_.staff.login(str_field(*j, "username"), str_field(*j, "password"), &who);
+        if (r == LoginResult::locked) return fail(res, 423, "登录失败次数过多，账号已锁定 15 分钟 (account locked)");
+        if (r != LoginResult::ok) return fail(res, 401, "用户名或密码错误 (wrong username or password)");
+        Session sess{who, random_token(), p_.clock.now_ms() + kSessionMs};
+        std::string token = random_token();
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            sessions_[token] = sess;
+        }
+        res.set_header("Set-Cookie", "cg_session=" + token + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200");
+        reply(res, {{"username", who.username}, {"name", who.display_name}, {"role", who.role}, {"csrf", sess.csrf}});
+    });
+    s.Post("/api/logout", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res);
+        if (!sess) return;
+        std::lock_guard<std::mutex> lock(mu_);
+        sessions_.erase(cookie(req, "cg_session"));
+        res.set_header("Set-Cookie", "cg_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+        reply(res, {{"ok", true}});
+    });
+    s.Get("/api/me", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = reader(req, res);
+        if (!sess) return;
+        reply(res, {{"username", sess->who.username},
+                    {"name", sess->who.display_name},
+                    {"role", sess->who.role},
+                    {"csrf", sess->csrf},
+                    {"site", p_.cfg.site.name}});
+    });
+
+    s.Get("/api/overview", [this](const httplib::Request& req, httplib::Response& res) {
+        if (!reader(req, res)) return;
+        reply(res, overview());
+    });
+
+    // Live updates. EventSource sends the cookie; one pool thread per stream, capped.
+    s.Get("/api/stream", [this](const httplib::Request& req, httplib::Response& res) {
+        if (!reader(req, res)) return;
+        auto stream = p_.feed.open();
+        if (!stream) return fail(res, 503, "实时连接过多 (too many live clients)");
+        res.set_header("Cache-Control", "no-store");
+        res.set_header("X-Accel-Buffering", "no");
+        LiveFeed* feed = &p_.feed;
+        res.set_chunked_content_provider(
+            "text/event-stream",
+            [stream, first = true](size_t, httplib::DataSink& sink) mutable {
+                if (first) {
+                    first = false;
+                    std::string hello = "retry: 2000\nevent: hello\ndata: {}\n\n";
+                    return sink.write(hello.data(), hello.size());
+                }
+                if (stream->closed()) return false;
+                auto f = stream->next(std::chrono::seconds(15));
+                std::string out = f ? *f : std::string(": keep-alive\n\n");
+                return sink.write(out.data(), out.size());
+            },
+            [stream, feed](bool) { feed->close(stream); });
+    });
+
+    // Alarms.
+    s.Get("/api/alarms", [this](const httplib::Request& req, httplib::Response& res) {
+        if (!reader(req, res)) return;
+        bool open = req.get_param_value("open") == "1";
+        json out = json::array();
+        for (auto& a : p_.alarms.list(open, 200)) out.push_back(to_json(a));
+        reply(res, out);
+    });
+    s.Get(R"(/api/alarms/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
+        if (!reader(req, res)) return;
+        auto a = p_.alarms.get(std::stoll(req.matches[1]));
+        if (!a) return fail(res, 404, "报警不存在 (no such alarm)");
+        json j = to_json(*a);
+        if (p_.cctv_events) j["nearby_events"] = p_.cctv_events("alarm=" + std::to_string(a->id));
+        reply(res, j);
+    });
+    s.Post(R"(/api/alarms/(\d+)/(ack|dispatch|resolve))", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res);
+        if (!sess) return;
+        auto j = body(req, res);
+        if (!j) return;
+        int64_t id = std::stoll(req.matches[1]);
+        std::string action = req.matches[2];
+        std::string actor = sess->who.display_name;
+        try {
+            Alarm a;
+            if (action == "ack") a = p_.alarms.acknowledge(id, actor, str_field(*j, "note"));
+            else if (action == "dispatch") a = p_.alarms.dispatch(id, str_field(*j, "target"), actor, str_field(*j, "note"));
+            else a = p_.alarms.resolve(id, str_field(*j, "outcome"), actor, str_field(*j, "note"));
+            p_.store.write([&](sqlite3* db) {
+                Store::audit(db, sess->who.username, "alarm." + action, "alarm:" + std::to_string(id), j->dump(),
+                             p_.clock.now_ms());
+            });
+            reply(res, to_json(*p_.alarms.get(id)));
+        } catch (const AlarmError& e) {
+            fail(res, 409, e.what());
+        }
+    });
+
+    // Check-ins.
+    s.Get("/api/checkins", [this](const httplib::Request& req, httplib::Response& res) {
+        if (!reader(req, res)) return;
+        int64_t off = local_offset_ms(p_.cfg.site.timezone);
+        int64_t from = p_.occupancy.day_start_ms(), to = p_.clock.now_ms() + 1;
+        if (req.has_param("date")) {
+            auto d = local_date_ms(req.get_param_value("date"), off);
+            if (!d) return fail(res, 400, "date must look like 2026-11-24");
+            from = *d, to = *d + kDayMs;
+        }
+        std::optional<int64_t> elder;
+        if (req.has_param("elder_id")) elder = std::stoll(req.get_param_value("elder_id"));
+        std::string q = req.get_param_value("q");
+        json out = json::array();
+        for (auto& c : p_.checkins.list(from, to, elder, 1000))
+            if (q.empty() || c.elder_name.find(q) != std::string::npos) out.push_back(to_json(c));
+        reply(res, out);
+    });
+    s.Post("/api/checkins", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res);
+        if (!sess) return;
+        auto j = body(req, res);
+        if (!j) return;
+        CheckIn c;
+        if (j->contains("card_no")) {
+            auto e = p_.roster.find_by_card(str_field(*j, "card_no"));
+            if (!e) return fail(res, 404, "没有这个卡号的长者 (no elder with that card number)");
+            c.elder_id = e->id;
+            c.method = "card";
+        } else if (j->contains("elder_id") && (*j)["elder_id"].is_number_integer()) {
+            c.elder_id = (*j)["elder_id"].get<int64_t>();
+            c.method = "staff";
+        } else {
+            return fail(res, 400, "需要 elder_id 或 card_no (elder_id or card_no required)");
+        }
+        c.direction = str_field(*j, "direction", "in");
+        c.actor = sess->who.display_name;
+        if (j->contains("temperature") && (*j)["temperature"].is_number()) c.temperature = (*j)["temperature"].get<double>();
+        try {
+            auto r = p_.checkins.record(c);
+            p_.store.write([&](sqlite3* db) {
+                Store::audit(db, sess->who.username, "checkin.manual", "elder:" + std::to_string(c.elder_id),
+                             j->dump(), p_.clock.now_ms());
+            });
+            if (!r) return reply(res, {{"duplicate", true}, {"message", "该长者刚刚已登记 (already recorded just now)"}});
+            reply(res, to_json(*r), 201);
+        } catch (const std::invalid_argument& e) {
+            fail(res, 400, e.what());
+        }
+    });
+
+    // Roster (一人一档).
+    s.Get("/api/elders", [this](const httplib::Request& req, httplib::Response& res) {
+        if (!reader(req, res)) return;
+        json out = json::array();
+        for (auto& e : p_.roster.list(req.get_param_value("q"))) {
+            json j = to_json(e);
+            j["templates"] = p_.faces ? p_.faces->template_count(e.id) : 0;
+            out.push_back(j);
+        }
+        reply(res, out);
+    });
+    s.Get(R"(/api/elders/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
+        if (!reader(req, res)) return;
+        auto e = p_.roster.get(std::stoll(req.matches[1]));
+        if (!e) return fail(res, 404, "长者不存在 (no such elder)");
+        json j = to_json(*e);
+        j["templates"] = p_.faces ? p_.faces->template_count(e->id) : 0;
+        reply(res, j);
+    });
+    auto save_elder = [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res);
+        if (!sess) return;
+        auto j = body(req, res);
+        if (!j) return;
+        Elder e;
+        if (req.matches.size() > 1) {
+            auto existing = p_.roster.get(std::stoll(req.matches[1]));
+            if (!existing) return fail(res, 404, "长者不存在 (no such elder)");
+            e = *existing;
+        }
+        try {
+            update_from_json(e, *j);
+            e = p_.roster.save(e, sess->who.username);
+            reply(res, to_json(e), req.matches.size() > 1 ? 200 : 201);
+        } catch (const std::exception& ex) {
+            fail(res, 400, ex.what());
+        }
+    };
+    s.Post("/api/elders", save_elder);
+    s.Put(R"(/api/elders/(\d+))", save_elder);
+    s.Post(R"(/api/elders/(\d+)/consent)", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res);
+        if (!sess) return;
+        auto j = body(req, res);
+        if (!j) return;
+        try {
+            p_.roster.record_consent(std::stoll(req.matches[1]), str_field(*j, "consent_by", sess->who.display_name),
+                                     sess->who.username);
+            reply(res, to_json(*p_.roster.get(std::stoll(req.matches[1]))));
+        } catch (const std::exception& e) {
+            fail(res, 400, e.what());
+        }
+    });
+    s.Post(R"(/api/elders/(\d+)/enroll)", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res);
+        if (!sess) return;
+        if (!p_.faces) return fail(res, 503, "本站未启用人脸识别 (face recognition is not enabled here)");
+        std::vector<std::string> images;
+        for (auto& [name, file] : req.files) images.push_back(file.content);
+        if (images.empty()) return fail(res, 400, "请上传 1-5 张照片 (upload 1-5 photos)");
+        try {
+            int n = p_.faces->enroll(std::stoll(req.matches[1]), images, sess->who.username);
+            reply(res, {{"templates", n}});
+        } catch (const std::exception& e) {
+            fail(res, 400, e.what());
+        }
+    });
+    s.Post(R"(/api/elders/(\d+)/forget)", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res);
+        if (!sess) return;
+        if (!p_.faces) return fail(res, 503, "本站未启用人脸识别 (face recognition is not enabled here)");
+        int n = p_.faces->forget(std::stoll(req.matches[1]), sess->who.username);
+        reply(res, {{"deleted", n}});
+    });
+
+    // Services and home visits.
+    auto range = [this](const httplib::Request& req) {
+        int64_t now = p_.clock.now_ms();
+        if (req.has_param("month")) return local_month_range(req.get_param_value("month"), p_.cfg.site.timezone);
+        return std::pair<int64_t, int64_t>{now - 31 * kDayMs, now + 1};
+    };
+    s.Get("/api/services", [this, range](const httplib::Request& req, httplib::Response& res) {
+        if (!reader(req, res)) return;
+        try {
+            auto [from, to] = range(req);
+            json list = json::array();
+            for (auto& r : p_.records.services(from, to)) list.push_back(to_json(r));
+            reply(res, {{"records", list}, {"counts", p_.records.service_counts(from, to)}, {"types", service_types()}});
+        } catch (const std::invalid_argument& e) {
+            fail(res, 400, e.what());
+        }
+    });
+    s.Post("/api/services", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res);
+        if (!sess) return;
+        auto j = body(req, res);
+        if (!j) return;
+        ServiceRecord r;
+        r.elder_id = j->value("elder_id", int64_t(0));
+        r.service = str_field(*j, "service");
+        r.staff = sess->who.display_name;
+        r.notes = str_field(*j, "notes");
+        try {
+            reply(res, to_json(p_.records.add_service(r, sess->who.username)), 201);
+        } catch (const std::exception& e) {
+            fail(res, 400, e.what());
+        }
+    });
+    s.Get("/api/visits", [this, range](const httplib::Request& req, httplib::Response& res) {
+        if (!reader(req, res)) return;
+        try {
+            auto [from, to] = range(req);
+            json list = json::array();
+            for (auto& r : p_.records.visits(from, to)) list.push_back(to_json(r));
+            reply(res, list);
+        } catch (const std::invalid_argument& e) {
+            fail(res, 400, e.what());
+        }
+    });
+    s.Post("/api/visits", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res);
+        if (!sess) return;
+        auto j = body(req, res);
+        if (!j) return;
+        VisitRecord r;
+        r.elder_id = j->value("elder_id", int64_t(0));
+        r.method = str_field(*j, "method");
+        r.visitor = sess->who.display_name;
+        r.health = str_field(*j, "health");
+        r.safety = str_field(*j, "safety");
+        r.needs = str_field(*j, "needs");
+        r.follow_up = str_field(*j, "follow_up");
+        try {
+            reply(res, to_json(p_.records.add_visit(r, sess->who.username)), 201);
+        } catch (const std::exception& e) {
+            fail(res, 400, e.what());
+        }
+    });
+
+    s.Get("/api/events", [this](const httplib::Request& req, httplib::Response& res) {
+        if (!reader(req, res)) return;
+        if (!p_.cctv_events) return reply(res, {{"events", json::array()}, {"total", 0}});
+        std::string q;
+        for (auto& [k, v] : req.params) q += k + "=" + v + "&";
+        reply(res, p_.cctv_events(q));
+    });
+
+    // Staff accounts: admin only.
+    s.Get("/api/staff", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = reader(req, res);
+        if (!sess) return;
+        if (sess->who.role != "admin") return fail(res, 403, "需要管理员权限 (admin only)");
+        json out = json::array();
+        for (auto& m : p_.staff.list())
+            out.push_back({{"username", m.username}, {"name", m.display_name}, {"role", m.role}, {"active", m.active}});
+        reply(res, out);
+    });
+    s.Post("/api/staff", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res, true);
+        if (!sess) return;
+        auto j = body(req, res);
+        if (!j) return;
+        try {
+            auto m = p_.staff.add(str_field(*j, "username"), str_field(*j, "name"), str_field(*j, "role", "staff"),
+                                  str_field(*j, "password"), sess->who.username);
+            reply(res, {{"username", m.username}, {"role", m.role}}, 201);
+        } catch (const std::exception& e) {
+            fail(res, 400, e.what());
+        }
+    });
+
+    // Monthly report (centers report by the 5th): JSON for the page, CSV for the city's forms.
+    s.Get("/api/report/monthly", [this](const httplib::Request& req, httplib::Response& res) {
+        if (!reader(req, res)) return;
+        try {
+            auto r = monthly_report(req.get_param_value("month"));
+            if (req.get_param_value("format") != "csv") return reply(res, r);
+            std::ostringstream csv;
+            csv << "\xEF\xBB\xBF";  // BOM so that spreadsheet software reads UTF-8
+            csv << "项目,类别,数量,平均响应(秒),平均处置(秒)\n";
+            csv << "签到人次,," << r["checkins"] << ",,\n";
+            csv << "签到长者数,," << r["unique_elders"] << ",,\n";
+            csv << "探访,," << r["visits"] << ",,\n";
+            for (auto& [k, v] : r["services"].items()) csv << "服务," << k << "," << v << ",,\n";
+            for (auto& a : r["alarms"])
+                csv << "报警," << a["kind"].get<std::string>() << "," << a["count"] << ","
+                    << (a["avg_ack_s"].is_null() ? "" : std::to_string(int(a["avg_ack_s"].get<double>()))) << ","
+                    << (a["avg_resolve_s"].is_null() ? "" : std::to_string(int(a["avg_resolve_s"].get<double>())))
+                    << "\n";
+            res.set_header("Content-Disposition",
+                           "attachment; filename=\"report-" + p_.cfg.site.id + "-" + req.get_param_value("month") + ".csv\"");
+            res.set_content(csv.str(), "text/csv; charset=utf-8");
+        } catch (const std::invalid_argument& e) {
+            fail(res, 400, e.what());
+        }
+    });
+}
+
+}  // namespace caregate

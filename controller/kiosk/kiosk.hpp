@@ -1,0 +1,87 @@
+// The staff kiosk's HTTP API (JSON) and pages. Every write needs a session cookie and the
+// session's CSRF token, and lands in the audit log; admin-only routes check the role.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "config/config.hpp"
+#include "controller/alarms.hpp"
+#include "controller/checkins.hpp"
+#include "controller/kiosk/live_feed.hpp"
+#include "controller/occupancy.hpp"
+#include "controller/records.hpp"
+#include "controller/roster.hpp"
+#include "controller/staff.hpp"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace caregate {
+
+// Face enrollment as the kiosk needs it; implemented by the face service when faces are enabled.
+class FaceEnrollment {
+public:
+    virtual ~FaceEnrollment() = default;
+    // Builds templates from encoded images (JPEG/PNG bytes); returns how many were stored.
+    // Throws std::invalid_argument with the reason (no consent, no face, several faces, poor quality).
+    virtual int enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor) = 0;
+    virtual int forget(int64_t elder_id, const std::string& actor) = 0;
+    virtual int template_count(int64_t elder_id) = 0;
+};
+
+struct KioskParts {
+    const config::SiteConfig& cfg;
+    Store& store;
+    const Clock& clock;
+    AlarmService& alarms;
+    CheckinService& checkins;
+    Occupancy& occupancy;
+    Roster& roster;
+    StaffAccounts& staff;
+    Records& records;
+    LiveFeed& feed;
+    FaceEnrollment* faces = nullptr;
+    // Extra JSON for /api/overview from other parts (door, cameras), keyed by section.
+    std::function<nlohmann::json()> door_state;
+    std::function<nlohmann::json(const std::string& query)> cctv_events;
+};
+
+struct Session {
+    StaffMember who;
+    std::string csrf;
+    int64_t expires_ms = 0;
+};
+
+class Kiosk {
+public:
+    Kiosk(KioskParts parts, httplib::Server& server);
+    // Static pages are served from here (index.html, door.html, assets).
+    static std::string find_static_dir(const std::string& configured);
+
+private:
+    void routes(httplib::Server& s);
+    std::optional<Session> session(const httplib::Request& req);
+    // Returns the session for a write with a valid CSRF token, or fills res with 401/403.
+    std::optional<Session> writer(const httplib::Request& req, httplib::Response& res, bool admin = false);
+    std::optional<Session> reader(const httplib::Request& req, httplib::Response& res);
+    nlohmann::json overview();
+    nlohmann::json monthly_report(const std::string& month);
+
+    KioskParts p_;
+    std::string static_dir_;
+    std::mutex mu_;
+    std::map<std::string, Session> sessions_;
+};
+
+// "2026-11" → [start, end) in UTC ms for the site's local month.
+std::pair<int64_t, int64_t> local_month_range(const std::string& month, const std::string& timezone);
+
+}  // namespace caregate

@@ -1,0 +1,397 @@
+// CareGate staff kiosk: plain JavaScript, no external resources (the box works offline).
+"use strict";
+
+const KIND = { call: "紧急呼叫", fall: "跌倒", fever: "发热", over_capacity: "超员", device_offline: "设备离线",
+  camera_offline: "摄像头离线", storage: "存储告警" };
+const STATE = { raised: "待响应", acknowledged: "已响应", dispatched: "已派出", resolved: "已处置", cancelled: "已取消" };
+const STEP = { raised: "报警", repeated: "再次呼叫", acknowledged: "响应", dispatched: "派出", escalated: "升级",
+  resolved: "处置完成", cancelled: "现场复位取消", note: "备注" };
+const TARGET = { "110": "110 报警", "120": "120 急救", "119": "119 消防", family: "家属", city_hotline: "市养老服务热线",
+  staff: "值班人员" };
+const CATS = ["独居", "空巢", "留守", "失能", "重残", "计生特殊", "低保", "特困"];
+const SERVICES = ["助餐", "助浴", "助洁", "文体娱乐", "代办代购", "医疗保健", "心理慰藉", "技能培训", "康复辅具租赁"];
+
+let me = null;
+let elders = [];
+let currentTab = "overview";
+let eventsPage = 0;
+
+const $ = (id) => document.getElementById(id);
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+const fmt = (ms) => ms ? new Date(ms).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false }) : "";
+const fmtTime = (ms) => ms ? new Date(ms).toLocaleTimeString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false }) : "";
+const today = () => new Date(Date.now() + 8 * 3600e3).toISOString().slice(0, 10);
+const thisMonth = () => today().slice(0, 7);
+
+async function api(path, opts = {}) {
+  const init = { credentials: "same-origin", headers: {} };
+  if (opts.method) init.method = opts.method;
+  if (opts.json !== undefined) {
+    init.method = init.method || "POST";
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(opts.json);
+  }
+  if (opts.form) { init.method = "POST"; init.body = opts.form; }
+  if (init.method && init.method !== "GET" && me) init.headers["X-CSRF-Token"] = me.csrf;
+  const res = await fetch(path, init);
+  const type = res.headers.get("Content-Type") || "";
+  const data = type.includes("json") ? await res.json() : await res.text();
+  if (res.status === 401 && path !== "/api/login") { showLogin(); throw new Error(data.error || "请先登录"); }
+  if (!res.ok) throw new Error((data && data.error) || ("HTTP " + res.status));
+  return data;
+}
+
+function showLogin() {
+  me = null;
+  $("app").classList.add("hidden");
+  $("login").classList.remove("hidden");
+  $("login-user").focus();
+}
+
+async function start() {
+  try {
+    me = await api("/api/me");
+  } catch (e) { return showLogin(); }
+  $("login").classList.add("hidden");
+  $("app").classList.remove("hidden");
+  $("site-name").textContent = me.site;
+  $("who").textContent = me.name + (me.role === "admin" ? "（管理员）" : "");
+  document.querySelectorAll(".admin-only").forEach((el) => el.classList.toggle("hidden", me.role !== "admin"));
+  await loadElders();
+  connectLive();
+  show(currentTab);
+}
+
+$("login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("login-error").textContent = "";
+  try {
+    me = await api("/api/login", { json: { username: $("login-user").value, password: $("login-pass").value } });
+    $("login-pass").value = "";
+    start();
+  } catch (e) { $("login-error").textContent = e.message; }
+});
+$("logout").addEventListener("click", async () => { try { await api("/api/logout", { json: {} }); } finally { showLogin(); } });
+
+document.querySelectorAll("#tabs button").forEach((b) => b.addEventListener("click", () => show(b.dataset.tab)));
+
+function show(tab) {
+  currentTab = tab;
+  document.querySelectorAll("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab));
+  document.querySelectorAll(".tab").forEach((s) => s.classList.toggle("hidden", s.id !== "tab-" + tab));
+  ({ overview: loadOverview, alarms: loadAlarms, checkins: loadCheckins, elders: loadElderTable, services: loadServices,
+    visits: loadVisits, events: () => loadEvents(true), devices: loadDevices, report: loadReport, staff: loadStaff })[tab]?.();
+}
+
+// ---------- live updates ----------
+let source = null;
+function connectLive() {
+  if (source) source.close();
+  source = new EventSource("/api/stream");
+  source.addEventListener("open", () => { $("live").className = "live on"; });
+  source.addEventListener("error", () => { $("live").className = "live off"; });  // EventSource reconnects itself
+  source.addEventListener("alarm", (ev) => {
+    const a = JSON.parse(ev.data);
+    if (a.state === "raised" && (a.step.step === "raised" || a.step.step === "repeated" || a.step.step === "escalated")) banner(a);
+    if (a.state !== "raised") hideBannerFor(a.alarm_id);
+    refresh();
+  });
+  source.addEventListener("checkin", refresh);
+  source.addEventListener("device", refresh);
+  source.addEventListener("cctv", () => { if (currentTab === "events") loadEvents(true); });
+}
+let refreshTimer = null;
+function refresh() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => show(currentTab), 150);
+}
+
+let bannerAlarm = null;
+function banner(a) {
+  bannerAlarm = a.alarm_id;
+  const b = $("banner");
+  b.innerHTML = `<span>⚠ ${esc(KIND[a.kind] || a.kind)}报警 #${a.alarm_id}${a.step.step === "escalated" ? "（已升级）" : ""}</span>
+    <button id="banner-ack">立即响应</button><button id="banner-view">查看</button>`;
+  b.classList.remove("hidden");
+  b.dataset.alarm = a.alarm_id;
+  $("banner-ack").onclick = async () => { await act(a.alarm_id, "ack", {}); };
+  $("banner-view").onclick = () => { show("alarms"); openAlarm(a.alarm_id); };
+  beep();
+}
+function hideBannerFor(id) { if (bannerAlarm === id) { $("banner").classList.add("hidden"); bannerAlarm = null; } }
+function beep() {
+  try {
+    const ctx = new (window.AudioContext || window.webkitAudioContext)();
+    [0, 0.35, 0.7].forEach((t) => {
+      const o = ctx.createOscillator(); const g = ctx.createGain();
+      o.frequency.value = 880; o.connect(g); g.connect(ctx.destination);
+      g.gain.setValueAtTime(0.3, ctx.currentTime + t); o.start(ctx.currentTime + t); o.stop(ctx.currentTime + t + 0.2);
+    });
+  } catch (e) { /* no audio device: the banner still shows */ }
+}
+
+// ---------- overview ----------
+async function loadOverview() {
+  const o = await api("/api/overview");
+  $("ov-checkins").textContent = o.checkins_today;
+  $("ov-inside").textContent = o.inside;
+  $("ov-zones").innerHTML = o.zones.map((z) => {
+    const pct = z.capacity ? Math.min(100, Math.round((z.count * 100) / z.capacity)) : 0;
+    const label = z.level === "full" ? "已满" : z.level === "near" ? "将满" : "";
+    return `<div class="zone"><span>${esc(z.name)}</span><div class="bar ${z.level}"><div style="width:${pct}%"></div></div>
+      <span>${z.count}${z.capacity ? " / " + z.capacity : ""} ${label}</span></div>`;
+  }).join("");
+  $("ov-alarms").innerHTML = o.alarms.length ? o.alarms.map(alarmRow).join("") : "<p>暂无未处理报警</p>";
+  bindAlarmRows($("ov-alarms"));
+  $("ov-devices").innerHTML = o.devices.map((d) =>
+    `<span class="${d.online === null ? "dev-unknown" : d.online ? "dev-on" : "dev-off"}">● ${esc(d.id)}</span>`).join("　");
+  const raised = o.alarms.find((a) => a.state === "raised");
+  if (raised && !bannerAlarm) banner({ alarm_id: raised.id, kind: raised.kind, step: raised.steps?.[raised.steps.length - 1] || { step: "raised" } });
+}
+
+// ---------- alarms ----------
+function alarmRow(a) {
+  return `<div class="alarm ${a.state}" data-id="${a.id}"><b>#${a.id} ${esc(KIND[a.kind] || a.kind)}</b>
+    ${esc(a.source)} ${a.zone ? "· " + esc(a.zone) : ""} · ${fmt(a.raised_at)}
+    <span class="state">${STATE[a.state] || a.state}</span>${a.level ? ` <span class="state">升级 ${a.level} 级</span>` : ""}
+    ${a.presses > 1 ? ` · 呼叫 ${a.presses} 次` : ""}</div>`;
+}
+function bindAlarmRows(root) {
+  root.querySelectorAll(".alarm").forEach((el) => el.addEventListener("click", () => { show("alarms"); openAlarm(+el.dataset.id); }));
+}
+async function loadAlarms() {
+  const list = await api("/api/alarms" + ($("alarms-open").checked ? "?open=1" : ""));
+  $("alarm-list").innerHTML = list.length ? list.map(alarmRow).join("") : "<p>暂无报警</p>";
+  bindAlarmRows($("alarm-list"));
+}
+$("alarms-open").addEventListener("change", loadAlarms);
+async function openAlarm(id) {
+  const a = await api("/api/alarms/" + id);
+  const open = a.state !== "resolved" && a.state !== "cancelled";
+  const box = $("alarm-detail");
+  box.classList.remove("hidden");
+  box.innerHTML = `<h2>报警 #${a.id} ${esc(KIND[a.kind] || a.kind)} <span class="state">${STATE[a.state]}</span></h2>
+    <p>来源 ${esc(a.source)} · 区域 ${esc(a.zone || "")} · 报警时间 ${fmt(a.raised_at)}</p>
+    <h3>救援全过程记录</h3>
+    <ol class="steps">${a.steps.map((s) => `<li>${fmt(s.ts)} · <b>${STEP[s.step] || s.step}</b> · ${esc(s.actor)}
+      ${s.target ? " → " + esc(TARGET[s.target] || s.target) : ""} ${s.note ? " · " + esc(s.note) : ""}</li>`).join("")}</ol>
+    ${open ? `<div class="row">
+      ${a.state === "raised" ? '<button id="al-ack" class="primary">响应</button>' : ""}
+      <select id="al-target">${Object.entries(TARGET).map(([k, v]) => `<option value="${k}">${v}</option>`).join("")}</select>
+      <button id="al-dispatch">派出</button>
+      <input id="al-outcome" placeholder="处置结果（必填）"><button id="al-resolve">处置完成</button></div>` : ""}
+    <h3>附近监控事件</h3><div class="timeline">${(a.nearby_events?.events || []).map(eventCard).join("") || "<p>无</p>"}</div>`;
+  if (!open) return;
+  $("al-ack")?.addEventListener("click", () => act(a.id, "ack", {}));
+  $("al-dispatch").addEventListener("click", () => act(a.id, "dispatch", { target: $("al-target").value }));
+  $("al-resolve").addEventListener("click", () => {
+    const outcome = $("al-outcome").value.trim();
+    if (!outcome) { $("al-outcome").focus(); return; }
+    act(a.id, "resolve", { outcome });
+  });
+}
+async function act(id, action, body) {
+  try {
+    await api(`/api/alarms/${id}/${action}`, { json: body });
+    hideBannerFor(id);
+    if (currentTab === "alarms") { await loadAlarms(); await openAlarm(id); } else refresh();
+  } catch (e) { alert(e.message); }
+}
+
+// ---------- check-ins ----------
+async function loadElders() {
+  elders = await api("/api/elders");
+  const opts = elders.filter((e) => e.active).map((e) => `<option value="${e.id}">${esc(e.name)}</option>`).join("");
+  ["mc-elder", "sv-elder", "vs-elder"].forEach((id) => { $(id).innerHTML = opts; });
+}
+async function loadCheckins() {
+  if (!$("ci-date").value) $("ci-date").value = today();
+  const rows = await api(`/api/checkins?date=${$("ci-date").value}&q=${encodeURIComponent($("ci-q").value)}`);
+  $("ci-rows").innerHTML = rows.map((c) => `<tr><td>${fmtTime(c.ts)}</td><td>${esc(c.elder_name)}</td>
+    <td>${c.direction === "in" ? "签到" : "签退"}</td><td>${{ face: "人脸", staff: "人工", card: "刷卡", id: "证件" }[c.method] || esc(c.method)}</td>
+    <td>${c.temperature ? c.temperature.toFixed(1) + "℃" : ""}</td><td>${esc(c.actor || "")}</td></tr>`).join("");
+}
+$("ci-date").addEventListener("change", loadCheckins);
+$("ci-q").addEventListener("input", loadCheckins);
+$("manual-checkin").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const body = { direction: $("mc-direction").value };
+  if ($("mc-card").value.trim()) body.card_no = $("mc-card").value.trim(); else body.elder_id = +$("mc-elder").value;
+  if ($("mc-temp").value) body.temperature = +$("mc-temp").value;
+  try {
+    const r = await api("/api/checkins", { json: body });
+    $("mc-msg").textContent = r.duplicate ? r.message : `${r.elder_name} ${r.direction === "in" ? "签到" : "签退"}成功`;
+    $("mc-card").value = "";
+    loadCheckins();
+  } catch (e) { $("mc-msg").textContent = e.message; }
+});
+
+// ---------- roster ----------
+let editing = null;
+$("el-cats").innerHTML = CATS.map((c) => `<label class="inline"><input type="checkbox" value="${c}"> ${c}</label>`).join("");
+async function loadElderTable() {
+  await loadElders();
+  const q = $("el-q").value.trim();
+  const list = q ? await api("/api/elders?q=" + encodeURIComponent(q)) : elders;
+  $("el-rows").innerHTML = list.map((e) => `<tr><td>${esc(e.name)}${e.active ? "" : "（已停用）"}</td><td>${esc(e.gender)}</td>
+    <td>${e.categories.map(esc).join(" ")}</td><td>${esc(e.emergency_contact)} ${esc(e.emergency_phone)}</td>
+    <td>${e.templates ? e.templates + " 张" : "未录入"}</td><td>${e.consent_at ? "已签" : "未签"}</td>
+    <td><button data-edit="${e.id}">编辑</button></td></tr>`).join("");
+  $("el-rows").querySelectorAll("[data-edit]").forEach((b) => b.addEventListener("click", () => editElder(+b.dataset.edit)));
+}
+$("el-q").addEventListener("input", loadElderTable);
+$("el-new").addEventListener("click", () => editElder(null));
+async function editElder(id) {
+  editing = id;
+  const e = id ? await api("/api/elders/" + id) : { categories: [] };
+  $("elder-form-card").classList.remove("hidden");
+  $("elder-form-title").textContent = id ? "编辑 " + e.name : "新增长者";
+  const f = $("elder-form");
+  ["name", "gender", "birth_date", "phone", "card_no", "address", "emergency_contact", "emergency_phone"].forEach((k) => { f.elements[k].value = e[k] || ""; });
+  f.elements.family_notify.checked = !!e.family_notify;
+  $("el-cats").querySelectorAll("input").forEach((c) => { c.checked = e.categories.includes(c.value); });
+  $("enroll-box").classList.toggle("hidden", !id);
+  $("consent-state").textContent = e.consent_at ? `已记录同意：${e.consent_by}，${fmt(e.consent_at)}` : "尚未记录同意，不能录入人脸";
+  $("enroll-msg").textContent = id ? `已录入人脸模板 ${e.templates || 0} 个` : "";
+  f.elements.name.focus();
+}
+$("elder-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  const body = {};
+  ["name", "gender", "birth_date", "phone", "card_no", "address", "emergency_contact", "emergency_phone"].forEach((k) => { body[k] = f.elements[k].value.trim(); });
+  body.family_notify = f.elements.family_notify.checked;
+  body.categories = [...$("el-cats").querySelectorAll("input:checked")].map((c) => c.value);
+  try {
+    const e = await api(editing ? "/api/elders/" + editing : "/api/elders", { method: editing ? "PUT" : "POST", json: body });
+    await editElder(e.id);
+    loadElderTable();
+  } catch (err) { alert(err.message); }
+});
+$("consent-btn").addEventListener("click", async () => {
+  try {
+    await api(`/api/elders/${editing}/consent`, { json: { consent_by: $("consent-by").value.trim() || me.name } });
+    await editElder(editing);
+  } catch (e) { alert(e.message); }
+});
+$("enroll-btn").addEventListener("click", async () => {
+  const files = $("enroll-files").files;
+  if (!files.length) { $("enroll-msg").textContent = "请选择 1-5 张照片"; return; }
+  const form = new FormData();
+  [...files].slice(0, 5).forEach((f, i) => form.append("photo" + i, f, f.name));
+  $("enroll-msg").textContent = "正在录入…";
+  try {
+    const r = await api(`/api/elders/${editing}/enroll`, { form });
+    $("enroll-msg").textContent = `录入成功，共 ${r.templates} 个模板（照片本身不保存）`;
+    loadElderTable();
+  } catch (e) { $("enroll-msg").textContent = "录入失败：" + e.message; }
+});
+$("forget-btn").addEventListener("click", async () => {
+  if (!confirm("确定删除该长者的全部人脸数据？")) return;
+  try {
+    const r = await api(`/api/elders/${editing}/forget`, { json: {} });
+    $("enroll-msg").textContent = `已删除 ${r.deleted} 个人脸模板`;
+    loadElderTable();
+  } catch (e) { alert(e.message); }
+});
+
+// ---------- services and visits ----------
+$("sv-type").innerHTML = SERVICES.map((s) => `<option>${s}</option>`).join("");
+async function loadServices() {
+  if (!$("sv-month").value) $("sv-month").value = thisMonth();
+  const r = await api("/api/services?month=" + $("sv-month").value);
+  $("sv-counts").innerHTML = Object.entries(r.counts).map(([k, v]) => `<span>${esc(k)} <b>${v}</b></span>`).join("");
+  $("sv-rows").innerHTML = r.records.map((s) => `<tr><td>${fmt(s.ts)}</td><td>${esc(s.elder_name)}</td><td>${esc(s.service)}</td>
+    <td>${esc(s.staff)}</td><td>${esc(s.notes)}</td></tr>`).join("");
+}
+$("sv-month").addEventListener("change", loadServices);
+$("service-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    await api("/api/services", { json: { elder_id: +$("sv-elder").value, service: $("sv-type").value, notes: $("sv-notes").value } });
+    $("sv-msg").textContent = "已登记";
+    $("sv-notes").value = "";
+    loadServices();
+  } catch (e) { $("sv-msg").textContent = e.message; }
+});
+async function loadVisits() {
+  const rows = await api("/api/visits");
+  $("vs-rows").innerHTML = rows.map((v) => `<tr><td>${fmt(v.ts)}</td><td>${esc(v.elder_name)}</td><td>${esc(v.method)}</td>
+    <td>${esc(v.health)}</td><td>${esc(v.safety)}</td><td>${esc(v.needs)}</td><td>${esc(v.follow_up)}</td><td>${esc(v.visitor)}</td></tr>`).join("");
+}
+$("visit-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  const body = { elder_id: +$("vs-elder").value };
+  ["method", "health", "safety", "needs", "follow_up"].forEach((k) => { body[k] = f.elements[k].value.trim(); });
+  try {
+    await api("/api/visits", { json: body });
+    $("vs-msg").textContent = "探访记录已保存";
+    f.reset();
+    loadVisits();
+  } catch (e) { $("vs-msg").textContent = e.message; }
+});
+
+// ---------- CCTV events ----------
+function eventCard(e) {
+  const label = { motion: "移动", person: "人员", face: "人脸" }[e.label] || e.label;
+  return `<figure>${e.thumbnail ? `<img src="/api/media/${encodeURIComponent(e.thumbnail)}" alt="${esc(label)}" loading="lazy">` : ""}
+    <figcaption>${fmt(e.start_ts)} · ${esc(e.camera_id)} · ${esc(label)}${e.elder_name ? " · " + esc(e.elder_name) : ""}</figcaption></figure>`;
+}
+async function loadEvents(reset) {
+  if (reset) eventsPage = 0;
+  const q = new URLSearchParams({ page: eventsPage, camera: $("ev-camera").value, label: $("ev-label").value, date: $("ev-date").value });
+  const r = await api("/api/events?" + q.toString());
+  const html = (r.events || []).map(eventCard).join("");
+  $("ev-list").innerHTML = reset ? (html || "<p>暂无事件</p>") : $("ev-list").innerHTML + html;
+  $("ev-more").classList.toggle("hidden", !r.more);
+  if (r.cameras && $("ev-camera").options.length <= 1)
+    r.cameras.forEach((c) => $("ev-camera").add(new Option(c, c)));
+}
+["ev-camera", "ev-label", "ev-date"].forEach((id) => $(id).addEventListener("change", () => loadEvents(true)));
+$("ev-more").addEventListener("click", () => { eventsPage++; loadEvents(false); });
+
+// ---------- devices ----------
+async function loadDevices() {
+  const o = await api("/api/overview");
+  $("dv-rows").innerHTML = o.devices.map((d) => `<tr><td>${esc(d.id)}</td><td>${esc(d.kind)}</td><td>${esc(d.zone)}</td>
+    <td class="${d.online === null ? "dev-unknown" : d.online ? "dev-on" : "dev-off"}">${d.online === null ? "未知" : d.online ? "在线" : "离线 " + esc(d.reason)}</td>
+    <td>${fmt(d.last_seen)}</td><td>${d.battery == null ? "" : Math.round(d.battery) + "%"}</td><td>${d.errors}</td></tr>`).join("");
+}
+
+// ---------- monthly report ----------
+async function loadReport() {
+  if (!$("rp-month").value) $("rp-month").value = thisMonth();
+  const m = $("rp-month").value;
+  $("rp-csv").href = `/api/report/monthly?month=${m}&format=csv`;
+  const r = await api("/api/report/monthly?month=" + m);
+  const secs = (s) => (s == null ? "—" : s < 120 ? Math.round(s) + " 秒" : (s / 60).toFixed(1) + " 分钟");
+  $("rp-body").innerHTML = `<h3>${esc(r.site)} ${esc(r.month)} 月度报表</h3>
+    <table><tr><td>签到人次</td><td>${r.checkins}</td></tr><tr><td>服务长者人数</td><td>${r.unique_elders}</td></tr>
+    <tr><td>探访次数</td><td>${r.visits}</td></tr></table>
+    <h3>服务</h3><table>${Object.entries(r.services).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v}</td></tr>`).join("")}</table>
+    <h3>报警与响应</h3><table><tr><th>类型</th><th>次数</th><th>平均响应</th><th>最长响应</th><th>平均处置</th></tr>
+    ${r.alarms.map((a) => `<tr><td>${esc(KIND[a.kind] || a.kind)}</td><td>${a.count}</td><td>${secs(a.avg_ack_s)}</td><td>${secs(a.max_ack_s)}</td><td>${secs(a.avg_resolve_s)}</td></tr>`).join("") || "<tr><td colspan=5>无</td></tr>"}</table>`;
+}
+$("rp-month").addEventListener("change", loadReport);
+$("rp-print").addEventListener("click", () => window.print());
+
+// ---------- staff accounts ----------
+async function loadStaff() {
+  try {
+    const rows = await api("/api/staff");
+    $("st-rows").innerHTML = rows.map((s) => `<tr><td>${esc(s.username)}</td><td>${esc(s.name)}</td><td>${s.role === "admin" ? "管理员" : "工作人员"}</td><td>${s.active ? "启用" : "停用"}</td></tr>`).join("");
+  } catch (e) { $("st-msg").textContent = e.message; }
+}
+$("staff-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  try {
+    await api("/api/staff", { json: { username: f.elements.username.value, name: f.elements.name.value, role: f.elements.role.value, password: f.elements.password.value } });
+    $("st-msg").textContent = "账号已创建";
+    f.reset();
+    loadStaff();
+  } catch (e) { $("st-msg").textContent = e.message; }
+});
+
+start();

@@ -1,0 +1,123 @@
+#include "controller/staff.hpp"
+
+#include <sodium.h>
+
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <stdexcept>
+
+namespace caregate {
+
+namespace {
+std::string hash_password(const std::string& password) {
+    if (password.size() < 8) throw std::invalid_argument("password must have at least 8 characters");
+    if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
+    char out[crypto_pwhash_STRBYTES];
+    if (crypto_pwhash_str_alg(out, password.c_str(), password.size(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                              crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13) != 0)
+        throw std::runtime_error("out of memory while hashing the password");
+    return out;
+}
+}  // namespace
+
+StaffMember StaffAccounts::add(const std::string& username, const std::string& display_name, const std::string& role,
+                               const std::string& password, const std::string& actor) {
+    static const std::regex re("[A-Za-z0-9_.-]{2,32}");
+    if (!std::regex_match(username, re))
+        throw std::invalid_argument("username must be 2-32 letters, digits, '_', '.' or '-'");
+    if (role != "staff" && role != "admin") throw std::invalid_argument("role must be staff or admin");
+    std::string hash = hash_password(password);
+    int64_t now = clock_.now_ms();
+    return store_.write([&](sqlite3* db) {
+        Stmt f(db, "SELECT 1 FROM staff WHERE username=?");
+        f.bind(1, username);
+        if (f.step()) throw std::invalid_argument("staff account '" + username + "' already exists");
+        Stmt s(db, "INSERT INTO staff(username, display_name, role, password_hash, created_at) VALUES(?,?,?,?,?)");
+        s.bind(1, username).bind(2, display_name.empty() ? username : display_name).bind(3, role).bind(4, hash);
+        s.bind(5, now).run();
+        StaffMember m{last_insert_id(db), username, display_name.empty() ? username : display_name, role, true};
+        Store::audit(db, actor, "staff.create", "staff:" + username, nlohmann::json{{"role", role}}.dump(), now);
+        return m;
+    });
+}
+
+LoginResult StaffAccounts::login(const std::string& username, const std::string& password, StaffMember* out) {
+    if (sodium_init() < 0) return LoginResult::bad_credentials;
+    int64_t now = clock_.now_ms();
+    struct Row {
+        StaffMember m;
+        std::string hash;
+        int64_t locked_until = 0;
+    };
+    auto row = store_.read([&](sqlite3* db) -> std::optional<Row> {
+        Stmt s(db, "SELECT id, username, display_name, role, active, password_hash, locked_until FROM staff "
+                   "WHERE username=?");
+        s.bind(1, username);
+        if (!s.step()) return std::nullopt;
+        return Row{{s.i64(0), s.str(1), s.str(2), s.str(3), s.i64(4) != 0}, s.str(5), s.i64(6)};
+    });
+    if (!row || !row->m.active) {
+        // Same work as a real check, so a missing user cannot be told apart by timing.
+        static const std::string dummy = hash_password("not-a-real-password");
+        (void)!crypto_pwhash_str_verify(dummy.c_str(), password.c_str(), password.size());
+        return LoginResult::bad_credentials;
+    }
+    if (row->locked_until > now) return LoginResult::locked;
+    bool ok = crypto_pwhash_str_verify(row->hash.c_str(), password.c_str(), password.size()) == 0;
+    return store_.write([&](sqlite3* db) {
+        if (ok) {
+            Stmt s(db, "UPDATE staff SET failed_logins=0, locked_until=0 WHERE id=?");
+            s.bind(1, row->m.id).run();
+            Store::audit(db, username, "staff.login", "staff:" + username, "{}", now);
+            if (out) *out = row->m;
+            return LoginResult::ok;
+        }
+        Stmt s(db,
+               "UPDATE staff SET failed_logins=failed_logins+1, locked_until=CASE WHEN failed_logins+1>=? THEN ? "
+               "ELSE locked_until END WHERE id=? RETURNING failed_logins");
+        s.bind(1, kMaxFailures).bind(2, now + kLockMs).bind(3, row->m.id);
+        s.step();
+        int64_t failures = s.i64(0);
+        s.run();
+        Store::audit(db, username, "staff.login_failed", "staff:" + username,
+                     nlohmann::json{{"failures", failures}}.dump(), now);
+        return failures >= kMaxFailures ? LoginResult::locked : LoginResult::bad_credentials;
+    });
+}
+
+void StaffAccounts::set_password(const std::string& username, const std::string& password, const std::string& actor) {
+    std::string hash = hash_password(password);
+    store_.write([&](sqlite3* db) {
+        Stmt s(db, "UPDATE staff SET password_hash=?, failed_logins=0, locked_until=0 WHERE username=?");
+        s.bind(1, hash).bind(2, username).run();
+        if (sqlite3_changes(db) == 0) throw std::invalid_argument("no staff account '" + username + "'");
+        Store::audit(db, actor, "staff.password", "staff:" + username, "{}", clock_.now_ms());
+    });
+}
+
+void StaffAccounts::set_active(const std::string& username, bool active, const std::string& actor) {
+    store_.write([&](sqlite3* db) {
+        Stmt s(db, "UPDATE staff SET active=? WHERE username=?");
+        s.bind(1, active ? 1 : 0).bind(2, username).run();
+        if (sqlite3_changes(db) == 0) throw std::invalid_argument("no staff account '" + username + "'");
+        Store::audit(db, actor, active ? "staff.enable" : "staff.disable", "staff:" + username, "{}", clock_.now_ms());
+    });
+}
+
+std::vector<StaffMember> StaffAccounts::list() {
+    return store_.read([](sqlite3* db) {
+        std::vector<StaffMember> out;
+        Stmt s(db, "SELECT id, username, display_name, role, active FROM staff ORDER BY username");
+        while (s.step()) out.push_back({s.i64(0), s.str(1), s.str(2), s.str(3), s.i64(4) != 0});
+        return out;
+    });
+}
+
+bool StaffAccounts::any_admin() {
+    return store_.read([](sqlite3* db) {
+        Stmt s(db, "SELECT 1 FROM staff WHERE role='admin' AND active=1 LIMIT 1");
+        return s.step();
+    });
+}
+
+}  // namespace caregate

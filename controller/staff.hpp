@@ -1,0 +1,44 @@
+// Staff accounts: Argon2id password hashes (libsodium), roles, lockout after repeated failures.
+// There is no default account: the first admin is created with `caregate staff add`.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "controller/core/clock.hpp"
+#include "controller/core/store.hpp"
+
+namespace caregate {
+
+struct StaffMember {
+    int64_t id = 0;
+    std::string username;
+    std::string display_name;
+    std::string role;  // staff, admin
+    bool active = true;
+};
+
+enum class LoginResult { ok, bad_credentials, locked };
+
+class StaffAccounts {
+public:
+    static constexpr int kMaxFailures = 5;
+    static constexpr int64_t kLockMs = 15 * 60 * 1000;
+
+    StaffAccounts(Store& store, const Clock& clock) : store_(store), clock_(clock) {}
+    // Throws std::invalid_argument for a taken name, a bad role or a password under 8 characters.
+    StaffMember add(const std::string& username, const std::string& display_name, const std::string& role,
+                    const std::string& password, const std::string& actor);
+    LoginResult login(const std::string& username, const std::string& password, StaffMember* out);
+    void set_password(const std::string& username, const std::string& password, const std::string& actor);
+    void set_active(const std::string& username, bool active, const std::string& actor);
+    std::vector<StaffMember> list();
+    bool any_admin();
+
+private:
+    Store& store_;
+    const Clock& clock_;
+};
+
+}  // namespace caregate

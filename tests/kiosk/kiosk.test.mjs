@@ -1,0 +1,240 @@
+// The staff kiosk in a real browser (Debian's chromium, driven by playwright-core) against a real
+// caregate daemon and a real Mosquitto broker on loopback. Screenshots of each page are saved.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import net from "node:net";
+import { chromium } from "playwright-core";
+
+const BIN = process.env.CAREGATE_BIN;
+const SHARED = process.env.CAREGATE_SHARED_DIR;
+const ARTIFACTS = process.env.CAREGATE_ARTIFACTS || path.join(os.tmpdir(), "caregate-kiosk-artifacts");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+assert.ok(BIN && fs.existsSync(BIN), "CAREGATE_BIN must point at the built caregate binary");
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "caregate-kiosk-"));
+const cfgPath = path.join(dir, "site.yaml");
+const children = [];
+let browser, kioskPort, mqttPort, base;
+
+function freePort() {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.listen(0, "127.0.0.1", () => { const p = srv.address().port; srv.close(() => resolve(p)); });
+  });
+}
+async function waitPort(port, ms = 15000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const ok = await new Promise((r) => { const s = net.connect(port, "127.0.0.1", () => { s.end(); r(true); }); s.on("error", () => r(false)); });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("port " + port + " did not open");
+}
+function cg(...args) { return execFileSync(BIN, args, { encoding: "utf8" }); }
+function start(cmd, args, log) {
+  const out = fs.openSync(path.join(dir, log), "a");
+  const p = spawn(cmd, args, { stdio: ["ignore", out, out] });
+  children.push(p);
+  return p;
+}
+async function shot(page, name) {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, name + ".png"), fullPage: true });
+}
+async function login(page, user, pass) {
+  await page.goto(base + "/");
+  await page.fill("#login-user", user);
+  await page.fill("#login-pass", pass);
+  await page.click("#login-submit");
+}
+
+before(async () => {
+  kioskPort = await freePort();
+  mqttPort = await freePort();
+  base = `http://127.0.0.1:${kioskPort}`;
+  fs.writeFileSync(path.join(dir, "mosquitto.conf"), `listener ${mqttPort} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  start("/usr/sbin/mosquitto", ["-c", path.join(dir, "mosquitto.conf")], "mosquitto.log");
+  await waitPort(mqttPort);
+  fs.writeFileSync(path.join(dir, "face.key"), Buffer.alloc(32, 7));
+  fs.writeFileSync(cfgPath, `site: {id: kiosk-test, name: 测试照料中心}
+store: {path: ${dir}/cg.db}
+kiosk: {port: ${kioskPort}}
+mqtt: {uri: "tcp://127.0.0.1:${mqttPort}"}
+face: {enabled: false, key_file: ${dir}/face.key}
+alarms: {ack_timeout_s: 60, resolve_timeout_s: 900}
+zones: [{id: hall, name: 活动大厅, capacity: 40}, {id: bath, name: 助浴间, private: true}]
+mqtt_devices:
+  - {id: bath_sos, name: 助浴间紧急按钮, topic: zigbee2mqtt/bath_sos, model: ts0215a_sos, kind: call_button, zone: bath}
+`);
+  execFileSync(BIN, ["staff", "add", "admin", "--name", "李主任", "--role", "admin", "--password-stdin", "--config", cfgPath], { input: "admin-pass-1\n" });
+  execFileSync(BIN, ["staff", "add", "nurse", "--name", "王护士", "--role", "staff", "--password-stdin", "--config", cfgPath], { input: "nurse-pass-1\n" });
+  cg("elders", "--config", cfgPath, "add", JSON.stringify({ name: "张桂英", gender: "女", categories: ["独居", "低保"], emergency_contact: "张强", emergency_phone: "13800000000" }));
+  cg("elders", "--config", cfgPath, "add", JSON.stringify({ name: "李福生", gender: "男", card_no: "A1002", categories: ["空巢"] }));
+  start(BIN, ["run", "--config", cfgPath], "caregate.log");
+  await waitPort(kioskPort);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu"] });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  for (const c of children.reverse()) c.kill("SIGTERM");
+  await new Promise((r) => setTimeout(r, 300));
+  if (!process.env.KEEP) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test("wrong password is refused, right one opens the overview", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await login(page, "admin", "wrong-password");
+  await page.waitForSelector("#login-error:has-text('用户名或密码错误')");
+  await shot(page, "00-login-error");
+  await page.fill("#login-pass", "admin-pass-1");
+  await page.click("#login-submit");
+  await page.waitForSelector("#app:not(.hidden)");
+  await page.waitForSelector("#ov-zones:has-text('活动大厅')");
+  assert.match(await page.textContent("#who"), /李主任/);
+  await shot(page, "01-overview");
+  await page.close();
+});
+
+test("a button press appears live as an alarm banner, then is acknowledged, dispatched and resolved", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await login(page, "nurse", "nurse-pass-1");
+  await page.waitForSelector("#live.on", { timeout: 10000 });
+  const t0 = Date.now();
+  execFileSync("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(mqttPort), "-t", "zigbee2mqtt/bath_sos", "-m", '{"action":"emergency","battery":87,"linkquality":120}']);
+  await page.waitForSelector("#banner:not(.hidden)", { timeout: 5000 });
+  const ms = Date.now() - t0;
+  console.log(`# banner shown ${ms} ms after the press`);
+  assert.match(await page.textContent("#banner"), /紧急呼叫报警/);
+  await shot(page, "02-alarm-banner");
+  await page.click("#banner-view");
+  await page.waitForSelector("#alarm-detail:not(.hidden) #al-ack");
+  await page.click("#al-ack");
+  await page.waitForSelector("#alarm-detail .steps li:has-text('响应')");
+  await page.selectOption("#al-target", "120");
+  await page.click("#al-dispatch");
+  await page.waitForSelector("#alarm-detail .steps li:has-text('120 急救')");
+  await page.fill("#al-outcome", "扶起，无外伤，已通知家属");
+  await page.click("#al-resolve");
+  await page.waitForSelector("#alarm-detail .state:has-text('已处置')");
+  const steps = await page.$$eval("#alarm-detail .steps li", (els) => els.map((e) => e.textContent));
+  assert.equal(steps.length, 4, steps.join("\n"));
+  assert.match(steps[1], /王护士/);
+  await shot(page, "03-alarm-record");
+  const json = JSON.parse(cg("alarms", "--config", cfgPath, "list", "--all", "--json").trim().split("\n")[0]);
+  assert.equal(json.state, "resolved");
+  assert.equal(json.source, "bath_sos");
+  await page.close();
+});
+
+test("manual check-in by name and by card", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await login(page, "nurse", "nurse-pass-1");
+  await page.click("#tabs button[data-tab=checkins]");
+  await page.selectOption("#mc-elder", { label: "张桂英" });
+  await page.fill("#mc-temp", "36.5");
+  await page.click("#mc-submit");
+  await page.waitForSelector("#mc-msg:has-text('张桂英 签到成功')");
+  await page.fill("#mc-card", "A1002");
+  await page.click("#mc-submit");
+  await page.waitForSelector("#mc-msg:has-text('李福生 签到成功')");
+  await page.waitForSelector("#ci-rows tr:has-text('刷卡')");
+  assert.equal(await page.locator("#ci-rows tr").count(), 2);
+  await shot(page, "04-checkins");
+  await page.click("#tabs button[data-tab=overview]");
+  await page.waitForSelector("#ov-checkins:has-text('2')");
+  await page.close();
+});
+
+test("roster, services, visits, devices and the monthly report pages work", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await login(page, "admin", "admin-pass-1");
+  await page.click("#tabs button[data-tab=elders]");
+  await page.waitForSelector("#el-rows tr:has-text('张桂英')");
+  await page.click("#el-new");
+  await page.fill("#elder-form input[name=name]", "陈阿婆");
+  await page.selectOption("#elder-form select[name=gender]", "女");
+  await page.check("#el-cats input[value='失能']");
+  await page.click("#elder-save");
+  await page.waitForSelector("#enroll-box:not(.hidden)");
+  await page.waitForSelector("#el-rows tr:has-text('陈阿婆')");
+  await page.fill("#consent-by", "李主任");
+  await page.click("#consent-btn");
+  await page.waitForSelector("#consent-state:has-text('已记录同意')");
+  await shot(page, "05-elders");
+
+  await page.click("#tabs button[data-tab=services]");
+  await page.selectOption("#sv-type", "助餐");
+  await page.click("#service-form button[type=submit]");
+  await page.waitForSelector("#sv-rows tr:has-text('助餐')");
+  await page.waitForSelector("#sv-counts:has-text('助餐 1')");
+  await shot(page, "06-services");
+
+  await page.click("#tabs button[data-tab=visits]");
+  await page.fill("#visit-form input[name=health]", "血压偏高，按时服药");
+  await page.fill("#visit-form input[name=needs]", "助餐");
+  await page.click("#visit-form button[type=submit]");
+  await page.waitForSelector("#vs-rows tr:has-text('血压偏高')");
+  await shot(page, "07-visits");
+
+  await page.click("#tabs button[data-tab=devices]");
+  await page.waitForSelector("#dv-rows tr:has-text('bath_sos')");
+  await shot(page, "08-devices");
+
+  await page.click("#tabs button[data-tab=events]");
+  await page.waitForSelector("#ev-list");
+  await shot(page, "09-events");
+
+  await page.click("#tabs button[data-tab=report]");
+  await page.waitForSelector("#rp-body:has-text('月度报表')");
+  assert.match(await page.textContent("#rp-body"), /紧急呼叫/);
+  const csv = await page.evaluate(async () => (await fetch(document.getElementById("rp-csv").href)).text());
+  assert.match(csv, /服务,助餐,1/);
+  await shot(page, "10-report");
+
+  await page.click("#tabs button[data-tab=staff]");
+  await page.waitForSelector("#st-rows tr:has-text('nurse')");
+  await shot(page, "11-staff");
+  await page.close();
+});
+
+test("a staff account cannot do admin things and writes without the CSRF token are refused", async () => {
+  const page = await browser.newPage({ viewport: { width: 390, height: 844 } });  // a phone
+  await login(page, "nurse", "nurse-pass-1");
+  await page.waitForSelector("#app:not(.hidden)");
+  assert.equal(await page.isVisible("#tabs button[data-tab=staff]"), false);
+  await shot(page, "12-phone-overview");
+  const r = await page.evaluate(async () => {
+    const me = await (await fetch("/api/me")).json();
+    const admin = await fetch("/api/staff", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": me.csrf },
+      body: JSON.stringify({ username: "intruder", password: "12345678", role: "admin" }) });
+    const noCsrf = await fetch("/api/checkins", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ elder_id: 1 }) });
+    const list = await fetch("/api/staff");
+    return { admin: admin.status, noCsrf: noCsrf.status, list: list.status };
+  });
+  assert.deepEqual(r, { admin: 403, noCsrf: 403, list: 403 });
+  await page.close();
+});
+
+test("repeated wrong passwords lock the account", async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(base + "/");
+  const statuses = await page.evaluate(async () => {
+    const out = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await fetch("/api/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username: "admin", password: "guess" + i }) });
+      out.push(r.status);
+    }
+    const good = await fetch("/api/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username: "admin", password: "admin-pass-1" }) });
+    out.push(good.status);
+    return out;
+  });
+  assert.deepEqual(statuses, [401, 401, 401, 401, 423, 423, 423]);
+  await ctx.close();
+});
