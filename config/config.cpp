@@ -317,6 +317,17 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         r.get("thermometer_offline_policy", g.thermometer_offline_policy);
         r.get("pairing_window_ms", g.pairing_window_ms);
         r.get("reset_hour", g.reset_hour);
+        r.get("thermometer", g.thermometer);
+        r.get("door_relay", g.door_relay);
+        r.get("epidemic_mode", g.epidemic_mode);
+        r.get("speech", g.speech);
+        r.get("quiet_from_hour", g.quiet_from_hour);
+        r.get("quiet_to_hour", g.quiet_to_hour);
+        r.get("dining_limit", g.dining_limit);
+        r.get("dining_zone", g.dining_zone);
+        check_range(r, "quiet_from_hour", g.quiet_from_hour, 0, 24);
+        check_range(r, "quiet_to_hour", g.quiet_to_hour, 0, 24);
+        check_range(r, "dining_limit", g.dining_limit, 0, 100000);
         check_range(r, "fever_c", g.fever_c, 36.0, 40.0);
         check_range(r, "offset_c", g.offset_c, -3.0, 3.0);
         check_range(r, "reset_hour", g.reset_hour, 0, 23);
@@ -499,6 +510,14 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         c.mqtt_devices.push_back(d);
     });
     top.finish();
+    {
+        auto gate = MapReader(file, root["gate"], "gate");
+        auto device_exists = [&](const std::string& id) { return ids.count(id) > 0; };
+        if (!c.gate.thermometer.empty() && !device_exists(c.gate.thermometer))
+            gate.fail_here("thermometer", "device '" + c.gate.thermometer + "' is not defined under buses: or mqtt_devices:");
+        if (!c.gate.door_relay.empty() && !device_exists(c.gate.door_relay))
+            gate.fail_here("door_relay", "device '" + c.gate.door_relay + "' is not defined under buses:");
+    }
 
     // Relative paths are relative to the config file's folder, not to wherever caregate was started.
     namespace fs = std::filesystem;

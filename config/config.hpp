@@ -176,6 +176,14 @@ struct Gate {
     std::string thermometer_offline_policy = "flag";  // flag or staff
     int pairing_window_ms = 3000;
     int reset_hour = 3;
+    std::string thermometer;   // device id whose readings screen the door ("" = first ir_thermometer)
+    std::string door_relay;    // do_module device id pulsed on allow ("" = none)
+    bool epidemic_mode = false;  // also require today's signed 承诺书 (staff confirms in the kiosk)
+    bool speech = true;          // spoken greeting at the door
+    int quiet_from_hour = 21;    // no speech from this local hour...
+    int quiet_to_hour = 7;       // ...until this one
+    int dining_limit = 0;        // meal-time cap for the dining zone (0: its capacity)
+    std::string dining_zone = "dining";
 };
 
 struct SiteConfig {

@@ -13,6 +13,8 @@
 #include "controller/core/log.hpp"
 #include "controller/core/metrics.hpp"
 #include "controller/core/store.hpp"
+#include "controller/door_speaker.hpp"
+#include "controller/gate.hpp"
 #include "controller/kiosk/http_server.hpp"
 #include "controller/kiosk/kiosk.hpp"
 #include "controller/kiosk/live_feed.hpp"
@@ -52,6 +54,8 @@ struct Daemon::Parts {
     std::unique_ptr<Records> records;
     std::unique_ptr<HttpServer> http;
     std::unique_ptr<LiveFeed> feed;
+    std::unique_ptr<Gate> gate;
+    std::unique_ptr<DoorSpeaker> speaker;
     std::unique_ptr<Kiosk> kiosk;
     int64_t started_ms = 0;
 };
@@ -86,8 +90,22 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
     p_->staff = std::make_unique<StaffAccounts>(*p_->store, p_->clock);
     p_->records = std::make_unique<Records>(*p_->store, p_->clock, *p_->outbox);
     p_->feed = std::make_unique<LiveFeed>(p_->bus, static_cast<size_t>(c.kiosk.max_sse_clients));
+    p_->gate = std::make_unique<Gate>(c, *p_->store, p_->clock, *p_->roster, *p_->checkins, *p_->occupancy,
+                                      *p_->alarms);
+    if (c.gate.speech && DoorSpeaker::available())
+        p_->speaker = std::make_unique<DoorSpeaker>(c.store.media_dir + "/door");
+    Gate* gate = p_->gate.get();
+    p_->rules->on_face([gate](const FaceSeen& f) { gate->face(f); });
+    p_->rules->on_temperature([gate](const TemperatureReading& t) { gate->temperature(t); });
+    p_->rules->on_health([gate](const DeviceHealth& h) { gate->device_health(h); });
+    p_->gate->on_decision([parts = p_.get()](const GateDecision& d) {
+        parts->feed->broadcast("door", to_json(d).dump());
+        if (parts->speaker && !quiet_hours(d.ts_ms, local_offset_ms(parts->cfg.site.timezone),
+                                           parts->cfg.gate.quiet_from_hour, parts->cfg.gate.quiet_to_hour))
+            parts->speaker->say(d.seq, d.message);
+    });
     KioskParts kp{c, *p_->store, p_->clock, *p_->alarms, *p_->checkins, *p_->occupancy, *p_->roster, *p_->staff,
-                  *p_->records, *p_->feed, nullptr, {}, {}};
+                  *p_->records, *p_->feed, nullptr, p_->gate.get(), p_->speaker.get(), {}, c.store.media_dir};
     p_->kiosk = std::make_unique<Kiosk>(kp, srv);
     srv.Get("/healthz", [parts](const httplib::Request&, httplib::Response& res) {
         json j = {{"status", "ok"},

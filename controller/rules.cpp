@@ -89,6 +89,7 @@ void RulesEngine::handle(const Event& ev) {
                     alarms_.raise("fall", e.device_id, zone, "device:" + e.device_id, json{{"certain", e.certain}});
                 } else if constexpr (std::is_same_v<T, DeviceHealth>) {
                     record_device_health(e);
+                    if (health_hook_) health_hook_(e);
                     std::string kind = e.kind == "camera" ? "camera_offline" : "device_offline";
                     if (!e.online) {
                         alarms_.raise(kind, e.device_id, e.zone.empty() ? zone_of(e.device_id) : e.zone, "system",

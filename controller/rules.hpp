@@ -28,6 +28,7 @@ public:
     // Hook for the door / gate logic, which needs faces and temperatures too.
     void on_face(std::function<void(const FaceSeen&)> fn) { face_hook_ = std::move(fn); }
     void on_temperature(std::function<void(const TemperatureReading&)> fn) { temp_hook_ = std::move(fn); }
+    void on_health(std::function<void(const DeviceHealth&)> fn) { health_hook_ = std::move(fn); }
 
 private:
     void loop();
@@ -45,6 +46,7 @@ private:
     std::atomic<bool> running_{false};
     std::function<void(const FaceSeen&)> face_hook_;
     std::function<void(const TemperatureReading&)> temp_hook_;
+    std::function<void(const DeviceHealth&)> health_hook_;
     std::map<std::string, std::string> device_zone_;
     std::atomic<uint64_t>& rule_errors_;
 };

@@ -195,6 +195,21 @@ CREATE INDEX cctv_events_camera_time ON cctv_events(camera_id, start_ts);
 CREATE INDEX cctv_events_label_time ON cctv_events(label, start_ts);
 CREATE INDEX cctv_events_elder_time ON cctv_events(elder_id, start_ts) WHERE elder_id IS NOT NULL;
 )SQL"},
+        {6, "door decisions", R"SQL(
+-- Every gate decision, including refusals (fever, full) that leave no check-in row.
+CREATE TABLE door_events (
+  id INTEGER PRIMARY KEY,
+  ts INTEGER NOT NULL,
+  elder_id INTEGER,
+  camera_id TEXT,
+  decision TEXT NOT NULL,               -- allow refuse wait remeasure visitor
+  reason TEXT NOT NULL,
+  temperature REAL,
+  unmeasured INTEGER NOT NULL DEFAULT 0,
+  actor TEXT
+);
+CREATE INDEX door_events_ts ON door_events(ts);
+)SQL"},
     };
     return list;
 }

@@ -200,7 +200,12 @@ json Kiosk::overview() {
                      return s.i64(0);
                  })},
                 {"devices", devices}};
-    if (p_.door_state) out["door"] = p_.door_state();
+    if (p_.gate) {
+        auto last = p_.gate->last();
+        out["door"] = {{"last", last ? to_json(*last) : json(nullptr)},
+                       {"thermometer", p_.gate->thermometer_id()},
+                       {"thermometer_online", p_.gate->thermometer_online()}};
+    }
     return out;
 }
 
@@ -576,6 +581,72 @@ void Kiosk::routes(httplib::Server& s) {
             fail(res, 400, e.what());
         }
     });
+
+    // The door display: public on purpose (it is the screen at the door), so it shows only what the
+    // door already says aloud.
+    s.Get("/api/door/state", [this](const httplib::Request&, httplib::Response& res) {
+        json j = {{"site", p_.cfg.site.name}, {"now", p_.clock.now_ms()}, {"last", nullptr}, {"speech", false}};
+        if (p_.gate) {
+            auto last = p_.gate->last();
+            if (last) {
+                json d = to_json(*last);
+                d.erase("elder_id");
+                j["last"] = d;
+                j["speech"] = p_.speaker && p_.speaker->wav(last->seq).has_value();
+            }
+        }
+        json zones = json::array();
+        for (auto& z : p_.occupancy.all())
+            zones.push_back({{"name", z.name}, {"count", z.count}, {"capacity", z.capacity}, {"level", z.level}});
+        j["zones"] = zones;
+        reply(res, j);
+    });
+    s.Get(R"(/api/door/speech/(\d+)\.wav)", [this](const httplib::Request& req, httplib::Response& res) {
+        auto wav = p_.speaker ? p_.speaker->wav(std::stoll(req.matches[1])) : std::nullopt;
+        if (!wav) return fail(res, 404, "no speech for that message");
+        std::ifstream f(*wav, std::ios::binary);
+        std::stringstream ss;
+        ss << f.rdbuf();
+        res.set_content(ss.str(), "audio/wav");
+    });
+    s.Post("/api/door/override", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res);
+        if (!sess) return;
+        auto j = body(req, res);
+        if (!j) return;
+        if (!p_.gate) return fail(res, 503, "no door configured");
+        try {
+            std::optional<double> t;
+            if (j->contains("temperature") && (*j)["temperature"].is_number()) t = (*j)["temperature"].get<double>();
+            auto d = p_.gate->staff_override(j->value("elder_id", int64_t(0)), str_field(*j, "decision"),
+                                             str_field(*j, "reason"), t, sess->who.display_name);
+            reply(res, to_json(d));
+        } catch (const std::invalid_argument& e) {
+            fail(res, 400, e.what());
+        }
+    });
+    s.Post("/api/door/commitment", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res);
+        if (!sess) return;
+        auto j = body(req, res);
+        if (!j) return;
+        if (!p_.gate) return fail(res, 503, "no door configured");
+        p_.gate->confirm_commitment(j->value("elder_id", int64_t(0)), sess->who.username);
+        reply(res, {{"ok", true}});
+    });
+    if (!p_.media_dir.empty()) {
+        // Snapshots and thumbnails for the kiosk; only for logged-in staff.
+        s.Get(R"(/api/media/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+            if (!reader(req, res)) return;
+            std::string rel = req.matches[1];
+            if (rel.find("..") != std::string::npos) return fail(res, 400, "bad path");
+            std::ifstream f(p_.media_dir + "/" + rel, std::ios::binary);
+            if (!f) return fail(res, 404, "媒体文件不存在或已过保留期 (media expired)");
+            std::stringstream ss;
+            ss << f.rdbuf();
+            res.set_content(ss.str(), "image/jpeg");
+        });
+    }
 
     // Monthly report (centers report by the 5th): JSON for the page, CSV for the city's forms.
     s.Get("/api/report/monthly", [this](const httplib::Request& req, httplib::Response& res) {

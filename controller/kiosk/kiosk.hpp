@@ -12,6 +12,8 @@
 #include "config/config.hpp"
 #include "controller/alarms.hpp"
 #include "controller/checkins.hpp"
+#include "controller/door_speaker.hpp"
+#include "controller/gate.hpp"
 #include "controller/kiosk/live_feed.hpp"
 #include "controller/occupancy.hpp"
 #include "controller/records.hpp"
@@ -49,9 +51,12 @@ struct KioskParts {
     Records& records;
     LiveFeed& feed;
     FaceEnrollment* faces = nullptr;
-    // Extra JSON for /api/overview from other parts (door, cameras), keyed by section.
-    std::function<nlohmann::json()> door_state;
+    Gate* gate = nullptr;
+    DoorSpeaker* speaker = nullptr;
+    // CCTV event search (query string → {"events": [...], "more": bool, "cameras": [...]}).
     std::function<nlohmann::json(const std::string& query)> cctv_events;
+    // Media files (snapshots, thumbnails) by their stored relative path.
+    std::string media_dir;
 };
 
 struct Session {

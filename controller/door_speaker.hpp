@@ -1,0 +1,38 @@
+// Speaks the door's messages with espeak-ng's Mandarin voice into small WAV files that the door
+// page plays. Its own thread, so a slow synthesis never delays a gate decision; only the newest
+// message waits (an old greeting is useless once the next elder is at the door).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+namespace caregate {
+
+class DoorSpeaker {
+public:
+    DoorSpeaker(std::string dir, std::string voice = "cmn");
+    ~DoorSpeaker();
+    void say(int64_t seq, const std::string& text);
+    // Path of the WAV for seq once it exists.
+    std::optional<std::string> wav(int64_t seq) const;
+    static bool available();
+
+private:
+    void loop();
+    std::string dir_;
+    std::string voice_;
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    std::optional<std::pair<int64_t, std::string>> next_;
+    bool stop_ = false;
+    std::thread thread_;
+};
+
+// Whether local time is inside [from, to) hours (wrapping midnight), when the door stays silent.
+bool quiet_hours(int64_t now_ms, int64_t offset_ms, int from_hour, int to_hour);
+
+}  // namespace caregate

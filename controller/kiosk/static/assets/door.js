@@ -1,0 +1,59 @@
+// The door display: polls the box, shows one decision in huge text, plays the spoken greeting.
+"use strict";
+const ICON = { allow: "✔", refuse: "✋", wait: "⏳", remeasure: "🌡", visitor: "☺", idle: "☺" };
+const $ = (id) => document.getElementById(id);
+let lastSeq = 0;
+let shownAt = 0;
+let siteName = "";
+
+function setView(kind, message, detail) {
+  document.body.className = kind;
+  $("icon").textContent = ICON[kind] || "☺";
+  $("message").textContent = message;
+  $("detail").textContent = detail || "";
+}
+
+function speak(d, hasWav) {
+  const audio = $("voice");
+  if (hasWav) {
+    audio.src = `/api/door/speech/${d.seq}.wav`;
+    audio.play().catch(() => {});
+  } else if ("speechSynthesis" in window) {
+    const u = new SpeechSynthesisUtterance(d.message);
+    u.lang = "zh-CN";
+    u.rate = 0.85;
+    window.speechSynthesis.speak(u);
+  }
+}
+
+async function poll() {
+  try {
+    const r = await fetch("/api/door/state", { cache: "no-store" });
+    const s = await r.json();
+    siteName = s.site;
+    $("site").textContent = s.site;
+    $("zones").textContent = s.zones.map((z) => `${z.name} ${z.count}${z.capacity ? "/" + z.capacity : ""}${z.level === "full" ? " 已满" : ""}`).join("　");
+    const d = s.last;
+    if (d && d.seq !== lastSeq && Date.now() - d.ts < 60000) {
+      const first = lastSeq === 0;
+      lastSeq = d.seq;
+      shownAt = Date.now();
+      const [main, ...rest] = d.message.split("！");
+      setView(d.decision, rest.length ? main + "！" : d.message, rest.join("！"));
+      if (!first) setTimeout(() => speak(d, s.speech), s.speech ? 0 : 50);
+    } else if (d && d.seq !== lastSeq) {
+      lastSeq = d.seq;
+    }
+    if (shownAt && Date.now() - shownAt > 8000) { shownAt = 0; setView("idle", "欢迎光临", siteName); }
+  } catch (e) {
+    setView("idle", "欢迎光临", "");
+  }
+}
+
+function clock() {
+  $("clock").textContent = new Date().toLocaleTimeString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false, hour: "2-digit", minute: "2-digit" });
+}
+setInterval(poll, 300);
+setInterval(clock, 1000);
+clock();
+poll();

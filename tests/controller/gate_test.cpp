@@ -1,0 +1,221 @@
+// The door decision: identity + temperature + capacity, with reasons, alarms and re-measure.
+#include <gtest/gtest.h>
+
+#include "config/config.hpp"
+#include "controller/door_speaker.hpp"
+#include "controller/gate.hpp"
+#include "tests/support/test_support.hpp"
+
+using namespace caregate;
+using caregate::testing::TempDir;
+
+namespace {
+
+const int64_t kT0 = 1'790'000'000'000;  // 2026-09-21 22:13 Beijing time
+
+struct Fixture {
+    explicit Fixture(const std::string& gate_yaml = "", int capacity = 40)
+        : cfg(config::parse_config(
+              "site: {id: t1, name: x}\n"
+              "zones: [{id: hall, name: 活动大厅, capacity: " + std::to_string(capacity) + "}]\n"
+              "buses: [{id: b, type: tcp, host: 127.0.0.1, devices: [{id: thermo, kind: ir_thermometer, unit_id: 3, "
+              "points: [{table: input_registers, address: 15, scale: 0.1, meaning: temperature}]}]}]\n" + gate_yaml,
+              "x.yaml")) {}
+    config::SiteConfig cfg;
+    TempDir dir;
+    ManualClock clock{kT0};
+    Outbox outbox{"t1", "r1"};
+    Store store{dir.file("g.db")};
+    Occupancy occ{store, clock, cfg};
+    CheckinService checkins{store, clock, outbox, occ, 30, "hall"};
+    AlarmService alarms{store, clock, outbox, AlarmPolicy{60, 900}};
+    Roster roster{store, clock};
+    Gate gate{cfg, store, clock, roster, checkins, occ, alarms};
+
+    int64_t elder(const std::string& name, const std::string& gender = "女", const std::string& birth = "1950-03-01") {
+        Elder e;
+        e.name = name;
+        e.gender = gender;
+        e.birth_date = birth;
+        return roster.save(e, "t").id;
+    }
+    FaceSeen face(std::optional<int64_t> id) {
+        FaceSeen f;
+        f.camera_id = "door";
+        f.zone = "hall";
+        f.role = "entrance";
+        f.elder_id = id;
+        f.distance = 0.3;
+        f.ts_ms = clock.now_ms();
+        return f;
+    }
+    TemperatureReading temp(double c) { return {"thermo", c, clock.now_ms()}; }
+    int checkin_count() { return static_cast<int>(checkins.list(0, kT0 * 2).size()); }
+};
+
+TEST(Gate, NormalTemperatureLetsTheElderInAndStoresIt) {
+    Fixture f;
+    auto id = f.elder("张桂英");
+    f.gate.temperature(f.temp(36.6));
+    auto d = f.gate.face(f.face(id));
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->decision, "allow");
+    EXPECT_EQ(d->message, "张奶奶，晚上好！体温 36.6℃，请进");
+    auto rows = f.checkins.list(0, kT0 * 2);
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_DOUBLE_EQ(*rows[0].temperature, 36.6);
+    EXPECT_EQ(rows[0].method, "face");
+}
+
+TEST(Gate, FaceFirstThenTemperatureIsPaired) {
+    Fixture f;
+    auto id = f.elder("李福生", "男", "1960-01-01");
+    auto d = f.gate.face(f.face(id));
+    EXPECT_EQ(d->decision, "wait");
+    EXPECT_EQ(d->reason, "measure");
+    f.clock.advance_ms(4000);
+    auto d2 = f.gate.temperature(f.temp(36.4));
+    ASSERT_TRUE(d2);
+    EXPECT_EQ(d2->decision, "allow");
+    EXPECT_EQ(d2->message.substr(0, std::string("李叔叔").size()), "李叔叔");
+    EXPECT_EQ(f.checkin_count(), 1);
+}
+
+TEST(Gate, FeverIsRemeasuredOnceThenRefusedWithAnAlarm) {
+    Fixture f;
+    auto id = f.elder("张桂英");
+    f.gate.temperature(f.temp(38.0));
+    auto d = f.gate.face(f.face(id));
+    EXPECT_EQ(d->decision, "remeasure");
+    f.clock.advance_ms(5000);
+    auto d2 = f.gate.temperature(f.temp(38.0));
+    ASSERT_TRUE(d2);
+    EXPECT_EQ(d2->decision, "refuse");
+    EXPECT_EQ(d2->reason, "fever");
+    EXPECT_EQ(f.checkin_count(), 0);
+    auto open = f.alarms.list(true);
+    ASSERT_EQ(open.size(), 1u);
+    EXPECT_EQ(open[0].kind, "fever");
+    EXPECT_EQ(*open[0].elder_id, id);
+    EXPECT_DOUBLE_EQ(open[0].detail["temperature"].get<double>(), 38.0);
+    auto stored = f.store.read([](sqlite3* db) {
+        Stmt s(db, "SELECT temperature FROM door_events WHERE decision='refuse'");
+        EXPECT_TRUE(s.step());
+        return s.f64(0);
+    });
+    EXPECT_DOUBLE_EQ(stored, 38.0);
+}
+
+TEST(Gate, ARemeasureThatIsNormalLetsTheElderIn) {
+    Fixture f;
+    auto id = f.elder("张桂英");
+    f.gate.temperature(f.temp(37.5));
+    EXPECT_EQ(f.gate.face(f.face(id))->decision, "remeasure");
+    f.clock.advance_ms(3000);
+    auto d = f.gate.temperature(f.temp(36.8));
+    EXPECT_EQ(d->decision, "allow");
+    EXPECT_TRUE(f.alarms.list(true).empty());
+}
+
+TEST(Gate, ImplausibleReadingAsksToMeasureAgain) {
+    Fixture f;
+    auto id = f.elder("张桂英");
+    f.gate.face(f.face(id));
+    auto d = f.gate.temperature(f.temp(25.0));
+    EXPECT_EQ(d->decision, "remeasure");
+    EXPECT_EQ(d->reason, "implausible");
+    EXPECT_EQ(f.gate.temperature(f.temp(36.5))->decision, "allow");
+}
+
+TEST(Gate, FullHallMakesTheElderWait) {
+    Fixture f("", 1);
+    auto a = f.elder("张桂英"), b = f.elder("王秀兰");
+    f.gate.temperature(f.temp(36.5));
+    EXPECT_EQ(f.gate.face(f.face(a))->decision, "allow");
+    f.clock.advance_ms(1000);
+    f.gate.temperature(f.temp(36.5));
+    auto d = f.gate.face(f.face(b));
+    EXPECT_EQ(d->decision, "wait");
+    EXPECT_EQ(d->reason, "full");
+    EXPECT_NE(d->message.find("请稍候"), std::string::npos);
+    EXPECT_TRUE(f.alarms.find_open("over_capacity", "hall"));
+}
+
+TEST(Gate, ThermometerOfflineFlagsOrAsksStaff) {
+    {
+        Fixture f;
+        auto id = f.elder("张桂英");
+        f.gate.device_health({"thermo", "ir_thermometer", "hall", false, "no answer", std::nullopt, kT0});
+        auto d = f.gate.face(f.face(id));
+        EXPECT_EQ(d->decision, "allow");
+        EXPECT_TRUE(d->unmeasured);
+        EXPECT_NE(d->message.find("还未测温"), std::string::npos);
+    }
+    {
+        Fixture f("gate: {thermometer_offline_policy: staff}\n");
+        auto id = f.elder("张桂英");
+        f.gate.device_health({"thermo", "ir_thermometer", "hall", false, "no answer", std::nullopt, kT0});
+        auto d = f.gate.face(f.face(id));
+        EXPECT_EQ(d->decision, "wait");
+        EXPECT_EQ(d->reason, "thermometer_offline");
+        EXPECT_EQ(f.checkin_count(), 0);
+        auto o = f.gate.staff_override(id, "allow", "额温枪复测 36.5", 36.5, "王护士");
+        EXPECT_EQ(o.decision, "allow");
+        EXPECT_EQ(f.checkin_count(), 1);
+        EXPECT_THROW(f.gate.staff_override(id, "allow", "", std::nullopt, "王护士"), std::invalid_argument);
+    }
+}
+
+TEST(Gate, UnknownFacesAreVisitorsAndLeaveNoCheckIn) {
+    Fixture f;
+    auto d = f.gate.face(f.face(std::nullopt));
+    EXPECT_EQ(d->decision, "visitor");
+    EXPECT_EQ(f.checkin_count(), 0);
+    auto cctv = f.face(f.elder("x"));
+    cctv.role = "cctv";
+    EXPECT_FALSE(f.gate.face(cctv)) << "only entrance cameras decide at the door";
+}
+
+TEST(Gate, EpidemicModeNeedsTodaysCommitment) {
+    Fixture f("gate: {epidemic_mode: true}\n");
+    auto id = f.elder("张桂英");
+    f.gate.temperature(f.temp(36.5));
+    auto d = f.gate.face(f.face(id));
+    EXPECT_EQ(d->reason, "commitment");
+    f.gate.confirm_commitment(id, "王护士");
+    f.gate.temperature(f.temp(36.5));
+    EXPECT_EQ(f.gate.face(f.face(id))->decision, "allow");
+}
+
+TEST(Gate, LivenessFailureWaitsUnlessTheElderIsExempt) {
+    Fixture f;
+    auto id = f.elder("张桂英");
+    auto seen = f.face(id);
+    seen.live = false;
+    EXPECT_EQ(f.gate.face(seen)->reason, "liveness");
+    auto e = *f.roster.get(id);
+    e.liveness_exempt = true;
+    f.roster.save(e, "t");
+    f.gate.temperature(f.temp(36.5));
+    EXPECT_EQ(f.gate.face(seen)->decision, "allow");
+}
+
+TEST(Door, HonorificsAndQuietHours) {
+    Elder e;
+    e.name = "王秀兰";
+    e.gender = "女";
+    e.birth_date = "1940-05-01";
+    EXPECT_EQ(honorific(e, kT0), "王奶奶");
+    e.birth_date = "1962-05-01";
+    EXPECT_EQ(honorific(e, kT0), "王阿姨");
+    e.gender = "";
+    EXPECT_EQ(honorific(e, kT0), "王秀兰");
+    int64_t off = 8 * 3600 * 1000;
+    EXPECT_TRUE(quiet_hours(kT0, off, 21, 7));  // 22:13 local
+    EXPECT_FALSE(quiet_hours(kT0, off, 23, 7));
+    EXPECT_FALSE(quiet_hours(kT0, off, 8, 22));
+    EXPECT_TRUE(quiet_hours(kT0, off, 22, 23));
+    EXPECT_EQ(greeting_time(kT0, "Asia/Shanghai"), "晚上好");
+}
+
+}  // namespace
