@@ -355,6 +355,41 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         r.finish();
     }
 
+    {
+        auto r = top.child("cctv");
+        auto& v = c.cctv;
+        r.get("motion_days", v.motion_days);
+        r.get("person_days", v.person_days);
+        r.get("face_days", v.face_days);
+        r.get("alarm_days", v.alarm_days);
+        r.get("quota_mb", v.quota_mb);
+        r.get("min_free_mb", v.min_free_mb);
+        r.get("clips", v.clips);
+        r.get("pre_roll_s", v.pre_roll_s);
+        r.get("post_roll_s", v.post_roll_s);
+        r.get("end_gap_ms", v.end_gap_ms);
+        r.get("stall_s", v.stall_s);
+        r.get("black_s", v.black_s);
+        r.get("min_area", v.min_area);
+        r.get("sensitivity", v.sensitivity);
+        check_range(r, "motion_days", v.motion_days, 1, 3650);
+        check_range(r, "person_days", v.person_days, 1, 3650);
+        check_range(r, "face_days", v.face_days, 1, 3650);
+        check_range(r, "alarm_days", v.alarm_days, 1, 3650);
+        check_range(r, "quota_mb", v.quota_mb, 10, 10000000);
+        check_range(r, "min_free_mb", v.min_free_mb, 0, 1000000);
+        check_range(r, "pre_roll_s", v.pre_roll_s, 0, 30);
+        check_range(r, "post_roll_s", v.post_roll_s, 0, 60);
+        check_range(r, "end_gap_ms", v.end_gap_ms, 100, 600000);
+        check_range(r, "stall_s", v.stall_s, 1, 3600);
+        check_range(r, "black_s", v.black_s, 1, 3600);
+        check_range(r, "min_area", v.min_area, 0.0001, 0.5);
+        check_range(r, "sensitivity", v.sensitivity, 2, 200);
+        if (v.alarm_days < std::max({v.motion_days, v.person_days, v.face_days}))
+            r.fail_here("alarm_days", "must be at least as long as every other retention (events tied to alarms are kept longest)");
+        r.finish();
+    }
+
     std::set<std::string> ids;  // device, camera ids share one namespace (alarms name them)
     auto unique_id = [&](MapReader& r, const std::string& id) {
         check_id(r, "id", id);

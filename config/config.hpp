@@ -186,6 +186,23 @@ struct Gate {
     std::string dining_zone = "dining";
 };
 
+struct Cctv {
+    int motion_days = 7;    // retention per label
+    int person_days = 14;
+    int face_days = 30;     // snapshots of recognised elders too (PIPL: no longer than needed)
+    int alarm_days = 180;   // events linked to an alarm are kept longest
+    int quota_mb = 20000;   // media quota: oldest media first beyond it
+    int min_free_mb = 500;  // below this free space recording stops and a storage alarm is raised
+    bool clips = false;     // write short clips with pre/post-roll
+    int pre_roll_s = 2;
+    int post_roll_s = 3;
+    int end_gap_ms = 3000;  // an event ends after this long without activity
+    int stall_s = 10;       // no frame for this long → camera_offline
+    int black_s = 10;       // a black/covered picture for this long → camera_offline
+    double min_area = 0.004;
+    int sensitivity = 16;
+};
+
 struct SiteConfig {
     std::string source_file;
     Site site;
@@ -198,6 +215,7 @@ struct SiteConfig {
     Alarms alarms;
     Gate gate;
     City city;
+    Cctv cctv;
     std::vector<Zone> zones;
     std::vector<Camera> cameras;
     std::vector<Bus> buses;

@@ -4,7 +4,13 @@
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 
+#include <sys/statvfs.h>
+
 #include <chrono>
+#include <ctime>
+#include <map>
+#include <condition_variable>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "controller/alarms.hpp"
@@ -13,6 +19,8 @@
 #include "controller/core/log.hpp"
 #include "controller/core/metrics.hpp"
 #include "controller/core/store.hpp"
+#include "controller/camera_worker.hpp"
+#include "controller/cctv_index.hpp"
 #include "controller/door_speaker.hpp"
 #include "controller/gate.hpp"
 #include "controller/kiosk/http_server.hpp"
@@ -23,6 +31,7 @@
 #include "controller/staff.hpp"
 #include "controller/occupancy.hpp"
 #include "controller/outbox.hpp"
+#include <filesystem>
 #include "controller/rules.hpp"
 
 namespace caregate {
@@ -57,7 +66,66 @@ struct Daemon::Parts {
     std::unique_ptr<Gate> gate;
     std::unique_ptr<DoorSpeaker> speaker;
     std::unique_ptr<Kiosk> kiosk;
+    std::unique_ptr<EventIndex> events;
+    std::vector<std::unique_ptr<CameraWorker>> cameras;
+    std::atomic<bool> storage_low{false};
+    // Housekeeping (retention, storage check) on its own thread, off the signal/watchdog loop.
+    std::thread housekeeper;
+    std::mutex hk_mu;
+    std::condition_variable hk_cv;
+    bool hk_stop = false;
     int64_t started_ms = 0;
+
+    // The kiosk's event search: "camera=..&label=..&date=YYYY-MM-DD&before=ID" or "alarm=ID".
+    nlohmann::json cctv_search(const std::string& query) {
+        std::map<std::string, std::string> q;
+        size_t pos = 0;
+        while (pos < query.size()) {
+            size_t amp = query.find('&', pos);
+            std::string kv = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+            size_t eq = kv.find('=');
+            if (eq != std::string::npos) q[kv.substr(0, eq)] = kv.substr(eq + 1);
+            if (amp == std::string::npos) break;
+            pos = amp + 1;
+        }
+        nlohmann::json cams = nlohmann::json::array();
+        for (auto& cam : cfg.cameras) cams.push_back(cam.id);
+        if (q.count("alarm")) {
+            auto list = events->near_alarm(std::stoll(q["alarm"]), 5 * 60 * 1000, cfg);
+            return {{"events", list}, {"more", false}, {"cameras", cams}};
+        }
+        EventQuery eq;
+        eq.camera = q["camera"];
+        eq.label = q["label"];
+        eq.limit = 48;
+        if (!q["before"].empty()) eq.before_id = std::stoll(q["before"]);
+        if (!q["elder"].empty()) eq.elder_id = std::stoll(q["elder"]);
+        int y, m, d;
+        if (std::sscanf(q["date"].c_str(), "%d-%d-%d", &y, &m, &d) == 3) {
+            std::tm tm{};
+            tm.tm_year = y - 1900;
+            tm.tm_mon = m - 1;
+            tm.tm_mday = d;
+            eq.from_ms = int64_t(timegm(&tm)) * 1000 - local_offset_ms(cfg.site.timezone);
+            eq.to_ms = *eq.from_ms + 86400000;
+        }
+        auto list = events->query(eq);
+        return {{"events", list}, {"more", list.size() == size_t(eq.limit)}, {"cameras", cams}};
+    }
+
+    bool check_storage() {
+        struct statvfs st {};
+        bool ok = true;
+        if (statvfs(cfg.store.media_dir.c_str(), &st) == 0)
+            ok = int64_t(st.f_bavail) * int64_t(st.f_frsize) >= int64_t(cfg.cctv.min_free_mb) * 1024 * 1024;
+        bool was_low = storage_low.exchange(!ok);
+        if (was_low == !ok) return ok;
+        bus.publish(DeviceHealth{"storage", "storage", "", ok,
+                                 ok ? "" : "less than " + std::to_string(cfg.cctv.min_free_mb) + " MB free on " +
+                                               cfg.store.media_dir + ": recording stopped",
+                                 std::nullopt, clock.now_ms()});
+        return ok;
+    }
 };
 
 Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
@@ -95,7 +163,6 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
     if (c.gate.speech && DoorSpeaker::available())
         p_->speaker = std::make_unique<DoorSpeaker>(c.store.media_dir + "/door");
     Gate* gate = p_->gate.get();
-    p_->rules->on_face([gate](const FaceSeen& f) { gate->face(f); });
     p_->rules->on_temperature([gate](const TemperatureReading& t) { gate->temperature(t); });
     p_->rules->on_health([gate](const DeviceHealth& h) { gate->device_health(h); });
     p_->gate->on_decision([parts = p_.get()](const GateDecision& d) {
@@ -104,8 +171,20 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
                                            parts->cfg.gate.quiet_from_hour, parts->cfg.gate.quiet_to_hour))
             parts->speaker->say(d.seq, d.message);
     });
+    std::error_code ec;
+    std::filesystem::create_directories(c.store.media_dir, ec);
+    p_->events = std::make_unique<EventIndex>(*p_->store, p_->clock, c.cctv, c.store.media_dir);
+    for (auto& cam : c.cameras) {
+        p_->cameras.push_back(std::make_unique<CameraWorker>(cam, c.cctv, *p_->events, p_->bus, nullptr,
+                                                             [parts = p_.get()] { return !parts->storage_low; }));
+    }
+    p_->rules->on_face([gate, parts = p_.get()](const FaceSeen& f) {
+        parts->events->record_face(f.camera_id, f.zone, f.elder_id, 1.0 - f.distance, f.ts_ms);
+        gate->face(f);
+    });
     KioskParts kp{c, *p_->store, p_->clock, *p_->alarms, *p_->checkins, *p_->occupancy, *p_->roster, *p_->staff,
                   *p_->records, *p_->feed, nullptr, p_->gate.get(), p_->speaker.get(), {}, c.store.media_dir};
+    kp.cctv_events = [parts = p_.get()](const std::string& query) { return parts->cctv_search(query); };
     p_->kiosk = std::make_unique<Kiosk>(kp, srv);
     srv.Get("/healthz", [parts](const httplib::Request&, httplib::Response& res) {
         json j = {{"status", "ok"},
@@ -156,6 +235,26 @@ int Daemon::run() {
     p_->started_ms = p_->clock.now_ms();
     p_->rules->start();
     p_->feed->start();
+    for (auto& cam : p_->cameras) cam->start();
+    p_->housekeeper = std::thread([parts = p_.get()] {
+        int64_t last_retention = 0;
+        std::unique_lock<std::mutex> lock(parts->hk_mu);
+        while (!parts->hk_stop) {
+            lock.unlock();
+            parts->check_storage();
+            int64_t now = parts->clock.now_ms();
+            if (now - last_retention > 10 * 60 * 1000) {
+                last_retention = now;
+                try {
+                    parts->events->apply_retention();
+                } catch (const std::exception& e) {
+                    logger("cctv")->error("retention failed: {}", e.what());
+                }
+            }
+            lock.lock();
+            parts->hk_cv.wait_for(lock, std::chrono::seconds(5), [parts] { return parts->hk_stop; });
+        }
+    });
     p_->http->start();
     if (!p_->staff->any_admin())
         log->warn("no admin account yet: create one with `caregate staff add NAME --role admin --config {}`",
@@ -198,6 +297,13 @@ int Daemon::run() {
         }
     }
     sd_notify(0, "STOPPING=1");
+    {
+        std::lock_guard<std::mutex> lock(p_->hk_mu);
+        p_->hk_stop = true;
+    }
+    p_->hk_cv.notify_all();
+    if (p_->housekeeper.joinable()) p_->housekeeper.join();
+    for (auto& cam : p_->cameras) cam->stop();
     p_->feed->stop();  // ends the SSE streams so the HTTP pool can drain
     p_->http->stop();
     p_->rules->stop();

@@ -90,7 +90,9 @@ void RulesEngine::handle(const Event& ev) {
                 } else if constexpr (std::is_same_v<T, DeviceHealth>) {
                     record_device_health(e);
                     if (health_hook_) health_hook_(e);
-                    std::string kind = e.kind == "camera" ? "camera_offline" : "device_offline";
+                    std::string kind = e.kind == "camera"    ? "camera_offline"
+                                       : e.kind == "storage" ? "storage"
+                                                             : "device_offline";
                     if (!e.online) {
                         alarms_.raise(kind, e.device_id, e.zone.empty() ? zone_of(e.device_id) : e.zone, "system",
                                       json{{"reason", e.reason}, {"device_kind", e.kind}});

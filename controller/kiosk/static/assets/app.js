@@ -14,7 +14,7 @@ const SERVICES = ["助餐", "助浴", "助洁", "文体娱乐", "代办代购", 
 let me = null;
 let elders = [];
 let currentTab = "overview";
-let eventsPage = 0;
+let eventsBefore = 0;
 
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
@@ -339,17 +339,18 @@ function eventCard(e) {
     <figcaption>${fmt(e.start_ts)} · ${esc(e.camera_id)} · ${esc(label)}${e.elder_name ? " · " + esc(e.elder_name) : ""}</figcaption></figure>`;
 }
 async function loadEvents(reset) {
-  if (reset) eventsPage = 0;
-  const q = new URLSearchParams({ page: eventsPage, camera: $("ev-camera").value, label: $("ev-label").value, date: $("ev-date").value });
+  if (reset) eventsBefore = 0;
+  const q = new URLSearchParams({ before: eventsBefore, camera: $("ev-camera").value, label: $("ev-label").value, date: $("ev-date").value });
   const r = await api("/api/events?" + q.toString());
   const html = (r.events || []).map(eventCard).join("");
   $("ev-list").innerHTML = reset ? (html || "<p>暂无事件</p>") : $("ev-list").innerHTML + html;
   $("ev-more").classList.toggle("hidden", !r.more);
+  if (r.events && r.events.length) eventsBefore = r.events[r.events.length - 1].id;
   if (r.cameras && $("ev-camera").options.length <= 1)
     r.cameras.forEach((c) => $("ev-camera").add(new Option(c, c)));
 }
 ["ev-camera", "ev-label", "ev-date"].forEach((id) => $(id).addEventListener("change", () => loadEvents(true)));
-$("ev-more").addEventListener("click", () => { eventsPage++; loadEvents(false); });
+$("ev-more").addEventListener("click", () => loadEvents(false));
 
 // ---------- devices ----------
 async function loadDevices() {
