@@ -101,6 +101,7 @@ Store::Store(const std::string& path, int busy_timeout_ms, bool do_migrate) : pa
         exec("PRAGMA journal_mode=WAL");
         exec("PRAGMA synchronous=FULL");
         exec("PRAGMA foreign_keys=ON");
+        exec("PRAGMA secure_delete=ON");  // deleted face templates and records are overwritten on disk
         int v = schema_version();
         if (v > latest_schema_version())
             throw StoreError("database " + path + " has schema version " + std::to_string(v) +

@@ -1,0 +1,108 @@
+#include "controller/face_templates.hpp"
+
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace caregate {
+
+FaceKey FaceKey::load(const std::string& path) {
+    if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
+    std::ifstream f(path, std::ios::binary);
+    if (!f)
+        throw std::runtime_error("face template key " + path + " cannot be read; create one with: head -c 32 /dev/urandom > " +
+                                 path + " && chmod 600 " + path + " (or set face.key_file)");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    std::string raw = ss.str();
+    while (!raw.empty() && (raw.back() == '\n' || raw.back() == '\r')) raw.pop_back();
+    FaceKey k;
+    if (raw.size() == 32) {
+        std::memcpy(k.key_.data(), raw.data(), 32);
+    } else if (raw.size() == 64 && sodium_hex2bin(k.key_.data(), 32, raw.c_str(), 64, nullptr, nullptr, nullptr) == 0) {
+    } else {
+        throw std::runtime_error("face template key " + path + " must hold 32 bytes (or 64 hex characters), found " +
+                                 std::to_string(raw.size()) + " bytes");
+    }
+    return k;
+}
+
+void FaceKey::create(const std::string& path) {
+    if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
+    unsigned char k[32];
+    randombytes_buf(k, sizeof k);
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f.write(reinterpret_cast<const char*>(k), sizeof k);
+    if (!f) throw std::runtime_error("cannot write face template key " + path);
+    f.close();
+    chmod(path.c_str(), 0600);
+}
+
+int64_t TemplateStore::add(sqlite3* db, int64_t elder_id, const Descriptor& d, double quality) {
+    unsigned char nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
+    randombytes_buf(nonce, sizeof nonce);
+    std::vector<unsigned char> ct(sizeof(Descriptor) + crypto_aead_xchacha20poly1305_ietf_ABYTES);
+    unsigned long long ct_len = 0;
+    // The elder id is authenticated data: a template moved to another elder's row fails to decrypt.
+    std::string ad = std::to_string(elder_id);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(ct.data(), &ct_len, reinterpret_cast<const unsigned char*>(d.data()),
+                                               sizeof(Descriptor), reinterpret_cast<const unsigned char*>(ad.data()),
+                                               ad.size(), nullptr, nonce, key_.data());
+    Stmt s(db, "INSERT INTO face_templates(elder_id, nonce, ciphertext, quality, created_at) VALUES(?,?,?,?,?)");
+    s.bind(1, elder_id).bind_blob(2, nonce, sizeof nonce).bind_blob(3, ct.data(), ct_len).bind(4, quality);
+    s.bind(5, clock_.now_ms()).run();
+    return last_insert_id(db);
+}
+
+std::vector<StoredTemplate> TemplateStore::load_all() {
+    return store_.read([&](sqlite3* db) {
+        std::vector<StoredTemplate> out;
+        Stmt s(db,
+               "SELECT t.id, t.elder_id, t.nonce, t.ciphertext, COALESCE(t.quality,0) FROM face_templates t "
+               "JOIN elders e ON e.id=t.elder_id WHERE e.active=1 ORDER BY t.id");
+        while (s.step()) {
+            StoredTemplate t;
+            t.id = s.i64(0);
+            t.elder_id = s.i64(1);
+            auto nonce = s.blob(2);
+            auto ct = s.blob(3);
+            t.quality = s.f64(4);
+            std::string ad = std::to_string(t.elder_id);
+            unsigned long long len = 0;
+            if (nonce.size() != crypto_aead_xchacha20poly1305_ietf_NPUBBYTES ||
+                crypto_aead_xchacha20poly1305_ietf_decrypt(
+                    reinterpret_cast<unsigned char*>(t.descriptor.data()), &len, nullptr, ct.data(), ct.size(),
+                    reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), nonce.data(), key_.data()) != 0 ||
+                len != sizeof(Descriptor))
+                throw std::runtime_error("face template " + std::to_string(t.id) +
+                                         " cannot be decrypted: wrong face.key_file, or the database was tampered with");
+            out.push_back(t);
+        }
+        return out;
+    });
+}
+
+int TemplateStore::forget(int64_t elder_id, const std::string& actor) {
+    return store_.write([&](sqlite3* db) {
+        Stmt s(db, "DELETE FROM face_templates WHERE elder_id=?");
+        s.bind(1, elder_id).run();
+        int n = sqlite3_changes(db);
+        Store::audit(db, actor, "face.forget", "elder:" + std::to_string(elder_id),
+                     "{\"templates\":" + std::to_string(n) + "}", clock_.now_ms());
+        return n;
+    });
+}
+
+int TemplateStore::count(int64_t elder_id) {
+    return store_.read([&](sqlite3* db) {
+        Stmt s(db, "SELECT COUNT(*) FROM face_templates WHERE elder_id=?");
+        s.bind(1, elder_id).step();
+        return static_cast<int>(s.i64(0));
+    });
+}
+
+}  // namespace caregate

@@ -1,0 +1,50 @@
+// Face templates at rest: 128-d descriptors encrypted with XChaCha20-Poly1305 (libsodium), the key
+// in a file outside the database (a systemd credential), rows holding only the elder's row id —
+// apart from identity data. Photos are never stored here.
+#pragma once
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "controller/core/clock.hpp"
+#include "controller/core/store.hpp"
+
+namespace caregate {
+
+using Descriptor = std::array<float, 128>;
+
+struct StoredTemplate {
+    int64_t id = 0;
+    int64_t elder_id = 0;
+    Descriptor descriptor{};
+    double quality = 0;
+};
+
+class FaceKey {
+public:
+    // Reads a 32-byte key (raw, or 64 hex characters). Errors name the file and how to create it.
+    static FaceKey load(const std::string& path);
+    static void create(const std::string& path);  // new random key, mode 0600
+    const unsigned char* data() const { return key_.data(); }
+
+private:
+    std::array<unsigned char, 32> key_{};
+};
+
+class TemplateStore {
+public:
+    TemplateStore(Store& store, const Clock& clock, FaceKey key) : store_(store), clock_(clock), key_(key) {}
+    // Inside a write transaction (so enrollment and its audit entry commit together).
+    int64_t add(sqlite3* db, int64_t elder_id, const Descriptor& d, double quality);
+    std::vector<StoredTemplate> load_all();  // throws if a row fails authentication (wrong key)
+    int forget(int64_t elder_id, const std::string& actor);
+    int count(int64_t elder_id);
+
+private:
+    Store& store_;
+    const Clock& clock_;
+    FaceKey key_;
+};
+
+}  // namespace caregate

@@ -1,0 +1,99 @@
+// Face templates at rest: encrypted, bound to their elder, deleted for real on request.
+#include <gtest/gtest.h>
+
+#include "controller/face_templates.hpp"
+#include "controller/roster.hpp"
+#include "tests/support/test_support.hpp"
+
+using namespace caregate;
+using caregate::testing::TempDir;
+
+namespace {
+
+Descriptor sample(float seed) {
+    Descriptor d;
+    for (size_t i = 0; i < d.size(); ++i) d[i] = seed + 0.001f * float(i);
+    return d;
+}
+
+TEST(FaceTemplates, EncryptedAtRestAndRoundTrip) {
+    TempDir dir;
+    FaceKey::create(dir.file("face.key"));
+    SystemClock clock;
+    Store store(dir.file("f.db"));
+    Roster roster(store, clock);
+    Elder e;
+    e.name = "张桂英";
+    auto id = roster.save(e, "t").id;
+    TemplateStore ts(store, clock, FaceKey::load(dir.file("face.key")));
+    auto d = sample(0.123f);
+    store.write([&](sqlite3* db) { ts.add(db, id, d, 0.9); });
+    auto all = ts.load_all();
+    ASSERT_EQ(all.size(), 1u);
+    EXPECT_EQ(all[0].descriptor, d);
+    EXPECT_EQ(ts.count(id), 1);
+
+    // No float of the descriptor appears in the database file in plaintext.
+    store.exec("PRAGMA wal_checkpoint(FULL)");
+    std::string bytes = caregate::testing::read_file(dir.file("f.db")) + caregate::testing::read_file(dir.file("f.db-wal"));
+    std::string plain(reinterpret_cast<const char*>(d.data()), 16);
+    EXPECT_EQ(bytes.find(plain), std::string::npos);
+}
+
+TEST(FaceTemplates, WrongKeyOrMovedRowIsRefused) {
+    TempDir dir;
+    FaceKey::create(dir.file("a.key"));
+    FaceKey::create(dir.file("b.key"));
+    SystemClock clock;
+    Store store(dir.file("f.db"));
+    Roster roster(store, clock);
+    Elder a, b;
+    a.name = "a";
+    b.name = "b";
+    auto ida = roster.save(a, "t").id, idb = roster.save(b, "t").id;
+    TemplateStore ts(store, clock, FaceKey::load(dir.file("a.key")));
+    store.write([&](sqlite3* db) { ts.add(db, ida, sample(1), 1); });
+    TemplateStore wrong(store, clock, FaceKey::load(dir.file("b.key")));
+    EXPECT_THROW(wrong.load_all(), std::runtime_error);
+    store.exec("UPDATE face_templates SET elder_id=" + std::to_string(idb));
+    EXPECT_THROW(ts.load_all(), std::runtime_error) << "a template moved to another elder must not decrypt";
+}
+
+TEST(FaceTemplates, ForgetDeletesAndAudits) {
+    TempDir dir;
+    FaceKey::create(dir.file("k"));
+    SystemClock clock;
+    Store store(dir.file("f.db"));
+    Roster roster(store, clock);
+    Elder e;
+    e.name = "x";
+    auto id = roster.save(e, "t").id;
+    TemplateStore ts(store, clock, FaceKey::load(dir.file("k")));
+    store.write([&](sqlite3* db) {
+        for (int i = 0; i < 3; ++i) ts.add(db, id, sample(float(i)), 1);
+    });
+    EXPECT_EQ(ts.forget(id, "李主任"), 3);
+    EXPECT_EQ(ts.count(id), 0);
+    EXPECT_TRUE(ts.load_all().empty());
+    auto audited = store.read([](sqlite3* db) {
+        Stmt s(db, "SELECT actor FROM audit_log WHERE action='face.forget'");
+        return s.step() ? s.str(0) : std::string();
+    });
+    EXPECT_EQ(audited, "李主任");
+}
+
+TEST(FaceTemplates, KeyFileErrorsSayHowToFixThem) {
+    try {
+        FaceKey::load("/nonexistent/face.key");
+        FAIL();
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("head -c 32 /dev/urandom > /nonexistent/face.key"), std::string::npos);
+    }
+    TempDir dir;
+    caregate::testing::write_file(dir.file("short"), "abc");
+    EXPECT_THROW(FaceKey::load(dir.file("short")), std::runtime_error);
+    caregate::testing::write_file(dir.file("hex"), std::string(64, 'a') + "\n");
+    EXPECT_NO_THROW(FaceKey::load(dir.file("hex")));
+}
+
+}  // namespace
