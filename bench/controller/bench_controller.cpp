@@ -1,0 +1,161 @@
+// Controller benchmarks: CCTV index ingest and query, motion analysis per frame, gate decisions.
+// Run: build/bench/controller/bench_controller [--benchmark_filter=...]
+#include <benchmark/benchmark.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <opencv2/imgproc.hpp>
+#include <random>
+
+#include "config/config.hpp"
+#include "controller/cctv_index.hpp"
+#include "controller/gate.hpp"
+#include "vision/cctv/motion.hpp"
+
+using namespace caregate;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string temp_dir() {
+    std::string t = (fs::temp_directory_path() / "caregate-bench-XXXXXX").string();
+    if (!mkdtemp(t.data())) throw std::runtime_error("mkdtemp");
+    return t;
+}
+
+std::vector<cctv::CctvEvent> make_events(size_t n, int64_t start, int64_t step, std::mt19937& rng) {
+    static const char* cams[] = {"door", "hall", "dining", "corridor"};
+    static const char* labels[] = {"motion", "person", "face"};
+    std::vector<cctv::CctvEvent> v(n);
+    for (size_t i = 0; i < n; ++i) {
+        auto& e = v[i];
+        e.camera_id = cams[rng() % 4];
+        e.label = labels[rng() % 3];
+        e.start_ms = start + int64_t(i) * step;
+        e.end_ms = e.start_ms + 4000;
+        e.score = 0.5;
+        e.zone = "hall";
+        e.snapshot = "2026-11-24/door/1-motion.jpg";
+        e.thumbnail = "2026-11-24/door/1-motion-thumb.jpg";
+    }
+    return v;
+}
+
+void BM_IndexIngest(benchmark::State& state) {
+    auto dir = temp_dir();
+    SystemClock clock;
+    Store store(dir + "/i.db");
+    EventIndex index(store, clock, config::Cctv{}, dir + "/media");
+    std::mt19937 rng(1);
+    int64_t t = 1'790'000'000'000;
+    const size_t batch = static_cast<size_t>(state.range(0));
+    for (auto _ : state) {
+        state.PauseTiming();
+        auto events = make_events(batch, t, 50, rng);
+        t += int64_t(batch) * 50;
+        state.ResumeTiming();
+        index.ingest(events);
+    }
+    state.SetItemsProcessed(int64_t(state.iterations()) * int64_t(batch));
+    fs::remove_all(dir);
+}
+BENCHMARK(BM_IndexIngest)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
+
+// A one-day query (newest page) on an index of range(0) events spread over ~a year.
+void BM_IndexOneDayQuery(benchmark::State& state) {
+    static std::map<int64_t, std::string> built;  // reuse the database across repetitions
+    const int64_t n = state.range(0);
+    const int64_t year = 365LL * 86'400'000;
+    const int64_t step = std::max<int64_t>(1, year / n);
+    const int64_t t0 = 1'760'000'000'000;
+    if (!built.count(n)) {
+        auto dir = temp_dir();
+        SystemClock clock;
+        Store store(dir + "/q.db");
+        EventIndex index(store, clock, config::Cctv{}, dir + "/media");
+        std::mt19937 rng(2);
+        for (int64_t done = 0; done < n; done += 50'000)
+            index.ingest(make_events(size_t(std::min<int64_t>(50'000, n - done)), t0 + done * step, step, rng));
+        built[n] = dir;
+    }
+    SystemClock clock;
+    Store store(built[n] + "/q.db");
+    EventIndex index(store, clock, config::Cctv{}, built[n] + "/media");
+    int64_t day = 86'400'000;
+    std::mt19937 rng(3);
+    for (auto _ : state) {
+        EventQuery q;
+        int64_t d = int64_t(rng() % 300);
+        q.from_ms = t0 + d * day;
+        q.to_ms = *q.from_ms + day;
+        q.camera = state.range(1) ? "door" : "";
+        q.limit = 50;
+        auto r = index.query(q);
+        benchmark::DoNotOptimize(r);
+    }
+}
+BENCHMARK(BM_IndexOneDayQuery)->Args({1'000'000, 0})->Args({1'000'000, 1})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_IndexOneDayQuery)->Args({10'000'000, 0})->Args({10'000'000, 1})->Unit(benchmark::kMicrosecond)->Iterations(200);
+
+void BM_MotionAnalyze640x360(benchmark::State& state) {
+    cctv::MotionDetector motion({});
+    std::vector<cv::Mat> frames;
+    for (int i = 0; i < 50; ++i) {
+        cv::Mat f(360, 640, CV_8UC3, cv::Scalar(60, 80, 100));
+        cv::randu(f(cv::Rect(0, 300, 640, 60)), 0, 40);
+        if (i >= 10 && i < 40) cv::rectangle(f, {20 + i * 10, 60, 80, 200}, cv::Scalar(220, 220, 220), cv::FILLED);
+        frames.push_back(f);
+    }
+    size_t i = 0;
+    for (auto _ : state) benchmark::DoNotOptimize(motion.analyze(frames[i++ % frames.size()]));
+}
+BENCHMARK(BM_MotionAnalyze640x360)->Unit(benchmark::kMillisecond);
+
+// FaceSeen → gate decision with a paired temperature, including the SQLite commits
+// (check-in, outbox, door event) at synchronous=FULL.
+void BM_GateFaceToDecision(benchmark::State& state) {
+    auto dir = temp_dir();
+    auto cfg = config::parse_config(
+        "site: {id: b, name: x}\nzones: [{id: hall, name: h, capacity: 100000}]\ncheckin: {interval_minutes: 0}\n"
+        "buses: [{id: b, type: tcp, host: 127.0.0.1, devices: [{id: thermo, kind: ir_thermometer, "
+        "points: [{table: input_registers, address: 15, scale: 0.1, meaning: temperature}]}]}]\n",
+        dir + "/x.yaml");
+    SystemClock clock;
+    Store store(dir + "/g.db");
+    Outbox outbox("b", "r");
+    Occupancy occ(store, clock, cfg);
+    CheckinService checkins(store, clock, outbox, occ, 0, "hall");
+    AlarmService alarms(store, clock, outbox, AlarmPolicy{60, 900});
+    Roster roster(store, clock);
+    Gate gate(cfg, store, clock, roster, checkins, occ, alarms);
+    std::vector<int64_t> elders;
+    for (int i = 0; i < 200; ++i) {
+        Elder e;
+        e.name = "长者" + std::to_string(i);
+        e.gender = i % 2 ? "男" : "女";
+        elders.push_back(roster.save(e, "bench").id);
+    }
+    size_t i = 0;
+    for (auto _ : state) {
+        gate.temperature({"thermo", 36.5, clock.now_ms()});
+        FaceSeen f;
+        f.camera_id = "door";
+        f.zone = "hall";
+        f.role = "entrance";
+        f.elder_id = elders[i++ % elders.size()];
+        f.ts_ms = clock.now_ms();
+        auto d = gate.face(f);
+        if (!d || d->decision != "allow") state.SkipWithError("gate did not allow");
+    }
+    fs::remove_all(dir);
+}
+BENCHMARK(BM_GateFaceToDecision)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    spdlog::set_level(spdlog::level::err);
+    benchmark::Initialize(&argc, argv);
+    benchmark::RunSpecifiedBenchmarks();
+    return 0;
+}
