@@ -54,7 +54,8 @@ public:
 
     [[noreturn]] void fail(const YAML::Node& at, const std::string& key, const std::string& what) const {
         auto m = at.Mark();
-        throw ConfigError(file_, m.is_null() ? 0 : m.line + 1, m.is_null() ? 0 : m.column + 1, join(key), what);
+        throw ConfigError(file_, m.is_null() ? 0 : m.line + 1, m.is_null() ? 0 : m.column + 1, join(key),
+                          what);
     }
     [[noreturn]] void fail_here(const std::string& key, const std::string& what) const {
         YAML::Node n = has(key) ? node_[key] : node_;
@@ -80,7 +81,8 @@ public:
                 if (node_.IsMap())  // a typo of this key is the likeliest cause
                     for (auto it = node_.begin(); it != node_.end(); ++it) {
                         std::string k = it->first.as<std::string>();
-                        if (k != key && edit_distance(k, key) <= 2) msg += "; found '" + k + "': did you mean '" + key + "'?";
+                        if (k != key && edit_distance(k, key) <= 2)
+                            msg += "; found '" + k + "': did you mean '" + key + "'?";
                     }
                 fail(node_, key, msg);
             }
@@ -127,7 +129,8 @@ public:
                 if (d < best_d) best_d = d, best = cand;
             }
             std::string msg = "unknown key";
-            if (!best.empty() && best_d <= std::max<size_t>(2, k.size() / 3)) msg += "; did you mean '" + best + "'?";
+            if (!best.empty() && best_d <= std::max<size_t>(2, k.size() / 3))
+                msg += "; did you mean '" + best + "'?";
             else {
                 msg += "; known keys here:";
                 for (auto& c : known_) msg += " " + c;
@@ -141,10 +144,14 @@ public:
 private:
     template <typename T>
     static const char* type_name() {
-        if constexpr (std::is_same_v<T, bool>) return "true or false";
-        else if constexpr (std::is_integral_v<T>) return "a whole number";
-        else if constexpr (std::is_floating_point_v<T>) return "a number";
-        else return "a string";
+        if constexpr (std::is_same_v<T, bool>)
+            return "true or false";
+        else if constexpr (std::is_integral_v<T>)
+            return "a whole number";
+        else if constexpr (std::is_floating_point_v<T>)
+            return "a number";
+        else
+            return "a string";
     }
     std::string file_;
     YAML::Node node_;
@@ -160,7 +167,8 @@ void check_range(MapReader& r, const std::string& key, double v, double lo, doub
     }
 }
 
-void check_one_of(MapReader& r, const std::string& key, const std::string& v, const std::vector<std::string>& ok) {
+void check_one_of(MapReader& r, const std::string& key, const std::string& v,
+                  const std::vector<std::string>& ok) {
     if (std::find(ok.begin(), ok.end(), v) != ok.end()) return;
     std::string msg = "must be one of:";
     for (auto& o : ok) msg += " " + o;
@@ -171,11 +179,13 @@ void check_one_of(MapReader& r, const std::string& key, const std::string& v, co
 void check_id(MapReader& r, const std::string& key, const std::string& v) {
     static const std::regex re("[a-z0-9][a-z0-9_-]{0,63}");
     if (!std::regex_match(v, re))
-        r.fail_here(key, "'" + v + "' must be lowercase letters, digits, '_' or '-' (it is used in MQTT topics)");
+        r.fail_here(key,
+                    "'" + v + "' must be lowercase letters, digits, '_' or '-' (it is used in MQTT topics)");
 }
 
 void reject_inline_secret(MapReader& r, const std::string& key) {
-    if (r.has(key)) r.fail_here(key, "secrets are never written inline; put it in a file and use '" + key + "_file'");
+    if (r.has(key))
+        r.fail_here(key, "secrets are never written inline; put it in a file and use '" + key + "_file'");
 }
 
 void parse_point(MapReader& r, Point& p) {
@@ -190,8 +200,8 @@ void parse_point(MapReader& r, Point& p) {
     check_range(r, "count", p.count, 1, 125);
     check_range(r, "channel", p.channel, -1, 15);
     check_one_of(r, "meaning", p.meaning,
-                 {"call", "cancel", "fall", "cord_pulled", "temperature", "counter_in", "counter_out", "output",
-                  "status"});
+                 {"call", "cancel", "fall", "cord_pulled", "temperature", "counter_in", "counter_out",
+                  "output", "status"});
 }
 
 }  // namespace
@@ -209,14 +219,16 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
     } catch (const YAML::ParserException& e) {
         throw ConfigError(file, e.mark.line + 1, e.mark.column + 1, "", "invalid YAML: " + e.msg);
     }
-    if (!root.IsMap()) throw ConfigError(file, 1, 1, "", "the file must be a YAML mapping (site:, zones:, ...)");
+    if (!root.IsMap())
+        throw ConfigError(file, 1, 1, "", "the file must be a YAML mapping (site:, zones:, ...)");
 
     SiteConfig c;
     c.source_file = file;
     MapReader top(file, root, "");
     int version = 1;
     top.get("version", version);
-    if (version != 1) top.fail_here("version", "this caregate reads config version 1; got " + std::to_string(version));
+    if (version != 1)
+        top.fail_here("version", "this caregate reads config version 1; got " + std::to_string(version));
     {
         auto r = top.child("site");
         if (!top.has("site")) top.fail(root, "site", "is required (site: {id: ..., name: ...})");
@@ -266,7 +278,8 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         check_range(r, "keepalive_s", c.mqtt.keepalive_s, 5, 3600);
         if (c.mqtt.uri.rfind("tcp://", 0) != 0 && c.mqtt.uri.rfind("ssl://", 0) != 0 &&
             c.mqtt.uri.rfind("mqtt://", 0) != 0 && c.mqtt.uri.rfind("mqtts://", 0) != 0)
-            r.fail_here("uri", "must start with tcp://, ssl://, mqtt:// or mqtts:// (e.g. tcp://127.0.0.1:1883)");
+            r.fail_here("uri",
+                        "must start with tcp://, ssl://, mqtt:// or mqtts:// (e.g. tcp://127.0.0.1:1883)");
         if (c.mqtt.client_id.empty()) c.mqtt.client_id = "caregate-" + c.site.id;
         r.finish();
     }
@@ -386,14 +399,17 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         check_range(r, "min_area", v.min_area, 0.0001, 0.5);
         check_range(r, "sensitivity", v.sensitivity, 2, 200);
         if (v.alarm_days < std::max({v.motion_days, v.person_days, v.face_days}))
-            r.fail_here("alarm_days", "must be at least as long as every other retention (events tied to alarms are kept longest)");
+            r.fail_here(
+                "alarm_days",
+                "must be at least as long as every other retention (events tied to alarms are kept longest)");
         r.finish();
     }
 
     std::set<std::string> ids;  // device, camera ids share one namespace (alarms name them)
     auto unique_id = [&](MapReader& r, const std::string& id) {
         check_id(r, "id", id);
-        if (!ids.insert(id).second) r.fail_here("id", "'" + id + "' is used twice; device and camera ids must be unique");
+        if (!ids.insert(id).second)
+            r.fail_here("id", "'" + id + "' is used twice; device and camera ids must be unique");
     };
 
     std::set<std::string> zone_ids;
@@ -433,7 +449,8 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         r.get("loop", cam.loop);
         YAML::Node mask = r.raw("mask");
         if (mask.IsDefined() && !mask.IsNull()) {
-            if (!mask.IsSequence()) r.fail(mask, "mask", "must be a list of polygons [[x1,y1,x2,y2,...], ...]");
+            if (!mask.IsSequence())
+                r.fail(mask, "mask", "must be a list of polygons [[x1,y1,x2,y2,...], ...]");
             for (auto poly : mask) {
                 std::vector<int> pts;
                 try {
@@ -475,8 +492,10 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         r.get("retries", b.retries);
         check_id(r, "id", b.id);
         check_one_of(r, "type", b.type, {"rtu", "tcp"});
-        if (b.type == "rtu" && b.device.empty()) r.fail_here("device", "an rtu bus needs device: (e.g. /dev/ttyUSB0)");
-        if (b.type == "tcp" && b.host.empty()) r.fail_here("host", "a tcp bus needs host: (e.g. 192.168.1.20)");
+        if (b.type == "rtu" && b.device.empty())
+            r.fail_here("device", "an rtu bus needs device: (e.g. /dev/ttyUSB0)");
+        if (b.type == "tcp" && b.host.empty())
+            r.fail_here("host", "a tcp bus needs host: (e.g. 192.168.1.20)");
         check_one_of(r, "baud", std::to_string(b.baud),
                      {"1200", "2400", "4800", "9600", "19200", "38400", "57600", "115200"});
         check_one_of(r, "parity", b.parity, {"N", "E", "O"});
@@ -499,8 +518,8 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
             unique_id(d, dev.id);
             check_zone(d, dev.zone);
             check_one_of(d, "kind", dev.kind,
-                         {"call_button", "pull_cord", "fall_sensor", "ir_thermometer", "di_module", "do_module",
-                          "door_counter"});
+                         {"call_button", "pull_cord", "fall_sensor", "ir_thermometer", "di_module",
+                          "do_module", "door_counter"});
             check_range(d, "unit_id", dev.unit_id, 1, 247);
             check_range(d, "poll_ms", dev.poll_ms, 10, 600000);
             check_range(d, "debounce_ms", dev.debounce_ms, 0, 10000);
@@ -512,9 +531,10 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
                                   std::to_string(p.address) + "/" + std::to_string(p.channel);
                 auto [it, fresh] = addr_owner.emplace(key, dev.id);
                 if (!fresh && it->second != dev.id)
-                    pr.fail_here("address", "bus " + b.id + " unit " + std::to_string(dev.unit_id) + " " + p.table +
-                                                " " + std::to_string(p.address) + " is already mapped to device '" +
-                                                it->second + "'; two devices cannot share one address");
+                    pr.fail_here("address", "bus " + b.id + " unit " + std::to_string(dev.unit_id) + " " +
+                                                p.table + " " + std::to_string(p.address) +
+                                                " is already mapped to device '" + it->second +
+                                                "'; two devices cannot share one address");
                 if (!fresh) pr.fail_here("address", "this point is listed twice for device '" + dev.id + "'");
                 dev.points.push_back(p);
             });
@@ -536,9 +556,11 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         if (d.model.empty()) d.model = "generic";
         unique_id(r, d.id);
         check_zone(r, d.zone);
-        check_one_of(r, "kind", d.kind, {"call_button", "fall_sensor", "thermometer", "occupancy", "door_counter"});
-        check_one_of(r, "model", d.model,
-                     {"generic", "ts0215a_sos", "mir_he200_fall", "zigbee_button", "zigbee_occupancy", "zigbee_fall"});
+        check_one_of(r, "kind", d.kind,
+                     {"call_button", "fall_sensor", "thermometer", "occupancy", "door_counter"});
+        check_one_of(
+            r, "model", d.model,
+            {"generic", "ts0215a_sos", "mir_he200_fall", "zigbee_button", "zigbee_occupancy", "zigbee_fall"});
         check_range(r, "max_silence_s", d.max_silence_s, 0, 30 * 86400);
         if (d.topic.find_first_of("#+") != std::string::npos)
             r.fail_here("topic", "must be one exact topic, without the wildcards + or #");
@@ -549,7 +571,8 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         auto gate = MapReader(file, root["gate"], "gate");
         auto device_exists = [&](const std::string& id) { return ids.count(id) > 0; };
         if (!c.gate.thermometer.empty() && !device_exists(c.gate.thermometer))
-            gate.fail_here("thermometer", "device '" + c.gate.thermometer + "' is not defined under buses: or mqtt_devices:");
+            gate.fail_here("thermometer", "device '" + c.gate.thermometer +
+                                              "' is not defined under buses: or mqtt_devices:");
         if (!c.gate.door_relay.empty() && !device_exists(c.gate.door_relay))
             gate.fail_here("door_relay", "device '" + c.gate.door_relay + "' is not defined under buses:");
     }
@@ -562,7 +585,8 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         p = (base / p).lexically_normal().string();
     };
     resolve(c.store.path);
-    if (c.store.media_dir.empty()) c.store.media_dir = (fs::path(c.store.path).parent_path() / "media").string();
+    if (c.store.media_dir.empty())
+        c.store.media_dir = (fs::path(c.store.path).parent_path() / "media").string();
     resolve(c.store.media_dir);
     resolve(c.kiosk.static_dir);
     resolve(c.mqtt.password_file);
@@ -578,7 +602,8 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
 SiteConfig load_config(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
     if (!f) {
-        if (!std::filesystem::exists(path)) throw ConfigError(path, 0, 0, "", "config file not found: " + path);
+        if (!std::filesystem::exists(path))
+            throw ConfigError(path, 0, 0, "", "config file not found: " + path);
         throw ConfigError(path, 0, 0, "", "cannot read config file (permission denied?): " + path);
     }
     std::stringstream ss;
@@ -588,7 +613,9 @@ SiteConfig load_config(const std::string& path) {
 
 std::string read_secret_file(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
-    if (!f) throw std::runtime_error("cannot read secret file " + path + ": check the path and that the caregate user may read it");
+    if (!f)
+        throw std::runtime_error("cannot read secret file " + path +
+                                 ": check the path and that the caregate user may read it");
     std::stringstream ss;
     ss << f.rdbuf();
     std::string s = ss.str();
@@ -598,23 +625,30 @@ std::string read_secret_file(const std::string& path) {
 
 std::string summarize(const SiteConfig& c) {
     std::ostringstream o;
-    o << "site: " << c.site.id << " (" << c.site.name << "), region " << c.site.region << ", " << c.site.timezone << "\n";
+    o << "site: " << c.site.id << " (" << c.site.name << "), region " << c.site.region << ", "
+      << c.site.timezone << "\n";
     o << "store: " << c.store.path << " (media " << c.store.media_dir << ")\n";
     o << "kiosk: http://" << c.kiosk.bind << ":" << c.kiosk.port << "/\n";
-    o << "mqtt: " << (c.mqtt.enabled ? c.mqtt.uri + " as " + c.mqtt.client_id : std::string("disabled")) << "\n";
+    o << "mqtt: " << (c.mqtt.enabled ? c.mqtt.uri + " as " + c.mqtt.client_id : std::string("disabled"))
+      << "\n";
     o << "face: " << (c.face.enabled ? "on" : "off") << ", threshold " << c.face.threshold << ", liveness "
       << (c.face.liveness ? "on" : "off") << "\n";
-    o << "alarms: ack within " << c.alarms.ack_timeout_s << " s, resolve within " << c.alarms.resolve_timeout_s << " s\n";
+    o << "alarms: ack within " << c.alarms.ack_timeout_s << " s, resolve within "
+      << c.alarms.resolve_timeout_s << " s\n";
     o << "gate: fever at " << c.gate.fever_c << " C\n";
     o << "city: " << (c.city.enabled ? c.city.uri : std::string("disabled")) << "\n";
     o << "zones (" << c.zones.size() << "):";
-    for (auto& z : c.zones) o << " " << z.id << (z.capacity ? "/" + std::to_string(z.capacity) : "") << (z.is_private ? "(private)" : "");
+    for (auto& z : c.zones)
+        o << " " << z.id << (z.capacity ? "/" + std::to_string(z.capacity) : "")
+          << (z.is_private ? "(private)" : "");
     o << "\ncameras (" << c.cameras.size() << "):";
     for (auto& cam : c.cameras) o << " " << cam.id << "@" << cam.zone;
     size_t n = 0;
     for (auto& b : c.buses) n += b.devices.size();
     o << "\nbuses (" << c.buses.size() << ", " << n << " devices):";
-    for (auto& b : c.buses) o << " " << b.id << "[" << b.type << ":" << (b.type == "rtu" ? b.device : b.host + ":" + std::to_string(b.port)) << "]";
+    for (auto& b : c.buses)
+        o << " " << b.id << "[" << b.type << ":"
+          << (b.type == "rtu" ? b.device : b.host + ":" + std::to_string(b.port)) << "]";
     o << "\nmqtt devices (" << c.mqtt_devices.size() << "):";
     for (auto& d : c.mqtt_devices) o << " " << d.id << "(" << d.model << ")";
     o << "\n";

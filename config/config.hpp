@@ -62,7 +62,7 @@ struct Mqtt {
 struct Zone {
     std::string id;
     std::string name;
-    int capacity = 0;  // 0 = unlimited
+    int capacity = 0;         // 0 = unlimited
     bool is_private = false;  // toilet / bath: no camera may watch it
     int warn_percent = 90;
 };
@@ -76,8 +76,8 @@ struct Camera {
     double fps = 5.0;
     int width = 640;
     int height = 480;
-    bool faces = false;  // run the face pipeline on this camera
-    bool loop = false;   // file sources: restart at end (demo)
+    bool faces = false;                  // run the face pipeline on this camera
+    bool loop = false;                   // file sources: restart at end (demo)
     std::vector<std::vector<int>> mask;  // polygons as flat x,y lists (privacy masks)
 };
 
@@ -110,9 +110,9 @@ struct Point {
     std::string table = "discrete_inputs";  // coils, discrete_inputs, holding_registers, input_registers
     int address = 0;
     int count = 1;
-    double scale = 1.0;  // value = raw * scale (registers)
-    std::string meaning; // call, cancel, fall, cord_pulled, temperature, counter_in, counter_out, output
-    int channel = -1;    // which bit (for di modules); -1: the register value itself
+    double scale = 1.0;   // value = raw * scale (registers)
+    std::string meaning;  // call, cancel, fall, cord_pulled, temperature, counter_in, counter_out, output
+    int channel = -1;     // which bit (for di modules); -1: the register value itself
 };
 
 struct ModbusDevice {
@@ -149,9 +149,9 @@ struct Bus {
 struct MqttDevice {
     std::string id;
     std::string name;
-    std::string topic;   // e.g. zigbee2mqtt/bath1_sos or caregate/<site>/sensor/<id>
-    std::string model;   // generic, ts0215a_sos, mir_he200_fall, ... (see devices/README.md)
-    std::string kind;    // call_button, fall_sensor, thermometer, occupancy
+    std::string topic;  // e.g. zigbee2mqtt/bath1_sos or caregate/<site>/sensor/<id>
+    std::string model;  // generic, ts0215a_sos, mir_he200_fall, ... (see devices/README.md)
+    std::string kind;   // call_button, fall_sensor, thermometer, occupancy
     std::string zone;
     int max_silence_s = 0;  // 0: rely on availability only
     bool battery = false;
@@ -176,8 +176,8 @@ struct Gate {
     std::string thermometer_offline_policy = "flag";  // flag or staff
     int pairing_window_ms = 3000;
     int reset_hour = 3;
-    std::string thermometer;   // device id whose readings screen the door ("" = first ir_thermometer)
-    std::string door_relay;    // do_module device id pulsed on allow ("" = none)
+    std::string thermometer;     // device id whose readings screen the door ("" = first ir_thermometer)
+    std::string door_relay;      // do_module device id pulsed on allow ("" = none)
     bool epidemic_mode = false;  // also require today's signed 承诺书 (staff confirms in the kiosk)
     bool speech = true;          // spoken greeting at the door
     int quiet_from_hour = 21;    // no speech from this local hour...
@@ -187,7 +187,7 @@ struct Gate {
 };
 
 struct Cctv {
-    int motion_days = 7;    // retention per label
+    int motion_days = 7;  // retention per label
     int person_days = 14;
     int face_days = 30;     // snapshots of recognised elders too (PIPL: no longer than needed)
     int alarm_days = 180;   // events linked to an alarm are kept longest

@@ -42,7 +42,7 @@ json opt(const std::optional<T>& v) {
 }  // namespace
 
 json to_json(const AlarmStep& s) {
-    json j = {{"id", s.uuid}, {"ts", s.ts_ms},  {"step", s.step}, {"actor", s.actor},
+    json j = {{"id", s.uuid},     {"ts", s.ts_ms},     {"step", s.step}, {"actor", s.actor},
               {"level", s.level}, {"target", nullptr}, {"note", nullptr}};
     if (!s.target.empty()) j["target"] = s.target;
     if (!s.note.empty()) j["note"] = s.note;
@@ -83,7 +83,9 @@ Alarm AlarmService::load(sqlite3* db, int64_t id) {
     s.bind(1, id);
     if (!s.step()) throw AlarmError("alarm " + std::to_string(id) + " does not exist");
     Alarm a = row_to_alarm(s);
-    Stmt st(db, "SELECT id, uuid, ts, step, actor, target, note, level FROM alarm_steps WHERE alarm_id=? ORDER BY id");
+    Stmt st(db,
+            "SELECT id, uuid, ts, step, actor, target, note, level FROM alarm_steps WHERE alarm_id=? ORDER "
+            "BY id");
     st.bind(1, id);
     while (st.step())
         a.steps.push_back({st.i64(0), st.str(1), st.i64(2), st.str(3), st.str(4), st.str(5), st.str(6),
@@ -106,7 +108,8 @@ AlarmStep AlarmService::append(sqlite3* db, Alarm& a, const std::string& step, c
                                const std::string& target, const std::string& note) {
     AlarmStep s{0, new_uuid(), clock_.now_ms(), step, actor, target, note, a.level};
     Stmt ins(db,
-             "INSERT INTO alarm_steps(uuid, alarm_id, ts, step, actor, target, note, level) VALUES(?,?,?,?,?,?,?,?)");
+             "INSERT INTO alarm_steps(uuid, alarm_id, ts, step, actor, target, note, level) "
+             "VALUES(?,?,?,?,?,?,?,?)");
     ins.bind(1, s.uuid).bind(2, a.id).bind(3, s.ts_ms).bind(4, step).bind(5, actor);
     target.empty() ? ins.bind_null(6) : ins.bind(6, target);
     note.empty() ? ins.bind_null(7) : ins.bind(7, note);
@@ -139,8 +142,9 @@ Alarm AlarmService::raise(const std::string& kind, const std::string& source, co
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<AlarmStep> steps;
     Alarm a = store_.write([&](sqlite3* db) {
-        Stmt f(db, "SELECT id FROM alarms WHERE kind=? AND source=? AND state NOT IN ('resolved','cancelled') "
-                   "ORDER BY id DESC LIMIT 1");
+        Stmt f(db,
+               "SELECT id FROM alarms WHERE kind=? AND source=? AND state NOT IN ('resolved','cancelled') "
+               "ORDER BY id DESC LIMIT 1");
         f.bind(1, kind).bind(2, source);
         if (f.step()) {
             Alarm open = load(db, f.i64(0));
@@ -159,13 +163,14 @@ Alarm AlarmService::raise(const std::string& kind, const std::string& source, co
         n.detail = detail;
         n.raised_at = now;
         Stmt ins(db,
-                 "INSERT INTO alarms(uuid, kind, source, zone, elder_id, state, level, presses, detail, raised_at) "
+                 "INSERT INTO alarms(uuid, kind, source, zone, elder_id, state, level, presses, detail, "
+                 "raised_at) "
                  "VALUES(?,?,?,?,?,?,0,1,?,?)");
         ins.bind(1, n.uuid).bind(2, kind).bind(3, source).bind(4, zone).bind(5, elder_id).bind(6, n.state);
         ins.bind(7, detail.dump()).bind(8, now).run();
         n.id = last_insert_id(db);
-        json data = {{"id", n.uuid}, {"kind", kind}, {"source", source}, {"zone", zone}, {"raised_at", now},
-                     {"detail", detail}};
+        json data = {{"id", n.uuid}, {"kind", kind},     {"source", source},
+                     {"zone", zone}, {"raised_at", now}, {"detail", detail}};
         outbox_.put(db, "alarm", n.uuid, now, data, Priority::safety);
         steps.push_back(append(db, n, "raised", actor, "", ""));
         return n;
@@ -182,7 +187,8 @@ Alarm AlarmService::acknowledge(int64_t id, const std::string& actor, const std:
     Alarm a = store_.write([&](sqlite3* db) {
         Alarm a = load(db, id);
         if (a.state != "raised")
-            throw AlarmError("alarm " + std::to_string(id) + " is " + a.state + "; only a raised alarm can be acknowledged");
+            throw AlarmError("alarm " + std::to_string(id) + " is " + a.state +
+                             "; only a raised alarm can be acknowledged");
         a.state = "acknowledged";
         a.acked_at = clock_.now_ms();
         steps.push_back(append(db, a, "acknowledged", actor, "", note));
@@ -197,12 +203,14 @@ Alarm AlarmService::dispatch(int64_t id, const std::string& target, const std::s
                              const std::string& note) {
     auto& targets = dispatch_targets();
     if (std::find(targets.begin(), targets.end(), target) == targets.end())
-        throw AlarmError("unknown dispatch target '" + target + "'; use one of 110 120 119 family city_hotline staff");
+        throw AlarmError("unknown dispatch target '" + target +
+                         "'; use one of 110 120 119 family city_hotline staff");
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<AlarmStep> steps;
     Alarm a = store_.write([&](sqlite3* db) {
         Alarm a = load(db, id);
-        if (!a.open()) throw AlarmError("alarm " + std::to_string(id) + " is " + a.state + "; it cannot be dispatched");
+        if (!a.open())
+            throw AlarmError("alarm " + std::to_string(id) + " is " + a.state + "; it cannot be dispatched");
         int64_t now = clock_.now_ms();
         if (a.state == "raised") {  // dispatching someone is answering the alarm
             a.state = "acknowledged";
@@ -234,7 +242,8 @@ Alarm AlarmService::resolve(int64_t id, const std::string& outcome, const std::s
         a.detail["outcome"] = outcome;
         Stmt u(db, "UPDATE alarms SET detail=? WHERE id=?");
         u.bind(1, a.detail.dump()).bind(2, a.id).run();
-        steps.push_back(append(db, a, "resolved", actor, "", note.empty() ? outcome : outcome + " — " + note));
+        steps.push_back(
+            append(db, a, "resolved", actor, "", note.empty() ? outcome : outcome + " — " + note));
         return a;
     });
     logger("alarms")->info("alarm {} resolved by {}: {}", id, actor, outcome);
@@ -270,7 +279,8 @@ int AlarmService::tick() {
     int64_t now = clock_.now_ms();
     std::vector<int64_t> due;
     store_.read([&](sqlite3* db) {
-        Stmt s(db, "SELECT id FROM alarms WHERE state NOT IN ('resolved','cancelled') AND next_deadline <= ?");
+        Stmt s(db,
+               "SELECT id FROM alarms WHERE state NOT IN ('resolved','cancelled') AND next_deadline <= ?");
         s.bind(1, now);
         while (s.step()) due.push_back(s.i64(0));
     });
@@ -292,7 +302,8 @@ int AlarmService::tick() {
         });
         if (!escalated) continue;
         n++;
-        logger("alarms")->error("alarm {} {} escalated to level {}: {}", a.id, a.kind, a.level, steps.back().note);
+        logger("alarms")->error("alarm {} {} escalated to level {}: {}", a.id, a.kind, a.level,
+                                steps.back().note);
         publish(a, steps);
         if (escalate_) escalate_(a, a.level);
     }
@@ -311,8 +322,9 @@ std::optional<Alarm> AlarmService::get(int64_t id) {
 
 std::optional<Alarm> AlarmService::find_open(const std::string& kind, const std::string& source) {
     return store_.read([&](sqlite3* db) -> std::optional<Alarm> {
-        Stmt f(db, "SELECT id FROM alarms WHERE kind=? AND source=? AND state NOT IN ('resolved','cancelled') "
-                   "ORDER BY id DESC LIMIT 1");
+        Stmt f(db,
+               "SELECT id FROM alarms WHERE kind=? AND source=? AND state NOT IN ('resolved','cancelled') "
+               "ORDER BY id DESC LIMIT 1");
         f.bind(1, kind).bind(2, source);
         if (!f.step()) return std::nullopt;
         return load(db, f.i64(0));

@@ -78,12 +78,15 @@ public:
                 std::optional<int64_t> elder_id = std::nullopt);
     Alarm acknowledge(int64_t id, const std::string& actor, const std::string& note = "");
     // target: 110 120 119 family city_hotline staff
-    Alarm dispatch(int64_t id, const std::string& target, const std::string& actor, const std::string& note = "");
-    Alarm resolve(int64_t id, const std::string& outcome, const std::string& actor, const std::string& note = "");
+    Alarm dispatch(int64_t id, const std::string& target, const std::string& actor,
+                   const std::string& note = "");
+    Alarm resolve(int64_t id, const std::string& outcome, const std::string& actor,
+                  const std::string& note = "");
     // The call point's own reset: cancels the open alarm of that device, if any.
     std::optional<Alarm> cancel_from_device(const std::string& device_id, const std::string& kind = "call");
     // Closes an open alarm of kind+source because its cause went away (device back online).
-    std::optional<Alarm> clear(const std::string& kind, const std::string& source, const std::string& outcome);
+    std::optional<Alarm> clear(const std::string& kind, const std::string& source,
+                               const std::string& outcome);
 
     // Applies every escalation whose deadline has passed; returns how many.
     int tick();

@@ -28,7 +28,12 @@ bool is_file_source(const std::string& src) {
 
 CameraWorker::CameraWorker(const config::Camera& cam, const config::Cctv& policy, EventIndex& index, Bus& bus,
                            FrameConsumer* faces, std::function<bool()> storage_ok)
-    : cam_(cam), policy_(policy), index_(index), bus_(bus), faces_(faces), storage_ok_(std::move(storage_ok)) {}
+    : cam_(cam),
+      policy_(policy),
+      index_(index),
+      bus_(bus),
+      faces_(faces),
+      storage_ok_(std::move(storage_ok)) {}
 
 CameraWorker::~CameraWorker() { stop(); }
 
@@ -56,8 +61,8 @@ void CameraWorker::set_health(bool online, const std::string& state, const std::
         health_state_ = state;
         if (!changed) return;
     }
-    logger("camera")->log(online ? spdlog::level::info : spdlog::level::warn, "camera {} {}{}", cam_.id, state,
-                          reason.empty() ? "" : ": " + reason);
+    logger("camera")->log(online ? spdlog::level::info : spdlog::level::warn, "camera {} {}{}", cam_.id,
+                          state, reason.empty() ? "" : ": " + reason);
     bus_.publish(DeviceHealth{cam_.id, "camera", cam_.zone, online, reason, std::nullopt, now_ms()});
 }
 
@@ -135,8 +140,10 @@ void CameraWorker::loop() {
             }
             if (file && cam_.loop) {
                 cap.set(cv::CAP_PROP_POS_FRAMES, 0);
-                if (!cap.read(frame) || frame.empty()) cap.release();
-                else got = true;
+                if (!cap.read(frame) || frame.empty())
+                    cap.release();
+                else
+                    got = true;
             } else if (file) {
                 recorder.flush(now);
                 set_health(false, "offline", "end of file " + cam_.source);
@@ -147,7 +154,8 @@ void CameraWorker::loop() {
             }
             if (!got) {
                 if (now - last_frame_ms > policy_.stall_s * 1000LL) {
-                    set_health(false, "stalled", "no picture for " + std::to_string((now - last_frame_ms) / 1000) + " s");
+                    set_health(false, "stalled",
+                               "no picture for " + std::to_string((now - last_frame_ms) / 1000) + " s");
                     cap.release();
                 }
                 std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -170,7 +178,8 @@ void CameraWorker::loop() {
         bool dark = a.brightness < 12 && a.contrast < 6;
         if (dark) {
             if (!dark_since) dark_since = now;
-            if (now - dark_since > policy_.black_s * 1000LL) set_health(false, "covered", "picture black or covered");
+            if (now - dark_since > policy_.black_s * 1000LL)
+                set_health(false, "covered", "picture black or covered");
         } else {
             dark_since = 0;
             set_health(true, "online", "");
@@ -178,14 +187,16 @@ void CameraWorker::loop() {
         size_t before = recorder.open_events();
         recorder.feed(frame, a, now, storage_ok_ ? storage_ok_() : true);
         if (recorder.open_events() != before)
-            bus_.publish(MotionEvent{cam_.id, a.people.empty() ? "motion" : "person", recorder.open_events() > before,
-                                     a.motion_score, now});
+            bus_.publish(MotionEvent{cam_.id, a.people.empty() ? "motion" : "person",
+                                     recorder.open_events() > before, a.motion_score, now});
         if (faces_ && cam_.faces) faces_->frame(cam_, frame, now);
 
         next += period;
         auto steady_now = std::chrono::steady_clock::now();
-        if (next > steady_now) std::this_thread::sleep_until(next);
-        else next = steady_now;  // we are behind: don't try to catch up with a burst
+        if (next > steady_now)
+            std::this_thread::sleep_until(next);
+        else
+            next = steady_now;  // we are behind: don't try to catch up with a burst
     }
     recorder.flush(now_ms());
 }

@@ -64,8 +64,8 @@ void EventIndex::event_updated(const cctv::CctvEvent& e) {
     });
 }
 
-int64_t EventIndex::record_face(const std::string& camera, const std::string& zone, std::optional<int64_t> elder_id,
-                                double score, int64_t ts) {
+int64_t EventIndex::record_face(const std::string& camera, const std::string& zone,
+                                std::optional<int64_t> elder_id, double score, int64_t ts) {
     return store_.write([&](sqlite3* db) {
         Stmt s(db,
                "INSERT INTO cctv_events(camera_id, label, start_ts, end_ts, score, zone, elder_id) "
@@ -77,9 +77,10 @@ int64_t EventIndex::record_face(const std::string& camera, const std::string& zo
 
 void EventIndex::ingest(const std::vector<cctv::CctvEvent>& events) {
     store_.write([&](sqlite3* db) {
-        Stmt s(db,
-               "INSERT INTO cctv_events(camera_id, label, start_ts, end_ts, score, zone, snapshot, thumbnail) "
-               "VALUES(?,?,?,?,?,?,?,?)");
+        Stmt s(
+            db,
+            "INSERT INTO cctv_events(camera_id, label, start_ts, end_ts, score, zone, snapshot, thumbnail) "
+            "VALUES(?,?,?,?,?,?,?,?)");
         for (auto& e : events) {
             s.bind(1, e.camera_id).bind(2, e.label).bind(3, e.start_ms).bind(4, e.end_ms).bind(5, e.score);
             s.bind(6, e.zone);
@@ -92,7 +93,8 @@ void EventIndex::ingest(const std::vector<cctv::CctvEvent>& events) {
 }
 
 std::vector<json> EventIndex::query(const EventQuery& q) {
-    std::string sql = std::string("SELECT ") + kCols + " FROM cctv_events e LEFT JOIN elders el ON el.id=e.elder_id WHERE 1";
+    std::string sql = std::string("SELECT ") + kCols +
+                      " FROM cctv_events e LEFT JOIN elders el ON el.id=e.elder_id WHERE 1";
     // Every filter uses an index: (camera, start), (label, start), (elder, start) or (start).
     if (!q.camera.empty()) sql += " AND e.camera_id=:camera";
     if (!q.label.empty()) sql += " AND e.label=:label";
@@ -185,10 +187,12 @@ RetentionReport EventIndex::apply_retention() {
     // 1. Age: per label; alarm-linked events by alarm_days.
     std::vector<Victim> expired = store_.read([&](sqlite3* db) {
         std::vector<Victim> v;
-        Stmt s(db,
-               "SELECT id, COALESCE(snapshot,''), COALESCE(thumbnail,''), COALESCE(clip,'') FROM cctv_events WHERE "
-               "(alarm_id IS NULL AND ((label='motion' AND start_ts<?1) OR (label='person' AND start_ts<?2) OR "
-               "(label='face' AND start_ts<?3))) OR (alarm_id IS NOT NULL AND start_ts<?4)");
+        Stmt s(
+            db,
+            "SELECT id, COALESCE(snapshot,''), COALESCE(thumbnail,''), COALESCE(clip,'') FROM cctv_events "
+            "WHERE "
+            "(alarm_id IS NULL AND ((label='motion' AND start_ts<?1) OR (label='person' AND start_ts<?2) OR "
+            "(label='face' AND start_ts<?3))) OR (alarm_id IS NOT NULL AND start_ts<?4)");
         s.bind(1, now - policy_.motion_days * kDay).bind(2, now - policy_.person_days * kDay);
         s.bind(3, now - policy_.face_days * kDay).bind(4, now - policy_.alarm_days * kDay);
         while (s.step()) v.push_back({s.i64(0), {s.str(1), s.str(2), s.str(3)}});
@@ -212,8 +216,10 @@ RetentionReport EventIndex::apply_retention() {
         std::vector<Victim> oldest = store_.read([&](sqlite3* db) {
             std::vector<Victim> v;
             Stmt s(db,
-                   "SELECT id, COALESCE(snapshot,''), COALESCE(thumbnail,''), COALESCE(clip,'') FROM cctv_events "
-                   "WHERE snapshot IS NOT NULL OR clip IS NOT NULL ORDER BY (alarm_id IS NOT NULL), start_ts LIMIT 5000");
+                   "SELECT id, COALESCE(snapshot,''), COALESCE(thumbnail,''), COALESCE(clip,'') FROM "
+                   "cctv_events "
+                   "WHERE snapshot IS NOT NULL OR clip IS NOT NULL ORDER BY (alarm_id IS NOT NULL), start_ts "
+                   "LIMIT 5000");
             while (s.step()) v.push_back({s.i64(0), {s.str(1), s.str(2), s.str(3)}});
             return v;
         });
@@ -235,8 +241,8 @@ RetentionReport EventIndex::apply_retention() {
         r.media_bytes = media_bytes();
     }
     if (r.expired_events || r.media_deleted)
-        logger("cctv")->info("retention: {} events expired, {} media files deleted ({} bytes)", r.expired_events,
-                             r.media_deleted, r.bytes_freed);
+        logger("cctv")->info("retention: {} events expired, {} media files deleted ({} bytes)",
+                             r.expired_events, r.media_deleted, r.bytes_freed);
     return r;
 }
 

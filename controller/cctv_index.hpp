@@ -46,7 +46,8 @@ public:
 
     std::vector<nlohmann::json> query(const EventQuery& q);
     // Events on cameras watching the alarm's zone (or all cameras if none) within ±window of it.
-    std::vector<nlohmann::json> near_alarm(int64_t alarm_id, int64_t window_ms, const config::SiteConfig& cfg);
+    std::vector<nlohmann::json> near_alarm(int64_t alarm_id, int64_t window_ms,
+                                           const config::SiteConfig& cfg);
     // Links events around an alarm to it, so retention keeps them longest.
     int link_to_alarm(int64_t alarm_id, const std::vector<int64_t>& event_ids);
 

@@ -42,18 +42,21 @@ std::optional<CheckIn> CheckinService::record(CheckIn c) {
         Stmt e(db, "SELECT name, active, family_notify, uuid FROM elders WHERE id=?");
         e.bind(1, c.elder_id);
         if (!e.step()) throw std::invalid_argument("elder " + std::to_string(c.elder_id) + " does not exist");
-        if (e.i64(1) == 0) throw std::invalid_argument("elder " + std::to_string(c.elder_id) + " is no longer active");
+        if (e.i64(1) == 0)
+            throw std::invalid_argument("elder " + std::to_string(c.elder_id) + " is no longer active");
         c.elder_name = e.str(0);
         bool family = e.i64(2) != 0;
         std::string elder_uuid = e.str(3);
 
-        Stmt last(db, "SELECT ts, direction FROM checkins WHERE elder_id=? ORDER BY ts DESC, id DESC LIMIT 1");
+        Stmt last(db,
+                  "SELECT ts, direction FROM checkins WHERE elder_id=? ORDER BY ts DESC, id DESC LIMIT 1");
         last.bind(1, c.elder_id);
         if (last.step() && last.str(1) == c.direction && c.ts_ms - last.i64(0) < interval_ms_) return false;
 
         c.uuid = new_uuid();
         Stmt s(db,
-               "INSERT INTO checkins(uuid, elder_id, ts, direction, method, camera_id, zone, temperature, distance, "
+               "INSERT INTO checkins(uuid, elder_id, ts, direction, method, camera_id, zone, temperature, "
+               "distance, "
                "actor) VALUES(?,?,?,?,?,?,?,?,?,?)");
         s.bind(1, c.uuid).bind(2, c.elder_id).bind(3, c.ts_ms).bind(4, c.direction).bind(5, c.method);
         c.camera_id.empty() ? s.bind_null(6) : s.bind(6, c.camera_id);
@@ -67,10 +70,11 @@ std::optional<CheckIn> CheckinService::record(CheckIn c) {
         data["elder_id"] = elder_uuid;  // the city knows elders by uuid / external id, not our row id
         outbox_.put(db, "checkin", c.uuid, c.ts_ms, data, Priority::normal);
         if (family) {
-            json notice = {{"elder_id", elder_uuid},
-                           {"event", c.direction == "in" ? "checkin" : "checkout"},
-                           {"ts", c.ts_ms},
-                           {"text", c.elder_name + (c.direction == "in" ? " 已到达照料中心" : " 已离开照料中心")}};
+            json notice = {
+                {"elder_id", elder_uuid},
+                {"event", c.direction == "in" ? "checkin" : "checkout"},
+                {"ts", c.ts_ms},
+                {"text", c.elder_name + (c.direction == "in" ? " 已到达照料中心" : " 已离开照料中心")}};
             outbox_.put(db, "family_notice", new_uuid(), c.ts_ms, notice, Priority::normal);
         }
         return true;
@@ -82,7 +86,8 @@ std::optional<CheckIn> CheckinService::record(CheckIn c) {
     return c;
 }
 
-std::vector<CheckIn> CheckinService::list(int64_t from_ms, int64_t to_ms, std::optional<int64_t> elder_id, int limit) {
+std::vector<CheckIn> CheckinService::list(int64_t from_ms, int64_t to_ms, std::optional<int64_t> elder_id,
+                                          int limit) {
     return store_.read([&](sqlite3* db) {
         std::vector<CheckIn> out;
         Stmt s(db,
@@ -112,7 +117,8 @@ std::vector<CheckIn> CheckinService::list(int64_t from_ms, int64_t to_ms, std::o
 
 bool CheckinService::is_inside(int64_t elder_id) {
     return store_.read([&](sqlite3* db) {
-        Stmt s(db, "SELECT direction FROM checkins WHERE elder_id=? AND ts>=? ORDER BY ts DESC, id DESC LIMIT 1");
+        Stmt s(db,
+               "SELECT direction FROM checkins WHERE elder_id=? AND ts>=? ORDER BY ts DESC, id DESC LIMIT 1");
         s.bind(1, elder_id).bind(2, occupancy_.day_start_ms());
         return s.step() && s.str(0) == "in";
     });

@@ -123,7 +123,8 @@ void register_alarm_commands(CLI::App& app, CommandContext& ctx) {
     alarms->add_option("--by", o->actor, "who does it (staff name)");
 
     auto service = [](const config::SiteConfig& cfg, Store& store, const Clock& clock, const Outbox& outbox) {
-        return AlarmService(store, clock, outbox, AlarmPolicy{cfg.alarms.ack_timeout_s, cfg.alarms.resolve_timeout_s});
+        return AlarmService(store, clock, outbox,
+                            AlarmPolicy{cfg.alarms.ack_timeout_s, cfg.alarms.resolve_timeout_s});
     };
 
     auto* list = alarms->add_subcommand("list", "open alarms (--all for every alarm)");
@@ -138,8 +139,9 @@ void register_alarm_commands(CLI::App& app, CommandContext& ctx) {
                 if (o->as_json) {
                     std::cout << to_json(*svc.get(a.id)).dump() << "\n";
                 } else {
-                    std::cout << a.id << "  " << local_time(a.raised_at) << "  " << a.kind << "  " << a.source << "  "
-                              << a.zone << "  " << a.state << "  level " << a.level << "  presses " << a.presses << "\n";
+                    std::cout << a.id << "  " << local_time(a.raised_at) << "  " << a.kind << "  " << a.source
+                              << "  " << a.zone << "  " << a.state << "  level " << a.level << "  presses "
+                              << a.presses << "\n";
                 }
             }
             return 0;
@@ -152,9 +154,12 @@ void register_alarm_commands(CLI::App& app, CommandContext& ctx) {
             Outbox outbox(cfg.site.id, cfg.site.region);
             auto svc = service(cfg, store, clock, outbox);
             Alarm a;
-            if (what == "ack") a = svc.acknowledge(o->id, o->actor, o->note);
-            else if (what == "dispatch") a = svc.dispatch(o->id, o->target, o->actor, o->note);
-            else a = svc.resolve(o->id, o->outcome, o->actor, o->note);
+            if (what == "ack")
+                a = svc.acknowledge(o->id, o->actor, o->note);
+            else if (what == "dispatch")
+                a = svc.dispatch(o->id, o->target, o->actor, o->note);
+            else
+                a = svc.resolve(o->id, o->outcome, o->actor, o->note);
             std::cout << "alarm " << a.id << " is now " << a.state << "\n";
             return 0;
         });
@@ -163,7 +168,8 @@ void register_alarm_commands(CLI::App& app, CommandContext& ctx) {
     ack->add_option("id", o->id)->required();
     ack->add_option("--note", o->note);
     ack->callback([act] { act("ack"); });
-    auto* dispatch = alarms->add_subcommand("dispatch", "record who was called: 110 120 119 family city_hotline staff");
+    auto* dispatch =
+        alarms->add_subcommand("dispatch", "record who was called: 110 120 119 family city_hotline staff");
     dispatch->add_option("id", o->id)->required();
     dispatch->add_option("target", o->target)->required();
     dispatch->add_option("--note", o->note);
@@ -185,7 +191,8 @@ void register_elder_commands(CLI::App& app, CommandContext& ctx) {
     elders->require_subcommand(1);
     elders->add_option("--config,-c", ctx.config_path, "site config")->required();
     elders->add_option("--by", o->by, "who does it (staff name)");
-    auto* add = elders->add_subcommand("add", "add an elder from JSON, e.g. '{\"name\":\"张桂英\",\"gender\":\"女\"}'");
+    auto* add = elders->add_subcommand(
+        "add", "add an elder from JSON, e.g. '{\"name\":\"张桂英\",\"gender\":\"女\"}'");
     add->add_option("json", o->json_text)->required();
     add->callback([&ctx, o] {
         ctx.exit_code = with_store(ctx, [&](const config::SiteConfig&, Store& store) {
@@ -210,7 +217,8 @@ void register_elder_commands(CLI::App& app, CommandContext& ctx) {
             return 0;
         });
     });
-    auto* consent = elders->add_subcommand("consent", "record the elder's separate consent to face recognition");
+    auto* consent =
+        elders->add_subcommand("consent", "record the elder's separate consent to face recognition");
     consent->add_option("id", o->id)->required();
     consent->add_option("--consent-by", o->consent_by, "staff who recorded the consent")->required();
     consent->callback([&ctx, o] {

@@ -63,7 +63,8 @@ void register_staff_commands(CLI::App& app, CommandContext& ctx) {
             ctx.exit_code = 1;
         }
     };
-    auto* add = staff->add_subcommand("add", "create an account (the password is asked for, or read from stdin)");
+    auto* add =
+        staff->add_subcommand("add", "create an account (the password is asked for, or read from stdin)");
     add->add_option("username", o->username)->required();
     add->add_option("--name", o->name, "display name, e.g. 王护士");
     add->add_option("--role", o->role, "staff or admin")->check(CLI::IsMember({"staff", "admin"}));
@@ -89,8 +90,8 @@ void register_staff_commands(CLI::App& app, CommandContext& ctx) {
     list->callback([with_accounts] {
         with_accounts([&](StaffAccounts& a) {
             for (auto& m : a.list())
-                std::cout << m.username << "\t" << m.display_name << "\t" << m.role << (m.active ? "" : "\tdisabled")
-                          << "\n";
+                std::cout << m.username << "\t" << m.display_name << "\t" << m.role
+                          << (m.active ? "" : "\tdisabled") << "\n";
             return 0;
         });
     });

@@ -2,37 +2,36 @@
 
 #include <httplib.h>
 #include <signal.h>
+#include <sys/statvfs.h>
 #include <systemd/sd-daemon.h>
 
-#include <sys/statvfs.h>
-
 #include <chrono>
-#include <ctime>
-#include <map>
 #include <condition_variable>
-#include <thread>
+#include <ctime>
+#include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "controller/alarms.hpp"
+#include "controller/camera_worker.hpp"
+#include "controller/cctv_index.hpp"
 #include "controller/checkins.hpp"
 #include "controller/core/bus.hpp"
 #include "controller/core/log.hpp"
 #include "controller/core/metrics.hpp"
 #include "controller/core/store.hpp"
-#include "controller/camera_worker.hpp"
-#include "controller/cctv_index.hpp"
 #include "controller/door_speaker.hpp"
 #include "controller/gate.hpp"
 #include "controller/kiosk/http_server.hpp"
 #include "controller/kiosk/kiosk.hpp"
 #include "controller/kiosk/live_feed.hpp"
-#include "controller/records.hpp"
-#include "controller/roster.hpp"
-#include "controller/staff.hpp"
 #include "controller/occupancy.hpp"
 #include "controller/outbox.hpp"
-#include <filesystem>
+#include "controller/records.hpp"
+#include "controller/roster.hpp"
 #include "controller/rules.hpp"
+#include "controller/staff.hpp"
 
 namespace caregate {
 
@@ -121,8 +120,9 @@ struct Daemon::Parts {
         bool was_low = storage_low.exchange(!ok);
         if (was_low == !ok) return ok;
         bus.publish(DeviceHealth{"storage", "storage", "", ok,
-                                 ok ? "" : "less than " + std::to_string(cfg.cctv.min_free_mb) + " MB free on " +
-                                               cfg.store.media_dir + ": recording stopped",
+                                 ok ? ""
+                                    : "less than " + std::to_string(cfg.cctv.min_free_mb) + " MB free on " +
+                                          cfg.store.media_dir + ": recording stopped",
                                  std::nullopt, clock.now_ms()});
         return ok;
     }
@@ -133,8 +133,8 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
     auto& c = p_->cfg;
     p_->store = std::make_unique<Store>(c.store.path, c.store.busy_timeout_ms);
     p_->outbox = std::make_unique<Outbox>(c.site.id, c.site.region);
-    p_->alarms = std::make_unique<AlarmService>(*p_->store, p_->clock, *p_->outbox,
-                                                AlarmPolicy{c.alarms.ack_timeout_s, c.alarms.resolve_timeout_s});
+    p_->alarms = std::make_unique<AlarmService>(
+        *p_->store, p_->clock, *p_->outbox, AlarmPolicy{c.alarms.ack_timeout_s, c.alarms.resolve_timeout_s});
     p_->occupancy = std::make_unique<Occupancy>(*p_->store, p_->clock, c);
     std::string default_zone = c.zones.empty() ? "hall" : c.zones.front().id;
     p_->checkins = std::make_unique<CheckinService>(*p_->store, p_->clock, *p_->outbox, *p_->occupancy,
@@ -175,15 +175,28 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
     std::filesystem::create_directories(c.store.media_dir, ec);
     p_->events = std::make_unique<EventIndex>(*p_->store, p_->clock, c.cctv, c.store.media_dir);
     for (auto& cam : c.cameras) {
-        p_->cameras.push_back(std::make_unique<CameraWorker>(cam, c.cctv, *p_->events, p_->bus, nullptr,
-                                                             [parts = p_.get()] { return !parts->storage_low; }));
+        p_->cameras.push_back(std::make_unique<CameraWorker>(
+            cam, c.cctv, *p_->events, p_->bus, nullptr, [parts = p_.get()] { return !parts->storage_low; }));
     }
     p_->rules->on_face([gate, parts = p_.get()](const FaceSeen& f) {
         parts->events->record_face(f.camera_id, f.zone, f.elder_id, 1.0 - f.distance, f.ts_ms);
         gate->face(f);
     });
-    KioskParts kp{c, *p_->store, p_->clock, *p_->alarms, *p_->checkins, *p_->occupancy, *p_->roster, *p_->staff,
-                  *p_->records, *p_->feed, nullptr, p_->gate.get(), p_->speaker.get(), {}, c.store.media_dir};
+    KioskParts kp{c,
+                  *p_->store,
+                  p_->clock,
+                  *p_->alarms,
+                  *p_->checkins,
+                  *p_->occupancy,
+                  *p_->roster,
+                  *p_->staff,
+                  *p_->records,
+                  *p_->feed,
+                  nullptr,
+                  p_->gate.get(),
+                  p_->speaker.get(),
+                  {},
+                  c.store.media_dir};
     kp.cctv_events = [parts = p_.get()](const std::string& query) { return parts->cctv_search(query); };
     p_->kiosk = std::make_unique<Kiosk>(kp, srv);
     srv.Get("/healthz", [parts](const httplib::Request&, httplib::Response& res) {
@@ -198,16 +211,24 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
     });
 
     auto& m = p_->metrics;
-    m.gauge("caregate_bus_published_total", "Events published on the in-process bus",
-            [parts] { return std::vector<std::pair<std::string, double>>{{"", double(parts->bus.published())}}; },
-            "counter");
-    m.gauge("caregate_bus_dropped_total", "Events dropped because a subscriber queue was full",
-            [parts] { return std::vector<std::pair<std::string, double>>{{"", double(parts->bus.dropped())}}; },
-            "counter");
+    m.gauge(
+        "caregate_bus_published_total", "Events published on the in-process bus",
+        [parts] {
+            return std::vector<std::pair<std::string, double>>{{"", double(parts->bus.published())}};
+        },
+        "counter");
+    m.gauge(
+        "caregate_bus_dropped_total", "Events dropped because a subscriber queue was full",
+        [parts] {
+            return std::vector<std::pair<std::string, double>>{{"", double(parts->bus.dropped())}};
+        },
+        "counter");
     m.gauge("caregate_alarms_open", "Open alarms by kind", [parts] {
         std::vector<std::pair<std::string, double>> out;
         parts->store->read([&](sqlite3* db) {
-            Stmt s(db, "SELECT kind, COUNT(*) FROM alarms WHERE state NOT IN ('resolved','cancelled') GROUP BY kind");
+            Stmt s(db,
+                   "SELECT kind, COUNT(*) FROM alarms WHERE state NOT IN ('resolved','cancelled') GROUP BY "
+                   "kind");
             while (s.step()) out.push_back({"kind=\"" + s.str(0) + "\"", double(s.i64(1))});
         });
         return out;
@@ -285,8 +306,9 @@ int Daemon::run() {
                 c.log = fresh.log;
                 p_->checkins->set_interval_minutes(fresh.checkin.interval_minutes);
                 c.checkin = fresh.checkin;
-                log->info("reloaded {}: log level and check-in interval applied; other changes need a restart",
-                          c.source_file);
+                log->info(
+                    "reloaded {}: log level and check-in interval applied; other changes need a restart",
+                    c.source_file);
             } catch (const std::exception& e) {
                 log->error("reload refused, keeping the running config: {}", e.what());
             }

@@ -19,7 +19,8 @@ bool quiet_hours(int64_t now_ms, int64_t offset_ms, int from, int to) {
 
 bool DoorSpeaker::available() { return fs::exists("/usr/bin/espeak-ng"); }
 
-DoorSpeaker::DoorSpeaker(std::string dir, std::string voice) : dir_(std::move(dir)), voice_(std::move(voice)) {
+DoorSpeaker::DoorSpeaker(std::string dir, std::string voice)
+    : dir_(std::move(dir)), voice_(std::move(voice)) {
     std::error_code ec;
     fs::create_directories(dir_, ec);
     thread_ = std::thread([this] { loop(); });

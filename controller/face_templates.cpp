@@ -14,8 +14,9 @@ FaceKey FaceKey::load(const std::string& path) {
     if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
     std::ifstream f(path, std::ios::binary);
     if (!f)
-        throw std::runtime_error("face template key " + path + " cannot be read; create one with: head -c 32 /dev/urandom > " +
-                                 path + " && chmod 600 " + path + " (or set face.key_file)");
+        throw std::runtime_error("face template key " + path +
+                                 " cannot be read; create one with: head -c 32 /dev/urandom > " + path +
+                                 " && chmod 600 " + path + " (or set face.key_file)");
     std::stringstream ss;
     ss << f.rdbuf();
     std::string raw = ss.str();
@@ -23,9 +24,11 @@ FaceKey FaceKey::load(const std::string& path) {
     FaceKey k;
     if (raw.size() == 32) {
         std::memcpy(k.key_.data(), raw.data(), 32);
-    } else if (raw.size() == 64 && sodium_hex2bin(k.key_.data(), 32, raw.c_str(), 64, nullptr, nullptr, nullptr) == 0) {
+    } else if (raw.size() == 64 &&
+               sodium_hex2bin(k.key_.data(), 32, raw.c_str(), 64, nullptr, nullptr, nullptr) == 0) {
     } else {
-        throw std::runtime_error("face template key " + path + " must hold 32 bytes (or 64 hex characters), found " +
+        throw std::runtime_error("face template key " + path +
+                                 " must hold 32 bytes (or 64 hex characters), found " +
                                  std::to_string(raw.size()) + " bytes");
     }
     return k;
@@ -49,10 +52,11 @@ int64_t TemplateStore::add(sqlite3* db, int64_t elder_id, const Descriptor& d, d
     unsigned long long ct_len = 0;
     // The elder id is authenticated data: a template moved to another elder's row fails to decrypt.
     std::string ad = std::to_string(elder_id);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(ct.data(), &ct_len, reinterpret_cast<const unsigned char*>(d.data()),
-                                               sizeof(Descriptor), reinterpret_cast<const unsigned char*>(ad.data()),
-                                               ad.size(), nullptr, nonce, key_.data());
-    Stmt s(db, "INSERT INTO face_templates(elder_id, nonce, ciphertext, quality, created_at) VALUES(?,?,?,?,?)");
+    crypto_aead_xchacha20poly1305_ietf_encrypt(
+        ct.data(), &ct_len, reinterpret_cast<const unsigned char*>(d.data()), sizeof(Descriptor),
+        reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), nullptr, nonce, key_.data());
+    Stmt s(db,
+           "INSERT INTO face_templates(elder_id, nonce, ciphertext, quality, created_at) VALUES(?,?,?,?,?)");
     s.bind(1, elder_id).bind_blob(2, nonce, sizeof nonce).bind_blob(3, ct.data(), ct_len).bind(4, quality);
     s.bind(5, clock_.now_ms()).run();
     return last_insert_id(db);
@@ -75,11 +79,13 @@ std::vector<StoredTemplate> TemplateStore::load_all() {
             unsigned long long len = 0;
             if (nonce.size() != crypto_aead_xchacha20poly1305_ietf_NPUBBYTES ||
                 crypto_aead_xchacha20poly1305_ietf_decrypt(
-                    reinterpret_cast<unsigned char*>(t.descriptor.data()), &len, nullptr, ct.data(), ct.size(),
-                    reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), nonce.data(), key_.data()) != 0 ||
+                    reinterpret_cast<unsigned char*>(t.descriptor.data()), &len, nullptr, ct.data(),
+                    ct.size(), reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), nonce.data(),
+                    key_.data()) != 0 ||
                 len != sizeof(Descriptor))
-                throw std::runtime_error("face template " + std::to_string(t.id) +
-                                         " cannot be decrypted: wrong face.key_file, or the database was tampered with");
+                throw std::runtime_error(
+                    "face template " + std::to_string(t.id) +
+                    " cannot be decrypted: wrong face.key_file, or the database was tampered with");
             out.push_back(t);
         }
         return out;

@@ -62,8 +62,8 @@ std::string honorific(const Elder& e, int64_t now_ms) {
     return s + (older ? "爷爷" : "叔叔");
 }
 
-Gate::Gate(const config::SiteConfig& cfg, Store& store, const Clock& clock, Roster& roster, CheckinService& checkins,
-           Occupancy& occupancy, AlarmService& alarms)
+Gate::Gate(const config::SiteConfig& cfg, Store& store, const Clock& clock, Roster& roster,
+           CheckinService& checkins, Occupancy& occupancy, AlarmService& alarms)
     : cfg_(cfg),
       store_(store),
       clock_(clock),
@@ -102,7 +102,8 @@ GateDecision Gate::finish(GateDecision d) {
     }
     store_.write([&](sqlite3* db) {
         Stmt s(db,
-               "INSERT INTO door_events(ts, elder_id, camera_id, decision, reason, temperature, unmeasured, actor) "
+               "INSERT INTO door_events(ts, elder_id, camera_id, decision, reason, temperature, unmeasured, "
+               "actor) "
                "VALUES(?,?,?,?,?,?,?,?)");
         s.bind(1, d.ts_ms).bind(2, d.elder_id).bind(3, "").bind(4, d.decision).bind(5, d.reason);
         s.bind(6, d.temperature).bind(7, d.unmeasured ? 1 : 0).bind(8, "gate").run();
@@ -116,7 +117,8 @@ GateDecision Gate::finish(GateDecision d) {
 std::optional<double> Gate::recent_reading(int64_t around_ms) {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto it = readings_.rbegin(); it != readings_.rend(); ++it)
-        if (std::llabs(it->ts_ms - around_ms) <= cfg_.gate.pairing_window_ms) return it->celsius + cfg_.gate.offset_c;
+        if (std::llabs(it->ts_ms - around_ms) <= cfg_.gate.pairing_window_ms)
+            return it->celsius + cfg_.gate.offset_c;
     return std::nullopt;
 }
 
@@ -126,7 +128,8 @@ GateDecision Gate::decide(const Elder& e, const FaceSeen& f, std::optional<doubl
     d.elder_name = e.name;
     d.temperature = body;
     d.unmeasured = unmeasured;
-    std::string who = honorific(e, clock_.now_ms()) + "，" + greeting_time(clock_.now_ms(), cfg_.site.timezone) + "！";
+    std::string who =
+        honorific(e, clock_.now_ms()) + "，" + greeting_time(clock_.now_ms(), cfg_.site.timezone) + "！";
 
     if (body && *body >= cfg_.gate.fever_c) {
         bool second = false;
@@ -178,8 +181,8 @@ GateDecision Gate::decide(const Elder& e, const FaceSeen& f, std::optional<doubl
         d.decision = "wait";
         d.reason = "full";
         auto* z = cfg_.find_zone(zone);
-        d.message = who + (z ? z->name : zone) + "人已满（" + std::to_string(count) + "/" + std::to_string(cap) +
-                    "），请稍候";
+        d.message = who + (z ? z->name : zone) + "人已满（" + std::to_string(count) + "/" +
+                    std::to_string(cap) + "），请稍候";
         alarms_.raise("over_capacity", zone, zone, "gate", json{{"count", count}, {"capacity", cap}});
         return finish(d);
     }
@@ -196,7 +199,9 @@ GateDecision Gate::decide(const Elder& e, const FaceSeen& f, std::optional<doubl
     alarms_.clear("over_capacity", zone, "occupancy back under capacity");
     d.decision = "allow";
     d.reason = unmeasured ? "unmeasured" : "ok";
-    d.message = who + (body ? "体温 " + celsius(*body) + "，请进" : unmeasured ? "今天还未测温，请找工作人员补测，请进" : "欢迎光临，请进");
+    d.message = who + (body         ? "体温 " + celsius(*body) + "，请进"
+                       : unmeasured ? "今天还未测温，请找工作人员补测，请进"
+                                    : "欢迎光临，请进");
     return finish(d);
 }
 
@@ -293,7 +298,8 @@ void Gate::device_health(const DeviceHealth& h) {
 
 GateDecision Gate::staff_override(int64_t elder_id, const std::string& decision, const std::string& reason,
                                   std::optional<double> temperature, const std::string& actor) {
-    if (decision != "allow" && decision != "refuse") throw std::invalid_argument("decision must be allow or refuse");
+    if (decision != "allow" && decision != "refuse")
+        throw std::invalid_argument("decision must be allow or refuse");
     if (reason.empty()) throw std::invalid_argument("a staff override needs a reason");
     auto e = roster_.get(elder_id);
     if (!e) throw std::invalid_argument("elder " + std::to_string(elder_id) + " does not exist");
@@ -329,7 +335,8 @@ void Gate::confirm_commitment(int64_t elder_id, const std::string& actor) {
         commitments_[elder_id] = occupancy_.day_start_ms();
     }
     store_.write([&](sqlite3* db) {
-        Store::audit(db, actor, "gate.commitment", "elder:" + std::to_string(elder_id), "{}", clock_.now_ms());
+        Store::audit(db, actor, "gate.commitment", "elder:" + std::to_string(elder_id), "{}",
+                     clock_.now_ms());
     });
 }
 

@@ -22,8 +22,8 @@ namespace caregate {
 
 struct GateDecision {
     std::string decision;  // allow, refuse, wait, remeasure, visitor
-    std::string reason;    // machine-readable: ok, fever, full, no_temperature, implausible, unknown_face, ...
-    std::string message;   // what the door shows and says, zh-CN
+    std::string reason;   // machine-readable: ok, fever, full, no_temperature, implausible, unknown_face, ...
+    std::string message;  // what the door shows and says, zh-CN
     std::optional<int64_t> elder_id;
     std::string elder_name;
     std::optional<double> temperature;  // body temperature after offset
@@ -40,8 +40,8 @@ std::string greeting_time(int64_t now_ms, const std::string& timezone);
 
 class Gate {
 public:
-    Gate(const config::SiteConfig& cfg, Store& store, const Clock& clock, Roster& roster, CheckinService& checkins,
-         Occupancy& occupancy, AlarmService& alarms);
+    Gate(const config::SiteConfig& cfg, Store& store, const Clock& clock, Roster& roster,
+         CheckinService& checkins, Occupancy& occupancy, AlarmService& alarms);
 
     // Called for every decision (door page, speech, relay, metrics).
     void on_decision(std::function<void(const GateDecision&)> fn) { announce_ = std::move(fn); }

@@ -48,12 +48,16 @@ ZoneOccupancy Occupancy::zone(const std::string& id) {
         if (id == cfg_.gate.dining_zone && cfg_.gate.dining_limit > 0) {
             int64_t local = clock_.now_ms() + local_offset_ms(cfg_.site.timezone);
             int minute = static_cast<int>(((local / 60000) % 1440 + 1440) % 1440);
-            bool meal = (minute >= 11 * 60 && minute < 13 * 60) || (minute >= 17 * 60 && minute < 18 * 60 + 30);
+            bool meal =
+                (minute >= 11 * 60 && minute < 13 * 60) || (minute >= 17 * 60 && minute < 18 * 60 + 30);
             if (meal) z.capacity = cfg_.gate.dining_limit;
         }
-        if (z.capacity > 0 && z.count >= z.capacity) z.level = "full";
-        else if (z.capacity > 0 && z.count * 100 >= z.capacity * cz->warn_percent) z.level = "near";
-        else z.level = "ok";
+        if (z.capacity > 0 && z.count >= z.capacity)
+            z.level = "full";
+        else if (z.capacity > 0 && z.count * 100 >= z.capacity * cz->warn_percent)
+            z.level = "near";
+        else
+            z.level = "ok";
     } else {
         z.level = "ok";
     }

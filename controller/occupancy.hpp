@@ -15,16 +15,18 @@ struct ZoneOccupancy {
     std::string zone;
     std::string name;
     int count = 0;
-    int capacity = 0;  // 0 = unlimited
+    int capacity = 0;   // 0 = unlimited
     std::string level;  // ok, near, full
 };
 
 class Occupancy {
 public:
-    Occupancy(Store& store, const Clock& clock, const config::SiteConfig& cfg) : store_(store), clock_(clock), cfg_(cfg) {}
+    Occupancy(Store& store, const Clock& clock, const config::SiteConfig& cfg)
+        : store_(store), clock_(clock), cfg_(cfg) {}
     // Inside a write transaction: applies delta to zone, clamped so the count never goes below zero.
     // Returns the new count.
-    int adjust(sqlite3* db, const std::string& zone, int delta, const std::string& source, const std::string& actor);
+    int adjust(sqlite3* db, const std::string& zone, int delta, const std::string& source,
+               const std::string& actor);
     int count(const std::string& zone);
     ZoneOccupancy zone(const std::string& zone);
     std::vector<ZoneOccupancy> all();

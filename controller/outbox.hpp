@@ -15,8 +15,8 @@ class Outbox {
 public:
     Outbox(std::string site_id, std::string region) : site_(std::move(site_id)), region_(std::move(region)) {}
     // Writes the envelope {"schema":"caregate.<kind>/1","id","site","ts","data"} with the record's uuid.
-    void put(sqlite3* db, const std::string& kind, const std::string& id, int64_t ts_ms, const nlohmann::json& data,
-             Priority priority = Priority::normal) const;
+    void put(sqlite3* db, const std::string& kind, const std::string& id, int64_t ts_ms,
+             const nlohmann::json& data, Priority priority = Priority::normal) const;
     static nlohmann::json envelope(const std::string& site, const std::string& kind, const std::string& id,
                                    int64_t ts_ms, const nlohmann::json& data);
     const std::string& site() const { return site_; }

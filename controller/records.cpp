@@ -20,13 +20,14 @@ const std::vector<std::string>& visit_methods() {
 }
 
 json to_json(const ServiceRecord& r) {
-    return {{"id", r.uuid},    {"record_id", r.id},   {"elder_id", r.elder_id}, {"elder_name", r.elder_name},
-            {"ts", r.ts_ms},   {"service", r.service}, {"staff", r.staff},      {"notes", r.notes}};
+    return {{"id", r.uuid},  {"record_id", r.id},    {"elder_id", r.elder_id}, {"elder_name", r.elder_name},
+            {"ts", r.ts_ms}, {"service", r.service}, {"staff", r.staff},       {"notes", r.notes}};
 }
 json to_json(const VisitRecord& r) {
-    return {{"id", r.uuid},         {"record_id", r.id},     {"elder_id", r.elder_id}, {"elder_name", r.elder_name},
-            {"ts", r.ts_ms},        {"method", r.method},    {"visitor", r.visitor},   {"health", r.health},
-            {"safety", r.safety},   {"needs", r.needs},      {"follow_up", r.follow_up}};
+    return {
+        {"id", r.uuid},       {"record_id", r.id},  {"elder_id", r.elder_id},  {"elder_name", r.elder_name},
+        {"ts", r.ts_ms},      {"method", r.method}, {"visitor", r.visitor},    {"health", r.health},
+        {"safety", r.safety}, {"needs", r.needs},   {"follow_up", r.follow_up}};
 }
 
 std::string Records::elder_uuid(sqlite3* db, int64_t elder_id) {
@@ -39,18 +40,26 @@ std::string Records::elder_uuid(sqlite3* db, int64_t elder_id) {
 ServiceRecord Records::add_service(ServiceRecord r, const std::string& actor) {
     auto& types = service_types();
     if (std::find(types.begin(), types.end(), r.service) == types.end())
-        throw std::invalid_argument("unknown service '" + r.service +
-                                    "'; use 助餐 助浴 助洁 文体娱乐 代办代购 医疗保健 心理慰藉 技能培训 康复辅具租赁");
+        throw std::invalid_argument(
+            "unknown service '" + r.service +
+            "'; use 助餐 助浴 助洁 文体娱乐 代办代购 医疗保健 心理慰藉 技能培训 康复辅具租赁");
     if (r.staff.empty()) r.staff = actor;
     if (r.ts_ms == 0) r.ts_ms = clock_.now_ms();
     return store_.write([&](sqlite3* db) {
         std::string eu = elder_uuid(db, r.elder_id);
         r.uuid = new_uuid();
-        Stmt s(db, "INSERT INTO service_records(uuid, elder_id, ts, service, staff, notes) VALUES(?,?,?,?,?,?)");
-        s.bind(1, r.uuid).bind(2, r.elder_id).bind(3, r.ts_ms).bind(4, r.service).bind(5, r.staff).bind(6, r.notes);
+        Stmt s(db,
+               "INSERT INTO service_records(uuid, elder_id, ts, service, staff, notes) VALUES(?,?,?,?,?,?)");
+        s.bind(1, r.uuid)
+            .bind(2, r.elder_id)
+            .bind(3, r.ts_ms)
+            .bind(4, r.service)
+            .bind(5, r.staff)
+            .bind(6, r.notes);
         s.run();
         r.id = last_insert_id(db);
-        json data = {{"id", r.uuid}, {"elder_id", eu}, {"ts", r.ts_ms}, {"service", r.service}, {"staff", r.staff}};
+        json data = {
+            {"id", r.uuid}, {"elder_id", eu}, {"ts", r.ts_ms}, {"service", r.service}, {"staff", r.staff}};
         outbox_.put(db, "service", r.uuid, r.ts_ms, data);
         Store::audit(db, actor, "service.create", "elder:" + std::to_string(r.elder_id),
                      json{{"service", r.service}}.dump(), clock_.now_ms());
@@ -68,14 +77,15 @@ VisitRecord Records::add_visit(VisitRecord r, const std::string& actor) {
         std::string eu = elder_uuid(db, r.elder_id);
         r.uuid = new_uuid();
         Stmt s(db,
-               "INSERT INTO visit_records(uuid, elder_id, ts, method, visitor, health, safety, needs, follow_up) "
+               "INSERT INTO visit_records(uuid, elder_id, ts, method, visitor, health, safety, needs, "
+               "follow_up) "
                "VALUES(?,?,?,?,?,?,?,?,?)");
         s.bind(1, r.uuid).bind(2, r.elder_id).bind(3, r.ts_ms).bind(4, r.method).bind(5, r.visitor);
         s.bind(6, r.health).bind(7, r.safety).bind(8, r.needs).bind(9, r.follow_up).run();
         r.id = last_insert_id(db);
-        json data = {{"id", r.uuid},       {"elder_id", eu},        {"ts", r.ts_ms},      {"method", r.method},
-                     {"visitor", r.visitor}, {"health", r.health}, {"safety", r.safety}, {"needs", r.needs},
-                     {"follow_up", r.follow_up}};
+        json data = {{"id", r.uuid},       {"elder_id", eu},       {"ts", r.ts_ms},
+                     {"method", r.method}, {"visitor", r.visitor}, {"health", r.health},
+                     {"safety", r.safety}, {"needs", r.needs},     {"follow_up", r.follow_up}};
         outbox_.put(db, "visit", r.uuid, r.ts_ms, data);
         Store::audit(db, actor, "visit.create", "elder:" + std::to_string(r.elder_id), "{}", clock_.now_ms());
         return r;
@@ -87,7 +97,8 @@ std::vector<ServiceRecord> Records::services(int64_t from_ms, int64_t to_ms, int
         std::vector<ServiceRecord> out;
         Stmt s(db,
                "SELECT r.id, r.uuid, r.elder_id, e.name, r.ts, r.service, r.staff, COALESCE(r.notes,'') FROM "
-               "service_records r JOIN elders e ON e.id=r.elder_id WHERE r.ts>=? AND r.ts<? ORDER BY r.ts DESC LIMIT ?");
+               "service_records r JOIN elders e ON e.id=r.elder_id WHERE r.ts>=? AND r.ts<? ORDER BY r.ts "
+               "DESC LIMIT ?");
         s.bind(1, from_ms).bind(2, to_ms).bind(3, limit);
         while (s.step())
             out.push_back({s.i64(0), s.str(1), s.i64(2), s.str(3), s.i64(4), s.str(5), s.str(6), s.str(7)});
@@ -104,8 +115,8 @@ std::vector<VisitRecord> Records::visits(int64_t from_ms, int64_t to_ms, int lim
                "JOIN elders e ON e.id=r.elder_id WHERE r.ts>=? AND r.ts<? ORDER BY r.ts DESC LIMIT ?");
         s.bind(1, from_ms).bind(2, to_ms).bind(3, limit);
         while (s.step())
-            out.push_back({s.i64(0), s.str(1), s.i64(2), s.str(3), s.i64(4), s.str(5), s.str(6), s.str(7), s.str(8),
-                           s.str(9), s.str(10)});
+            out.push_back({s.i64(0), s.str(1), s.i64(2), s.str(3), s.i64(4), s.str(5), s.str(6), s.str(7),
+                           s.str(8), s.str(9), s.str(10)});
         return out;
     });
 }

@@ -43,7 +43,8 @@ nlohmann::json to_json(const VisitRecord& r);
 
 class Records {
 public:
-    Records(Store& store, const Clock& clock, const Outbox& outbox) : store_(store), clock_(clock), outbox_(outbox) {}
+    Records(Store& store, const Clock& clock, const Outbox& outbox)
+        : store_(store), clock_(clock), outbox_(outbox) {}
     // Throw std::invalid_argument naming the bad field.
     ServiceRecord add_service(ServiceRecord r, const std::string& actor);
     VisitRecord add_visit(VisitRecord r, const std::string& actor);

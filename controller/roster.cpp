@@ -10,7 +10,8 @@ namespace caregate {
 using nlohmann::json;
 
 const std::vector<std::string>& elder_categories() {
-    static const std::vector<std::string> c = {"独居", "空巢", "留守", "失能", "重残", "计生特殊", "低保", "特困"};
+    static const std::vector<std::string> c = {"独居", "空巢",     "留守", "失能",
+                                               "重残", "计生特殊", "低保", "特困"};
     return c;
 }
 
@@ -45,7 +46,8 @@ void update_from_json(Elder& e, const json& j) {
     };
     auto boolean = [&](const char* k, bool& out) {
         if (!j.contains(k) || j[k].is_null()) return;
-        if (!j[k].is_boolean()) throw std::invalid_argument(std::string("field '") + k + "' must be true or false");
+        if (!j[k].is_boolean())
+            throw std::invalid_argument(std::string("field '") + k + "' must be true or false");
         out = j[k].get<bool>();
     };
     str("external_id", e.external_id);
@@ -69,7 +71,8 @@ void update_from_json(Elder& e, const json& j) {
             auto s = c.get<std::string>();
             auto& known = elder_categories();
             if (std::find(known.begin(), known.end(), s) == known.end())
-                throw std::invalid_argument("unknown category '" + s + "'; use 独居 空巢 留守 失能 重残 计生特殊 低保 特困");
+                throw std::invalid_argument("unknown category '" + s +
+                                            "'; use 独居 空巢 留守 失能 重残 计生特殊 低保 特困");
             cats.push_back(s);
         }
         e.categories = cats;
@@ -120,32 +123,48 @@ Elder Roster::save(Elder e, const std::string& actor) {
     return store_.write([&](sqlite3* db) {
         if (e.id == 0) {
             e.uuid = new_uuid();
-            Stmt s(db,
-                   "INSERT INTO elders(uuid, external_id, name, gender, birth_date, phone, card_no, id_number, "
-                   "address, emergency_contact, emergency_phone, categories, family_notify, liveness_exempt, notes, "
-                   "active, created_at, updated_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?,?)");
+            Stmt s(
+                db,
+                "INSERT INTO elders(uuid, external_id, name, gender, birth_date, phone, card_no, id_number, "
+                "address, emergency_contact, emergency_phone, categories, family_notify, liveness_exempt, "
+                "notes, "
+                "active, created_at, updated_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?,?)");
             s.bind(1, e.uuid);
             bind_opt_text(s, 2, e.external_id);
             s.bind(3, e.name).bind(4, e.gender).bind(5, e.birth_date).bind(6, e.phone);
             bind_opt_text(s, 7, e.card_no);
-            s.bind(8, e.id_number).bind(9, e.address).bind(10, e.emergency_contact).bind(11, e.emergency_phone);
-            s.bind(12, json(e.categories).dump()).bind(13, e.family_notify ? 1 : 0).bind(14, e.liveness_exempt ? 1 : 0);
+            s.bind(8, e.id_number)
+                .bind(9, e.address)
+                .bind(10, e.emergency_contact)
+                .bind(11, e.emergency_phone);
+            s.bind(12, json(e.categories).dump())
+                .bind(13, e.family_notify ? 1 : 0)
+                .bind(14, e.liveness_exempt ? 1 : 0);
             s.bind(15, e.notes).bind(16, now).bind(17, now).run();
             e.id = last_insert_id(db);
-            Store::audit(db, actor, "elder.create", "elder:" + std::to_string(e.id), json{{"name", e.name}}.dump(), now);
+            Store::audit(db, actor, "elder.create", "elder:" + std::to_string(e.id),
+                         json{{"name", e.name}}.dump(), now);
         } else {
             Stmt s(db,
-                   "UPDATE elders SET external_id=?, name=?, gender=?, birth_date=?, phone=?, card_no=?, id_number=?, "
+                   "UPDATE elders SET external_id=?, name=?, gender=?, birth_date=?, phone=?, card_no=?, "
+                   "id_number=?, "
                    "address=?, emergency_contact=?, emergency_phone=?, categories=?, family_notify=?, "
                    "liveness_exempt=?, notes=?, active=?, updated_at=? WHERE id=?");
             bind_opt_text(s, 1, e.external_id);
             s.bind(2, e.name).bind(3, e.gender).bind(4, e.birth_date).bind(5, e.phone);
             bind_opt_text(s, 6, e.card_no);
-            s.bind(7, e.id_number).bind(8, e.address).bind(9, e.emergency_contact).bind(10, e.emergency_phone);
-            s.bind(11, json(e.categories).dump()).bind(12, e.family_notify ? 1 : 0).bind(13, e.liveness_exempt ? 1 : 0);
+            s.bind(7, e.id_number)
+                .bind(8, e.address)
+                .bind(9, e.emergency_contact)
+                .bind(10, e.emergency_phone);
+            s.bind(11, json(e.categories).dump())
+                .bind(12, e.family_notify ? 1 : 0)
+                .bind(13, e.liveness_exempt ? 1 : 0);
             s.bind(14, e.notes).bind(15, e.active ? 1 : 0).bind(16, now).bind(17, e.id).run();
-            if (sqlite3_changes(db) == 0) throw std::invalid_argument("elder " + std::to_string(e.id) + " does not exist");
-            Store::audit(db, actor, "elder.update", "elder:" + std::to_string(e.id), json{{"name", e.name}}.dump(), now);
+            if (sqlite3_changes(db) == 0)
+                throw std::invalid_argument("elder " + std::to_string(e.id) + " does not exist");
+            Store::audit(db, actor, "elder.update", "elder:" + std::to_string(e.id),
+                         json{{"name", e.name}}.dump(), now);
         }
         return e;
     });
@@ -181,9 +200,10 @@ std::optional<Elder> Roster::find_by_external_id(const std::string& external_id)
 std::vector<Elder> Roster::list(const std::string& search, int limit) {
     return store_.read([&](sqlite3* db) {
         std::vector<Elder> out;
-        Stmt s(db, std::string("SELECT ") + kCols +
-                       " FROM elders WHERE (?1 = '' OR name LIKE '%' || ?1 || '%' OR card_no = ?1 OR phone = ?1) "
-                       "ORDER BY active DESC, name LIMIT ?2");
+        Stmt s(db,
+               std::string("SELECT ") + kCols +
+                   " FROM elders WHERE (?1 = '' OR name LIKE '%' || ?1 || '%' OR card_no = ?1 OR phone = ?1) "
+                   "ORDER BY active DESC, name LIMIT ?2");
         s.bind(1, search).bind(2, limit);
         while (s.step()) out.push_back(row(s));
         return out;
@@ -196,8 +216,10 @@ void Roster::record_consent(int64_t id, const std::string& staff, const std::str
     store_.write([&](sqlite3* db) {
         Stmt s(db, "UPDATE elders SET consent_by=?, consent_at=?, updated_at=? WHERE id=?");
         s.bind(1, staff).bind(2, now).bind(3, now).bind(4, id).run();
-        if (sqlite3_changes(db) == 0) throw std::invalid_argument("elder " + std::to_string(id) + " does not exist");
-        Store::audit(db, actor, "elder.consent", "elder:" + std::to_string(id), json{{"by", staff}}.dump(), now);
+        if (sqlite3_changes(db) == 0)
+            throw std::invalid_argument("elder " + std::to_string(id) + " does not exist");
+        Store::audit(db, actor, "elder.consent", "elder:" + std::to_string(id), json{{"by", staff}}.dump(),
+                     now);
     });
 }
 
@@ -206,7 +228,8 @@ void Roster::deactivate(int64_t id, const std::string& actor) {
     store_.write([&](sqlite3* db) {
         Stmt s(db, "UPDATE elders SET active=0, updated_at=? WHERE id=?");
         s.bind(1, now).bind(2, id).run();
-        if (sqlite3_changes(db) == 0) throw std::invalid_argument("elder " + std::to_string(id) + " does not exist");
+        if (sqlite3_changes(db) == 0)
+            throw std::invalid_argument("elder " + std::to_string(id) + " does not exist");
         Store::audit(db, actor, "elder.deactivate", "elder:" + std::to_string(id), "{}", now);
     });
 }

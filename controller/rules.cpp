@@ -69,7 +69,10 @@ void RulesEngine::record_device_health(const DeviceHealth& h) {
                "last_seen=COALESCE(excluded.last_seen, devices.last_seen), updated_at=excluded.updated_at, "
                "errors=devices.errors + (1 - excluded.online)");
         s.bind(1, h.device_id).bind(2, h.kind).bind(3, h.zone.empty() ? zone_of(h.device_id) : h.zone);
-        s.bind(4, h.online ? 1 : 0).bind(5, h.reason).bind(6, h.battery).bind(7, h.ts_ms ? h.ts_ms : clock_.now_ms());
+        s.bind(4, h.online ? 1 : 0)
+            .bind(5, h.reason)
+            .bind(6, h.battery)
+            .bind(7, h.ts_ms ? h.ts_ms : clock_.now_ms());
         s.run();
     });
 }
@@ -81,12 +84,14 @@ void RulesEngine::handle(const Event& ev) {
                 using T = std::decay_t<decltype(e)>;
                 if constexpr (std::is_same_v<T, ButtonPressed>) {
                     std::string zone = e.zone.empty() ? zone_of(e.device_id) : e.zone;
-                    alarms_.raise("call", e.device_id, zone, "device:" + e.device_id, json{{"cause", e.cause}});
+                    alarms_.raise("call", e.device_id, zone, "device:" + e.device_id,
+                                  json{{"cause", e.cause}});
                 } else if constexpr (std::is_same_v<T, ButtonReset>) {
                     alarms_.cancel_from_device(e.device_id);
                 } else if constexpr (std::is_same_v<T, FallDetected>) {
                     std::string zone = e.zone.empty() ? zone_of(e.device_id) : e.zone;
-                    alarms_.raise("fall", e.device_id, zone, "device:" + e.device_id, json{{"certain", e.certain}});
+                    alarms_.raise("fall", e.device_id, zone, "device:" + e.device_id,
+                                  json{{"certain", e.certain}});
                 } else if constexpr (std::is_same_v<T, DeviceHealth>) {
                     record_device_health(e);
                     if (health_hook_) health_hook_(e);
@@ -94,8 +99,8 @@ void RulesEngine::handle(const Event& ev) {
                                        : e.kind == "storage" ? "storage"
                                                              : "device_offline";
                     if (!e.online) {
-                        alarms_.raise(kind, e.device_id, e.zone.empty() ? zone_of(e.device_id) : e.zone, "system",
-                                      json{{"reason", e.reason}, {"device_kind", e.kind}});
+                        alarms_.raise(kind, e.device_id, e.zone.empty() ? zone_of(e.device_id) : e.zone,
+                                      "system", json{{"reason", e.reason}, {"device_kind", e.kind}});
                     } else {
                         alarms_.clear(kind, e.device_id, "back online");
                         if (e.battery && *e.battery < cfg_.alarms.low_battery_percent) {
@@ -103,7 +108,8 @@ void RulesEngine::handle(const Event& ev) {
                                 Store::audit(db, "system", "device.low_battery", "device:" + e.device_id,
                                              json{{"battery", *e.battery}}.dump(), clock_.now_ms());
                             });
-                            logger("devices")->warn("maintenance: device {} battery at {}%", e.device_id, *e.battery);
+                            logger("devices")->warn("maintenance: device {} battery at {}%", e.device_id,
+                                                    *e.battery);
                         }
                     }
                 } else if constexpr (std::is_same_v<T, FaceSeen>) {

@@ -18,8 +18,8 @@ namespace caregate {
 
 class RulesEngine {
 public:
-    RulesEngine(const config::SiteConfig& cfg, Bus& bus, Store& store, const Clock& clock, AlarmService& alarms,
-                CheckinService& checkins, Metrics& metrics);
+    RulesEngine(const config::SiteConfig& cfg, Bus& bus, Store& store, const Clock& clock,
+                AlarmService& alarms, CheckinService& checkins, Metrics& metrics);
     ~RulesEngine();
     void start();
     void stop();

@@ -20,8 +20,9 @@ std::string hash_password(const std::string& password) {
 }
 }  // namespace
 
-StaffMember StaffAccounts::add(const std::string& username, const std::string& display_name, const std::string& role,
-                               const std::string& password, const std::string& actor) {
+StaffMember StaffAccounts::add(const std::string& username, const std::string& display_name,
+                               const std::string& role, const std::string& password,
+                               const std::string& actor) {
     static const std::regex re("[A-Za-z0-9_.-]{2,32}");
     if (!std::regex_match(username, re))
         throw std::invalid_argument("username must be 2-32 letters, digits, '_', '.' or '-'");
@@ -32,11 +33,18 @@ StaffMember StaffAccounts::add(const std::string& username, const std::string& d
         Stmt f(db, "SELECT 1 FROM staff WHERE username=?");
         f.bind(1, username);
         if (f.step()) throw std::invalid_argument("staff account '" + username + "' already exists");
-        Stmt s(db, "INSERT INTO staff(username, display_name, role, password_hash, created_at) VALUES(?,?,?,?,?)");
-        s.bind(1, username).bind(2, display_name.empty() ? username : display_name).bind(3, role).bind(4, hash);
+        Stmt s(
+            db,
+            "INSERT INTO staff(username, display_name, role, password_hash, created_at) VALUES(?,?,?,?,?)");
+        s.bind(1, username)
+            .bind(2, display_name.empty() ? username : display_name)
+            .bind(3, role)
+            .bind(4, hash);
         s.bind(5, now).run();
-        StaffMember m{last_insert_id(db), username, display_name.empty() ? username : display_name, role, true};
-        Store::audit(db, actor, "staff.create", "staff:" + username, nlohmann::json{{"role", role}}.dump(), now);
+        StaffMember m{last_insert_id(db), username, display_name.empty() ? username : display_name, role,
+                      true};
+        Store::audit(db, actor, "staff.create", "staff:" + username, nlohmann::json{{"role", role}}.dump(),
+                     now);
         return m;
     });
 }
@@ -50,8 +58,9 @@ LoginResult StaffAccounts::login(const std::string& username, const std::string&
         int64_t locked_until = 0;
     };
     auto row = store_.read([&](sqlite3* db) -> std::optional<Row> {
-        Stmt s(db, "SELECT id, username, display_name, role, active, password_hash, locked_until FROM staff "
-                   "WHERE username=?");
+        Stmt s(db,
+               "SELECT id, username, display_name, role, active, password_hash, locked_until FROM staff "
+               "WHERE username=?");
         s.bind(1, username);
         if (!s.step()) return std::nullopt;
         return Row{{s.i64(0), s.str(1), s.str(2), s.str(3), s.i64(4) != 0}, s.str(5), s.i64(6)};
@@ -73,7 +82,8 @@ LoginResult StaffAccounts::login(const std::string& username, const std::string&
             return LoginResult::ok;
         }
         Stmt s(db,
-               "UPDATE staff SET failed_logins=failed_logins+1, locked_until=CASE WHEN failed_logins+1>=? THEN ? "
+               "UPDATE staff SET failed_logins=failed_logins+1, locked_until=CASE WHEN failed_logins+1>=? "
+               "THEN ? "
                "ELSE locked_until END WHERE id=? RETURNING failed_logins");
         s.bind(1, kMaxFailures).bind(2, now + kLockMs).bind(3, row->m.id);
         s.step();
@@ -85,7 +95,8 @@ LoginResult StaffAccounts::login(const std::string& username, const std::string&
     });
 }
 
-void StaffAccounts::set_password(const std::string& username, const std::string& password, const std::string& actor) {
+void StaffAccounts::set_password(const std::string& username, const std::string& password,
+                                 const std::string& actor) {
     std::string hash = hash_password(password);
     store_.write([&](sqlite3* db) {
         Stmt s(db, "UPDATE staff SET password_hash=?, failed_logins=0, locked_until=0 WHERE username=?");
@@ -100,7 +111,8 @@ void StaffAccounts::set_active(const std::string& username, bool active, const s
         Stmt s(db, "UPDATE staff SET active=? WHERE username=?");
         s.bind(1, active ? 1 : 0).bind(2, username).run();
         if (sqlite3_changes(db) == 0) throw std::invalid_argument("no staff account '" + username + "'");
-        Store::audit(db, actor, active ? "staff.enable" : "staff.disable", "staff:" + username, "{}", clock_.now_ms());
+        Store::audit(db, actor, active ? "staff.enable" : "staff.disable", "staff:" + username, "{}",
+                     clock_.now_ms());
     });
 }
 

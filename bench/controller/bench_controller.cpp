@@ -75,7 +75,8 @@ void BM_IndexOneDayQuery(benchmark::State& state) {
         EventIndex index(store, clock, config::Cctv{}, dir + "/media");
         std::mt19937 rng(2);
         for (int64_t done = 0; done < n; done += 50'000)
-            index.ingest(make_events(size_t(std::min<int64_t>(50'000, n - done)), t0 + done * step, step, rng));
+            index.ingest(
+                make_events(size_t(std::min<int64_t>(50'000, n - done)), t0 + done * step, step, rng));
         built[n] = dir;
     }
     SystemClock clock;
@@ -95,7 +96,11 @@ void BM_IndexOneDayQuery(benchmark::State& state) {
     }
 }
 BENCHMARK(BM_IndexOneDayQuery)->Args({1'000'000, 0})->Args({1'000'000, 1})->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_IndexOneDayQuery)->Args({10'000'000, 0})->Args({10'000'000, 1})->Unit(benchmark::kMicrosecond)->Iterations(200);
+BENCHMARK(BM_IndexOneDayQuery)
+    ->Args({10'000'000, 0})
+    ->Args({10'000'000, 1})
+    ->Unit(benchmark::kMicrosecond)
+    ->Iterations(200);
 
 void BM_MotionAnalyze640x360(benchmark::State& state) {
     cctv::MotionDetector motion({});
@@ -103,7 +108,8 @@ void BM_MotionAnalyze640x360(benchmark::State& state) {
     for (int i = 0; i < 50; ++i) {
         cv::Mat f(360, 640, CV_8UC3, cv::Scalar(60, 80, 100));
         cv::randu(f(cv::Rect(0, 300, 640, 60)), 0, 40);
-        if (i >= 10 && i < 40) cv::rectangle(f, {20 + i * 10, 60, 80, 200}, cv::Scalar(220, 220, 220), cv::FILLED);
+        if (i >= 10 && i < 40)
+            cv::rectangle(f, {20 + i * 10, 60, 80, 200}, cv::Scalar(220, 220, 220), cv::FILLED);
         frames.push_back(f);
     }
     size_t i = 0;
@@ -116,7 +122,8 @@ BENCHMARK(BM_MotionAnalyze640x360)->Unit(benchmark::kMillisecond);
 void BM_GateFaceToDecision(benchmark::State& state) {
     auto dir = temp_dir();
     auto cfg = config::parse_config(
-        "site: {id: b, name: x}\nzones: [{id: hall, name: h, capacity: 100000}]\ncheckin: {interval_minutes: 0}\n"
+        "site: {id: b, name: x}\nzones: [{id: hall, name: h, capacity: 100000}]\ncheckin: {interval_minutes: "
+        "0}\n"
         "buses: [{id: b, type: tcp, host: 127.0.0.1, devices: [{id: thermo, kind: ir_thermometer, "
         "points: [{table: input_registers, address: 15, scale: 0.1, meaning: temperature}]}]}]\n",
         dir + "/x.yaml");

@@ -4,7 +4,8 @@
 
 namespace caregate {
 
-std::atomic<uint64_t>& Metrics::counter(const std::string& name, const std::string& help, const std::string& labels) {
+std::atomic<uint64_t>& Metrics::counter(const std::string& name, const std::string& help,
+                                        const std::string& labels) {
     std::lock_guard<std::mutex> lock(mu_);
     auto& f = families_[name];
     if (f.help.empty()) f.help = help, f.type = "counter";
@@ -29,7 +30,8 @@ std::string Metrics::render() const {
         for (auto& [labels, v] : f.counters)
             o << name << (labels.empty() ? "" : "{" + labels + "}") << " " << v->load() << "\n";
         for (auto& s : f.samplers)
-            for (auto& [labels, v] : s()) o << name << (labels.empty() ? "" : "{" + labels + "}") << " " << v << "\n";
+            for (auto& [labels, v] : s())
+                o << name << (labels.empty() ? "" : "{" + labels + "}") << " " << v << "\n";
     }
     return o.str();
 }

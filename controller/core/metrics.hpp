@@ -16,10 +16,12 @@ class Metrics {
 public:
     // A counter identified by name and label set, e.g. counter("caregate_mqtt_malformed_total", "...",
     // "device=\"x\""). The reference stays valid for the registry's life.
-    std::atomic<uint64_t>& counter(const std::string& name, const std::string& help, const std::string& labels = "");
+    std::atomic<uint64_t>& counter(const std::string& name, const std::string& help,
+                                   const std::string& labels = "");
     // A sample source called at scrape time: returns (labels, value) pairs.
     using Sampler = std::function<std::vector<std::pair<std::string, double>>()>;
-    void gauge(const std::string& name, const std::string& help, Sampler fn, const std::string& type = "gauge");
+    void gauge(const std::string& name, const std::string& help, Sampler fn,
+               const std::string& type = "gauge");
     std::string render() const;
 
 private:

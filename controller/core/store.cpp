@@ -87,9 +87,11 @@ Store::Store(const std::string& path, int busy_timeout_ms, bool do_migrate) : pa
         throw StoreError("database directory " + dir.string() + " is not writable by this user (" +
                          std::strerror(errno) + "); fix its owner/permissions or set store.path");
     if (fs::exists(p, ec) && ::access(p.c_str(), R_OK | W_OK) != 0)
-        throw StoreError("database file " + path + " is not readable and writable (" + std::strerror(errno) + ")");
+        throw StoreError("database file " + path + " is not readable and writable (" + std::strerror(errno) +
+                         ")");
 
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+    if (sqlite3_open_v2(path.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                         nullptr) != SQLITE_OK) {
         std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
         sqlite3_close(db_);
@@ -105,7 +107,8 @@ Store::Store(const std::string& path, int busy_timeout_ms, bool do_migrate) : pa
         int v = schema_version();
         if (v > latest_schema_version())
             throw StoreError("database " + path + " has schema version " + std::to_string(v) +
-                             ", newer than this caregate supports (" + std::to_string(latest_schema_version()) +
+                             ", newer than this caregate supports (" +
+                             std::to_string(latest_schema_version()) +
                              "); install the newer caregate or restore a backup");
         if (do_migrate) migrate();
     } catch (...) {
@@ -175,8 +178,8 @@ std::string Store::integrity_check() {
     return out;
 }
 
-void Store::audit(sqlite3* db, const std::string& actor, const std::string& action, const std::string& subject,
-                  const std::string& detail_json, int64_t ts_ms) {
+void Store::audit(sqlite3* db, const std::string& actor, const std::string& action,
+                  const std::string& subject, const std::string& detail_json, int64_t ts_ms) {
     Stmt s(db, "INSERT INTO audit_log(ts, actor, action, subject, detail) VALUES(?,?,?,?,?)");
     s.bind(1, ts_ms).bind(2, actor).bind(3, action).bind(4, subject).bind(5, detail_json).run();
 }

@@ -118,8 +118,8 @@ public:
     void backup_to(const std::string& out);
     std::string integrity_check();
     // Appends to audit_log (inside the caller's write transaction when given its db).
-    static void audit(sqlite3* db, const std::string& actor, const std::string& action, const std::string& subject,
-                      const std::string& detail_json, int64_t ts_ms);
+    static void audit(sqlite3* db, const std::string& actor, const std::string& action,
+                      const std::string& subject, const std::string& detail_json, int64_t ts_ms);
 
 private:
     std::string path_;

@@ -6,7 +6,8 @@
 
 namespace caregate {
 
-HttpServer::HttpServer(HttpOptions opts) : opts_(std::move(opts)), server_(std::make_unique<httplib::Server>()) {
+HttpServer::HttpServer(HttpOptions opts)
+    : opts_(std::move(opts)), server_(std::make_unique<httplib::Server>()) {
     size_t threads = static_cast<size_t>(opts_.max_sse_clients) + 16;
     server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     server_->set_keep_alive_max_count(100);

@@ -30,7 +30,9 @@ void reply(httplib::Response& res, const json& j, int status = 200) {
     res.set_content(j.dump(), "application/json; charset=utf-8");
 }
 
-void fail(httplib::Response& res, int status, const std::string& message) { reply(res, {{"error", message}}, status); }
+void fail(httplib::Response& res, int status, const std::string& message) {
+    reply(res, {{"error", message}}, status);
+}
 
 std::string random_token() {
     unsigned char b[32];
@@ -47,7 +49,8 @@ std::string cookie(const httplib::Request& req, const std::string& name) {
     while ((pos = h.find(key, pos)) != std::string::npos) {
         if (pos == 0 || h[pos - 1] == ' ' || h[pos - 1] == ';') {
             size_t end = h.find(';', pos);
-            return h.substr(pos + key.size(), end == std::string::npos ? std::string::npos : end - pos - key.size());
+            return h.substr(pos + key.size(),
+                            end == std::string::npos ? std::string::npos : end - pos - key.size());
         }
         pos += key.size();
     }
@@ -137,9 +140,11 @@ std::optional<Session> Kiosk::writer(const httplib::Request& req, httplib::Respo
     auto s = reader(req, res);
     if (!s) return std::nullopt;
     std::string token = req.get_header_value("X-CSRF-Token");
-    if (token.empty() || sodium_memcmp(token.data(), s->csrf.data(), std::min(token.size(), s->csrf.size())) != 0 ||
+    if (token.empty() ||
+        sodium_memcmp(token.data(), s->csrf.data(), std::min(token.size(), s->csrf.size())) != 0 ||
         token.size() != s->csrf.size()) {
-        logger("kiosk")->warn("write refused for {}: missing or wrong CSRF token on {}", s->who.username, req.path);
+        logger("kiosk")->warn("write refused for {}: missing or wrong CSRF token on {}", s->who.username,
+                              req.path);
         fail(res, 403, "安全校验失败，请刷新页面 (CSRF token missing or wrong)");
         return std::nullopt;
     }
@@ -155,7 +160,11 @@ json Kiosk::overview() {
     int64_t now = p_.clock.now_ms();
     json zones = json::array();
     for (auto& z : p_.occupancy.all())
-        zones.push_back({{"id", z.zone}, {"name", z.name}, {"count", z.count}, {"capacity", z.capacity}, {"level", z.level}});
+        zones.push_back({{"id", z.zone},
+                         {"name", z.name},
+                         {"count", z.count},
+                         {"capacity", z.capacity},
+                         {"level", z.level}});
     json alarms = json::array();
     for (auto& a : p_.alarms.list(true, 50)) alarms.push_back(to_json(a));
     auto checkins = p_.checkins.list(day_start, now + 1, std::nullopt, 100000);
@@ -163,7 +172,8 @@ json Kiosk::overview() {
     for (auto& c : checkins) ins += c.direction == "in";
     json devices = p_.store.read([](sqlite3* db) {
         json d = json::array();
-        Stmt s(db, "SELECT id, kind, zone, online, reason, battery, last_seen, errors FROM devices ORDER BY id");
+        Stmt s(db,
+               "SELECT id, kind, zone, online, reason, battery, last_seen, errors FROM devices ORDER BY id");
         while (s.step())
             d.push_back({{"id", s.str(0)},
                          {"kind", s.str(1)},
@@ -180,26 +190,33 @@ json Kiosk::overview() {
     for (auto& d : devices) known.insert(d["id"].get<std::string>());
     auto add_cfg = [&](const std::string& id, const std::string& kind, const std::string& zone) {
         if (!known.count(id))
-            devices.push_back({{"id", id}, {"kind", kind}, {"zone", zone}, {"online", nullptr}, {"reason", "尚未上报"},
-                               {"battery", nullptr}, {"last_seen", nullptr}, {"errors", 0}});
+            devices.push_back({{"id", id},
+                               {"kind", kind},
+                               {"zone", zone},
+                               {"online", nullptr},
+                               {"reason", "尚未上报"},
+                               {"battery", nullptr},
+                               {"last_seen", nullptr},
+                               {"errors", 0}});
     };
     for (auto& b : p_.cfg.buses)
         for (auto& d : b.devices) add_cfg(d.id, d.kind, d.zone);
     for (auto& d : p_.cfg.mqtt_devices) add_cfg(d.id, d.kind, d.zone);
     for (auto& c : p_.cfg.cameras) add_cfg(c.id, "camera", c.zone);
-    json out = {{"site", {{"id", p_.cfg.site.id}, {"name", p_.cfg.site.name}}},
-                {"now", now},
-                {"zones", zones},
-                {"alarms", alarms},
-                {"checkins_today", ins},
-                {"inside", p_.store.read([&](sqlite3* db) {
-                     Stmt s(db,
-                            "SELECT COUNT(*) FROM (SELECT elder_id, direction, MAX(ts) FROM checkins WHERE ts>=? "
-                            "GROUP BY elder_id) WHERE direction='in'");
-                     s.bind(1, day_start).step();
-                     return s.i64(0);
-                 })},
-                {"devices", devices}};
+    json out = {
+        {"site", {{"id", p_.cfg.site.id}, {"name", p_.cfg.site.name}}},
+        {"now", now},
+        {"zones", zones},
+        {"alarms", alarms},
+        {"checkins_today", ins},
+        {"inside", p_.store.read([&](sqlite3* db) {
+             Stmt s(db,
+                    "SELECT COUNT(*) FROM (SELECT elder_id, direction, MAX(ts) FROM checkins WHERE ts>=? "
+                    "GROUP BY elder_id) WHERE direction='in'");
+             s.bind(1, day_start).step();
+             return s.i64(0);
+         })},
+        {"devices", devices}};
     if (p_.gate) {
         auto last = p_.gate->last();
         out["door"] = {{"last", last ? to_json(*last) : json(nullptr)},
@@ -213,7 +230,9 @@ json Kiosk::monthly_report(const std::string& month) {
     auto [from, to] = local_month_range(month, p_.cfg.site.timezone);
     json r = {{"site", p_.cfg.site.name}, {"site_id", p_.cfg.site.id}, {"month", month}};
     p_.store.read([&](sqlite3* db) {
-        Stmt c(db, "SELECT COUNT(*), COUNT(DISTINCT elder_id) FROM checkins WHERE direction='in' AND ts>=? AND ts<?");
+        Stmt c(db,
+               "SELECT COUNT(*), COUNT(DISTINCT elder_id) FROM checkins WHERE direction='in' AND ts>=? AND "
+               "ts<?");
         c.bind(1, from).bind(2, to).step();
         r["checkins"] = c.i64(0);
         r["unique_elders"] = c.i64(1);
@@ -221,7 +240,8 @@ json Kiosk::monthly_report(const std::string& month) {
         Stmt a(db,
                "SELECT kind, COUNT(*), AVG(acked_at - raised_at), MAX(acked_at - raised_at), "
                "AVG(CASE WHEN state='resolved' THEN closed_at - raised_at END), "
-               "SUM(state IN ('resolved','cancelled')) FROM alarms WHERE raised_at>=? AND raised_at<? GROUP BY kind "
+               "SUM(state IN ('resolved','cancelled')) FROM alarms WHERE raised_at>=? AND raised_at<? GROUP "
+               "BY kind "
                "ORDER BY kind");
         a.bind(1, from).bind(2, to);
         while (a.step())
@@ -263,7 +283,8 @@ void Kiosk::routes(httplib::Server& s) {
         if (!j) return;
         StaffMember who;
         auto r = p_.staff.login(str_field(*j, "username"), str_field(*j, "password"), &who);
-        if (r == LoginResult::locked) return fail(res, 423, "登录失败次数过多，账号已锁定 15 分钟 (account locked)");
+        if (r == LoginResult::locked)
+            return fail(res, 423, "登录失败次数过多，账号已锁定 15 分钟 (account locked)");
         if (r != LoginResult::ok) return fail(res, 401, "用户名或密码错误 (wrong username or password)");
         Session sess{who, random_token(), p_.clock.now_ms() + kSessionMs};
         std::string token = random_token();
@@ -271,8 +292,12 @@ void Kiosk::routes(httplib::Server& s) {
             std::lock_guard<std::mutex> lock(mu_);
             sessions_[token] = sess;
         }
-        res.set_header("Set-Cookie", "cg_session=" + token + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200");
-        reply(res, {{"username", who.username}, {"name", who.display_name}, {"role", who.role}, {"csrf", sess.csrf}});
+        res.set_header("Set-Cookie",
+                       "cg_session=" + token + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200");
+        reply(res, {{"username", who.username},
+                    {"name", who.display_name},
+                    {"role", who.role},
+                    {"csrf", sess.csrf}});
     });
     s.Post("/api/logout", [this](const httplib::Request& req, httplib::Response& res) {
         auto sess = writer(req, res);
@@ -337,28 +362,32 @@ void Kiosk::routes(httplib::Server& s) {
         if (p_.cctv_events) j["nearby_events"] = p_.cctv_events("alarm=" + std::to_string(a->id));
         reply(res, j);
     });
-    s.Post(R"(/api/alarms/(\d+)/(ack|dispatch|resolve))", [this](const httplib::Request& req, httplib::Response& res) {
-        auto sess = writer(req, res);
-        if (!sess) return;
-        auto j = body(req, res);
-        if (!j) return;
-        int64_t id = std::stoll(req.matches[1]);
-        std::string action = req.matches[2];
-        std::string actor = sess->who.display_name;
-        try {
-            Alarm a;
-            if (action == "ack") a = p_.alarms.acknowledge(id, actor, str_field(*j, "note"));
-            else if (action == "dispatch") a = p_.alarms.dispatch(id, str_field(*j, "target"), actor, str_field(*j, "note"));
-            else a = p_.alarms.resolve(id, str_field(*j, "outcome"), actor, str_field(*j, "note"));
-            p_.store.write([&](sqlite3* db) {
-                Store::audit(db, sess->who.username, "alarm." + action, "alarm:" + std::to_string(id), j->dump(),
-                             p_.clock.now_ms());
-            });
-            reply(res, to_json(*p_.alarms.get(id)));
-        } catch (const AlarmError& e) {
-            fail(res, 409, e.what());
-        }
-    });
+    s.Post(R"(/api/alarms/(\d+)/(ack|dispatch|resolve))",
+           [this](const httplib::Request& req, httplib::Response& res) {
+               auto sess = writer(req, res);
+               if (!sess) return;
+               auto j = body(req, res);
+               if (!j) return;
+               int64_t id = std::stoll(req.matches[1]);
+               std::string action = req.matches[2];
+               std::string actor = sess->who.display_name;
+               try {
+                   Alarm a;
+                   if (action == "ack")
+                       a = p_.alarms.acknowledge(id, actor, str_field(*j, "note"));
+                   else if (action == "dispatch")
+                       a = p_.alarms.dispatch(id, str_field(*j, "target"), actor, str_field(*j, "note"));
+                   else
+                       a = p_.alarms.resolve(id, str_field(*j, "outcome"), actor, str_field(*j, "note"));
+                   p_.store.write([&](sqlite3* db) {
+                       Store::audit(db, sess->who.username, "alarm." + action, "alarm:" + std::to_string(id),
+                                    j->dump(), p_.clock.now_ms());
+                   });
+                   reply(res, to_json(*p_.alarms.get(id)));
+               } catch (const AlarmError& e) {
+                   fail(res, 409, e.what());
+               }
+           });
 
     // Check-ins.
     s.Get("/api/checkins", [this](const httplib::Request& req, httplib::Response& res) {
@@ -397,14 +426,17 @@ void Kiosk::routes(httplib::Server& s) {
         }
         c.direction = str_field(*j, "direction", "in");
         c.actor = sess->who.display_name;
-        if (j->contains("temperature") && (*j)["temperature"].is_number()) c.temperature = (*j)["temperature"].get<double>();
+        if (j->contains("temperature") && (*j)["temperature"].is_number())
+            c.temperature = (*j)["temperature"].get<double>();
         try {
             auto r = p_.checkins.record(c);
             p_.store.write([&](sqlite3* db) {
                 Store::audit(db, sess->who.username, "checkin.manual", "elder:" + std::to_string(c.elder_id),
                              j->dump(), p_.clock.now_ms());
             });
-            if (!r) return reply(res, {{"duplicate", true}, {"message", "该长者刚刚已登记 (already recorded just now)"}});
+            if (!r)
+                return reply(
+                    res, {{"duplicate", true}, {"message", "该长者刚刚已登记 (already recorded just now)"}});
             reply(res, to_json(*r), 201);
         } catch (const std::invalid_argument& e) {
             fail(res, 400, e.what());
@@ -457,8 +489,8 @@ void Kiosk::routes(httplib::Server& s) {
         auto j = body(req, res);
         if (!j) return;
         try {
-            p_.roster.record_consent(std::stoll(req.matches[1]), str_field(*j, "consent_by", sess->who.display_name),
-                                     sess->who.username);
+            p_.roster.record_consent(std::stoll(req.matches[1]),
+                                     str_field(*j, "consent_by", sess->who.display_name), sess->who.username);
             reply(res, to_json(*p_.roster.get(std::stoll(req.matches[1]))));
         } catch (const std::exception& e) {
             fail(res, 400, e.what());
@@ -489,7 +521,8 @@ void Kiosk::routes(httplib::Server& s) {
     // Services and home visits.
     auto range = [this](const httplib::Request& req) {
         int64_t now = p_.clock.now_ms();
-        if (req.has_param("month")) return local_month_range(req.get_param_value("month"), p_.cfg.site.timezone);
+        if (req.has_param("month"))
+            return local_month_range(req.get_param_value("month"), p_.cfg.site.timezone);
         return std::pair<int64_t, int64_t>{now - 31 * kDayMs, now + 1};
     };
     s.Get("/api/services", [this, range](const httplib::Request& req, httplib::Response& res) {
@@ -498,7 +531,9 @@ void Kiosk::routes(httplib::Server& s) {
             auto [from, to] = range(req);
             json list = json::array();
             for (auto& r : p_.records.services(from, to)) list.push_back(to_json(r));
-            reply(res, {{"records", list}, {"counts", p_.records.service_counts(from, to)}, {"types", service_types()}});
+            reply(res, {{"records", list},
+                        {"counts", p_.records.service_counts(from, to)},
+                        {"types", service_types()}});
         } catch (const std::invalid_argument& e) {
             fail(res, 400, e.what());
         }
@@ -565,7 +600,8 @@ void Kiosk::routes(httplib::Server& s) {
         if (sess->who.role != "admin") return fail(res, 403, "需要管理员权限 (admin only)");
         json out = json::array();
         for (auto& m : p_.staff.list())
-            out.push_back({{"username", m.username}, {"name", m.display_name}, {"role", m.role}, {"active", m.active}});
+            out.push_back(
+                {{"username", m.username}, {"name", m.display_name}, {"role", m.role}, {"active", m.active}});
         reply(res, out);
     });
     s.Post("/api/staff", [this](const httplib::Request& req, httplib::Response& res) {
@@ -574,8 +610,9 @@ void Kiosk::routes(httplib::Server& s) {
         auto j = body(req, res);
         if (!j) return;
         try {
-            auto m = p_.staff.add(str_field(*j, "username"), str_field(*j, "name"), str_field(*j, "role", "staff"),
-                                  str_field(*j, "password"), sess->who.username);
+            auto m =
+                p_.staff.add(str_field(*j, "username"), str_field(*j, "name"), str_field(*j, "role", "staff"),
+                             str_field(*j, "password"), sess->who.username);
             reply(res, {{"username", m.username}, {"role", m.role}}, 201);
         } catch (const std::exception& e) {
             fail(res, 400, e.what());
@@ -585,7 +622,8 @@ void Kiosk::routes(httplib::Server& s) {
     // The door display: public on purpose (it is the screen at the door), so it shows only what the
     // door already says aloud.
     s.Get("/api/door/state", [this](const httplib::Request&, httplib::Response& res) {
-        json j = {{"site", p_.cfg.site.name}, {"now", p_.clock.now_ms()}, {"last", nullptr}, {"speech", false}};
+        json j = {
+            {"site", p_.cfg.site.name}, {"now", p_.clock.now_ms()}, {"last", nullptr}, {"speech", false}};
         if (p_.gate) {
             auto last = p_.gate->last();
             if (last) {
@@ -597,7 +635,8 @@ void Kiosk::routes(httplib::Server& s) {
         }
         json zones = json::array();
         for (auto& z : p_.occupancy.all())
-            zones.push_back({{"name", z.name}, {"count", z.count}, {"capacity", z.capacity}, {"level", z.level}});
+            zones.push_back(
+                {{"name", z.name}, {"count", z.count}, {"capacity", z.capacity}, {"level", z.level}});
         j["zones"] = zones;
         reply(res, j);
     });
@@ -617,7 +656,8 @@ void Kiosk::routes(httplib::Server& s) {
         if (!p_.gate) return fail(res, 503, "no door configured");
         try {
             std::optional<double> t;
-            if (j->contains("temperature") && (*j)["temperature"].is_number()) t = (*j)["temperature"].get<double>();
+            if (j->contains("temperature") && (*j)["temperature"].is_number())
+                t = (*j)["temperature"].get<double>();
             auto d = p_.gate->staff_override(j->value("elder_id", int64_t(0)), str_field(*j, "decision"),
                                              str_field(*j, "reason"), t, sess->who.display_name);
             reply(res, to_json(d));
@@ -663,11 +703,13 @@ void Kiosk::routes(httplib::Server& s) {
             for (auto& [k, v] : r["services"].items()) csv << "服务," << k << "," << v << ",,\n";
             for (auto& a : r["alarms"])
                 csv << "报警," << a["kind"].get<std::string>() << "," << a["count"] << ","
-                    << (a["avg_ack_s"].is_null() ? "" : std::to_string(int(a["avg_ack_s"].get<double>()))) << ","
-                    << (a["avg_resolve_s"].is_null() ? "" : std::to_string(int(a["avg_resolve_s"].get<double>())))
+                    << (a["avg_ack_s"].is_null() ? "" : std::to_string(int(a["avg_ack_s"].get<double>())))
+                    << ","
+                    << (a["avg_resolve_s"].is_null() ? ""
+                                                     : std::to_string(int(a["avg_resolve_s"].get<double>())))
                     << "\n";
-            res.set_header("Content-Disposition",
-                           "attachment; filename=\"report-" + p_.cfg.site.id + "-" + req.get_param_value("month") + ".csv\"");
+            res.set_header("Content-Disposition", "attachment; filename=\"report-" + p_.cfg.site.id + "-" +
+                                                      req.get_param_value("month") + ".csv\"");
             res.set_content(csv.str(), "text/csv; charset=utf-8");
         } catch (const std::invalid_argument& e) {
             fail(res, 400, e.what());

@@ -34,7 +34,8 @@ public:
     virtual ~FaceEnrollment() = default;
     // Builds templates from encoded images (JPEG/PNG bytes); returns how many were stored.
     // Throws std::invalid_argument with the reason (no consent, no face, several faces, poor quality).
-    virtual int enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor) = 0;
+    virtual int enroll(int64_t elder_id, const std::vector<std::string>& images,
+                       const std::string& actor) = 0;
     virtual int forget(int64_t elder_id, const std::string& actor) = 0;
     virtual int template_count(int64_t elder_id) = 0;
 };

@@ -37,7 +37,8 @@ bool LiveStream::closed() const {
     return closed_;
 }
 
-LiveFeed::LiveFeed(Bus& bus, size_t max_streams) : sub_(bus.subscribe("kiosk", 8192)), max_streams_(max_streams) {}
+LiveFeed::LiveFeed(Bus& bus, size_t max_streams)
+    : sub_(bus.subscribe("kiosk", 8192)), max_streams_(max_streams) {}
 
 LiveFeed::~LiveFeed() { stop(); }
 

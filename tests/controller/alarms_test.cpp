@@ -1,8 +1,9 @@
 // Alarm lifecycle, escalation on an injected clock, restart with open alarms, append-only record.
+#include "controller/alarms.hpp"
+
 #include <gtest/gtest.h>
 
 #include "config/config.hpp"
-#include "controller/alarms.hpp"
 #include "controller/checkins.hpp"
 #include "controller/core/bus.hpp"
 #include "controller/core/metrics.hpp"
@@ -27,7 +28,8 @@ struct Fixture {
 
     std::unique_ptr<AlarmService> make() {
         auto a = std::make_unique<AlarmService>(*store, clock, outbox, AlarmPolicy{60, 900});
-        a->on_announce([this](const Alarm& al, const AlarmStep& s) { announced.push_back(al.kind + ":" + s.step); });
+        a->on_announce(
+            [this](const Alarm& al, const AlarmStep& s) { announced.push_back(al.kind + ":" + s.step); });
         a->on_escalate([this](const Alarm&, int level) { escalations.push_back(level); });
         return a;
     }
@@ -56,8 +58,9 @@ TEST(Alarms, PressAckDispatchResolveLeavesTheFullRecord) {
     auto full = *f.alarms->get(a.id);
     std::vector<std::string> steps;
     for (auto& s : full.steps) steps.push_back(s.step + "/" + s.actor + "/" + s.target);
-    EXPECT_EQ(steps, (std::vector<std::string>{"raised/device:bath_call_1/", "acknowledged/王护士/", "dispatched/王护士/120",
-                                               "dispatched/王护士/family", "resolved/李主任/"}));
+    EXPECT_EQ(steps, (std::vector<std::string>{"raised/device:bath_call_1/", "acknowledged/王护士/",
+                                               "dispatched/王护士/120", "dispatched/王护士/family",
+                                               "resolved/李主任/"}));
     EXPECT_EQ(*full.acked_at, kT0 + 12'000);
     EXPECT_EQ(*full.dispatched_at, kT0 + 42'000);
     EXPECT_EQ(*full.closed_at, kT0 + 642'000);
@@ -136,7 +139,8 @@ TEST(Alarms, DeviceResetCancelsAndStepsAreAppendOnly) {
     ASSERT_TRUE(c);
     EXPECT_EQ(c->state, "cancelled");
     EXPECT_FALSE(f.alarms->cancel_from_device("b1")) << "nothing open any more";
-    EXPECT_THROW(f.store->write([](sqlite3* db) { exec(db, "UPDATE alarm_steps SET actor='x'"); }), StoreError);
+    EXPECT_THROW(f.store->write([](sqlite3* db) { exec(db, "UPDATE alarm_steps SET actor='x'"); }),
+                 StoreError);
     EXPECT_THROW(f.store->write([](sqlite3* db) { exec(db, "DELETE FROM alarm_steps"); }), StoreError);
     EXPECT_EQ(f.alarms->get(a.id)->steps.size(), 2u);
 }
@@ -154,14 +158,16 @@ TEST(Alarms, RefusesImpossibleTransitionsWithAReason) {
     } catch (const AlarmError& e) {
         EXPECT_NE(std::string(e.what()).find("is resolved"), std::string::npos);
     }
-    EXPECT_THROW(f.alarms->raise("meteor", "b1", "", "x"), StoreError) << "unknown kinds are refused by the schema";
+    EXPECT_THROW(f.alarms->raise("meteor", "b1", "", "x"), StoreError)
+        << "unknown kinds are refused by the schema";
 }
 
 TEST(Rules, DeviceEventsBecomeAlarmsAndHealthRecords) {
     Fixture f;
     auto cfg = config::parse_config(
         "site: {id: t1, name: x}\nzones: [{id: bath, name: 浴室, private: true}]\n"
-        "mqtt_devices: [{id: sos1, topic: zigbee2mqtt/sos1, kind: call_button, zone: bath, model: ts0215a_sos}]\n",
+        "mqtt_devices: [{id: sos1, topic: zigbee2mqtt/sos1, kind: call_button, zone: bath, model: "
+        "ts0215a_sos}]\n",
         "x.yaml");
     Bus bus;
     Metrics metrics;

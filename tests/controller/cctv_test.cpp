@@ -26,7 +26,8 @@ cv::Mat synthetic_frame(int i, int from, int to, cv::Size size = {640, 360}) {
     cv::Mat f(size, CV_8UC3);
     for (int y = 0; y < size.height; y += 40)
         for (int x = 0; x < size.width; x += 40)
-            cv::rectangle(f, {x, y, 40, 40}, cv::Scalar((x * 3) % 200 + 30, (y * 5) % 200 + 30, 90), cv::FILLED);
+            cv::rectangle(f, {x, y, 40, 40}, cv::Scalar((x * 3) % 200 + 30, (y * 5) % 200 + 30, 90),
+                          cv::FILLED);
     if (i >= from && i < to) {
         int x = 20 + (i - from) * 25;
         cv::rectangle(f, {x, 60, 120, 200}, cv::Scalar(255, 255, 255), cv::FILLED);
@@ -105,7 +106,8 @@ TEST(Cctv, PrivacyMaskIsBlankInWrittenSnapshotsAndIgnoredForMotion) {
     // Motion in the lower half: an event, whose snapshot has a black top half.
     for (int i = 0; i < 40; ++i) {
         cv::Mat f = synthetic_frame(-1, -1, -1);
-        if (i >= 10 && i < 25) cv::rectangle(f, {20 + (i - 10) * 25, 220, 100, 100}, cv::Scalar(255, 255, 255), -1);
+        if (i >= 10 && i < 25)
+            cv::rectangle(f, {20 + (i - 10) * 25, 220, 100, 100}, cv::Scalar(255, 255, 255), -1);
         rec.feed(f, motion.analyze(f), i * 200);
     }
     rec.flush(40 * 200);
@@ -122,7 +124,8 @@ TEST(Cctv, PrivacyMaskIsBlankInWrittenSnapshotsAndIgnoredForMotion) {
     cctv::EventRecorder rec2(ro, sink2);
     for (int i = 0; i < 40; ++i) {
         cv::Mat f = synthetic_frame(-1, -1, -1);
-        if (i >= 10 && i < 25) cv::rectangle(f, {20 + (i - 10) * 25, 20, 100, 100}, cv::Scalar(255, 255, 255), -1);
+        if (i >= 10 && i < 25)
+            cv::rectangle(f, {20 + (i - 10) * 25, 20, 100, 100}, cv::Scalar(255, 255, 255), -1);
         rec2.feed(f, motion2.analyze(f), i * 200);
     }
     EXPECT_TRUE(sink2.events.empty());
@@ -166,7 +169,8 @@ struct IndexFixture {
 TEST(CctvIndex, QueryFiltersAndKeysetPagination) {
     IndexFixture f;
     int64_t t = f.clock.now_ms();
-    for (int i = 0; i < 30; ++i) f.add(i % 2 ? "door" : "corridor", i % 3 ? "motion" : "person", t + i * 1000);
+    for (int i = 0; i < 30; ++i)
+        f.add(i % 2 ? "door" : "corridor", i % 3 ? "motion" : "person", t + i * 1000);
     EventQuery q;
     q.camera = "door";
     EXPECT_EQ(f.index->query(q).size(), 15u);
@@ -211,7 +215,9 @@ TEST(CctvIndex, QuotaDeletesOldestMediaFirstButKeepsTheIndex) {
     int64_t now = f.clock.now_ms();
     const size_t mb = 1024 * 1024;
     std::vector<int64_t> ids;
-    for (int i = 0; i < 6; ++i) ids.push_back(f.add("door", "motion", now - (6 - i) * 3'600'000, "m" + std::to_string(i) + ".jpg", 3 * mb));
+    for (int i = 0; i < 6; ++i)
+        ids.push_back(
+            f.add("door", "motion", now - (6 - i) * 3'600'000, "m" + std::to_string(i) + ".jpg", 3 * mb));
     f.index->link_to_alarm(7, {ids[0]});
     auto r = f.index->apply_retention();  // 18 MB against a 10 MB quota
     EXPECT_LE(r.media_bytes, int64_t(10 * mb));
@@ -247,7 +253,9 @@ TEST(CctvIndex, EventsNearAnAlarmComeFromTheWholeSiteWhenTheZoneHasNoCamera) {
         "x.yaml");
     int64_t t = f.clock.now_ms();
     f.store.write([&](sqlite3* db) {
-        Stmt s(db, "INSERT INTO alarms(uuid,kind,source,zone,state,raised_at) VALUES('a','call','b','bath','raised',?)");
+        Stmt s(db,
+               "INSERT INTO alarms(uuid,kind,source,zone,state,raised_at) "
+               "VALUES('a','call','b','bath','raised',?)");
         s.bind(1, t).run();
     });
     f.add("corridor_cam", "person", t - 60'000);

@@ -1,8 +1,9 @@
 // Check-ins: one per interval, occupancy follows and never goes negative, uplink rows written with them.
+#include "controller/checkins.hpp"
+
 #include <gtest/gtest.h>
 
 #include "config/config.hpp"
-#include "controller/checkins.hpp"
 #include "controller/roster.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -18,7 +19,8 @@ struct Fixture {
     ManualClock clock{kT0};
     Outbox outbox{"t1", "r1"};
     config::SiteConfig cfg = config::parse_config(
-        "site: {id: t1, name: x}\nzones: [{id: hall, name: 大厅, capacity: 2}]\ngate: {reset_hour: 3}\n", "x.yaml");
+        "site: {id: t1, name: x}\nzones: [{id: hall, name: 大厅, capacity: 2}]\ngate: {reset_hour: 3}\n",
+        "x.yaml");
     Store store{dir.file("c.db")};
     Occupancy occ{store, clock, cfg};
     CheckinService svc{store, clock, outbox, occ, 30, "hall"};

@@ -1,7 +1,8 @@
 // Face templates at rest: encrypted, bound to their elder, deleted for real on request.
+#include "controller/face_templates.hpp"
+
 #include <gtest/gtest.h>
 
-#include "controller/face_templates.hpp"
 #include "controller/roster.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -35,7 +36,8 @@ TEST(FaceTemplates, EncryptedAtRestAndRoundTrip) {
 
     // No float of the descriptor appears in the database file in plaintext.
     store.exec("PRAGMA wal_checkpoint(FULL)");
-    std::string bytes = caregate::testing::read_file(dir.file("f.db")) + caregate::testing::read_file(dir.file("f.db-wal"));
+    std::string bytes =
+        caregate::testing::read_file(dir.file("f.db")) + caregate::testing::read_file(dir.file("f.db-wal"));
     std::string plain(reinterpret_cast<const char*>(d.data()), 16);
     EXPECT_EQ(bytes.find(plain), std::string::npos);
 }
@@ -87,7 +89,8 @@ TEST(FaceTemplates, KeyFileErrorsSayHowToFixThem) {
         FaceKey::load("/nonexistent/face.key");
         FAIL();
     } catch (const std::runtime_error& e) {
-        EXPECT_NE(std::string(e.what()).find("head -c 32 /dev/urandom > /nonexistent/face.key"), std::string::npos);
+        EXPECT_NE(std::string(e.what()).find("head -c 32 /dev/urandom > /nonexistent/face.key"),
+                  std::string::npos);
     }
     TempDir dir;
     caregate::testing::write_file(dir.file("short"), "abc");

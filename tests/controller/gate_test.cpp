@@ -1,9 +1,10 @@
 // The door decision: identity + temperature + capacity, with reasons, alarms and re-measure.
+#include "controller/gate.hpp"
+
 #include <gtest/gtest.h>
 
 #include "config/config.hpp"
 #include "controller/door_speaker.hpp"
-#include "controller/gate.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace caregate;
@@ -17,9 +18,13 @@ struct Fixture {
     explicit Fixture(const std::string& gate_yaml = "", int capacity = 40)
         : cfg(config::parse_config(
               "site: {id: t1, name: x}\n"
-              "zones: [{id: hall, name: 活动大厅, capacity: " + std::to_string(capacity) + "}]\n"
-              "buses: [{id: b, type: tcp, host: 127.0.0.1, devices: [{id: thermo, kind: ir_thermometer, unit_id: 3, "
-              "points: [{table: input_registers, address: 15, scale: 0.1, meaning: temperature}]}]}]\n" + gate_yaml,
+              "zones: [{id: hall, name: 活动大厅, capacity: " +
+                  std::to_string(capacity) +
+                  "}]\n"
+                  "buses: [{id: b, type: tcp, host: 127.0.0.1, devices: [{id: thermo, kind: ir_thermometer, "
+                  "unit_id: 3, "
+                  "points: [{table: input_registers, address: 15, scale: 0.1, meaning: temperature}]}]}]\n" +
+                  gate_yaml,
               "x.yaml")) {}
     config::SiteConfig cfg;
     TempDir dir;
@@ -32,7 +37,8 @@ struct Fixture {
     Roster roster{store, clock};
     Gate gate{cfg, store, clock, roster, checkins, occ, alarms};
 
-    int64_t elder(const std::string& name, const std::string& gender = "女", const std::string& birth = "1950-03-01") {
+    int64_t elder(const std::string& name, const std::string& gender = "女",
+                  const std::string& birth = "1950-03-01") {
         Elder e;
         e.name = name;
         e.gender = gender;

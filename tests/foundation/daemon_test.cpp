@@ -13,8 +13,12 @@ namespace {
 
 std::string site_config(const TempDir& dir, int port) {
     return "site: {id: t1, name: 测试中心}\n"
-           "store: {path: " + dir.file("state/cg.db") + "}\n"
-           "kiosk: {port: " + std::to_string(port) + "}\n"
+           "store: {path: " +
+           dir.file("state/cg.db") +
+           "}\n"
+           "kiosk: {port: " +
+           std::to_string(port) +
+           "}\n"
            "mqtt: {enabled: false}\n"
            "face: {enabled: false}\n"
            "zones: [{id: hall, name: 大厅, capacity: 10}]\n";
@@ -56,7 +60,8 @@ TEST(Daemon, SighupWithABrokenConfigKeepsRunning) {
     p.signal(SIGHUP);
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
     EXPECT_TRUE(healthy(port));
-    EXPECT_NE(read_file(dir.file("log")).find("reload refused"), std::string::npos) << read_file(dir.file("log"));
+    EXPECT_NE(read_file(dir.file("log")).find("reload refused"), std::string::npos)
+        << read_file(dir.file("log"));
     p.signal(SIGINT);
     EXPECT_EQ(p.wait(std::chrono::seconds(5)), 0);
 }
@@ -79,7 +84,8 @@ TEST(Daemon, InvalidYamlNamesLineAndColumn) {
 
 TEST(Daemon, UnwritableDatabaseDirectoryIsNamed) {
     TempDir dir;
-    write_file(dir.file("site.yaml"), "site: {id: t1, name: x}\nstore: {path: /proc/cg/x.db}\nmqtt: {enabled: false}\n");
+    write_file(dir.file("site.yaml"),
+               "site: {id: t1, name: x}\nstore: {path: /proc/cg/x.db}\nmqtt: {enabled: false}\n");
     std::string out;
     EXPECT_EQ(run(caregate_bin() + " run --config " + dir.file("site.yaml"), &out), 1);
     EXPECT_NE(out.find("/proc/cg"), std::string::npos) << out;
@@ -93,7 +99,9 @@ TEST(Daemon, CheckConfigMigrateBackupAndVersion) {
     EXPECT_NE(out.find("site: t1"), std::string::npos) << out;
     EXPECT_EQ(run(caregate_bin() + " db migrate --config " + dir.file("site.yaml"), &out), 0) << out;
     EXPECT_NE(out.find("schema 0 -> "), std::string::npos) << out;
-    EXPECT_EQ(run(caregate_bin() + " db backup " + dir.file("b.db") + " --config " + dir.file("site.yaml"), &out), 0)
+    EXPECT_EQ(
+        run(caregate_bin() + " db backup " + dir.file("b.db") + " --config " + dir.file("site.yaml"), &out),
+        0)
         << out;
     EXPECT_FALSE(read_file(dir.file("b.db")).empty());
     EXPECT_EQ(run(caregate_bin() + " version", &out), 0);

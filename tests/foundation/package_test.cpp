@@ -11,23 +11,26 @@ namespace fs = std::filesystem;
 TEST(Package, DebContainsBinaryUnitAndExamples) {
     TempDir dir;
     std::string out;
-    ASSERT_EQ(run(std::string("cd ") + CAREGATE_BUILD_DIR + " && cpack -G DEB -B " + dir.path(), &out), 0) << out;
+    ASSERT_EQ(run(std::string("cd ") + CAREGATE_BUILD_DIR + " && cpack -G DEB -B " + dir.path(), &out), 0)
+        << out;
     std::string deb;
     for (auto& e : fs::directory_iterator(dir.path()))
         if (e.path().extension() == ".deb") deb = e.path().string();
     ASSERT_FALSE(deb.empty()) << out;
     ASSERT_EQ(run("dpkg -x " + deb + " " + dir.file("root"), &out), 0) << out;
-    for (auto f : {"usr/bin/caregate", "usr/lib/systemd/system/caregate.service", "usr/lib/tmpfiles.d/caregate.conf",
-                   "usr/share/caregate/examples/demo.yaml", "usr/share/caregate/examples/center.yaml",
-                   "usr/share/caregate/examples/wuchang.yaml", "usr/share/doc/caregate/config.md"})
+    for (auto f :
+         {"usr/bin/caregate", "usr/lib/systemd/system/caregate.service", "usr/lib/tmpfiles.d/caregate.conf",
+          "usr/share/caregate/examples/demo.yaml", "usr/share/caregate/examples/center.yaml",
+          "usr/share/caregate/examples/wuchang.yaml", "usr/share/doc/caregate/config.md"})
         EXPECT_TRUE(fs::exists(dir.file("root/") + f)) << f;
     EXPECT_EQ(run(dir.file("root/usr/bin/caregate") + " version", &out), 0) << out;
     ASSERT_EQ(run("dpkg-deb -I " + deb, &out), 0);
     EXPECT_NE(out.find("Package: caregate"), std::string::npos) << out;
     EXPECT_NE(out.find("postinst"), std::string::npos) << out;
     std::string unit = read_file(dir.file("root/usr/lib/systemd/system/caregate.service"));
-    for (auto k : {"Type=notify", "WatchdogSec=", "Restart=on-failure", "User=caregate", "StateDirectory=caregate",
-                   "ProtectSystem=strict", "NoNewPrivileges=yes", "LoadCredential="})
+    for (auto k :
+         {"Type=notify", "WatchdogSec=", "Restart=on-failure", "User=caregate", "StateDirectory=caregate",
+          "ProtectSystem=strict", "NoNewPrivileges=yes", "LoadCredential="})
         EXPECT_NE(unit.find(k), std::string::npos) << k;
 }
 

@@ -1,4 +1,6 @@
 // The store: migrations, refusal of newer databases, crash safety under SIGKILL, backup.
+#include "controller/core/store.hpp"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -8,7 +10,6 @@
 #include <thread>
 
 #include "controller/core/bus.hpp"
-#include "controller/core/store.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace caregate;
@@ -53,7 +54,9 @@ TEST(Store, MigratesAnOlderDatabaseKeepingItsRows) {
         exec(db,
              "INSERT INTO elders(uuid, name, gender, categories, created_at, updated_at) "
              "VALUES('u-1', '张桂英', '女', '[\"独居\"]', 1, 1)");
-        exec(db, "INSERT INTO audit_log(ts, actor, action, subject) VALUES(1, 'admin', 'elder.create', 'elder:1')");
+        exec(db,
+             "INSERT INTO audit_log(ts, actor, action, subject) VALUES(1, 'admin', 'elder.create', "
+             "'elder:1')");
         sqlite3_close(db);
     }
     Store s(path, 1000, false);
@@ -97,9 +100,7 @@ TEST(Store, UnwritableDirectoryIsNamed) {
 TEST(Store, FailedMigrationOrWriteRollsBackAndKeepsData) {
     TempDir dir;
     Store s(dir.file("r.db"));
-    s.write([](sqlite3* db) {
-        exec(db, "INSERT INTO settings(key, value) VALUES('a', '1')");
-    });
+    s.write([](sqlite3* db) { exec(db, "INSERT INTO settings(key, value) VALUES('a', '1')"); });
     EXPECT_THROW(s.write([](sqlite3* db) {
         exec(db, "INSERT INTO settings(key, value) VALUES('b', '2')");
         exec(db, "INSERT INTO settings(key, value) VALUES('a', 'dup')");  // violates the primary key
@@ -121,7 +122,9 @@ TEST(Store, CommittedRowsSurviveSigkillMidWriteLoop) {
         Store s(path);
         for (int64_t i = 1;; ++i) {
             s.write([&](sqlite3* db) {
-                Stmt st(db, "INSERT INTO audit_log(ts, actor, action, subject, detail) VALUES(?, 'w', 'x', 'y', ?)");
+                Stmt st(
+                    db,
+                    "INSERT INTO audit_log(ts, actor, action, subject, detail) VALUES(?, 'w', 'x', 'y', ?)");
                 st.bind(1, i).bind(2, std::string(200, 'z')).run();
             });
             // Reported only after COMMIT returned: each reported id must be on disk.
@@ -155,7 +158,8 @@ TEST(Store, OnlineBackupIsACompleteCopy) {
     Store s(dir.file("live.db"));
     s.write([](sqlite3* db) {
         for (int i = 0; i < 100; ++i)
-            exec(db, "INSERT INTO audit_log(ts, actor, action, subject) VALUES(" + std::to_string(i) + ",'a','b','c')");
+            exec(db, "INSERT INTO audit_log(ts, actor, action, subject) VALUES(" + std::to_string(i) +
+                         ",'a','b','c')");
     });
     s.backup_to(dir.file("copy.db"));
     Store copy(dir.file("copy.db"));

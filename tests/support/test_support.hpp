@@ -5,8 +5,8 @@
 #include <sys/types.h>
 
 #include <chrono>
-#include <string>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace caregate::testing {

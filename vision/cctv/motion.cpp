@@ -63,7 +63,8 @@ FrameAnalysis MotionDetector::analyze(const cv::Mat& bgr) {
         if (a < min_area) continue;
         moving += a;
         cv::Rect r = cv::boundingRect(c);
-        out.moving.emplace_back(int(r.x / scale), int(r.y / scale), int(r.width / scale), int(r.height / scale));
+        out.moving.emplace_back(int(r.x / scale), int(r.y / scale), int(r.width / scale),
+                                int(r.height / scale));
     }
     out.motion_score = moving / total;
     out.motion = !out.moving.empty();

@@ -10,21 +10,21 @@
 namespace caregate::cctv {
 
 struct MotionOptions {
-    int analysis_width = 320;      // frames are analysed at this width
-    double min_area_fraction = 0.004;  // of the analysed frame, to count as motion
-    int sensitivity = 16;          // MOG2 variance threshold: lower = more sensitive
+    int analysis_width = 320;                   // frames are analysed at this width
+    double min_area_fraction = 0.004;           // of the analysed frame, to count as motion
+    int sensitivity = 16;                       // MOG2 variance threshold: lower = more sensitive
     std::vector<std::vector<cv::Point>> masks;  // ignored regions, in full-frame coordinates
     bool detect_people = true;
 };
 
 struct FrameAnalysis {
     bool motion = false;
-    double motion_score = 0;        // moving area fraction
-    std::vector<cv::Rect> moving;   // full-frame coordinates
-    std::vector<cv::Rect> people;   // full-frame coordinates
+    double motion_score = 0;       // moving area fraction
+    std::vector<cv::Rect> moving;  // full-frame coordinates
+    std::vector<cv::Rect> people;  // full-frame coordinates
     double person_score = 0;
-    double brightness = 0;          // mean grey level
-    double contrast = 0;            // grey standard deviation (a covered lens is flat)
+    double brightness = 0;  // mean grey level
+    double contrast = 0;    // grey standard deviation (a covered lens is flat)
 };
 
 class MotionDetector {

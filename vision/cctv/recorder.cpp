@@ -30,13 +30,15 @@ bool EventRecorder::write_snapshot(Track& t) {
         fs::create_directories((fs::path(opts_.media_dir) / snap).parent_path());
         // Write to a temporary name and rename, so a reader never sees half a JPEG.
         std::string full = opts_.media_dir + "/" + snap;
-        if (!cv::imwrite(full + ".tmp.jpg", t.best, {cv::IMWRITE_JPEG_QUALITY, 85})) throw std::runtime_error("imwrite");
+        if (!cv::imwrite(full + ".tmp.jpg", t.best, {cv::IMWRITE_JPEG_QUALITY, 85}))
+            throw std::runtime_error("imwrite");
         fs::rename(full + ".tmp.jpg", full);
         cv::Mat small;
         double s = 240.0 / t.best.cols;
         cv::resize(t.best, small, {}, s, s, cv::INTER_AREA);
         std::string tfull = opts_.media_dir + "/" + thumb;
-        if (!cv::imwrite(tfull + ".tmp.jpg", small, {cv::IMWRITE_JPEG_QUALITY, 75})) throw std::runtime_error("imwrite");
+        if (!cv::imwrite(tfull + ".tmp.jpg", small, {cv::IMWRITE_JPEG_QUALITY, 75}))
+            throw std::runtime_error("imwrite");
         fs::rename(tfull + ".tmp.jpg", tfull);
         t.event.snapshot = snap;
         t.event.thumbnail = thumb;
@@ -83,8 +85,8 @@ void EventRecorder::finish(Track& t, int64_t ts, bool media) {
     sink_.event_updated(t.event);
 }
 
-void EventRecorder::update(const std::string& label, bool active, double score, const cv::Mat& masked, int64_t ts,
-                           bool media) {
+void EventRecorder::update(const std::string& label, bool active, double score, const cv::Mat& masked,
+                           int64_t ts, bool media) {
     auto it = tracks_.find(label);
     if (it == tracks_.end()) {
         if (!active) return;
@@ -110,7 +112,8 @@ void EventRecorder::update(const std::string& label, bool active, double score, 
         return;
     }
     if (t.started && t.clip) t.clip->write(masked);
-    bool post_roll_over = ts - t.last_active_ms >= std::max<int64_t>(opts_.end_gap_ms, opts_.post_roll_s * 1000LL);
+    bool post_roll_over =
+        ts - t.last_active_ms >= std::max<int64_t>(opts_.end_gap_ms, opts_.post_roll_s * 1000LL);
     if (t.started && !active && post_roll_over) {
         finish(t, t.last_active_ms, media);
         tracks_.erase(it);
@@ -123,7 +126,8 @@ void EventRecorder::feed(const cv::Mat& bgr, const FrameAnalysis& a, int64_t ts,
     apply_privacy_masks(masked, opts_.masks);
     if (opts_.clips) {
         preroll_.emplace_back(ts, masked);
-        while (!preroll_.empty() && preroll_.front().first < ts - opts_.pre_roll_s * 1000LL) preroll_.pop_front();
+        while (!preroll_.empty() && preroll_.front().first < ts - opts_.pre_roll_s * 1000LL)
+            preroll_.pop_front();
     }
     update("motion", a.motion, a.motion_score, masked, ts, allow_media);
     update("person", !a.people.empty(), a.person_score, masked, ts, allow_media);

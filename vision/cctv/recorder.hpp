@@ -25,7 +25,7 @@ struct CctvEvent {
     int64_t start_ms = 0;
     std::optional<int64_t> end_ms;
     double score = 0;
-    std::string snapshot;   // relative to the media dir
+    std::string snapshot;  // relative to the media dir
     std::string thumbnail;
     std::string clip;
 };
@@ -43,7 +43,7 @@ struct RecorderOptions {
     std::string zone;
     std::string media_dir;
     std::vector<std::vector<cv::Point>> masks;
-    int start_frames = 2;    // consecutive active frames before an event starts
+    int start_frames = 2;  // consecutive active frames before an event starts
     int end_gap_ms = 3000;
     bool clips = false;
     int pre_roll_s = 2;
@@ -73,7 +73,8 @@ private:
         cv::Mat best;  // masked copy of the best frame
         std::unique_ptr<cv::VideoWriter> clip;
     };
-    void update(const std::string& label, bool active, double score, const cv::Mat& bgr, int64_t ts, bool media);
+    void update(const std::string& label, bool active, double score, const cv::Mat& bgr, int64_t ts,
+                bool media);
     void start(Track& t, const cv::Mat& masked, int64_t ts, bool media);
     void finish(Track& t, int64_t ts, bool media);
     bool write_snapshot(Track& t);
