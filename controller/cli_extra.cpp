@@ -12,6 +12,13 @@
 #include "controller/cli_commands.hpp"
 #include "controller/core/store.hpp"
 #include "controller/staff.hpp"
+#include "controller/core/log.hpp"
+#include "controller/daemon.hpp"
+#include "devices/simulator.hpp"
+
+#include <signal.h>
+#include <atomic>
+#include <map>
 
 namespace caregate {
 
@@ -179,9 +186,59 @@ void register_event_commands(CLI::App& app, CommandContext& ctx) {
     });
 }
 
+void register_sim_command(CLI::App& app, CommandContext& ctx) {
+    struct Opts {
+        std::string script;
+        std::vector<std::string> rtu;
+    };
+    auto o = std::make_shared<Opts>();
+    auto* sim = app.add_subcommand("sim", "simulate the site's devices (Modbus TCP/RTU servers, MQTT sensors)");
+    sim->add_option("--config,-c", ctx.config_path, "site config")->required();
+    sim->add_option("--script", o->script, "lines like 'at 2.0 press bath_call_1' (see devices/README.md)");
+    sim->add_option("--rtu", o->rtu, "BUS=PTY: serve an RTU bus on this pty (the poller uses the other end)");
+    sim->callback([&ctx, o] {
+        try {
+            auto cfg = config::load_config(ctx.config_path);
+            init_logging(cfg.log.level);
+            std::map<std::string, std::string> rtu;
+            for (auto& r : o->rtu) {
+                auto eq = r.find('=');
+                if (eq == std::string::npos) throw std::invalid_argument("--rtu takes BUS=PTY, got '" + r + "'");
+                rtu[r.substr(0, eq)] = r.substr(eq + 1);
+            }
+            block_signals();
+            std::atomic<bool> stop{false};
+            std::thread waiter([&stop] {
+                sigset_t set;
+                sigemptyset(&set);
+                sigaddset(&set, SIGTERM);
+                sigaddset(&set, SIGINT);
+                int sig = 0;
+                sigwait(&set, &sig);
+                stop = true;
+            });
+            try {
+                ctx.exit_code = devices::run_simulator(cfg, o->script, stop, rtu);
+            } catch (...) {
+                kill(getpid(), SIGTERM);  // release the waiter
+                waiter.join();
+                throw;
+            }
+            waiter.join();
+        } catch (const config::ConfigError& e) {
+            std::cerr << "caregate: " << e.what() << "\n";
+            ctx.exit_code = 2;
+        } catch (const std::exception& e) {
+            std::cerr << "caregate: " << e.what() << "\n";
+            ctx.exit_code = 1;
+        }
+    });
+}
+
 }  // namespace
 
 void register_extra_commands(CLI::App& app, CommandContext& ctx) {
+    register_sim_command(app, ctx);
     register_staff_commands(app, ctx);
     register_event_commands(app, ctx);
 }

@@ -14,7 +14,11 @@
 #include <thread>
 
 #include "controller/alarms.hpp"
+#include "controller/announcer.hpp"
 #include "controller/camera_worker.hpp"
+#include "devices/modbus_poller.hpp"
+#include "devices/mqtt_link.hpp"
+#include "devices/mqtt_sensors.hpp"
 #include "controller/cctv_index.hpp"
 #include "controller/checkins.hpp"
 #include "controller/core/bus.hpp"
@@ -66,6 +70,10 @@ struct Daemon::Parts {
     std::unique_ptr<DoorSpeaker> speaker;
     std::unique_ptr<Kiosk> kiosk;
     std::unique_ptr<EventIndex> events;
+    std::unique_ptr<devices::MqttSensorBridge> sensors;
+    std::unique_ptr<devices::MqttLink> mqtt;
+    std::vector<std::unique_ptr<devices::ModbusBusPoller>> pollers;
+    std::unique_ptr<Announcer> announcer;
     std::vector<std::unique_ptr<CameraWorker>> cameras;
     std::atomic<bool> storage_low{false};
     // Housekeeping (retention, storage check) on its own thread, off the signal/watchdog loop.
@@ -167,6 +175,7 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
     p_->rules->on_health([gate](const DeviceHealth& h) { gate->device_health(h); });
     p_->gate->on_decision([parts = p_.get()](const GateDecision& d) {
         parts->feed->broadcast("door", to_json(d).dump());
+        if (d.decision == "allow" && parts->announcer) parts->announcer->door_allowed();
         if (parts->speaker && !quiet_hours(d.ts_ms, local_offset_ms(parts->cfg.site.timezone),
                                            parts->cfg.gate.quiet_from_hour, parts->cfg.gate.quiet_to_hour))
             parts->speaker->say(d.seq, d.message);
@@ -178,6 +187,36 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
         p_->cameras.push_back(std::make_unique<CameraWorker>(
             cam, c.cctv, *p_->events, p_->bus, nullptr, [parts = p_.get()] { return !parts->storage_low; }));
     }
+    for (auto& b : c.buses) p_->pollers.push_back(std::make_unique<devices::ModbusBusPoller>(b, p_->bus, p_->clock));
+    if (c.mqtt.enabled) {
+        p_->sensors = std::make_unique<devices::MqttSensorBridge>(c, p_->bus, p_->clock);
+        devices::MqttLinkOptions mo;
+        mo.uri = c.mqtt.uri;
+        mo.client_id = c.mqtt.client_id;
+        mo.username = c.mqtt.username;
+        if (!c.mqtt.password_file.empty()) mo.password = config::read_secret_file(c.mqtt.password_file);
+        mo.keepalive_s = c.mqtt.keepalive_s;
+        mo.status_topic = "caregate/" + c.site.id + "/status";
+        mo.subscriptions = p_->sensors->topics();
+        auto* sensors = p_->sensors.get();
+        p_->mqtt = std::make_unique<devices::MqttLink>(
+            mo, [sensors](const std::string& t, const std::string& m) { sensors->enqueue(t, m); });
+    }
+    p_->announcer = std::make_unique<Announcer>(
+        c, p_->bus, *p_->occupancy,
+        [parts = p_.get()](const std::string& topic, const std::string& payload, bool retain) {
+            if (parts->mqtt) parts->mqtt->publish(topic, payload, 1, retain);
+        },
+        [parts = p_.get()](const std::string& device, bool on) {
+            for (auto& poller : parts->pollers)
+                if (poller->has_device(device)) poller->set_output(device, on);
+        });
+    p_->announcer->set_escalated_open([parts = p_.get()] {
+        for (auto& a : parts->alarms->list(true))
+            if (a.level >= 1) return true;
+        return false;
+    });
+    p_->alarms->on_escalate([parts = p_.get()](const Alarm&, int level) { parts->announcer->escalated(level); });
     p_->rules->on_face([gate, parts = p_.get()](const FaceSeen& f) {
         parts->events->record_face(f.camera_id, f.zone, f.elder_id, 1.0 - f.distance, f.ts_ms);
         gate->face(f);
@@ -241,6 +280,23 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
         });
         return std::vector<std::pair<std::string, double>>{{"", n}};
     });
+    m.gauge("caregate_modbus_errors_total", "Modbus errors per device (timeouts, CRC, exceptions)", [parts] {
+        std::vector<std::pair<std::string, double>> out;
+        for (auto& p : parts->pollers)
+            for (auto& d : p->stats()) out.push_back({"device=\"" + d.id + "\"", double(d.errors)});
+        return out;
+    }, "counter");
+    m.gauge("caregate_mqtt_payloads_total", "MQTT sensor messages by outcome", [parts] {
+        std::vector<std::pair<std::string, double>> out;
+        if (!parts->sensors) return out;
+        auto s = parts->sensors->stats();
+        out.push_back({"outcome=\"received\"", double(s.received)});
+        out.push_back({"outcome=\"malformed\"", double(s.malformed)});
+        out.push_back({"outcome=\"unknown_topic\"", double(s.unknown_topic)});
+        out.push_back({"outcome=\"out_of_range\"", double(s.out_of_range)});
+        out.push_back({"outcome=\"dropped\"", double(s.dropped)});
+        return out;
+    }, "counter");
     m.gauge("caregate_zone_occupancy", "People in each zone", [parts] {
         std::vector<std::pair<std::string, double>> out;
         for (auto& z : parts->occupancy->all()) out.push_back({"zone=\"" + z.zone + "\"", double(z.count)});
@@ -257,6 +313,10 @@ int Daemon::run() {
     p_->rules->start();
     p_->feed->start();
     for (auto& cam : p_->cameras) cam->start();
+    p_->announcer->start();
+    for (auto& poller : p_->pollers) poller->start();
+    if (p_->sensors) p_->sensors->start();
+    if (p_->mqtt) p_->mqtt->start();
     p_->housekeeper = std::thread([parts = p_.get()] {
         int64_t last_retention = 0;
         std::unique_lock<std::mutex> lock(parts->hk_mu);
@@ -326,6 +386,10 @@ int Daemon::run() {
     p_->hk_cv.notify_all();
     if (p_->housekeeper.joinable()) p_->housekeeper.join();
     for (auto& cam : p_->cameras) cam->stop();
+    if (p_->mqtt) p_->mqtt->stop();
+    if (p_->sensors) p_->sensors->stop();
+    for (auto& poller : p_->pollers) poller->stop();
+    p_->announcer->stop();
     p_->feed->stop();  // ends the SSE streams so the HTTP pool can drain
     p_->http->stop();
     p_->rules->stop();

@@ -1,0 +1,290 @@
+#include "devices/modbus_poller.hpp"
+
+#include <modbus/modbus.h>
+
+#include <cerrno>
+#include <cmath>
+
+#include "controller/core/log.hpp"
+
+namespace caregate::devices {
+
+namespace {
+bool is_bit_table(const std::string& t) { return t == "coils" || t == "discrete_inputs"; }
+bool is_edge_meaning(const std::string& m) {
+    return m == "call" || m == "cancel" || m == "fall" || m == "cord_pulled";
+}
+// Errors after which the link itself is suspect (as opposed to one device not answering).
+bool transport_error(int err) {
+    return err == ECONNRESET || err == EPIPE || err == EBADF || err == ECONNREFUSED || err == ENOTCONN ||
+           err == EIO || err == ENXIO || err == ENODEV;
+}
+}  // namespace
+
+ModbusBusPoller::ModbusBusPoller(const config::Bus& bus_cfg, Bus& bus, const Clock& clock)
+    : cfg_(bus_cfg), bus_(bus), clock_(clock) {
+    for (auto& d : cfg_.devices) {
+        DeviceState s;
+        s.cfg = &d;
+        s.stats.id = d.id;
+        for (auto& p : d.points) {
+            PointState ps;
+            ps.point = &p;
+            s.points.push_back(ps);
+        }
+        devices_.push_back(std::move(s));
+    }
+}
+
+ModbusBusPoller::~ModbusBusPoller() { stop(); }
+
+bool ModbusBusPoller::has_device(const std::string& id) const {
+    for (auto& d : devices_)
+        if (d.cfg->id == id) return true;
+    return false;
+}
+
+void ModbusBusPoller::start() {
+    if (running_.exchange(true)) return;
+    started_ms_ = clock_.now_ms();
+    thread_ = std::thread([this] { loop(); });
+}
+
+void ModbusBusPoller::stop() {
+    if (!running_.exchange(false)) return;
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    disconnect();
+}
+
+void ModbusBusPoller::set_output(const std::string& device_id, bool on) {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        outputs_.emplace_back(device_id, on);
+    }
+    cv_.notify_all();
+}
+
+std::vector<ModbusDeviceStats> ModbusBusPoller::stats() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<ModbusDeviceStats> out;
+    for (auto& d : devices_) out.push_back(d.stats);
+    return out;
+}
+
+void ModbusBusPoller::sleep_ms(int ms) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return !running_ || !outputs_.empty(); });
+}
+
+bool ModbusBusPoller::connect() {
+    disconnect();
+    if (cfg_.type == "tcp") {
+        ctx_ = modbus_new_tcp(cfg_.host.c_str(), cfg_.port);
+    } else {
+        ctx_ = modbus_new_rtu(cfg_.device.c_str(), cfg_.baud, cfg_.parity[0], cfg_.data_bits, cfg_.stop_bits);
+    }
+    if (!ctx_) return false;
+    modbus_set_response_timeout(ctx_, static_cast<uint32_t>(cfg_.response_timeout_ms / 1000),
+                                static_cast<uint32_t>((cfg_.response_timeout_ms % 1000) * 1000));
+    modbus_set_byte_timeout(ctx_, static_cast<uint32_t>(cfg_.byte_timeout_ms / 1000),
+                            static_cast<uint32_t>((cfg_.byte_timeout_ms % 1000) * 1000));
+    modbus_set_error_recovery(ctx_, MODBUS_ERROR_RECOVERY_NONE);  // we recover ourselves
+    if (modbus_connect(ctx_) != 0) {
+        disconnect();
+        return false;
+    }
+    if (cfg_.type == "rtu" && cfg_.rs485) {
+        // USB adapters do RS-485 themselves and answer "Inappropriate ioctl": that is fine.
+        if (modbus_rtu_set_serial_mode(ctx_, MODBUS_RTU_RS485) != 0 && errno != ENOTTY)
+            logger("modbus")->warn("bus {}: cannot set RS-485 mode: {}", cfg_.id, modbus_strerror(errno));
+    }
+    modbus_flush(ctx_);
+    return true;
+}
+
+void ModbusBusPoller::disconnect() {
+    if (!ctx_) return;
+    modbus_close(ctx_);
+    modbus_free(ctx_);
+    ctx_ = nullptr;
+}
+
+void ModbusBusPoller::set_health(DeviceState& d, bool online, const std::string& reason, int64_t now) {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        d.stats.online = online;
+    }
+    if (d.online && *d.online == online) return;
+    d.online = online;
+    logger("modbus")->log(online ? spdlog::level::info : spdlog::level::warn, "device {} on bus {} {}{}", d.cfg->id,
+                          cfg_.id, online ? "online" : "offline", reason.empty() ? "" : ": " + reason);
+    bus_.publish(DeviceHealth{d.cfg->id, d.cfg->kind, d.cfg->zone, online, reason, std::nullopt, now});
+}
+
+void ModbusBusPoller::apply(DeviceState& d, PointState& p, double value, int64_t now) {
+    const auto& m = p.point->meaning;
+    if (is_edge_meaning(m)) {
+        bool level = value != 0;
+        if (!p.stable) {  // first reading: a call already active at start-up is still a call
+            p.stable = level;
+            p.candidate = level;
+            if (!level || m == "cancel") return;
+        } else {
+            if (level != p.candidate) {
+                p.candidate = level;
+                p.candidate_since = now;
+            }
+            if (p.candidate == *p.stable || now - p.candidate_since < d.cfg->debounce_ms) return;
+            p.stable = p.candidate;
+            if (!*p.stable) return;  // release: nothing to report
+        }
+        if (m == "call") bus_.publish(ButtonPressed{d.cfg->id, d.cfg->zone, "call", now});
+        else if (m == "cord_pulled") bus_.publish(ButtonPressed{d.cfg->id, d.cfg->zone, "cord_pulled", now});
+        else if (m == "cancel") bus_.publish(ButtonReset{d.cfg->id, now});
+        else if (m == "fall") bus_.publish(FallDetected{d.cfg->id, d.cfg->zone, true, now});
+    } else if (m == "temperature") {
+        if (value < -40 || value > 125) {
+            std::lock_guard<std::mutex> lock(mu_);
+            d.stats.invalid++;
+            return;
+        }
+        // Only a reading that changed, and warm enough to be a person at the sensor, is news.
+        bool changed = !p.last_value || std::fabs(*p.last_value - value) >= 0.05;
+        p.last_value = value;
+        if (changed && value >= 30) bus_.publish(TemperatureReading{d.cfg->id, value, now});
+    } else if (m == "counter_in" || m == "counter_out") {
+        if (p.last_value) {
+            double delta = value - *p.last_value;
+            if (delta < 0) delta += 65536;  // 16-bit wrap
+            if (delta > 0 && delta < 1000)
+                bus_.publish(OccupancyCount{d.cfg->id, d.cfg->zone, int(m == "counter_in" ? delta : -delta), now});
+        }
+        p.last_value = value;
+    }
+}
+
+bool ModbusBusPoller::poll(DeviceState& d, int64_t now) {
+    auto log = logger("modbus");
+    modbus_set_slave(ctx_, d.cfg->unit_id);
+    bool any_ok = false, any_fail = false;
+    std::vector<std::pair<size_t, double>> values;
+    for (size_t i = 0; i < d.points.size(); ++i) {
+        const auto& pt = *d.points[i].point;
+        if (pt.meaning == "output") continue;
+        int rc;
+        double value = 0;
+        if (is_bit_table(pt.table)) {
+            uint8_t bits[16] = {0};
+            int addr = pt.address + std::max(pt.channel, 0);
+            rc = pt.table == "coils" ? modbus_read_bits(ctx_, addr, 1, bits) : modbus_read_input_bits(ctx_, addr, 1, bits);
+            value = bits[0];
+        } else {
+            uint16_t regs[4] = {0};
+            int count = std::clamp(pt.count, 1, 2);
+            rc = pt.table == "holding_registers" ? modbus_read_registers(ctx_, pt.address, count, regs)
+                                                 : modbus_read_input_registers(ctx_, pt.address, count, regs);
+            if (pt.channel >= 0) value = (regs[0] >> pt.channel) & 1;
+            else if (count == 2) value = double(int32_t(uint32_t(regs[0]) << 16 | regs[1])) * pt.scale;
+            else value = double(int16_t(regs[0])) * pt.scale;  // temperatures are signed tenths
+        }
+        std::lock_guard<std::mutex> lock(mu_);
+        d.stats.polls++;
+        if (rc < 0) {
+            int err = errno;
+            any_fail = true;
+            d.stats.errors++;
+            if (err == ETIMEDOUT) d.stats.timeouts++;
+            else if (err == EMBBADCRC || err == EMBBADDATA || err == EMBBADSLAVE || err >= MODBUS_ENOBASE)
+                d.stats.invalid++;
+            if (d.stats.errors % 50 == 1)
+                log->warn("device {} (bus {}, unit {}) {} {}: {}", d.cfg->id, cfg_.id, d.cfg->unit_id, pt.table,
+                          pt.address, modbus_strerror(err));
+            if (transport_error(err)) return false;
+            continue;
+        }
+        any_ok = true;
+        values.emplace_back(i, value);
+    }
+    // Values are applied only from successful reads: an error never looks like an edge.
+    for (auto& [i, v] : values) apply(d, d.points[i], v, now);
+    if (any_ok && !any_fail) {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            d.stats.last_ok_ms = now;
+        }
+        set_health(d, true, "", now);
+    }
+    return true;
+}
+
+void ModbusBusPoller::apply_outputs() {
+    std::deque<std::pair<std::string, bool>> pending;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        pending.swap(outputs_);
+    }
+    for (auto& [id, on] : pending) {
+        for (auto& d : devices_) {
+            if (d.cfg->id != id) continue;
+            for (auto& p : d.points) {
+                if (p.point->meaning != "output" || !ctx_) continue;
+                modbus_set_slave(ctx_, d.cfg->unit_id);
+                int rc = p.point->table == "coils" ? modbus_write_bit(ctx_, p.point->address, on ? 1 : 0)
+                                                   : modbus_write_register(ctx_, p.point->address, on ? 1 : 0);
+                if (rc < 0)
+                    logger("modbus")->error("device {}: cannot switch output {}: {}", id, on ? "on" : "off",
+                                            modbus_strerror(errno));
+                else
+                    logger("modbus")->info("device {}: output {}", id, on ? "on" : "off");
+            }
+        }
+    }
+}
+
+void ModbusBusPoller::loop() {
+    auto log = logger("modbus");
+    int backoff_ms = 200;
+    while (running_) {
+        int64_t now = clock_.now_ms();
+        // Supervision runs whether or not the bus is connected: a dead bus silences every device.
+        for (auto& d : devices_) {
+            int64_t last = d.stats.last_ok_ms ? d.stats.last_ok_ms : started_ms_;
+            if (now - last > int64_t(d.cfg->max_silence_s) * 1000)
+                set_health(d, false, "no answer for " + std::to_string((now - last) / 1000) + " s", now);
+        }
+        if (!ctx_) {
+            if (!connect()) {
+                log->debug("bus {}: connect failed: {}; retry in {} ms", cfg_.id, modbus_strerror(errno), backoff_ms);
+                sleep_ms(backoff_ms);
+                backoff_ms = std::min(backoff_ms * 2, 5000);
+                continue;
+            }
+            log->info("bus {} connected ({})", cfg_.id,
+                      cfg_.type == "tcp" ? cfg_.host + ":" + std::to_string(cfg_.port) : cfg_.device);
+            backoff_ms = 200;
+        }
+        apply_outputs();
+        int64_t next_due = now + 1000;
+        bool broken = false;
+        for (auto& d : devices_) {
+            if (d.next_poll <= now) {
+                d.next_poll = now + d.cfg->poll_ms;
+                if (!poll(d, clock_.now_ms())) {
+                    broken = true;
+                    break;
+                }
+            }
+            next_due = std::min(next_due, d.next_poll);
+        }
+        if (broken) {
+            log->warn("bus {}: link error ({}); reconnecting", cfg_.id, modbus_strerror(errno));
+            disconnect();
+            continue;
+        }
+        int wait = int(next_due - clock_.now_ms());
+        if (wait > 0) sleep_ms(wait);
+    }
+}
+
+}  // namespace caregate::devices

@@ -1,0 +1,87 @@
+// One Modbus bus (RTU serial line or TCP gateway): one thread, one libmodbus context (contexts
+// are not thread-safe). Polls each device on its own interval, turns debounced rising edges into
+// events (a held button is one call), supervises silence, and recovers from a dropped gateway or
+// an unplugged adapter itself: close → backoff → connect → flush, because libmodbus's own error
+// recovery can spin or stay broken.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.hpp"
+#include "controller/core/bus.hpp"
+#include "controller/core/clock.hpp"
+
+typedef struct _modbus modbus_t;
+
+namespace caregate::devices {
+
+struct ModbusDeviceStats {
+    std::string id;
+    uint64_t polls = 0;
+    uint64_t errors = 0;
+    uint64_t timeouts = 0;
+    uint64_t invalid = 0;  // CRC errors, bad frames, Modbus exceptions, implausible values
+    int64_t last_ok_ms = 0;
+    bool online = false;
+};
+
+class ModbusBusPoller {
+public:
+    ModbusBusPoller(const config::Bus& bus_cfg, Bus& bus, const Clock& clock);
+    ~ModbusBusPoller();
+    void start();
+    void stop();
+    // Switches a do_module output (siren, lamp, door relay); done on the poller's thread.
+    void set_output(const std::string& device_id, bool on);
+    std::vector<ModbusDeviceStats> stats() const;
+    const std::string& id() const { return cfg_.id; }
+    bool has_device(const std::string& id) const;
+
+private:
+    struct PointState {
+        const config::Point* point = nullptr;
+        std::optional<bool> stable;  // debounced level
+        bool candidate = false;
+        int64_t candidate_since = 0;
+        std::optional<double> last_value;
+    };
+    struct DeviceState {
+        const config::ModbusDevice* cfg = nullptr;
+        std::vector<PointState> points;
+        int64_t next_poll = 0;
+        std::optional<bool> online;
+        ModbusDeviceStats stats;
+    };
+
+    void loop();
+    bool connect();
+    void disconnect();
+    // Reads one device; false on a transport error that needs a reconnect.
+    bool poll(DeviceState& d, int64_t now);
+    void apply(DeviceState& d, PointState& p, double value, int64_t now);
+    void set_health(DeviceState& d, bool online, const std::string& reason, int64_t now);
+    void apply_outputs();
+    void sleep_ms(int ms);
+
+    config::Bus cfg_;
+    Bus& bus_;
+    const Clock& clock_;
+    modbus_t* ctx_ = nullptr;
+    std::vector<DeviceState> devices_;
+    std::thread thread_;
+    std::atomic<bool> running_{false};
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<std::pair<std::string, bool>> outputs_;
+    int64_t started_ms_ = 0;
+};
+
+}  // namespace caregate::devices
