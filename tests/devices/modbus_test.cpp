@@ -1,0 +1,325 @@
+// Modbus with real parts: the simulator's libmodbus TCP server, and RTU over a socat pty pair.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <modbus/modbus.h>
+#include <signal.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "config/config.hpp"
+#include "devices/modbus_poller.hpp"
+#include "devices/simulator.hpp"
+#include "tests/support/test_support.hpp"
+
+using namespace caregate;
+using namespace caregate::devices;
+using namespace caregate::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string tcp_site(int port, int silence_s = 1) {
+    return "site: {id: t, name: x}\nmqtt: {enabled: false}\nzones: [{id: bath, name: 浴室, private: true}]\n"
+           "buses:\n  - id: b1\n    type: tcp\n    host: 127.0.0.1\n    port: " + std::to_string(port) +
+           "\n    response_timeout_ms: 200\n    devices:\n"
+           "      - {id: bath_call, kind: call_button, zone: bath, unit_id: 1, poll_ms: 50, debounce_ms: 60, max_silence_s: " +
+           std::to_string(silence_s) +
+           ", points: [{table: discrete_inputs, address: 0, meaning: call}, {table: discrete_inputs, address: 1, meaning: cancel}]}\n"
+           "      - {id: thermo, kind: ir_thermometer, unit_id: 3, poll_ms: 50, max_silence_s: " + std::to_string(silence_s) +
+           ", points: [{table: input_registers, address: 15, scale: 0.1, meaning: temperature}]}\n"
+           "      - {id: siren, kind: do_module, unit_id: 4, poll_ms: 200, max_silence_s: 5, points: [{table: coils, address: 0, meaning: output}]}\n";
+}
+
+// Collects bus events of one type.
+template <typename T>
+std::vector<T> drain(Subscription& sub, std::chrono::milliseconds for_how_long) {
+    std::vector<T> out;
+    auto end = std::chrono::steady_clock::now() + for_how_long;
+    while (std::chrono::steady_clock::now() < end) {
+        auto e = sub.next(std::chrono::milliseconds(20));
+        if (e && std::holds_alternative<T>(*e)) out.push_back(std::get<T>(*e));
+    }
+    return out;
+}
+
+template <typename T, typename Pred>
+bool wait_for(Subscription& sub, Pred pred, std::chrono::milliseconds timeout) {
+    auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+        auto e = sub.next(std::chrono::milliseconds(20));
+        if (e && std::holds_alternative<T>(*e) && pred(std::get<T>(*e))) return true;
+    }
+    return false;
+}
+
+TEST(ModbusTcp, PressGivesOneCallAndHeldButtonStaysOne) {
+    int port = free_tcp_port();
+    auto cfg = config::parse_config(tcp_site(port), "x.yaml");
+    Simulator sim(cfg);
+    sim.start();
+    Bus bus;
+    auto sub = bus.subscribe("t");
+    SystemClock clock;
+    ModbusBusPoller poller(cfg.buses[0], bus, clock);
+    poller.start();
+    ASSERT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "bath_call" && h.online; },
+                                       std::chrono::seconds(5)));
+    sim.press("bath_call");
+    auto presses = drain<ButtonPressed>(*sub, std::chrono::milliseconds(1500));  // held for 1.5 s
+    ASSERT_EQ(presses.size(), 1u);
+    EXPECT_EQ(presses[0].device_id, "bath_call");
+    EXPECT_EQ(presses[0].zone, "bath");
+    sim.release("bath_call");
+    EXPECT_TRUE(drain<ButtonPressed>(*sub, std::chrono::milliseconds(400)).empty()) << "a release is not a call";
+    sim.press("bath_call");
+    EXPECT_EQ(drain<ButtonPressed>(*sub, std::chrono::milliseconds(500)).size(), 1u) << "a second press is a call";
+    sim.release("bath_call");
+    sim.press("bath_call", "cancel");
+    EXPECT_TRUE(wait_for<ButtonReset>(*sub, [](auto& r) { return r.device_id == "bath_call"; }, std::chrono::seconds(2)));
+    sim.release("bath_call", "cancel");
+    poller.stop();
+    sim.stop();
+}
+
+TEST(ModbusTcp, AGlitchShorterThanTheDebounceIsIgnored) {
+    int port = free_tcp_port();
+    auto cfg = config::parse_config(tcp_site(port), "x.yaml");
+    Simulator sim(cfg);
+    sim.start();
+    Bus bus;
+    auto sub = bus.subscribe("t");
+    SystemClock clock;
+    ModbusBusPoller poller(cfg.buses[0], bus, clock);
+    poller.start();
+    ASSERT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "bath_call" && h.online; },
+                                       std::chrono::seconds(5)));
+    int glitches_seen_by_poll = 0;
+    for (int i = 0; i < 10; ++i) {  // 10 ms pulses against 50 ms polling and 60 ms debounce
+        sim.press("bath_call");
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        sim.release("bath_call");
+        std::this_thread::sleep_for(std::chrono::milliseconds(150));
+        ++glitches_seen_by_poll;
+    }
+    EXPECT_TRUE(drain<ButtonPressed>(*sub, std::chrono::milliseconds(300)).empty());
+    poller.stop();
+}
+
+TEST(ModbusTcp, TemperatureAndOutputs) {
+    int port = free_tcp_port();
+    auto cfg = config::parse_config(tcp_site(port), "x.yaml");
+    Simulator sim(cfg);
+    sim.start();
+    Bus bus;
+    auto sub = bus.subscribe("t");
+    SystemClock clock;
+    ModbusBusPoller poller(cfg.buses[0], bus, clock);
+    poller.start();
+    sim.set_temperature("thermo", 36.6);
+    EXPECT_TRUE(wait_for<TemperatureReading>(
+        *sub, [](auto& t) { return t.device_id == "thermo" && std::abs(t.celsius - 36.6) < 0.01; }, std::chrono::seconds(3)));
+    EXPECT_FALSE(sim.coil("siren", 0));
+    poller.set_output("siren", true);
+    for (int i = 0; i < 100 && !sim.coil("siren", 0); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_TRUE(sim.coil("siren", 0));
+    poller.set_output("siren", false);
+    for (int i = 0; i < 100 && sim.coil("siren", 0); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_FALSE(sim.coil("siren", 0));
+}
+
+TEST(ModbusTcp, SilentDeviceGoesOfflineAndRecovers) {
+    int port = free_tcp_port();
+    auto cfg = config::parse_config(tcp_site(port), "x.yaml");
+    Simulator sim(cfg);
+    sim.start();
+    Bus bus;
+    auto sub = bus.subscribe("t");
+    SystemClock clock;
+    ModbusBusPoller poller(cfg.buses[0], bus, clock);
+    poller.start();
+    ASSERT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "thermo" && h.online; },
+                                       std::chrono::seconds(5)));
+    sim.set_offline("thermo", true);
+    EXPECT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "thermo" && !h.online; },
+                                       std::chrono::seconds(4)));
+    sim.set_offline("thermo", false);
+    EXPECT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "thermo" && h.online; },
+                                       std::chrono::seconds(4)));
+    auto stats = poller.stats();
+    EXPECT_GT(stats[1].timeouts, 0u);
+}
+
+TEST(ModbusTcp, GatewayDroppedAndRestoredMidPoll) {
+    int port = free_tcp_port();
+    auto cfg = config::parse_config(tcp_site(port), "x.yaml");
+    Bus bus;
+    auto sub = bus.subscribe("t");
+    SystemClock clock;
+    auto sim = std::make_unique<Simulator>(cfg);
+    sim->start();
+    ModbusBusPoller poller(cfg.buses[0], bus, clock);
+    poller.start();
+    ASSERT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "bath_call" && h.online; },
+                                       std::chrono::seconds(5)));
+    sim.reset();  // the gateway reboots
+    EXPECT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "bath_call" && !h.online; },
+                                       std::chrono::seconds(5)));
+    EXPECT_TRUE(drain<ButtonPressed>(*sub, std::chrono::milliseconds(200)).empty()) << "errors are never calls";
+    sim = std::make_unique<Simulator>(cfg);
+    sim->start();
+    EXPECT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "bath_call" && h.online; },
+                                       std::chrono::seconds(8)));
+    sim->press("bath_call");
+    EXPECT_TRUE(wait_for<ButtonPressed>(*sub, [](auto&) { return true; }, std::chrono::seconds(2)))
+        << "polling resumes after the reconnect";
+}
+
+TEST(ModbusTcp, ExceptionsAreCountedNotCalls) {
+    int port = free_tcp_port();
+    auto site = tcp_site(port);
+    // Address 300 is outside the simulator's register map: every read is an illegal-address exception.
+    site += "      - {id: broken, kind: call_button, unit_id: 5, poll_ms: 50, max_silence_s: 60, "
+            "points: [{table: discrete_inputs, address: 300, meaning: call}]}\n";
+    auto cfg = config::parse_config(site, "x.yaml");
+    Simulator sim(cfg);
+    sim.start();
+    Bus bus;
+    auto sub = bus.subscribe("t");
+    SystemClock clock;
+    ModbusBusPoller poller(cfg.buses[0], bus, clock);
+    poller.start();
+    EXPECT_TRUE(drain<ButtonPressed>(*sub, std::chrono::milliseconds(800)).empty());
+    auto stats = poller.stats();
+    EXPECT_GT(stats[3].errors, 3u);
+    EXPECT_GT(stats[3].invalid, 3u);
+    EXPECT_EQ(stats[0].errors, 0u) << "one broken device does not disturb the others";
+}
+
+// RTU over a socat pty pair: the simulator on one end, the poller on the other.
+struct PtyPair {
+    TempDir dir;
+    std::unique_ptr<Process> socat;
+    std::string a() const { return dir.file("sim"); }
+    std::string b() const { return dir.file("poller"); }
+    void start() {
+        socat = std::make_unique<Process>(std::vector<std::string>{"socat", "pty,raw,echo=0,link=" + a(),
+                                                                   "pty,raw,echo=0,link=" + b()},
+                                          dir.file("socat.log"));
+        for (int i = 0; i < 100 && !(fs::exists(a()) && fs::exists(b())); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        ASSERT_TRUE(fs::exists(a()) && fs::exists(b())) << read_file(dir.file("socat.log"));
+    }
+    void kill() { socat.reset(); }
+};
+
+std::string rtu_site(const std::string& device) {
+    return "site: {id: t, name: x}\nmqtt: {enabled: false}\nzones: [{id: bath, name: 浴室, private: true}]\n"
+           "buses:\n  - id: rs485\n    type: rtu\n    device: " + device +
+           "\n    baud: 9600\n    response_timeout_ms: 200\n    byte_timeout_ms: 50\n    devices:\n"
+           "      - {id: di1, kind: di_module, zone: bath, unit_id: 1, poll_ms: 50, debounce_ms: 0, max_silence_s: 1, "
+           "points: [{table: discrete_inputs, address: 0, channel: 0, meaning: call}, "
+           "{table: discrete_inputs, address: 0, channel: 1, meaning: cord_pulled}]}\n"
+           "      - {id: di2, kind: di_module, zone: bath, unit_id: 2, poll_ms: 50, debounce_ms: 0, max_silence_s: 1, "
+           "points: [{table: discrete_inputs, address: 0, channel: 0, meaning: fall}]}\n";
+}
+
+TEST(ModbusRtu, CallsOverASerialLineAndALineRemovedAndRestored) {
+    PtyPair pty;
+    pty.start();
+    auto cfg = config::parse_config(rtu_site(pty.b()), "x.yaml");
+    auto sim = std::make_unique<Simulator>(cfg, std::map<std::string, std::string>{{"rs485", pty.a()}});
+    sim->start();
+    Bus bus;
+    auto sub = bus.subscribe("t");
+    SystemClock clock;
+    ModbusBusPoller poller(cfg.buses[0], bus, clock);
+    poller.start();
+    ASSERT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "di2" && h.online; },
+                                       std::chrono::seconds(5)));
+    sim->press("di1", "cord_pulled");
+    EXPECT_TRUE(wait_for<ButtonPressed>(*sub, [](auto& p) { return p.device_id == "di1" && p.cause == "cord_pulled"; },
+                                        std::chrono::seconds(2)));
+    sim->press("di2", "fall");
+    EXPECT_TRUE(wait_for<FallDetected>(*sub, [](auto& f) { return f.device_id == "di2"; }, std::chrono::seconds(2)));
+
+    // The adapter is unplugged: both ends of the line vanish.
+    sim.reset();
+    pty.kill();
+    EXPECT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "di1" && !h.online; },
+                                       std::chrono::seconds(5)));
+    pty.start();
+    sim = std::make_unique<Simulator>(cfg, std::map<std::string, std::string>{{"rs485", pty.a()}});
+    sim->start();
+    EXPECT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "di1" && h.online; },
+                                       std::chrono::seconds(10)));
+    sim->press("di1", "call");
+    EXPECT_TRUE(wait_for<ButtonPressed>(*sub, [](auto& p) { return p.device_id == "di1" && p.cause == "call"; },
+                                        std::chrono::seconds(2)));
+}
+
+TEST(ModbusRtu, CorruptFramesAreCountedAndNeverRaiseAnAlarm) {
+    PtyPair pty;
+    pty.start();
+    auto cfg = config::parse_config(rtu_site(pty.b()), "x.yaml");
+    // A broken device on the line: it answers every request with the "input active" bit set but a
+    // wrong CRC, or with half a frame.
+    std::atomic<bool> run{true};
+    std::thread noisy([&] {
+        int fd = ::open(pty.a().c_str(), O_RDWR | O_NOCTTY);
+        ASSERT_GE(fd, 0);
+        termios t{};
+        tcgetattr(fd, &t);
+        cfmakeraw(&t);
+        tcsetattr(fd, TCSANOW, &t);
+        uint8_t req[256];
+        int n = 0;
+        while (run) {
+            fd_set rd;
+            FD_ZERO(&rd);
+            FD_SET(fd, &rd);
+            timeval tv{0, 50000};
+            if (select(fd + 1, &rd, nullptr, nullptr, &tv) <= 0) continue;
+            if (read(fd, req, sizeof req) < 2) continue;
+            uint8_t bad[] = {req[0], 0x02, 0x01, 0xFF, 0x12, 0x34};  // wrong CRC
+            uint8_t partial[] = {req[0], 0x02};
+            if (n++ % 2) (void)!write(fd, bad, sizeof bad);
+            else (void)!write(fd, partial, sizeof partial);
+        }
+        ::close(fd);
+    });
+    Bus bus;
+    auto sub = bus.subscribe("t");
+    SystemClock clock;
+    ModbusBusPoller poller(cfg.buses[0], bus, clock);
+    poller.start();
+    EXPECT_TRUE(drain<ButtonPressed>(*sub, std::chrono::milliseconds(1500)).empty());
+    EXPECT_TRUE(drain<FallDetected>(*sub, std::chrono::milliseconds(100)).empty());
+    poller.stop();
+    run = false;
+    noisy.join();
+    auto stats = poller.stats();
+    EXPECT_GT(stats[0].errors, 2u);
+    EXPECT_GT(stats[0].invalid + stats[0].timeouts, 2u);
+}
+
+TEST(Simulator, ScriptErrorsNameTheLine) {
+    EXPECT_NO_THROW(parse_sim_script("# demo\nat 2 press bath_call_1\nat 2.5 temp door 36.6\n", "s.txt"));
+    auto expect_error = [](const std::string& text, const std::string& msg) {
+        try {
+            parse_sim_script(text, "s.txt");
+            FAIL() << text;
+        } catch (const SimScriptError& e) {
+            EXPECT_NE(std::string(e.what()).find(msg), std::string::npos) << e.what();
+        }
+    };
+    expect_error("at 1 press a\nat 2 prss b\n", "s.txt:2: unknown action 'prss'");
+    expect_error("press a\n", "s.txt:1: each line starts with 'at <seconds>'");
+    expect_error("at soon press a\n", "s.txt:1: 'soon' is not a time");
+    expect_error("\n\nat 3 temp thermo hot\n", "s.txt:3: temp needs a temperature");
+    expect_error("at 1 press\n", "s.txt:1: missing device id");
+}
+
+}  // namespace
