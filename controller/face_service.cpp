@@ -1,0 +1,182 @@
+#include "controller/face_service.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <opencv2/imgcodecs.hpp>
+
+#include "controller/core/log.hpp"
+
+namespace caregate {
+
+using nlohmann::json;
+
+namespace {
+vision::FaceEngineOptions engine_options(const config::Face& f) {
+    vision::FaceEngineOptions o;
+    o.recognition_model = f.recognition_model;
+    o.landmark_model = f.landmark_model;
+    o.detect_width = f.detect_width;
+    o.min_face_px = f.min_face_px;
+    o.min_sharpness = f.min_sharpness;
+    return o;
+}
+double iou(const cv::Rect& a, const cv::Rect& b) {
+    double i = (a & b).area();
+    double u = a.area() + b.area() - i;
+    return u > 0 ? i / u : 0;
+}
+}  // namespace
+
+FaceService::FaceService(const config::SiteConfig& cfg, Store& store, const Clock& clock, Roster& roster, Bus* bus)
+    : cfg_(cfg),
+      store_(store),
+      clock_(clock),
+      roster_(roster),
+      bus_(bus),
+      templates_(store, clock, FaceKey::load(cfg.face.key_file)),
+      engine_(engine_options(cfg.face)) {
+    reload();
+}
+
+FaceService::~FaceService() = default;
+
+void FaceService::reload() {
+    gallery_.clear();
+    for (auto& t : templates_.load_all()) {
+        vision::Descriptor d;
+        std::copy(t.descriptor.begin(), t.descriptor.end(), d.begin());
+        gallery_.add(t.id, t.elder_id, d);
+    }
+    logger("face")->info("gallery loaded: {} templates", gallery_.size());
+}
+
+int FaceService::enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor) {
+    std::vector<std::pair<std::string, cv::Mat>> mats;
+    for (size_t i = 0; i < images.size(); ++i) {
+        std::string what = "photo " + std::to_string(i + 1);
+        try {
+            mats.emplace_back(what, vision::decode_image(images[i], what));
+        } catch (const std::exception& e) {
+            throw std::invalid_argument(e.what());
+        }
+    }
+    return enroll_mats(elder_id, mats, actor);
+}
+
+int FaceService::enroll_mats(int64_t elder_id, const std::vector<std::pair<std::string, cv::Mat>>& images,
+                             const std::string& actor) {
+    auto elder = roster_.get(elder_id);
+    if (!elder) throw std::invalid_argument("elder " + std::to_string(elder_id) + " does not exist");
+    if (!elder->consent_at || elder->consent_by.empty())
+        throw std::invalid_argument("no consent recorded for " + elder->name +
+                                    ": record the separate face-recognition consent first (PIPL art. 29)");
+    if (images.empty() || images.size() > 5) throw std::invalid_argument("enroll 1 to 5 photos");
+    std::vector<std::pair<vision::Descriptor, double>> found;
+    for (auto& [what, img] : images) {
+        std::vector<vision::DetectedFace> faces;
+        {
+            std::lock_guard<std::mutex> lock(engine_mu_);
+            faces = engine_.analyze(img);
+        }
+        if (faces.empty()) throw std::invalid_argument(what + ": no face found");
+        if (faces.size() > 1)
+            throw std::invalid_argument(what + ": " + std::to_string(faces.size()) + " faces; use a photo of the elder alone");
+        if (!faces[0].reject_reason.empty()) throw std::invalid_argument(what + ": " + faces[0].reject_reason);
+        found.emplace_back(*faces[0].descriptor, faces[0].quality);
+    }
+    std::vector<int64_t> ids;
+    store_.write([&](sqlite3* db) {
+        for (auto& [d, q] : found) {
+            Descriptor plain;
+            std::copy(d.begin(), d.end(), plain.begin());
+            ids.push_back(templates_.add(db, elder_id, plain, q));
+        }
+        Store::audit(db, actor, "face.enroll", "elder:" + std::to_string(elder_id),
+                     json{{"templates", found.size()}, {"consent_by", elder->consent_by}}.dump(), clock_.now_ms());
+    });
+    for (size_t i = 0; i < found.size(); ++i) gallery_.add(ids[i], elder_id, found[i].first);
+    // Photos are not kept unless the site asks for it.
+    if (cfg_.face.keep_enrollment_photos) {
+        std::string dir = cfg_.store.media_dir + "/enrollment/" + std::to_string(elder_id);
+        std::filesystem::create_directories(dir);
+        for (size_t i = 0; i < images.size(); ++i)
+            cv::imwrite(dir + "/" + std::to_string(ids[i]) + ".jpg", images[i].second);
+    }
+    return static_cast<int>(found.size());
+}
+
+int FaceService::forget(int64_t elder_id, const std::string& actor) {
+    int n = templates_.forget(elder_id, actor);
+    gallery_.remove_elder(elder_id);
+    std::error_code ec;
+    std::filesystem::remove_all(cfg_.store.media_dir + "/enrollment/" + std::to_string(elder_id), ec);
+    return n;
+}
+
+int FaceService::template_count(int64_t elder_id) { return templates_.count(elder_id); }
+
+std::vector<Identification> FaceService::identify(const cv::Mat& bgr) {
+    std::vector<vision::DetectedFace> faces;
+    {
+        std::lock_guard<std::mutex> lock(engine_mu_);
+        faces = engine_.analyze(bgr);
+    }
+    std::vector<Identification> out;
+    for (auto& f : faces) {
+        Identification id{f, {}};
+        if (f.descriptor) id.match = gallery_.match(*f.descriptor, cfg_.face.threshold, cfg_.face.margin);
+        out.push_back(id);
+    }
+    return out;
+}
+
+void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t ts) {
+    // Detect and landmark every frame (cheap), but embed a tracked face only when it is new, its
+    // quality improved, or a second has passed: the same person is not re-embedded 5 times a second.
+    std::vector<vision::DetectedFace> faces;
+    {
+        std::lock_guard<std::mutex> lock(engine_mu_);
+        faces = engine_.analyze(bgr);  // includes the descriptor; see note in docs/performance.md
+    }
+    std::lock_guard<std::mutex> lock(tracks_mu_);
+    auto& tracks = tracks_[cam.id];
+    tracks.erase(std::remove_if(tracks.begin(), tracks.end(), [&](const Track& t) { return ts - t.last_seen > 2000; }),
+                 tracks.end());
+    for (auto& f : faces) {
+        Track* t = nullptr;
+        for (auto& tr : tracks)
+            if (iou(tr.box, f.box) > 0.3) t = &tr;
+        if (!t) {
+            tracks.emplace_back();
+            t = &tracks.back();
+            t->first_seen = ts;
+        }
+        t->box = f.box;
+        t->last_seen = ts;
+        t->blink.update(f.landmarks, ts);
+        if (!f.reject_reason.empty() || !f.descriptor) continue;
+        if (!t->elder_id || f.quality > t->best_quality + 0.1 || ts - t->last_embed > 1000) {
+            auto m = gallery_.match(*f.descriptor, cfg_.face.threshold, cfg_.face.margin);
+            t->last_embed = ts;
+            t->best_quality = std::max(t->best_quality, f.quality);
+            if (m.elder_id) t->elder_id = m.elder_id, t->distance = m.distance;
+            else if (!t->elder_id) t->distance = m.distance;
+        }
+        bool live = !cfg_.face.liveness || t->blink.live();
+        if (t->elder_id && cfg_.face.liveness && !live) {
+            auto e = roster_.get(*t->elder_id);
+            live = e && e->liveness_exempt;
+        }
+        // Announce once per track: recognised (and live when required), or a visitor after 1 s.
+        // An unknown face is a visitor only after 1.5 s of trying: a bad first angle is not a stranger.
+        bool visitor_ready = !t->elder_id && t->last_embed && ts - t->first_seen >= 1500;
+        if (!t->announced && ((t->elder_id && live) || visitor_ready)) {
+            t->announced = true;
+            if (bus_)
+                bus_->publish(FaceSeen{cam.id, cam.zone, cam.role, t->elder_id, t->distance, f.box.x, f.box.y,
+                                       f.box.x + f.box.width, f.box.y + f.box.height, live, ts});
+        }
+    }
+}
+
+}  // namespace caregate

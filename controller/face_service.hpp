@@ -1,0 +1,73 @@
+// Face check-in on the box: the gallery of encrypted templates loaded into memory, enrollment with
+// recorded consent, forgetting, and the per-camera pipeline (track → quality → embed → match →
+// blink liveness) that publishes FaceSeen events. Face data never leaves this process except as
+// encrypted templates in the local store.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "config/config.hpp"
+#include "controller/camera_worker.hpp"
+#include "controller/core/bus.hpp"
+#include "controller/face_templates.hpp"
+#include "controller/kiosk/kiosk.hpp"
+#include "controller/roster.hpp"
+#include "vision/face_engine.hpp"
+#include "vision/gallery.hpp"
+#include "vision/liveness.hpp"
+
+namespace caregate {
+
+struct Identification {
+    vision::DetectedFace face;
+    vision::Match match;
+};
+
+class FaceService : public FaceEnrollment, public FrameConsumer {
+public:
+    // Loads models and templates; throws with the file named when a model or the key is missing.
+    FaceService(const config::SiteConfig& cfg, Store& store, const Clock& clock, Roster& roster, Bus* bus);
+    ~FaceService() override;
+
+    int enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor) override;
+    int enroll_mats(int64_t elder_id, const std::vector<std::pair<std::string, cv::Mat>>& images,
+                    const std::string& actor);
+    int forget(int64_t elder_id, const std::string& actor) override;
+    int template_count(int64_t elder_id) override;
+
+    std::vector<Identification> identify(const cv::Mat& bgr);
+    void frame(const config::Camera& cam, const cv::Mat& bgr, int64_t ts_ms) override;
+    size_t gallery_size() const { return gallery_.size(); }
+
+private:
+    struct Track {
+        cv::Rect box;
+        int64_t first_seen = 0;
+        int64_t last_seen = 0;
+        int64_t last_embed = 0;
+        double best_quality = 0;
+        std::optional<int64_t> elder_id;
+        double distance = 1;
+        bool announced = false;
+        vision::BlinkDetector blink;
+    };
+    void reload();
+
+    const config::SiteConfig& cfg_;
+    Store& store_;
+    const Clock& clock_;
+    Roster& roster_;
+    Bus* bus_;
+    TemplateStore templates_;
+    std::mutex engine_mu_;  // dlib nets are not thread-safe; cameras take turns
+    vision::FaceEngine engine_;
+    vision::Gallery gallery_;
+    std::mutex tracks_mu_;
+    std::map<std::string, std::vector<Track>> tracks_;  // per camera
+};
+
+}  // namespace caregate

@@ -1,0 +1,59 @@
+// The face pipeline on one image: downscaled HOG detection → 68 landmarks → quality gate (size,
+// sharpness, frontal pose, exposure) → aligned 150-px chip → 128-d descriptor.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <opencv2/core.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vision/face_net.hpp"
+
+namespace caregate::vision {
+
+struct FaceEngineOptions {
+    std::string recognition_model;
+    std::string landmark_model = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat";
+    int detect_width = 640;   // detection runs on a copy this wide (faces ≥ ~40 px there)
+    int min_face_px = 60;     // in original pixels
+    double min_sharpness = 40;
+    double max_yaw = 0.35;    // nose offset from the eye midline, as a fraction of eye distance
+    bool embed = true;
+};
+
+struct DetectedFace {
+    cv::Rect box;                       // original image coordinates
+    std::array<cv::Point2f, 68> landmarks{};
+    double quality = 0;                 // 0..1
+    std::string reject_reason;          // empty when good enough to identify or enroll
+    std::optional<Descriptor> descriptor;
+};
+
+// Reads an image file into 8-bit BGR whatever it was (grey, 16-bit, alpha, EXIF-less JPEG/PNG).
+// Throws std::runtime_error naming the file for unreadable or truncated images.
+cv::Mat load_image(const std::string& path);
+cv::Mat decode_image(const std::string& bytes, const std::string& what);
+// Normalizes any 1/3/4-channel 8/16-bit image to 8-bit BGR.
+cv::Mat to_bgr8(const cv::Mat& img);
+
+class FaceEngine {
+public:
+    explicit FaceEngine(FaceEngineOptions opts);  // throws naming a missing/corrupt model file
+    ~FaceEngine();
+    std::vector<DetectedFace> analyze(const cv::Mat& bgr);
+    // Descriptor for a face found earlier (e.g. a tracked face whose quality improved).
+    Descriptor embed(const cv::Mat& bgr, const DetectedFace& f);
+    const FaceEngineOptions& options() const { return opts_; }
+
+private:
+    struct Impl;
+    FaceEngineOptions opts_;
+    std::unique_ptr<Impl> impl_;
+};
+
+// Eye aspect ratio (Soukupová & Čech) of the 68-point landmarks, mean of both eyes.
+double eye_aspect_ratio(const std::array<cv::Point2f, 68>& l);
+
+}  // namespace caregate::vision
