@@ -8,7 +8,8 @@ namespace caregate {
 
 using nlohmann::json;
 
-Announcer::Announcer(const config::SiteConfig& cfg, Bus& bus, Occupancy& occupancy, Publish publish, Output output)
+Announcer::Announcer(const config::SiteConfig& cfg, Bus& bus, Occupancy& occupancy, Publish publish,
+                     Output output)
     : cfg_(cfg),
       sub_(bus.subscribe("announcer", 16384)),
       occupancy_(occupancy),
@@ -56,21 +57,29 @@ void Announcer::loop() {
             [&](auto&& ev) {
                 using T = std::decay_t<decltype(ev)>;
                 if constexpr (std::is_same_v<T, AlarmChanged>) {
-                    json j = {{"alarm_id", ev.alarm_id}, {"kind", ev.kind}, {"state", ev.state}, {"ts", ev.ts_ms},
+                    json j = {{"alarm_id", ev.alarm_id},
+                              {"kind", ev.kind},
+                              {"state", ev.state},
+                              {"ts", ev.ts_ms},
                               {"step", json::parse(ev.step_json, nullptr, false)}};
                     publish_(base + "alarm/" + std::to_string(ev.alarm_id), j.dump(), false);
-                    if ((ev.state == "resolved" || ev.state == "cancelled") && escalated_open_ && !escalated_open_() &&
-                        output_)
+                    if ((ev.state == "resolved" || ev.state == "cancelled") && escalated_open_ &&
+                        !escalated_open_() && output_)
                         for (auto& s : sirens_) output_(s, false);
                 } else if constexpr (std::is_same_v<T, CheckInRecorded>) {
-                    json j = {{"elder_id", ev.elder_id}, {"direction", ev.direction}, {"method", ev.method},
+                    json j = {{"elder_id", ev.elder_id},
+                              {"direction", ev.direction},
+                              {"method", ev.method},
                               {"ts", ev.ts_ms}};  // no name: the site broker is shared with devices
                     publish_(base + "checkin", j.dump(), false);
                     for (auto& z : occupancy_.all())
-                        publish_(base + "occupancy/" + z.zone,
-                                 json{{"count", z.count}, {"capacity", z.capacity}, {"level", z.level}}.dump(), true);
+                        publish_(
+                            base + "occupancy/" + z.zone,
+                            json{{"count", z.count}, {"capacity", z.capacity}, {"level", z.level}}.dump(),
+                            true);
                 } else if constexpr (std::is_same_v<T, DeviceHealth>) {
-                    json j = {{"online", ev.online}, {"reason", ev.reason}, {"kind", ev.kind}, {"ts", ev.ts_ms}};
+                    json j = {
+                        {"online", ev.online}, {"reason", ev.reason}, {"kind", ev.kind}, {"ts", ev.ts_ms}};
                     if (ev.battery) j["battery"] = *ev.battery;
                     publish_(base + "device/" + ev.device_id + "/status", j.dump(), true);
                 }

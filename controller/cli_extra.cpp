@@ -1,28 +1,27 @@
 // CLI commands beyond the foundation: staff accounts (and later face, sim, events, city).
+#include <signal.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <ctime>
+#include <filesystem>
+#include <iomanip>
 #include <iostream>
+#include <map>
 #include <memory>
 
 #include "config/config.hpp"
 #include "controller/cctv_index.hpp"
 #include "controller/cli_commands.hpp"
-#include "controller/core/store.hpp"
-#include "controller/staff.hpp"
 #include "controller/core/log.hpp"
+#include "controller/core/store.hpp"
 #include "controller/daemon.hpp"
-#include "devices/simulator.hpp"
 #include "controller/face_service.hpp"
+#include "controller/staff.hpp"
+#include "devices/simulator.hpp"
 #include "vision/face_engine.hpp"
-#include <filesystem>
-#include <iomanip>
-
-#include <signal.h>
-#include <atomic>
-#include <map>
 
 namespace caregate {
 
@@ -196,7 +195,8 @@ void register_sim_command(CLI::App& app, CommandContext& ctx) {
         std::vector<std::string> rtu;
     };
     auto o = std::make_shared<Opts>();
-    auto* sim = app.add_subcommand("sim", "simulate the site's devices (Modbus TCP/RTU servers, MQTT sensors)");
+    auto* sim =
+        app.add_subcommand("sim", "simulate the site's devices (Modbus TCP/RTU servers, MQTT sensors)");
     sim->add_option("--config,-c", ctx.config_path, "site config")->required();
     sim->add_option("--script", o->script, "lines like 'at 2.0 press bath_call_1' (see devices/README.md)");
     sim->add_option("--rtu", o->rtu, "BUS=PTY: serve an RTU bus on this pty (the poller uses the other end)");
@@ -207,7 +207,8 @@ void register_sim_command(CLI::App& app, CommandContext& ctx) {
             std::map<std::string, std::string> rtu;
             for (auto& r : o->rtu) {
                 auto eq = r.find('=');
-                if (eq == std::string::npos) throw std::invalid_argument("--rtu takes BUS=PTY, got '" + r + "'");
+                if (eq == std::string::npos)
+                    throw std::invalid_argument("--rtu takes BUS=PTY, got '" + r + "'");
                 rtu[r.substr(0, eq)] = r.substr(eq + 1);
             }
             block_signals();
@@ -241,8 +242,9 @@ void register_sim_command(CLI::App& app, CommandContext& ctx) {
 
 std::string default_model() {
     if (const char* env = std::getenv("CAREGATE_FACE_MODEL")) return env;
-    std::vector<std::string> candidates = {"/var/lib/caregate/models/dlib_face_recognition_resnet_model_v1.dat",
-                                           CAREGATE_SOURCE_DIR "/.cache/models/dlib_face_recognition_resnet_model_v1.dat"};
+    std::vector<std::string> candidates = {
+        "/var/lib/caregate/models/dlib_face_recognition_resnet_model_v1.dat",
+        CAREGATE_SOURCE_DIR "/.cache/models/dlib_face_recognition_resnet_model_v1.dat"};
     for (auto& c : candidates)
         if (std::filesystem::exists(c)) return c;
     return candidates.front();
@@ -273,7 +275,8 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
         }
     };
 
-    auto* imp = face->add_subcommand("import-weights", "convert face-api's TF.js weights into a dlib model file");
+    auto* imp =
+        face->add_subcommand("import-weights", "convert face-api's TF.js weights into a dlib model file");
     imp->add_option("dir", o->dir, "folder with face_recognition_model-weights_manifest.json")->required();
     imp->add_option("out", o->out, "the .dat file to write")->required();
     imp->callback([o, guard] {
@@ -296,8 +299,10 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
             auto faces = engine.analyze(img);
             if (faces.empty()) std::cerr << o->image << ": no face found\n";
             for (auto& f : faces) {
-                nlohmann::json j = {{"box", box_json(f.box)}, {"quality", std::round(f.quality * 1000) / 1000},
-                                    {"descriptor", std::vector<float>(f.descriptor->begin(), f.descriptor->end())}};
+                nlohmann::json j = {
+                    {"box", box_json(f.box)},
+                    {"quality", std::round(f.quality * 1000) / 1000},
+                    {"descriptor", std::vector<float>(f.descriptor->begin(), f.descriptor->end())}};
                 if (!f.reject_reason.empty()) j["note"] = f.reject_reason;
                 print_json_line(j);
             }
@@ -305,7 +310,8 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
         });
     });
 
-    auto* identify = face->add_subcommand("identify", "one JSON line per face: box, elder_id or null, distance");
+    auto* identify =
+        face->add_subcommand("identify", "one JSON line per face: box, elder_id or null, distance");
     identify->add_option("image", o->image)->required();
     identify->add_option("--config,-c", ctx.config_path)->required();
     identify->callback([&ctx, o, guard] {
@@ -317,14 +323,18 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
             Roster roster(store, clock);
             FaceService faces(cfg, store, clock, roster, nullptr);
             for (auto& id : faces.identify(vision::load_image(o->image)))
-                print_json_line({{"box", box_json(id.face.box)},
-                                 {"elder_id", id.match.elder_id ? nlohmann::json(*id.match.elder_id) : nlohmann::json(nullptr)},
-                                 {"distance", id.match.distance < 1e8 ? std::round(id.match.distance * 10000) / 10000 : 1.0}});
+                print_json_line(
+                    {{"box", box_json(id.face.box)},
+                     {"elder_id",
+                      id.match.elder_id ? nlohmann::json(*id.match.elder_id) : nlohmann::json(nullptr)},
+                     {"distance",
+                      id.match.distance < 1e8 ? std::round(id.match.distance * 10000) / 10000 : 1.0}});
             return 0;
         });
     });
 
-    auto* enroll = face->add_subcommand("enroll", "build templates for an elder from 1-5 photos (consent required)");
+    auto* enroll =
+        face->add_subcommand("enroll", "build templates for an elder from 1-5 photos (consent required)");
     enroll->add_option("--config,-c", ctx.config_path)->required();
     enroll->add_option("--elder", o->elder, "elder id")->required();
     enroll->add_option("--consent-by", o->consent_by, "staff who recorded the elder's consent")->required();
@@ -343,73 +353,76 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
             std::vector<std::pair<std::string, cv::Mat>> mats;
             for (auto& p : o->images) mats.emplace_back(p, vision::load_image(p));
             int n = faces.enroll_mats(o->elder, mats, o->by);
-            std::cout << "enrolled " << n << " template" << (n == 1 ? "" : "s") << " for elder " << o->elder << " ("
-                      << e->name << ")\n";
+            std::cout << "enrolled " << n << " template" << (n == 1 ? "" : "s") << " for elder " << o->elder
+                      << " (" << e->name << ")\n";
             return 0;
         });
     });
 
-    auto* import = face->add_subcommand("import", "enroll a folder with one sub-folder per elder id (or name)");
+    auto* import =
+        face->add_subcommand("import", "enroll a folder with one sub-folder per elder id (or name)");
     import->add_option("--config,-c", ctx.config_path)->required();
     import->add_option("dir", o->dir)->required();
     import->add_option("--consent-by", o->consent_by, "staff who collected the consents")->required();
     import->callback([&ctx, o, guard] {
         guard([&] {
             auto cfg = config::load_config(ctx.config_path);
-            spdlog::set_level(spdlog::level::warn);
-            Store store(cfg.store.path, cfg.store.busy_timeout_ms);
-            SystemClock clock;
-            Roster roster(store, clock);
-            FaceService faces(cfg, store, clock, roster, nullptr);
-            std::vector<std::filesystem::path> folders;
-            for (auto& d : std::filesystem::directory_iterator(o->dir))
-                if (d.is_directory()) folders.push_back(d.path());
-            std::sort(folders.begin(), folders.end());
-            int ok = 0, failed = 0, templates = 0;
-            for (size_t i = 0; i < folders.size(); ++i) {
-                auto name = folders[i].filename().string();
-                std::optional<Elder> e;
-                if (name.find_first_not_of("0123456789") == std::string::npos) e = roster.get(std::stoll(name));
-                if (!e)
-                    for (auto& x : roster.list(name))
-                        if (x.name == name) e = x;
-                std::cerr << "\r[" << std::setw(3) << (i + 1) * 100 / folders.size() << "%] " << name << "          ";
-                try {
-                    if (!e) throw std::invalid_argument("no elder with id or name '" + name + "'");
-                    if (!e->consent_at) roster.record_consent(e->id, o->consent_by, o->by);
-                    std::vector<std::pair<std::string, cv::Mat>> mats;
-                    for (auto& f : std::filesystem::directory_iterator(folders[i]))
-                        if (f.is_regular_file() && mats.size() < 5) mats.emplace_back(f.path().string(), vision::load_image(f.path().string()));
-                    templates += faces.enroll_mats(e->id, mats, o->by);
-                    ok++;
-                } catch (const std::exception& ex) {
-                    failed++;
-                    std::cerr << "\n  " << name << ": " << ex.what() << "\n";
-                }
-            }
-            std::cerr << "\n";
-            std::cout << "imported " << ok << " elders (" << templates << " templates), " << failed << " failed\n";
-            return failed ? 1 : 0;
-        });
-    });
+    spdlog::set_level(spdlog::level::warn);
+    Store store(cfg.store.path, cfg.store.busy_timeout_ms);
+    SystemClock clock;
+    Roster roster(store, clock);
+    FaceService faces(cfg, store, clock, roster, nullptr);
+    std::vector<std::filesystem::path> folders;
+    for (auto& d : std::filesystem::directory_iterator(o->dir))
+        if (d.is_directory()) folders.push_back(d.path());
+    std::sort(folders.begin(), folders.end());
+    int ok = 0, failed = 0, templates = 0;
+    for (size_t i = 0; i < folders.size(); ++i) {
+        auto name = folders[i].filename().string();
+        std::optional<Elder> e;
+        if (name.find_first_not_of("0123456789") == std::string::npos) e = roster.get(std::stoll(name));
+        if (!e)
+            for (auto& x : roster.list(name))
+                if (x.name == name) e = x;
+        std::cerr << "\r[" << std::setw(3) << (i + 1) * 100 / folders.size() << "%] " << name << "          ";
+        try {
+            if (!e) throw std::invalid_argument("no elder with id or name '" + name + "'");
+            if (!e->consent_at) roster.record_consent(e->id, o->consent_by, o->by);
+            std::vector<std::pair<std::string, cv::Mat>> mats;
+            for (auto& f : std::filesystem::directory_iterator(folders[i]))
+                if (f.is_regular_file() && mats.size() < 5)
+                    mats.emplace_back(f.path().string(), vision::load_image(f.path().string()));
+            templates += faces.enroll_mats(e->id, mats, o->by);
+            ok++;
+        } catch (const std::exception& ex) {
+            failed++;
+            std::cerr << "\n  " << name << ": " << ex.what() << "\n";
+        }
+    }
+    std::cerr << "\n";
+    std::cout << "imported " << ok << " elders (" << templates << " templates), " << failed << " failed\n";
+    return failed ? 1 : 0;
+});
+}  // namespace
+);
 
-    auto* forget = face->add_subcommand("forget", "delete an elder's face templates (and photos), audited");
-    forget->add_option("--config,-c", ctx.config_path)->required();
-    forget->add_option("--elder", o->elder)->required();
-    forget->callback([&ctx, o, guard] {
-        guard([&] {
-            auto cfg = config::load_config(ctx.config_path);
-            Store store(cfg.store.path, cfg.store.busy_timeout_ms);
-            SystemClock clock;
-            TemplateStore templates(store, clock, FaceKey::load(cfg.face.key_file));
-            int n = templates.forget(o->elder, o->by);
-            std::error_code ec;
-            std::filesystem::remove_all(cfg.store.media_dir + "/enrollment/" + std::to_string(o->elder), ec);
-            std::cout << "deleted " << n << " templates of elder " << o->elder << "\n";
-            return 0;
-        });
+auto* forget = face->add_subcommand("forget", "delete an elder's face templates (and photos), audited");
+forget->add_option("--config,-c", ctx.config_path)->required();
+forget->add_option("--elder", o->elder)->required();
+forget->callback([&ctx, o, guard] {
+    guard([&] {
+        auto cfg = config::load_config(ctx.config_path);
+        Store store(cfg.store.path, cfg.store.busy_timeout_ms);
+        SystemClock clock;
+        TemplateStore templates(store, clock, FaceKey::load(cfg.face.key_file));
+        int n = templates.forget(o->elder, o->by);
+        std::error_code ec;
+        std::filesystem::remove_all(cfg.store.media_dir + "/enrollment/" + std::to_string(o->elder), ec);
+        std::cout << "deleted " << n << " templates of elder " << o->elder << "\n";
+        return 0;
     });
-}
+});
+}  // namespace caregate
 
 }  // namespace
 

@@ -16,9 +16,6 @@
 #include "controller/alarms.hpp"
 #include "controller/announcer.hpp"
 #include "controller/camera_worker.hpp"
-#include "devices/modbus_poller.hpp"
-#include "devices/mqtt_link.hpp"
-#include "devices/mqtt_sensors.hpp"
 #include "controller/cctv_index.hpp"
 #include "controller/checkins.hpp"
 #include "controller/core/bus.hpp"
@@ -26,6 +23,7 @@
 #include "controller/core/metrics.hpp"
 #include "controller/core/store.hpp"
 #include "controller/door_speaker.hpp"
+#include "controller/face_service.hpp"
 #include "controller/gate.hpp"
 #include "controller/kiosk/http_server.hpp"
 #include "controller/kiosk/kiosk.hpp"
@@ -36,6 +34,9 @@
 #include "controller/roster.hpp"
 #include "controller/rules.hpp"
 #include "controller/staff.hpp"
+#include "devices/modbus_poller.hpp"
+#include "devices/mqtt_link.hpp"
+#include "devices/mqtt_sensors.hpp"
 
 namespace caregate {
 
@@ -70,6 +71,7 @@ struct Daemon::Parts {
     std::unique_ptr<DoorSpeaker> speaker;
     std::unique_ptr<Kiosk> kiosk;
     std::unique_ptr<EventIndex> events;
+    std::unique_ptr<FaceService> faces;
     std::unique_ptr<devices::MqttSensorBridge> sensors;
     std::unique_ptr<devices::MqttLink> mqtt;
     std::vector<std::unique_ptr<devices::ModbusBusPoller>> pollers;
@@ -183,11 +185,16 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
     std::error_code ec;
     std::filesystem::create_directories(c.store.media_dir, ec);
     p_->events = std::make_unique<EventIndex>(*p_->store, p_->clock, c.cctv, c.store.media_dir);
+    // A missing or corrupt model stops start-up here, with the file and the fix named.
+    if (c.face.enabled)
+        p_->faces = std::make_unique<FaceService>(c, *p_->store, p_->clock, *p_->roster, &p_->bus);
     for (auto& cam : c.cameras) {
-        p_->cameras.push_back(std::make_unique<CameraWorker>(
-            cam, c.cctv, *p_->events, p_->bus, nullptr, [parts = p_.get()] { return !parts->storage_low; }));
+        p_->cameras.push_back(
+            std::make_unique<CameraWorker>(cam, c.cctv, *p_->events, p_->bus, p_->faces.get(),
+                                           [parts = p_.get()] { return !parts->storage_low; }));
     }
-    for (auto& b : c.buses) p_->pollers.push_back(std::make_unique<devices::ModbusBusPoller>(b, p_->bus, p_->clock));
+    for (auto& b : c.buses)
+        p_->pollers.push_back(std::make_unique<devices::ModbusBusPoller>(b, p_->bus, p_->clock));
     if (c.mqtt.enabled) {
         p_->sensors = std::make_unique<devices::MqttSensorBridge>(c, p_->bus, p_->clock);
         devices::MqttLinkOptions mo;
@@ -216,7 +223,8 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
             if (a.level >= 1) return true;
         return false;
     });
-    p_->alarms->on_escalate([parts = p_.get()](const Alarm&, int level) { parts->announcer->escalated(level); });
+    p_->alarms->on_escalate(
+        [parts = p_.get()](const Alarm&, int level) { parts->announcer->escalated(level); });
     p_->rules->on_face([gate, parts = p_.get()](const FaceSeen& f) {
         parts->events->record_face(f.camera_id, f.zone, f.elder_id, 1.0 - f.distance, f.ts_ms);
         gate->face(f);
@@ -231,7 +239,7 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
                   *p_->staff,
                   *p_->records,
                   *p_->feed,
-                  nullptr,
+                  p_->faces.get(),
                   p_->gate.get(),
                   p_->speaker.get(),
                   {},
@@ -280,23 +288,29 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
         });
         return std::vector<std::pair<std::string, double>>{{"", n}};
     });
-    m.gauge("caregate_modbus_errors_total", "Modbus errors per device (timeouts, CRC, exceptions)", [parts] {
-        std::vector<std::pair<std::string, double>> out;
-        for (auto& p : parts->pollers)
-            for (auto& d : p->stats()) out.push_back({"device=\"" + d.id + "\"", double(d.errors)});
-        return out;
-    }, "counter");
-    m.gauge("caregate_mqtt_payloads_total", "MQTT sensor messages by outcome", [parts] {
-        std::vector<std::pair<std::string, double>> out;
-        if (!parts->sensors) return out;
-        auto s = parts->sensors->stats();
-        out.push_back({"outcome=\"received\"", double(s.received)});
-        out.push_back({"outcome=\"malformed\"", double(s.malformed)});
-        out.push_back({"outcome=\"unknown_topic\"", double(s.unknown_topic)});
-        out.push_back({"outcome=\"out_of_range\"", double(s.out_of_range)});
-        out.push_back({"outcome=\"dropped\"", double(s.dropped)});
-        return out;
-    }, "counter");
+    m.gauge(
+        "caregate_modbus_errors_total", "Modbus errors per device (timeouts, CRC, exceptions)",
+        [parts] {
+            std::vector<std::pair<std::string, double>> out;
+            for (auto& p : parts->pollers)
+                for (auto& d : p->stats()) out.push_back({"device=\"" + d.id + "\"", double(d.errors)});
+            return out;
+        },
+        "counter");
+    m.gauge(
+        "caregate_mqtt_payloads_total", "MQTT sensor messages by outcome",
+        [parts] {
+            std::vector<std::pair<std::string, double>> out;
+            if (!parts->sensors) return out;
+            auto s = parts->sensors->stats();
+            out.push_back({"outcome=\"received\"", double(s.received)});
+            out.push_back({"outcome=\"malformed\"", double(s.malformed)});
+            out.push_back({"outcome=\"unknown_topic\"", double(s.unknown_topic)});
+            out.push_back({"outcome=\"out_of_range\"", double(s.out_of_range)});
+            out.push_back({"outcome=\"dropped\"", double(s.dropped)});
+            return out;
+        },
+        "counter");
     m.gauge("caregate_zone_occupancy", "People in each zone", [parts] {
         std::vector<std::pair<std::string, double>> out;
         for (auto& z : parts->occupancy->all()) out.push_back({"zone=\"" + z.zone + "\"", double(z.count)});

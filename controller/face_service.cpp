@@ -27,7 +27,8 @@ double iou(const cv::Rect& a, const cv::Rect& b) {
 }
 }  // namespace
 
-FaceService::FaceService(const config::SiteConfig& cfg, Store& store, const Clock& clock, Roster& roster, Bus* bus)
+FaceService::FaceService(const config::SiteConfig& cfg, Store& store, const Clock& clock, Roster& roster,
+                         Bus* bus)
     : cfg_(cfg),
       store_(store),
       clock_(clock),
@@ -80,8 +81,10 @@ int FaceService::enroll_mats(int64_t elder_id, const std::vector<std::pair<std::
         }
         if (faces.empty()) throw std::invalid_argument(what + ": no face found");
         if (faces.size() > 1)
-            throw std::invalid_argument(what + ": " + std::to_string(faces.size()) + " faces; use a photo of the elder alone");
-        if (!faces[0].reject_reason.empty()) throw std::invalid_argument(what + ": " + faces[0].reject_reason);
+            throw std::invalid_argument(what + ": " + std::to_string(faces.size()) +
+                                        " faces; use a photo of the elder alone");
+        if (!faces[0].reject_reason.empty())
+            throw std::invalid_argument(what + ": " + faces[0].reject_reason);
         found.emplace_back(*faces[0].descriptor, faces[0].quality);
     }
     std::vector<int64_t> ids;
@@ -92,7 +95,8 @@ int FaceService::enroll_mats(int64_t elder_id, const std::vector<std::pair<std::
             ids.push_back(templates_.add(db, elder_id, plain, q));
         }
         Store::audit(db, actor, "face.enroll", "elder:" + std::to_string(elder_id),
-                     json{{"templates", found.size()}, {"consent_by", elder->consent_by}}.dump(), clock_.now_ms());
+                     json{{"templates", found.size()}, {"consent_by", elder->consent_by}}.dump(),
+                     clock_.now_ms());
     });
     for (size_t i = 0; i < found.size(); ++i) gallery_.add(ids[i], elder_id, found[i].first);
     // Photos are not kept unless the site asks for it.
@@ -140,8 +144,9 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
     }
     std::lock_guard<std::mutex> lock(tracks_mu_);
     auto& tracks = tracks_[cam.id];
-    tracks.erase(std::remove_if(tracks.begin(), tracks.end(), [&](const Track& t) { return ts - t.last_seen > 2000; }),
-                 tracks.end());
+    tracks.erase(
+        std::remove_if(tracks.begin(), tracks.end(), [&](const Track& t) { return ts - t.last_seen > 2000; }),
+        tracks.end());
     for (auto& f : faces) {
         Track* t = nullptr;
         for (auto& tr : tracks)
@@ -159,8 +164,10 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
             auto m = gallery_.match(*f.descriptor, cfg_.face.threshold, cfg_.face.margin);
             t->last_embed = ts;
             t->best_quality = std::max(t->best_quality, f.quality);
-            if (m.elder_id) t->elder_id = m.elder_id, t->distance = m.distance;
-            else if (!t->elder_id) t->distance = m.distance;
+            if (m.elder_id)
+                t->elder_id = m.elder_id, t->distance = m.distance;
+            else if (!t->elder_id)
+                t->distance = m.distance;
         }
         bool live = !cfg_.face.liveness || t->blink.live();
         if (t->elder_id && cfg_.face.liveness && !live) {

@@ -117,8 +117,9 @@ void ModbusBusPoller::set_health(DeviceState& d, bool online, const std::string&
     }
     if (d.online && *d.online == online) return;
     d.online = online;
-    logger("modbus")->log(online ? spdlog::level::info : spdlog::level::warn, "device {} on bus {} {}{}", d.cfg->id,
-                          cfg_.id, online ? "online" : "offline", reason.empty() ? "" : ": " + reason);
+    logger("modbus")->log(online ? spdlog::level::info : spdlog::level::warn, "device {} on bus {} {}{}",
+                          d.cfg->id, cfg_.id, online ? "online" : "offline",
+                          reason.empty() ? "" : ": " + reason);
     bus_.publish(DeviceHealth{d.cfg->id, d.cfg->kind, d.cfg->zone, online, reason, std::nullopt, now});
 }
 
@@ -139,10 +140,14 @@ void ModbusBusPoller::apply(DeviceState& d, PointState& p, double value, int64_t
             p.stable = p.candidate;
             if (!*p.stable) return;  // release: nothing to report
         }
-        if (m == "call") bus_.publish(ButtonPressed{d.cfg->id, d.cfg->zone, "call", now});
-        else if (m == "cord_pulled") bus_.publish(ButtonPressed{d.cfg->id, d.cfg->zone, "cord_pulled", now});
-        else if (m == "cancel") bus_.publish(ButtonReset{d.cfg->id, now});
-        else if (m == "fall") bus_.publish(FallDetected{d.cfg->id, d.cfg->zone, true, now});
+        if (m == "call")
+            bus_.publish(ButtonPressed{d.cfg->id, d.cfg->zone, "call", now});
+        else if (m == "cord_pulled")
+            bus_.publish(ButtonPressed{d.cfg->id, d.cfg->zone, "cord_pulled", now});
+        else if (m == "cancel")
+            bus_.publish(ButtonReset{d.cfg->id, now});
+        else if (m == "fall")
+            bus_.publish(FallDetected{d.cfg->id, d.cfg->zone, true, now});
     } else if (m == "temperature") {
         if (value < -40 || value > 125) {
             std::lock_guard<std::mutex> lock(mu_);
@@ -158,7 +163,8 @@ void ModbusBusPoller::apply(DeviceState& d, PointState& p, double value, int64_t
             double delta = value - *p.last_value;
             if (delta < 0) delta += 65536;  // 16-bit wrap
             if (delta > 0 && delta < 1000)
-                bus_.publish(OccupancyCount{d.cfg->id, d.cfg->zone, int(m == "counter_in" ? delta : -delta), now});
+                bus_.publish(
+                    OccupancyCount{d.cfg->id, d.cfg->zone, int(m == "counter_in" ? delta : -delta), now});
         }
         p.last_value = value;
     }
@@ -177,16 +183,20 @@ bool ModbusBusPoller::poll(DeviceState& d, int64_t now) {
         if (is_bit_table(pt.table)) {
             uint8_t bits[16] = {0};
             int addr = pt.address + std::max(pt.channel, 0);
-            rc = pt.table == "coils" ? modbus_read_bits(ctx_, addr, 1, bits) : modbus_read_input_bits(ctx_, addr, 1, bits);
+            rc = pt.table == "coils" ? modbus_read_bits(ctx_, addr, 1, bits)
+                                     : modbus_read_input_bits(ctx_, addr, 1, bits);
             value = bits[0];
         } else {
             uint16_t regs[4] = {0};
             int count = std::clamp(pt.count, 1, 2);
             rc = pt.table == "holding_registers" ? modbus_read_registers(ctx_, pt.address, count, regs)
                                                  : modbus_read_input_registers(ctx_, pt.address, count, regs);
-            if (pt.channel >= 0) value = (regs[0] >> pt.channel) & 1;
-            else if (count == 2) value = double(int32_t(uint32_t(regs[0]) << 16 | regs[1])) * pt.scale;
-            else value = double(int16_t(regs[0])) * pt.scale;  // temperatures are signed tenths
+            if (pt.channel >= 0)
+                value = (regs[0] >> pt.channel) & 1;
+            else if (count == 2)
+                value = double(int32_t(uint32_t(regs[0]) << 16 | regs[1])) * pt.scale;
+            else
+                value = double(int16_t(regs[0])) * pt.scale;  // temperatures are signed tenths
         }
         std::lock_guard<std::mutex> lock(mu_);
         d.stats.polls++;
@@ -194,12 +204,13 @@ bool ModbusBusPoller::poll(DeviceState& d, int64_t now) {
             int err = errno;
             any_fail = true;
             d.stats.errors++;
-            if (err == ETIMEDOUT) d.stats.timeouts++;
+            if (err == ETIMEDOUT)
+                d.stats.timeouts++;
             else if (err == EMBBADCRC || err == EMBBADDATA || err == EMBBADSLAVE || err >= MODBUS_ENOBASE)
                 d.stats.invalid++;
             if (d.stats.errors % 50 == 1)
-                log->warn("device {} (bus {}, unit {}) {} {}: {}", d.cfg->id, cfg_.id, d.cfg->unit_id, pt.table,
-                          pt.address, modbus_strerror(err));
+                log->warn("device {} (bus {}, unit {}) {} {}: {}", d.cfg->id, cfg_.id, d.cfg->unit_id,
+                          pt.table, pt.address, modbus_strerror(err));
             if (transport_error(err)) return false;
             continue;
         }
@@ -230,8 +241,9 @@ void ModbusBusPoller::apply_outputs() {
             for (auto& p : d.points) {
                 if (p.point->meaning != "output" || !ctx_) continue;
                 modbus_set_slave(ctx_, d.cfg->unit_id);
-                int rc = p.point->table == "coils" ? modbus_write_bit(ctx_, p.point->address, on ? 1 : 0)
-                                                   : modbus_write_register(ctx_, p.point->address, on ? 1 : 0);
+                int rc = p.point->table == "coils"
+                             ? modbus_write_bit(ctx_, p.point->address, on ? 1 : 0)
+                             : modbus_write_register(ctx_, p.point->address, on ? 1 : 0);
                 if (rc < 0)
                     logger("modbus")->error("device {}: cannot switch output {}: {}", id, on ? "on" : "off",
                                             modbus_strerror(errno));
@@ -255,7 +267,8 @@ void ModbusBusPoller::loop() {
         }
         if (!ctx_) {
             if (!connect()) {
-                log->debug("bus {}: connect failed: {}; retry in {} ms", cfg_.id, modbus_strerror(errno), backoff_ms);
+                log->debug("bus {}: connect failed: {}; retry in {} ms", cfg_.id, modbus_strerror(errno),
+                           backoff_ms);
                 sleep_ms(backoff_ms);
                 backoff_ms = std::min(backoff_ms * 2, 5000);
                 continue;

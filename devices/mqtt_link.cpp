@@ -27,7 +27,8 @@ MqttLink::MqttLink(MqttLinkOptions opts, Handler on_message)
     });
     client_->set_connection_lost_handler([this](const std::string& cause) {
         connected_ = false;
-        logger("mqtt")->warn("connection to {} lost{}; reconnecting", opts_.uri, cause.empty() ? "" : ": " + cause);
+        logger("mqtt")->warn("connection to {} lost{}; reconnecting", opts_.uri,
+                             cause.empty() ? "" : ": " + cause);
     });
 }
 
@@ -72,7 +73,8 @@ void MqttLink::stop() {
     if (connector_.joinable()) connector_.join();
     try {
         if (client_->is_connected()) {
-            if (!opts_.status_topic.empty()) client_->publish(opts_.status_topic, "offline", 1, true)->wait_for(1000);
+            if (!opts_.status_topic.empty())
+                client_->publish(opts_.status_topic, "offline", 1, true)->wait_for(1000);
             client_->disconnect()->wait_for(2000);
         }
     } catch (const mqtt::exception&) {

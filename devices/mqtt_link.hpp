@@ -6,11 +6,11 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <thread>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace mqtt {

@@ -46,8 +46,10 @@ ParsedPayload parse_availability(const std::string& payload) {
     auto j = json::parse(payload, nullptr, false);
     if (!j.is_discarded() && j.is_object() && j.contains("state") && j["state"].is_string())
         s = j["state"].get<std::string>();
-    if (s == "online") p.available = true;
-    else if (s == "offline") p.available = false;
+    if (s == "online")
+        p.available = true;
+    else if (s == "offline")
+        p.available = false;
     else {
         p.malformed = true;
         p.why = "availability must be online or offline";
@@ -69,7 +71,8 @@ ParsedPayload parse_payload(const std::string& model, const std::string& payload
     if (model == "ts0215a_sos" || model == "zigbee_button") {
         // SOS pendants say "emergency"; plain buttons single/double/long/hold.
         if (string_field(j, "action", s, p)) {
-            if (s == "emergency" || s == "sos" || s == "single" || s == "double" || s == "long" || s == "hold")
+            if (s == "emergency" || s == "sos" || s == "single" || s == "double" || s == "long" ||
+                s == "hold")
                 p.call = true;
             else if (s != "" && s != "release") {
                 p.out_of_range = true;
@@ -78,8 +81,10 @@ ParsedPayload parse_payload(const std::string& model, const std::string& payload
         }
     } else if (model == "mir_he200_fall") {
         if (string_field(j, "fall_down_status", s, p)) {
-            if (s == "fall") p.fall = true;
-            else if (s == "maybe_fall") p.fall = true, p.fall_certain = false;
+            if (s == "fall")
+                p.fall = true;
+            else if (s == "maybe_fall")
+                p.fall = true, p.fall_certain = false;
             else if (s != "none") {
                 p.out_of_range = true;
                 p.why = "unknown fall_down_status '" + s + "'";
@@ -87,7 +92,8 @@ ParsedPayload parse_payload(const std::string& model, const std::string& payload
         }
     } else if (model == "zigbee_fall") {
         if (string_field(j, "fall", s, p)) {
-            if (s == "fall") p.fall = true;
+            if (s == "fall")
+                p.fall = true;
             else if (s != "none" && s != "normal") {
                 p.out_of_range = true;
                 p.why = "unknown fall value '" + s + "'";
@@ -100,9 +106,12 @@ ParsedPayload parse_payload(const std::string& model, const std::string& payload
         }
     } else {  // generic: {"event":"call"|"reset"|"fall"|"temperature","value":..}
         if (string_field(j, "event", s, p)) {
-            if (s == "call") p.call = true;
-            else if (s == "reset") p.reset = true;
-            else if (s == "fall") p.fall = true;
+            if (s == "call")
+                p.call = true;
+            else if (s == "reset")
+                p.reset = true;
+            else if (s == "fall")
+                p.fall = true;
             else if (s == "temperature") {
                 if (!j.contains("value") || !j["value"].is_number()) {
                     p.malformed = true;

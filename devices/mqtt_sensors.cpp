@@ -4,7 +4,8 @@
 
 namespace caregate::devices {
 
-MqttSensorBridge::MqttSensorBridge(const config::SiteConfig& cfg, Bus& bus, const Clock& clock, size_t capacity)
+MqttSensorBridge::MqttSensorBridge(const config::SiteConfig& cfg, Bus& bus, const Clock& clock,
+                                   size_t capacity)
     : cfg_(cfg), bus_(bus), clock_(clock), capacity_(capacity) {
     for (auto& d : cfg_.mqtt_devices) by_topic_[d.topic].cfg = &d;
 }
@@ -75,7 +76,8 @@ void MqttSensorBridge::loop() {
     }
 }
 
-void MqttSensorBridge::health(DeviceState& d, bool online, const std::string& reason, std::optional<double> battery) {
+void MqttSensorBridge::health(DeviceState& d, bool online, const std::string& reason,
+                              std::optional<double> battery) {
     bool changed = !d.online || *d.online != online;
     bool battery_news = battery && (*battery < cfg_.alarms.low_battery_percent) != d.low_battery;
     if (battery) d.low_battery = *battery < cfg_.alarms.low_battery_percent;
@@ -93,7 +95,8 @@ void MqttSensorBridge::handle(const std::string& topic, const std::string& paylo
         stats_.received++;
     }
     const std::string avail = "/availability";
-    bool is_avail = topic.size() > avail.size() && topic.compare(topic.size() - avail.size(), avail.size(), avail) == 0;
+    bool is_avail =
+        topic.size() > avail.size() && topic.compare(topic.size() - avail.size(), avail.size(), avail) == 0;
     auto it = by_topic_.find(is_avail ? topic.substr(0, topic.size() - avail.size()) : topic);
     if (it == by_topic_.end()) {
         std::lock_guard<std::mutex> lock(mu_);

@@ -21,10 +21,10 @@ namespace caregate::devices {
 
 struct MqttSensorStats {
     uint64_t received = 0;
-    uint64_t malformed = 0;      // not JSON, wrong types
+    uint64_t malformed = 0;  // not JSON, wrong types
     uint64_t unknown_topic = 0;
     uint64_t out_of_range = 0;
-    uint64_t dropped = 0;        // queue full
+    uint64_t dropped = 0;  // queue full
     uint64_t events = 0;
 };
 
@@ -42,7 +42,8 @@ ParsedPayload parse_availability(const std::string& payload);
 
 class MqttSensorBridge {
 public:
-    MqttSensorBridge(const config::SiteConfig& cfg, Bus& bus, const Clock& clock, size_t queue_capacity = 20000);
+    MqttSensorBridge(const config::SiteConfig& cfg, Bus& bus, const Clock& clock,
+                     size_t queue_capacity = 20000);
     ~MqttSensorBridge();
     // Topics to subscribe: every device topic and its /availability.
     std::vector<std::string> topics() const;
@@ -62,7 +63,8 @@ private:
     };
     void loop();
     void handle(const std::string& topic, const std::string& payload);
-    void health(DeviceState& d, bool online, const std::string& reason, std::optional<double> battery = std::nullopt);
+    void health(DeviceState& d, bool online, const std::string& reason,
+                std::optional<double> battery = std::nullopt);
     void supervise();
 
     const config::SiteConfig& cfg_;

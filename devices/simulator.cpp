@@ -40,7 +40,9 @@ std::vector<SimStep> parse_sim_script(const std::string& text, const std::string
         std::istringstream ls(line);
         std::string at;
         if (!(ls >> at)) continue;
-        auto fail = [&](const std::string& why) { throw SimScriptError(name + ":" + std::to_string(n) + ": " + why); };
+        auto fail = [&](const std::string& why) {
+            throw SimScriptError(name + ":" + std::to_string(n) + ": " + why);
+        };
         SimStep s;
         s.line = n;
         if (at != "at") fail("each line starts with 'at <seconds>', e.g. 'at 2.5 press bath_call_1'");
@@ -55,7 +57,8 @@ std::vector<SimStep> parse_sim_script(const std::string& text, const std::string
         }
         if (!(ls >> s.action)) fail("missing action");
         if (!actions.count(s.action))
-            fail("unknown action '" + s.action + "' (use press release cancel fall clear temp set offline online mqtt event)");
+            fail("unknown action '" + s.action +
+                 "' (use press release cancel fall clear temp set offline online mqtt event)");
         if (!(ls >> s.device)) fail("missing device id (or topic for mqtt)");
         std::getline(ls, s.arg);
         s.arg.erase(0, s.arg.find_first_not_of(' '));
@@ -101,7 +104,8 @@ void Simulator::start() {
             if (s->listen_fd < 0) {
                 std::string err = modbus_strerror(errno);
                 if (s->ctx) modbus_free(s->ctx);
-                throw std::runtime_error("simulator: cannot listen on " + b.host + ":" + std::to_string(b.port) + ": " + err);
+                throw std::runtime_error("simulator: cannot listen on " + b.host + ":" +
+                                         std::to_string(b.port) + ": " + err);
             }
             log->info("simulating bus {} on tcp {}:{}", b.id, b.host, b.port);
         } else {
@@ -111,7 +115,8 @@ void Simulator::start() {
             if (!s->ctx || modbus_connect(s->ctx) != 0) {
                 std::string err = modbus_strerror(errno);
                 if (s->ctx) modbus_free(s->ctx);
-                throw std::runtime_error("simulator: cannot open " + path + " for rtu bus " + b.id + ": " + err);
+                throw std::runtime_error("simulator: cannot open " + path + " for rtu bus " + b.id + ": " +
+                                         err);
             }
             log->info("simulating bus {} on rtu {}", b.id, path);
         }
@@ -125,7 +130,8 @@ void Simulator::start() {
         o.client_id = cfg_.mqtt.client_id + "-sim";
         mqtt_ = std::make_unique<MqttLink>(o, nullptr);
         mqtt_->start();
-        for (int i = 0; i < 100 && !mqtt_->connected(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        for (int i = 0; i < 100 && !mqtt_->connected(); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
         for (auto& d : cfg_.mqtt_devices) mqtt_->publish(d.topic + "/availability", "online", 1, true);
     }
 }
@@ -181,7 +187,8 @@ void Simulator::serve_tcp(Server& s) {
                 std::lock_guard<std::mutex> lock(mu_);
                 auto& units = units_[s.bus_id];
                 auto u = units.find(unit);
-                if (u != units.end() && !u->second.offline) modbus_reply(s.ctx, query, rc, u->second.map);
+                if (u != units.end() && !u->second.offline)
+                    modbus_reply(s.ctx, query, rc, u->second.map);
                 else if (u == units.end())
                     modbus_reply_exception(s.ctx, query, MODBUS_EXCEPTION_GATEWAY_TARGET);
             }
@@ -297,13 +304,16 @@ void Simulator::press(const std::string& device, const std::string& meaning) {
     set_point(device, meaning, 1);
 }
 
-void Simulator::release(const std::string& device, const std::string& meaning) { set_point(device, meaning, 0); }
+void Simulator::release(const std::string& device, const std::string& meaning) {
+    set_point(device, meaning, 0);
+}
 
 void Simulator::set_temperature(const std::string& device, double celsius) {
     const config::ModbusDevice* d = nullptr;
     {
         std::lock_guard<std::mutex> lock(mu_);
-        if (!unit_for(device, &d)) throw std::invalid_argument("simulator: no Modbus device '" + device + "'");
+        if (!unit_for(device, &d))
+            throw std::invalid_argument("simulator: no Modbus device '" + device + "'");
     }
     const config::Point* p = point_for(*d, "temperature");
     if (!p) throw std::invalid_argument("simulator: device '" + device + "' has no temperature point");
@@ -346,21 +356,28 @@ void Simulator::mqtt_event(const std::string& device, const std::string& what) {
     for (auto& d : cfg_.mqtt_devices) {
         if (d.id != device) continue;
         std::string payload;
-        if (d.model == "ts0215a_sos") payload = R"({"action":"emergency","battery":87,"linkquality":120})";
-        else if (d.model == "zigbee_button") payload = R"({"action":"single","battery":90})";
+        if (d.model == "ts0215a_sos")
+            payload = R"({"action":"emergency","battery":87,"linkquality":120})";
+        else if (d.model == "zigbee_button")
+            payload = R"({"action":"single","battery":90})";
         else if (d.model == "mir_he200_fall")
-            payload = what == "clear" ? R"({"fall_down_status":"none","presence":true})"
-                                      : R"({"fall_down_status":"fall","presence":true,"radar_scene":"bathroom"})";
-        else if (d.model == "zigbee_fall") payload = what == "clear" ? R"({"fall":"none"})" : R"({"fall":"fall"})";
-        else payload = nlohmann::json{{"event", what == "press" ? "call" : what}}.dump();
+            payload = what == "clear"
+                          ? R"({"fall_down_status":"none","presence":true})"
+                          : R"({"fall_down_status":"fall","presence":true,"radar_scene":"bathroom"})";
+        else if (d.model == "zigbee_fall")
+            payload = what == "clear" ? R"({"fall":"none"})" : R"({"fall":"fall"})";
+        else
+            payload = nlohmann::json{{"event", what == "press" ? "call" : what}}.dump();
         return mqtt(d.topic, payload);
     }
     throw std::invalid_argument("simulator: no MQTT device '" + device + "'");
 }
 
 void Simulator::run_step(const SimStep& s) {
-    if (s.action == "press") press(s.device);
-    else if (s.action == "release") release(s.device);
+    if (s.action == "press")
+        press(s.device);
+    else if (s.action == "release")
+        release(s.device);
     else if (s.action == "cancel") {
         set_point(s.device, "cancel", 1);
         std::this_thread::sleep_for(std::chrono::milliseconds(400));
@@ -373,16 +390,21 @@ void Simulator::run_step(const SimStep& s) {
         bool is_mqtt = false;
         for (auto& d : cfg_.mqtt_devices) is_mqtt |= d.id == s.device;
         is_mqtt ? mqtt_event(s.device, "clear") : set_point(s.device, "fall", 0);
-    } else if (s.action == "temp") set_temperature(s.device, std::stod(s.arg));
+    } else if (s.action == "temp")
+        set_temperature(s.device, std::stod(s.arg));
     else if (s.action == "set") {
         std::istringstream a(s.arg);
         int addr = 0, value = 0;
         a >> addr >> value;
         set_register(s.device, addr, static_cast<uint16_t>(value));
-    } else if (s.action == "offline") set_offline(s.device, true);
-    else if (s.action == "online") set_offline(s.device, false);
-    else if (s.action == "mqtt") mqtt(s.device, s.arg);
-    else if (s.action == "event") mqtt_event(s.device, s.arg);
+    } else if (s.action == "offline")
+        set_offline(s.device, true);
+    else if (s.action == "online")
+        set_offline(s.device, false);
+    else if (s.action == "mqtt")
+        mqtt(s.device, s.arg);
+    else if (s.action == "event")
+        mqtt_event(s.device, s.arg);
 }
 
 int run_simulator(const config::SiteConfig& cfg, const std::string& script_path, std::atomic<bool>& stop,
@@ -405,7 +427,8 @@ int run_simulator(const config::SiteConfig& cfg, const std::string& script_path,
         while (next < steps.size() && steps[next].at_s <= t) {
             try {
                 sim.run_step(steps[next]);
-                logger("sim")->info("t={:.1f}s {} {} {}", t, steps[next].action, steps[next].device, steps[next].arg);
+                logger("sim")->info("t={:.1f}s {} {} {}", t, steps[next].action, steps[next].device,
+                                    steps[next].arg);
             } catch (const std::exception& e) {
                 logger("sim")->error("{}:{}: {}", script_path, steps[next].line, e.what());
             }

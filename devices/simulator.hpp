@@ -25,7 +25,7 @@ struct SimStep {
     double at_s = 0;
     std::string action;  // press release fall clear temp set offline online mqtt
     std::string device;
-    std::string arg;     // temperature, register value, or the MQTT payload
+    std::string arg;  // temperature, register value, or the MQTT payload
     int line = 0;
 };
 
@@ -72,7 +72,7 @@ private:
 
     const config::SiteConfig& cfg_;
     std::map<std::string, std::string> rtu_paths_;
-    std::mutex mu_;  // guards the register maps
+    std::mutex mu_;                                     // guards the register maps
     std::map<std::string, std::map<int, Unit>> units_;  // bus id → unit id → map
     std::vector<std::unique_ptr<Server>> servers_;
     std::unique_ptr<MqttLink> mqtt_;

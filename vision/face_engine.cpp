@@ -14,17 +14,23 @@ namespace caregate::vision {
 
 cv::Mat to_bgr8(const cv::Mat& in) {
     cv::Mat img = in;
-    if (img.depth() == CV_16U) img.convertTo(img, CV_8U, 1.0 / 257.0);
+    if (img.depth() == CV_16U)
+        img.convertTo(img, CV_8U, 1.0 / 257.0);
     else if (img.depth() != CV_8U) {
         cv::Mat tmp;
         cv::normalize(img, tmp, 0, 255, cv::NORM_MINMAX, CV_8U);
         img = tmp;
     }
     cv::Mat out;
-    if (img.channels() == 1) cv::cvtColor(img, out, cv::COLOR_GRAY2BGR);
-    else if (img.channels() == 4) cv::cvtColor(img, out, cv::COLOR_BGRA2BGR);
-    else if (img.channels() == 3) out = img;
-    else throw std::runtime_error("images with " + std::to_string(img.channels()) + " channels are not supported");
+    if (img.channels() == 1)
+        cv::cvtColor(img, out, cv::COLOR_GRAY2BGR);
+    else if (img.channels() == 4)
+        cv::cvtColor(img, out, cv::COLOR_BGRA2BGR);
+    else if (img.channels() == 3)
+        out = img;
+    else
+        throw std::runtime_error("images with " + std::to_string(img.channels()) +
+                                 " channels are not supported");
     return out;
 }
 
@@ -37,9 +43,11 @@ cv::Mat decode_image(const std::string& bytes, const std::string& what) {
     } catch (const cv::Exception& e) {
         throw std::runtime_error(what + ": not a readable image (" + std::string(e.what()) + ")");
     }
-    if (img.empty()) throw std::runtime_error(what + ": not a readable JPEG or PNG image (unknown format or truncated)");
+    if (img.empty())
+        throw std::runtime_error(what + ": not a readable JPEG or PNG image (unknown format or truncated)");
     // A truncated JPEG decodes to a grey tail; libjpeg only warns. Check the end-of-image marker.
-    if (bytes.size() > 2 && static_cast<unsigned char>(bytes[0]) == 0xFF && static_cast<unsigned char>(bytes[1]) == 0xD8) {
+    if (bytes.size() > 2 && static_cast<unsigned char>(bytes[0]) == 0xFF &&
+        static_cast<unsigned char>(bytes[1]) == 0xD8) {
         auto tail = bytes.find_last_not_of(std::string(1, '\0'));
         if (tail == std::string::npos || tail < 1 || static_cast<unsigned char>(bytes[tail - 1]) != 0xFF ||
             static_cast<unsigned char>(bytes[tail]) != 0xD9)
@@ -74,8 +82,9 @@ struct FaceEngine::Impl {
 
 FaceEngine::FaceEngine(FaceEngineOptions opts) : opts_(std::move(opts)), impl_(std::make_unique<Impl>()) {
     if (!std::filesystem::exists(opts_.landmark_model))
-        throw std::runtime_error("landmark model " + opts_.landmark_model +
-                                 " not found; install Debian's libdlib-data (scripts/setup) or set face.landmark_model");
+        throw std::runtime_error(
+            "landmark model " + opts_.landmark_model +
+            " not found; install Debian's libdlib-data (scripts/setup) or set face.landmark_model");
     try {
         dlib::deserialize(opts_.landmark_model) >> impl_->landmarks;
     } catch (const std::exception& e) {
@@ -112,28 +121,33 @@ std::vector<DetectedFace> FaceEngine::analyze(const cv::Mat& input) {
     if (bgr.empty()) return out;
     // Detect on a downscaled grey copy (huge photos first shrink), map boxes back.
     double s = std::min(1.0, double(opts_.detect_width) / bgr.cols);
-    cv::Mat small, grey;
-    if (s < 1) cv::resize(bgr, small, {}, s, s, cv::INTER_AREA);
-    else small = bgr;
-    cv::cvtColor(small, grey, cv::COLOR_BGR2GRAY);
+    // Detection and landmarks run on colour, as in dlib's own examples: its HOG takes the strongest
+    // gradient over the channels and its shape predictor its own intensity; a grey copy shifts the
+    // landmarks enough to move descriptors by ~0.1.
+    cv::Mat small;
+    if (s < 1)
+        cv::resize(bgr, small, {}, s, s, cv::INTER_AREA);
+    else
+        small = bgr;
     // Small images (e.g. 240p) need upsampling for the HOG detector's 80-px window.
-    int upsample = grey.cols < 400 ? 1 : 0;
+    int upsample = small.cols < 400 ? 1 : 0;
     std::vector<dlib::rectangle> dets;
     if (upsample) {
         cv::Mat up;
-        cv::resize(grey, up, {}, 2, 2, cv::INTER_LINEAR);
-        dets = impl_->detector(dlib::cv_image<unsigned char>(up));
+        cv::resize(small, up, {}, 2, 2, cv::INTER_LINEAR);
+        dets = impl_->detector(dlib::cv_image<dlib::bgr_pixel>(up));
         for (auto& d : dets) d = dlib::rectangle(d.left() / 2, d.top() / 2, d.right() / 2, d.bottom() / 2);
     } else {
-        dets = impl_->detector(dlib::cv_image<unsigned char>(grey));
+        dets = impl_->detector(dlib::cv_image<dlib::bgr_pixel>(small));
     }
     cv::Mat full_grey;
     cv::cvtColor(bgr, full_grey, cv::COLOR_BGR2GRAY);
-    dlib::cv_image<unsigned char> full(full_grey);
+    dlib::cv_image<dlib::bgr_pixel> full(bgr);
     for (auto& d : dets) {
         DetectedFace f;
         dlib::rectangle r(long(d.left() / s), long(d.top() / s), long(d.right() / s), long(d.bottom() / s));
-        f.box = cv::Rect(int(r.left()), int(r.top()), int(r.width()), int(r.height())) & cv::Rect(0, 0, bgr.cols, bgr.rows);
+        f.box = cv::Rect(int(r.left()), int(r.top()), int(r.width()), int(r.height())) &
+                cv::Rect(0, 0, bgr.cols, bgr.rows);
         auto shape = impl_->landmarks(full, r);
         for (unsigned i = 0; i < 68 && i < shape.num_parts(); ++i)
             f.landmarks[i] = cv::Point2f(float(shape.part(i).x()), float(shape.part(i).y()));
@@ -146,16 +160,23 @@ std::vector<DetectedFace> FaceEngine::analyze(const cv::Mat& input) {
         cv::meanStdDev(lap, mu, sigma);
         double sharp = sigma[0] * sigma[0];
         cv::Scalar mean = cv::mean(roi);
-        cv::Point2f le = (f.landmarks[36] + f.landmarks[39]) * 0.5f, re = (f.landmarks[42] + f.landmarks[45]) * 0.5f;
+        cv::Point2f le = (f.landmarks[36] + f.landmarks[39]) * 0.5f,
+                    re = (f.landmarks[42] + f.landmarks[45]) * 0.5f;
         double eye_dist = cv::norm(re - le);
         cv::Point2f mid = (le + re) * 0.5f;
         double yaw = eye_dist > 0 ? std::abs(double(f.landmarks[30].x - mid.x)) / eye_dist : 1;
-        if (f.box.width < opts_.min_face_px) f.reject_reason = "face too small (" + std::to_string(f.box.width) + " px)";
-        else if (sharp < opts_.min_sharpness) f.reject_reason = "too blurred";
-        else if (mean[0] < 40) f.reject_reason = "too dark";
-        else if (mean[0] > 220) f.reject_reason = "overexposed";
-        else if (yaw > opts_.max_yaw) f.reject_reason = "not facing the camera";
-        f.quality = std::clamp(size_q * std::min(1.0, sharp / (4 * opts_.min_sharpness)) * (1 - std::min(yaw, 1.0)), 0.0, 1.0);
+        if (f.box.width < opts_.min_face_px)
+            f.reject_reason = "face too small (" + std::to_string(f.box.width) + " px)";
+        else if (sharp < opts_.min_sharpness)
+            f.reject_reason = "too blurred";
+        else if (mean[0] < 40)
+            f.reject_reason = "too dark";
+        else if (mean[0] > 220)
+            f.reject_reason = "overexposed";
+        else if (yaw > opts_.max_yaw)
+            f.reject_reason = "not facing the camera";
+        f.quality = std::clamp(
+            size_q * std::min(1.0, sharp / (4 * opts_.min_sharpness)) * (1 - std::min(yaw, 1.0)), 0.0, 1.0);
         if (opts_.embed && impl_->net) f.descriptor = embed(bgr, f);
         out.push_back(std::move(f));
     }

@@ -16,18 +16,18 @@ namespace caregate::vision {
 struct FaceEngineOptions {
     std::string recognition_model;
     std::string landmark_model = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat";
-    int detect_width = 640;   // detection runs on a copy this wide (faces ≥ ~40 px there)
-    int min_face_px = 60;     // in original pixels
+    int detect_width = 640;  // detection runs on a copy this wide (faces ≥ ~40 px there)
+    int min_face_px = 60;    // in original pixels
     double min_sharpness = 40;
-    double max_yaw = 0.35;    // nose offset from the eye midline, as a fraction of eye distance
+    double max_yaw = 0.35;  // nose offset from the eye midline, as a fraction of eye distance
     bool embed = true;
 };
 
 struct DetectedFace {
-    cv::Rect box;                       // original image coordinates
+    cv::Rect box;  // original image coordinates
     std::array<cv::Point2f, 68> landmarks{};
-    double quality = 0;                 // 0..1
-    std::string reject_reason;          // empty when good enough to identify or enroll
+    double quality = 0;         // 0..1
+    std::string reject_reason;  // empty when good enough to identify or enroll
     std::optional<Descriptor> descriptor;
 };
 

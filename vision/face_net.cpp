@@ -6,8 +6,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 namespace caregate::vision {
 
@@ -37,9 +37,9 @@ template <typename SUBNET>
 using alevel3 = ares<64, ares<64, ares<64, ares_down<64, SUBNET>>>>;
 template <typename SUBNET>
 using alevel4 = ares<32, ares<32, ares<32, SUBNET>>>;
-using anet_type = loss_metric<fc_no_bias<
-    128, avg_pool_everything<alevel0<alevel1<alevel2<alevel3<alevel4<
-             max_pool<3, 3, 2, 2, relu<affine<con<32, 7, 7, 2, 2, input_rgb_image_sized<150>>>>>>>>>>>>>;
+using anet_type = loss_metric<
+    fc_no_bias<128, avg_pool_everything<alevel0<alevel1<alevel2<alevel3<alevel4<max_pool<
+                        3, 3, 2, 2, relu<affine<con<32, 7, 7, 2, 2, input_rgb_image_sized<150>>>>>>>>>>>>>;
 
 struct Tensor {
     std::string name;
@@ -78,23 +78,27 @@ std::vector<Tensor> read_tfjs(const std::string& dir) {
             t.values.resize(n);
             if (w.contains("quantization")) {
                 auto& q = w["quantization"];
-                if (q.at("dtype") != "uint8") throw std::runtime_error(manifest_path + ": " + t.name + ": unsupported quantization");
+                if (q.at("dtype") != "uint8")
+                    throw std::runtime_error(manifest_path + ": " + t.name + ": unsupported quantization");
                 double scale = q.at("scale").get<double>(), min = q.at("min").get<double>();
-                if (offset + n > blob.size()) throw std::runtime_error("weights for " + t.name + " are truncated in " + dir);
+                if (offset + n > blob.size())
+                    throw std::runtime_error("weights for " + t.name + " are truncated in " + dir);
                 for (size_t i = 0; i < n; ++i)
                     t.values[i] = float(double(static_cast<uint8_t>(blob[offset + i])) * scale + min);
                 offset += n;
             } else {
-                if (w.at("dtype") != "float32") throw std::runtime_error(manifest_path + ": " + t.name + ": unsupported dtype");
-                if (offset + 4 * n > blob.size()) throw std::runtime_error("weights for " + t.name + " are truncated in " + dir);
+                if (w.at("dtype") != "float32")
+                    throw std::runtime_error(manifest_path + ": " + t.name + ": unsupported dtype");
+                if (offset + 4 * n > blob.size())
+                    throw std::runtime_error("weights for " + t.name + " are truncated in " + dir);
                 std::memcpy(t.values.data(), blob.data() + offset, 4 * n);
                 offset += 4 * n;
             }
             out.push_back(std::move(t));
         }
         if (offset != blob.size())
-            throw std::runtime_error("weights shards in " + dir + " have " + std::to_string(blob.size() - offset) +
-                                     " unexpected trailing bytes");
+            throw std::runtime_error("weights shards in " + dir + " have " +
+                                     std::to_string(blob.size() - offset) + " unexpected trailing bytes");
     }
     return out;
 }
@@ -134,7 +138,8 @@ void import_face_weights(const std::string& dir, const std::string& out_dat) {
         } else if constexpr (std::is_same_v<L, fc_<128, FC_NO_BIAS>>) {
             layers.push_back({LayerRef::fc, &l.get_layer_params()});
         } else if constexpr (is_con<L>::value) {
-            layers.push_back({LayerRef::conv, &l.get_layer_params(), nullptr, 0, l.nr(), l.nc(), l.num_filters()});
+            layers.push_back(
+                {LayerRef::conv, &l.get_layer_params(), nullptr, 0, l.nr(), l.nc(), l.num_filters()});
         }
     });
     // visit order is output → input; the manifest is input → output.
@@ -144,7 +149,8 @@ void import_face_weights(const std::string& dir, const std::string& out_dat) {
         if (ti >= tensors.size()) throw std::runtime_error(dir + ": ran out of tensors at " + expect);
         Tensor& t = tensors[ti++];
         if (t.name.find(expect) == std::string::npos)
-            throw std::runtime_error(dir + ": expected a " + std::string(expect) + " tensor, found " + t.name);
+            throw std::runtime_error(dir + ": expected a " + std::string(expect) + " tensor, found " +
+                                     t.name);
         return t;
     };
     for (auto& L : layers) {
@@ -188,10 +194,12 @@ void import_face_weights(const std::string& dir, const std::string& out_dat) {
             Tensor& f = take("filters");
             Tensor& b = take("bias");
             int h = f.shape[0], w = f.shape[1], in = f.shape[2], outc = f.shape[3];
-            if (long(outc) != L.n || h != L.nr || w != L.nc || L.params->size() != size_t(h * w * in * outc + outc))
-                throw std::runtime_error(dir + ": " + f.name + " does not fit the network (layer " + std::to_string(L.n) +
-                                         "x" + std::to_string(L.nr) + "x" + std::to_string(L.nc) + ", " +
-                                         std::to_string(L.params->size()) + " parameters)");
+            if (long(outc) != L.n || h != L.nr || w != L.nc ||
+                L.params->size() != size_t(h * w * in * outc + outc))
+                throw std::runtime_error(dir + ": " + f.name + " does not fit the network (layer " +
+                                         std::to_string(L.n) + "x" + std::to_string(L.nr) + "x" +
+                                         std::to_string(L.nc) + ", " + std::to_string(L.params->size()) +
+                                         " parameters)");
             // TF [h][w][in][out] → dlib [out][in][h][w], then the biases.
             for (int o = 0; o < outc; ++o)
                 for (int i = 0; i < in; ++i)
@@ -205,7 +213,8 @@ void import_face_weights(const std::string& dir, const std::string& out_dat) {
             std::copy(fc.values.begin(), fc.values.end(), p);  // [256][128] in both
         }
     }
-    if (ti != tensors.size()) throw std::runtime_error(dir + ": " + std::to_string(tensors.size() - ti) + " tensors left over");
+    if (ti != tensors.size())
+        throw std::runtime_error(dir + ": " + std::to_string(tensors.size() - ti) + " tensors left over");
     std::string tmp = out_dat + ".tmp";
     serialize(tmp) << net;
     std::filesystem::rename(tmp, out_dat);
@@ -217,14 +226,17 @@ struct FaceNet::Impl {
 
 FaceNet::FaceNet(const std::string& dat_path) : impl_(std::make_unique<Impl>()) {
     if (!std::filesystem::exists(dat_path))
-        throw std::runtime_error("face recognition model " + dat_path +
-                                 " not found; create it with: scripts/fetch-models && caregate face import-weights "
-                                 ".cache/models/face-api " + dat_path);
+        throw std::runtime_error(
+            "face recognition model " + dat_path +
+            " not found; create it with: scripts/fetch-models && caregate face import-weights "
+            ".cache/models/face-api " +
+            dat_path);
     try {
         deserialize(dat_path) >> impl_->net;
     } catch (const std::exception& e) {
         throw std::runtime_error("face recognition model " + dat_path + " is corrupt (" + e.what() +
-                                 "); recreate it with: caregate face import-weights .cache/models/face-api " + dat_path);
+                                 "); recreate it with: caregate face import-weights .cache/models/face-api " +
+                                 dat_path);
     }
 }
 

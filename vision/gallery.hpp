@@ -15,7 +15,7 @@ struct Match {
     std::optional<int64_t> elder_id;  // nullopt: unknown (or ambiguous)
     double distance = 1e9;            // best distance over all templates
     std::optional<int64_t> best_elder;
-    double second_distance = 1e9;     // best distance of a *different* elder
+    double second_distance = 1e9;  // best distance of a *different* elder
     bool ambiguous = false;
 };
 

@@ -13,7 +13,9 @@ void BlinkDetector::reset() {
     live_ = false;
 }
 
-bool BlinkDetector::update(const std::array<cv::Point2f, 68>& l, int64_t ts) { return update(eye_aspect_ratio(l), ts); }
+bool BlinkDetector::update(const std::array<cv::Point2f, 68>& l, int64_t ts) {
+    return update(eye_aspect_ratio(l), ts);
+}
 
 bool BlinkDetector::update(double ear, int64_t ts) {
     history_.emplace_back(ts, ear);

@@ -23,14 +23,19 @@ namespace {
 
 std::string tcp_site(int port, int silence_s = 1) {
     return "site: {id: t, name: x}\nmqtt: {enabled: false}\nzones: [{id: bath, name: 浴室, private: true}]\n"
-           "buses:\n  - id: b1\n    type: tcp\n    host: 127.0.0.1\n    port: " + std::to_string(port) +
+           "buses:\n  - id: b1\n    type: tcp\n    host: 127.0.0.1\n    port: " +
+           std::to_string(port) +
            "\n    response_timeout_ms: 200\n    devices:\n"
-           "      - {id: bath_call, kind: call_button, zone: bath, unit_id: 1, poll_ms: 50, debounce_ms: 60, max_silence_s: " +
+           "      - {id: bath_call, kind: call_button, zone: bath, unit_id: 1, poll_ms: 50, debounce_ms: 60, "
+           "max_silence_s: " +
            std::to_string(silence_s) +
-           ", points: [{table: discrete_inputs, address: 0, meaning: call}, {table: discrete_inputs, address: 1, meaning: cancel}]}\n"
-           "      - {id: thermo, kind: ir_thermometer, unit_id: 3, poll_ms: 50, max_silence_s: " + std::to_string(silence_s) +
+           ", points: [{table: discrete_inputs, address: 0, meaning: call}, {table: discrete_inputs, "
+           "address: 1, meaning: cancel}]}\n"
+           "      - {id: thermo, kind: ir_thermometer, unit_id: 3, poll_ms: 50, max_silence_s: " +
+           std::to_string(silence_s) +
            ", points: [{table: input_registers, address: 15, scale: 0.1, meaning: temperature}]}\n"
-           "      - {id: siren, kind: do_module, unit_id: 4, poll_ms: 200, max_silence_s: 5, points: [{table: coils, address: 0, meaning: output}]}\n";
+           "      - {id: siren, kind: do_module, unit_id: 4, poll_ms: 200, max_silence_s: 5, points: "
+           "[{table: coils, address: 0, meaning: output}]}\n";
 }
 
 // Collects bus events of one type.
@@ -65,20 +70,23 @@ TEST(ModbusTcp, PressGivesOneCallAndHeldButtonStaysOne) {
     SystemClock clock;
     ModbusBusPoller poller(cfg.buses[0], bus, clock);
     poller.start();
-    ASSERT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "bath_call" && h.online; },
-                                       std::chrono::seconds(5)));
+    ASSERT_TRUE(wait_for<DeviceHealth>(
+        *sub, [](auto& h) { return h.device_id == "bath_call" && h.online; }, std::chrono::seconds(5)));
     sim.press("bath_call");
     auto presses = drain<ButtonPressed>(*sub, std::chrono::milliseconds(1500));  // held for 1.5 s
     ASSERT_EQ(presses.size(), 1u);
     EXPECT_EQ(presses[0].device_id, "bath_call");
     EXPECT_EQ(presses[0].zone, "bath");
     sim.release("bath_call");
-    EXPECT_TRUE(drain<ButtonPressed>(*sub, std::chrono::milliseconds(400)).empty()) << "a release is not a call";
+    EXPECT_TRUE(drain<ButtonPressed>(*sub, std::chrono::milliseconds(400)).empty())
+        << "a release is not a call";
     sim.press("bath_call");
-    EXPECT_EQ(drain<ButtonPressed>(*sub, std::chrono::milliseconds(500)).size(), 1u) << "a second press is a call";
+    EXPECT_EQ(drain<ButtonPressed>(*sub, std::chrono::milliseconds(500)).size(), 1u)
+        << "a second press is a call";
     sim.release("bath_call");
     sim.press("bath_call", "cancel");
-    EXPECT_TRUE(wait_for<ButtonReset>(*sub, [](auto& r) { return r.device_id == "bath_call"; }, std::chrono::seconds(2)));
+    EXPECT_TRUE(wait_for<ButtonReset>(
+        *sub, [](auto& r) { return r.device_id == "bath_call"; }, std::chrono::seconds(2)));
     sim.release("bath_call", "cancel");
     poller.stop();
     sim.stop();
@@ -94,8 +102,8 @@ TEST(ModbusTcp, AGlitchShorterThanTheDebounceIsIgnored) {
     SystemClock clock;
     ModbusBusPoller poller(cfg.buses[0], bus, clock);
     poller.start();
-    ASSERT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "bath_call" && h.online; },
-                                       std::chrono::seconds(5)));
+    ASSERT_TRUE(wait_for<DeviceHealth>(
+        *sub, [](auto& h) { return h.device_id == "bath_call" && h.online; }, std::chrono::seconds(5)));
     int glitches_seen_by_poll = 0;
     for (int i = 0; i < 10; ++i) {  // 10 ms pulses against 50 ms polling and 60 ms debounce
         sim.press("bath_call");
@@ -120,13 +128,16 @@ TEST(ModbusTcp, TemperatureAndOutputs) {
     poller.start();
     sim.set_temperature("thermo", 36.6);
     EXPECT_TRUE(wait_for<TemperatureReading>(
-        *sub, [](auto& t) { return t.device_id == "thermo" && std::abs(t.celsius - 36.6) < 0.01; }, std::chrono::seconds(3)));
+        *sub, [](auto& t) { return t.device_id == "thermo" && std::abs(t.celsius - 36.6) < 0.01; },
+        std::chrono::seconds(3)));
     EXPECT_FALSE(sim.coil("siren", 0));
     poller.set_output("siren", true);
-    for (int i = 0; i < 100 && !sim.coil("siren", 0); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (int i = 0; i < 100 && !sim.coil("siren", 0); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     EXPECT_TRUE(sim.coil("siren", 0));
     poller.set_output("siren", false);
-    for (int i = 0; i < 100 && sim.coil("siren", 0); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (int i = 0; i < 100 && sim.coil("siren", 0); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     EXPECT_FALSE(sim.coil("siren", 0));
 }
 
@@ -140,14 +151,14 @@ TEST(ModbusTcp, SilentDeviceGoesOfflineAndRecovers) {
     SystemClock clock;
     ModbusBusPoller poller(cfg.buses[0], bus, clock);
     poller.start();
-    ASSERT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "thermo" && h.online; },
-                                       std::chrono::seconds(5)));
+    ASSERT_TRUE(wait_for<DeviceHealth>(
+        *sub, [](auto& h) { return h.device_id == "thermo" && h.online; }, std::chrono::seconds(5)));
     sim.set_offline("thermo", true);
-    EXPECT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "thermo" && !h.online; },
-                                       std::chrono::seconds(4)));
+    EXPECT_TRUE(wait_for<DeviceHealth>(
+        *sub, [](auto& h) { return h.device_id == "thermo" && !h.online; }, std::chrono::seconds(4)));
     sim.set_offline("thermo", false);
-    EXPECT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "thermo" && h.online; },
-                                       std::chrono::seconds(4)));
+    EXPECT_TRUE(wait_for<DeviceHealth>(
+        *sub, [](auto& h) { return h.device_id == "thermo" && h.online; }, std::chrono::seconds(4)));
     auto stats = poller.stats();
     EXPECT_GT(stats[1].timeouts, 0u);
 }
@@ -162,18 +173,20 @@ TEST(ModbusTcp, GatewayDroppedAndRestoredMidPoll) {
     sim->start();
     ModbusBusPoller poller(cfg.buses[0], bus, clock);
     poller.start();
-    ASSERT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "bath_call" && h.online; },
-                                       std::chrono::seconds(5)));
+    ASSERT_TRUE(wait_for<DeviceHealth>(
+        *sub, [](auto& h) { return h.device_id == "bath_call" && h.online; }, std::chrono::seconds(5)));
     sim.reset();  // the gateway reboots
-    EXPECT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "bath_call" && !h.online; },
-                                       std::chrono::seconds(5)));
-    EXPECT_TRUE(drain<ButtonPressed>(*sub, std::chrono::milliseconds(200)).empty()) << "errors are never calls";
+    EXPECT_TRUE(wait_for<DeviceHealth>(
+        *sub, [](auto& h) { return h.device_id == "bath_call" && !h.online; }, std::chrono::seconds(5)));
+    EXPECT_TRUE(drain<ButtonPressed>(*sub, std::chrono::milliseconds(200)).empty())
+        << "errors are never calls";
     sim = std::make_unique<Simulator>(cfg);
     sim->start();
-    EXPECT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "bath_call" && h.online; },
-                                       std::chrono::seconds(8)));
+    EXPECT_TRUE(wait_for<DeviceHealth>(
+        *sub, [](auto& h) { return h.device_id == "bath_call" && h.online; }, std::chrono::seconds(8)));
     sim->press("bath_call");
-    EXPECT_TRUE(wait_for<ButtonPressed>(*sub, [](auto&) { return true; }, std::chrono::seconds(2)))
+    EXPECT_TRUE(wait_for<ButtonPressed>(
+        *sub, [](auto&) { return true; }, std::chrono::seconds(2)))
         << "polling resumes after the reconnect";
 }
 
@@ -181,8 +194,9 @@ TEST(ModbusTcp, ExceptionsAreCountedNotCalls) {
     int port = free_tcp_port();
     auto site = tcp_site(port);
     // Address 300 is outside the simulator's register map: every read is an illegal-address exception.
-    site += "      - {id: broken, kind: call_button, unit_id: 5, poll_ms: 50, max_silence_s: 60, "
-            "points: [{table: discrete_inputs, address: 300, meaning: call}]}\n";
+    site +=
+        "      - {id: broken, kind: call_button, unit_id: 5, poll_ms: 50, max_silence_s: 60, "
+        "points: [{table: discrete_inputs, address: 300, meaning: call}]}\n";
     auto cfg = config::parse_config(site, "x.yaml");
     Simulator sim(cfg);
     sim.start();
@@ -205,9 +219,9 @@ struct PtyPair {
     std::string a() const { return dir.file("sim"); }
     std::string b() const { return dir.file("poller"); }
     void start() {
-        socat = std::make_unique<Process>(std::vector<std::string>{"socat", "pty,raw,echo=0,link=" + a(),
-                                                                   "pty,raw,echo=0,link=" + b()},
-                                          dir.file("socat.log"));
+        socat = std::make_unique<Process>(
+            std::vector<std::string>{"socat", "pty,raw,echo=0,link=" + a(), "pty,raw,echo=0,link=" + b()},
+            dir.file("socat.log"));
         for (int i = 0; i < 100 && !(fs::exists(a()) && fs::exists(b())); ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         ASSERT_TRUE(fs::exists(a()) && fs::exists(b())) << read_file(dir.file("socat.log"));
@@ -217,12 +231,15 @@ struct PtyPair {
 
 std::string rtu_site(const std::string& device) {
     return "site: {id: t, name: x}\nmqtt: {enabled: false}\nzones: [{id: bath, name: 浴室, private: true}]\n"
-           "buses:\n  - id: rs485\n    type: rtu\n    device: " + device +
+           "buses:\n  - id: rs485\n    type: rtu\n    device: " +
+           device +
            "\n    baud: 9600\n    response_timeout_ms: 200\n    byte_timeout_ms: 50\n    devices:\n"
-           "      - {id: di1, kind: di_module, zone: bath, unit_id: 1, poll_ms: 50, debounce_ms: 0, max_silence_s: 1, "
+           "      - {id: di1, kind: di_module, zone: bath, unit_id: 1, poll_ms: 50, debounce_ms: 0, "
+           "max_silence_s: 1, "
            "points: [{table: discrete_inputs, address: 0, channel: 0, meaning: call}, "
            "{table: discrete_inputs, address: 0, channel: 1, meaning: cord_pulled}]}\n"
-           "      - {id: di2, kind: di_module, zone: bath, unit_id: 2, poll_ms: 50, debounce_ms: 0, max_silence_s: 1, "
+           "      - {id: di2, kind: di_module, zone: bath, unit_id: 2, poll_ms: 50, debounce_ms: 0, "
+           "max_silence_s: 1, "
            "points: [{table: discrete_inputs, address: 0, channel: 0, meaning: fall}]}\n";
 }
 
@@ -237,27 +254,29 @@ TEST(ModbusRtu, CallsOverASerialLineAndALineRemovedAndRestored) {
     SystemClock clock;
     ModbusBusPoller poller(cfg.buses[0], bus, clock);
     poller.start();
-    ASSERT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "di2" && h.online; },
-                                       std::chrono::seconds(5)));
+    ASSERT_TRUE(wait_for<DeviceHealth>(
+        *sub, [](auto& h) { return h.device_id == "di2" && h.online; }, std::chrono::seconds(5)));
     sim->press("di1", "cord_pulled");
-    EXPECT_TRUE(wait_for<ButtonPressed>(*sub, [](auto& p) { return p.device_id == "di1" && p.cause == "cord_pulled"; },
-                                        std::chrono::seconds(2)));
+    EXPECT_TRUE(wait_for<ButtonPressed>(
+        *sub, [](auto& p) { return p.device_id == "di1" && p.cause == "cord_pulled"; },
+        std::chrono::seconds(2)));
     sim->press("di2", "fall");
-    EXPECT_TRUE(wait_for<FallDetected>(*sub, [](auto& f) { return f.device_id == "di2"; }, std::chrono::seconds(2)));
+    EXPECT_TRUE(wait_for<FallDetected>(
+        *sub, [](auto& f) { return f.device_id == "di2"; }, std::chrono::seconds(2)));
 
     // The adapter is unplugged: both ends of the line vanish.
     sim.reset();
     pty.kill();
-    EXPECT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "di1" && !h.online; },
-                                       std::chrono::seconds(5)));
+    EXPECT_TRUE(wait_for<DeviceHealth>(
+        *sub, [](auto& h) { return h.device_id == "di1" && !h.online; }, std::chrono::seconds(5)));
     pty.start();
     sim = std::make_unique<Simulator>(cfg, std::map<std::string, std::string>{{"rs485", pty.a()}});
     sim->start();
-    EXPECT_TRUE(wait_for<DeviceHealth>(*sub, [](auto& h) { return h.device_id == "di1" && h.online; },
-                                       std::chrono::seconds(10)));
+    EXPECT_TRUE(wait_for<DeviceHealth>(
+        *sub, [](auto& h) { return h.device_id == "di1" && h.online; }, std::chrono::seconds(10)));
     sim->press("di1", "call");
-    EXPECT_TRUE(wait_for<ButtonPressed>(*sub, [](auto& p) { return p.device_id == "di1" && p.cause == "call"; },
-                                        std::chrono::seconds(2)));
+    EXPECT_TRUE(wait_for<ButtonPressed>(
+        *sub, [](auto& p) { return p.device_id == "di1" && p.cause == "call"; }, std::chrono::seconds(2)));
 }
 
 TEST(ModbusRtu, CorruptFramesAreCountedAndNeverRaiseAnAlarm) {
@@ -285,8 +304,10 @@ TEST(ModbusRtu, CorruptFramesAreCountedAndNeverRaiseAnAlarm) {
             if (read(fd, req, sizeof req) < 2) continue;
             uint8_t bad[] = {req[0], 0x02, 0x01, 0xFF, 0x12, 0x34};  // wrong CRC
             uint8_t partial[] = {req[0], 0x02};
-            if (n++ % 2) (void)!write(fd, bad, sizeof bad);
-            else (void)!write(fd, partial, sizeof partial);
+            if (n++ % 2)
+                (void)!write(fd, bad, sizeof bad);
+            else
+                (void)!write(fd, partial, sizeof partial);
         }
         ::close(fd);
     });

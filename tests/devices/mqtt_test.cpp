@@ -15,13 +15,17 @@ using namespace caregate::testing;
 namespace {
 
 std::string site(const std::string& uri) {
-    return "site: {id: t, name: x}\nmqtt: {uri: '" + uri + "'}\n"
+    return "site: {id: t, name: x}\nmqtt: {uri: '" + uri +
+           "'}\n"
            "zones: [{id: bath, name: 浴室, private: true}, {id: hall, name: 大厅}]\n"
            "mqtt_devices:\n"
-           "  - {id: sos, topic: zigbee2mqtt/sos, model: ts0215a_sos, kind: call_button, zone: bath, battery: true}\n"
+           "  - {id: sos, topic: zigbee2mqtt/sos, model: ts0215a_sos, kind: call_button, zone: bath, "
+           "battery: true}\n"
            "  - {id: radar, topic: zigbee2mqtt/radar, model: mir_he200_fall, kind: fall_sensor, zone: bath}\n"
-           "  - {id: fallpad, topic: zigbee2mqtt/fallpad, model: zigbee_fall, kind: fall_sensor, zone: bath}\n"
-           "  - {id: btn, topic: zigbee2mqtt/btn, model: zigbee_button, kind: call_button, zone: hall, max_silence_s: 2}\n"
+           "  - {id: fallpad, topic: zigbee2mqtt/fallpad, model: zigbee_fall, kind: fall_sensor, zone: "
+           "bath}\n"
+           "  - {id: btn, topic: zigbee2mqtt/btn, model: zigbee_button, kind: call_button, zone: hall, "
+           "max_silence_s: 2}\n"
            "  - {id: gen, topic: caregate/t/sensor/gen, model: generic, kind: thermometer, zone: hall}\n";
 }
 
@@ -40,7 +44,8 @@ struct Rig {
         o.client_id = "caregate-test";
         o.subscriptions = bridge.topics();
         o.status_topic = "caregate/t/status";
-        link = std::make_unique<MqttLink>(o, [this](const std::string& t, const std::string& p) { bridge.enqueue(t, p); });
+        link = std::make_unique<MqttLink>(
+            o, [this](const std::string& t, const std::string& p) { bridge.enqueue(t, p); });
         bridge.start();
         link->start();
         MqttLinkOptions po;
@@ -52,7 +57,9 @@ struct Rig {
             std::this_thread::sleep_for(std::chrono::milliseconds(25));
         std::this_thread::sleep_for(std::chrono::milliseconds(200));  // subscriptions in place
     }
-    void send(const std::string& topic, const std::string& payload) { pub->publish(topic, payload, 1, false); }
+    void send(const std::string& topic, const std::string& payload) {
+        pub->publish(topic, payload, 1, false);
+    }
     std::vector<Event> collect(std::chrono::milliseconds d) {
         std::vector<Event> out;
         auto end = std::chrono::steady_clock::now() + d;
@@ -142,9 +149,11 @@ TEST(MqttSensors, BrokerRestartIsSurvived) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     EXPECT_FALSE(r.link->connected());
     r.broker.start();
-    for (int i = 0; i < 200 && !r.link->connected(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (int i = 0; i < 200 && !r.link->connected(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
     ASSERT_TRUE(r.link->connected());
-    for (int i = 0; i < 100 && !r.pub->connected(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (int i = 0; i < 100 && !r.pub->connected(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     r.send("zigbee2mqtt/btn", R"({"action":"single"})");
     auto ev = r.collect(std::chrono::milliseconds(1500));
