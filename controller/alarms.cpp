@@ -172,6 +172,15 @@ Alarm AlarmService::raise(const std::string& kind, const std::string& source, co
         json data = {{"id", n.uuid}, {"kind", kind},     {"source", source},
                      {"zone", zone}, {"raised_at", now}, {"detail", detail}};
         outbox_.put(db, "alarm", n.uuid, now, data, Priority::safety);
+        if (elder_id) {  // 老年人家属服务提醒: families who opted in hear of alarms about their elder
+            Stmt e(db, "SELECT uuid, name, family_notify FROM elders WHERE id=?");
+            e.bind(1, *elder_id);
+            if (e.step() && e.i64(2))
+                outbox_.put(db, "family_notice", new_uuid(), now,
+                            json{{"elder_id", e.str(0)}, {"event", "alarm"}, {"ts", now},
+                                 {"text", e.str(1) + " 在照料中心触发了" + kind + "报警，工作人员正在处理"}},
+                            Priority::safety);
+        }
         steps.push_back(append(db, n, "raised", actor, "", ""));
         return n;
     });

@@ -16,6 +16,8 @@
 #include "controller/alarms.hpp"
 #include "controller/announcer.hpp"
 #include "controller/camera_worker.hpp"
+#include "controller/city/exchange.hpp"
+#include "controller/city/uplink.hpp"
 #include "controller/cctv_index.hpp"
 #include "controller/checkins.hpp"
 #include "controller/core/bus.hpp"
@@ -72,6 +74,9 @@ struct Daemon::Parts {
     std::unique_ptr<Kiosk> kiosk;
     std::unique_ptr<EventIndex> events;
     std::unique_ptr<FaceService> faces;
+    std::unique_ptr<city::CityUplink> uplink;
+    std::unique_ptr<city::Downlink> downlink;
+    std::string last_summary_date;
     std::unique_ptr<devices::MqttSensorBridge> sensors;
     std::unique_ptr<devices::MqttLink> mqtt;
     std::vector<std::unique_ptr<devices::ModbusBusPoller>> pollers;
@@ -120,6 +125,26 @@ struct Daemon::Parts {
         }
         auto list = events->query(eq);
         return {{"events", list}, {"more", list.size() == size_t(eq.limit)}, {"cameras", cams}};
+    }
+
+    // At city.daily_summary_hour (local time), once a day.
+    void daily_summary_if_due() {
+        if (!uplink) return;
+        int64_t off = local_offset_ms(cfg.site.timezone);
+        int64_t local = clock.now_ms() + off;
+        if ((local / 3600000) % 24 != cfg.city.daily_summary_hour) return;
+        time_t t = static_cast<time_t>(local / 1000);
+        std::tm tm{};
+        gmtime_r(&t, &tm);
+        char date[16];
+        std::strftime(date, sizeof date, "%Y-%m-%d", &tm);
+        if (last_summary_date == date) return;
+        last_summary_date = date;
+        try {
+            city::queue_daily_summary(*store, *outbox, date, off, clock.now_ms());
+        } catch (const std::exception& e) {
+            logger("city")->error("daily summary failed: {}", e.what());
+        }
     }
 
     bool check_storage() {
@@ -174,7 +199,32 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
         p_->speaker = std::make_unique<DoorSpeaker>(c.store.media_dir + "/door");
     Gate* gate = p_->gate.get();
     p_->rules->on_temperature([gate](const TemperatureReading& t) { gate->temperature(t); });
-    p_->rules->on_health([gate](const DeviceHealth& h) { gate->device_health(h); });
+    if (c.city.enabled) {
+        city::UplinkOptions uo;
+        uo.uri = c.city.uri;
+        uo.client_id = c.city.client_id;
+        uo.region = c.site.region;
+        uo.site = c.site.id;
+        uo.ca_file = c.city.ca_file;
+        uo.cert_file = c.city.cert_file;
+        uo.key_file = c.city.key_file;
+        uo.inflight = c.city.inflight;
+        p_->uplink = std::make_unique<city::CityUplink>(*p_->store, p_->clock, uo);
+        std::string key = c.city.hmac_key_file.empty() ? "" : config::read_secret_file(c.city.hmac_key_file);
+        p_->downlink = std::make_unique<city::Downlink>(*p_->store, p_->clock, *p_->roster, key);
+        auto* down = p_->downlink.get();
+        p_->uplink->on_command([down](const std::string& payload) { down->handle(payload); });
+        p_->uplink->on_cap_exceeded([parts = p_.get()](int64_t dropped) {
+            parts->bus.publish(DeviceHealth{"city_uplink", "storage", "", false,
+                                            "uplink backlog over its cap: " + std::to_string(dropped) +
+                                                " low-priority messages dropped",
+                                            std::nullopt, parts->clock.now_ms()});
+        });
+    }
+    p_->rules->on_health([gate, parts = p_.get()](const DeviceHealth& h) {
+        gate->device_health(h);
+        if (parts->uplink && h.kind != "storage") city::queue_device_health(*parts->store, *parts->outbox, h);
+    });
     p_->gate->on_decision([parts = p_.get()](const GateDecision& d) {
         parts->feed->broadcast("door", to_json(d).dump());
         if (d.decision == "allow" && parts->announcer) parts->announcer->door_allowed();
@@ -311,6 +361,17 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
             return out;
         },
         "counter");
+    m.gauge("caregate_city_uplink", "City uplink: acknowledged, published, resent, dropped", [parts] {
+        std::vector<std::pair<std::string, double>> out;
+        if (!parts->uplink) return out;
+        auto s = parts->uplink->stats();
+        out.push_back({"what=\"acknowledged\"", double(s.sent)});
+        out.push_back({"what=\"published\"", double(s.published)});
+        out.push_back({"what=\"resent\"", double(s.resent)});
+        out.push_back({"what=\"dropped_low_priority\"", double(s.dropped_low_priority)});
+        out.push_back({"what=\"connected\"", s.connected ? 1.0 : 0.0});
+        return out;
+    });
     m.gauge("caregate_zone_occupancy", "People in each zone", [parts] {
         std::vector<std::pair<std::string, double>> out;
         for (auto& z : parts->occupancy->all()) out.push_back({"zone=\"" + z.zone + "\"", double(z.count)});
@@ -328,6 +389,7 @@ int Daemon::run() {
     p_->feed->start();
     for (auto& cam : p_->cameras) cam->start();
     p_->announcer->start();
+    if (p_->uplink) p_->uplink->start();
     for (auto& poller : p_->pollers) poller->start();
     if (p_->sensors) p_->sensors->start();
     if (p_->mqtt) p_->mqtt->start();
@@ -337,6 +399,7 @@ int Daemon::run() {
         while (!parts->hk_stop) {
             lock.unlock();
             parts->check_storage();
+            parts->daily_summary_if_due();
             int64_t now = parts->clock.now_ms();
             if (now - last_retention > 10 * 60 * 1000) {
                 last_retention = now;
@@ -401,6 +464,7 @@ int Daemon::run() {
     if (p_->housekeeper.joinable()) p_->housekeeper.join();
     for (auto& cam : p_->cameras) cam->stop();
     if (p_->mqtt) p_->mqtt->stop();
+    if (p_->uplink) p_->uplink->stop();
     if (p_->sensors) p_->sensors->stop();
     for (auto& poller : p_->pollers) poller->stop();
     p_->announcer->stop();

@@ -146,13 +146,17 @@ int Process::wait(std::chrono::milliseconds timeout) {
     return -1;
 }
 
-Mosquitto::Mosquitto(int port) : port_(port ? port : free_tcp_port()) { start(); }
+Mosquitto::Mosquitto(int port, bool persistent) : port_(port ? port : free_tcp_port()), persistent_(persistent) {
+    start();
+}
 Mosquitto::~Mosquitto() { stop(); }
 
 void Mosquitto::start() {
     std::string conf = dir_.file("mosquitto.conf");
-    write_file(conf, "listener " + std::to_string(port_) +
-                         " 127.0.0.1\nallow_anonymous true\npersistence false\nlog_type error\n");
+    write_file(conf, "listener " + std::to_string(port_) + " 127.0.0.1\nallow_anonymous true\nlog_type error\n" +
+                         (persistent_ ? "persistence true\npersistence_location " + dir_.path() +
+                                            "/\nautosave_interval 1\nmax_queued_messages 100000\n"
+                                      : "persistence false\n"));
     std::string bin = fs::exists("/usr/sbin/mosquitto") ? "/usr/sbin/mosquitto" : "mosquitto";
     proc_ = std::make_unique<Process>(std::vector<std::string>{bin, "-c", conf}, dir_.file("mosquitto.log"));
     if (!wait_for_port(port_, std::chrono::seconds(10)))

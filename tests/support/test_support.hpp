@@ -57,7 +57,8 @@ private:
 // A real mosquitto on 127.0.0.1 with a config of our own (anonymous allowed, no persistence).
 class Mosquitto {
 public:
-    explicit Mosquitto(int port = 0);
+    // persistent: sessions and queued QoS 1 messages survive a broker restart (like a city broker).
+    explicit Mosquitto(int port = 0, bool persistent = false);
     ~Mosquitto();
     int port() const { return port_; }
     std::string uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
@@ -67,6 +68,7 @@ public:
 private:
     TempDir dir_;
     int port_;
+    bool persistent_;
     std::unique_ptr<Process> proc_;
 };
 
