@@ -177,7 +177,9 @@ Alarm AlarmService::raise(const std::string& kind, const std::string& source, co
             e.bind(1, *elder_id);
             if (e.step() && e.i64(2))
                 outbox_.put(db, "family_notice", new_uuid(), now,
-                            json{{"elder_id", e.str(0)}, {"event", "alarm"}, {"ts", now},
+                            json{{"elder_id", e.str(0)},
+                                 {"event", "alarm"},
+                                 {"ts", now},
                                  {"text", e.str(1) + " 在照料中心触发了" + kind + "报警，工作人员正在处理"}},
                             Priority::safety);
         }

@@ -14,12 +14,12 @@
 
 #include "config/config.hpp"
 #include "controller/cctv_index.hpp"
+#include "controller/city/exchange.hpp"
 #include "controller/cli_commands.hpp"
 #include "controller/core/log.hpp"
 #include "controller/core/store.hpp"
 #include "controller/daemon.hpp"
 #include "controller/face_service.hpp"
-#include "controller/city/exchange.hpp"
 #include "controller/staff.hpp"
 #include "devices/simulator.hpp"
 #include "vision/face_engine.hpp"
@@ -432,8 +432,10 @@ void register_city_commands(CLI::App& app, CommandContext& ctx) {
         std::string db, schemas, uri;
     };
     auto o = std::make_shared<Opts>();
-    auto* r = app.add_subcommand("city-receiver", "reference receiver for the city side: validate, dedupe, store");
-    r->add_option("--config,-c", ctx.config_path, "site config (city.uri and site.region are used)")->required();
+    auto* r =
+        app.add_subcommand("city-receiver", "reference receiver for the city side: validate, dedupe, store");
+    r->add_option("--config,-c", ctx.config_path, "site config (city.uri and site.region are used)")
+        ->required();
     r->add_option("--db", o->db, "receiver database (default: city-receiver.db next to the site store)");
     r->add_option("--schemas", o->schemas, "folder of JSON schemas (default: docs/schemas)");
     r->add_option("--uri", o->uri, "broker to subscribe to (default: city.uri)");
@@ -441,10 +443,14 @@ void register_city_commands(CLI::App& app, CommandContext& ctx) {
         try {
             auto cfg = config::load_config(ctx.config_path);
             init_logging(cfg.log.level);
-            std::string db = o->db.empty() ? (std::filesystem::path(cfg.store.path).parent_path() / "city-receiver.db").string() : o->db;
+            std::string db =
+                o->db.empty()
+                    ? (std::filesystem::path(cfg.store.path).parent_path() / "city-receiver.db").string()
+                    : o->db;
             std::string schemas = o->schemas;
             if (schemas.empty())
-                for (std::string c : {std::string(CAREGATE_SOURCE_DIR) + "/docs/schemas", std::string("/usr/share/caregate/schemas")})
+                for (std::string c : {std::string(CAREGATE_SOURCE_DIR) + "/docs/schemas",
+                                      std::string("/usr/share/caregate/schemas")})
                     if (std::filesystem::exists(c)) schemas = c;
             block_signals();
             std::atomic<bool> stop{false};
@@ -458,10 +464,11 @@ void register_city_commands(CLI::App& app, CommandContext& ctx) {
                 stop = true;
             });
             try {
-                ctx.exit_code =
-                    city::run_city_receiver(o->uri.empty() ? cfg.city.uri : o->uri, cfg.site.region, db, schemas, stop);
+                ctx.exit_code = city::run_city_receiver(o->uri.empty() ? cfg.city.uri : o->uri,
+                                                        cfg.site.region, db, schemas, stop);
             } catch (...) {
-                kill(getpid(), SIGTERM);  // release the waiter (the signal is blocked, so it only wakes sigwait)
+                kill(getpid(),
+                     SIGTERM);  // release the waiter (the signal is blocked, so it only wakes sigwait)
                 waiter.join();
                 throw;
             }

@@ -16,10 +16,10 @@
 #include "controller/alarms.hpp"
 #include "controller/announcer.hpp"
 #include "controller/camera_worker.hpp"
-#include "controller/city/exchange.hpp"
-#include "controller/city/uplink.hpp"
 #include "controller/cctv_index.hpp"
 #include "controller/checkins.hpp"
+#include "controller/city/exchange.hpp"
+#include "controller/city/uplink.hpp"
 #include "controller/core/bus.hpp"
 #include "controller/core/log.hpp"
 #include "controller/core/metrics.hpp"
@@ -215,10 +215,10 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
         auto* down = p_->downlink.get();
         p_->uplink->on_command([down](const std::string& payload) { down->handle(payload); });
         p_->uplink->on_cap_exceeded([parts = p_.get()](int64_t dropped) {
-            parts->bus.publish(DeviceHealth{"city_uplink", "storage", "", false,
-                                            "uplink backlog over its cap: " + std::to_string(dropped) +
-                                                " low-priority messages dropped",
-                                            std::nullopt, parts->clock.now_ms()});
+            parts->bus.publish(DeviceHealth{
+                "city_uplink", "storage", "", false,
+                "uplink backlog over its cap: " + std::to_string(dropped) + " low-priority messages dropped",
+                std::nullopt, parts->clock.now_ms()});
         });
     }
     p_->rules->on_health([gate, parts = p_.get()](const DeviceHealth& h) {

@@ -17,14 +17,17 @@ using nlohmann::json;
 json daily_summary(Store& store, const std::string& date, int64_t off) {
     std::tm tm{};
     int y = 0, m = 0, d = 0;
-    if (std::sscanf(date.c_str(), "%d-%d-%d", &y, &m, &d) != 3) throw std::invalid_argument("date must look like 2026-11-24");
+    if (std::sscanf(date.c_str(), "%d-%d-%d", &y, &m, &d) != 3)
+        throw std::invalid_argument("date must look like 2026-11-24");
     tm.tm_year = y - 1900;
     tm.tm_mon = m - 1;
     tm.tm_mday = d;
     int64_t from = int64_t(timegm(&tm)) * 1000 - off, to = from + 86'400'000;
     json j = {{"date", date}};
     store.read([&](sqlite3* db) {
-        Stmt c(db, "SELECT COUNT(*), COUNT(DISTINCT elder_id) FROM checkins WHERE direction='in' AND ts>=? AND ts<?");
+        Stmt c(db,
+               "SELECT COUNT(*), COUNT(DISTINCT elder_id) FROM checkins WHERE direction='in' AND ts>=? AND "
+               "ts<?");
         c.bind(1, from).bind(2, to).step();
         j["checkins"] = c.i64(0);
         j["unique_elders"] = c.i64(1);
@@ -43,7 +46,8 @@ json daily_summary(Store& store, const std::string& date, int64_t off) {
                "WHERE raised_at>=? AND raised_at<? GROUP BY kind ORDER BY kind");
         a.bind(1, from).bind(2, to);
         while (a.step())
-            alarms.push_back({{"kind", a.str(0)}, {"count", a.i64(1)},
+            alarms.push_back({{"kind", a.str(0)},
+                              {"count", a.i64(1)},
                               {"avg_ack_s", a.is_null(2) ? json(nullptr) : json(a.f64(2))},
                               {"max_ack_s", a.is_null(3) ? json(nullptr) : json(a.f64(3))},
                               {"avg_resolve_s", a.is_null(4) ? json(nullptr) : json(a.f64(4))}});
@@ -55,7 +59,8 @@ json daily_summary(Store& store, const std::string& date, int64_t off) {
     return j;
 }
 
-void queue_daily_summary(Store& store, const Outbox& outbox, const std::string& date, int64_t off, int64_t now) {
+void queue_daily_summary(Store& store, const Outbox& outbox, const std::string& date, int64_t off,
+                         int64_t now) {
     auto data = daily_summary(store, date, off);
     store.write([&](sqlite3* db) {
         outbox.put(db, "daily_summary", "daily-" + outbox.site() + "-" + date, now, data, Priority::low);
@@ -63,10 +68,11 @@ void queue_daily_summary(Store& store, const Outbox& outbox, const std::string& 
 }
 
 void queue_device_health(Store& store, const Outbox& outbox, const DeviceHealth& h) {
-    json data = {{"device_id", h.device_id}, {"kind", h.kind}, {"zone", h.zone},
+    json data = {{"device_id", h.device_id}, {"kind", h.kind},     {"zone", h.zone},
                  {"online", h.online},       {"reason", h.reason}, {"ts", h.ts_ms}};
     data["battery"] = h.battery ? json(*h.battery) : json(nullptr);
-    store.write([&](sqlite3* db) { outbox.put(db, "device_health", new_uuid(), h.ts_ms, data, Priority::low); });
+    store.write(
+        [&](sqlite3* db) { outbox.put(db, "device_health", new_uuid(), h.ts_ms, data, Priority::low); });
 }
 
 std::string command_hmac(const json& cmd, const std::string& key) {
@@ -101,7 +107,8 @@ CommandResult Downlink::handle(const std::string& payload) {
     if (got.size() != expect.size() || sodium_memcmp(got.data(), expect.data(), expect.size()) != 0)
         return refuse("bad HMAC for command " + j["id"].get<std::string>());
     int64_t age = clock_.now_ms() - j["ts"].get<int64_t>();
-    if (age > max_age_ms_ || age < -max_age_ms_) return refuse("command " + j["id"].get<std::string>() + " is stale");
+    if (age > max_age_ms_ || age < -max_age_ms_)
+        return refuse("command " + j["id"].get<std::string>() + " is stale");
     std::string id = j["id"].get<std::string>(), cmd = j["cmd"].get<std::string>();
     bool seen = store_.read([&](sqlite3* db) {
         Stmt s(db, "SELECT 1 FROM settings WHERE key=?");
@@ -144,9 +151,11 @@ int run_city_receiver(const std::string& uri, const std::string& region, const s
     SchemaSet schemas(schemas_dir);
     Store store(db_path, 5000, false);
     store.exec(
-        "CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, kind TEXT NOT NULL, site TEXT NOT NULL, ts INTEGER, "
+        "CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, kind TEXT NOT NULL, site TEXT NOT NULL, "
+        "ts INTEGER, "
         "payload TEXT NOT NULL, received_at INTEGER NOT NULL);"
-        "CREATE TABLE IF NOT EXISTS rejected (n INTEGER PRIMARY KEY, topic TEXT, reason TEXT, payload TEXT);");
+        "CREATE TABLE IF NOT EXISTS rejected (n INTEGER PRIMARY KEY, topic TEXT, reason TEXT, payload "
+        "TEXT);");
     ReceiverStats local;
     ReceiverStats& stats = out_stats ? *out_stats : local;
     std::mutex mu;
@@ -159,7 +168,9 @@ int run_city_receiver(const std::string& uri, const std::string& region, const s
         if (err.empty()) {
             std::string kind = m->get_topic().substr(m->get_topic().rfind('/') + 1);
             bool fresh = store.write([&](sqlite3* db) {
-                Stmt s(db, "INSERT OR IGNORE INTO messages(id, kind, site, ts, payload, received_at) VALUES(?,?,?,?,?,?)");
+                Stmt s(db,
+                       "INSERT OR IGNORE INTO messages(id, kind, site, ts, payload, received_at) "
+                       "VALUES(?,?,?,?,?,?)");
                 s.bind(1, j["id"].get<std::string>()).bind(2, kind).bind(3, j["site"].get<std::string>());
                 s.bind(4, j["ts"].get<int64_t>()).bind(5, m->get_payload_str()).bind(6, now_ms()).run();
                 return sqlite3_changes(db) > 0;

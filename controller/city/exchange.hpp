@@ -32,7 +32,8 @@ struct CommandResult {
 
 class Downlink {
 public:
-    Downlink(Store& store, const Clock& clock, Roster& roster, std::string hmac_key, int64_t max_age_ms = 600'000)
+    Downlink(Store& store, const Clock& clock, Roster& roster, std::string hmac_key,
+             int64_t max_age_ms = 600'000)
         : store_(store), clock_(clock), roster_(roster), key_(std::move(hmac_key)), max_age_ms_(max_age_ms) {}
     // Validates, authenticates, refuses replays, applies idempotently. Never throws.
     CommandResult handle(const std::string& payload);
@@ -52,6 +53,7 @@ struct ReceiverStats {
 };
 // `caregate city-receiver`: subscribes city/<region>/+/+, validates, dedupes by id, stores.
 int run_city_receiver(const std::string& uri, const std::string& region, const std::string& db_path,
-                      const std::string& schemas_dir, std::atomic<bool>& stop, ReceiverStats* stats = nullptr);
+                      const std::string& schemas_dir, std::atomic<bool>& stop,
+                      ReceiverStats* stats = nullptr);
 
 }  // namespace caregate::city

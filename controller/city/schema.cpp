@@ -13,7 +13,9 @@ bool type_ok(const std::string& t, const json& v) {
     if (t == "object") return v.is_object();
     if (t == "array") return v.is_array();
     if (t == "string") return v.is_string();
-    if (t == "integer") return v.is_number_integer() || (v.is_number_float() && v.get<double>() == std::floor(v.get<double>()));
+    if (t == "integer")
+        return v.is_number_integer() ||
+               (v.is_number_float() && v.get<double>() == std::floor(v.get<double>()));
     if (t == "number") return v.is_number();
     if (t == "boolean") return v.is_boolean();
     if (t == "null") return v.is_null();
@@ -32,20 +34,24 @@ std::string validate(const json& schema, const json& v, const std::string& path)
         }
         if (!ok) return where + ": must be " + schema["type"].dump();
     }
-    if (schema.contains("const") && v != schema["const"]) return where + ": must be " + schema["const"].dump();
+    if (schema.contains("const") && v != schema["const"])
+        return where + ": must be " + schema["const"].dump();
     if (schema.contains("enum")) {
         bool found = false;
         for (auto& e : schema["enum"]) found |= e == v;
         if (!found) return where + ": must be one of " + schema["enum"].dump();
     }
     if (v.is_number()) {
-        if (schema.contains("minimum") && v.get<double>() < schema["minimum"].get<double>()) return where + ": below minimum";
-        if (schema.contains("maximum") && v.get<double>() > schema["maximum"].get<double>()) return where + ": above maximum";
+        if (schema.contains("minimum") && v.get<double>() < schema["minimum"].get<double>())
+            return where + ": below minimum";
+        if (schema.contains("maximum") && v.get<double>() > schema["maximum"].get<double>())
+            return where + ": above maximum";
     }
     if (v.is_string()) {
         if (schema.contains("minLength") && v.get<std::string>().size() < schema["minLength"].get<size_t>())
             return where + ": too short";
-        if (schema.contains("pattern") && !std::regex_search(v.get<std::string>(), std::regex(schema["pattern"].get<std::string>())))
+        if (schema.contains("pattern") &&
+            !std::regex_search(v.get<std::string>(), std::regex(schema["pattern"].get<std::string>())))
             return where + ": does not match " + schema["pattern"].get<std::string>();
     }
     if (v.is_object()) {
@@ -60,7 +66,8 @@ std::string validate(const json& schema, const json& v, const std::string& path)
                 }
         if (schema.contains("additionalProperties") && schema["additionalProperties"] == false)
             for (auto& [k, _] : v.items())
-                if (!schema.contains("properties") || !schema["properties"].contains(k)) return where + ": unexpected " + k;
+                if (!schema.contains("properties") || !schema["properties"].contains(k))
+                    return where + ": unexpected " + k;
     }
     if (v.is_array() && schema.contains("items"))
         for (size_t i = 0; i < v.size(); ++i) {

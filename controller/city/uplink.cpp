@@ -17,10 +17,14 @@ struct CityUplink::Listener : public mqtt::iaction_listener {
         owner->acked(static_cast<int64_t>(reinterpret_cast<intptr_t>(tok.get_user_context())));
     }
     void on_failure(const mqtt::token& tok) override {
-        // Not acknowledged: forget it as in flight; it is sent again after the next (re)connect.
-        std::lock_guard<std::mutex> lock(owner->mu_);
-        owner->inflight_.erase(static_cast<int64_t>(reinterpret_cast<intptr_t>(tok.get_user_context())));
-        owner->reconnected_ = true;  // restart from the oldest unacknowledged row
+        // Not acknowledged: it is sent again, from the oldest unacknowledged row.
+        {
+            std::lock_guard<std::mutex> lock(owner->ack_mu_);
+            owner->acks_.emplace_back(
+                static_cast<int64_t>(reinterpret_cast<intptr_t>(tok.get_user_context())), false);
+        }
+        owner->reconnected_ = true;
+        owner->cv_.notify_all();
     }
 };
 
@@ -101,8 +105,8 @@ int64_t CityUplink::pending() {
 
 void CityUplink::acked(int64_t seq) {
     {
-        std::lock_guard<std::mutex> lock(mu_);
-        acks_.push_back(seq);
+        std::lock_guard<std::mutex> lock(ack_mu_);
+        acks_.emplace_back(seq, true);
     }
     cv_.notify_all();
 }
@@ -165,9 +169,11 @@ void CityUplink::loop() {
             // A PUBACK that never comes (lost with a connection Paho has already replaced) must not
             // hold a window slot forever: after 10 s without progress, send the window again.
             std::lock_guard<std::mutex> lock(mu_);
-            if (inflight_.empty()) last_progress = clock_.now_ms();
+            if (inflight_.empty())
+                last_progress = clock_.now_ms();
             else if (clock_.now_ms() - last_progress > 10'000) {
-                log->warn("uplink: {} messages unacknowledged for 10 s; sending them again", inflight_.size());
+                log->warn("uplink: {} messages unacknowledged for 10 s; sending them again",
+                          inflight_.size());
                 last_progress = clock_.now_ms();
                 reconnected_ = true;
             }
@@ -180,23 +186,26 @@ void CityUplink::loop() {
             cursor_ = 0;
         }
         // Mark acknowledged rows in one transaction.
-        std::deque<int64_t> acks;
+        std::deque<std::pair<int64_t, bool>> results;
         {
-            std::lock_guard<std::mutex> lock(mu_);
-            acks.swap(acks_);
+            std::lock_guard<std::mutex> lock(ack_mu_);
+            results.swap(acks_);
         }
-        if (!acks.empty()) {
+        if (!results.empty()) {
             int64_t now = clock_.now_ms();
+            size_t acked_n = 0;
             store_.write([&](sqlite3* db) {
                 Stmt u(db, "UPDATE outbox SET sent_at=? WHERE seq=? AND sent_at IS NULL");
-                for (auto seq : acks) {
+                for (auto [seq, ok] : results) {
+                    if (!ok) continue;
                     u.bind(1, now).bind(2, seq).run();
                     u.reset();
+                    acked_n++;
                 }
             });
             std::lock_guard<std::mutex> lock(mu_);
-            for (auto seq : acks) inflight_.erase(seq);
-            stats_.sent += acks.size();
+            for (auto [seq, ok] : results) inflight_.erase(seq);
+            stats_.sent += acked_n;
             last_progress = now;
         }
         // Fill the in-flight window, oldest first (alarm steps stay in order), paging by seq.
@@ -214,7 +223,9 @@ void CityUplink::loop() {
             };
             std::vector<Row> rows = store_.read([&](sqlite3* db) {
                 std::vector<Row> r;
-                Stmt s(db, "SELECT seq, kind, payload FROM outbox WHERE sent_at IS NULL AND seq > ? ORDER BY seq LIMIT ?");
+                Stmt s(db,
+                       "SELECT seq, kind, payload FROM outbox WHERE sent_at IS NULL AND seq > ? ORDER BY seq "
+                       "LIMIT ?");
                 s.bind(1, from).bind(2, int64_t(room));
                 while (s.step()) r.push_back({s.i64(0), s.str(1), s.str(2)});
                 return r;
@@ -227,7 +238,8 @@ void CityUplink::loop() {
                         cursor_ = std::max(cursor_, r.seq);
                         stats_.published++;
                     }
-                    auto msg = mqtt::make_message(topic_for(opts_.region, opts_.site, r.kind), r.payload, 1, false);
+                    auto msg =
+                        mqtt::make_message(topic_for(opts_.region, opts_.site, r.kind), r.payload, 1, false);
                     client_->publish(msg, reinterpret_cast<void*>(static_cast<intptr_t>(r.seq)), *listener_);
                 } catch (const mqtt::exception& e) {
                     std::lock_guard<std::mutex> lock(mu_);
@@ -245,8 +257,11 @@ void CityUplink::loop() {
             purge_sent(7LL * 86'400'000);
         }
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait_for(lock, std::chrono::milliseconds(inflight_.size() >= size_t(opts_.inflight) ? 50 : 100),
-                     [&] { return stop_ || !acks_.empty(); });
+        cv_.wait_for(lock, std::chrono::milliseconds(100), [&] {
+            if (stop_) return true;
+            std::lock_guard<std::mutex> acks_lock(ack_mu_);  // never held while taking mu_: no cycle
+            return !acks_.empty();
+        });
     }
 }
 

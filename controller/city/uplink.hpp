@@ -33,8 +33,8 @@ struct UplinkOptions {
 };
 
 struct UplinkStats {
-    uint64_t sent = 0;      // acknowledged by the broker
-    uint64_t published = 0; // handed to the client (including resends)
+    uint64_t sent = 0;       // acknowledged by the broker
+    uint64_t published = 0;  // handed to the client (including resends)
     uint64_t resent = 0;
     uint64_t dropped_low_priority = 0;
     bool connected = false;
@@ -71,7 +71,10 @@ private:
     mutable std::mutex mu_;
     std::condition_variable cv_;
     bool stop_ = false;
-    std::deque<int64_t> acks_;
+    // Paho's threads only touch this queue (under ack_mu_, never held while calling Paho), so a
+    // callback can never wait on a lock the worker holds while it is inside Paho.
+    std::mutex ack_mu_;
+    std::deque<std::pair<int64_t, bool>> acks_;  // seq, acknowledged (false: delivery failed)
     std::set<int64_t> inflight_;
     int64_t cursor_ = 0;  // highest seq handed to the client since the last (re)connect
     std::atomic<bool> connected_{false};

@@ -27,7 +27,8 @@ struct Receiver {
     std::thread thread;
     std::string db;
     Receiver(const std::string& uri, const std::string& db_path) : db(db_path) {
-        thread = std::thread([this, uri] { city::run_city_receiver(uri, "wz", db, CAREGATE_SCHEMAS_DIR, stop, &stats); });
+        thread = std::thread(
+            [this, uri] { city::run_city_receiver(uri, "wz", db, CAREGATE_SCHEMAS_DIR, stop, &stats); });
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
     ~Receiver() {
@@ -57,9 +58,15 @@ city::UplinkOptions options(const Mosquitto& b, const std::string& id = "caregat
 void fill(Store& store, const Outbox& out, int n, int64_t start = 0) {
     store.write([&](sqlite3* db) {
         for (int i = 0; i < n; ++i)
-            out.put(db, "device_health", "record-" + std::to_string(100000 + start + i), 1'790'000'000'000 + i,
-                    json{{"device_id", "d" + std::to_string(i)}, {"kind", "call_button"}, {"zone", "hall"},
-                         {"online", true}, {"reason", ""}, {"battery", nullptr}, {"ts", 1'790'000'000'000 + i}},
+            out.put(db, "device_health", "record-" + std::to_string(100000 + start + i),
+                    1'790'000'000'000 + i,
+                    json{{"device_id", "d" + std::to_string(i)},
+                         {"kind", "call_button"},
+                         {"zone", "hall"},
+                         {"online", true},
+                         {"reason", ""},
+                         {"battery", nullptr},
+                         {"ts", 1'790'000'000'000 + i}},
                     Priority::normal);
     });
 }
@@ -228,7 +235,8 @@ TEST(CitySchemas, EveryMessageWeProduceValidates) {
     Records records(store, clock, out);
     records.add_service({0, "", id, "", 0, "助餐", "", ""}, "t");
     records.add_visit({0, "", id, "", 0, "上门", "王护士", "好", "安全", "助餐", "下周再访"}, "t");
-    city::queue_device_health(store, out, {"radar", "fall_sensor", "bath", false, "silent", 15.0, clock.now_ms()});
+    city::queue_device_health(store, out,
+                              {"radar", "fall_sensor", "bath", false, "silent", 15.0, clock.now_ms()});
     city::queue_daily_summary(store, out, "2026-09-21", 8 * 3600 * 1000, clock.now_ms());
     city::queue_daily_summary(store, out, "2026-09-21", 8 * 3600 * 1000, clock.now_ms());  // idempotent
 
@@ -242,7 +250,8 @@ TEST(CitySchemas, EveryMessageWeProduceValidates) {
             kinds[s.str(0)]++;
         }
     });
-    for (auto k : {"checkin", "alarm", "alarm_step", "service", "visit", "family_notice", "device_health", "daily_summary"})
+    for (auto k : {"checkin", "alarm", "alarm_step", "service", "visit", "family_notice", "device_health",
+                   "daily_summary"})
         EXPECT_GT(kinds[k], 0) << k;
     EXPECT_EQ(kinds["daily_summary"], 1);
     EXPECT_EQ(kinds["family_notice"], 2) << "check-in and alarm, for an elder whose family opted in";
@@ -260,8 +269,14 @@ TEST(CityDownlink, AuthenticatedIdempotentAndRefusedWhenNot) {
     Roster roster(store, clock);
     city::Downlink down(store, clock, roster, "city-secret");
     auto cmd = [&](const std::string& id, const std::string& name, int64_t ts) {
-        json j = {{"id", id}, {"ts", ts}, {"cmd", "roster.upsert"},
-                  {"data", {{"external_id", "WZ-001"}, {"name", name}, {"gender", "女"}, {"categories", {"低保", "独居"}}}}};
+        json j = {{"id", id},
+                  {"ts", ts},
+                  {"cmd", "roster.upsert"},
+                  {"data",
+                   {{"external_id", "WZ-001"},
+                    {"name", name},
+                    {"gender", "女"},
+                    {"categories", {"低保", "独居"}}}}};
         j["hmac"] = city::command_hmac(j, "city-secret");
         return j;
     };
@@ -288,7 +303,10 @@ TEST(CityDownlink, AuthenticatedIdempotentAndRefusedWhenNot) {
     EXPECT_FALSE(down.handle(R"({"id":"x","ts":1,"cmd":"roster.upsert","data":{},"hmac":"00"})").applied);
     EXPECT_EQ(down.refused(), 6u);
 
-    json del = {{"id", "cmd-0006"}, {"ts", clock.now_ms()}, {"cmd", "roster.delete"}, {"data", {{"external_id", "WZ-001"}}}};
+    json del = {{"id", "cmd-0006"},
+                {"ts", clock.now_ms()},
+                {"cmd", "roster.delete"},
+                {"data", {{"external_id", "WZ-001"}}}};
     del["hmac"] = city::command_hmac(del, "city-secret");
     EXPECT_TRUE(down.handle(del.dump()).applied);
     EXPECT_FALSE(roster.find_by_external_id("WZ-001")->active);

@@ -146,14 +146,16 @@ int Process::wait(std::chrono::milliseconds timeout) {
     return -1;
 }
 
-Mosquitto::Mosquitto(int port, bool persistent) : port_(port ? port : free_tcp_port()), persistent_(persistent) {
+Mosquitto::Mosquitto(int port, bool persistent)
+    : port_(port ? port : free_tcp_port()), persistent_(persistent) {
     start();
 }
 Mosquitto::~Mosquitto() { stop(); }
 
 void Mosquitto::start() {
     std::string conf = dir_.file("mosquitto.conf");
-    write_file(conf, "listener " + std::to_string(port_) + " 127.0.0.1\nallow_anonymous true\nlog_type error\n" +
+    write_file(conf, "listener " + std::to_string(port_) +
+                         " 127.0.0.1\nallow_anonymous true\nlog_type error\n" +
                          (persistent_ ? "persistence true\npersistence_location " + dir_.path() +
                                             "/\nautosave_interval 1\nmax_queued_messages 100000\n"
                                       : "persistence false\n"));
