@@ -45,25 +45,28 @@ Match Gallery::match(const Descriptor& q, double threshold, double margin) const
     std::shared_lock lock(mu_);
     Match m;
     const size_t n = elder_ids_.size();
-    float best = 1e30f;
-    size_t best_i = n;
+    // One pass: the best template, and the best template of any *other* elder.
+    float best = 1e30f, second = 1e30f;
+    int64_t best_elder = -1;
     const float* row = data_.data();
-    std::vector<float> dist(n);
     for (size_t i = 0; i < n; ++i, row += 128) {
         float s = 0;
-        for (int k = 0; k < 128; ++k) {  // plain loop: vectorized by the compiler
+        for (int k = 0; k < 128; ++k) {  // vectorized: this file is built with reassociation allowed
             float d = row[k] - q[size_t(k)];
             s += d * d;
         }
-        dist[i] = s;
-        if (s < best) best = s, best_i = i;
+        int64_t e = elder_ids_[i];
+        if (s < best) {
+            if (e != best_elder) second = best;
+            best = s;
+            best_elder = e;
+        } else if (e != best_elder && s < second) {
+            second = s;
+        }
     }
-    if (best_i == n) return m;
-    float second = 1e30f;
-    for (size_t i = 0; i < n; ++i)
-        if (elder_ids_[i] != elder_ids_[best_i] && dist[i] < second) second = dist[i];
+    if (best_elder < 0 && n == 0) return m;
     m.distance = std::sqrt(double(best));
-    m.best_elder = elder_ids_[best_i];
+    m.best_elder = best_elder;
     m.second_distance = second < 1e29f ? std::sqrt(double(second)) : 1e9;
     m.ambiguous = m.second_distance - m.distance < margin;
     if (m.distance <= threshold && !m.ambiguous) m.elder_id = m.best_elder;

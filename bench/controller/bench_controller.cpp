@@ -11,6 +11,8 @@
 #include "controller/cctv_index.hpp"
 #include "controller/gate.hpp"
 #include "vision/cctv/motion.hpp"
+#include "vision/face_engine.hpp"
+#include "vision/gallery.hpp"
 
 using namespace caregate;
 namespace fs = std::filesystem;
@@ -157,6 +159,62 @@ void BM_GateFaceToDecision(benchmark::State& state) {
     fs::remove_all(dir);
 }
 BENCHMARK(BM_GateFaceToDecision)->Unit(benchmark::kMillisecond);
+
+std::string model() {
+    const char* m = std::getenv("CAREGATE_FACE_MODEL");
+    return m ? m : CAREGATE_SOURCE_DIR "/.cache/models/dlib_face_recognition_resnet_model_v1.dat";
+}
+cv::Mat face_frame() {
+    // A 640×480 door-camera frame with one face.
+    cv::Mat photo = vision::load_image(CAREGATE_SOURCE_DIR "/../shared/faces/obama_2.jpg");
+    double k = std::min(640.0 / photo.cols, 480.0 / photo.rows);
+    cv::Mat frame(480, 640, CV_8UC3, cv::Scalar(80, 80, 80)), scaled;
+    cv::resize(photo, scaled, {}, k, k);
+    scaled.copyTo(frame(cv::Rect(0, 0, scaled.cols, scaled.rows)));
+    return frame;
+}
+
+void BM_FaceDetectLandmarksQuality640x480(benchmark::State& state) {
+    vision::FaceEngineOptions o;
+    o.embed = false;
+    vision::FaceEngine engine(o);
+    auto f = face_frame();
+    for (auto _ : state) benchmark::DoNotOptimize(engine.analyze(f));
+}
+BENCHMARK(BM_FaceDetectLandmarksQuality640x480)->Unit(benchmark::kMillisecond);
+
+void BM_FaceFullPipeline640x480(benchmark::State& state) {
+    vision::FaceEngineOptions o;
+    o.recognition_model = model();
+    vision::FaceEngine engine(o);
+    auto f = face_frame();
+    for (auto _ : state) benchmark::DoNotOptimize(engine.analyze(f));
+}
+BENCHMARK(BM_FaceFullPipeline640x480)->Unit(benchmark::kMillisecond);
+
+void BM_FaceEmbedOnly(benchmark::State& state) {
+    vision::FaceEngineOptions o;
+    o.recognition_model = model();
+    vision::FaceEngine engine(o);
+    auto f = face_frame();
+    auto faces = engine.analyze(f);
+    for (auto _ : state) benchmark::DoNotOptimize(engine.embed(f, faces.at(0)));
+}
+BENCHMARK(BM_FaceEmbedOnly)->Unit(benchmark::kMillisecond);
+
+void BM_GalleryMatch(benchmark::State& state) {
+    vision::Gallery g;
+    std::mt19937 rng(4);
+    std::normal_distribution<float> nd(0, 0.1f);
+    vision::Descriptor d;
+    for (int64_t i = 0; i < state.range(0); ++i) {
+        for (auto& x : d) x = nd(rng);
+        g.add(i, i / 3, d);
+    }
+    for (auto& x : d) x = nd(rng);
+    for (auto _ : state) benchmark::DoNotOptimize(g.match(d, 0.6, 0.05));
+}
+BENCHMARK(BM_GalleryMatch)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 
