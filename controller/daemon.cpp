@@ -277,7 +277,19 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
         [parts = p_.get()](const Alarm&, int level) { parts->announcer->escalated(level); });
     p_->rules->on_face([gate, parts = p_.get()](const FaceSeen& f) {
         parts->events->record_face(f.camera_id, f.zone, f.elder_id, 1.0 - f.distance, f.ts_ms);
-        gate->face(f);
+        if (f.role == "exit" && f.elder_id && f.live) {  // check-out from an exit camera
+            CheckIn c;
+            c.elder_id = *f.elder_id;
+            c.direction = "out";
+            c.method = "face";
+            c.camera_id = f.camera_id;
+            c.zone = f.zone;
+            c.distance = f.distance;
+            c.ts_ms = f.ts_ms;
+            parts->checkins->record(c);
+        } else {
+            gate->face(f);
+        }
     });
     KioskParts kp{c,
                   *p_->store,

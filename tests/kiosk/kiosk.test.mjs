@@ -221,6 +221,31 @@ test("a staff account cannot do admin things and writes without the CSRF token a
   await page.close();
 });
 
+test("the door page reads from 2 m: huge text, the decision and the greeting", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  // A staff override at the door produces a decision the door shows and speaks.
+  const ctx = await browser.newContext();
+  const staff = await ctx.newPage();
+  await login(staff, "nurse", "nurse-pass-1");
+  await staff.waitForSelector("#app:not(.hidden)");
+  await page.goto(base + "/door");
+  await page.waitForSelector("#message");
+  const r = await staff.evaluate(async () => {
+    const me = await (await fetch("/api/me")).json();
+    const res = await fetch("/api/door/override", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": me.csrf },
+      body: JSON.stringify({ elder_id: 1, decision: "allow", reason: "人工测温 36.5", temperature: 36.5 }) });
+    return res.status;
+  });
+  assert.equal(r, 200);
+  await page.waitForSelector("body.allow", { timeout: 5000 });
+  assert.match(await page.textContent("#message"), /张奶奶|张阿姨/);
+  const size = await page.$eval("#message", (el) => parseFloat(getComputedStyle(el).fontSize));
+  assert.ok(size >= 60, "door text must be huge, got " + size + "px");
+  await shot(page, "13-door");
+  await ctx.close();
+  await page.close();
+});
+
 test("repeated wrong passwords lock the account", async () => {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
