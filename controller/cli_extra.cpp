@@ -7,6 +7,7 @@
 #include <atomic>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -190,6 +191,32 @@ void register_event_commands(CLI::App& app, CommandContext& ctx) {
     });
 }
 
+// Runs body(stop) until SIGTERM/SIGINT sets stop; signals are taken by a waiter thread.
+int run_until_signal(const std::function<int(std::atomic<bool>&)>& body) {
+    block_signals();
+    std::atomic<bool> stop{false};
+    std::thread waiter([&stop] {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        int sig = 0;
+        sigwait(&set, &sig);
+        stop = true;
+    });
+    int rc = 0;
+    try {
+        rc = body(stop);
+    } catch (...) {
+        kill(getpid(), SIGTERM);  // release the waiter (the signal is blocked, so it only wakes sigwait)
+        waiter.join();
+        throw;
+    }
+    if (!stop) kill(getpid(), SIGTERM);
+    waiter.join();
+    return rc;
+}
+
 void register_sim_command(CLI::App& app, CommandContext& ctx) {
     struct Opts {
         std::string script;
@@ -212,25 +239,8 @@ void register_sim_command(CLI::App& app, CommandContext& ctx) {
                     throw std::invalid_argument("--rtu takes BUS=PTY, got '" + r + "'");
                 rtu[r.substr(0, eq)] = r.substr(eq + 1);
             }
-            block_signals();
-            std::atomic<bool> stop{false};
-            std::thread waiter([&stop] {
-                sigset_t set;
-                sigemptyset(&set);
-                sigaddset(&set, SIGTERM);
-                sigaddset(&set, SIGINT);
-                int sig = 0;
-                sigwait(&set, &sig);
-                stop = true;
-            });
-            try {
-                ctx.exit_code = devices::run_simulator(cfg, o->script, stop, rtu);
-            } catch (...) {
-                kill(getpid(), SIGTERM);  // release the waiter
-                waiter.join();
-                throw;
-            }
-            waiter.join();
+            ctx.exit_code = run_until_signal(
+                [&](std::atomic<bool>& stop) { return devices::run_simulator(cfg, o->script, stop, rtu); });
         } catch (const config::ConfigError& e) {
             std::cerr << "caregate: " << e.what() << "\n";
             ctx.exit_code = 2;
@@ -452,27 +462,10 @@ void register_city_commands(CLI::App& app, CommandContext& ctx) {
                 for (std::string c : {std::string(CAREGATE_SOURCE_DIR) + "/docs/schemas",
                                       std::string("/usr/share/caregate/schemas")})
                     if (std::filesystem::exists(c)) schemas = c;
-            block_signals();
-            std::atomic<bool> stop{false};
-            std::thread waiter([&stop] {
-                sigset_t set;
-                sigemptyset(&set);
-                sigaddset(&set, SIGTERM);
-                sigaddset(&set, SIGINT);
-                int sig = 0;
-                sigwait(&set, &sig);
-                stop = true;
+            ctx.exit_code = run_until_signal([&](std::atomic<bool>& stop) {
+                return city::run_city_receiver(o->uri.empty() ? cfg.city.uri : o->uri, cfg.site.region, db,
+                                               schemas, stop);
             });
-            try {
-                ctx.exit_code = city::run_city_receiver(o->uri.empty() ? cfg.city.uri : o->uri,
-                                                        cfg.site.region, db, schemas, stop);
-            } catch (...) {
-                kill(getpid(),
-                     SIGTERM);  // release the waiter (the signal is blocked, so it only wakes sigwait)
-                waiter.join();
-                throw;
-            }
-            waiter.join();
         } catch (const config::ConfigError& e) {
             std::cerr << "caregate: " << e.what() << "\n";
             ctx.exit_code = 2;
