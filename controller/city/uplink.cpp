@@ -57,14 +57,17 @@ CityUplink::~CityUplink() { stop(); }
 void CityUplink::connect() {
     auto b = mqtt::connect_options_builder()
                  .clean_session(false)  // persistent session: the broker keeps our QoS 1 state
-                 .keep_alive_interval(std::chrono::seconds(30));  // the worker reconnects, with backoff
+                 .keep_alive_interval(std::chrono::seconds(30))  // the worker reconnects, with backoff
+                 .connect_timeout(std::chrono::seconds(5));
     if (opts_.uri.rfind("ssl://", 0) == 0 || opts_.uri.rfind("mqtts://", 0) == 0) {
         auto ssl = mqtt::ssl_options_builder().trust_store(opts_.ca_file).enable_server_cert_auth(true);
         if (!opts_.cert_file.empty()) ssl.key_store(opts_.cert_file).private_key(opts_.key_file);
         b.ssl(ssl.finalize());
     }
     try {
-        client_->connect(b.finalize())->wait_for(5000);
+        // Wait for this attempt to finish either way: a second connect while one is pending makes
+        // two sessions with one client id, and the broker then drops them in turn.
+        client_->connect(b.finalize())->wait();
     } catch (const mqtt::exception& e) {
         logger("city")->warn("uplink cannot connect to {}: {}", opts_.uri, e.what());
     }
@@ -86,6 +89,7 @@ void CityUplink::stop() {
         if (client_->is_connected()) client_->disconnect()->wait_for(2000);
     } catch (const mqtt::exception&) {
     }
+    client_->disable_callbacks();  // no Paho callback may reach a half-destroyed uplink
 }
 
 UplinkStats CityUplink::stats() const {
