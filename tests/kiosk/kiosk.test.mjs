@@ -13,6 +13,7 @@ const BIN = process.env.CAREGATE_BIN;
 const SHARED = process.env.CAREGATE_SHARED_DIR;
 const ARTIFACTS = process.env.CAREGATE_ARTIFACTS || path.join(os.tmpdir(), "caregate-kiosk-artifacts");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const MODELS = process.env.CAREGATE_MODELS_DIR;
 assert.ok(BIN && fs.existsSync(BIN), "CAREGATE_BIN must point at the built caregate binary");
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "caregate-kiosk-"));
@@ -65,7 +66,7 @@ before(async () => {
 store: {path: ${dir}/cg.db}
 kiosk: {port: ${kioskPort}}
 mqtt: {uri: "tcp://127.0.0.1:${mqttPort}"}
-face: {enabled: false, key_file: ${dir}/face.key}
+face: {enabled: true, key_file: ${dir}/face.key, recognition_model: ${MODELS}/dlib_face_recognition_resnet_model_v1.dat}
 alarms: {ack_timeout_s: 60, resolve_timeout_s: 900}
 zones: [{id: hall, name: 活动大厅, capacity: 40}, {id: bath, name: 助浴间, private: true}]
 mqtt_devices:
@@ -166,7 +167,18 @@ test("roster, services, visits, devices and the monthly report pages work", asyn
   await page.fill("#consent-by", "李主任");
   await page.click("#consent-btn");
   await page.waitForSelector("#consent-state:has-text('已记录同意')");
+  // Enrollment from an uploaded photo; the photo itself is not kept, only an encrypted template.
+  await page.setInputFiles("#enroll-files", path.join(SHARED, "faces", "obama_1.jpg"));
+  await page.click("#enroll-btn");
+  await page.waitForSelector("#enroll-msg:has-text('录入成功')", { timeout: 20000 });
+  await page.waitForSelector("#el-rows tr:has-text('陈阿婆'):has-text('1 张')");
+  await page.setInputFiles("#enroll-files", path.join(SHARED, "faces", "group_two_people.jpg"));
+  await page.click("#enroll-btn");
+  await page.waitForSelector("#enroll-msg:has-text('2 faces')", { timeout: 20000 });
   await shot(page, "05-elders");
+  page.once("dialog", (d) => d.accept());
+  await page.click("#forget-btn");
+  await page.waitForSelector("#enroll-msg:has-text('已删除 1 个人脸模板')");
 
   await page.click("#tabs button[data-tab=services]");
   await page.selectOption("#sv-type", "助餐");
