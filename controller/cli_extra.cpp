@@ -29,6 +29,19 @@ namespace caregate {
 
 namespace {
 
+// Runs a command body: a config error exits 2, any other error 1, each with its message.
+void guarded(CommandContext& ctx, const std::function<int()>& body) {
+    try {
+        ctx.exit_code = body();
+    } catch (const config::ConfigError& e) {
+        std::cerr << "caregate: " << e.what() << "\n";
+        ctx.exit_code = 2;
+    } catch (const std::exception& e) {
+        std::cerr << "caregate: " << e.what() << "\n";
+        ctx.exit_code = 1;
+    }
+}
+
 std::string read_password(bool from_stdin) {
     std::string pw;
     if (from_stdin || !isatty(STDIN_FILENO)) {
@@ -61,19 +74,13 @@ void register_staff_commands(CLI::App& app, CommandContext& ctx) {
     staff->require_subcommand(1);
     staff->add_option("--config,-c", ctx.config_path, "site config")->required();
     auto with_accounts = [&ctx](auto fn) {
-        try {
+        guarded(ctx, [&]() -> int {
             auto cfg = config::load_config(ctx.config_path);
             Store store(cfg.store.path, cfg.store.busy_timeout_ms);
             SystemClock clock;
             StaffAccounts accounts(store, clock);
-            ctx.exit_code = fn(accounts);
-        } catch (const config::ConfigError& e) {
-            std::cerr << "caregate: " << e.what() << "\n";
-            ctx.exit_code = 2;
-        } catch (const std::exception& e) {
-            std::cerr << "caregate: " << e.what() << "\n";
-            ctx.exit_code = 1;
-        }
+            return fn(accounts);
+        });
     };
     auto* add =
         staff->add_subcommand("add", "create an account (the password is asked for, or read from stdin)");
@@ -147,7 +154,7 @@ void register_event_commands(CLI::App& app, CommandContext& ctx) {
     list->add_option("--limit", o->limit);
     list->add_flag("--json", o->json, "one JSON object per line");
     list->callback([&ctx, o] {
-        try {
+        guarded(ctx, [&]() -> int {
             auto cfg = config::load_config(ctx.config_path);
             Store store(cfg.store.path, cfg.store.busy_timeout_ms);
             SystemClock clock;
@@ -180,14 +187,8 @@ void register_event_commands(CLI::App& app, CommandContext& ctx) {
                               << (r["snapshot"].is_null() ? "-" : r["snapshot"].get<std::string>()) << "\n";
                 }
             }
-            ctx.exit_code = 0;
-        } catch (const config::ConfigError& e) {
-            std::cerr << "caregate: " << e.what() << "\n";
-            ctx.exit_code = 2;
-        } catch (const std::exception& e) {
-            std::cerr << "caregate: " << e.what() << "\n";
-            ctx.exit_code = 1;
-        }
+            return 0;
+        });
     });
 }
 
@@ -229,7 +230,7 @@ void register_sim_command(CLI::App& app, CommandContext& ctx) {
     sim->add_option("--script", o->script, "lines like 'at 2.0 press bath_call_1' (see devices/README.md)");
     sim->add_option("--rtu", o->rtu, "BUS=PTY: serve an RTU bus on this pty (the poller uses the other end)");
     sim->callback([&ctx, o] {
-        try {
+        guarded(ctx, [&]() -> int {
             auto cfg = config::load_config(ctx.config_path);
             init_logging(cfg.log.level);
             std::map<std::string, std::string> rtu;
@@ -239,15 +240,9 @@ void register_sim_command(CLI::App& app, CommandContext& ctx) {
                     throw std::invalid_argument("--rtu takes BUS=PTY, got '" + r + "'");
                 rtu[r.substr(0, eq)] = r.substr(eq + 1);
             }
-            ctx.exit_code = run_until_signal(
+            return run_until_signal(
                 [&](std::atomic<bool>& stop) { return devices::run_simulator(cfg, o->script, stop, rtu); });
-        } catch (const config::ConfigError& e) {
-            std::cerr << "caregate: " << e.what() << "\n";
-            ctx.exit_code = 2;
-        } catch (const std::exception& e) {
-            std::cerr << "caregate: " << e.what() << "\n";
-            ctx.exit_code = 1;
-        }
+        });
     });
 }
 
@@ -274,17 +269,7 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
     auto o = std::make_shared<Opts>();
     auto* face = app.add_subcommand("face", "face recognition: weights, embeddings, enrollment, forgetting");
     face->require_subcommand(1);
-    auto guard = [&ctx](auto fn) {
-        try {
-            ctx.exit_code = fn();
-        } catch (const config::ConfigError& e) {
-            std::cerr << "caregate: " << e.what() << "\n";
-            ctx.exit_code = 2;
-        } catch (const std::exception& e) {
-            std::cerr << "caregate: " << e.what() << "\n";
-            ctx.exit_code = 1;
-        }
-    };
+    auto guard = [&ctx](auto fn) { guarded(ctx, [&]() -> int { return fn(); }); };
 
     auto* imp =
         face->add_subcommand("import-weights", "convert face-api's TF.js weights into a dlib model file");
@@ -450,7 +435,7 @@ void register_city_commands(CLI::App& app, CommandContext& ctx) {
     r->add_option("--schemas", o->schemas, "folder of JSON schemas (default: docs/schemas)");
     r->add_option("--uri", o->uri, "broker to subscribe to (default: city.uri)");
     r->callback([&ctx, o] {
-        try {
+        guarded(ctx, [&]() -> int {
             auto cfg = config::load_config(ctx.config_path);
             init_logging(cfg.log.level);
             std::string db =
@@ -462,17 +447,11 @@ void register_city_commands(CLI::App& app, CommandContext& ctx) {
                 for (std::string c : {std::string(CAREGATE_SOURCE_DIR) + "/docs/schemas",
                                       std::string("/usr/share/caregate/schemas")})
                     if (std::filesystem::exists(c)) schemas = c;
-            ctx.exit_code = run_until_signal([&](std::atomic<bool>& stop) {
+            return run_until_signal([&](std::atomic<bool>& stop) {
                 return city::run_city_receiver(o->uri.empty() ? cfg.city.uri : o->uri, cfg.site.region, db,
                                                schemas, stop);
             });
-        } catch (const config::ConfigError& e) {
-            std::cerr << "caregate: " << e.what() << "\n";
-            ctx.exit_code = 2;
-        } catch (const std::exception& e) {
-            std::cerr << "caregate: " << e.what() << "\n";
-            ctx.exit_code = 1;
-        }
+        });
     });
 }
 
