@@ -1,18 +1,92 @@
 #include "controller/city/exchange.hpp"
 
-#include <mqtt/async_client.h>
 #include <sodium.h>
 
 #include <ctime>
+#include <map>
+#include <optional>
 #include <thread>
 
-#include "controller/city/schema.hpp"
 #include "controller/core/log.hpp"
 #include "controller/core/uuid.hpp"
 
 namespace caregate::city {
 
 using nlohmann::json;
+
+namespace {
+
+// Online fraction of each device over [from, to), from the device_health history the outbox keeps
+// (a row per change, kept a week after it is sent). The state at `from` is the last change before
+// it; a device with no change before the day starts in the opposite of its first change that day,
+// and one with no change at all is taken at its current status for the whole day.
+json device_uptime(sqlite3* db, int64_t from, int64_t to) {
+    struct Dev {
+        std::string kind;
+        bool now_online;
+        std::vector<std::pair<int64_t, bool>> changes;
+        std::optional<bool> before;
+    };
+    std::map<std::string, Dev> devs;
+    Stmt dv(db, "SELECT id, kind, COALESCE(online, 0) FROM devices ORDER BY id");
+    while (dv.step()) devs[dv.str(0)] = Dev{dv.str(1), dv.i64(2) != 0, {}, std::nullopt};
+    Stmt ev(
+        db,
+        "SELECT json_extract(payload,'$.data.device_id'), json_extract(payload,'$.data.online'), "
+        "json_extract(payload,'$.data.ts') AS t FROM outbox WHERE kind='device_health' AND created_at < ? "
+        "ORDER BY t, seq");
+    ev.bind(1, to);
+    while (ev.step()) {
+        auto it = devs.find(ev.str(0));
+        if (it == devs.end()) continue;  // a device since removed from the registry
+        int64_t t = ev.i64(2);
+        bool on = ev.i64(1) != 0;
+        if (t < from)
+            it->second.before = on;
+        else if (t < to)
+            it->second.changes.emplace_back(t, on);
+    }
+    json uptime = json::array();
+    int64_t online = 0;
+    std::map<std::string, std::pair<double, int>> by_kind;
+    for (auto& [id, d] : devs) {
+        bool state = d.before ? *d.before : (d.changes.empty() ? d.now_online : !d.changes.front().second);
+        int64_t t = from, on_ms = 0;
+        for (auto& [ts, on] : d.changes) {
+            if (state) on_ms += ts - t;
+            t = ts;
+            state = on;
+        }
+        if (state) on_ms += to - t;
+        double frac = double(on_ms) / double(to - from);
+        uptime.push_back({{"device_id", id}, {"kind", d.kind}, {"online_fraction", frac}});
+        by_kind[d.kind].first += frac;
+        by_kind[d.kind].second++;
+        online += d.now_online ? 1 : 0;
+    }
+    json kinds = json::object();
+    for (auto& [k, v] : by_kind) kinds[k] = v.first / v.second;
+    return {{"total", int64_t(devs.size())},
+            {"online", online},
+            {"offline", int64_t(devs.size()) - online},
+            {"online_fraction_by_kind", kinds},
+            {"uptime", uptime}};
+}
+
+}  // namespace
+
+std::optional<std::string> summary_date_due(int64_t now_ms, int64_t off, int hour,
+                                            const std::string& last_done) {
+    int64_t local = now_ms + off;
+    if ((local / 3'600'000) % 24 < hour) return std::nullopt;
+    time_t t = static_cast<time_t>(local / 1000 - 86'400);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char date[16];
+    std::strftime(date, sizeof date, "%Y-%m-%d", &tm);
+    if (last_done >= date) return std::nullopt;
+    return std::string(date);
+}
 
 json daily_summary(Store& store, const std::string& date, int64_t off) {
     std::tm tm{};
@@ -42,7 +116,9 @@ json daily_summary(Store& store, const std::string& date, int64_t off) {
         json alarms = json::array();
         Stmt a(db,
                "SELECT kind, COUNT(*), AVG(acked_at-raised_at)/1000.0, MAX(acked_at-raised_at)/1000.0, "
-               "AVG(CASE WHEN state='resolved' THEN closed_at-raised_at END)/1000.0 FROM alarms "
+               "AVG(CASE WHEN state='resolved' THEN closed_at-raised_at END)/1000.0, "
+               "MAX(CASE WHEN state='resolved' THEN closed_at-raised_at END)/1000.0, "
+               "SUM(state NOT IN ('resolved','cancelled')) FROM alarms "
                "WHERE raised_at>=? AND raised_at<? GROUP BY kind ORDER BY kind");
         a.bind(1, from).bind(2, to);
         while (a.step())
@@ -50,11 +126,11 @@ json daily_summary(Store& store, const std::string& date, int64_t off) {
                               {"count", a.i64(1)},
                               {"avg_ack_s", a.is_null(2) ? json(nullptr) : json(a.f64(2))},
                               {"max_ack_s", a.is_null(3) ? json(nullptr) : json(a.f64(3))},
-                              {"avg_resolve_s", a.is_null(4) ? json(nullptr) : json(a.f64(4))}});
+                              {"avg_resolve_s", a.is_null(4) ? json(nullptr) : json(a.f64(4))},
+                              {"max_resolve_s", a.is_null(5) ? json(nullptr) : json(a.f64(5))},
+                              {"open", a.i64(6)}});
         j["alarms"] = alarms;
-        Stmt dv(db, "SELECT COUNT(*), COALESCE(SUM(online=1),0), COALESCE(SUM(online=0),0) FROM devices");
-        dv.step();
-        j["devices"] = {{"total", dv.i64(0)}, {"online", dv.i64(1)}, {"offline", dv.i64(2)}};
+        j["devices"] = device_uptime(db, from, to);
     });
     return j;
 }
@@ -131,78 +207,67 @@ CommandResult Downlink::handle(const std::string& payload) {
             auto e = roster_.find_by_external_id(d.value("external_id", ""));
             if (e) roster_.deactivate(e->id, "city");
         } else if (cmd == "notice") {
-            if (!d.contains("text") || !d["text"].is_string()) return refuse("notice needs data.text");
+            if (!d.contains("text") || !d["text"].is_string() || d["text"].get<std::string>().empty())
+                return refuse("notice needs data.text");
+            for (auto k : {"title", "level"})
+                if (d.contains(k) && !d[k].is_string())
+                    return refuse(std::string("notice ") + k + " must be a string");
+            if (d.contains("until") && !d["until"].is_number_integer())
+                return refuse("notice until must be epoch ms");
         } else {
             return refuse("unknown command '" + cmd + "'");
         }
+        int64_t now = clock_.now_ms();
         store_.write([&](sqlite3* db) {
+            if (cmd == "notice") {
+                // Kept in settings (no table of its own): the 50 newest unexpired notices, newest first.
+                json list = json::array();
+                Stmt g(db, "SELECT value FROM settings WHERE key='city.notices'");
+                if (g.step()) list = json::parse(g.str(0), nullptr, false);
+                if (!list.is_array()) list = json::array();
+                json kept = json::array();
+                kept.push_back({{"id", id},
+                                {"title", d.value("title", "")},
+                                {"text", d["text"]},
+                                {"level", d.value("level", "info")},
+                                {"until", d.value("until", int64_t(0))},
+                                {"received_at", now}});
+                for (auto& n : list)
+                    if (kept.size() < 50 && n.is_object() &&
+                        (n.value("until", int64_t(0)) == 0 || n.value("until", int64_t(0)) > now))
+                        kept.push_back(n);
+                Stmt p(db,
+                       "INSERT INTO settings(key, value) VALUES('city.notices', ?) "
+                       "ON CONFLICT(key) DO UPDATE SET value=excluded.value");
+                p.bind(1, kept.dump()).run();
+            }
+            // Applied ids are needed only while a replay could still pass the age check.
+            Stmt old(db,
+                     "DELETE FROM settings WHERE key LIKE 'city.cmd.%' AND json_extract(value,'$.ts') < ?");
+            old.bind(1, now - 2 * max_age_ms_).run();
             Stmt s(db, "INSERT INTO settings(key, value) VALUES(?, ?)");
             s.bind(1, "city.cmd." + id).bind(2, j.dump()).run();
-            Store::audit(db, "city", "city." + cmd, id, d.dump(), clock_.now_ms());
+            Store::audit(db, "city", "city." + cmd, id, d.dump(), now);
         });
     } catch (const std::exception& e) {
         return refuse("command " + id + " invalid: " + e.what());
     }
+    applied_++;
     return {true, ""};
 }
 
-int run_city_receiver(const std::string& uri, const std::string& region, const std::string& db_path,
-                      const std::string& schemas_dir, std::atomic<bool>& stop, ReceiverStats* out_stats) {
-    SchemaSet schemas(schemas_dir);
-    Store store(db_path, 5000, false);
-    store.exec(
-        "CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, kind TEXT NOT NULL, site TEXT NOT NULL, "
-        "ts INTEGER, "
-        "payload TEXT NOT NULL, received_at INTEGER NOT NULL);"
-        "CREATE TABLE IF NOT EXISTS rejected (n INTEGER PRIMARY KEY, topic TEXT, reason TEXT, payload "
-        "TEXT);");
-    ReceiverStats local;
-    ReceiverStats& stats = out_stats ? *out_stats : local;
-    std::mutex mu;
-    mqtt::async_client client(uri, "caregate-city-receiver-" + region);
-    client.set_message_callback([&](mqtt::const_message_ptr m) {
-        std::lock_guard<std::mutex> lock(mu);
-        stats.received++;
-        auto j = json::parse(m->get_payload_str(), nullptr, false);
-        std::string err = j.is_discarded() ? "not JSON" : schemas.validate_message(j);
-        if (err.empty()) {
-            std::string kind = m->get_topic().substr(m->get_topic().rfind('/') + 1);
-            bool fresh = store.write([&](sqlite3* db) {
-                Stmt s(db,
-                       "INSERT OR IGNORE INTO messages(id, kind, site, ts, payload, received_at) "
-                       "VALUES(?,?,?,?,?,?)");
-                s.bind(1, j["id"].get<std::string>()).bind(2, kind).bind(3, j["site"].get<std::string>());
-                s.bind(4, j["ts"].get<int64_t>()).bind(5, m->get_payload_str()).bind(6, now_ms()).run();
-                return sqlite3_changes(db) > 0;
-            });
-            fresh ? stats.stored++ : stats.duplicates++;
-        } else {
-            stats.invalid++;
-            store.write([&](sqlite3* db) {
-                Stmt s(db, "INSERT INTO rejected(topic, reason, payload) VALUES(?,?,?)");
-                s.bind(1, m->get_topic()).bind(2, err).bind(3, m->get_payload_str().substr(0, 2000)).run();
-            });
-            logger("receiver")->warn("rejected message on {}: {}", m->get_topic(), err);
-        }
+json current_notices(Store& store, int64_t now_ms) {
+    json out = json::array();
+    store.read([&](sqlite3* db) {
+        Stmt g(db, "SELECT value FROM settings WHERE key='city.notices'");
+        if (!g.step()) return;
+        auto list = json::parse(g.str(0), nullptr, false);
+        if (!list.is_array()) return;
+        for (auto& n : list)
+            if (n.is_object() && (n.value("until", int64_t(0)) == 0 || n.value("until", int64_t(0)) > now_ms))
+                out.push_back(n);
     });
-    auto co = mqtt::connect_options_builder()
-                  .clean_session(false)
-                  .automatic_reconnect(std::chrono::milliseconds(200), std::chrono::seconds(5))
-                  .finalize();
-    client.set_connected_handler([&](const std::string&) { client.subscribe("city/" + region + "/+/+", 1); });
-    while (!stop && !client.is_connected()) {
-        try {
-            client.connect(co)->wait_for(3000);
-        } catch (const mqtt::exception&) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(300));
-        }
-    }
-    while (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    try {
-        client.disconnect()->wait_for(2000);
-    } catch (const mqtt::exception&) {
-    }
-    return 0;
+    return out;
 }
 
 }  // namespace caregate::city

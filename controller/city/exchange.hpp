@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
+#include "controller/city/receiver.hpp"  // run_city_receiver, kept reachable from here
 #include "controller/core/clock.hpp"
 #include "controller/core/events.hpp"
 #include "controller/core/store.hpp"
@@ -14,6 +16,10 @@
 
 namespace caregate::city {
 
+// The local date whose summary is due at `now`: the previous local day, once the local hour has
+// reached `hour`, unless it is `last_done` (or older). Catches up after the box was off at that hour.
+std::optional<std::string> summary_date_due(int64_t now_ms, int64_t tz_offset_ms, int hour,
+                                            const std::string& last_done);
 // Statistics of one local day ("2026-11-24", site time).
 nlohmann::json daily_summary(Store& store, const std::string& date, int64_t tz_offset_ms);
 // Writes it to the outbox with a deterministic id, so computing it twice sends it once.
@@ -30,6 +36,11 @@ struct CommandResult {
     std::string error;  // why it was refused
 };
 
+// Notices from the city for the kiosk, newest first, unexpired:
+// [{"id","title","text","level","until" (0: none),"received_at"}].
+nlohmann::json current_notices(Store& store, int64_t now_ms);
+
+// Downlink commands, see docs/city-exchange.md. handle() runs on the uplink's worker thread.
 class Downlink {
 public:
     Downlink(Store& store, const Clock& clock, Roster& roster, std::string hmac_key,
@@ -38,6 +49,7 @@ public:
     // Validates, authenticates, refuses replays, applies idempotently. Never throws.
     CommandResult handle(const std::string& payload);
     uint64_t refused() const { return refused_; }
+    uint64_t applied() const { return applied_; }
 
 private:
     Store& store_;
@@ -46,14 +58,7 @@ private:
     std::string key_;
     int64_t max_age_ms_;
     std::atomic<uint64_t> refused_{0};
+    std::atomic<uint64_t> applied_{0};
 };
-
-struct ReceiverStats {
-    uint64_t received = 0, stored = 0, duplicates = 0, invalid = 0;
-};
-// `caregate city-receiver`: subscribes city/<region>/+/+, validates, dedupes by id, stores.
-int run_city_receiver(const std::string& uri, const std::string& region, const std::string& db_path,
-                      const std::string& schemas_dir, std::atomic<bool>& stop,
-                      ReceiverStats* stats = nullptr);
 
 }  // namespace caregate::city

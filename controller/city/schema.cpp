@@ -1,5 +1,6 @@
 #include "controller/city/schema.hpp"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -20,6 +21,12 @@ bool type_ok(const std::string& t, const json& v) {
     if (t == "boolean") return v.is_boolean();
     if (t == "null") return v.is_null();
     return false;
+}
+// JSON Schema lengths count characters: 张三 is 2, not 6 bytes.
+size_t utf8_length(const std::string& s) {
+    size_t n = 0;
+    for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+    return n;
 }
 }  // namespace
 
@@ -47,9 +54,18 @@ std::string validate(const json& schema, const json& v, const std::string& path)
         if (schema.contains("maximum") && v.get<double>() > schema["maximum"].get<double>())
             return where + ": above maximum";
     }
+    if (schema.contains("oneOf")) {
+        int matches = 0;
+        for (auto& alt : schema["oneOf"]) matches += validate(alt, v, path).empty() ? 1 : 0;
+        if (matches != 1)
+            return where + ": must match exactly one alternative (matches " + std::to_string(matches) + ")";
+    }
     if (v.is_string()) {
-        if (schema.contains("minLength") && v.get<std::string>().size() < schema["minLength"].get<size_t>())
+        size_t chars = utf8_length(v.get_ref<const std::string&>());
+        if (schema.contains("minLength") && chars < schema["minLength"].get<size_t>())
             return where + ": too short";
+        if (schema.contains("maxLength") && chars > schema["maxLength"].get<size_t>())
+            return where + ": too long";
         if (schema.contains("pattern") &&
             !std::regex_search(v.get<std::string>(), std::regex(schema["pattern"].get<std::string>())))
             return where + ": does not match " + schema["pattern"].get<std::string>();

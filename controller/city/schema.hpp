@@ -1,6 +1,6 @@
 // A small JSON Schema validator for the subset our message schemas use (type, required, properties,
-// additionalProperties, enum, const, items, minimum, maximum, minLength, pattern). The schemas in
-// docs/schemas are plain draft-07, so a city team can validate with any full implementation.
+// additionalProperties, enum, const, items, minimum, maximum, minLength, maxLength, pattern, oneOf). The
+// schemas in docs/schemas are plain draft-07, so a city team can validate with any full implementation.
 #pragma once
 
 #include <map>
