@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "controller/city/exchange.hpp"
 #include "controller/core/log.hpp"
 
 namespace fs = std::filesystem;
@@ -216,7 +217,8 @@ json Kiosk::overview() {
              s.bind(1, day_start).step();
              return s.i64(0);
          })},
-        {"devices", devices}};
+        {"devices", devices},
+        {"notices", city::current_notices(p_.store, now)}};
     if (p_.gate) {
         auto last = p_.gate->last();
         out["door"] = {{"last", last ? to_json(*last) : json(nullptr)},

@@ -7,6 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import net from "node:net";
+import crypto from "node:crypto";
 import { chromium } from "playwright-core";
 
 const BIN = process.env.CAREGATE_BIN;
@@ -62,12 +63,14 @@ before(async () => {
   start("/usr/sbin/mosquitto", ["-c", path.join(dir, "mosquitto.conf")], "mosquitto.log");
   await waitPort(mqttPort);
   fs.writeFileSync(path.join(dir, "face.key"), Buffer.alloc(32, 7));
+  fs.writeFileSync(path.join(dir, "city.key"), "kiosk-test-city-secret");
   fs.writeFileSync(cfgPath, `site: {id: kiosk-test, name: 测试照料中心}
 store: {path: ${dir}/cg.db}
 kiosk: {port: ${kioskPort}}
 mqtt: {uri: "tcp://127.0.0.1:${mqttPort}"}
 face: {enabled: true, key_file: ${dir}/face.key, recognition_model: ${MODELS}/dlib_face_recognition_resnet_model_v1.dat}
 alarms: {ack_timeout_s: 60, resolve_timeout_s: 900}
+city: {enabled: true, uri: "tcp://127.0.0.1:${mqttPort}", hmac_key_file: ${dir}/city.key}
 zones: [{id: hall, name: 活动大厅, capacity: 40}, {id: bath, name: 助浴间, private: true}]
 mqtt_devices:
   - {id: bath_sos, name: 助浴间紧急按钮, topic: zigbee2mqtt/bath_sos, model: ts0215a_sos, kind: call_button, zone: bath}
@@ -149,6 +152,34 @@ test("manual check-in by name and by card", async () => {
   await shot(page, "04-checkins");
   await page.click("#tabs button[data-tab=overview]");
   await page.waitForSelector("#ov-checkins:has-text('2')");
+  await page.close();
+});
+
+// A downlink notice from the city platform (HMAC as in docs/city-exchange.md) shows on the overview;
+// one with a wrong HMAC does not.
+function cityCommand(id, cmd, data, key) {
+  const ts = Date.now();
+  const sorted = Object.fromEntries(Object.keys(data).sort().map((k) => [k, data[k]]));
+  const hmac = crypto.createHmac("sha256", key).update(`${id}\n${ts}\n${cmd}\n${JSON.stringify(sorted)}`).digest("hex");
+  return JSON.stringify({ id, ts, cmd, data, hmac });
+}
+test("a notice from the city platform appears on the overview; a forged one does not", async () => {
+  const topic = "city/default/kiosk-test/cmd/notice";
+  const forged = cityCommand("n-forged", "notice", { title: "伪造", text: "不应显示的通知" }, "wrong-key");
+  execFileSync("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(mqttPort), "-q", "1", "-t", topic, "-m", forged]);
+  const real = cityCommand("n-1", "notice", { title: "防寒提醒", text: "明日降温，请提醒长者添衣", level: "warning" }, "kiosk-test-city-secret");
+  execFileSync("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(mqttPort), "-q", "1", "-t", topic, "-m", real]);
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await login(page, "admin", "admin-pass-1");
+  await page.waitForSelector("#app:not(.hidden)");
+  const deadline = Date.now() + 15000;
+  while (!(await page.isVisible("#ov-notices:has-text('明日降温')")) && Date.now() < deadline) {
+    await page.waitForTimeout(500);
+    await page.click("#tabs button[data-tab=overview]");
+  }
+  assert.ok(await page.isVisible("#ov-notices:has-text('防寒提醒')"), "the city notice is shown");
+  assert.equal(await page.isVisible("#ov-notices:has-text('不应显示')"), false, "the forged notice is refused");
+  await shot(page, "04b-city-notice");
   await page.close();
 });
 

@@ -145,6 +145,11 @@ async function loadOverview() {
   bindAlarmRows($("ov-alarms"));
   $("ov-devices").innerHTML = o.devices.map((d) =>
     `<span class="${d.online === null ? "dev-unknown" : d.online ? "dev-on" : "dev-off"}">● ${esc(d.id)}</span>`).join("　");
+  const notices = o.notices || [];
+  $("ov-notices-card").classList.toggle("hidden", notices.length === 0);
+  $("ov-notices").innerHTML = notices.map((n) =>
+    `<div class="notice ${esc(n.level || "info")}"><b>${esc(n.title || "通知")}</b> ${esc(n.text)}
+      <small>${fmt(n.received_at)}</small></div>`).join("");
   const raised = o.alarms.find((a) => a.state === "raised");
   if (raised && !bannerAlarm) banner({ alarm_id: raised.id, kind: raised.kind, step: raised.steps?.[raised.steps.length - 1] || { step: "raised" } });
 }
