@@ -463,6 +463,35 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
                 cam.mask.push_back(pts);
             }
         }
+        if (r.has("thermal")) {
+            auto t = r.child("thermal");
+            ThermalSource th;
+            t.get("source", th.source, true);
+            t.get("gain", th.gain);
+            t.get("offset", th.offset);
+            t.get("percentile", th.percentile);
+            t.get("ambient_coeff", th.ambient_coeff);
+            t.get("ambient_ref_c", th.ambient_ref_c);
+            t.get("max_age_ms", th.max_age_ms);
+            t.get("stall_s", th.stall_s);
+            YAML::Node h = t.raw("homography");
+            if (h.IsDefined() && !h.IsNull()) {
+                try {
+                    th.homography = h.as<std::vector<double>>();
+                } catch (const YAML::Exception&) {
+                    t.fail(h, "homography", "must be a list of 9 numbers (row-major 3×3, RGB → thermal)");
+                }
+                if (th.homography.size() != 9)
+                    t.fail(h, "homography", "must be a list of 9 numbers (row-major 3×3, RGB → thermal)");
+            }
+            if (th.gain == 0) t.fail_here("gain", "must not be 0 (celsius = raw × gain + offset)");
+            check_range(t, "percentile", th.percentile, 0.5, 1.0);
+            check_range(t, "max_age_ms", th.max_age_ms, 50, 60000);
+            check_range(t, "stall_s", th.stall_s, 1, 3600);
+            t.finish();
+            if (cam.role != "entrance") r.fail_here("thermal", "only an entrance camera screens temperature");
+            cam.thermal = th;
+        }
         unique_id(r, cam.id);
         check_zone(r, cam.zone);
         check_one_of(r, "role", cam.role, {"entrance", "exit", "cctv"});
@@ -594,7 +623,10 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
     resolve(c.face.landmark_model);
     resolve(c.face.key_file);
     for (auto* p : {&c.city.ca_file, &c.city.cert_file, &c.city.key_file, &c.city.hmac_key_file}) resolve(*p);
-    for (auto& cam : c.cameras) resolve(cam.source);
+    for (auto& cam : c.cameras) {
+        resolve(cam.source);
+        if (cam.thermal) resolve(cam.thermal->source);
+    }
     for (auto& b : c.buses) resolve(b.device);
     return c;
 }

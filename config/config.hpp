@@ -67,6 +67,21 @@ struct Zone {
     int warn_percent = 90;
 };
 
+// A radiometric thermal camera beside an entrance camera (自动测温 by thermal image): 16-bit raw
+// frames, raw→°C linear, and the homography that maps RGB pixels onto thermal pixels.
+struct ThermalSource {
+    std::string source;  // a 16-bit PNG/TIFF file (re-read when it changes), a folder (newest
+                         // file), /dev/videoN (Y16) or a URL
+    double gain = 0.01;  // celsius = raw * gain + offset (default: centikelvin)
+    double offset = -273.15;
+    std::vector<double> homography{1, 0, 0, 0, 1, 0, 0, 0, 1};  // row-major 3×3, RGB → thermal
+    double percentile = 0.9;
+    double ambient_coeff = 0.0;
+    double ambient_ref_c = 25.0;
+    int max_age_ms = 1000;  // a thermal frame older than this is not paired with a face
+    int stall_s = 10;       // no frame for this long → thermometer offline
+};
+
 struct Camera {
     std::string id;
     std::string name;
@@ -79,6 +94,9 @@ struct Camera {
     bool faces = false;                  // run the face pipeline on this camera
     bool loop = false;                   // file sources: restart at end (demo)
     std::vector<std::vector<int>> mask;  // polygons as flat x,y lists (privacy masks)
+    std::optional<ThermalSource> thermal;
+    // The device id of its thermal readings ("<id>.thermal"), as the gate and the kiosk name it.
+    std::string thermal_id() const { return id + ".thermal"; }
 };
 
 struct Checkin {

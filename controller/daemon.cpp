@@ -36,6 +36,7 @@
 #include "controller/roster.hpp"
 #include "controller/rules.hpp"
 #include "controller/staff.hpp"
+#include "controller/thermal_camera.hpp"
 #include "devices/modbus_poller.hpp"
 #include "devices/mqtt_link.hpp"
 #include "devices/mqtt_sensors.hpp"
@@ -81,6 +82,7 @@ struct Daemon::Parts {
     std::unique_ptr<devices::MqttLink> mqtt;
     std::vector<std::unique_ptr<devices::ModbusBusPoller>> pollers;
     std::unique_ptr<Announcer> announcer;
+    std::vector<std::unique_ptr<ThermalCamera>> thermals;  // before cameras: they read from these
     std::vector<std::unique_ptr<CameraWorker>> cameras;
     std::atomic<bool> storage_low{false};
     // Housekeeping (retention, storage check) on its own thread, off the signal/watchdog loop.
@@ -239,6 +241,10 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
     if (c.face.enabled)
         p_->faces = std::make_unique<FaceService>(c, *p_->store, p_->clock, *p_->roster, &p_->bus);
     for (auto& cam : c.cameras) {
+        if (cam.thermal) {
+            p_->thermals.push_back(std::make_unique<ThermalCamera>(cam, p_->bus, p_->clock));
+            if (p_->faces) p_->faces->attach_thermal(cam.id, p_->thermals.back().get());
+        }
         p_->cameras.push_back(
             std::make_unique<CameraWorker>(cam, c.cctv, *p_->events, p_->bus, p_->faces.get(),
                                            [parts = p_.get()] { return !parts->storage_low; }));
@@ -399,6 +405,7 @@ int Daemon::run() {
     p_->started_ms = p_->clock.now_ms();
     p_->rules->start();
     p_->feed->start();
+    for (auto& t : p_->thermals) t->start();
     for (auto& cam : p_->cameras) cam->start();
     p_->announcer->start();
     if (p_->uplink) p_->uplink->start();
@@ -475,6 +482,7 @@ int Daemon::run() {
     p_->hk_cv.notify_all();
     if (p_->housekeeper.joinable()) p_->housekeeper.join();
     for (auto& cam : p_->cameras) cam->stop();
+    for (auto& t : p_->thermals) t->stop();
     if (p_->mqtt) p_->mqtt->stop();
     if (p_->uplink) p_->uplink->stop();
     if (p_->sensors) p_->sensors->stop();

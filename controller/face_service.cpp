@@ -140,8 +140,10 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
     std::vector<vision::DetectedFace> faces;
     {
         std::lock_guard<std::mutex> lock(engine_mu_);
-        faces = engine_.analyze(bgr);  // includes the descriptor; see note in docs/performance.md
+        faces = engine_.analyze(bgr, false);
     }
+    auto thermal_it = thermal_.find(cam.id);
+    ThermalCamera* thermal = thermal_it == thermal_.end() ? nullptr : thermal_it->second;
     std::lock_guard<std::mutex> lock(tracks_mu_);
     auto& tracks = tracks_[cam.id];
     tracks.erase(
@@ -159,9 +161,14 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
         t->box = f.box;
         t->last_seen = ts;
         t->blink.update(f.landmarks, ts);
-        if (!f.reject_reason.empty() || !f.descriptor) continue;
+        if (!f.reject_reason.empty()) continue;
         if (!t->elder_id || f.quality > t->best_quality + 0.1 || ts - t->last_embed > 1000) {
-            auto m = gallery_.match(*f.descriptor, cfg_.face.threshold, cfg_.face.margin);
+            vision::Descriptor d;
+            {
+                std::lock_guard<std::mutex> elock(engine_mu_);
+                d = engine_.embed(bgr, f);
+            }
+            auto m = gallery_.match(d, cfg_.face.threshold, cfg_.face.margin);
             t->last_embed = ts;
             t->best_quality = std::max(t->best_quality, f.quality);
             if (m.elder_id)
@@ -177,6 +184,15 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
         // Announce once per track: recognised (and live when required), or a visitor after 1 s.
         // An unknown face is a visitor only after 1.5 s of trying: a bad first angle is not a stranger.
         bool visitor_ready = !t->elder_id && t->last_embed && ts - t->first_seen >= 1500;
+        if (thermal && bus_ && t->elder_id && ts - t->last_thermal >= 1000) {
+            std::string why;
+            if (auto m = thermal->measure(f.box, &f.landmarks, clock_.now_ms(), &why)) {
+                t->last_thermal = ts;
+                bus_->publish(TemperatureReading{thermal->id(), m->celsius, ts});
+            } else {
+                logger("face")->debug("{}: no thermal reading for the face at {}: {}", cam.id, ts, why);
+            }
+        }
         if (!t->announced && ((t->elder_id && live) || visitor_ready)) {
             t->announced = true;
             if (bus_)

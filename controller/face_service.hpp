@@ -16,6 +16,7 @@
 #include "controller/face_templates.hpp"
 #include "controller/kiosk/kiosk.hpp"
 #include "controller/roster.hpp"
+#include "controller/thermal_camera.hpp"
 #include "vision/face_engine.hpp"
 #include "vision/gallery.hpp"
 #include "vision/liveness.hpp"
@@ -42,6 +43,11 @@ public:
     std::vector<Identification> identify(const cv::Mat& bgr);
     void frame(const config::Camera& cam, const cv::Mat& bgr, int64_t ts_ms) override;
     size_t gallery_size() const { return gallery_.size(); }
+    // An entrance camera's thermal camera: faces seen there get a TemperatureReading (at most one per
+    // second per tracked face), published before their FaceSeen so the gate pairs them at once.
+    void attach_thermal(const std::string& camera_id, ThermalCamera* thermal) {
+        thermal_[camera_id] = thermal;
+    }
 
 private:
     struct Track {
@@ -49,6 +55,7 @@ private:
         int64_t first_seen = 0;
         int64_t last_seen = 0;
         int64_t last_embed = 0;
+        int64_t last_thermal = 0;
         double best_quality = 0;
         std::optional<int64_t> elder_id;
         double distance = 1;
@@ -68,6 +75,7 @@ private:
     vision::Gallery gallery_;
     std::mutex tracks_mu_;
     std::map<std::string, std::vector<Track>> tracks_;  // per camera
+    std::map<std::string, ThermalCamera*> thermal_;     // per entrance camera; set before cameras start
 };
 
 }  // namespace caregate

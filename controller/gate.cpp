@@ -78,6 +78,8 @@ Gate::Gate(const config::SiteConfig& cfg, Store& store, const Clock& clock, Rost
                 if (d.kind == "ir_thermometer" && thermometer_.empty()) thermometer_ = d.id;
         for (auto& d : cfg.mqtt_devices)
             if (d.kind == "thermometer" && thermometer_.empty()) thermometer_ = d.id;
+        for (auto& cam : cfg.cameras)
+            if (cam.thermal && thermometer_.empty()) thermometer_ = cam.thermal_id();
     }
 }
 

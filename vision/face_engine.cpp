@@ -115,7 +115,7 @@ Descriptor FaceEngine::embed(const cv::Mat& bgr, const DetectedFace& f) {
     return impl_->net->embed({chip_mat.clone()})[0];
 }
 
-std::vector<DetectedFace> FaceEngine::analyze(const cv::Mat& input) {
+std::vector<DetectedFace> FaceEngine::analyze(const cv::Mat& input, bool with_descriptors) {
     cv::Mat bgr = input.type() == CV_8UC3 ? input : to_bgr8(input);
     std::vector<DetectedFace> out;
     if (bgr.empty()) return out;
@@ -177,7 +177,7 @@ std::vector<DetectedFace> FaceEngine::analyze(const cv::Mat& input) {
             f.reject_reason = "not facing the camera";
         f.quality = std::clamp(
             size_q * std::min(1.0, sharp / (4 * opts_.min_sharpness)) * (1 - std::min(yaw, 1.0)), 0.0, 1.0);
-        if (opts_.embed && impl_->net) f.descriptor = embed(bgr, f);
+        if (with_descriptors && opts_.embed && impl_->net) f.descriptor = embed(bgr, f);
         out.push_back(std::move(f));
     }
     return out;

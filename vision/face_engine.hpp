@@ -42,7 +42,8 @@ class FaceEngine {
 public:
     explicit FaceEngine(FaceEngineOptions opts);  // throws naming a missing/corrupt model file
     ~FaceEngine();
-    std::vector<DetectedFace> analyze(const cv::Mat& bgr);
+    // with_descriptors=false leaves descriptors empty (a tracker embeds only the faces it needs).
+    std::vector<DetectedFace> analyze(const cv::Mat& bgr, bool with_descriptors = true);
     // Descriptor for a face found earlier (e.g. a tracked face whose quality improved).
     Descriptor embed(const cv::Mat& bgr, const DetectedFace& f);
     const FaceEngineOptions& options() const { return opts_; }

@@ -203,7 +203,10 @@ json Kiosk::overview() {
     for (auto& b : p_.cfg.buses)
         for (auto& d : b.devices) add_cfg(d.id, d.kind, d.zone);
     for (auto& d : p_.cfg.mqtt_devices) add_cfg(d.id, d.kind, d.zone);
-    for (auto& c : p_.cfg.cameras) add_cfg(c.id, "camera", c.zone);
+    for (auto& c : p_.cfg.cameras) {
+        add_cfg(c.id, "camera", c.zone);
+        if (c.thermal) add_cfg(c.thermal_id(), "thermometer", c.zone);
+    }
     json out = {
         {"site", {{"id", p_.cfg.site.id}, {"name", p_.cfg.site.name}}},
         {"now", now},
