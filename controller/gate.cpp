@@ -240,18 +240,7 @@ std::optional<GateDecision> Gate::face(const FaceSeen& f) {
         }
         return decide(*e, f, std::nullopt, false);
     }
-    if (!thermometer_online_) {
-        if (cfg_.gate.thermometer_offline_policy == "staff") {
-            GateDecision d;
-            d.decision = "wait";
-            d.reason = "thermometer_offline";
-            d.elder_id = e->id;
-            d.elder_name = e->name;
-            d.message = honorific(*e, clock_.now_ms()) + "，测温仪暂不可用，请工作人员协助测温";
-            return finish(d);
-        }
-        return decide(*e, f, std::nullopt, true);
-    }
+    if (!thermometer_online_) return thermometer_offline(*e, f);
     if (auto r = recent_reading(f.ts_ms ? f.ts_ms : clock_.now_ms()))
         if (*r >= kMinPlausible && *r <= kMaxPlausible) return decide(*e, f, r, false);
     {
@@ -294,8 +283,32 @@ std::optional<GateDecision> Gate::temperature(const TemperatureReading& t) {
     return decide(p->elder, p->face, body, false);
 }
 
-void Gate::device_health(const DeviceHealth& h) {
-    if (h.device_id == thermometer_) thermometer_online_ = h.online;
+GateDecision Gate::thermometer_offline(const Elder& e, const FaceSeen& f) {
+    if (cfg_.gate.thermometer_offline_policy == "staff") {
+        GateDecision d;
+        d.decision = "wait";
+        d.reason = "thermometer_offline";
+        d.elder_id = e.id;
+        d.elder_name = e.name;
+        d.message = honorific(e, clock_.now_ms()) + "，测温仪暂不可用，请工作人员协助测温";
+        return finish(d);
+    }
+    return decide(e, f, std::nullopt, true);
+}
+
+std::optional<GateDecision> Gate::device_health(const DeviceHealth& h) {
+    if (h.device_id != thermometer_) return std::nullopt;
+    thermometer_online_ = h.online;
+    if (h.online) return std::nullopt;
+    // An elder already waiting at the thermometer is not left waiting for one that went away.
+    std::optional<Pending> p;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (pending_ && clock_.now_ms() - pending_->since_ms <= kPendingMs) p = pending_;
+        pending_.reset();
+    }
+    if (!p) return std::nullopt;
+    return thermometer_offline(p->elder, p->face);
 }
 
 GateDecision Gate::staff_override(int64_t elder_id, const std::string& decision, const std::string& reason,

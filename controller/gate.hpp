@@ -49,7 +49,8 @@ public:
     // Events from the rules thread.
     std::optional<GateDecision> face(const FaceSeen& f);
     std::optional<GateDecision> temperature(const TemperatureReading& t);
-    void device_health(const DeviceHealth& h);
+    // The thermometer going offline decides for an elder waiting at it, by the offline policy.
+    std::optional<GateDecision> device_health(const DeviceHealth& h);
 
     // Staff decides at the door (no face, refused elder let in after a check, …). Audited.
     GateDecision staff_override(int64_t elder_id, const std::string& decision, const std::string& reason,
@@ -71,6 +72,7 @@ private:
     GateDecision decide(const Elder& e, const FaceSeen& f, std::optional<double> body_c, bool unmeasured);
     std::optional<double> recent_reading(int64_t around_ms);
     GateDecision finish(GateDecision d);
+    GateDecision thermometer_offline(const Elder& e, const FaceSeen& f);
     bool zone_full(const std::string& zone, int* count, int* cap);
 
     const config::SiteConfig& cfg_;

@@ -172,6 +172,22 @@ TEST(Gate, ThermometerOfflineFlagsOrAsksStaff) {
     }
 }
 
+TEST(Gate, AnElderWaitingAtAThermometerThatGoesOfflineIsDecidedByThePolicy) {
+    Fixture f;
+    auto id = f.elder("张桂英");
+    auto wait = f.gate.face(f.face(id));
+    ASSERT_EQ(wait->reason, "measure");
+    auto d =
+        f.gate.device_health({"thermo", "ir_thermometer", "hall", false, "no answer", std::nullopt, kT0});
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->decision, "allow");
+    EXPECT_TRUE(d->unmeasured);
+    EXPECT_EQ(f.checkin_count(), 1);
+    // Another device's health, or the thermometer coming back, decides nothing.
+    EXPECT_FALSE(f.gate.device_health({"other", "call_button", "hall", false, "x", std::nullopt, kT0}));
+    EXPECT_FALSE(f.gate.device_health({"thermo", "ir_thermometer", "hall", true, "", std::nullopt, kT0}));
+}
+
 TEST(Gate, UnknownFacesAreVisitorsAndLeaveNoCheckIn) {
     Fixture f;
     auto d = f.gate.face(f.face(std::nullopt));

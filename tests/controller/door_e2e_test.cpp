@@ -1,0 +1,374 @@
+// The door end to end: the real daemon watching a video of an enrolled elder at the entrance, a
+// real Modbus TCP thermometer (our simulator, driven by the test) or a radiometric thermal camera
+// (16-bit frames written by the test), and the decisions the door shows, read back from the kiosk's
+// door API and the store.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <sqlite3.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+#include <thread>
+
+#include "config/config.hpp"
+#include "controller/checkins.hpp"
+#include "controller/occupancy.hpp"
+#include "controller/outbox.hpp"
+#include "devices/simulator.hpp"
+#include "tests/support/test_support.hpp"
+#include "vision/face_engine.hpp"
+
+using namespace caregate;
+using namespace caregate::testing;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string faces_dir() { return shared_dir() + "/faces"; }
+std::string model_path() { return models_dir() + "/dlib_face_recognition_resnet_model_v1.dat"; }
+
+// A held-back photo letterboxed into 640×480, as the door camera would frame the elder.
+cv::Mat door_frame(const std::string& photo_name) {
+    cv::Mat photo = vision::load_image(faces_dir() + "/" + photo_name);
+    double k = std::min(640.0 / photo.cols, 480.0 / photo.rows);
+    cv::Mat scaled, frame(480, 640, CV_8UC3, cv::Scalar(90, 90, 90));
+    cv::resize(photo, scaled, {}, k, k, cv::INTER_AREA);
+    scaled.copyTo(
+        frame(cv::Rect((640 - scaled.cols) / 2, (480 - scaled.rows) / 2, scaled.cols, scaled.rows)));
+    return frame;
+}
+
+struct Options {
+    std::string extra_yaml;  // appended to the site config
+    int capacity = 40;
+    bool modbus_thermometer = true;
+    std::string thermal_yaml;  // a `thermal:` block for the door camera
+};
+
+class Door {
+public:
+    explicit Door(const Options& o) : opt_(o) {
+        kiosk_port_ = free_tcp_port();
+        modbus_port_ = free_tcp_port();
+        write_file(dir_.file("face.key"), std::string(32, 'k'));
+        // The elder walks in: a clip of a photo the gallery has never seen (liveness is off here;
+        // the blink check has its own tests).
+        cv::Mat frame = door_frame("obama_2.jpg");
+        cv::VideoWriter w(dir_.file("door.avi"), cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 5,
+                          frame.size());
+        EXPECT_TRUE(w.isOpened());
+        for (int i = 0; i < 10; ++i) w.write(frame);
+        w.release();
+        write_file(dir_.file("site.yaml"), yaml());
+        cfg_ = config::load_config(dir_.file("site.yaml"));
+        elder_ = add_elder(R"({"name":"张桂英","gender":"女","birth_date":"1948-05-02"})");
+        cli("elders --config " + dir_.file("site.yaml") + " consent " + std::to_string(elder_) +
+            " --consent-by 李主任");
+        cli("face enroll --config " + dir_.file("site.yaml") + " --elder " + std::to_string(elder_) +
+            " --consent-by 李主任 " + faces_dir() + "/obama_1.jpg");
+    }
+    ~Door() {
+        daemon_.reset();
+        if (sim_) sim_->stop();
+    }
+
+    std::string yaml() const {
+        std::string y =
+            "site: {id: door-e2e, name: 测试中心}\n"
+            "store: {path: " +
+            dir_.file("cg.db") + "}\nkiosk: {port: " + std::to_string(kiosk_port_) +
+            "}\n"
+            "mqtt: {enabled: false}\n"
+            "face: {enabled: true, liveness: false, key_file: " +
+            dir_.file("face.key") + ", recognition_model: " + model_path() +
+            "}\n"
+            "zones: [{id: hall, name: 活动大厅, capacity: " +
+            std::to_string(opt_.capacity) +
+            "}]\n"
+            "cameras:\n"
+            "  - {id: door, source: " +
+            dir_.file("door.avi") + ", zone: hall, role: entrance, faces: true, loop: true, fps: 5" +
+            (opt_.thermal_yaml.empty() ? "" : ", thermal: " + opt_.thermal_yaml) + "}\n";
+        if (opt_.modbus_thermometer)
+            y += "buses:\n"
+                 "  - id: door_bus\n"
+                 "    type: tcp\n"
+                 "    host: 127.0.0.1\n"
+                 "    port: " +
+                 std::to_string(modbus_port_) +
+                 "\n"
+                 "    response_timeout_ms: 200\n"
+                 "    devices:\n"
+                 "      - {id: thermo, kind: ir_thermometer, zone: hall, unit_id: 1, poll_ms: 100, "
+                 "max_silence_s: "
+                 "2,\n"
+                 "         points: [{table: input_registers, address: 15, scale: 0.1, meaning: "
+                 "temperature}]}\n";
+        return y + opt_.extra_yaml;
+    }
+
+    int64_t add_elder(const std::string& j) {
+        std::string out = cli("elders --config " + dir_.file("site.yaml") + " add '" + j + "'");
+        return std::stoll(out);
+    }
+
+    std::string cli(const std::string& args) {
+        std::string out;
+        int rc = run(caregate_bin() + " " + args, &out);
+        EXPECT_EQ(rc, 0) << args << "\n" << out;
+        return out;
+    }
+
+    void start_simulator() {
+        sim_ = std::make_unique<devices::Simulator>(cfg_);
+        sim_->start();
+        ASSERT_TRUE(wait_for_port(modbus_port_, 5s));
+    }
+    void start_daemon() {
+        daemon_ = std::make_unique<Process>(
+            std::vector<std::string>{caregate_bin(), "run", "--config", dir_.file("site.yaml")},
+            dir_.file("log"));
+        ASSERT_TRUE(wait_for_port(kiosk_port_, 20s)) << read_file(dir_.file("log"));
+    }
+
+    // The door's newest decision, as /door shows it.
+    json last() {
+        httplib::Client c("127.0.0.1", kiosk_port_);
+        auto r = c.Get("/api/door/state");
+        if (!r || r->status != 200) return nullptr;
+        return json::parse(r->body)["last"];
+    }
+    // Waits for a decision that satisfies `want`; fails with the log when none comes.
+    json wait_for(const std::function<bool(const json&)>& want, std::chrono::seconds limit = 30s) {
+        auto until = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < until) {
+            json l = last();
+            if (!l.is_null() && want(l)) return l;
+            std::this_thread::sleep_for(50ms);
+        }
+        ADD_FAILURE() << "no such door decision; last: " << last().dump() << "\n"
+                      << read_file(dir_.file("log"));
+        return nullptr;
+    }
+    static std::function<bool(const json&)> reason(const std::string& r) {
+        return [r](const json& l) { return l["reason"] == r; };
+    }
+
+    // One-column, one-row answers from the store (read-only, beside the running daemon).
+    std::string query(const std::string& sql) {
+        sqlite3* db = nullptr;
+        std::string out;
+        if (sqlite3_open_v2(dir_.file("cg.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+            sqlite3_busy_timeout(db, 2000);
+            sqlite3_stmt* s = nullptr;
+            if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK) {
+                while (sqlite3_step(s) == SQLITE_ROW) {
+                    auto* t = sqlite3_column_text(s, 0);
+                    if (!out.empty()) out += ",";
+                    out += t ? reinterpret_cast<const char*>(t) : "NULL";
+                }
+                sqlite3_finalize(s);
+            } else {
+                out = std::string("SQL error: ") + sqlite3_errmsg(db);
+            }
+        }
+        sqlite3_close(db);
+        return out;
+    }
+
+    TempDir dir_;
+    Options opt_;
+    config::SiteConfig cfg_;
+    int kiosk_port_ = 0, modbus_port_ = 0;
+    int64_t elder_ = 0;
+    std::unique_ptr<devices::Simulator> sim_;
+    std::unique_ptr<Process> daemon_;
+};
+
+}  // namespace
+
+TEST(DoorEndToEnd, NormalTemperatureFromTheModbusThermometerLetsTheElderIn) {
+    Door d({});
+    d.start_simulator();
+    d.start_daemon();
+    // Nobody at the thermometer yet: the door greets the recognised elder and asks for the forehead.
+    auto m = d.wait_for(Door::reason("measure"));
+    ASSERT_FALSE(m.is_null());
+    EXPECT_NE(m["message"].get<std::string>().find("张"), std::string::npos) << m.dump();
+    d.sim_->set_temperature("thermo", 36.6);
+    auto a = d.wait_for([](const json& l) { return l["decision"] == "allow"; });
+    ASSERT_FALSE(a.is_null());
+    EXPECT_DOUBLE_EQ(a["temperature"].get<double>(), 36.6);
+    EXPECT_NE(a["message"].get<std::string>().find("36.6℃，请进"), std::string::npos) << a.dump();
+    EXPECT_EQ(d.query("SELECT temperature FROM checkins WHERE direction='in'"), "36.6");
+    EXPECT_EQ(d.query("SELECT COUNT(*) FROM alarms"), "0");
+}
+
+TEST(DoorEndToEnd, FeverIsMeasuredTwiceThenRefusedWithAnAlarm) {
+    Door d({});
+    d.start_simulator();
+    d.start_daemon();
+    ASSERT_FALSE(d.wait_for(Door::reason("measure")).is_null());
+    d.sim_->set_temperature("thermo", 38.0);
+    auto r = d.wait_for(Door::reason("fever_first"));
+    ASSERT_FALSE(r.is_null());
+    EXPECT_EQ(r["decision"], "remeasure");
+    d.sim_->set_temperature("thermo", 38.1);  // the automatic second measurement
+    auto f = d.wait_for(Door::reason("fever"));
+    ASSERT_FALSE(f.is_null());
+    EXPECT_EQ(f["decision"], "refuse");
+    EXPECT_EQ(d.query("SELECT COUNT(*) FROM checkins"), "0");
+    EXPECT_EQ(d.query("SELECT kind || ':' || state FROM alarms"), "fever:raised");
+    EXPECT_NE(d.query("SELECT detail FROM alarms WHERE kind='fever'").find("38.1"), std::string::npos);
+    EXPECT_EQ(
+        d.query("SELECT group_concat(decision, '>') FROM (SELECT decision FROM door_events ORDER BY id)"),
+        "wait>remeasure>refuse");
+}
+
+TEST(DoorEndToEnd, AHighFirstReadingThatIsNormalOnReMeasureLetsTheElderIn) {
+    Door d({});
+    d.start_simulator();
+    d.start_daemon();
+    ASSERT_FALSE(d.wait_for(Door::reason("measure")).is_null());
+    d.sim_->set_temperature("thermo", 37.6);
+    ASSERT_FALSE(d.wait_for(Door::reason("fever_first")).is_null());
+    d.sim_->set_temperature("thermo", 36.8);
+    auto a = d.wait_for([](const json& l) { return l["decision"] == "allow"; });
+    ASSERT_FALSE(a.is_null());
+    EXPECT_DOUBLE_EQ(a["temperature"].get<double>(), 36.8);
+    EXPECT_EQ(d.query("SELECT COUNT(*) FROM alarms WHERE kind='fever'"), "0");
+}
+
+TEST(DoorEndToEnd, AFullHallMakesTheElderWait) {
+    Options o;
+    o.capacity = 1;
+    Door d(o);
+    // Someone is already inside the one-place hall (checked in by staff before the door opens).
+    int64_t other = d.add_elder(R"({"name":"李福生","gender":"男","card_no":"A1002"})");
+    {
+        Store store(d.dir_.file("cg.db"));
+        SystemClock clock;
+        Outbox outbox("door-e2e", "default");
+        Occupancy occ(store, clock, d.cfg_);
+        CheckinService checkins(store, clock, outbox, occ, 30, "hall");
+        CheckIn c;
+        c.elder_id = other;
+        c.method = "staff";
+        c.actor = "王护士";
+        ASSERT_TRUE(checkins.record(c));
+    }
+    d.start_simulator();
+    d.start_daemon();
+    ASSERT_FALSE(d.wait_for(Door::reason("measure")).is_null());
+    d.sim_->set_temperature("thermo", 36.5);
+    auto w = d.wait_for(Door::reason("full"));
+    ASSERT_FALSE(w.is_null());
+    EXPECT_EQ(w["decision"], "wait");
+    EXPECT_NE(w["message"].get<std::string>().find("请稍候"), std::string::npos) << w.dump();
+    EXPECT_EQ(d.query("SELECT COUNT(*) FROM checkins WHERE elder_id=" + std::to_string(d.elder_)), "0");
+    EXPECT_EQ(d.query("SELECT kind FROM alarms"), "over_capacity");
+}
+
+TEST(DoorEndToEnd, ThermometerOfflineFlagsTheElderAsUnmeasured) {
+    Door d({});
+    d.start_simulator();
+    d.sim_->set_offline("thermo", true);  // the thermometer stops answering
+    d.start_daemon();
+    auto a = d.wait_for([](const json& l) { return l["decision"] == "allow"; });
+    ASSERT_FALSE(a.is_null());
+    EXPECT_EQ(a["reason"], "unmeasured");
+    EXPECT_TRUE(a["unmeasured"].get<bool>());
+    EXPECT_NE(a["message"].get<std::string>().find("未测温"), std::string::npos) << a.dump();
+    EXPECT_EQ(d.query("SELECT COUNT(*) FROM checkins WHERE direction='in' AND temperature IS NULL"), "1");
+}
+
+TEST(DoorEndToEnd, ThermometerOfflineWithTheStaffPolicyWaitsForStaff) {
+    Options o;
+    o.extra_yaml = "gate: {thermometer_offline_policy: staff}\n";
+    Door d(o);
+    d.start_simulator();
+    d.sim_->set_offline("thermo", true);
+    d.start_daemon();
+    auto w = d.wait_for(Door::reason("thermometer_offline"));
+    ASSERT_FALSE(w.is_null());
+    EXPECT_EQ(w["decision"], "wait");
+    EXPECT_EQ(d.query("SELECT COUNT(*) FROM checkins"), "0");
+}
+
+// The radiometric path: a thermal camera beside the door camera, 4× smaller and shifted, whose
+// frames (16-bit centikelvin PNGs) the test writes; the face box is mapped by the homography.
+namespace {
+void write_thermal(const std::string& path, const cv::Rect& rgb_face, double face_c) {
+    // RGB → thermal: x/4 + 6, y/4 + 3 (the homography in the config below).
+    cv::Mat t(120, 160, CV_16UC1, cv::Scalar((22.0 + 273.15) * 100));
+    cv::Rect tf(rgb_face.x / 4 + 6, rgb_face.y / 4 + 3, rgb_face.width / 4, rgb_face.height / 4);
+    cv::ellipse(t, (tf.tl() + tf.br()) / 2, {tf.width / 2 + 2, tf.height / 2 + 4}, 0, 0, 360,
+                cv::Scalar((face_c + 273.15) * 100), cv::FILLED);
+    std::string tmp = path + ".tmp.png";
+    ASSERT_TRUE(cv::imwrite(tmp, t));
+    std::rename(tmp.c_str(), path.c_str());  // the camera never sees half a frame
+}
+cv::Rect face_box_in_door_frame() {
+    vision::FaceEngineOptions o;
+    o.embed = false;
+    vision::FaceEngine engine(o);
+    auto faces = engine.analyze(door_frame("obama_2.jpg"), false);
+    EXPECT_EQ(faces.size(), 1u);
+    return faces.empty() ? cv::Rect(280, 160, 100, 100) : faces[0].box;
+}
+}  // namespace
+
+TEST(DoorEndToEnd, ThermalCameraReadsTheForeheadAndLetsANormalElderIn) {
+    cv::Rect box = face_box_in_door_frame();
+    Options o;
+    o.modbus_thermometer = false;
+    TempDir frames;
+    o.thermal_yaml =
+        "{source: " + frames.file("thermal.png") + ", homography: [0.25, 0, 6, 0, 0.25, 3, 0, 0, 1]}";
+    Door d(o);
+    write_thermal(frames.file("thermal.png"), box, 36.6);
+    d.start_daemon();
+    auto a = d.wait_for([](const json& l) { return l["decision"] == "allow"; });
+    ASSERT_FALSE(a.is_null());
+    ASSERT_TRUE(a["temperature"].is_number()) << a.dump();
+    EXPECT_NEAR(a["temperature"].get<double>(), 36.6, 0.15);
+    EXPECT_EQ(
+        d.query("SELECT COUNT(*) FROM checkins WHERE direction='in' AND temperature BETWEEN 36.4 AND 36.8"),
+        "1");
+}
+
+TEST(DoorEndToEnd, ThermalCameraFeverIsReMeasuredThenRefused) {
+    cv::Rect box = face_box_in_door_frame();
+    Options o;
+    o.modbus_thermometer = false;
+    TempDir frames;
+    o.thermal_yaml =
+        "{source: " + frames.file("thermal.png") + ", homography: [0.25, 0, 6, 0, 0.25, 3, 0, 0, 1]}";
+    Door d(o);
+    write_thermal(frames.file("thermal.png"), box, 38.4);
+    d.start_daemon();
+    auto f = d.wait_for(Door::reason("fever"));
+    ASSERT_FALSE(f.is_null());
+    EXPECT_NEAR(f["temperature"].get<double>(), 38.4, 0.15);
+    EXPECT_EQ(
+        d.query("SELECT group_concat(decision, '>') FROM (SELECT decision FROM door_events ORDER BY id)"),
+        "remeasure>refuse");
+    EXPECT_EQ(d.query("SELECT kind FROM alarms"), "fever");
+}
+
+TEST(DoorEndToEnd, ThermalCameraWithoutFramesIsAnOfflineThermometer) {
+    Options o;
+    o.modbus_thermometer = false;
+    TempDir frames;
+    o.thermal_yaml = "{source: " + frames.file("missing.png") + ", stall_s: 1}";
+    Door d(o);
+    d.start_daemon();
+    auto a = d.wait_for([](const json& l) { return l["decision"] == "allow"; });
+    ASSERT_FALSE(a.is_null());
+    EXPECT_EQ(a["reason"], "unmeasured");
+    EXPECT_EQ(d.query("SELECT online FROM devices WHERE id='door.thermal'"), "0");
+}
