@@ -4,6 +4,8 @@
 
 #include <cerrno>
 #include <cmath>
+#include <set>
+#include <tuple>
 
 #include "controller/core/log.hpp"
 
@@ -170,61 +172,109 @@ void ModbusBusPoller::apply(DeviceState& d, PointState& p, double value, int64_t
     }
 }
 
-bool ModbusBusPoller::poll(DeviceState& d, int64_t now) {
-    auto log = logger("modbus");
-    modbus_set_slave(ctx_, d.cfg->unit_id);
-    bool any_ok = false, any_fail = false;
-    std::vector<std::pair<size_t, double>> values;
-    for (size_t i = 0; i < d.points.size(); ++i) {
-        const auto& pt = *d.points[i].point;
-        if (pt.meaning == "output") continue;
-        int rc;
-        double value = 0;
-        if (is_bit_table(pt.table)) {
-            uint8_t bits[16] = {0};
-            int addr = pt.address + std::max(pt.channel, 0);
-            rc = pt.table == "coils" ? modbus_read_bits(ctx_, addr, 1, bits)
-                                     : modbus_read_input_bits(ctx_, addr, 1, bits);
-            value = bits[0];
-        } else {
-            uint16_t regs[4] = {0};
-            int count = std::clamp(pt.count, 1, 2);
-            rc = pt.table == "holding_registers" ? modbus_read_registers(ctx_, pt.address, count, regs)
-                                                 : modbus_read_input_registers(ctx_, pt.address, count, regs);
-            if (pt.channel >= 0)
-                value = (regs[0] >> pt.channel) & 1;
-            else if (count == 2)
-                value = double(int32_t(uint32_t(regs[0]) << 16 | regs[1])) * pt.scale;
-            else
-                value = double(int16_t(regs[0])) * pt.scale;  // temperatures are signed tenths
+std::vector<ModbusBusPoller::Read> ModbusBusPoller::plan(const std::vector<DeviceState*>& due) const {
+    // Points of one unit and table that lie close together are read with one request: an 8-input
+    // DI module serving 8 call points (8 devices, or one device with 8 points) costs one FC02 read
+    // per cycle, not eight. On a 9600-baud line that is the difference between 175 ms and 1.4 s.
+    struct Want {
+        int address;
+        int count;
+        DeviceState* d;
+        size_t point;
+    };
+    std::map<std::pair<int, std::string>, std::vector<Want>> by_unit;
+    for (auto* d : due)
+        for (size_t i = 0; i < d->points.size(); ++i) {
+            const auto& pt = *d->points[i].point;
+            if (pt.meaning == "output") continue;
+            bool bits = is_bit_table(pt.table);
+            int addr = bits ? pt.address + std::max(pt.channel, 0) : pt.address;
+            int count = bits ? 1 : std::clamp(pt.count, 1, 2);
+            by_unit[{d->cfg->unit_id, pt.table}].push_back({addr, count, d, i});
         }
-        std::lock_guard<std::mutex> lock(mu_);
-        d.stats.polls++;
+    std::vector<Read> reads;
+    for (auto& [key, wants] : by_unit) {
+        std::stable_sort(wants.begin(), wants.end(), [](auto& a, auto& b) { return a.address < b.address; });
+        bool merge = !unmerged_.count(key);
+        int max_span = is_bit_table(key.second) ? 64 : 16;
+        for (auto& w : wants) {
+            Read* r = reads.empty() ? nullptr : &reads.back();
+            bool fits = r && merge && r->unit == key.first && r->table == key.second &&
+                        w.address + w.count - r->first <= max_span;
+            if (!fits) {
+                reads.push_back({key.first, key.second, w.address, 0, {}});
+                r = &reads.back();
+            }
+            r->count = std::max(r->count, w.address + w.count - r->first);
+            r->points.push_back({w.d, w.point, w.address - r->first});
+        }
+    }
+    return reads;
+}
+
+bool ModbusBusPoller::poll(const std::vector<DeviceState*>& due, int64_t now) {
+    auto log = logger("modbus");
+    std::map<DeviceState*, bool> failed;  // device → any read failed this cycle
+    for (auto* d : due) failed[d] = false;
+    for (auto& r : plan(due)) {
+        modbus_set_slave(ctx_, r.unit);
+        uint8_t bits[MODBUS_MAX_READ_BITS] = {0};
+        uint16_t regs[MODBUS_MAX_READ_REGISTERS] = {0};
+        int rc = r.table == "coils"               ? modbus_read_bits(ctx_, r.first, r.count, bits)
+                 : r.table == "discrete_inputs"   ? modbus_read_input_bits(ctx_, r.first, r.count, bits)
+                 : r.table == "holding_registers" ? modbus_read_registers(ctx_, r.first, r.count, regs)
+                                                  : modbus_read_input_registers(ctx_, r.first, r.count, regs);
+        int err = rc < 0 ? errno : 0;
+        std::set<DeviceState*> devices;
+        for (auto& p : r.points) devices.insert(p.d);
         if (rc < 0) {
-            int err = errno;
-            any_fail = true;
-            d.stats.errors++;
-            if (err == ETIMEDOUT)
-                d.stats.timeouts++;
-            else if (err == EMBBADCRC || err == EMBBADDATA || err == EMBBADSLAVE || err >= MODBUS_ENOBASE)
-                d.stats.invalid++;
-            if (d.stats.errors % 50 == 1)
-                log->warn("device {} (bus {}, unit {}) {} {}: {}", d.cfg->id, cfg_.id, d.cfg->unit_id,
-                          pt.table, pt.address, modbus_strerror(err));
+            std::lock_guard<std::mutex> lock(mu_);
+            for (auto* d : devices) {
+                failed[d] = true;
+                d->stats.errors++;
+                if (err == ETIMEDOUT)
+                    d->stats.timeouts++;
+                else if (err == EMBBADCRC || err == EMBBADDATA || err == EMBBADSLAVE || err >= MODBUS_ENOBASE)
+                    d->stats.invalid++;
+                if (d->stats.errors % 50 == 1)
+                    log->warn("device {} (bus {}, unit {}) {} {}..{}: {}", d->cfg->id, cfg_.id, r.unit,
+                              r.table, r.first, r.first + r.count - 1, modbus_strerror(err));
+            }
+        }
+        if (rc < 0) {
             if (transport_error(err)) return false;
+            // A unit that refuses the merged span (e.g. an address it does not have) is read point by
+            // point from now on, so one misconfigured device does not silence its neighbours.
+            if ((err == EMBXILADD || err == EMBXILVAL || err == EMBXILFUN) && r.points.size() > 1 &&
+                unmerged_.insert({r.unit, r.table}).second)
+                log->info("bus {} unit {}: {} refused a read of {}..{}; reading its points one by one",
+                          cfg_.id, r.unit, r.table, r.first, r.first + r.count - 1);
             continue;
         }
-        any_ok = true;
-        values.emplace_back(i, value);
+        // Applied as soon as its read is back (not at the end of a long cycle), stamped with that time.
+        int64_t at = clock_.now_ms();
+        for (auto& p : r.points) {
+            const auto& pt = *p.d->points[p.point].point;
+            double value;
+            if (is_bit_table(r.table))
+                value = bits[p.offset];
+            else if (pt.channel >= 0)
+                value = (regs[p.offset] >> pt.channel) & 1;
+            else if (pt.count >= 2)
+                value = double(int32_t(uint32_t(regs[p.offset]) << 16 | regs[p.offset + 1])) * pt.scale;
+            else
+                value = double(int16_t(regs[p.offset])) * pt.scale;  // temperatures are signed tenths
+            // Values are applied only from successful reads: an error never looks like an edge.
+            apply(*p.d, p.d->points[p.point], value, at);
+        }
     }
-    // Values are applied only from successful reads: an error never looks like an edge.
-    for (auto& [i, v] : values) apply(d, d.points[i], v, now);
-    if (any_ok && !any_fail) {
+    for (auto& [d, bad] : failed) {
         {
             std::lock_guard<std::mutex> lock(mu_);
-            d.stats.last_ok_ms = now;
+            d->stats.polls++;
+            if (!bad) d->stats.last_ok_ms = now;
         }
-        set_health(d, true, "", now);
+        if (!bad) set_health(*d, true, "", now);
     }
     return true;
 }
@@ -279,18 +329,15 @@ void ModbusBusPoller::loop() {
         }
         apply_outputs();
         int64_t next_due = now + 1000;
-        bool broken = false;
+        std::vector<DeviceState*> due;
         for (auto& d : devices_) {
             if (d.next_poll <= now) {
                 d.next_poll = now + d.cfg->poll_ms;
-                if (!poll(d, clock_.now_ms())) {
-                    broken = true;
-                    break;
-                }
+                due.push_back(&d);
             }
             next_due = std::min(next_due, d.next_poll);
         }
-        if (broken) {
+        if (!due.empty() && !poll(due, clock_.now_ms())) {
             log->warn("bus {}: link error ({}); reconnecting", cfg_.id, modbus_strerror(errno));
             disconnect();
             continue;

@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -64,8 +65,22 @@ private:
     void loop();
     bool connect();
     void disconnect();
-    // Reads one device; false on a transport error that needs a reconnect.
-    bool poll(DeviceState& d, int64_t now);
+    // One request of a cycle: a span of one table on one unit, serving points of one or more devices.
+    struct Read {
+        int unit = 0;
+        std::string table;
+        int first = 0;
+        int count = 0;
+        struct Target {
+            DeviceState* d;
+            size_t point;
+            int offset;  // into the span
+        };
+        std::vector<Target> points;
+    };
+    std::vector<Read> plan(const std::vector<DeviceState*>& due) const;
+    // Reads the due devices; false on a transport error that needs a reconnect.
+    bool poll(const std::vector<DeviceState*>& due, int64_t now);
     void apply(DeviceState& d, PointState& p, double value, int64_t now);
     void set_health(DeviceState& d, bool online, const std::string& reason, int64_t now);
     void apply_outputs();
@@ -82,6 +97,7 @@ private:
     std::condition_variable cv_;
     std::deque<std::pair<std::string, bool>> outputs_;
     int64_t started_ms_ = 0;
+    std::set<std::pair<int, std::string>> unmerged_;  // (unit, table) read point by point
 };
 
 }  // namespace caregate::devices

@@ -85,6 +85,13 @@ Simulator::Simulator(const config::SiteConfig& cfg, std::map<std::string, std::s
         }
 }
 
+void Simulator::resize_unit(const std::string& bus, int unit, int bits, int registers) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& u = units_[bus][unit];
+    if (u.map) modbus_mapping_free(u.map);
+    u.map = modbus_mapping_new(bits, bits, registers, registers);
+}
+
 Simulator::~Simulator() {
     stop();
     for (auto& [bus, units] : units_)

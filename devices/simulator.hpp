@@ -41,6 +41,9 @@ public:
     // rtu_paths: bus id → the pty path the simulator serves (the poller uses the other end).
     explicit Simulator(const config::SiteConfig& cfg, std::map<std::string, std::string> rtu_paths = {});
     ~Simulator();
+    // A unit with a smaller register map than the default 256 of each table (a real 8-input module
+    // answers "illegal address" beyond its inputs). Call before start().
+    void resize_unit(const std::string& bus, int unit, int bits, int registers);
     void start();  // servers listening; MQTT connects when cfg.mqtt.enabled
     void stop();
 

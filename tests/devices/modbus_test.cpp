@@ -212,6 +212,83 @@ TEST(ModbusTcp, ExceptionsAreCountedNotCalls) {
     EXPECT_EQ(stats[0].errors, 0u) << "one broken device does not disturb the others";
 }
 
+// Eight rooms wired to one 8-input DI module (one unit id): one request per cycle serves all eight
+// call points, each press is still its own room's call, and a ninth device misconfigured on the same
+// module (an address it does not have) does not silence the other eight.
+TEST(ModbusTcp, RoomsOnOneDiModuleAreReadWithOneRequestPerCycle) {
+    int port = free_tcp_port();
+    std::string site =
+        "site: {id: t, name: x}\nmqtt: {enabled: false}\nzones: [{id: hall, name: 大厅}]\n"
+        "buses:\n  - id: b1\n    type: tcp\n    host: 127.0.0.1\n    port: " +
+        std::to_string(port) + "\n    response_timeout_ms: 200\n    devices:\n";
+    for (int i = 0; i < 8; ++i)
+        site +=
+            "      - {id: room" + std::to_string(i + 1) +
+            ", kind: call_button, zone: hall, unit_id: 2, poll_ms: 100, debounce_ms: 0, max_silence_s: 5, "
+            "points: [{table: discrete_inputs, address: 0, channel: " +
+            std::to_string(i) + ", meaning: call}]}\n";
+    auto cfg = config::parse_config(site, "x.yaml");
+    Simulator sim(cfg);
+    sim.start();
+    Bus bus;
+    auto sub = bus.subscribe("t");
+    SystemClock clock;
+    {
+        ModbusBusPoller poller(cfg.buses[0], bus, clock);
+        poller.start();
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        auto stats = poller.stats();
+        poller.stop();
+        ASSERT_GT(stats[0].polls, 5u);
+        for (auto& st : stats) EXPECT_TRUE(st.online) << st.id;
+        // One FC02 request per cycle, not eight (a cycle may be cut short at stop).
+        EXPECT_LE(sim.requests(), stats[0].polls + 1)
+            << "requests " << sim.requests() << ", cycles " << stats[0].polls;
+    }
+    ModbusBusPoller poller(cfg.buses[0], bus, clock);
+    poller.start();
+    ASSERT_TRUE(wait_for<DeviceHealth>(
+        *sub, [](auto& h) { return h.device_id == "room8" && h.online; }, std::chrono::seconds(5)));
+    sim.press("room6");
+    auto presses = drain<ButtonPressed>(*sub, std::chrono::milliseconds(800));
+    ASSERT_EQ(presses.size(), 1u);
+    EXPECT_EQ(presses[0].device_id, "room6");
+}
+
+TEST(ModbusTcp, AMisconfiguredPointOnASharedModuleDoesNotSilenceItsNeighbours) {
+    int port = free_tcp_port();
+    std::string site =
+        "site: {id: t, name: x}\nmqtt: {enabled: false}\nzones: [{id: hall, name: 大厅}]\n"
+        "buses:\n  - id: b1\n    type: tcp\n    host: 127.0.0.1\n    port: " +
+        std::to_string(port) +
+        "\n    response_timeout_ms: 200\n    devices:\n"
+        "      - {id: room1, kind: call_button, zone: hall, unit_id: 2, poll_ms: 50, debounce_ms: 0, "
+        "max_silence_s: 2, points: [{table: discrete_inputs, address: 0, meaning: call}]}\n"
+        "      - {id: typo, kind: call_button, zone: hall, unit_id: 2, poll_ms: 50, max_silence_s: 60, "
+        "points: [{table: discrete_inputs, address: 30, meaning: call}]}\n";
+    auto cfg = config::parse_config(site, "x.yaml");
+    Simulator sim(cfg);
+    sim.resize_unit("b1", 2, 16, 16);  // a 16-input module: the merged read 0..30 is refused
+    sim.start();
+    Bus bus;
+    auto sub = bus.subscribe("t");
+    SystemClock clock;
+    ModbusBusPoller poller(cfg.buses[0], bus, clock);
+    poller.start();
+    ASSERT_TRUE(wait_for<DeviceHealth>(
+        *sub, [](auto& h) { return h.device_id == "room1" && h.online; }, std::chrono::seconds(5)));
+    sim.press("room1");
+    EXPECT_TRUE(wait_for<ButtonPressed>(
+        *sub, [](auto& p) { return p.device_id == "room1"; }, std::chrono::seconds(2)));
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (poller.stats()[1].errors <= 2 && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto stats = poller.stats();
+    EXPECT_GT(stats[1].errors, 2u);
+    EXPECT_GT(stats[1].invalid, 2u);
+    EXPECT_LE(stats[0].errors, 1u) << "only the first merged read may fail for the good neighbour";
+}
+
 // RTU over a socat pty pair: the simulator on one end, the poller on the other.
 struct PtyPair {
     TempDir dir;
