@@ -303,6 +303,7 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         r.get("liveness", f.liveness);
         r.get("keep_enrollment_photos", f.keep_enrollment_photos);
         r.get("detect_width", f.detect_width);
+        r.get("mmod_model", f.mmod_model);
         check_range(r, "threshold", f.threshold, 0.1, 1.5);
         check_range(r, "margin", f.margin, 0.0, 0.5);
         check_range(r, "min_face_px", f.min_face_px, 20, 2000);
@@ -621,6 +622,7 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
     resolve(c.mqtt.password_file);
     resolve(c.face.recognition_model);
     resolve(c.face.landmark_model);
+    resolve(c.face.mmod_model);
     resolve(c.face.key_file);
     for (auto* p : {&c.city.ca_file, &c.city.cert_file, &c.city.key_file, &c.city.hmac_key_file}) resolve(*p);
     for (auto& cam : c.cameras) {

@@ -115,6 +115,7 @@ struct Face {
     bool liveness = false;        // blink check
     bool keep_enrollment_photos = false;
     int detect_width = 640;
+    std::string mmod_model;  // dlib's CNN face detector (.dat); empty: the HOG detector
 };
 
 struct Alarms {

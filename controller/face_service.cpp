@@ -16,6 +16,7 @@ vision::FaceEngineOptions engine_options(const config::Face& f) {
     o.recognition_model = f.recognition_model;
     o.landmark_model = f.landmark_model;
     o.detect_width = f.detect_width;
+    o.mmod_model = f.mmod_model;
     o.min_face_px = f.min_face_px;
     o.min_sharpness = f.min_sharpness;
     return o;

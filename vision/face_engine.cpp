@@ -10,6 +10,8 @@
 #include <opencv2/imgproc.hpp>
 #include <sstream>
 
+#include "vision/mmod_detector.hpp"
+
 namespace caregate::vision {
 
 cv::Mat to_bgr8(const cv::Mat& in) {
@@ -78,6 +80,7 @@ struct FaceEngine::Impl {
     dlib::frontal_face_detector detector = dlib::get_frontal_face_detector();
     dlib::shape_predictor landmarks;
     std::unique_ptr<FaceNet> net;
+    std::unique_ptr<MmodDetector> mmod;
 };
 
 FaceEngine::FaceEngine(FaceEngineOptions opts) : opts_(std::move(opts)), impl_(std::make_unique<Impl>()) {
@@ -91,6 +94,7 @@ FaceEngine::FaceEngine(FaceEngineOptions opts) : opts_(std::move(opts)), impl_(s
         throw std::runtime_error("landmark model " + opts_.landmark_model + " is corrupt: " + e.what());
     }
     if (opts_.embed) impl_->net = std::make_unique<FaceNet>(opts_.recognition_model);
+    if (!opts_.mmod_model.empty()) impl_->mmod = std::make_unique<MmodDetector>(opts_.mmod_model);
 }
 
 FaceEngine::~FaceEngine() = default;
@@ -132,7 +136,10 @@ std::vector<DetectedFace> FaceEngine::analyze(const cv::Mat& input, bool with_de
     // Small images (e.g. 240p) need upsampling for the HOG detector's 80-px window.
     int upsample = small.cols < 400 ? 1 : 0;
     std::vector<dlib::rectangle> dets;
-    if (upsample) {
+    if (impl_->mmod) {  // the CNN has its own image pyramid: no upsampling here
+        for (auto& [r, conf] : impl_->mmod->detect(small))
+            dets.emplace_back(r.x, r.y, r.x + r.width - 1, r.y + r.height - 1);
+    } else if (upsample) {
         cv::Mat up;
         cv::resize(small, up, {}, 2, 2, cv::INTER_LINEAR);
         dets = impl_->detector(dlib::cv_image<dlib::bgr_pixel>(up));

@@ -17,6 +17,7 @@ struct FaceEngineOptions {
     std::string recognition_model;
     std::string landmark_model = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat";
     int detect_width = 640;  // detection runs on a copy this wide (faces ≥ ~40 px there)
+    std::string mmod_model;  // dlib's CNN face detector instead of HOG when set
     int min_face_px = 60;    // in original pixels
     double min_sharpness = 40;
     double max_yaw = 0.35;  // nose offset from the eye midline, as a fraction of eye distance

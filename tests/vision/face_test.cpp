@@ -281,6 +281,28 @@ TEST(FaceModel, MissingOrCorruptWeightsNameTheFileAndTheFix) {
     }
 }
 
+TEST(FaceModel, AMissingOrWrongMmodDetectorFileIsNamed) {
+    TempDir dir;
+    vision::FaceEngineOptions o;
+    o.embed = false;
+    o.mmod_model = dir.file("mmod_human_face_detector.dat");
+    try {
+        vision::FaceEngine e(o);
+        FAIL();
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find(o.mmod_model + " not found"), std::string::npos) << e.what();
+    }
+    // The landmark model is a dlib file too, but not a detector: refused, named.
+    o.mmod_model = o.landmark_model;
+    try {
+        vision::FaceEngine e(o);
+        FAIL();
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("is not a dlib MMOD face detector model"), std::string::npos)
+            << e.what();
+    }
+}
+
 TEST(Liveness, BlinkPassesConstantEyesDoNot) {
     vision::BlinkDetector blink;
     int64_t t = 0;
