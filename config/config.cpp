@@ -421,6 +421,7 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         r.get("capacity", z.capacity);
         r.get("private", z.is_private);
         r.get("warn_percent", z.warn_percent);
+        r.get("counter", z.counter);
         check_id(r, "id", z.id);
         check_range(r, "capacity", z.capacity, 0, 100000);
         check_range(r, "warn_percent", z.warn_percent, 1, 100);
@@ -463,6 +464,16 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
                     r.fail(poly, "mask", "a polygon needs at least 3 points (6 numbers), in x,y pairs");
                 cam.mask.push_back(pts);
             }
+        }
+        YAML::Node line = r.raw("count_line");
+        if (line.IsDefined() && !line.IsNull()) {
+            try {
+                cam.count_line = line.as<std::vector<int>>();
+            } catch (const YAML::Exception&) {
+                cam.count_line.clear();
+            }
+            if (cam.count_line.size() != 4)
+                r.fail(line, "count_line", "must be [x1, y1, x2, y2]: the counting line in frame pixels");
         }
         if (r.has("thermal")) {
             auto t = r.child("thermal");
@@ -605,6 +616,25 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
                                               "' is not defined under buses: or mqtt_devices:");
         if (!c.gate.door_relay.empty() && !device_exists(c.gate.door_relay))
             gate.fail_here("door_relay", "device '" + c.gate.door_relay + "' is not defined under buses:");
+    }
+
+    // A zone's door counter must exist and be able to count.
+    for (size_t i = 0; i < c.zones.size(); ++i) {
+        const auto& counter = c.zones[i].counter;
+        if (counter.empty()) continue;
+        bool ok = false;
+        for (auto& b : c.buses)
+            for (auto& d : b.devices)
+                if (d.id == counter)
+                    for (auto& p : d.points)
+                        ok = ok || p.meaning == "counter_in" || p.meaning == "counter_out";
+        for (auto& cam : c.cameras) ok = ok || (cam.id == counter && !cam.count_line.empty());
+        if (!ok)
+            MapReader(file, root["zones"][i], "zones[" + std::to_string(i) + "]")
+                .fail_here("counter",
+                           "'" + counter +
+                               "' is neither a Modbus device with counter_in/counter_out points nor "
+                               "a camera with count_line");
     }
 
     // Relative paths are relative to the config file's folder, not to wherever caregate was started.

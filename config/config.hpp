@@ -65,6 +65,9 @@ struct Zone {
     int capacity = 0;         // 0 = unlimited
     bool is_private = false;  // toilet / bath: no camera may watch it
     int warn_percent = 90;
+    // A door counter (Modbus counter_in/counter_out device, or a camera with count_line) that drives
+    // this zone's occupancy instead of check-ins and check-outs ("" = check-ins drive it).
+    std::string counter;
 };
 
 // A radiometric thermal camera beside an entrance camera (自动测温 by thermal image): 16-bit raw
@@ -95,6 +98,9 @@ struct Camera {
     bool loop = false;                   // file sources: restart at end (demo)
     std::vector<std::vector<int>> mask;  // polygons as flat x,y lists (privacy masks)
     std::optional<ThermalSource> thermal;
+    // People counting by line crossing: [x1, y1, x2, y2] in frame pixels; walking from A to B, the
+    // side on your left is "in". Counts go to the zone whose `counter` names this camera.
+    std::vector<int> count_line;
     // The device id of its thermal readings ("<id>.thermal"), as the gate and the kiosk name it.
     std::string thermal_id() const { return id + ".thermal"; }
 };

@@ -2,9 +2,11 @@
 
 #include <chrono>
 #include <opencv2/videoio.hpp>
+#include <optional>
 
 #include "controller/core/clock.hpp"
 #include "controller/core/log.hpp"
+#include "vision/cctv/line_counter.hpp"
 #include "vision/cctv/motion.hpp"
 #include "vision/cctv/recorder.hpp"
 
@@ -84,6 +86,13 @@ void CameraWorker::loop() {
     ro.post_roll_s = policy_.post_roll_s;
     ro.fps = cam_.fps;
     cctv::EventRecorder recorder(ro, index_);
+    std::optional<cctv::LineCounter> counter;
+    if (cam_.count_line.size() == 4) {
+        cctv::LineCounterOptions lo;
+        lo.a = cv::Point2f(float(cam_.count_line[0]), float(cam_.count_line[1]));
+        lo.b = cv::Point2f(float(cam_.count_line[2]), float(cam_.count_line[3]));
+        counter.emplace(lo);
+    }
 
     const bool file = is_file_source(cam_.source);
     const auto period = std::chrono::microseconds(static_cast<int64_t>(1e6 / cam_.fps));
@@ -122,6 +131,7 @@ void CameraWorker::loop() {
             skip = file && src_fps > 0 ? std::max(0, int(src_fps / cam_.fps + 0.5) - 1) : 0;
             last_frame_ms = now_ms();
             motion.reset();
+            if (counter) counter->reset();
         }
         cv::Mat frame;
         bool got = false;
@@ -189,6 +199,9 @@ void CameraWorker::loop() {
         if (recorder.open_events() != before)
             bus_.publish(MotionEvent{cam_.id, a.people.empty() ? "motion" : "person",
                                      recorder.open_events() > before, a.motion_score, now});
+        if (counter)
+            for (int delta : counter->update(a.moving, frame.size(), now))
+                bus_.publish(OccupancyCount{cam_.id, cam_.zone, delta, now});
         if (faces_ && cam_.faces) faces_->frame(cam_, frame, now);
 
         next += period;

@@ -200,6 +200,8 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
     if (c.gate.speech && DoorSpeaker::available())
         p_->speaker = std::make_unique<DoorSpeaker>(c.store.media_dir + "/door");
     Gate* gate = p_->gate.get();
+    p_->rules->on_count(
+        [parts = p_.get()](const OccupancyCount& e) { parts->occupancy->counted(e.device_id, e.delta); });
     p_->rules->on_temperature([gate](const TemperatureReading& t) { gate->temperature(t); });
     if (c.city.enabled) {
         city::UplinkOptions uo;

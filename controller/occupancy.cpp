@@ -25,12 +25,20 @@ int Occupancy::count_in(sqlite3* db, const std::string& zone) {
 int Occupancy::adjust(sqlite3* db, const std::string& zone, int delta, const std::string& source,
                       const std::string& actor) {
     int cur = count_in(db, zone);
+    if (source == "checkin")
+        if (auto* z = cfg_.find_zone(zone); z && !z->counter.empty()) return cur;
     int applied = std::max(delta, -cur);  // never below zero
     if (applied != 0) {
         Stmt s(db, "INSERT INTO occupancy_adjustments(ts, zone, delta, source, actor) VALUES(?,?,?,?,?)");
         s.bind(1, clock_.now_ms()).bind(2, zone).bind(3, applied).bind(4, source).bind(5, actor).run();
     }
     return cur + applied;
+}
+
+void Occupancy::counted(const std::string& counter_id, int delta) {
+    for (auto& z : cfg_.zones)
+        if (z.counter == counter_id)
+            store_.write([&](sqlite3* db) { adjust(db, z.id, delta, "counter:" + counter_id, "system"); });
 }
 
 int Occupancy::count(const std::string& zone) {

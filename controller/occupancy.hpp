@@ -24,9 +24,12 @@ public:
     Occupancy(Store& store, const Clock& clock, const config::SiteConfig& cfg)
         : store_(store), clock_(clock), cfg_(cfg) {}
     // Inside a write transaction: applies delta to zone, clamped so the count never goes below zero.
-    // Returns the new count.
+    // Returns the new count. In a zone with a door counter only the counter (source "counter:<id>")
+    // and staff corrections move the count: check-ins ("checkin") would count the same person twice.
     int adjust(sqlite3* db, const std::string& zone, int delta, const std::string& source,
                const std::string& actor);
+    // A door counter's crossing (+1 in, −1 out) for the zones it drives. Its own transaction.
+    void counted(const std::string& counter_id, int delta);
     int count(const std::string& zone);
     ZoneOccupancy zone(const std::string& zone);
     std::vector<ZoneOccupancy> all();

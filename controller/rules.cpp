@@ -126,6 +126,8 @@ void RulesEngine::handle(const Event& ev) {
                         c.ts_ms = e.ts_ms;
                         checkins_.record(c);
                     }
+                } else if constexpr (std::is_same_v<T, OccupancyCount>) {
+                    if (count_hook_) count_hook_(e);
                 } else if constexpr (std::is_same_v<T, TemperatureReading>) {
                     if (temp_hook_) temp_hook_(e);
                 }

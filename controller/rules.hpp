@@ -29,6 +29,8 @@ public:
     void on_face(std::function<void(const FaceSeen&)> fn) { face_hook_ = std::move(fn); }
     void on_temperature(std::function<void(const TemperatureReading&)> fn) { temp_hook_ = std::move(fn); }
     void on_health(std::function<void(const DeviceHealth&)> fn) { health_hook_ = std::move(fn); }
+    // Door counters (Modbus counters, camera line crossing) for the occupancy of the zones they drive.
+    void on_count(std::function<void(const OccupancyCount&)> fn) { count_hook_ = std::move(fn); }
 
 private:
     void loop();
@@ -47,6 +49,7 @@ private:
     std::function<void(const FaceSeen&)> face_hook_;
     std::function<void(const TemperatureReading&)> temp_hook_;
     std::function<void(const DeviceHealth&)> health_hook_;
+    std::function<void(const OccupancyCount&)> count_hook_;
     std::map<std::string, std::string> device_zone_;
     std::atomic<uint64_t>& rule_errors_;
 };

@@ -12,6 +12,7 @@
 #include "controller/camera_worker.hpp"
 #include "controller/cctv_index.hpp"
 #include "tests/support/test_support.hpp"
+#include "vision/cctv/line_counter.hpp"
 #include "vision/cctv/motion.hpp"
 #include "vision/cctv/recorder.hpp"
 
@@ -339,6 +340,93 @@ TEST(CameraWorker, RealClipFromSharedVideo) {
         ASSERT_TRUE(e.end_ms);
         EXPECT_GE(*e.end_ms, e.start_ms);
     }
+}
+
+// A person-sized dark shape walks across a 640×360 picture along y = 200, from x0 to x1.
+void write_walk(cv::VideoWriter& w, int x0, int x1, int frames) {
+    for (int i = 0; i < frames; ++i) {
+        cv::Mat f(360, 640, CV_8UC3, cv::Scalar(170, 170, 170));
+        int x = x0 + (x1 - x0) * i / (frames - 1);
+        cv::rectangle(f, {x - 25, 110, 50, 180}, cv::Scalar(40, 40, 40), cv::FILLED);
+        cv::circle(f, {x, 95}, 18, cv::Scalar(60, 50, 45), cv::FILLED);
+        w.write(f);
+    }
+}
+
+TEST(LineCounter, CountsCrossingsOnceEachWayAndOnlyThroughTheDoor) {
+    cctv::LineCounterOptions o;
+    o.a = {320, 0};  // a vertical line drawn downwards: "in" is the right half of the picture
+    o.b = {320, 300};
+    cctv::LineCounter c(o);
+    cv::Size frame(640, 360);
+    std::vector<int> got;
+    int64_t t = 0;
+    auto step = [&](int x, int y) {
+        for (int d : c.update({cv::Rect(x - 20, y - 40, 40, 80)}, frame, t += 200)) got.push_back(d);
+    };
+    for (int x = 100; x <= 540; x += 40) step(x, 150);  // walks in
+    EXPECT_EQ(got, std::vector<int>{1});
+    for (int i = 0; i < 6; ++i) step(i % 2 ? 310 : 330, 150);  // lingers on the line: counted already
+    for (int x = 540; x >= 100; x -= 40) step(x, 150);         // walks out
+    int sum = 0;
+    for (int d : got) sum += d;
+    EXPECT_EQ(sum, 0) << "in, dithering, out: net zero";
+    EXPECT_EQ(got.back(), -1);
+    got.clear();
+    c.reset();
+    t += 5000;
+    for (int x = 100; x <= 540; x += 40) step(x, 340);  // below the end of the line: beside the door
+    EXPECT_TRUE(got.empty());
+    // Two blobs of one body (head and legs split by the background model) are one person.
+    got.clear();
+    c.reset();
+    t += 5000;
+    for (int x = 100; x <= 540; x += 40)
+        for (int d : c.update({cv::Rect(x - 20, 60, 40, 40), cv::Rect(x - 20, 130, 40, 90)}, frame, t += 200))
+            got.push_back(d);
+    EXPECT_EQ(got, std::vector<int>{1});
+}
+
+TEST(CameraWorker, DoorCameraLineCrossingCountsPeopleInAndOut) {
+    TempDir dir;
+    SystemClock sys;
+    Store store(dir.file("w.db"));
+    config::Cctv policy;
+    EventIndex index(store, sys, policy, dir.file("media"));
+    Bus bus;
+    auto sub = bus.subscribe("test");
+    {
+        cv::VideoWriter w(dir.file("door.avi"), cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 10, {640, 360});
+        ASSERT_TRUE(w.isOpened());
+        for (int i = 0; i < 10; ++i) write_walk(w, 60, 60, 2);    // background only, to learn from
+        write_walk(w, 60, 580, 26);                               // someone walks in
+        for (int i = 0; i < 10; ++i) write_walk(w, 700, 700, 2);  // (off picture) empty door
+        write_walk(w, 580, 60, 26);                               // and out again
+        for (int i = 0; i < 10; ++i) write_walk(w, 700, 700, 2);
+    }
+    config::Camera cam;
+    cam.id = "door";
+    cam.zone = "hall";
+    cam.source = dir.file("door.avi");
+    cam.fps = 10;
+    cam.count_line = {320, 0, 320, 360};
+    CameraWorker worker(cam, policy, index, bus, nullptr, [] { return true; });
+    worker.start();
+    std::vector<int> counts;
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < end && counts.size() < 2) {
+        auto e = sub->next(std::chrono::milliseconds(100));
+        if (e && std::holds_alternative<OccupancyCount>(*e)) {
+            EXPECT_EQ(std::get<OccupancyCount>(*e).device_id, "door");
+            counts.push_back(std::get<OccupancyCount>(*e).delta);
+        }
+    }
+    // Wait until the file has played to the end: no further counts.
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    while (auto e = sub->next(std::chrono::milliseconds(10)))
+        if (std::holds_alternative<OccupancyCount>(*e)) counts.push_back(std::get<OccupancyCount>(*e).delta);
+    worker.stop();
+    EXPECT_EQ(counts, (std::vector<int>{1, -1}));
 }
 
 TEST(Cctv, ResolutionChangeMidStreamIsSurvived) {

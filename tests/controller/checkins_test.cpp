@@ -110,3 +110,53 @@ TEST(Checkins, UnknownOrInactiveEldersAreRefused) {
 }
 
 }  // namespace
+
+namespace {
+TEST(Occupancy, AZoneWithADoorCounterFollowsTheCounterNotCheckIns) {
+    TempDir dir;
+    ManualClock clock{kT0};
+    Outbox outbox{"t1", "r1"};
+    auto cfg = config::parse_config(
+        "site: {id: t1, name: x}\n"
+        "zones: [{id: hall, name: 大厅, capacity: 2, counter: door}, {id: dining, name: 餐厅}]\n"
+        "cameras: [{id: door, source: x.avi, zone: hall, role: entrance, count_line: [320, 0, 320, 480]}]\n",
+        "x.yaml");
+    Store store{dir.file("c.db")};
+    Occupancy occ{store, clock, cfg};
+    CheckinService svc{store, clock, outbox, occ, 30, "hall"};
+    Roster roster{store, clock};
+    Elder e;
+    e.name = "张桂英";
+    CheckIn c;
+    c.elder_id = roster.save(e, "t").id;
+    ASSERT_TRUE(svc.record(c));
+    EXPECT_EQ(occ.count("hall"), 0) << "the counter, not the check-in, counts people through the door";
+    occ.counted("door", +1);
+    occ.counted("door", +1);
+    EXPECT_EQ(occ.count("hall"), 2);
+    EXPECT_EQ(occ.zone("hall").level, "full");
+    for (int i = 0; i < 4; ++i) occ.counted("door", -1);
+    EXPECT_EQ(occ.count("hall"), 0) << "never below zero";
+    occ.counted("somewhere-else", +1);
+    EXPECT_EQ(occ.count("dining"), 0);
+}
+
+TEST(Occupancy, AZoneCounterMustBeAbleToCount) {
+    try {
+        config::parse_config(
+            "site: {id: t1, name: x}\nzones: [{id: hall, name: 大厅, counter: door}]\n"
+            "cameras: [{id: door, source: x.avi, zone: hall}]\n",
+            "x.yaml");
+        FAIL();
+    } catch (const config::ConfigError& e) {
+        EXPECT_EQ(e.line(), 2);
+        EXPECT_EQ(e.key(), "zones[0].counter");
+        EXPECT_NE(std::string(e.what()).find("count_line"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(
+        config::parse_config("site: {id: t1, name: x}\nzones: [{id: hall, name: 大厅}]\n"
+                             "cameras: [{id: door, source: x.avi, zone: hall, count_line: [1, 2, 3]}]\n",
+                             "x.yaml"),
+        config::ConfigError);
+}
+}  // namespace
