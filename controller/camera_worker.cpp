@@ -23,6 +23,8 @@ std::vector<std::vector<cv::Point>> polygons(const config::Camera& cam) {
     return out;
 }
 
+const int kNetworkTimeoutMs = 5000;
+
 bool is_file_source(const std::string& src) {
     return src.find("://") == std::string::npos && src.rfind("/dev/video", 0) != 0;
 }
@@ -97,6 +99,7 @@ void CameraWorker::loop() {
     const bool file = is_file_source(cam_.source);
     const auto period = std::chrono::microseconds(static_cast<int64_t>(1e6 / cam_.fps));
     int backoff_ms = 500;
+    bool opened_once = false;
     cv::VideoCapture cap;
     int64_t last_frame_ms = now_ms();
     int64_t dark_since = 0;
@@ -111,7 +114,12 @@ void CameraWorker::loop() {
                 if (cam_.source.rfind("/dev/video", 0) == 0)
                     ok = cap.open(std::stoi(cam_.source.substr(10)), cv::CAP_V4L2);
                 else
-                    ok = cap.open(cam_.source, cv::CAP_FFMPEG) || cap.open(cam_.source, cv::CAP_ANY);
+                    // Bounded open and read: a network camera that stops answering without closing
+                    // the connection must not hang this thread (nor shutdown, which joins it).
+                    ok = cap.open(cam_.source, cv::CAP_FFMPEG,
+                                  {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, kNetworkTimeoutMs,
+                                   cv::CAP_PROP_READ_TIMEOUT_MSEC, kNetworkTimeoutMs}) ||
+                         cap.open(cam_.source, cv::CAP_ANY);
             } catch (const std::exception& e) {
                 ok = false;
             }
@@ -120,10 +128,13 @@ void CameraWorker::loop() {
                 for (int waited = 0; running_ && waited < backoff_ms; waited += 50)
                     std::this_thread::sleep_for(std::chrono::milliseconds(50));
                 backoff_ms = std::min(backoff_ms * 2, 30000);
-                std::lock_guard<std::mutex> lock(mu_);
-                stats_.reconnects++;
                 continue;
             }
+            if (opened_once) {
+                std::lock_guard<std::mutex> lock(mu_);
+                stats_.reconnects++;  // the picture came back after it was lost
+            }
+            opened_once = true;
             backoff_ms = 500;
             src_fps = cap.get(cv::CAP_PROP_FPS);
             // Absurd or zero FPS from a stream header: don't trust it, read in real time instead.

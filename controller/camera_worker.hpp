@@ -26,7 +26,7 @@ public:
 struct CameraStats {
     uint64_t frames = 0;
     uint64_t read_errors = 0;
-    uint64_t reconnects = 0;
+    uint64_t reconnects = 0;  // times the source was opened again after it was lost
     uint64_t events = 0;
     bool online = false;
     std::string state;  // online, offline, stalled, covered
