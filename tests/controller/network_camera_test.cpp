@@ -1,6 +1,6 @@
-// A network camera (an HTTP MJPEG stream, as many IP cameras serve, read through OpenCV's FFmpeg
-// backend like RTSP): online while it streams, camera_offline when it goes away or hangs, back online
-// by itself when it returns — and a hung camera never blocks shutdown.
+// Network cameras through OpenCV's FFmpeg backend — RTSP (a GStreamer rtsp-server stand-in) and an
+// HTTP MJPEG stream, as IP cameras serve them: online while they stream, camera_offline when they go
+// away or hang, back online by themselves when they return — and a hung camera never blocks shutdown.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -124,6 +124,32 @@ TEST(NetworkCamera, GoesOfflineWhenTheCameraDiesAndRecoversWhenItReturns) {
     ASSERT_TRUE(r.health(true, 45s)) << "reconnected by itself (backoff), state " << worker.stats().state;
     EXPECT_GT(worker.stats().reconnects, 0u);
     worker.stop();
+}
+
+TEST(NetworkCamera, RtspCameraSwitchedOffAndOnAgainIsOfflineThenBackByItself) {
+    Rig r;
+    int port = free_tcp_port();
+    std::string url = "rtsp://127.0.0.1:" + std::to_string(port) + "/live";
+    auto camera = std::make_unique<Process>(
+        std::vector<std::string>{CAREGATE_RTSP_CAMERA, std::to_string(port)}, r.dir.file("rtsp.log"));
+    ASSERT_TRUE(wait_for_port(port, 10s)) << read_file(r.dir.file("rtsp.log"));
+    CameraWorker worker(network_camera(url), r.policy, *r.index, r.bus, nullptr, [] { return true; });
+    worker.start();
+    ASSERT_TRUE(r.health(true, 20s)) << "the RTSP stream is read, state " << worker.stats().state;
+    auto frames = worker.stats().frames;
+    std::this_thread::sleep_for(1s);
+    EXPECT_GT(worker.stats().frames, frames);
+
+    camera.reset();  // SIGTERM: the camera is gone
+    ASSERT_TRUE(r.health(false, 20s)) << "a dead RTSP camera is camera_offline";
+    camera = std::make_unique<Process>(std::vector<std::string>{CAREGATE_RTSP_CAMERA, std::to_string(port)},
+                                       r.dir.file("rtsp.log"));
+    ASSERT_TRUE(wait_for_port(port, 10s));
+    ASSERT_TRUE(r.health(true, 60s)) << "reconnected by itself, state " << worker.stats().state;
+    EXPECT_GT(worker.stats().reconnects, 0u);
+    auto t0 = std::chrono::steady_clock::now();
+    worker.stop();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 8s);
 }
 
 TEST(NetworkCamera, AHungCameraIsOfflineAndDoesNotBlockShutdown) {
