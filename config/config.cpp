@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -495,6 +496,13 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
                 }
                 if (th.homography.size() != 9)
                     t.fail(h, "homography", "must be a list of 9 numbers (row-major 3×3, RGB → thermal)");
+                auto& m = th.homography;
+                double det = m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) +
+                             m[2] * (m[3] * m[7] - m[4] * m[6]);
+                if (!std::isfinite(det) || std::fabs(det) < 1e-12)
+                    t.fail(h, "homography",
+                           "is singular (maps the picture onto a line or a point); calibrate it again with 4 "
+                           "points seen by both cameras");
             }
             if (th.gain == 0) t.fail_here("gain", "must not be 0 (celsius = raw × gain + offset)");
             check_range(t, "percentile", th.percentile, 0.5, 1.0);
@@ -502,9 +510,23 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
             check_range(t, "stall_s", th.stall_s, 1, 3600);
             t.finish();
             if (cam.role != "entrance") r.fail_here("thermal", "only an entrance camera screens temperature");
+            if (!cam.faces || !c.face.enabled)
+                r.fail_here("thermal",
+                            "a thermal camera measures the faces the door camera finds: set faces: true here "
+                            "and keep face.enabled");
+            for (auto& other : c.cameras)
+                if (other.thermal)
+                    r.fail_here("thermal", "camera '" + other.id +
+                                               "' already screens temperature; the gate screens one door");
             cam.thermal = th;
         }
+        if (cam.count_line.size() == 4 && cam.count_line[0] == cam.count_line[2] &&
+            cam.count_line[1] == cam.count_line[3])
+            r.fail_here("count_line", "is a point, not a line: give two different ends");
         unique_id(r, cam.id);
+        if (cam.thermal && !ids.insert(cam.thermal_id()).second)
+            r.fail_here("id",
+                        "'" + cam.thermal_id() + "' (this camera's thermometer) is already a device id");
         check_zone(r, cam.zone);
         check_one_of(r, "role", cam.role, {"entrance", "exit", "cctv"});
         check_range(r, "fps", cam.fps, 0.1, 60);
@@ -618,6 +640,20 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
             gate.fail_here("door_relay", "device '" + c.gate.door_relay + "' is not defined under buses:");
     }
 
+    // A counting camera must count into a zone.
+    {
+        auto cams = root["cameras"];
+        for (size_t i = 0; i < c.cameras.size(); ++i) {
+            if (c.cameras[i].count_line.empty()) continue;
+            bool named = false;
+            for (auto& z : c.zones) named = named || z.counter == c.cameras[i].id;
+            if (!named)
+                MapReader(file, cams[i], "cameras[" + std::to_string(i) + "]")
+                    .fail_here("count_line",
+                               "counts into no zone: name camera '" + c.cameras[i].id +
+                                   "' as the counter of a zone (zones: … counter: " + c.cameras[i].id + ")");
+        }
+    }
     // A zone's door counter must exist and be able to count.
     for (size_t i = 0; i < c.zones.size(); ++i) {
         const auto& counter = c.zones[i].counter;

@@ -77,6 +77,10 @@ void Announcer::loop() {
                             base + "occupancy/" + z.zone,
                             json{{"count", z.count}, {"capacity", z.capacity}, {"level", z.level}}.dump(),
                             true);
+                } else if constexpr (std::is_same_v<T, OccupancyChanged>) {
+                    publish_(base + "occupancy/" + ev.zone,
+                             json{{"count", ev.count}, {"capacity", ev.capacity}, {"level", ev.level}}.dump(),
+                             true);
                 } else if constexpr (std::is_same_v<T, DeviceHealth>) {
                     json j = {
                         {"online", ev.online}, {"reason", ev.reason}, {"kind", ev.kind}, {"ts", ev.ts_ms}};

@@ -6,6 +6,7 @@
 
 #include "controller/core/clock.hpp"
 #include "controller/core/log.hpp"
+#include "vision/capture.hpp"
 #include "vision/cctv/line_counter.hpp"
 #include "vision/cctv/motion.hpp"
 #include "vision/cctv/recorder.hpp"
@@ -23,11 +24,6 @@ std::vector<std::vector<cv::Point>> polygons(const config::Camera& cam) {
     return out;
 }
 
-const int kNetworkTimeoutMs = 5000;
-
-bool is_file_source(const std::string& src) {
-    return src.find("://") == std::string::npos && src.rfind("/dev/video", 0) != 0;
-}
 }  // namespace
 
 CameraWorker::CameraWorker(const config::Camera& cam, const config::Cctv& policy, EventIndex& index, Bus& bus,
@@ -96,7 +92,7 @@ void CameraWorker::loop() {
         counter.emplace(lo);
     }
 
-    const bool file = is_file_source(cam_.source);
+    const bool file = !vision::is_stream_source(cam_.source);
     const auto period = std::chrono::microseconds(static_cast<int64_t>(1e6 / cam_.fps));
     int backoff_ms = 500;
     bool opened_once = false;
@@ -109,20 +105,7 @@ void CameraWorker::loop() {
 
     while (running_) {
         if (!cap.isOpened()) {
-            bool ok = false;
-            try {
-                if (cam_.source.rfind("/dev/video", 0) == 0)
-                    ok = cap.open(std::stoi(cam_.source.substr(10)), cv::CAP_V4L2);
-                else
-                    // Bounded open and read: a network camera that stops answering without closing
-                    // the connection must not hang this thread (nor shutdown, which joins it).
-                    ok = cap.open(cam_.source, cv::CAP_FFMPEG,
-                                  {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, kNetworkTimeoutMs,
-                                   cv::CAP_PROP_READ_TIMEOUT_MSEC, kNetworkTimeoutMs}) ||
-                         cap.open(cam_.source, cv::CAP_ANY);
-            } catch (const std::exception& e) {
-                ok = false;
-            }
+            bool ok = vision::open_capture(cap, cam_.source);
             if (!ok) {
                 set_health(false, "offline", "cannot open " + cam_.source);
                 for (int waited = 0; running_ && waited < backoff_ms; waited += 50)
@@ -161,6 +144,7 @@ void CameraWorker::loop() {
             }
             if (file && cam_.loop) {
                 cap.set(cv::CAP_PROP_POS_FRAMES, 0);
+                if (counter) counter->reset();  // the end of the clip does not walk into its start
                 if (!cap.read(frame) || frame.empty())
                     cap.release();
                 else

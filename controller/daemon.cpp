@@ -200,8 +200,17 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
     if (c.gate.speech && DoorSpeaker::available())
         p_->speaker = std::make_unique<DoorSpeaker>(c.store.media_dir + "/door");
     Gate* gate = p_->gate.get();
-    p_->rules->on_count(
-        [parts = p_.get()](const OccupancyCount& e) { parts->occupancy->counted(e.device_id, e.delta); });
+    // A door counter moves the head count; over capacity is an alarm whoever walked in.
+    p_->rules->on_count([parts = p_.get()](const OccupancyCount& e) {
+        for (auto& z : parts->occupancy->counted(e.device_id, e.delta)) {
+            if (z.level == "full" && z.capacity > 0 && z.count > z.capacity)
+                parts->alarms->raise("over_capacity", z.zone, z.zone, "counter:" + e.device_id,
+                                     json{{"count", z.count}, {"capacity", z.capacity}});
+            else if (z.level != "full")
+                parts->alarms->clear("over_capacity", z.zone, "occupancy back under capacity");
+            parts->bus.publish(OccupancyChanged{z.zone, z.count, z.capacity, z.level, e.ts_ms});
+        }
+    });
     p_->rules->on_temperature([gate](const TemperatureReading& t) { gate->temperature(t); });
     if (c.city.enabled) {
         city::UplinkOptions uo;

@@ -189,7 +189,7 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
             std::string why;
             if (auto m = thermal->measure(f.box, &f.landmarks, clock_.now_ms(), &why)) {
                 t->last_thermal = ts;
-                bus_->publish(TemperatureReading{thermal->id(), m->celsius, ts});
+                bus_->publish(TemperatureReading{thermal->id(), m->celsius, ts, t->elder_id});
             } else {
                 logger("face")->debug("{}: no thermal reading for the face at {}: {}", cam.id, ts, why);
             }

@@ -116,10 +116,11 @@ GateDecision Gate::finish(GateDecision d) {
     return d;
 }
 
-std::optional<double> Gate::recent_reading(int64_t around_ms) {
+std::optional<double> Gate::recent_reading(int64_t around_ms, int64_t elder_id) {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto it = readings_.rbegin(); it != readings_.rend(); ++it)
-        if (std::llabs(it->ts_ms - around_ms) <= cfg_.gate.pairing_window_ms)
+        if (std::llabs(it->ts_ms - around_ms) <= cfg_.gate.pairing_window_ms &&
+            (!it->elder_id || *it->elder_id == elder_id))  // another elder's forehead is not this one's
             return it->celsius + cfg_.gate.offset_c;
     return std::nullopt;
 }
@@ -241,7 +242,7 @@ std::optional<GateDecision> Gate::face(const FaceSeen& f) {
         return decide(*e, f, std::nullopt, false);
     }
     if (!thermometer_online_) return thermometer_offline(*e, f);
-    if (auto r = recent_reading(f.ts_ms ? f.ts_ms : clock_.now_ms()))
+    if (auto r = recent_reading(f.ts_ms ? f.ts_ms : clock_.now_ms(), e->id))
         if (*r >= kMinPlausible && *r <= kMaxPlausible) return decide(*e, f, r, false);
     {
         std::lock_guard<std::mutex> lock(mu_);
@@ -270,7 +271,7 @@ std::optional<GateDecision> Gate::temperature(const TemperatureReading& t) {
         if (pending_ && clock_.now_ms() - pending_->since_ms > kPendingMs) pending_.reset();
         p = pending_;
     }
-    if (!p) return std::nullopt;
+    if (!p || (t.elder_id && *t.elder_id != p->elder.id)) return std::nullopt;
     if (body < kMinPlausible || body > kMaxPlausible) {
         GateDecision d;
         d.decision = "remeasure";

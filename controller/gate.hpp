@@ -2,6 +2,7 @@
 // moment, with a reason, written down, and shown/spoken at the door. Staff can override (audited).
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <map>
@@ -70,7 +71,7 @@ private:
         int64_t since_ms = 0;
     };
     GateDecision decide(const Elder& e, const FaceSeen& f, std::optional<double> body_c, bool unmeasured);
-    std::optional<double> recent_reading(int64_t around_ms);
+    std::optional<double> recent_reading(int64_t around_ms, int64_t elder_id);
     GateDecision finish(GateDecision d);
     GateDecision thermometer_offline(const Elder& e, const FaceSeen& f);
     bool zone_full(const std::string& zone, int* count, int* cap);
@@ -83,7 +84,7 @@ private:
     Occupancy& occupancy_;
     AlarmService& alarms_;
     std::string thermometer_;
-    bool thermometer_online_ = true;
+    std::atomic<bool> thermometer_online_{true};  // read by the kiosk thread
     mutable std::mutex mu_;
     std::deque<TemperatureReading> readings_;
     std::optional<Pending> pending_;

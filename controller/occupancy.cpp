@@ -35,10 +35,14 @@ int Occupancy::adjust(sqlite3* db, const std::string& zone, int delta, const std
     return cur + applied;
 }
 
-void Occupancy::counted(const std::string& counter_id, int delta) {
+std::vector<ZoneOccupancy> Occupancy::counted(const std::string& counter_id, int delta) {
+    std::vector<ZoneOccupancy> out;
     for (auto& z : cfg_.zones)
-        if (z.counter == counter_id)
+        if (z.counter == counter_id) {
             store_.write([&](sqlite3* db) { adjust(db, z.id, delta, "counter:" + counter_id, "system"); });
+            out.push_back(zone(z.id));
+        }
+    return out;
 }
 
 int Occupancy::count(const std::string& zone) {

@@ -28,8 +28,9 @@ public:
     // and staff corrections move the count: check-ins ("checkin") would count the same person twice.
     int adjust(sqlite3* db, const std::string& zone, int delta, const std::string& source,
                const std::string& actor);
-    // A door counter's crossing (+1 in, −1 out) for the zones it drives. Its own transaction.
-    void counted(const std::string& counter_id, int delta);
+    // A door counter's crossing (+1 in, −1 out) for the zones it drives, each in its own
+    // transaction. Returns those zones as they are now.
+    std::vector<ZoneOccupancy> counted(const std::string& counter_id, int delta);
     int count(const std::string& zone);
     ZoneOccupancy zone(const std::string& zone);
     std::vector<ZoneOccupancy> all();

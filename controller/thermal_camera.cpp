@@ -1,19 +1,18 @@
 #include "controller/thermal_camera.hpp"
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <filesystem>
-#include <opencv2/videoio.hpp>
 
 #include "controller/core/log.hpp"
+#include "vision/capture.hpp"
 
 namespace caregate {
 
 namespace fs = std::filesystem;
 
 namespace {
-bool is_stream(const std::string& src) {
-    return src.find("://") != std::string::npos || src.rfind("/dev/video", 0) == 0;
-}
 // The newest regular file of a folder (thermal cameras that drop frames as files), or "" if none.
 std::string newest_file(const std::string& dir) {
     std::string best;
@@ -61,21 +60,17 @@ void ThermalCamera::set_online(bool online, const std::string& reason) {
     bus_.publish(DeviceHealth{id_, "thermometer", cam_.zone, online, reason, std::nullopt, clock_.now_ms()});
 }
 
-// Files: re-read only when path, mtime or size change; an unchanged readable file is still current.
+// Files: re-read only when they change. A frame is as old as its file: an exporter that stopped
+// leaves an old file behind, which must not pass for a live picture.
 bool ThermalCamera::poll_file(const std::string& path) {
-    std::error_code ec;
-    auto t = fs::last_write_time(path, ec);
-    if (ec) return false;
-    auto size = fs::file_size(path, ec);
-    if (ec) return false;
-    std::string sig = path + "|" + std::to_string(t.time_since_epoch().count()) + "|" + std::to_string(size);
-    int64_t now = clock_.now_ms();
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return false;
+    int64_t mtime_ms = int64_t(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+    std::string sig = path + "|" + std::to_string(st.st_mtim.tv_sec) + "." +
+                      std::to_string(st.st_mtim.tv_nsec) + "|" + std::to_string(st.st_size);
     {
         std::lock_guard<std::mutex> lock(mu_);
-        if (sig == file_sig_) {
-            frame_ms_ = now;
-            return true;
-        }
+        if (sig == file_sig_) return true;
     }
     cv::Mat f;
     try {
@@ -86,59 +81,62 @@ bool ThermalCamera::poll_file(const std::string& path) {
     }
     std::lock_guard<std::mutex> lock(mu_);
     frame_ = f;
-    frame_ms_ = now;
+    frame_ms_ = mtime_ms;
     file_sig_ = sig;
     return true;
 }
 
 void ThermalCamera::loop() {
     const int64_t stall_ms = int64_t(src_.stall_s) * 1000;
-    int64_t last_ok = clock_.now_ms();
+    const bool stream = vision::is_stream_source(src_.source);
+    const int64_t started = clock_.now_ms();  // a camera still starting up is not offline yet
     std::string why = "no frame yet";
     cv::VideoCapture cap;
     int backoff_ms = 500;
+    auto pause = [&](int ms) {  // in slices, so stop() is never kept waiting
+        for (int waited = 0; running_ && waited < ms; waited += 50)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    };
     while (running_) {
-        bool ok = false;
-        if (!is_stream(src_.source)) {
+        if (!stream) {
             std::error_code ec;
             std::string path = fs::is_directory(src_.source, ec) ? newest_file(src_.source) : src_.source;
-            ok = !path.empty() && poll_file(path);
-            if (!ok) why = path.empty() ? "no frame file in " + src_.source : "cannot read " + path;
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            if (path.empty())
+                why = "no frame file in " + src_.source;
+            else if (!poll_file(path))
+                why = "cannot read " + path;
+            else
+                why = "no new frame";
+            pause(100);
+        } else if (!cap.isOpened() && !vision::open_capture(cap, src_.source, true)) {
+            why = "cannot open " + src_.source;
+            pause(backoff_ms);
+            backoff_ms = std::min(backoff_ms * 2, 10000);
         } else {
-            if (!cap.isOpened()) {
-                // Raw 16-bit frames: no RGB conversion (Y16 on V4L2 thermal cores).
-                if (cap.open(src_.source, cv::CAP_ANY, {cv::CAP_PROP_CONVERT_RGB, 0})) {
-                    backoff_ms = 500;
-                } else {
-                    why = "cannot open " + src_.source;
-                    std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
-                    backoff_ms = std::min(backoff_ms * 2, 10000);
-                }
-            }
             cv::Mat f;
-            if (cap.isOpened() && cap.read(f) && !f.empty()) {
-                if (f.type() == CV_16UC1) {
-                    std::lock_guard<std::mutex> lock(mu_);
-                    frame_ = f.clone();
-                    frame_ms_ = clock_.now_ms();
-                    ok = true;
-                } else {
-                    why = "stream gives " + std::to_string(f.channels()) +
-                          "-channel 8-bit frames, not 16-bit radiometric (set the camera to Y16)";
-                }
-            } else if (cap.isOpened()) {
-                why = "read failed";
+            if (cap.read(f) && f.type() == CV_16UC1) {
+                std::lock_guard<std::mutex> lock(mu_);
+                frame_ = f.clone();
+                frame_ms_ = clock_.now_ms();
+                backoff_ms = 500;
+            } else {
+                why = f.empty() ? "read failed"
+                                : "stream gives " + std::to_string(f.channels()) +
+                                      "-channel 8-bit frames, not 16-bit radiometric (set the camera to Y16)";
                 cap.release();
+                pause(backoff_ms);
+                backoff_ms = std::min(backoff_ms * 2, 10000);
             }
         }
-        int64_t now = clock_.now_ms();
-        if (ok) {
-            last_ok = now;
-            set_online(true, "");
-        } else if (now - last_ok >= stall_ms) {
-            set_online(false, why + " for " + std::to_string((now - last_ok) / 1000) + " s");
+        int64_t now = clock_.now_ms(), last;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            last = frame_ms_;
         }
+        if (last && now - last < stall_ms)
+            set_online(true, "");
+        else if (now - (last ? last : started) >= stall_ms)
+            set_online(false, why + " for " + std::to_string((now - (last ? last : started)) / 1000) + " s");
     }
 }
 

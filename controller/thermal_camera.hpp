@@ -1,7 +1,7 @@
 // A radiometric thermal camera beside an entrance camera: one thread keeps the newest 16-bit frame
-// (file re-read when it changes, newest file of a folder, or a V4L2/URL stream in Y16) and
-// supervises it (no frame for stall_s → the thermometer is offline, so the gate applies its
-// thermometer-offline policy). The face pipeline asks it for the skin temperature of a face box.
+// (a file re-read when an exporter rewrites it, the newest file of a folder, or a V4L2/URL stream in
+// Y16) and supervises it (no new frame for stall_s → the thermometer is offline, so the gate applies
+// its thermometer-offline policy). The face pipeline asks it for the skin temperature of a face box.
 #pragma once
 
 #include <array>
@@ -52,7 +52,7 @@ private:
     bool announced_ = false;  // a health state was published at least once
     std::mutex mu_;
     cv::Mat frame_;         // CV_16UC1
-    int64_t frame_ms_ = 0;  // when the frame was last confirmed current
+    int64_t frame_ms_ = 0;  // when the frame was taken (a file's mtime, a stream's arrival)
     std::string file_sig_;  // path + mtime + size of the file the frame came from
 };
 

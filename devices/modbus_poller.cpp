@@ -159,7 +159,7 @@ void ModbusBusPoller::apply(DeviceState& d, PointState& p, double value, int64_t
         // Only a reading that changed, and warm enough to be a person at the sensor, is news.
         bool changed = !p.last_value || std::fabs(*p.last_value - value) >= 0.05;
         p.last_value = value;
-        if (changed && value >= 30) bus_.publish(TemperatureReading{d.cfg->id, value, now});
+        if (changed && value >= 30) bus_.publish(TemperatureReading{d.cfg->id, value, now, std::nullopt});
     } else if (m == "counter_in" || m == "counter_out") {
         if (p.last_value) {
             double delta = value - *p.last_value;
@@ -186,7 +186,8 @@ std::vector<ModbusBusPoller::Read> ModbusBusPoller::plan(const std::vector<Devic
     for (auto* d : due)
         for (size_t i = 0; i < d->points.size(); ++i) {
             const auto& pt = *d->points[i].point;
-            if (pt.meaning == "output") continue;
+            // Outputs are read back too: that read is how a siren or door relay module proves it is
+            // alive (its value is not an event).
             bool bits = is_bit_table(pt.table);
             int addr = bits ? pt.address + std::max(pt.channel, 0) : pt.address;
             int count = bits ? 1 : std::clamp(pt.count, 1, 2);
@@ -214,9 +215,11 @@ std::vector<ModbusBusPoller::Read> ModbusBusPoller::plan(const std::vector<Devic
 
 bool ModbusBusPoller::poll(const std::vector<DeviceState*>& due, int64_t now) {
     auto log = logger("modbus");
-    std::map<DeviceState*, bool> failed;  // device → any read failed this cycle
-    for (auto* d : due) failed[d] = false;
-    for (auto& r : plan(due)) {
+    std::map<DeviceState*, bool> failed;  // device → any read failed this cycle (devices read at all)
+    auto reads = plan(due);
+    for (auto& r : reads)
+        for (auto& p : r.points) failed[p.d] = false;
+    for (auto& r : reads) {
         modbus_set_slave(ctx_, r.unit);
         uint8_t bits[MODBUS_MAX_READ_BITS] = {0};
         uint16_t regs[MODBUS_MAX_READ_REGISTERS] = {0};
@@ -255,6 +258,7 @@ bool ModbusBusPoller::poll(const std::vector<DeviceState*>& due, int64_t now) {
         int64_t at = clock_.now_ms();
         for (auto& p : r.points) {
             const auto& pt = *p.d->points[p.point].point;
+            if (pt.meaning == "output") continue;
             double value;
             if (is_bit_table(r.table))
                 value = bits[p.offset];

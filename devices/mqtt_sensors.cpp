@@ -132,7 +132,7 @@ void MqttSensorBridge::handle(const std::string& topic, const std::string& paylo
     if (p.call) emit(ButtonPressed{d.cfg->id, d.cfg->zone, "call", now});
     if (p.reset) emit(ButtonReset{d.cfg->id, now});
     if (p.fall) emit(FallDetected{d.cfg->id, d.cfg->zone, p.fall_certain, now});
-    if (p.temperature) emit(TemperatureReading{d.cfg->id, *p.temperature, now});
+    if (p.temperature) emit(TemperatureReading{d.cfg->id, *p.temperature, now, std::nullopt});
 }
 
 void MqttSensorBridge::supervise() {

@@ -90,6 +90,9 @@ void Simulator::resize_unit(const std::string& bus, int unit, int bits, int regi
     auto& u = units_[bus][unit];
     if (u.map) modbus_mapping_free(u.map);
     u.map = modbus_mapping_new(bits, bits, registers, registers);
+    if (!u.map)
+        throw std::runtime_error("simulator: cannot allocate a register map for unit " +
+                                 std::to_string(unit));
 }
 
 Simulator::~Simulator() {
@@ -283,6 +286,20 @@ const config::Point* Simulator::point_for(const config::ModbusDevice& d, const s
     return nullptr;
 }
 
+namespace {
+// A scripted address outside the unit's register map is an error in the script, not a memory write.
+void check_address(const modbus_mapping_t* m, const std::string& table, int address,
+                   const std::string& device) {
+    int size = table == "coils"               ? m->nb_bits
+               : table == "discrete_inputs"   ? m->nb_input_bits
+               : table == "holding_registers" ? m->nb_registers
+                                              : m->nb_input_registers;
+    if (address < 0 || address >= size)
+        throw std::invalid_argument("simulator: address " + std::to_string(address) + " is outside " +
+                                    device + "'s " + table + " (0.." + std::to_string(size - 1) + ")");
+}
+}  // namespace
+
 void Simulator::set_point(const std::string& device, const std::string& meaning, int value) {
     std::lock_guard<std::mutex> lock(mu_);
     const config::ModbusDevice* d = nullptr;
@@ -293,8 +310,10 @@ void Simulator::set_point(const std::string& device, const std::string& meaning,
     auto* m = u->map;
     if (p->table == "discrete_inputs" || p->table == "coils") {
         int addr = p->address + std::max(p->channel, 0);
+        check_address(m, p->table, addr, device);
         (p->table == "coils" ? m->tab_bits : m->tab_input_bits)[addr] = value ? 1 : 0;
     } else {
+        check_address(m, p->table, p->address, device);
         uint16_t* regs = p->table == "holding_registers" ? m->tab_registers : m->tab_input_registers;
         if (p->channel >= 0)
             regs[p->address] = static_cast<uint16_t>(value ? regs[p->address] | (1u << p->channel)
@@ -331,6 +350,8 @@ void Simulator::set_register(const std::string& device, int address, uint16_t va
     std::lock_guard<std::mutex> lock(mu_);
     Unit* u = unit_for(device);
     if (!u) throw std::invalid_argument("simulator: no Modbus device '" + device + "'");
+    check_address(u->map, "holding_registers", address, device);
+    check_address(u->map, "input_registers", address, device);
     u->map->tab_registers[address] = value;
     u->map->tab_input_registers[address] = value;
 }
@@ -351,6 +372,7 @@ bool Simulator::coil(const std::string& device, int address) {
     std::lock_guard<std::mutex> lock(mu_);
     Unit* u = unit_for(device);
     if (!u) throw std::invalid_argument("simulator: no Modbus device '" + device + "'");
+    check_address(u->map, "coils", address, device);
     return u->map->tab_bits[address] != 0;
 }
 

@@ -111,7 +111,7 @@ dlib::full_object_detection to_dlib(const DetectedFace& f) {
 Descriptor FaceEngine::embed(const cv::Mat& bgr, const DetectedFace& f) {
     if (!impl_->net) throw std::runtime_error("this face engine was built without a recognition model");
     cv::Mat rgb;
-    cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+    cv::cvtColor(bgr.type() == CV_8UC3 ? bgr : to_bgr8(bgr), rgb, cv::COLOR_BGR2RGB);
     dlib::cv_image<dlib::rgb_pixel> img(rgb);
     dlib::matrix<dlib::rgb_pixel> chip;
     dlib::extract_image_chip(img, dlib::get_face_chip_details(to_dlib(f), 150, 0.25), chip);

@@ -146,7 +146,7 @@ void BM_GateFaceToDecision(benchmark::State& state) {
     }
     size_t i = 0;
     for (auto _ : state) {
-        gate.temperature({"thermo", 36.5, clock.now_ms()});
+        gate.temperature({"thermo", 36.5, clock.now_ms(), std::nullopt});
         FaceSeen f;
         f.camera_id = "door";
         f.zone = "hall";

@@ -68,9 +68,10 @@ void Bus::close_all() {
 }
 
 const char* event_name(const Event& e) {
-    static const char* names[] = {"ButtonPressed",  "ButtonReset",    "FallDetected", "TemperatureReading",
-                                  "OccupancyCount", "DeviceHealth",   "FaceSeen",     "MotionEvent",
-                                  "AlarmChanged",   "CheckInRecorded"};
+    static const char* names[] = {"ButtonPressed",      "ButtonReset",     "FallDetected",
+                                  "TemperatureReading", "OccupancyCount",  "DeviceHealth",
+                                  "FaceSeen",           "MotionEvent",     "AlarmChanged",
+                                  "CheckInRecorded",    "OccupancyChanged"};
     return names[e.index()];
 }
 

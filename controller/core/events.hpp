@@ -30,6 +30,9 @@ struct TemperatureReading {
     std::string device_id;
     double celsius = 0;
     int64_t ts_ms = 0;
+    // Set when the reading was taken of a recognised face (thermal camera): it belongs to that elder
+    // only. Point thermometers (IR, MQTT) measure whoever stands at them: unset.
+    std::optional<int64_t> elder_id;
 };
 struct OccupancyCount {  // door counters
     std::string device_id;
@@ -83,8 +86,18 @@ struct CheckInRecorded {
     int64_t ts_ms = 0;
 };
 
-using Event = std::variant<ButtonPressed, ButtonReset, FallDetected, TemperatureReading, OccupancyCount,
-                           DeviceHealth, FaceSeen, MotionEvent, AlarmChanged, CheckInRecorded>;
+// A zone's head count after a door counter moved it (committed).
+struct OccupancyChanged {
+    std::string zone;
+    int count = 0;
+    int capacity = 0;
+    std::string level;  // ok, near, full
+    int64_t ts_ms = 0;
+};
+
+using Event =
+    std::variant<ButtonPressed, ButtonReset, FallDetected, TemperatureReading, OccupancyCount, DeviceHealth,
+                 FaceSeen, MotionEvent, AlarmChanged, CheckInRecorded, OccupancyChanged>;
 
 const char* event_name(const Event& e);
 

@@ -115,6 +115,13 @@ void LiveFeed::loop() {
                                              {"reason", ev.reason},
                                              {"ts", ev.ts_ms}}
                                             .dump());
+                } else if constexpr (std::is_same_v<T, OccupancyChanged>) {
+                    broadcast("occupancy", json{{"zone", ev.zone},
+                                                {"count", ev.count},
+                                                {"capacity", ev.capacity},
+                                                {"level", ev.level},
+                                                {"ts", ev.ts_ms}}
+                                               .dump());
                 } else if constexpr (std::is_same_v<T, MotionEvent>) {
                     broadcast("cctv", json{{"camera_id", ev.camera_id},
                                            {"label", ev.label},

@@ -55,7 +55,7 @@ struct Fixture {
         f.ts_ms = clock.now_ms();
         return f;
     }
-    TemperatureReading temp(double c) { return {"thermo", c, clock.now_ms()}; }
+    TemperatureReading temp(double c) { return {"thermo", c, clock.now_ms(), std::nullopt}; }
     int checkin_count() { return static_cast<int>(checkins.list(0, kT0 * 2).size()); }
 };
 
@@ -186,6 +186,21 @@ TEST(Gate, AnElderWaitingAtAThermometerThatGoesOfflineIsDecidedByThePolicy) {
     // Another device's health, or the thermometer coming back, decides nothing.
     EXPECT_FALSE(f.gate.device_health({"other", "call_button", "hall", false, "x", std::nullopt, kT0}));
     EXPECT_FALSE(f.gate.device_health({"thermo", "ir_thermometer", "hall", true, "", std::nullopt, kT0}));
+}
+
+TEST(Gate, AThermalReadingOfOneElderIsNeverAnotherElders) {
+    Fixture f;
+    auto a = f.elder("张桂英"), b = f.elder("李福生", "男");
+    // B's feverish forehead, measured by the thermal camera, then A is recognised: not A's reading.
+    f.gate.temperature({"thermo", 38.5, f.clock.now_ms(), b});
+    auto d = f.gate.face(f.face(a));
+    EXPECT_EQ(d->reason, "measure");
+    // Still waiting: B's next reading does not decide for A either; A's own does.
+    EXPECT_FALSE(f.gate.temperature({"thermo", 38.6, f.clock.now_ms(), b}));
+    auto own = f.gate.temperature({"thermo", 36.4, f.clock.now_ms(), a});
+    ASSERT_TRUE(own);
+    EXPECT_EQ(own->decision, "allow");
+    EXPECT_EQ(own->elder_id, a);
 }
 
 TEST(Gate, UnknownFacesAreVisitorsAndLeaveNoCheckIn) {

@@ -237,8 +237,8 @@ TEST(ModbusTcp, RoomsOnOneDiModuleAreReadWithOneRequestPerCycle) {
         ModbusBusPoller poller(cfg.buses[0], bus, clock);
         poller.start();
         std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-        auto stats = poller.stats();
         poller.stop();
+        auto stats = poller.stats();
         ASSERT_GT(stats[0].polls, 5u);
         for (auto& st : stats) EXPECT_TRUE(st.online) << st.id;
         // One FC02 request per cycle, not eight (a cycle may be cut short at stop).

@@ -30,9 +30,12 @@ std::vector<cv::Rect> merge(std::vector<cv::Rect> r, double gap) {
 }  // namespace
 
 int LineCounter::side_of(const cv::Point2f& p) const {
-    double c = cross(o_.a, o_.b, p);
+    double len = cv::norm(o_.b - o_.a);
+    if (len <= 0) return 0;
+    double dist = cross(o_.a, o_.b, p) / len;  // signed distance from the line
+    double band = std::max(8.0, o_.band_fraction * len);
     // Image y grows downwards, so a positive cross product is to the right of A→B on screen.
-    return c < 0 ? 1 : c > 0 ? -1 : 0;
+    return dist < -band ? 1 : dist > band ? -1 : 0;
 }
 
 // Whether the step p→q crosses the line between A and B (not its extension beyond the door).

@@ -1,7 +1,8 @@
 // People counting at a door by line crossing: moving blobs from the motion detector are tracked
 // frame to frame (nearest centroid), and a track whose centroid crosses the counting line inside
 // the segment counts once: +1 crossing to the left of the line's direction (A→B), −1 to the right.
-// A track must cross back before it can count again, so someone lingering on the line counts once.
+// A band either side of the line counts as "on it": a track keeps the side it came from until it
+// leaves the band on the other side, so someone lingering in the doorway counts once.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@ struct LineCounterOptions {
     double max_jump_fraction = 0.2;  // of the frame diagonal: farther than this is another blob
     double merge_px = 40;            // blobs closer than this are one person (MOG2 splits bodies)
     int64_t forget_ms = 1500;        // a track unseen this long is dropped
+    double band_fraction = 0.05;     // of the line's length (at least 8 px): "on the line", no side
 };
 
 class LineCounter {

@@ -97,6 +97,7 @@ function connectLive() {
     refresh();
   });
   source.addEventListener("checkin", refresh);
+  source.addEventListener("occupancy", refresh);
   source.addEventListener("device", refresh);
   source.addEventListener("cctv", () => { if (currentTab === "events") loadEvents(true); });
 }
