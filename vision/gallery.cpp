@@ -1,13 +1,128 @@
 #include "vision/gallery.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <mutex>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 namespace caregate::vision {
 
+namespace {
+
+// IEEE 754 half precision, by hand (round to nearest even), so no particular CPU is needed to store.
+uint16_t to_half(float f) {
+    uint32_t x;
+    std::memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u;
+    int32_t exp = int32_t((x >> 23) & 0xff) - 127 + 15;
+    uint32_t mant = x & 0x7fffffu;
+    if (exp >= 31) return uint16_t(sign | 0x7c00u);  // too large (descriptors never are): infinity
+    if (exp <= 0) {                                  // subnormal or zero
+        if (exp < -10) return uint16_t(sign);
+        mant |= 0x800000u;
+        uint32_t shift = uint32_t(14 - exp);
+        uint32_t h = mant >> shift, rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1))) ++h;
+        return uint16_t(sign | h);
+    }
+    uint32_t h = (uint32_t(exp) << 10) | (mant >> 13), rem = mant & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) ++h;  // may carry into the exponent: correct
+    return uint16_t(sign | h);
+}
+
+float from_half(uint16_t h) {
+    uint32_t sign = uint32_t(h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ffu, x;
+    if (exp == 0) {
+        if (mant == 0) {
+            x = sign;
+        } else {  // subnormal: normalise
+            exp = 127 - 15 + 1;
+            while (!(mant & 0x400u)) mant <<= 1, --exp;
+            x = sign | (exp << 23) | ((mant & 0x3ffu) << 13);
+        }
+    } else if (exp == 31) {
+        x = sign | 0x7f800000u | (mant << 13);
+    } else {
+        x = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+    }
+    float f;
+    std::memcpy(&f, &x, 4);
+    return f;
+}
+
+struct Scan {
+    float best = 1e30f, second = 1e30f;
+    int64_t best_elder = -1;
+};
+
+inline void keep(Scan& r, float s, int64_t e) {
+    if (s < r.best) {
+        if (e != r.best_elder) r.second = r.best;
+        r.best = s;
+        r.best_elder = e;
+    } else if (e != r.best_elder && s < r.second) {
+        r.second = s;
+    }
+}
+
+// One pass: the best template, and the best template of any *other* elder.
+Scan scan_portable(const uint16_t* row, const int64_t* elders, size_t n, const float* q) {
+    Scan r;
+    for (size_t i = 0; i < n; ++i, row += 128) {
+        float s = 0;
+        for (int k = 0; k < 128; ++k) {
+            float d = from_half(row[k]) - q[k];
+            s += d * d;
+        }
+        keep(r, s, elders[i]);
+    }
+    return r;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// AVX2 + FMA + F16C: 8 halves → 8 floats per instruction. The search is bound by memory
+// bandwidth, which is why templates are kept as halves (256 bytes each, not 512).
+__attribute__((target("avx2,fma,f16c"))) Scan scan_avx2(const uint16_t* row, const int64_t* elders, size_t n,
+                                                        const float* q) {
+    Scan r;
+    __m256 qv[16];
+    for (int k = 0; k < 16; ++k) qv[k] = _mm256_loadu_ps(q + 8 * k);
+    for (size_t i = 0; i < n; ++i, row += 128) {
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        for (int k = 0; k < 16; k += 2) {
+            __m256 a = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 8 * k)));
+            __m256 b = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 8 * k + 8)));
+            __m256 da = _mm256_sub_ps(a, qv[k]), db = _mm256_sub_ps(b, qv[k + 1]);
+            acc0 = _mm256_fmadd_ps(da, da, acc0);
+            acc1 = _mm256_fmadd_ps(db, db, acc1);
+        }
+        __m256 acc = _mm256_add_ps(acc0, acc1);
+        __m128 lo = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+        lo = _mm_hadd_ps(lo, lo);
+        lo = _mm_hadd_ps(lo, lo);
+        keep(r, _mm_cvtss_f32(lo), elders[i]);
+    }
+    return r;
+}
+#endif
+
+Scan scan(const uint16_t* row, const int64_t* elders, size_t n, const float* q, bool portable) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    static const bool fast =
+        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (fast && !portable) return scan_avx2(row, elders, n, q);
+#endif
+    return scan_portable(row, elders, n, q);
+}
+
+}  // namespace
+
 void Gallery::add(int64_t template_id, int64_t elder_id, const Descriptor& d) {
     std::unique_lock lock(mu_);
-    data_.insert(data_.end(), d.begin(), d.end());
+    for (float x : d) data_.push_back(to_half(x));
     template_ids_.push_back(template_id);
     elder_ids_.push_back(elder_id);
 }
@@ -45,26 +160,8 @@ Match Gallery::match(const Descriptor& q, double threshold, double margin) const
     std::shared_lock lock(mu_);
     Match m;
     const size_t n = elder_ids_.size();
-    // One pass: the best template, and the best template of any *other* elder.
-    float best = 1e30f, second = 1e30f;
-    int64_t best_elder = -1;
-    const float* row = data_.data();
-    for (size_t i = 0; i < n; ++i, row += 128) {
-        float s = 0;
-        for (int k = 0; k < 128; ++k) {  // vectorized: this file is built with reassociation allowed
-            float d = row[k] - q[size_t(k)];
-            s += d * d;
-        }
-        int64_t e = elder_ids_[i];
-        if (s < best) {
-            if (e != best_elder) second = best;
-            best = s;
-            best_elder = e;
-        } else if (e != best_elder && s < second) {
-            second = s;
-        }
-    }
-    if (best_elder < 0 && n == 0) return m;
+    if (n == 0) return m;
+    auto [best, second, best_elder] = scan(data_.data(), elder_ids_.data(), n, q.data(), portable_);
     m.distance = std::sqrt(double(best));
     m.best_elder = best_elder;
     m.second_distance = second < 1e29f ? std::sqrt(double(second)) : 1e9;

@@ -183,6 +183,16 @@ void BM_FaceDetectLandmarksQuality640x480(benchmark::State& state) {
 }
 BENCHMARK(BM_FaceDetectLandmarksQuality640x480)->Unit(benchmark::kMillisecond);
 
+void BM_FaceDetectMmodLandmarksQuality640x480(benchmark::State& state) {
+    vision::FaceEngineOptions o;
+    o.embed = false;
+    o.mmod_model = CAREGATE_SOURCE_DIR "/.cache/models/dlib/mmod_human_face_detector.dat";
+    vision::FaceEngine engine(o);
+    auto f = face_frame();
+    for (auto _ : state) benchmark::DoNotOptimize(engine.analyze(f));
+}
+BENCHMARK(BM_FaceDetectMmodLandmarksQuality640x480)->Unit(benchmark::kMillisecond);
+
 void BM_FaceFullPipeline640x480(benchmark::State& state) {
     vision::FaceEngineOptions o;
     o.recognition_model = model();
