@@ -348,15 +348,19 @@ private:
     std::atomic<bool> running_{true};
     std::thread thread_;
 };
-const char* kThermalHomography = ", homography: [0.25, 0, 6, 0, 0.25, 3, 0, 0, 1]";
+// The door with a thermal camera (and no Modbus thermometer) reading frames from `frames`.
+Options thermal_door(const TempDir& frames, const std::string& extra = "") {
+    Options o;
+    o.modbus_thermometer = false;
+    o.thermal_yaml = "{source: " + frames.file("thermal.png") +
+                     ", homography: [0.25, 0, 6, 0, 0.25, 3, 0, 0, 1]" + extra + "}";
+    return o;
+}
 }  // namespace
 
 TEST(DoorEndToEnd, ThermalCameraReadsTheForeheadAndLetsANormalElderIn) {
-    Options o;
-    o.modbus_thermometer = false;
     TempDir frames;
-    o.thermal_yaml = "{source: " + frames.file("thermal.png") + kThermalHomography + "}";
-    Door d(o);
+    Door d(thermal_door(frames));
     ThermalExporter exporter(frames.file("thermal.png"), 36.6);
     d.start_daemon();
     auto a = d.wait_for([](const json& l) { return l["decision"] == "allow"; });
@@ -369,11 +373,8 @@ TEST(DoorEndToEnd, ThermalCameraReadsTheForeheadAndLetsANormalElderIn) {
 }
 
 TEST(DoorEndToEnd, ThermalCameraFeverIsReMeasuredThenRefused) {
-    Options o;
-    o.modbus_thermometer = false;
     TempDir frames;
-    o.thermal_yaml = "{source: " + frames.file("thermal.png") + kThermalHomography + "}";
-    Door d(o);
+    Door d(thermal_door(frames));
     ThermalExporter exporter(frames.file("thermal.png"), 38.4);
     d.start_daemon();
     auto f = d.wait_for(Door::reason("fever"));
@@ -387,11 +388,8 @@ TEST(DoorEndToEnd, ThermalCameraFeverIsReMeasuredThenRefused) {
 }
 
 TEST(DoorEndToEnd, AThermalCameraWhoseExporterStoppedIsAnOfflineThermometer) {
-    Options o;
-    o.modbus_thermometer = false;
     TempDir frames;
-    o.thermal_yaml = "{source: " + frames.file("thermal.png") + kThermalHomography + ", stall_s: 1}";
-    Door d(o);
+    Door d(thermal_door(frames, ", stall_s: 1"));
     ThermalExporter exporter(frames.file("thermal.png"), 36.6);
     exporter.stop();  // the last frame stays on disk, but nothing new comes
     std::this_thread::sleep_for(1500ms);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "config/config.hpp"
@@ -60,16 +61,30 @@ bool wait_for(Subscription& sub, Pred pred, std::chrono::milliseconds timeout) {
     return false;
 }
 
+// A site's first bus: our simulator serving it (prepared by `before_start`), and a poller reading
+// it with its events on `bus`.
+struct Rig {
+    explicit Rig(const std::string& yaml, const std::function<void(Simulator&)>& before_start = {})
+        : cfg(config::parse_config(yaml, "x.yaml")), sim(cfg) {
+        if (before_start) before_start(sim);
+        sim.start();
+        poller = std::make_unique<ModbusBusPoller>(cfg.buses[0], bus, clock);
+        poller->start();
+    }
+    config::SiteConfig cfg;
+    Simulator sim;
+    Bus bus;
+    std::shared_ptr<Subscription> sub = bus.subscribe("t");
+    SystemClock clock;
+    std::unique_ptr<ModbusBusPoller> poller;
+};
+
 TEST(ModbusTcp, PressGivesOneCallAndHeldButtonStaysOne) {
     int port = free_tcp_port();
-    auto cfg = config::parse_config(tcp_site(port), "x.yaml");
-    Simulator sim(cfg);
-    sim.start();
-    Bus bus;
-    auto sub = bus.subscribe("t");
-    SystemClock clock;
-    ModbusBusPoller poller(cfg.buses[0], bus, clock);
-    poller.start();
+    Rig r(tcp_site(port));
+    Simulator& sim = r.sim;
+    auto& sub = r.sub;
+    ModbusBusPoller& poller = *r.poller;
     ASSERT_TRUE(wait_for<DeviceHealth>(
         *sub, [](auto& h) { return h.device_id == "bath_call" && h.online; }, std::chrono::seconds(5)));
     sim.press("bath_call");
@@ -94,14 +109,10 @@ TEST(ModbusTcp, PressGivesOneCallAndHeldButtonStaysOne) {
 
 TEST(ModbusTcp, AGlitchShorterThanTheDebounceIsIgnored) {
     int port = free_tcp_port();
-    auto cfg = config::parse_config(tcp_site(port), "x.yaml");
-    Simulator sim(cfg);
-    sim.start();
-    Bus bus;
-    auto sub = bus.subscribe("t");
-    SystemClock clock;
-    ModbusBusPoller poller(cfg.buses[0], bus, clock);
-    poller.start();
+    Rig r(tcp_site(port));
+    Simulator& sim = r.sim;
+    auto& sub = r.sub;
+    ModbusBusPoller& poller = *r.poller;
     ASSERT_TRUE(wait_for<DeviceHealth>(
         *sub, [](auto& h) { return h.device_id == "bath_call" && h.online; }, std::chrono::seconds(5)));
     int glitches_seen_by_poll = 0;
@@ -118,14 +129,10 @@ TEST(ModbusTcp, AGlitchShorterThanTheDebounceIsIgnored) {
 
 TEST(ModbusTcp, TemperatureAndOutputs) {
     int port = free_tcp_port();
-    auto cfg = config::parse_config(tcp_site(port), "x.yaml");
-    Simulator sim(cfg);
-    sim.start();
-    Bus bus;
-    auto sub = bus.subscribe("t");
-    SystemClock clock;
-    ModbusBusPoller poller(cfg.buses[0], bus, clock);
-    poller.start();
+    Rig r(tcp_site(port));
+    Simulator& sim = r.sim;
+    auto& sub = r.sub;
+    ModbusBusPoller& poller = *r.poller;
     sim.set_temperature("thermo", 36.6);
     EXPECT_TRUE(wait_for<TemperatureReading>(
         *sub, [](auto& t) { return t.device_id == "thermo" && std::abs(t.celsius - 36.6) < 0.01; },
@@ -143,14 +150,10 @@ TEST(ModbusTcp, TemperatureAndOutputs) {
 
 TEST(ModbusTcp, SilentDeviceGoesOfflineAndRecovers) {
     int port = free_tcp_port();
-    auto cfg = config::parse_config(tcp_site(port), "x.yaml");
-    Simulator sim(cfg);
-    sim.start();
-    Bus bus;
-    auto sub = bus.subscribe("t");
-    SystemClock clock;
-    ModbusBusPoller poller(cfg.buses[0], bus, clock);
-    poller.start();
+    Rig r(tcp_site(port));
+    Simulator& sim = r.sim;
+    auto& sub = r.sub;
+    ModbusBusPoller& poller = *r.poller;
     ASSERT_TRUE(wait_for<DeviceHealth>(
         *sub, [](auto& h) { return h.device_id == "thermo" && h.online; }, std::chrono::seconds(5)));
     sim.set_offline("thermo", true);
@@ -197,16 +200,9 @@ TEST(ModbusTcp, ExceptionsAreCountedNotCalls) {
     site +=
         "      - {id: broken, kind: call_button, unit_id: 5, poll_ms: 50, max_silence_s: 60, "
         "points: [{table: discrete_inputs, address: 300, meaning: call}]}\n";
-    auto cfg = config::parse_config(site, "x.yaml");
-    Simulator sim(cfg);
-    sim.start();
-    Bus bus;
-    auto sub = bus.subscribe("t");
-    SystemClock clock;
-    ModbusBusPoller poller(cfg.buses[0], bus, clock);
-    poller.start();
-    EXPECT_TRUE(drain<ButtonPressed>(*sub, std::chrono::milliseconds(800)).empty());
-    auto stats = poller.stats();
+    Rig r(site);
+    EXPECT_TRUE(drain<ButtonPressed>(*r.sub, std::chrono::milliseconds(800)).empty());
+    auto stats = r.poller->stats();
     EXPECT_GT(stats[3].errors, 3u);
     EXPECT_GT(stats[3].invalid, 3u);
     EXPECT_EQ(stats[0].errors, 0u) << "one broken device does not disturb the others";
@@ -266,15 +262,12 @@ TEST(ModbusTcp, AMisconfiguredPointOnASharedModuleDoesNotSilenceItsNeighbours) {
         "max_silence_s: 2, points: [{table: discrete_inputs, address: 0, meaning: call}]}\n"
         "      - {id: typo, kind: call_button, zone: hall, unit_id: 2, poll_ms: 50, max_silence_s: 60, "
         "points: [{table: discrete_inputs, address: 30, meaning: call}]}\n";
-    auto cfg = config::parse_config(site, "x.yaml");
-    Simulator sim(cfg);
-    sim.resize_unit("b1", 2, 16, 16);  // a 16-input module: the merged read 0..30 is refused
-    sim.start();
-    Bus bus;
-    auto sub = bus.subscribe("t");
-    SystemClock clock;
-    ModbusBusPoller poller(cfg.buses[0], bus, clock);
-    poller.start();
+    Rig r(site, [](Simulator& sim) {
+        sim.resize_unit("b1", 2, 16, 16);
+    });  // a 16-input module: the merged read 0..30 is refused
+    Simulator& sim = r.sim;
+    auto& sub = r.sub;
+    ModbusBusPoller& poller = *r.poller;
     ASSERT_TRUE(wait_for<DeviceHealth>(
         *sub, [](auto& h) { return h.device_id == "room1" && h.online; }, std::chrono::seconds(5)));
     sim.press("room1");
