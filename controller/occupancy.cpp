@@ -1,6 +1,8 @@
 #include "controller/occupancy.hpp"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
 
 namespace caregate {
 
@@ -33,6 +35,21 @@ int Occupancy::adjust(sqlite3* db, const std::string& zone, int delta, const std
         s.bind(1, clock_.now_ms()).bind(2, zone).bind(3, applied).bind(4, source).bind(5, actor).run();
     }
     return cur + applied;
+}
+
+ZoneOccupancy Occupancy::correct(const std::string& zone, int count, const std::string& actor,
+                                 const std::string& reason) {
+    if (!cfg_.find_zone(zone)) throw std::invalid_argument("zone '" + zone + "' does not exist");
+    if (count < 0) throw std::invalid_argument("a head count cannot be negative");
+    if (reason.empty()) throw std::invalid_argument("a correction needs a reason (it is audited)");
+    store_.write([&](sqlite3* db) {
+        int before = count_in(db, zone);
+        adjust(db, zone, count - before, "staff", actor);
+        Store::audit(db, actor, "occupancy.correct", "zone:" + zone,
+                     nlohmann::json{{"from", before}, {"to", count}, {"reason", reason}}.dump(),
+                     clock_.now_ms());
+    });
+    return this->zone(zone);
 }
 
 std::vector<ZoneOccupancy> Occupancy::counted(const std::string& counter_id, int delta) {

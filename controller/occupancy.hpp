@@ -28,6 +28,10 @@ public:
     // and staff corrections move the count: check-ins ("checkin") would count the same person twice.
     int adjust(sqlite3* db, const std::string& zone, int delta, const std::string& source,
                const std::string& actor);
+    // Staff set a zone's head count (a miscount, someone left by another door). Audited with who and
+    // why. Throws std::invalid_argument for an unknown zone, a negative count or no reason.
+    ZoneOccupancy correct(const std::string& zone, int count, const std::string& actor,
+                          const std::string& reason);
     // A door counter's crossing (+1 in, −1 out) for the zones it drives, each in its own
     // transaction. Returns those zones as they are now.
     std::vector<ZoneOccupancy> counted(const std::string& counter_id, int delta);

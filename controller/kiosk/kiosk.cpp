@@ -670,6 +670,21 @@ void Kiosk::routes(httplib::Server& s) {
             fail(res, 400, e.what());
         }
     });
+    // Staff correct a zone's head count (audited).
+    s.Post(R"(/api/occupancy/([a-z0-9_-]+))", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res);
+        if (!sess) return;
+        auto j = body(req, res);
+        if (!j) return;
+        if (!(*j)["count"].is_number_integer()) return fail(res, 400, "count must be a whole number");
+        try {
+            auto z = p_.occupancy.correct(req.matches[1], (*j)["count"].get<int>(), sess->who.username,
+                                          j->value("reason", ""));
+            reply(res, {{"zone", z.zone}, {"count", z.count}, {"capacity", z.capacity}, {"level", z.level}});
+        } catch (const std::invalid_argument& e) {
+            fail(res, 400, e.what());
+        }
+    });
     s.Post("/api/door/commitment", [this](const httplib::Request& req, httplib::Response& res) {
         auto sess = writer(req, res);
         if (!sess) return;

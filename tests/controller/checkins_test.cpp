@@ -141,6 +141,33 @@ TEST(Occupancy, AZoneWithADoorCounterFollowsTheCounterNotCheckIns) {
     EXPECT_EQ(occ.count("dining"), 0);
 }
 
+TEST(Occupancy, StaffCorrectionsSetTheCountAndAreAudited) {
+    Fixture f;
+    auto id = f.elder("张桂英");
+    ASSERT_TRUE(f.svc.record(f.req(id)));
+    auto z = f.occ.correct("hall", 2, "王护士", "两位长者从侧门进来");
+    EXPECT_EQ(z.count, 2);
+    EXPECT_EQ(z.level, "full");
+    EXPECT_EQ(f.occ.correct("hall", 0, "王护士", "下午散场").count, 0);
+    auto audit = f.store.read([](sqlite3* db) {
+        Stmt s(
+            db,
+            "SELECT actor || '|' || action || '|' || detail FROM audit_log WHERE action='occupancy.correct' "
+            "ORDER BY id");
+        std::vector<std::string> rows;
+        while (s.step()) rows.push_back(s.str(0));
+        return rows;
+    });
+    ASSERT_EQ(audit.size(), 2u);
+    EXPECT_NE(audit[0].find("王护士|occupancy.correct|"), std::string::npos) << audit[0];
+    EXPECT_NE(audit[0].find("\"from\":1"), std::string::npos) << audit[0];
+    EXPECT_NE(audit[0].find("侧门"), std::string::npos) << audit[0];
+    EXPECT_THROW(f.occ.correct("hall", -1, "王护士", "x"), std::invalid_argument);
+    EXPECT_THROW(f.occ.correct("hall", 1, "王护士", ""), std::invalid_argument);
+    EXPECT_THROW(f.occ.correct("garden", 1, "王护士", "x"), std::invalid_argument);
+    EXPECT_EQ(f.occ.count("hall"), 0) << "a refused correction changes nothing";
+}
+
 TEST(Occupancy, AZoneCounterMustBeAbleToCount) {
     try {
         config::parse_config(

@@ -155,6 +155,31 @@ test("manual check-in by name and by card", async () => {
   await page.close();
 });
 
+test("staff correct a zone's head count, with a reason", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await login(page, "nurse", "nurse-pass-1");
+  await page.waitForSelector("#ov-zones:has-text('活动大厅')");
+  const answers = ["5", "两位长者从侧门进来"];
+  page.on("dialog", (d) => d.accept(answers.shift()));
+  await page.click("#ov-zones .zone-fix[data-zone=hall]");
+  await page.waitForSelector("#ov-zones:has-text('5 / 40')");
+  // Without a reason nothing changes.
+  answers.push("9", "");
+  await page.click("#ov-zones .zone-fix[data-zone=hall]");
+  await page.waitForTimeout(500);
+  assert.ok(await page.isVisible("#ov-zones:has-text('5 / 40')"));
+  const r = await page.evaluate(async () => {
+    const me = await (await fetch("/api/me")).json();
+    const bad = await fetch("/api/occupancy/hall", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": me.csrf },
+      body: JSON.stringify({ count: -3, reason: "x" }) });
+    return { status: bad.status, error: (await bad.json()).error };
+  });
+  assert.equal(r.status, 400);
+  assert.match(r.error, /negative/);
+  await shot(page, "04c-occupancy-corrected");
+  await page.close();
+});
+
 // A downlink notice from the city platform (HMAC as in docs/city-exchange.md) shows on the overview;
 // one with a wrong HMAC does not.
 function cityCommand(id, cmd, data, key) {

@@ -140,8 +140,10 @@ async function loadOverview() {
     const pct = z.capacity ? Math.min(100, Math.round((z.count * 100) / z.capacity)) : 0;
     const label = z.level === "full" ? "已满" : z.level === "near" ? "将满" : "";
     return `<div class="zone"><span>${esc(z.name)}</span><div class="bar ${z.level}"><div style="width:${pct}%"></div></div>
-      <span>${z.count}${z.capacity ? " / " + z.capacity : ""} ${label}</span></div>`;
+      <span>${z.count}${z.capacity ? " / " + z.capacity : ""} ${label}</span>
+      <button class="small zone-fix" data-zone="${esc(z.id)}" data-count="${z.count}">校正</button></div>`;
   }).join("");
+  $("ov-zones").querySelectorAll(".zone-fix").forEach((b) => b.addEventListener("click", () => correctZone(b.dataset.zone, b.dataset.count)));
   $("ov-alarms").innerHTML = o.alarms.length ? o.alarms.map(alarmRow).join("") : "<p>暂无未处理报警</p>";
   bindAlarmRows($("ov-alarms"));
   $("ov-devices").innerHTML = o.devices.map((d) =>
@@ -153,6 +155,18 @@ async function loadOverview() {
       <small>${fmt(n.received_at)}</small></div>`).join("");
   const raised = o.alarms.find((a) => a.state === "raised");
   if (raised && !bannerAlarm) banner({ alarm_id: raised.id, kind: raised.kind, step: raised.steps?.[raised.steps.length - 1] || { step: "raised" } });
+}
+
+// Staff set a zone's head count when it is wrong (audited with the reason).
+async function correctZone(zone, current) {
+  const count = prompt("实际人数", current);
+  if (count === null || count.trim() === "") return;
+  const reason = prompt("校正原因（将记入审计日志）", "");
+  if (!reason) return;
+  try {
+    await api(`/api/occupancy/${encodeURIComponent(zone)}`, { json: { count: parseInt(count, 10), reason } });
+  } catch (e) { alert(e.message); }
+  loadOverview();
 }
 
 // ---------- alarms ----------
