@@ -13,6 +13,7 @@
 
 #include "controller/city/exchange.hpp"
 #include "controller/core/log.hpp"
+#include "controller/statistics.hpp"
 
 namespace fs = std::filesystem;
 
@@ -234,34 +235,9 @@ json Kiosk::overview() {
 json Kiosk::monthly_report(const std::string& month) {
     auto [from, to] = local_month_range(month, p_.cfg.site.timezone);
     json r = {{"site", p_.cfg.site.name}, {"site_id", p_.cfg.site.id}, {"month", month}};
-    p_.store.read([&](sqlite3* db) {
-        Stmt c(db,
-               "SELECT COUNT(*), COUNT(DISTINCT elder_id) FROM checkins WHERE direction='in' AND ts>=? AND "
-               "ts<?");
-        c.bind(1, from).bind(2, to).step();
-        r["checkins"] = c.i64(0);
-        r["unique_elders"] = c.i64(1);
-        json alarms = json::array();
-        Stmt a(db,
-               "SELECT kind, COUNT(*), AVG(acked_at - raised_at), MAX(acked_at - raised_at), "
-               "AVG(CASE WHEN state='resolved' THEN closed_at - raised_at END), "
-               "SUM(state IN ('resolved','cancelled')) FROM alarms WHERE raised_at>=? AND raised_at<? GROUP "
-               "BY kind "
-               "ORDER BY kind");
-        a.bind(1, from).bind(2, to);
-        while (a.step())
-            alarms.push_back({{"kind", a.str(0)},
-                              {"count", a.i64(1)},
-                              {"avg_ack_s", a.is_null(2) ? json(nullptr) : json(a.f64(2) / 1000.0)},
-                              {"max_ack_s", a.is_null(3) ? json(nullptr) : json(a.f64(3) / 1000.0)},
-                              {"avg_resolve_s", a.is_null(4) ? json(nullptr) : json(a.f64(4) / 1000.0)},
-                              {"closed", a.i64(5)}});
-        r["alarms"] = alarms;
-        Stmt v(db, "SELECT COUNT(*) FROM visit_records WHERE ts>=? AND ts<?");
-        v.bind(1, from).bind(2, to).step();
-        r["visits"] = v.i64(0);
-    });
-    r["services"] = p_.records.service_counts(from, to);
+    r.update(p_.store.read([&](sqlite3* db) { return activity_between(db, from, to); }));
+    for (auto& a : r["alarms"]) a["closed"] = a["count"].get<int64_t>() - a["open"].get<int64_t>();
+    r["services"] = p_.records.service_counts(from, to);  // every service type, zeros included
     return r;
 }
 
