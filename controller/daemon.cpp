@@ -322,8 +322,12 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
                   p_->gate.get(),
                   p_->speaker.get(),
                   {},
-                  c.store.media_dir};
+                  c.store.media_dir,
+                  {}};
     kp.cctv_events = [parts = p_.get()](const std::string& query) { return parts->cctv_search(query); };
+    kp.occupancy_changed = [parts = p_.get()](const ZoneOccupancy& z) {
+        parts->bus.publish(OccupancyChanged{z.zone, z.count, z.capacity, z.level, parts->clock.now_ms()});
+    };
     p_->kiosk = std::make_unique<Kiosk>(kp, srv);
     srv.Get("/healthz", [parts](const httplib::Request&, httplib::Response& res) {
         json j = {{"status", "ok"},

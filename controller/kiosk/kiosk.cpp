@@ -656,6 +656,7 @@ void Kiosk::routes(httplib::Server& s) {
         try {
             auto z = p_.occupancy.correct(req.matches[1], (*j)["count"].get<int>(), sess->who.username,
                                           j->value("reason", ""));
+            if (p_.occupancy_changed) p_.occupancy_changed(z);
             reply(res, {{"zone", z.zone}, {"count", z.count}, {"capacity", z.capacity}, {"level", z.level}});
         } catch (const std::invalid_argument& e) {
             fail(res, 400, e.what());

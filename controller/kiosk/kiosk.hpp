@@ -58,6 +58,8 @@ struct KioskParts {
     std::function<nlohmann::json(const std::string& query)> cctv_events;
     // Media files (snapshots, thumbnails) by their stored relative path.
     std::string media_dir;
+    // A staff correction changed a zone's head count (committed): announce it.
+    std::function<void(const ZoneOccupancy&)> occupancy_changed;
 };
 
 struct Session {

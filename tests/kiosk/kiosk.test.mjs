@@ -155,7 +155,12 @@ test("manual check-in by name and by card", async () => {
   await page.close();
 });
 
-test("staff correct a zone's head count, with a reason", async () => {
+test("staff correct a zone's head count, with a reason, and other kiosks see it live", async () => {
+  // Another kiosk (the director's) is open on the overview.
+  const otherCtx = await browser.newContext();
+  const other = await otherCtx.newPage();
+  await login(other, "admin", "admin-pass-1");
+  await other.waitForSelector("#ov-zones:has-text('活动大厅')");
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   await login(page, "nurse", "nurse-pass-1");
   await page.waitForSelector("#ov-zones:has-text('活动大厅')");
@@ -163,6 +168,8 @@ test("staff correct a zone's head count, with a reason", async () => {
   page.on("dialog", (d) => d.accept(answers.shift()));
   await page.click("#ov-zones .zone-fix[data-zone=hall]");
   await page.waitForSelector("#ov-zones:has-text('5 / 40')");
+  await other.waitForSelector("#ov-zones:has-text('5 / 40')", { timeout: 5000 });  // pushed, not reloaded
+  await otherCtx.close();
   // Without a reason nothing changes.
   answers.push("9", "");
   await page.click("#ov-zones .zone-fix[data-zone=hall]");
