@@ -93,6 +93,17 @@ struct Daemon::Parts {
     int64_t started_ms = 0;
 
     // The kiosk's event search: "camera=..&label=..&date=YYYY-MM-DD&before=ID" or "alarm=ID".
+    // A zone's head count moved outside check-ins (door counter, staff correction), committed:
+    // over capacity is an alarm whoever walked in, back under clears it; then it is announced.
+    void occupancy_moved(const ZoneOccupancy& z, const std::string& by) {
+        if (z.capacity > 0 && z.count > z.capacity)
+            alarms->raise("over_capacity", z.zone, z.zone, by,
+                          json{{"count", z.count}, {"capacity", z.capacity}});
+        else if (z.level != "full")
+            alarms->clear("over_capacity", z.zone, "occupancy back under capacity");
+        bus.publish(OccupancyChanged{z.zone, z.count, z.capacity, z.level, clock.now_ms()});
+    }
+
     nlohmann::json cctv_search(const std::string& query) {
         std::map<std::string, std::string> q;
         size_t pos = 0;
@@ -202,14 +213,8 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
     Gate* gate = p_->gate.get();
     // A door counter moves the head count; over capacity is an alarm whoever walked in.
     p_->rules->on_count([parts = p_.get()](const OccupancyCount& e) {
-        for (auto& z : parts->occupancy->counted(e.device_id, e.delta)) {
-            if (z.level == "full" && z.capacity > 0 && z.count > z.capacity)
-                parts->alarms->raise("over_capacity", z.zone, z.zone, "counter:" + e.device_id,
-                                     json{{"count", z.count}, {"capacity", z.capacity}});
-            else if (z.level != "full")
-                parts->alarms->clear("over_capacity", z.zone, "occupancy back under capacity");
-            parts->bus.publish(OccupancyChanged{z.zone, z.count, z.capacity, z.level, e.ts_ms});
-        }
+        for (auto& z : parts->occupancy->counted(e.device_id, e.delta))
+            parts->occupancy_moved(z, "counter:" + e.device_id);
     });
     p_->rules->on_temperature([gate](const TemperatureReading& t) { gate->temperature(t); });
     if (c.city.enabled) {
@@ -325,9 +330,7 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
                   c.store.media_dir,
                   {}};
     kp.cctv_events = [parts = p_.get()](const std::string& query) { return parts->cctv_search(query); };
-    kp.occupancy_changed = [parts = p_.get()](const ZoneOccupancy& z) {
-        parts->bus.publish(OccupancyChanged{z.zone, z.count, z.capacity, z.level, parts->clock.now_ms()});
-    };
+    kp.occupancy_changed = [parts = p_.get()](const ZoneOccupancy& z) { parts->occupancy_moved(z, "staff"); };
     p_->kiosk = std::make_unique<Kiosk>(kp, srv);
     srv.Get("/healthz", [parts](const httplib::Request&, httplib::Response& res) {
         json j = {{"status", "ok"},

@@ -16,7 +16,9 @@ bool open_capture(cv::VideoCapture& cap, const std::string& source, bool raw) {
         std::vector<int> params{cv::CAP_PROP_OPEN_TIMEOUT_MSEC, kNetworkTimeoutMs,
                                 cv::CAP_PROP_READ_TIMEOUT_MSEC, kNetworkTimeoutMs};
         if (raw) params.insert(params.end(), {cv::CAP_PROP_CONVERT_RGB, 0});
-        return cap.open(source, cv::CAP_FFMPEG, params) || cap.open(source, cv::CAP_ANY);
+        if (cap.open(source, cv::CAP_FFMPEG, params)) return true;
+        // Another backend only for files: for a URL it would bring its own (maybe unbounded) timeouts.
+        return !is_stream_source(source) && cap.open(source, cv::CAP_ANY);
     } catch (const std::exception&) {  // a malformed device name, a backend that throws
         return false;
     }

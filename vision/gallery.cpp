@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -68,13 +69,27 @@ inline void keep(Scan& r, float s, int64_t e) {
     }
 }
 
-// One pass: the best template, and the best template of any *other* elder.
+// One pass: the best template, and the best template of any *other* elder. Halves are widened by
+// the CPU where it can (ARM64), else through a 256 KB table built once.
 Scan scan_portable(const uint16_t* row, const int64_t* elders, size_t n, const float* q) {
+#if !defined(__aarch64__)
+    static const std::vector<float> widen = [] {
+        std::vector<float> t(65536);
+        for (uint32_t h = 0; h < 65536; ++h) t[h] = from_half(uint16_t(h));
+        return t;
+    }();
+#endif
     Scan r;
     for (size_t i = 0; i < n; ++i, row += 128) {
         float s = 0;
         for (int k = 0; k < 128; ++k) {
-            float d = from_half(row[k]) - q[k];
+#if defined(__aarch64__)
+            __fp16 h;
+            std::memcpy(&h, row + k, 2);
+            float d = float(h) - q[k];
+#else
+            float d = widen[row[k]] - q[k];
+#endif
             s += d * d;
         }
         keep(r, s, elders[i]);

@@ -30,7 +30,10 @@ public:
     // much further away, or the answer is "ambiguous, no match".
     Match match(const Descriptor& d, double threshold, double margin) const;
     // The plain C++ scan even where AVX2/F16C exist (tests check both paths give the same answers).
-    void use_portable_scan(bool on) { portable_ = on; }
+    void use_portable_scan(bool on) {
+        std::unique_lock lock(mu_);
+        portable_ = on;
+    }
 
 private:
     mutable std::shared_mutex mu_;

@@ -187,6 +187,7 @@ void BM_FaceDetectMmodLandmarksQuality640x480(benchmark::State& state) {
     vision::FaceEngineOptions o;
     o.embed = false;
     o.mmod_model = CAREGATE_SOURCE_DIR "/.cache/models/dlib/mmod_human_face_detector.dat";
+    if (!std::filesystem::exists(o.mmod_model)) return state.SkipWithError("run scripts/fetch-models first");
     vision::FaceEngine engine(o);
     auto f = face_frame();
     for (auto _ : state) benchmark::DoNotOptimize(engine.analyze(f));

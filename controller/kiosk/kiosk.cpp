@@ -652,10 +652,15 @@ void Kiosk::routes(httplib::Server& s) {
         if (!sess) return;
         auto j = body(req, res);
         if (!j) return;
-        if (!(*j)["count"].is_number_integer()) return fail(res, 400, "count must be a whole number");
+        const auto& count = (*j)["count"];
+        if (!count.is_number_integer() || count.get<int64_t>() < 0 || count.get<int64_t>() > 100000)
+            return fail(res, 400, "count must be a whole number from 0 to 100000");
+        const auto& why = (*j)["reason"];
+        std::string reason = why.is_string() ? why.get<std::string>() : "";
+        if (reason.find_first_not_of(" \t\r\n") == std::string::npos) reason.clear();
         try {
-            auto z = p_.occupancy.correct(req.matches[1], (*j)["count"].get<int>(), sess->who.username,
-                                          j->value("reason", ""));
+            auto z =
+                p_.occupancy.correct(req.matches[1], int(count.get<int64_t>()), sess->who.username, reason);
             if (p_.occupancy_changed) p_.occupancy_changed(z);
             reply(res, {{"zone", z.zone}, {"count", z.count}, {"capacity", z.capacity}, {"level", z.level}});
         } catch (const std::invalid_argument& e) {

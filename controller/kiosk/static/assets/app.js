@@ -159,12 +159,14 @@ async function loadOverview() {
 
 // Staff set a zone's head count when it is wrong (audited with the reason).
 async function correctZone(zone, current) {
-  const count = prompt("实际人数", current);
-  if (count === null || count.trim() === "") return;
+  const answer = prompt("实际人数", current);
+  if (answer === null || answer.trim() === "") return;
+  const count = Number(answer.trim());
+  if (!Number.isInteger(count) || count < 0) { alert("请输入人数（0 或正整数）"); return; }
   const reason = prompt("校正原因（将记入审计日志）", "");
   if (!reason) return;
   try {
-    await api(`/api/occupancy/${encodeURIComponent(zone)}`, { json: { count: parseInt(count, 10), reason } });
+    await api(`/api/occupancy/${encodeURIComponent(zone)}`, { json: { count, reason } });
   } catch (e) { alert(e.message); }
   loadOverview();
 }
