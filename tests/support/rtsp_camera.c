@@ -15,7 +15,10 @@ int main(int argc, char** argv) {
     gst_rtsp_server_set_service(server, argv[1]);
     GstRTSPMountPoints* mounts = gst_rtsp_server_get_mount_points(server);
     GstRTSPMediaFactory* f = gst_rtsp_media_factory_new();
-    gst_rtsp_media_factory_set_launch(f, "( videotestsrc is-live=true pattern=ball ! video/x-raw,format=I420,width=640,height=360,framerate=10/1 ! jpegenc ! rtpjpegpay name=pay0 pt=26 )");
+    gst_rtsp_media_factory_set_launch(f,
+                                      "( videotestsrc is-live=true pattern=ball ! "
+                                      "video/x-raw,format=I420,width=640,height=360,framerate=10/1 ! jpegenc "
+                                      "! rtpjpegpay name=pay0 pt=26 )");
     gst_rtsp_media_factory_set_shared(f, TRUE);
     gst_rtsp_mount_points_add_factory(mounts, "/live", f);
     g_object_unref(mounts);
