@@ -22,10 +22,9 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.hpp"
 #include "controller/city/uplink.hpp"
 #include "controller/core/log.hpp"
-
-extern char** environ;
 
 using namespace caregate;
 using Clk = std::chrono::steady_clock;
@@ -33,15 +32,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-double since(Clk::time_point t) { return std::chrono::duration<double>(Clk::now() - t).count(); }
-
-long rss_kb() {
-    std::ifstream in("/proc/self/status");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
-}
 long peak_rss_kb() {
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
@@ -121,7 +111,7 @@ int throughput(const std::string& dir, int64_t rows, int inflight) {
     auto t0 = Clk::now();
     up.start();
     while (up.stats().sent < uint64_t(rows)) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    double s = since(t0);
+    double s = bench::seconds_since(t0);
     std::printf("throughput: %lld rows, inflight %d: %.2f s, %.0f msg/s (acknowledged and marked sent)\n",
                 (long long)rows, inflight, s, rows / s);
     return 0;
@@ -132,8 +122,8 @@ int drain(const std::string& dir, int64_t rows) {
     Store store(dir + "/site.db");
     auto tf = Clk::now();
     fill(store, "s1", rows, 1'790'000'000'000);
-    std::printf("drain: filled %lld rows in %.1f s; db %.0f MB; RSS %ld kB\n", (long long)rows, since(tf),
-                fs::file_size(dir + "/site.db") / 1e6, rss_kb());
+    std::printf("drain: filled %lld rows in %.1f s; db %.0f MB; RSS %ld kB\n", (long long)rows,
+                bench::seconds_since(tf), fs::file_size(dir + "/site.db") / 1e6, bench::rss_kb());
     SystemClock clock;
     city::CityUplink up(store, clock, options(broker.uri(), "s1", 64));
     auto t0 = Clk::now();
@@ -142,14 +132,14 @@ int drain(const std::string& dir, int64_t rows) {
     int64_t next = rows / 10;
     while (int64_t(up.stats().sent) < rows) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        max_rss = std::max(max_rss, rss_kb());
+        max_rss = std::max(max_rss, bench::rss_kb());
         if (int64_t(up.stats().sent) >= next) {
             std::printf("  %3lld%% sent after %5.1f s, RSS %ld kB\n", (long long)(100 * next / rows),
-                        since(t0), rss_kb());
+                        bench::seconds_since(t0), bench::rss_kb());
             next += rows / 10;
         }
     }
-    double s = since(t0);
+    double s = bench::seconds_since(t0);
     std::printf(
         "drain: %lld rows in %.1f s = %.0f msg/s; RSS max during drain %ld kB; peak RSS (incl. fill) %ld "
         "kB\n",
@@ -183,7 +173,7 @@ int sites(const std::string& dir, int n_sites, int msgs, double rate) {
         ups.back()->start();
     }
     std::this_thread::sleep_for(std::chrono::seconds(3));  // all connected
-    std::printf("sites: %d uplinks connected: RSS %ld kB, %d threads\n", n_sites, rss_kb(),
+    std::printf("sites: %d uplinks connected: RSS %ld kB, %d threads\n", n_sites, bench::rss_kb(),
                 int(std::distance(fs::directory_iterator("/proc/self/task"), fs::directory_iterator{})));
     // Writers: one row at a time per site (a commit each, as the services do), spread evenly.
     auto t0 = Clk::now();
@@ -202,17 +192,17 @@ int sites(const std::string& dir, int n_sites, int msgs, double rate) {
                 }
         });
     for (auto& t : ws) t.join();
-    double write_s = since(t0);
-    while (received < total && since(t0) < write_s + 60)
+    double write_s = bench::seconds_since(t0);
+    while (received < total && bench::seconds_since(t0) < write_s + 60)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    double s = since(t0);
+    double s = bench::seconds_since(t0);
     std::sort(lat_ms.begin(), lat_ms.end());
     auto pct = [&](double p) { return lat_ms.empty() ? 0.0 : lat_ms[size_t(p * double(lat_ms.size() - 1))]; };
     std::printf(
         "sites: %d sites x %d rows at %.0f rows/s offered: received %lld/%lld in %.1f s = %.0f msg/s; "
         "commit->receive latency p50 %.0f ms p95 %.0f ms p99 %.0f ms max %.0f ms; RSS %ld kB\n",
         n_sites, msgs, rate, (long long)received.load(), (long long)total, s, received / s, pct(0.5),
-        pct(0.95), pct(0.99), pct(1.0), rss_kb());
+        pct(0.95), pct(0.99), pct(1.0), bench::rss_kb());
     for (auto& u : ups) u->stop();
     sub.disconnect()->wait();
     return received == total ? 0 : 1;

@@ -18,6 +18,7 @@
 #include <random>
 #include <thread>
 
+#include "bench/bench_util.hpp"
 #include "config/config.hpp"
 #include "controller/alarms.hpp"
 #include "controller/checkins.hpp"
@@ -34,14 +35,6 @@ using Clk = std::chrono::steady_clock;
 
 namespace {
 
-long rss_kb() {
-    std::ifstream in("/proc/self/status");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
-}
-
 cv::Mat door_frame(const std::string& photo) {
     cv::Mat p = vision::load_image(photo);
     double k = std::min(640.0 / p.cols, 480.0 / p.rows);
@@ -50,11 +43,6 @@ cv::Mat door_frame(const std::string& photo) {
     scaled.copyTo(
         frame(cv::Rect((640 - scaled.cols) / 2, (480 - scaled.rows) / 2, scaled.cols, scaled.rows)));
     return frame;
-}
-
-double pct(std::vector<double> v, double p) {
-    std::sort(v.begin(), v.end());
-    return v.empty() ? 0 : v[size_t(p * double(v.size() - 1))];
 }
 
 }  // namespace
@@ -77,7 +65,7 @@ int main(int argc, char** argv) {
                                         "/.cache/models/dlib_face_recognition_resnet_model_v1.dat}\n"
                                         "zones: [{id: hall, name: 大厅, capacity: 100000}]\n",
                                     dir + "/site.yaml");
-    long rss0 = rss_kb();
+    long rss0 = bench::rss_kb();
     SystemClock clock;
     Store store(cfg.store.path);
     Roster roster(store, clock);
@@ -112,14 +100,14 @@ int main(int argc, char** argv) {
     roster.record_consent(e.id, "bench", "bench");
     Bus bus;
     auto sub = bus.subscribe("bench");
-    long rss_before_models = rss_kb();
+    long rss_before_models = bench::rss_kb();
     auto tl = Clk::now();
     FaceService faces(cfg, store, clock, roster, &bus);
     double load_s = std::chrono::duration<double>(Clk::now() - tl).count();
     faces.enroll_mats(e.id, {{"enrol", vision::load_image(shared + "/obama_1.jpg")}}, "bench");
     std::printf(
         "models + %zu templates loaded in %.1f s; RSS %ld kB (process start %ld kB, before models %ld kB)\n",
-        faces.gallery_size(), load_s, rss_kb(), rss0, rss_before_models);
+        faces.gallery_size(), load_s, bench::rss_kb(), rss0, rss_before_models);
 
     Outbox outbox(cfg.site.id, cfg.site.region);
     Occupancy occ(store, clock, cfg);
@@ -176,8 +164,10 @@ int main(int argc, char** argv) {
         "  total               p50 %.1f ms  p95 %.1f ms  max %.1f ms\n"
         "  RSS at the end %ld kB\n",
         faces.gallery_size(), load ? ", with CCTV analysis of 4 cameras at 5 fps on the side" : "",
-        recognised, arrivals, pct(to_face, 0.5), pct(to_face, 0.95), pct(to_face, 1), pct(decide, 0.5),
-        pct(decide, 0.95), pct(total, 0.5), pct(total, 0.95), pct(total, 1), rss_kb());
+        recognised, arrivals, bench::percentile(to_face, 0.5), bench::percentile(to_face, 0.95),
+        bench::percentile(to_face, 1), bench::percentile(decide, 0.5), bench::percentile(decide, 0.95),
+        bench::percentile(total, 0.5), bench::percentile(total, 0.95), bench::percentile(total, 1),
+        bench::rss_kb());
     fs::remove_all(dir);
     return recognised == arrivals ? 0 : 1;
 }

@@ -29,7 +29,7 @@
 #include <memory>
 #include <mutex>
 
-#include "bench/devices/bench_util.hpp"
+#include "bench/bench_util.hpp"
 #include "config/config.hpp"
 #include "controller/core/bus.hpp"
 #include "controller/core/clock.hpp"

@@ -1,6 +1,6 @@
-// Helpers shared by the device benchmarks (bench_rtu_cycle, bench_mqtt_load): a temp dir, child
-// processes started with posix_spawn and stopped on destruction, Ctrl-C handling that lets the
-// destructors clean up, key=value arguments, percentiles and /proc readings.
+// Helpers shared by the end-to-end load tools (bench/devices, bench/city, bench/controller): a temp
+// dir, child processes started with posix_spawn and stopped on destruction, Ctrl-C handling that
+// lets the destructors clean up, key=value arguments, percentiles and /proc readings.
 #pragma once
 
 #include <arpa/inet.h>
