@@ -160,6 +160,18 @@ private:
     std::set<std::string> known_;
 };
 
+// A YAML list of numbers (a mask polygon, a counting line, a homography): the list, or a failure
+// at that node naming the key and what was expected.
+template <typename T>
+std::vector<T> number_list(MapReader& r, const YAML::Node& node, const std::string& key,
+                           const std::string& expect) {
+    try {
+        if (node.IsSequence()) return node.as<std::vector<T>>();
+    } catch (const YAML::Exception&) {
+    }
+    r.fail(node, key, expect);
+}
+
 void check_range(MapReader& r, const std::string& key, double v, double lo, double hi) {
     if (v < lo || v > hi) {
         std::ostringstream ss;
@@ -455,12 +467,8 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
             if (!mask.IsSequence())
                 r.fail(mask, "mask", "must be a list of polygons [[x1,y1,x2,y2,...], ...]");
             for (auto poly : mask) {
-                std::vector<int> pts;
-                try {
-                    pts = poly.as<std::vector<int>>();
-                } catch (const YAML::Exception&) {
-                    r.fail(poly, "mask", "each polygon must be a list of whole numbers x1,y1,x2,y2,...");
-                }
+                auto pts = number_list<int>(r, poly, "mask",
+                                            "each polygon must be a list of whole numbers x1,y1,x2,y2,...");
                 if (pts.size() < 6 || pts.size() % 2)
                     r.fail(poly, "mask", "a polygon needs at least 3 points (6 numbers), in x,y pairs");
                 cam.mask.push_back(pts);
@@ -468,13 +476,9 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         }
         YAML::Node line = r.raw("count_line");
         if (line.IsDefined() && !line.IsNull()) {
-            try {
-                cam.count_line = line.as<std::vector<int>>();
-            } catch (const YAML::Exception&) {
-                cam.count_line.clear();
-            }
-            if (cam.count_line.size() != 4)
-                r.fail(line, "count_line", "must be [x1, y1, x2, y2]: the counting line in frame pixels");
+            const char* expect = "must be [x1, y1, x2, y2]: the counting line in frame pixels";
+            cam.count_line = number_list<int>(r, line, "count_line", expect);
+            if (cam.count_line.size() != 4) r.fail(line, "count_line", expect);
         }
         if (r.has("thermal")) {
             auto t = r.child("thermal");
@@ -489,13 +493,9 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
             t.get("stall_s", th.stall_s);
             YAML::Node h = t.raw("homography");
             if (h.IsDefined() && !h.IsNull()) {
-                try {
-                    th.homography = h.as<std::vector<double>>();
-                } catch (const YAML::Exception&) {
-                    t.fail(h, "homography", "must be a list of 9 numbers (row-major 3×3, RGB → thermal)");
-                }
-                if (th.homography.size() != 9)
-                    t.fail(h, "homography", "must be a list of 9 numbers (row-major 3×3, RGB → thermal)");
+                const char* expect = "must be a list of 9 numbers (row-major 3×3, RGB → thermal)";
+                th.homography = number_list<double>(t, h, "homography", expect);
+                if (th.homography.size() != 9) t.fail(h, "homography", expect);
                 auto& m = th.homography;
                 double det = m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) +
                              m[2] * (m[3] * m[7] - m[4] * m[6]);

@@ -136,6 +136,14 @@ public:
         ASSERT_TRUE(wait_for_port(kiosk_port_, 20s)) << read_file(dir_.file("log"));
     }
 
+    // The box runs with the simulator's thermometer reading nobody; the elder walks in and the door,
+    // having recognised them, asks for the forehead. Returns that "measure" decision.
+    json elder_at_the_thermometer() {
+        start_simulator();
+        start_daemon();
+        return wait_for(reason("measure"));
+    }
+
     // The door's newest decision, as /door shows it.
     json last() {
         httplib::Client c("127.0.0.1", kiosk_port_);
@@ -194,10 +202,8 @@ public:
 
 TEST(DoorEndToEnd, NormalTemperatureFromTheModbusThermometerLetsTheElderIn) {
     Door d({});
-    d.start_simulator();
-    d.start_daemon();
     // Nobody at the thermometer yet: the door greets the recognised elder and asks for the forehead.
-    auto m = d.wait_for(Door::reason("measure"));
+    auto m = d.elder_at_the_thermometer();
     ASSERT_FALSE(m.is_null());
     EXPECT_NE(m["message"].get<std::string>().find("张"), std::string::npos) << m.dump();
     d.sim_->set_temperature("thermo", 36.6);
@@ -211,9 +217,7 @@ TEST(DoorEndToEnd, NormalTemperatureFromTheModbusThermometerLetsTheElderIn) {
 
 TEST(DoorEndToEnd, FeverIsMeasuredTwiceThenRefusedWithAnAlarm) {
     Door d({});
-    d.start_simulator();
-    d.start_daemon();
-    ASSERT_FALSE(d.wait_for(Door::reason("measure")).is_null());
+    ASSERT_FALSE(d.elder_at_the_thermometer().is_null());
     d.sim_->set_temperature("thermo", 38.0);
     auto r = d.wait_for(Door::reason("fever_first"));
     ASSERT_FALSE(r.is_null());
@@ -232,9 +236,7 @@ TEST(DoorEndToEnd, FeverIsMeasuredTwiceThenRefusedWithAnAlarm) {
 
 TEST(DoorEndToEnd, AHighFirstReadingThatIsNormalOnReMeasureLetsTheElderIn) {
     Door d({});
-    d.start_simulator();
-    d.start_daemon();
-    ASSERT_FALSE(d.wait_for(Door::reason("measure")).is_null());
+    ASSERT_FALSE(d.elder_at_the_thermometer().is_null());
     d.sim_->set_temperature("thermo", 37.6);
     ASSERT_FALSE(d.wait_for(Door::reason("fever_first")).is_null());
     d.sim_->set_temperature("thermo", 36.8);
@@ -262,9 +264,7 @@ TEST(DoorEndToEnd, AFullHallMakesTheElderWait) {
         c.actor = "王护士";
         ASSERT_TRUE(checkins.record(c));
     }
-    d.start_simulator();
-    d.start_daemon();
-    ASSERT_FALSE(d.wait_for(Door::reason("measure")).is_null());
+    ASSERT_FALSE(d.elder_at_the_thermometer().is_null());
     d.sim_->set_temperature("thermo", 36.5);
     auto w = d.wait_for(Door::reason("full"));
     ASSERT_FALSE(w.is_null());
