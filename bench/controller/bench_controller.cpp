@@ -166,7 +166,7 @@ std::string model() {
 }
 cv::Mat face_frame() {
     // A 640×480 door-camera frame with one face.
-    cv::Mat photo = vision::load_image(CAREGATE_SOURCE_DIR "/../shared/faces/obama_2.jpg");
+    cv::Mat photo = vision::load_image(CAREGATE_SOURCE_DIR "/tests/data/faces/obama_2.jpg");
     double k = std::min(640.0 / photo.cols, 480.0 / photo.rows);
     cv::Mat frame(480, 640, CV_8UC3, cv::Scalar(80, 80, 80)), scaled;
     cv::resize(photo, scaled, {}, k, k);

@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
     int templates = argc > 2 ? std::atoi(argv[2]) : 10000;
     bool load = argc > 3 && std::string(argv[3]) == "load";
     spdlog::set_level(spdlog::level::err);
-    std::string shared = CAREGATE_SOURCE_DIR "/../shared/faces";
+    std::string shared = CAREGATE_SOURCE_DIR "/tests/data/faces";
     std::string dir =
         (fs::temp_directory_path() / ("caregate-bench-face-" + std::to_string(getpid()))).string();
     fs::create_directories(dir);

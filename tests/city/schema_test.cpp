@@ -130,8 +130,11 @@ TEST(CitySchemas, EveryMessageWeProduceValidates) {
 
     // The same messages against a complete draft-07 implementation, so our subset validator is not
     // the only judge of schemas a city team will use with their own tools.
-    if (ct::run("python3 -c 'import jsonschema'") != 0)
-        GTEST_SKIP() << "python3-jsonschema not installed: cross-check not run";
+    // Debian's interpreter, not whatever python3 is first on PATH: scripts/setup installs the module
+    // for it. Missing means a broken setup, and that fails here rather than skipping.
+    const std::string python = "/usr/bin/python3";
+    ASSERT_EQ(ct::run(python + " -c 'import jsonschema'"), 0)
+        << "python3-jsonschema is not installed for /usr/bin/python3: run scripts/setup";
     ct::write_file(dir.file("check.py"), R"PY(
 import json, sys, glob, os, jsonschema
 d = sys.argv[1]
@@ -148,7 +151,7 @@ for line in open(sys.argv[2]):
 print("validated", n)
 )PY");
     std::string output;
-    EXPECT_EQ(ct::run("python3 " + dir.file("check.py") + " " + CAREGATE_SCHEMAS_DIR + " " +
+    EXPECT_EQ(ct::run(python + " " + dir.file("check.py") + " " + CAREGATE_SCHEMAS_DIR + " " +
                           dir.file("messages.jsonl"),
                       &output),
               0)

@@ -1,5 +1,5 @@
 // CCTV: events from generated clips with known motion, masked snapshots, retention, search,
-// camera supervision, and the real clip from ../shared/video.
+// camera supervision, and the real clip from tests/data/video.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -314,7 +314,7 @@ TEST(CameraWorker, FileCameraRecordsEventsAndRecoversFromAMissingSource) {
 }
 
 TEST(CameraWorker, RealClipFromSharedVideo) {
-    std::string clip = caregate::testing::shared_dir() + "/video/short_hamilton_clip.mp4";
+    std::string clip = caregate::testing::test_data_dir() + "/video/short_hamilton_clip.mp4";
     ASSERT_TRUE(fs::exists(clip)) << "missing test video " << clip;
     cv::VideoCapture cap(clip);
     ASSERT_TRUE(cap.isOpened());

@@ -29,7 +29,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string faces_dir() { return shared_dir() + "/faces"; }
+std::string faces_dir() { return test_data_dir() + "/faces"; }
 std::string model_path() { return models_dir() + "/dlib_face_recognition_resnet_model_v1.dat"; }
 
 // A held-back photo letterboxed into 640×480, as the door camera would frame the elder.

@@ -11,7 +11,7 @@ import crypto from "node:crypto";
 import { chromium } from "playwright-core";
 
 const BIN = process.env.CAREGATE_BIN;
-const SHARED = process.env.CAREGATE_SHARED_DIR;
+const TEST_DATA = process.env.CAREGATE_TEST_DATA;
 const ARTIFACTS = process.env.CAREGATE_ARTIFACTS || path.join(os.tmpdir(), "caregate-kiosk-artifacts");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const MODELS = process.env.CAREGATE_MODELS_DIR;
@@ -231,11 +231,11 @@ test("roster, services, visits, devices and the monthly report pages work", asyn
   await page.click("#consent-btn");
   await page.waitForSelector("#consent-state:has-text('已记录同意')");
   // Enrollment from an uploaded photo; the photo itself is not kept, only an encrypted template.
-  await page.setInputFiles("#enroll-files", path.join(SHARED, "faces", "obama_1.jpg"));
+  await page.setInputFiles("#enroll-files", path.join(TEST_DATA, "faces", "obama_1.jpg"));
   await page.click("#enroll-btn");
   await page.waitForSelector("#enroll-msg:has-text('录入成功')", { timeout: 20000 });
   await page.waitForSelector("#el-rows tr:has-text('陈阿婆'):has-text('1 张')");
-  await page.setInputFiles("#enroll-files", path.join(SHARED, "faces", "group_two_people.jpg"));
+  await page.setInputFiles("#enroll-files", path.join(TEST_DATA, "faces", "group_two_people.jpg"));
   await page.click("#enroll-btn");
   await page.waitForSelector("#enroll-msg:has-text('2 faces')", { timeout: 20000 });
   await shot(page, "05-elders");

@@ -27,9 +27,7 @@ static std::string env_or(const char* name, const std::string& fallback) {
 }
 
 std::string source_dir() { return env_or("CAREGATE_SOURCE_DIR", CAREGATE_DEFAULT_SOURCE_DIR); }
-std::string shared_dir() {
-    return fs::weakly_canonical(env_or("CAREGATE_SHARED_DIR", CAREGATE_DEFAULT_SHARED_DIR)).string();
-}
+std::string test_data_dir() { return source_dir() + "/tests/data"; }
 std::string models_dir() { return env_or("CAREGATE_MODELS_DIR", CAREGATE_DEFAULT_MODELS_DIR); }
 std::string caregate_bin() { return env_or("CAREGATE_BIN", CAREGATE_DEFAULT_BIN); }
 

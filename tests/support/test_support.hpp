@@ -11,8 +11,8 @@
 
 namespace caregate::testing {
 
-// Where ../shared and the converted models are (set by CTest; sensible fallbacks otherwise).
-std::string shared_dir();
+// Where the test photos/clips (tests/data) and the converted models are (set by CTest).
+std::string test_data_dir();
 std::string models_dir();
 std::string caregate_bin();
 std::string source_dir();

@@ -1,4 +1,4 @@
-// Face recognition on real photos (../shared/faces): separation, identification, enrollment,
+// Face recognition on real photos (tests/data/faces): separation, identification, enrollment,
 // bad input, liveness and the CLI contracts.
 #include <gtest/gtest.h>
 
@@ -37,7 +37,7 @@ std::string model_path() {
     return dat;
 }
 
-std::string faces_dir() { return shared_dir() + "/faces"; }
+std::string faces_dir() { return test_data_dir() + "/faces"; }
 std::string identity(const std::string& file) {
     std::string stem = fs::path(file).stem().string();
     std::smatch m;
