@@ -135,6 +135,10 @@ void ModbusBusPoller::apply(DeviceState& d, PointState& p, double value, int64_t
             if (!level || m == "cancel") return;
         } else {
             if (level != p.candidate) {
+                if (p.candidate != *p.stable) {  // a pending change reverted before debounce_ms
+                    std::lock_guard<std::mutex> lock(mu_);
+                    d.stats.glitches++;
+                }
                 p.candidate = level;
                 p.candidate_since = now;
             }

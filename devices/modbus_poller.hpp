@@ -29,7 +29,8 @@ struct ModbusDeviceStats {
     uint64_t polls = 0;
     uint64_t errors = 0;
     uint64_t timeouts = 0;
-    uint64_t invalid = 0;  // CRC errors, bad frames, Modbus exceptions, implausible values
+    uint64_t invalid = 0;   // CRC errors, bad frames, Modbus exceptions, implausible values
+    uint64_t glitches = 0;  // input changes that reverted within debounce_ms (not calls)
     int64_t last_ok_ms = 0;
     bool online = false;
 };

@@ -1,7 +1,9 @@
 #include "devices/simulator.hpp"
 
 #include <modbus/modbus.h>
+#include <netinet/in.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +25,7 @@ struct Simulator::Server {
     bool tcp = true;
     modbus_t* ctx = nullptr;
     int listen_fd = -1;
+    int port = 0;  // as bound
     std::thread thread;
 };
 
@@ -101,6 +104,12 @@ Simulator::~Simulator() {
         for (auto& [id, u] : units) modbus_mapping_free(u.map);
 }
 
+int Simulator::tcp_port(const std::string& bus) const {
+    for (auto& s : servers_)
+        if (s->bus_id == bus && s->tcp) return s->port;
+    throw std::runtime_error("simulator: no tcp bus " + bus + " listening");
+}
+
 void Simulator::start() {
     if (running_.exchange(true)) return;
     auto log = logger("sim");
@@ -117,7 +126,11 @@ void Simulator::start() {
                 throw std::runtime_error("simulator: cannot listen on " + b.host + ":" +
                                          std::to_string(b.port) + ": " + err);
             }
-            log->info("simulating bus {} on tcp {}:{}", b.id, b.host, b.port);
+            sockaddr_in bound{};
+            socklen_t len = sizeof bound;
+            if (::getsockname(s->listen_fd, reinterpret_cast<sockaddr*>(&bound), &len) == 0)
+                s->port = ntohs(bound.sin_port);
+            log->info("simulating bus {} on tcp {}:{}", b.id, b.host, s->port);
         } else {
             auto it = rtu_paths_.find(b.id);
             std::string path = it != rtu_paths_.end() ? it->second : b.device + ".sim";

@@ -46,6 +46,8 @@ public:
     void resize_unit(const std::string& bus, int unit, int bits, int registers);
     void start();  // servers listening; MQTT connects when cfg.mqtt.enabled
     void stop();
+    // The port a TCP bus's server listens on (a bus configured with port 0 gets one from the kernel).
+    int tcp_port(const std::string& bus) const;
 
     // The device's first point of that meaning goes to 1 (press) or 0 (release).
     void press(const std::string& device, const std::string& meaning = "call");

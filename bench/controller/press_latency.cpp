@@ -27,17 +27,17 @@ int main(int argc, char** argv) {
     int presses = argc > 1 ? std::atoi(argv[1]) : 100;
     testing::TempDir dir;
     testing::Mosquitto broker;
-    int port = testing::free_tcp_port();
     auto cfg = config::parse_config(
         "site: {id: b, name: x}\nmqtt: {uri: '" + broker.uri() +
             "'}\nzones: [{id: bath, name: b, private: true}]\n"
-            "buses: [{id: b1, type: tcp, host: 127.0.0.1, port: " +
-            std::to_string(port) +
+            "buses: [{id: b1, type: tcp, host: 127.0.0.1, port: 502"
             ", devices: [{id: call, kind: call_button, zone: bath, poll_ms: 100, debounce_ms: 0, "
             "points: [{table: discrete_inputs, address: 0, meaning: call}]}]}]\n",
         dir.file("x.yaml"));
+    cfg.buses[0].port = 0;  // the simulator binds a port of the kernel's choosing
     devices::Simulator sim(cfg);
     sim.start();
+    cfg.buses[0].port = sim.tcp_port("b1");
     SystemClock clock;
     Store store(dir.file("p.db"));
     Outbox outbox("b", "r");

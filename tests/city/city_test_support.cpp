@@ -11,7 +11,21 @@ namespace caregate::citytest {
 
 using nlohmann::json;
 
-Broker::Broker(std::string extra) : port_(testing::free_tcp_port()), extra_(std::move(extra)) { start(); }
+Broker::Broker(std::string extra, std::function<std::string(int)> second_listener)
+    : extra_(std::move(extra)), second_listener_(std::move(second_listener)) {
+    // Mosquitto cannot bind port 0 and report it: a port taken meanwhile makes it exit, and then
+    // another is tried.
+    for (int attempt = 0;; ++attempt) {
+        port_ = testing::candidate_tcp_port();
+        if (second_listener_) second_port_ = testing::candidate_tcp_port();
+        try {
+            start();
+            return;
+        } catch (const std::exception&) {
+            if (attempt >= 4) throw;
+        }
+    }
+}
 Broker::~Broker() { stop(); }
 
 void Broker::start() {
@@ -28,10 +42,12 @@ void Broker::start() {
                             dir_.path() +
                             "/\nautosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 100\n"
                             "listener " +
-                            std::to_string(port_) + " 127.0.0.1\n" + extra_);
+                            std::to_string(port_) + " 127.0.0.1\n" + extra_ +
+                            (second_listener_ ? second_listener_(second_port_) : std::string()));
     proc_ = std::make_unique<testing::Process>(std::vector<std::string>{"/usr/sbin/mosquitto", "-c", conf},
                                                dir_.file("mosquitto.log"));
-    if (!testing::wait_for_port(port_, std::chrono::seconds(10)))
+    if (!testing::wait_until_listening(*proc_, port_, std::chrono::seconds(10)) ||
+        (second_port_ && !testing::wait_until_listening(*proc_, second_port_, std::chrono::seconds(10))))
         throw std::runtime_error("mosquitto did not start: " + log());
 }
 

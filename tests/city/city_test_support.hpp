@@ -22,9 +22,11 @@ namespace caregate::citytest {
 // with no cap on queued messages, as a city broker would be configured.
 class Broker {
 public:
-    explicit Broker(std::string extra = "");
+    // second_listener: config text for a second listener on the port it is given (e.g. TLS).
+    explicit Broker(std::string extra = "", std::function<std::string(int)> second_listener = {});
     ~Broker();
     int port() const { return port_; }
+    int second_port() const { return second_port_; }
     std::string uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
     void start();
     void pause();   // SIGSTOP: connections stay open, nothing is answered
@@ -34,8 +36,9 @@ public:
 
 private:
     testing::TempDir dir_;
-    int port_;
+    int port_ = 0, second_port_ = 0;
     std::string extra_;
+    std::function<std::string(int)> second_listener_;
     std::unique_ptr<testing::Process> proc_;
 };
 

@@ -51,9 +51,9 @@ TEST(CityTls, UplinkWithClientCertificateDeliversAndAStrangerIsRefused) {
     ct::TempDir dir;
     Pki pki{dir.path()};
     ASSERT_NO_FATAL_FAILURE(make_pki(pki));
-    int tls_port = ct::free_tcp_port();
-    Broker broker(tls_listener(pki, tls_port));  // plain listener for the receiver, TLS for the box
-    ASSERT_TRUE(ct::wait_for_port(tls_port, 10s)) << broker.log();
+    // plain listener for the receiver, TLS for the box
+    Broker broker("", [&](int port) { return tls_listener(pki, port); });
+    int tls_port = broker.second_port();
     Receiver rx(broker.uri(), dir.file("rx.db"));
 
     SystemClock clock;
@@ -88,9 +88,8 @@ TEST(CityTls, UplinkWithClientCertificateDeliversAndAStrangerIsRefused) {
     ct::TempDir dir2;
     Pki rogue{dir2.path()};
     ASSERT_NO_FATAL_FAILURE(make_pki(rogue));
-    int rogue_port = ct::free_tcp_port();
-    Broker rogue_broker(tls_listener(rogue, rogue_port));
-    ASSERT_TRUE(ct::wait_for_port(rogue_port, 10s));
+    Broker rogue_broker("", [&](int port) { return tls_listener(rogue, port); });
+    int rogue_port = rogue_broker.second_port();
     auto to_rogue = o;
     to_rogue.uri = "ssl://127.0.0.1:" + std::to_string(rogue_port);
     to_rogue.client_id = "caregate-wz-t3";

@@ -53,8 +53,6 @@ struct Options {
 class Door {
 public:
     explicit Door(const Options& o) : opt_(o) {
-        kiosk_port_ = free_tcp_port();
-        modbus_port_ = free_tcp_port();
         write_file(dir_.file("face.key"), std::string(32, 'k'));
         // The elder walks in: a clip of a photo the gallery has never seen (liveness is off here;
         // the blink check has its own tests).
@@ -124,16 +122,21 @@ public:
         return out;
     }
 
+    // The simulator binds a port of the kernel's choosing; the site config is then pointed at it.
     void start_simulator() {
-        sim_ = std::make_unique<devices::Simulator>(cfg_);
+        sim_cfg_ = cfg_;  // the simulator keeps a reference to it
+        for (auto& b : sim_cfg_.buses) b.port = 0;
+        sim_ = std::make_unique<devices::Simulator>(sim_cfg_);
         sim_->start();
-        ASSERT_TRUE(wait_for_port(modbus_port_, 5s));
+        modbus_port_ = sim_->tcp_port("door_bus");
+        write_file(dir_.file("site.yaml"), yaml());
     }
     void start_daemon() {
         daemon_ = std::make_unique<Process>(
             std::vector<std::string>{caregate_bin(), "run", "--config", dir_.file("site.yaml")},
             dir_.file("log"));
-        ASSERT_TRUE(wait_for_port(kiosk_port_, 20s)) << read_file(dir_.file("log"));
+        kiosk_port_ = kiosk_port(dir_.file("log"));
+        ASSERT_GT(kiosk_port_, 0) << read_file(dir_.file("log"));
     }
 
     // The box runs with the simulator's thermometer reading nobody; the elder walks in and the door,
@@ -191,8 +194,9 @@ public:
 
     TempDir dir_;
     Options opt_;
-    config::SiteConfig cfg_;
-    int kiosk_port_ = 0, modbus_port_ = 0;
+    config::SiteConfig cfg_, sim_cfg_;
+    int kiosk_port_ = 0;     // 0 in the config: the daemon binds any port and logs it
+    int modbus_port_ = 502;  // until the simulator has bound one
     int64_t elder_ = 0;
     std::unique_ptr<devices::Simulator> sim_;
     std::unique_ptr<Process> daemon_;

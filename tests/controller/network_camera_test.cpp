@@ -23,7 +23,9 @@ namespace {
 // connection open and stop sending (a camera that froze, or a cable pulled without a reset).
 class MjpegCamera {
 public:
-    explicit MjpegCamera(int port) : port_(port) { start(); }
+    // Binds a port of the kernel's choosing; start() after stop() comes back on the same one, as a
+    // camera that was switched off and on keeps its address.
+    MjpegCamera() { start(); }
     ~MjpegCamera() { stop(); }
     void start() {
         server_ = std::make_unique<httplib::Server>();
@@ -51,8 +53,12 @@ public:
                 });
         });
         running_ = true;
-        thread_ = std::thread([this] { server_->listen("127.0.0.1", port_); });
-        ASSERT_TRUE(wait_for_port(port_, 5s));
+        if (port_ == 0)
+            port_ = server_->bind_to_any_port("127.0.0.1");
+        else
+            ASSERT_TRUE(server_->bind_to_port("127.0.0.1", port_)) << "port " << port_ << " taken meanwhile";
+        ASSERT_GT(port_, 0);
+        thread_ = std::thread([this] { server_->listen_after_bind(); });
     }
     void stop() {
         running_ = false;
@@ -64,7 +70,7 @@ public:
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/stream.mjpg"; }
 
 private:
-    int port_;
+    int port_ = 0;
     std::unique_ptr<httplib::Server> server_;
     std::thread thread_;
     std::atomic<bool> running_{false}, hang_{false};
@@ -107,8 +113,7 @@ config::Camera network_camera(const std::string& url) {
 
 TEST(NetworkCamera, GoesOfflineWhenTheCameraDiesAndRecoversWhenItReturns) {
     Rig r;
-    int port = free_tcp_port();
-    MjpegCamera ipcam(port);
+    MjpegCamera ipcam;
     CameraWorker worker(network_camera(ipcam.url()), r.policy, *r.index, r.bus, nullptr, [] { return true; });
     worker.start();
     ASSERT_TRUE(r.health(true, 15s)) << "the stream is read";
@@ -128,11 +133,12 @@ TEST(NetworkCamera, GoesOfflineWhenTheCameraDiesAndRecoversWhenItReturns) {
 
 TEST(NetworkCamera, RtspCameraSwitchedOffAndOnAgainIsOfflineThenBackByItself) {
     Rig r;
-    int port = free_tcp_port();
+    // Port 0: the camera binds one of the kernel's choosing and prints it.
+    auto camera = std::make_unique<Process>(std::vector<std::string>{CAREGATE_RTSP_CAMERA, "0"},
+                                            r.dir.file("rtsp.log"));
+    int port = wait_for_logged_port(r.dir.file("rtsp.log"), "rtsp_camera: listening on 127.0.0.1:", 10s);
+    ASSERT_GT(port, 0) << read_file(r.dir.file("rtsp.log"));
     std::string url = "rtsp://127.0.0.1:" + std::to_string(port) + "/live";
-    auto camera = std::make_unique<Process>(
-        std::vector<std::string>{CAREGATE_RTSP_CAMERA, std::to_string(port)}, r.dir.file("rtsp.log"));
-    ASSERT_TRUE(wait_for_port(port, 10s)) << read_file(r.dir.file("rtsp.log"));
     CameraWorker worker(network_camera(url), r.policy, *r.index, r.bus, nullptr, [] { return true; });
     worker.start();
     ASSERT_TRUE(r.health(true, 20s)) << "the RTSP stream is read, state " << worker.stats().state;
@@ -142,9 +148,11 @@ TEST(NetworkCamera, RtspCameraSwitchedOffAndOnAgainIsOfflineThenBackByItself) {
 
     camera.reset();  // SIGTERM: the camera is gone
     ASSERT_TRUE(r.health(false, 20s)) << "a dead RTSP camera is camera_offline";
+    // Back on at the same address.
     camera = std::make_unique<Process>(std::vector<std::string>{CAREGATE_RTSP_CAMERA, std::to_string(port)},
-                                       r.dir.file("rtsp.log"));
-    ASSERT_TRUE(wait_for_port(port, 10s));
+                                       r.dir.file("rtsp2.log"));
+    ASSERT_GT(wait_for_logged_port(r.dir.file("rtsp2.log"), "rtsp_camera: listening on 127.0.0.1:", 10s), 0)
+        << read_file(r.dir.file("rtsp2.log"));
     ASSERT_TRUE(r.health(true, 60s)) << "reconnected by itself, state " << worker.stats().state;
     EXPECT_GT(worker.stats().reconnects, 0u);
     auto t0 = std::chrono::steady_clock::now();
@@ -154,8 +162,7 @@ TEST(NetworkCamera, RtspCameraSwitchedOffAndOnAgainIsOfflineThenBackByItself) {
 
 TEST(NetworkCamera, AHungCameraIsOfflineAndDoesNotBlockShutdown) {
     Rig r;
-    int port = free_tcp_port();
-    MjpegCamera ipcam(port);
+    MjpegCamera ipcam;
     CameraWorker worker(network_camera(ipcam.url()), r.policy, *r.index, r.bus, nullptr, [] { return true; });
     worker.start();
     ASSERT_TRUE(r.health(true, 15s));

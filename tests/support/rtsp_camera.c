@@ -1,8 +1,9 @@
 /* A stand-in IP camera for the tests: an RTSP server (GStreamer's rtsp-server) on 127.0.0.1:PORT
  * serving a live 640x360 MJPEG test picture at rtsp://127.0.0.1:PORT/live until it is killed.
- * Usage: rtsp_camera PORT */
+ * Usage: rtsp_camera PORT (0: one of the kernel's choosing). Prints the port it listens on. */
 #include <gst/gst.h>
 #include <gst/rtsp-server/rtsp-server.h>
+#include <stdio.h>
 int main(int argc, char** argv) {
     gst_init(&argc, &argv);
     if (argc < 2) {
@@ -26,6 +27,8 @@ int main(int argc, char** argv) {
         g_printerr("rtsp_camera: cannot listen on 127.0.0.1:%s\n", argv[1]);
         return 1;
     }
+    g_print("rtsp_camera: listening on 127.0.0.1:%d\n", gst_rtsp_server_get_bound_port(server));
+    fflush(stdout);
     g_main_loop_run(loop);
     return 0;
 }

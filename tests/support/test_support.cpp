@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -41,7 +42,7 @@ TempDir::~TempDir() {
     fs::remove_all(path_, ec);
 }
 
-int free_tcp_port() {
+int candidate_tcp_port() {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -55,6 +56,26 @@ int free_tcp_port() {
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
     ::close(fd);
     return ntohs(addr.sin_port);
+}
+
+int wait_for_logged_port(const std::string& log_file, const std::string& marker,
+                         std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        std::string log = read_file(log_file);
+        size_t at = log.find(marker);
+        if (at != std::string::npos) {
+            size_t p = at + marker.size(), e = p;
+            while (e < log.size() && std::isdigit(static_cast<unsigned char>(log[e]))) ++e;
+            if (e > p && e < log.size()) return std::stoi(log.substr(p, e - p));  // whole number written
+        }
+        if (std::chrono::steady_clock::now() > deadline) return -1;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+int kiosk_port(const std::string& daemon_log, std::chrono::milliseconds timeout) {
+    return wait_for_logged_port(daemon_log, "kiosk=http://127.0.0.1:", timeout);
 }
 
 bool wait_for_port(int port, std::chrono::milliseconds timeout) {
@@ -84,6 +105,15 @@ std::string read_file(const std::string& path) {
     std::stringstream ss;
     ss << f.rdbuf();
     return ss.str();
+}
+
+bool wait_until_listening(Process& p, int port, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (!p.running()) return false;  // it could not bind (or crashed): no point waiting
+        if (wait_for_port(port, std::chrono::milliseconds(100))) return p.running();
+    }
+    return false;
 }
 
 Process::Process(const std::vector<std::string>& argv, const std::string& log_file) {
@@ -144,9 +174,18 @@ int Process::wait(std::chrono::milliseconds timeout) {
     return -1;
 }
 
-Mosquitto::Mosquitto(int port, bool persistent)
-    : port_(port ? port : free_tcp_port()), persistent_(persistent) {
-    start();
+Mosquitto::Mosquitto(int port, bool persistent) : port_(port), persistent_(persistent) {
+    // Mosquitto cannot bind port 0 and report it; a port taken between choosing and binding makes
+    // it exit, and then another is tried.
+    for (int attempt = 0;; ++attempt) {
+        if (!port) port_ = candidate_tcp_port();
+        try {
+            start();
+            return;
+        } catch (const std::exception&) {
+            if (port || attempt >= 4) throw;
+        }
+    }
 }
 Mosquitto::~Mosquitto() { stop(); }
 
@@ -159,7 +198,7 @@ void Mosquitto::start() {
                                       : "persistence false\n"));
     std::string bin = fs::exists("/usr/sbin/mosquitto") ? "/usr/sbin/mosquitto" : "mosquitto";
     proc_ = std::make_unique<Process>(std::vector<std::string>{bin, "-c", conf}, dir_.file("mosquitto.log"));
-    if (!wait_for_port(port_, std::chrono::seconds(10)))
+    if (!wait_until_listening(*proc_, port_, std::chrono::seconds(10)))
         throw std::runtime_error("mosquitto did not start on port " + std::to_string(port_) + ": " +
                                  read_file(dir_.file("mosquitto.log")));
 }

@@ -30,7 +30,16 @@ private:
     std::string path_;
 };
 
-int free_tcp_port();
+// Servers we start bind port 0 and say which port they got; this reads it back from their log:
+// the number after the first `marker` (e.g. "kiosk=http://127.0.0.1:"), or -1 by the deadline.
+int wait_for_logged_port(const std::string& log_file, const std::string& marker,
+                         std::chrono::milliseconds timeout);
+// The kiosk port of a daemon started with kiosk.port 0, from its start-up log line (-1 if none
+// within the timeout).
+int kiosk_port(const std::string& daemon_log, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+// Only for programs that cannot bind port 0 (mosquitto 2.0 reads port 0 as a unix socket): a
+// candidate port; the caller retries with another when the program fails to bind it.
+int candidate_tcp_port();
 bool wait_for_port(int port, std::chrono::milliseconds timeout);
 void write_file(const std::string& path, const std::string& text);
 std::string read_file(const std::string& path);
@@ -53,6 +62,9 @@ private:
     int status_ = -1;
     bool reaped_ = false;
 };
+
+// True once `p` accepts connections on `port`; false as soon as it exits or at the deadline.
+bool wait_until_listening(Process& p, int port, std::chrono::milliseconds timeout);
 
 // A real mosquitto on 127.0.0.1 with a config of our own (anonymous allowed, no persistence).
 class Mosquitto {
