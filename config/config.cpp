@@ -219,6 +219,23 @@ void parse_point(MapReader& r, Point& p) {
 
 }  // namespace
 
+std::string SiteConfig::zone_name(const std::string& id) const {
+    const Zone* z = find_zone(id);
+    return z && !z->name.empty() ? z->name : id;
+}
+
+std::string SiteConfig::device_name(const std::string& id) const {
+    auto named = [&](const std::string& name) { return name.empty() ? id : name; };
+    for (auto& b : buses)
+        for (auto& d : b.devices)
+            if (d.id == id) return named(d.name);
+    for (auto& d : mqtt_devices)
+        if (d.id == id) return named(d.name);
+    for (auto& c : cameras)
+        if (c.id == id) return named(c.name);
+    return id;
+}
+
 const Zone* SiteConfig::find_zone(const std::string& id) const {
     for (auto& z : zones)
         if (z.id == id) return &z;

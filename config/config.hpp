@@ -247,6 +247,10 @@ struct SiteConfig {
     std::vector<MqttDevice> mqtt_devices;
 
     const Zone* find_zone(const std::string& id) const;
+    // The names staff know a zone or a device (call point, sensor, camera, thermometer) by, as the
+    // site config gives them; the id when the config names none.
+    std::string zone_name(const std::string& id) const;
+    std::string device_name(const std::string& id) const;
 };
 
 // Parses and validates; throws ConfigError (missing file → line 0).

@@ -137,6 +137,8 @@ void AlarmService::publish(const Alarm& a, const std::vector<AlarmStep>& steps) 
     for (auto& s : steps) announce_(a, s);
 }
 
+bool is_call_from_a_person(const std::string& kind) { return kind == "call" || kind == "fall"; }
+
 Alarm AlarmService::raise(const std::string& kind, const std::string& source, const std::string& zone,
                           const std::string& actor, const json& detail, std::optional<int64_t> elder_id) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -146,11 +148,17 @@ Alarm AlarmService::raise(const std::string& kind, const std::string& source, co
                "SELECT id FROM alarms WHERE kind=? AND source=? AND state NOT IN ('resolved','cancelled') "
                "ORDER BY id DESC LIMIT 1");
         f.bind(1, kind).bind(2, source);
+        std::optional<Alarm> earlier;
         if (f.step()) {
             Alarm open = load(db, f.i64(0));
-            open.presses++;
-            steps.push_back(append(db, open, "repeated", actor, "", ""));
-            return open;
+            // A person calling again before anyone answered is the same call. Once staff have
+            // answered, a new call or fall is news: its own alarm, banner and sound, linked back.
+            if (open.state == "raised" || !is_call_from_a_person(kind)) {
+                open.presses++;
+                steps.push_back(append(db, open, "repeated", actor, "", ""));
+                return open;
+            }
+            earlier = std::move(open);
         }
         int64_t now = clock_.now_ms();
         Alarm n;
@@ -161,16 +169,17 @@ Alarm AlarmService::raise(const std::string& kind, const std::string& source, co
         n.elder_id = elder_id;
         n.state = "raised";
         n.detail = detail;
+        if (earlier) n.detail["follows"] = earlier->id;
         n.raised_at = now;
         Stmt ins(db,
                  "INSERT INTO alarms(uuid, kind, source, zone, elder_id, state, level, presses, detail, "
                  "raised_at) "
                  "VALUES(?,?,?,?,?,?,0,1,?,?)");
         ins.bind(1, n.uuid).bind(2, kind).bind(3, source).bind(4, zone).bind(5, elder_id).bind(6, n.state);
-        ins.bind(7, detail.dump()).bind(8, now).run();
+        ins.bind(7, n.detail.dump()).bind(8, now).run();
         n.id = last_insert_id(db);
         json data = {{"id", n.uuid}, {"kind", kind},     {"source", source},
-                     {"zone", zone}, {"raised_at", now}, {"detail", detail}};
+                     {"zone", zone}, {"raised_at", now}, {"detail", n.detail}};
         outbox_.put(db, "alarm", n.uuid, now, data, Priority::safety);
         if (elder_id) {  // 老年人家属服务提醒: families who opted in hear of alarms about their elder
             Stmt e(db, "SELECT uuid, name, family_notify FROM elders WHERE id=?");
@@ -183,7 +192,10 @@ Alarm AlarmService::raise(const std::string& kind, const std::string& source, co
                                  {"text", e.str(1) + " 在照料中心触发了" + kind + "报警，工作人员正在处理"}},
                             Priority::safety);
         }
-        steps.push_back(append(db, n, "raised", actor, "", ""));
+        steps.push_back(append(db, n, "raised", actor, "",
+                               earlier ? "前一次报警 #" + std::to_string(earlier->id) + " 已响应后再次" +
+                                             (kind == "fall" ? "跌倒" : "呼叫")
+                                       : ""));
         return n;
     });
     logger("alarms")->warn("alarm {} {} from {} zone={} step={}", a.id, a.kind, a.source, a.zone,

@@ -53,6 +53,9 @@ struct Alarm {
     bool open() const { return state != "resolved" && state != "cancelled"; }
 };
 
+// Calls and falls: a person needs help (as opposed to a device or the building reporting a fault).
+bool is_call_from_a_person(const std::string& kind);
+
 nlohmann::json to_json(const Alarm& a);
 nlohmann::json to_json(const AlarmStep& s);
 
@@ -72,7 +75,9 @@ public:
     void on_announce(Announce fn) { announce_ = std::move(fn); }
     void on_escalate(Escalate fn) { escalate_ = std::move(fn); }
 
-    // Raises an alarm, or joins the open alarm of the same kind and source (repeated presses).
+    // Raises an alarm, or joins the open alarm of the same kind and source while nobody has answered
+    // it (repeated presses). A call or fall after the earlier one was acknowledged is a new alarm
+    // whose detail.follows names the earlier one.
     Alarm raise(const std::string& kind, const std::string& source, const std::string& zone,
                 const std::string& actor, const nlohmann::json& detail = nlohmann::json::object(),
                 std::optional<int64_t> elder_id = std::nullopt);

@@ -157,6 +157,14 @@ std::optional<Session> Kiosk::writer(const httplib::Request& req, httplib::Respo
     return s;
 }
 
+// An alarm as staff read it: where (the configured names of the device and zone), not config ids.
+json Kiosk::alarm_json(const Alarm& a) const {
+    json j = to_json(a);
+    j["source_name"] = p_.cfg.device_name(a.source);
+    j["zone_name"] = a.zone.empty() ? "" : p_.cfg.zone_name(a.zone);
+    return j;
+}
+
 json Kiosk::overview() {
     int64_t day_start = p_.occupancy.day_start_ms();
     int64_t now = p_.clock.now_ms();
@@ -168,7 +176,7 @@ json Kiosk::overview() {
                          {"capacity", z.capacity},
                          {"level", z.level}});
     json alarms = json::array();
-    for (auto& a : p_.alarms.list(true, 50)) alarms.push_back(to_json(a));
+    for (auto& a : p_.alarms.list(true, 50)) alarms.push_back(alarm_json(a));
     auto checkins = p_.checkins.list(day_start, now + 1, std::nullopt, 100000);
     int ins = 0;
     for (auto& c : checkins) ins += c.direction == "in";
@@ -332,14 +340,14 @@ void Kiosk::routes(httplib::Server& s) {
         if (!reader(req, res)) return;
         bool open = req.get_param_value("open") == "1";
         json out = json::array();
-        for (auto& a : p_.alarms.list(open, 200)) out.push_back(to_json(a));
+        for (auto& a : p_.alarms.list(open, 200)) out.push_back(alarm_json(a));
         reply(res, out);
     });
     s.Get(R"(/api/alarms/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
         if (!reader(req, res)) return;
         auto a = p_.alarms.get(std::stoll(req.matches[1]));
         if (!a) return fail(res, 404, "报警不存在 (no such alarm)");
-        json j = to_json(*a);
+        json j = alarm_json(*a);
         if (p_.cctv_events) j["nearby_events"] = p_.cctv_events("alarm=" + std::to_string(a->id));
         reply(res, j);
     });
@@ -364,7 +372,7 @@ void Kiosk::routes(httplib::Server& s) {
                        Store::audit(db, sess->who.username, "alarm." + action, "alarm:" + std::to_string(id),
                                     j->dump(), p_.clock.now_ms());
                    });
-                   reply(res, to_json(*p_.alarms.get(id)));
+                   reply(res, alarm_json(*p_.alarms.get(id)));
                } catch (const AlarmError& e) {
                    fail(res, 409, e.what());
                }

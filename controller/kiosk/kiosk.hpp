@@ -81,6 +81,7 @@ private:
     std::optional<Session> writer(const httplib::Request& req, httplib::Response& res, bool admin = false);
     std::optional<Session> reader(const httplib::Request& req, httplib::Response& res);
     nlohmann::json overview();
+    nlohmann::json alarm_json(const Alarm& a) const;
     nlohmann::json monthly_report(const std::string& month);
 
     KioskParts p_;

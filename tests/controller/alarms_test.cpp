@@ -85,6 +85,29 @@ TEST(Alarms, RepeatedPressesJoinTheOpenAlarm) {
     EXPECT_NE(d.id, a.id) << "a press after resolution is a new alarm";
 }
 
+TEST(Alarms, ACallAfterTheAlarmWasAcknowledgedIsANewAlarmLinkedToTheEarlierOne) {
+    Fixture f;
+    auto fall = f.alarms->raise("fall", "radar", "bath", "device:radar");
+    f.alarms->acknowledge(fall.id, "王护士");
+    f.announced.clear();
+    auto again = f.alarms->raise("fall", "radar", "bath", "device:radar");
+    EXPECT_NE(again.id, fall.id) << "a second fall after the answer is not folded into the first";
+    EXPECT_EQ(again.state, "raised");
+    EXPECT_EQ(again.detail["follows"], fall.id);
+    EXPECT_EQ(f.announced, (std::vector<std::string>{"fall:raised"})) << "announced as new: banner, sound";
+    auto record = *f.alarms->get(again.id);
+    EXPECT_NE(record.steps[0].note.find("#" + std::to_string(fall.id)), std::string::npos);
+    // Until someone answers the new one, more presses join it.
+    EXPECT_EQ(f.alarms->raise("fall", "radar", "bath", "device:radar").id, again.id);
+    EXPECT_EQ(f.alarms->list(true).size(), 2u) << "both stay open until resolved";
+    EXPECT_EQ(f.outbox_count("alarm"), 2);
+
+    // A device fault is not a person calling: it stays one alarm however often it repeats.
+    auto off = f.alarms->raise("device_offline", "radar", "bath", "system");
+    f.alarms->acknowledge(off.id, "王护士");
+    EXPECT_EQ(f.alarms->raise("device_offline", "radar", "bath", "system").id, off.id);
+}
+
 TEST(Alarms, EscalatesWhenNobodyAnswersAndAgainWhenUnresolved) {
     Fixture f;
     auto a = f.alarms->raise("fall", "radar", "bath", "device:radar");

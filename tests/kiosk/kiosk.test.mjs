@@ -114,9 +114,19 @@ test("a button press appears live as an alarm banner, then is acknowledged, disp
   await page.waitForSelector("#banner:not(.hidden)", { timeout: 5000 });
   const ms = Date.now() - t0;
   console.log(`# banner shown ${ms} ms after the press`);
-  assert.match(await page.textContent("#banner"), /紧急呼叫报警/);
+  const text = await page.textContent("#banner");
+  assert.match(text, /紧急呼叫/);
+  assert.match(text, /助浴间 · 助浴间紧急按钮/, "the banner says where, by the configured names");
+  assert.doesNotMatch(text, /bath_sos|bath\b/, "no config ids on a staff screen");
+  // The tabs stay usable while an alarm waits: the banner is under them, not over them.
+  const nav = await page.$eval("#tabs", (n) => { const r = n.getBoundingClientRect(); return { bottom: r.bottom }; });
+  const bannerTop = await page.$eval("#banner", (n) => n.getBoundingClientRect().top);
+  assert.ok(bannerTop >= nav.bottom - 1, `banner (top ${bannerTop}) below the tabs (bottom ${nav.bottom})`);
+  await page.click("#tabs button[data-tab=checkins]");
+  await page.waitForSelector("#tab-checkins:not(.hidden)");
+  await page.click("#tabs button[data-tab=overview]");
   await shot(page, "02-alarm-banner");
-  await page.click("#banner-view");
+  await page.click(".banner-view");
   await page.waitForSelector("#alarm-detail:not(.hidden) #al-ack");
   await page.click("#al-ack");
   await page.waitForSelector("#alarm-detail .steps li:has-text('响应')");
@@ -133,6 +143,37 @@ test("a button press appears live as an alarm banner, then is acknowledged, disp
   const json = JSON.parse(cg("alarms", "--config", cfgPath, "list", "--all", "--json").trim().split("\n")[0]);
   assert.equal(json.state, "resolved");
   assert.equal(json.source, "bath_sos");
+  await page.close();
+});
+
+test("a second press after the alarm was acknowledged is a new alarm: banner and sound again", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await login(page, "nurse", "nurse-pass-1");
+  await page.waitForSelector("#live.on", { timeout: 10000 });
+  const press = () => execFileSync("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(mqttPort), "-t", "zigbee2mqtt/bath_sos", "-m", '{"action":"emergency","battery":87,"linkquality":120}']);
+  press();
+  await page.waitForSelector("#banner .banner-row.urgent", { timeout: 5000 });
+  const first = Number(await page.getAttribute("#banner .banner-row", "data-id"));
+  // It keeps sounding (or says the browser blocks the sound) until someone answers.
+  await page.waitForFunction(() => Number(document.body.dataset.beeps || 0) >= 2, null, { timeout: 12000 });
+  const sound = await page.getAttribute("body", "data-sound");
+  if (sound === "blocked") assert.ok(await page.isVisible("#sound-enable"), "a blocked sound is shown, with a way to enable it");
+  await page.click(`.banner-ack[data-id="${first}"]`);
+  await page.waitForSelector("#banner.hidden", { state: "attached", timeout: 5000 });
+  const beeps = Number(await page.getAttribute("body", "data-beeps"));
+
+  press();  // the elder presses again: the earlier alarm is answered but not resolved
+  await page.waitForSelector(`#banner .banner-row:not([data-id="${first}"])`, { timeout: 5000 });
+  const text = await page.textContent("#banner");
+  assert.match(text, new RegExp(`前次 #${first} 已响应后再次报警`));
+  await page.waitForFunction((b) => Number(document.body.dataset.beeps) > b, beeps, { timeout: 8000 });
+  const open = JSON.parse("[" + cg("alarms", "--config", cfgPath, "list", "--json").trim().split("\n").join(",") + "]");
+  const second = open.find((a) => a.id !== first);
+  assert.ok(second, "two open alarms");
+  assert.equal(second.detail.follows, first);
+  for (const a of open) {
+    cg("alarms", "--config", cfgPath, "--by", "测试", "resolve", String(a.id), "--outcome", "测试结束");
+  }
   await page.close();
 });
 

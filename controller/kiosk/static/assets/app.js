@@ -59,6 +59,7 @@ async function start() {
   document.querySelectorAll(".admin-only").forEach((el) => el.classList.toggle("hidden", me.role !== "admin"));
   await loadElders();
   connectLive();
+  refreshBanner();
   show(currentTab);
 }
 
@@ -90,12 +91,7 @@ function connectLive() {
   source = new EventSource("/api/stream");
   source.addEventListener("open", () => { $("live").className = "live on"; });
   source.addEventListener("error", () => { $("live").className = "live off"; });  // EventSource reconnects itself
-  source.addEventListener("alarm", (ev) => {
-    const a = JSON.parse(ev.data);
-    if (a.state === "raised" && (a.step.step === "raised" || a.step.step === "repeated" || a.step.step === "escalated")) banner(a);
-    if (a.state !== "raised") hideBannerFor(a.alarm_id);
-    refresh();
-  });
+  source.addEventListener("alarm", () => { refreshBanner(); refresh(); });
   source.addEventListener("checkin", refresh);
   source.addEventListener("occupancy", refresh);
   source.addEventListener("device", refresh);
@@ -107,28 +103,64 @@ function refresh() {
   refreshTimer = setTimeout(() => show(currentTab), 150);
 }
 
-let bannerAlarm = null;
-function banner(a) {
-  bannerAlarm = a.alarm_id;
+// ---------- alarm banner ----------
+// Lists every alarm nobody has answered yet (待响应), each with where it is; it sits under the tabs
+// and never covers them. Calls and falls are red and sound every few seconds until answered; device
+// faults are amber and sound once a minute, softly.
+const FAULTS = new Set(["device_offline", "camera_offline", "storage"]);
+const isFault = (a) => FAULTS.has(a.kind);
+const where = (a) => [a.zone_name, a.source_name && a.source_name !== a.zone_name ? a.source_name : ""].filter(Boolean).join(" · ");
+let waiting = [];
+let audio = null;
+let soundTimer = null;
+let lastSound = 0;
+
+async function refreshBanner() {
+  let open;
+  try { open = await api("/api/alarms?open=1"); } catch (e) { return; }
+  waiting = open.filter((a) => a.state === "raised").sort((x, y) => isFault(x) - isFault(y) || y.raised_at - x.raised_at);
   const b = $("banner");
-  b.innerHTML = `<span>⚠ ${esc(KIND[a.kind] || a.kind)}报警 #${a.alarm_id}${a.step.step === "escalated" ? "（已升级）" : ""}</span>
-    <button id="banner-ack">立即响应</button><button id="banner-view">查看</button>`;
-  b.classList.remove("hidden");
-  b.dataset.alarm = a.alarm_id;
-  $("banner-ack").onclick = async () => { await act(a.alarm_id, "ack", {}); };
-  $("banner-view").onclick = () => { show("alarms"); openAlarm(a.alarm_id); };
-  beep();
+  if (!waiting.length) { b.classList.add("hidden"); b.innerHTML = ""; stopSound(); return; }
+  const urgent = waiting.some((a) => !isFault(a));
+  b.className = "banner " + (urgent ? "urgent" : "fault");
+  b.innerHTML = waiting.map((a) => `<div class="banner-row ${isFault(a) ? "fault" : "urgent"}" data-id="${a.id}">
+      <span class="banner-what"><b>${esc(KIND[a.kind] || "报警")}</b> ${esc(where(a))}</span>
+      <span class="banner-meta">#${a.id} · ${fmtTime(a.raised_at)}${a.presses > 1 ? ` · 呼叫 ${a.presses} 次` : ""}${a.level ? ` · 已升级 ${a.level} 级` : ""}${a.detail?.follows ? ` · 前次 #${a.detail.follows} 已响应后再次报警` : ""}</span>
+      <button class="banner-ack" data-id="${a.id}">立即响应</button><button class="banner-view" data-id="${a.id}">查看</button></div>`).join("") +
+    `<button id="sound-enable" class="sound-enable hidden">提示音被浏览器阻止，点此开启</button>`;
+  b.querySelectorAll(".banner-ack").forEach((x) => x.addEventListener("click", () => act(+x.dataset.id, "ack", {})));
+  b.querySelectorAll(".banner-view").forEach((x) => x.addEventListener("click", () => { show("alarms"); openAlarm(+x.dataset.id); }));
+  $("sound-enable").addEventListener("click", async () => { try { await audio?.resume(); } catch (e) { /* stays blocked */ } soundState(); });
+  startSound();
 }
-function hideBannerFor(id) { if (bannerAlarm === id) { $("banner").classList.add("hidden"); bannerAlarm = null; } }
-function beep() {
-  try {
-    const ctx = new (window.AudioContext || window.webkitAudioContext)();
-    [0, 0.35, 0.7].forEach((t) => {
-      const o = ctx.createOscillator(); const g = ctx.createGain();
-      o.frequency.value = 880; o.connect(g); g.connect(ctx.destination);
-      g.gain.setValueAtTime(0.3, ctx.currentTime + t); o.start(ctx.currentTime + t); o.stop(ctx.currentTime + t + 0.2);
-    });
-  } catch (e) { /* no audio device: the banner still shows */ }
+function soundState() {
+  const blocked = !audio || audio.state !== "running";
+  $("sound-enable")?.classList.toggle("hidden", !blocked || !waiting.length);
+  document.body.dataset.sound = blocked ? "blocked" : "on";
+}
+function startSound() {
+  if (!audio) { try { audio = new (window.AudioContext || window.webkitAudioContext)(); } catch (e) { audio = null; } }
+  if (audio && audio.state === "suspended") audio.resume().catch(() => {}).finally(soundState);
+  soundState();
+  if (!soundTimer) soundTimer = setInterval(tone, 1000);
+  tone();
+}
+function stopSound() { clearInterval(soundTimer); soundTimer = null; soundState(); }
+function tone() {
+  if (!waiting.length) return stopSound();
+  const urgent = waiting.some((a) => !isFault(a));
+  const every = urgent ? 5000 : 60000;
+  if (Date.now() - lastSound < every) return;
+  lastSound = Date.now();
+  document.body.dataset.beeps = String(Number(document.body.dataset.beeps || 0) + 1);
+  if (!audio || audio.state !== "running") return soundState();
+  const pulses = urgent ? [0, 0.35, 0.7] : [0];
+  pulses.forEach((t) => {
+    const o = audio.createOscillator(); const g = audio.createGain();
+    o.frequency.value = urgent ? 880 : 520; o.connect(g); g.connect(audio.destination);
+    g.gain.setValueAtTime(urgent ? 0.3 : 0.08, audio.currentTime + t);
+    o.start(audio.currentTime + t); o.stop(audio.currentTime + t + 0.2);
+  });
 }
 
 // ---------- overview ----------
@@ -153,8 +185,6 @@ async function loadOverview() {
   $("ov-notices").innerHTML = notices.map((n) =>
     `<div class="notice ${esc(n.level || "info")}"><b>${esc(n.title || "通知")}</b> ${esc(n.text)}
       <small>${fmt(n.received_at)}</small></div>`).join("");
-  const raised = o.alarms.find((a) => a.state === "raised");
-  if (raised && !bannerAlarm) banner({ alarm_id: raised.id, kind: raised.kind, step: raised.steps?.[raised.steps.length - 1] || { step: "raised" } });
 }
 
 // Staff set a zone's head count when it is wrong (audited with the reason).
@@ -174,7 +204,7 @@ async function correctZone(zone, current) {
 // ---------- alarms ----------
 function alarmRow(a) {
   return `<div class="alarm ${a.state}" data-id="${a.id}"><b>#${a.id} ${esc(KIND[a.kind] || a.kind)}</b>
-    ${esc(a.source)} ${a.zone ? "· " + esc(a.zone) : ""} · ${fmt(a.raised_at)}
+    ${esc(where(a))} · ${fmt(a.raised_at)}
     <span class="state">${STATE[a.state] || a.state}</span>${a.level ? ` <span class="state">升级 ${a.level} 级</span>` : ""}
     ${a.presses > 1 ? ` · 呼叫 ${a.presses} 次` : ""}</div>`;
 }
@@ -193,7 +223,7 @@ async function openAlarm(id) {
   const box = $("alarm-detail");
   box.classList.remove("hidden");
   box.innerHTML = `<h2>报警 #${a.id} ${esc(KIND[a.kind] || a.kind)} <span class="state">${STATE[a.state]}</span></h2>
-    <p>来源 ${esc(a.source)} · 区域 ${esc(a.zone || "")} · 报警时间 ${fmt(a.raised_at)}</p>
+    <p>位置 ${esc(a.zone_name || "")} · 设备 ${esc(a.source_name || "")} · 报警时间 ${fmt(a.raised_at)}</p>
     <h3>救援全过程记录</h3>
     <ol class="steps">${a.steps.map((s) => `<li>${fmt(s.ts)} · <b>${STEP[s.step] || s.step}</b> · ${esc(s.actor)}
       ${s.target ? " → " + esc(TARGET[s.target] || s.target) : ""} ${s.note ? " · " + esc(s.note) : ""}</li>`).join("")}</ol>
@@ -215,7 +245,7 @@ async function openAlarm(id) {
 async function act(id, action, body) {
   try {
     await api(`/api/alarms/${id}/${action}`, { json: body });
-    hideBannerFor(id);
+    refreshBanner();
     if (currentTab === "alarms") { await loadAlarms(); await openAlarm(id); } else refresh();
   } catch (e) { alert(e.message); }
 }
