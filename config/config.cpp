@@ -334,7 +334,7 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         r.get("keep_enrollment_photos", f.keep_enrollment_photos);
         r.get("detect_width", f.detect_width);
         r.get("mmod_model", f.mmod_model);
-        check_range(r, "threshold", f.threshold, 0.1, 1.5);
+        if (f.threshold != 0) check_range(r, "threshold", f.threshold, 0.1, 1.5);
         check_range(r, "margin", f.margin, 0.0, 0.5);
         check_range(r, "min_face_px", f.min_face_px, 20, 2000);
         check_range(r, "detect_width", f.detect_width, 160, 4096);

@@ -111,10 +111,11 @@ struct Checkin {
 
 struct Face {
     bool enabled = true;
-    std::string recognition_model = "/var/lib/caregate/models/dlib_face_recognition_resnet_model_v1.dat";
+    // MobileFaceNet (.tflite, the default) or dlib's ResNet (.dat); see docs/face-accuracy.md.
+    std::string recognition_model = "/usr/share/caregate/models/MobileFaceNet.tflite";
     std::string landmark_model = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat";
     std::string key_file = "/var/lib/caregate/face.key";  // 32-byte XChaCha20-Poly1305 key
-    double threshold = 0.6;
+    double threshold = 0;  // Euclidean match distance; 0: the model's calibrated default
     double margin = 0.05;  // best must beat second-best identity by this much
     int min_face_px = 60;
     double min_sharpness = 40.0;  // Laplacian variance

@@ -24,6 +24,7 @@
 #include "controller/staff.hpp"
 #include "devices/simulator.hpp"
 #include "vision/face_engine.hpp"
+#include "vision/face_eval.hpp"
 
 namespace caregate {
 
@@ -248,9 +249,9 @@ void register_sim_command(CLI::App& app, CommandContext& ctx) {
 
 std::string default_model() {
     if (const char* env = std::getenv("CAREGATE_FACE_MODEL")) return env;
-    std::vector<std::string> candidates = {
-        "/var/lib/caregate/models/dlib_face_recognition_resnet_model_v1.dat",
-        CAREGATE_SOURCE_DIR "/.cache/models/dlib_face_recognition_resnet_model_v1.dat"};
+    std::vector<std::string> candidates = {"/usr/share/caregate/models/MobileFaceNet.tflite",
+                                           CAREGATE_SOURCE_DIR
+                                           "/.cache/models/mobilefacenet/MobileFaceNet.tflite"};
     for (auto& c : candidates)
         if (std::filesystem::exists(c)) return c;
     return candidates.front();
@@ -259,6 +260,103 @@ std::string default_model() {
 void print_json_line(const nlohmann::json& j) { std::cout << j.dump() << "\n"; }
 
 nlohmann::json box_json(const cv::Rect& b) { return {b.x, b.y, b.x + b.width, b.y + b.height}; }
+
+// `caregate face eval DIR`: detection failures, genuine/impostor distances, EER, TAR at FAR, and the
+// open-set 1:N result at the threshold the box would use, on a labelled folder of photos.
+void register_face_eval(CLI::App& face, CommandContext& ctx) {
+    struct Opts {
+        std::string dir, model, groups, json_out, roc_png;
+        double threshold = 0, margin = 0.05, strangers = 0.4;
+        int enroll = 2;
+    };
+    auto o = std::make_shared<Opts>();
+    auto* ev = face.add_subcommand("eval",
+                                   "measure recognition on a labelled folder (identity = sub-folder or "
+                                   "file name up to the last _<n>)");
+    ev->add_option("dir", o->dir, "folder of photos")->required()->check(CLI::ExistingDirectory);
+    ev->add_option("--model", o->model, "recognition model (default: the shipped MobileFaceNet)");
+    ev->add_option("--threshold", o->threshold, "match distance (default: the model's calibrated value)");
+    ev->add_option("--margin", o->margin, "runner-up margin, as face.margin")->capture_default_str();
+    ev->add_option("--enroll", o->enroll, "photos enrolled per identity in the open-set test")
+        ->capture_default_str();
+    ev->add_option("--strangers", o->strangers, "fraction of identities never enrolled")
+        ->capture_default_str();
+    ev->add_option("--groups", o->groups, "TSV: identity<TAB>group (e.g. age band, sex, origin)");
+    ev->add_option("--json", o->json_out, "write the full report as JSON here");
+    ev->add_option("--roc", o->roc_png, "write the ROC plot (PNG) here");
+    ev->callback([o, &ctx] {
+        guarded(ctx, [&]() -> int {
+            namespace fs = std::filesystem;
+            vision::FaceEngineOptions opts;
+            opts.recognition_model = o->model.empty() ? default_model() : o->model;
+            vision::FaceEngine engine(opts);
+            std::map<std::string, std::string> groups;
+            if (!o->groups.empty()) {
+                std::ifstream g(o->groups);
+                if (!g) throw std::invalid_argument(o->groups + ": cannot open the groups file");
+                std::string line;
+                while (std::getline(g, line)) {
+                    auto tab = line.find('\t');
+                    if (line.empty() || line[0] == '#' || tab == std::string::npos) continue;
+                    std::string rest = line.substr(tab + 1);
+                    std::replace(rest.begin(), rest.end(), '\t', '|');
+                    groups[line.substr(0, tab)] = rest;
+                }
+            }
+            std::vector<std::string> files;
+            for (auto& e : fs::recursive_directory_iterator(o->dir)) {
+                std::string ext = e.path().extension().string();
+                std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+                if (e.is_regular_file() && (ext == ".jpg" || ext == ".jpeg" || ext == ".png"))
+                    files.push_back(e.path().string());
+            }
+            std::sort(files.begin(), files.end());
+            if (files.empty()) throw std::invalid_argument(o->dir + ": no .jpg or .png photos in it");
+            std::vector<vision::EvalSample> samples;
+            for (size_t i = 0; i < files.size(); ++i) {
+                vision::EvalSample s;
+                s.file = fs::relative(files[i], o->dir).string();
+                s.identity = vision::identity_from_filename(files[i], o->dir);
+                if (auto it = groups.find(s.identity); it != groups.end()) s.group = it->second;
+                try {
+                    auto faces = engine.analyze(vision::load_image(files[i]));
+                    // As enrollment does: the largest face, when it passes the quality gate.
+                    auto best = std::max_element(faces.begin(), faces.end(), [](auto& a, auto& b) {
+                        return a.box.area() < b.box.area();
+                    });
+                    if (best == faces.end())
+                        s.reject_reason = "no face found";
+                    else if (!best->reject_reason.empty())
+                        s.reject_reason = best->reject_reason;
+                    else
+                        s.descriptor = best->descriptor;
+                } catch (const std::exception& e) {
+                    s.reject_reason = "unreadable image";
+                }
+                samples.push_back(std::move(s));
+                std::cerr << "\r" << (i + 1) << "/" << files.size() << " photos" << std::flush;
+            }
+            std::cerr << "\n";
+            vision::EvalOptions eo;
+            eo.threshold = o->threshold > 0 ? o->threshold : engine.default_threshold();
+            eo.margin = o->margin;
+            eo.enroll_per_identity = o->enroll;
+            eo.stranger_fraction = o->strangers;
+            auto report = vision::evaluate(samples, eo);
+            std::cout << "model " << engine.model_id() << " (" << opts.recognition_model << ")\n"
+                      << vision::to_table(report);
+            if (!o->json_out.empty()) {
+                std::ofstream j(o->json_out);
+                nlohmann::json out = vision::to_json(report);
+                out["model"] = engine.model_id();
+                j << out.dump(2) << "\n";
+                if (!j) throw std::runtime_error(o->json_out + ": cannot write");
+            }
+            if (!o->roc_png.empty()) vision::write_roc_png(report, o->roc_png);
+            return 0;
+        });
+    });
+}
 
 void register_face_commands(CLI::App& app, CommandContext& ctx) {
     struct Opts {
@@ -283,9 +381,9 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
         });
     });
 
-    auto* embed = face->add_subcommand("embed", "one JSON line per face: box, quality, 128-d descriptor");
+    auto* embed = face->add_subcommand("embed", "one JSON line per face: box, quality, descriptor");
     embed->add_option("image", o->image)->required();
-    embed->add_option("--model", o->model, "dlib face recognition model (.dat)");
+    embed->add_option("--model", o->model, "recognition model: MobileFaceNet (.tflite) or dlib (.dat)");
     embed->callback([o, guard] {
         guard([&] {
             vision::FaceEngineOptions opts;
@@ -305,6 +403,8 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
             return 0;
         });
     });
+
+    register_face_eval(*face, ctx);
 
     auto* identify =
         face->add_subcommand("identify", "one JSON line per face: box, elder_id or null, distance");

@@ -36,7 +36,8 @@ FaceService::FaceService(const config::SiteConfig& cfg, Store& store, const Cloc
       roster_(roster),
       bus_(bus),
       templates_(store, clock, FaceKey::load(cfg.face.key_file)),
-      engine_(engine_options(cfg.face)) {
+      engine_(engine_options(cfg.face)),
+      threshold_(cfg.face.threshold > 0 ? cfg.face.threshold : engine_.default_threshold()) {
     reload();
 }
 
@@ -44,12 +45,17 @@ FaceService::~FaceService() = default;
 
 void FaceService::reload() {
     gallery_.clear();
-    for (auto& t : templates_.load_all()) {
-        vision::Descriptor d;
-        std::copy(t.descriptor.begin(), t.descriptor.end(), d.begin());
-        gallery_.add(t.id, t.elder_id, d);
-    }
-    logger("face")->info("gallery loaded: {} templates", gallery_.size());
+    const std::string model = engine_.model_id();
+    for (auto& t : templates_.load_all(model)) gallery_.add(t.id, t.elder_id, t.descriptor);
+    logger("face")->info("gallery loaded: {} templates of {} (match distance {})", gallery_.size(), model,
+                         threshold_);
+    // Descriptors of two models are not comparable: those elders are asked to enroll again.
+    auto stale = templates_.needing_reenrollment(model);
+    if (!stale.empty())
+        logger("face")->warn(
+            "{} elders have face templates of another recognition model only and need "
+            "re-enrollment (see the kiosk roster)",
+            stale.size());
 }
 
 int FaceService::enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor) {
@@ -90,11 +96,7 @@ int FaceService::enroll_mats(int64_t elder_id, const std::vector<std::pair<std::
     }
     std::vector<int64_t> ids;
     store_.write([&](sqlite3* db) {
-        for (auto& [d, q] : found) {
-            Descriptor plain;
-            std::copy(d.begin(), d.end(), plain.begin());
-            ids.push_back(templates_.add(db, elder_id, plain, q));
-        }
+        for (auto& [d, q] : found) ids.push_back(templates_.add(db, elder_id, d, q, engine_.model_id()));
         Store::audit(db, actor, "face.enroll", "elder:" + std::to_string(elder_id),
                      json{{"templates", found.size()}, {"consent_by", elder->consent_by}}.dump(),
                      clock_.now_ms());
@@ -129,7 +131,7 @@ std::vector<Identification> FaceService::identify(const cv::Mat& bgr) {
     std::vector<Identification> out;
     for (auto& f : faces) {
         Identification id{f, {}};
-        if (f.descriptor) id.match = gallery_.match(*f.descriptor, cfg_.face.threshold, cfg_.face.margin);
+        if (f.descriptor) id.match = gallery_.match(*f.descriptor, threshold_, cfg_.face.margin);
         out.push_back(id);
     }
     return out;
@@ -169,7 +171,7 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
                 std::lock_guard<std::mutex> elock(engine_mu_);
                 d = engine_.embed(bgr, f);
             }
-            auto m = gallery_.match(d, cfg_.face.threshold, cfg_.face.margin);
+            auto m = gallery_.match(d, threshold_, cfg_.face.margin);
             t->last_embed = ts;
             t->best_quality = std::max(t->best_quality, f.quality);
             if (m.elder_id)

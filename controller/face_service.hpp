@@ -72,6 +72,7 @@ private:
     TemplateStore templates_;
     std::mutex engine_mu_;  // dlib nets are not thread-safe; cameras take turns
     vision::FaceEngine engine_;
+    double threshold_;  // face.threshold, or the model's calibrated default
     vision::Gallery gallery_;
     std::mutex tracks_mu_;
     std::map<std::string, std::vector<Track>> tracks_;  // per camera

@@ -45,29 +45,33 @@ void FaceKey::create(const std::string& path) {
     chmod(path.c_str(), 0600);
 }
 
-int64_t TemplateStore::add(sqlite3* db, int64_t elder_id, const Descriptor& d, double quality) {
+int64_t TemplateStore::add(sqlite3* db, int64_t elder_id, const Descriptor& d, double quality,
+                           const std::string& model) {
     unsigned char nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
     randombytes_buf(nonce, sizeof nonce);
-    std::vector<unsigned char> ct(sizeof(Descriptor) + crypto_aead_xchacha20poly1305_ietf_ABYTES);
+    const size_t bytes = d.size() * sizeof(float);
+    std::vector<unsigned char> ct(bytes + crypto_aead_xchacha20poly1305_ietf_ABYTES);
     unsigned long long ct_len = 0;
     // The elder id is authenticated data: a template moved to another elder's row fails to decrypt.
     std::string ad = std::to_string(elder_id);
     crypto_aead_xchacha20poly1305_ietf_encrypt(
-        ct.data(), &ct_len, reinterpret_cast<const unsigned char*>(d.data()), sizeof(Descriptor),
+        ct.data(), &ct_len, reinterpret_cast<const unsigned char*>(d.data()), bytes,
         reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), nullptr, nonce, key_.data());
     Stmt s(db,
-           "INSERT INTO face_templates(elder_id, nonce, ciphertext, quality, created_at) VALUES(?,?,?,?,?)");
+           "INSERT INTO face_templates(elder_id, nonce, ciphertext, quality, created_at, model) "
+           "VALUES(?,?,?,?,?,?)");
     s.bind(1, elder_id).bind_blob(2, nonce, sizeof nonce).bind_blob(3, ct.data(), ct_len).bind(4, quality);
-    s.bind(5, clock_.now_ms()).run();
+    s.bind(5, clock_.now_ms()).bind(6, model).run();
     return last_insert_id(db);
 }
 
-std::vector<StoredTemplate> TemplateStore::load_all() {
+std::vector<StoredTemplate> TemplateStore::load_all(const std::string& model) {
     return store_.read([&](sqlite3* db) {
         std::vector<StoredTemplate> out;
         Stmt s(db,
                "SELECT t.id, t.elder_id, t.nonce, t.ciphertext, COALESCE(t.quality,0) FROM face_templates t "
-               "JOIN elders e ON e.id=t.elder_id WHERE e.active=1 ORDER BY t.id");
+               "JOIN elders e ON e.id=t.elder_id WHERE e.active=1 AND t.model=? ORDER BY t.id");
+        s.bind(1, model);
         while (s.step()) {
             StoredTemplate t;
             t.id = s.i64(0);
@@ -75,19 +79,37 @@ std::vector<StoredTemplate> TemplateStore::load_all() {
             auto nonce = s.blob(2);
             auto ct = s.blob(3);
             t.quality = s.f64(4);
+            t.model = model;
             std::string ad = std::to_string(t.elder_id);
             unsigned long long len = 0;
+            // Plaintext is at most the ciphertext; a whole number of floats is checked after.
+            t.descriptor.resize(ct.size() / sizeof(float) + 1);
             if (nonce.size() != crypto_aead_xchacha20poly1305_ietf_NPUBBYTES ||
                 crypto_aead_xchacha20poly1305_ietf_decrypt(
                     reinterpret_cast<unsigned char*>(t.descriptor.data()), &len, nullptr, ct.data(),
                     ct.size(), reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), nonce.data(),
                     key_.data()) != 0 ||
-                len != sizeof(Descriptor))
+                len == 0 || len % sizeof(float) != 0)
                 throw std::runtime_error(
                     "face template " + std::to_string(t.id) +
                     " cannot be decrypted: wrong face.key_file, or the database was tampered with");
-            out.push_back(t);
+            t.descriptor.resize(len / sizeof(float));
+            out.push_back(std::move(t));
         }
+        return out;
+    });
+}
+
+std::map<int64_t, std::string> TemplateStore::needing_reenrollment(const std::string& model) {
+    return store_.read([&](sqlite3* db) {
+        std::map<int64_t, std::string> out;
+        Stmt s(
+            db,
+            "SELECT e.id, e.name FROM elders e WHERE e.active=1 AND EXISTS (SELECT 1 FROM face_templates t "
+            "WHERE t.elder_id=e.id) AND NOT EXISTS (SELECT 1 FROM face_templates t WHERE t.elder_id=e.id "
+            "AND t.model=?) ORDER BY e.id");
+        s.bind(1, model);
+        while (s.step()) out[s.i64(0)] = s.str(1);
         return out;
     });
 }

@@ -1,9 +1,10 @@
-// Face templates at rest: 128-d descriptors encrypted with XChaCha20-Poly1305 (libsodium), the key
-// in a file outside the database (a systemd credential), rows holding only the elder's row id —
-// apart from identity data. Photos are never stored here.
+// Face templates at rest: descriptors (128-d dlib, 192-d MobileFaceNet) encrypted with XChaCha20-Poly1305
+// (libsodium), the key in a file outside the database (a systemd credential), rows holding only the elder's
+// row id — apart from identity data. Photos are never stored here.
 #pragma once
 
 #include <array>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -12,13 +13,14 @@
 
 namespace caregate {
 
-using Descriptor = std::array<float, 128>;
+using Descriptor = std::vector<float>;
 
 struct StoredTemplate {
     int64_t id = 0;
     int64_t elder_id = 0;
-    Descriptor descriptor{};
+    Descriptor descriptor;
     double quality = 0;
+    std::string model;  // e.g. "mobilefacenet/192"
 };
 
 class FaceKey {
@@ -36,8 +38,11 @@ class TemplateStore {
 public:
     TemplateStore(Store& store, const Clock& clock, FaceKey key) : store_(store), clock_(clock), key_(key) {}
     // Inside a write transaction (so enrollment and its audit entry commit together).
-    int64_t add(sqlite3* db, int64_t elder_id, const Descriptor& d, double quality);
-    std::vector<StoredTemplate> load_all();  // throws if a row fails authentication (wrong key)
+    int64_t add(sqlite3* db, int64_t elder_id, const Descriptor& d, double quality, const std::string& model);
+    // Templates of active elders made by `model`; throws if a row fails authentication (wrong key).
+    std::vector<StoredTemplate> load_all(const std::string& model);
+    // Active elders whose templates were all made by another model: they need re-enrollment.
+    std::map<int64_t, std::string> needing_reenrollment(const std::string& model);
     int forget(int64_t elder_id, const std::string& actor);
     int count(int64_t elder_id);
 

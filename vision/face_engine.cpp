@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "vision/mmod_detector.hpp"
+#include "vision/tflite_net.hpp"
 
 namespace caregate::vision {
 
@@ -79,9 +80,23 @@ double eye_aspect_ratio(const std::array<cv::Point2f, 68>& l) {
 struct FaceEngine::Impl {
     dlib::frontal_face_detector detector = dlib::get_frontal_face_detector();
     dlib::shape_predictor landmarks;
-    std::unique_ptr<FaceNet> net;
+    std::unique_ptr<FaceNet> net;                   // dlib ResNet
+    std::unique_ptr<TfliteEmbedder> mobilefacenet;  // or MobileFaceNet
     std::unique_ptr<MmodDetector> mmod;
 };
+
+namespace {
+bool is_tflite(const std::string& path) {
+    return path.size() > 7 && path.compare(path.size() - 7, 7, ".tflite") == 0;
+}
+}  // namespace
+
+std::string FaceEngine::model_id() const {
+    return is_tflite(opts_.recognition_model) ? "mobilefacenet/192" : "dlib_resnet/128";
+}
+
+// Chosen from the evaluation in docs/face-accuracy.md (impostor pairs of East Asian faces).
+double FaceEngine::default_threshold() const { return is_tflite(opts_.recognition_model) ? 0.95 : 0.40; }
 
 FaceEngine::FaceEngine(FaceEngineOptions opts) : opts_(std::move(opts)), impl_(std::make_unique<Impl>()) {
     if (!std::filesystem::exists(opts_.landmark_model))
@@ -93,7 +108,12 @@ FaceEngine::FaceEngine(FaceEngineOptions opts) : opts_(std::move(opts)), impl_(s
     } catch (const std::exception& e) {
         throw std::runtime_error("landmark model " + opts_.landmark_model + " is corrupt: " + e.what());
     }
-    if (opts_.embed) impl_->net = std::make_unique<FaceNet>(opts_.recognition_model);
+    if (opts_.embed) {
+        if (is_tflite(opts_.recognition_model))
+            impl_->mobilefacenet = std::make_unique<TfliteEmbedder>(opts_.recognition_model);
+        else
+            impl_->net = std::make_unique<FaceNet>(opts_.recognition_model);
+    }
     if (!opts_.mmod_model.empty()) impl_->mmod = std::make_unique<MmodDetector>(opts_.mmod_model);
 }
 
@@ -109,6 +129,11 @@ dlib::full_object_detection to_dlib(const DetectedFace& f) {
 }  // namespace
 
 Descriptor FaceEngine::embed(const cv::Mat& bgr, const DetectedFace& f) {
+    if (impl_->mobilefacenet) {
+        cv::Mat chip =
+            align_arcface_112(bgr.type() == CV_8UC3 ? bgr : to_bgr8(bgr), five_points_from_68(f.landmarks));
+        return impl_->mobilefacenet->embed({chip})[0];
+    }
     if (!impl_->net) throw std::runtime_error("this face engine was built without a recognition model");
     cv::Mat rgb;
     cv::cvtColor(bgr.type() == CV_8UC3 ? bgr : to_bgr8(bgr), rgb, cv::COLOR_BGR2RGB);
@@ -184,7 +209,8 @@ std::vector<DetectedFace> FaceEngine::analyze(const cv::Mat& input, bool with_de
             f.reject_reason = "not facing the camera";
         f.quality = std::clamp(
             size_q * std::min(1.0, sharp / (4 * opts_.min_sharpness)) * (1 - std::min(yaw, 1.0)), 0.0, 1.0);
-        if (with_descriptors && opts_.embed && impl_->net) f.descriptor = embed(bgr, f);
+        if (with_descriptors && opts_.embed && (impl_->net || impl_->mobilefacenet))
+            f.descriptor = embed(bgr, f);
         out.push_back(std::move(f));
     }
     return out;

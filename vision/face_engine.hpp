@@ -14,6 +14,8 @@
 namespace caregate::vision {
 
 struct FaceEngineOptions {
+    // A .tflite file: MobileFaceNet (5-point ArcFace alignment, 112 px, 192-d unit vectors);
+    // otherwise dlib's ResNet (.dat: 150-px chip, 128-d).
     std::string recognition_model;
     std::string landmark_model = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat";
     int detect_width = 640;  // detection runs on a copy this wide (faces ≥ ~40 px there)
@@ -48,6 +50,11 @@ public:
     // Descriptor for a face found earlier (e.g. a tracked face whose quality improved).
     Descriptor embed(const cv::Mat& bgr, const DetectedFace& f);
     const FaceEngineOptions& options() const { return opts_; }
+    // Which model makes the descriptors ("mobilefacenet/192", "dlib_resnet/128"): templates of one
+    // model are never compared with another's.
+    std::string model_id() const;
+    // The model's calibrated Euclidean match threshold (see docs/face-accuracy.md).
+    double default_threshold() const;
 
 private:
     struct Impl;

@@ -251,13 +251,14 @@ std::vector<Descriptor> FaceNet::embed(const std::vector<cv::Mat>& chips) {
         in.push_back(std::move(m));
     }
     auto out = impl_->net(in);
-    std::vector<Descriptor> d(out.size());
+    std::vector<Descriptor> d(out.size(), Descriptor(128));
     for (size_t i = 0; i < out.size(); ++i)
         for (long j = 0; j < 128; ++j) d[i][size_t(j)] = out[i](j);
     return d;
 }
 
 double distance(const Descriptor& a, const Descriptor& b) {
+    if (a.size() != b.size()) return 1e9;  // different models: never the same person
     double s = 0;
     for (size_t i = 0; i < a.size(); ++i) s += double(a[i] - b[i]) * double(a[i] - b[i]);
     return std::sqrt(s);

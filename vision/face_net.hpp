@@ -12,7 +12,8 @@
 
 namespace caregate::vision {
 
-using Descriptor = std::array<float, 128>;
+// A face embedding: 128 values from dlib's ResNet, 192 (unit length) from MobileFaceNet.
+using Descriptor = std::vector<float>;
 
 // Converts face_api_dir/face_recognition_model-weights_manifest.json (+ its .bin shards) into a
 // dlib model file. Throws std::runtime_error naming the file on any inconsistency.

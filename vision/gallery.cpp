@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstring>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -71,7 +73,7 @@ inline void keep(Scan& r, float s, int64_t e) {
 
 // One pass: the best template, and the best template of any *other* elder. Halves are widened by
 // the CPU where it can (ARM64), else through a 256 KB table built once.
-Scan scan_portable(const uint16_t* row, const int64_t* elders, size_t n, const float* q) {
+Scan scan_portable(const uint16_t* row, const int64_t* elders, size_t n, const float* q, size_t dim) {
 #if !defined(__aarch64__)
     static const std::vector<float> widen = [] {
         std::vector<float> t(65536);
@@ -80,9 +82,9 @@ Scan scan_portable(const uint16_t* row, const int64_t* elders, size_t n, const f
     }();
 #endif
     Scan r;
-    for (size_t i = 0; i < n; ++i, row += 128) {
+    for (size_t i = 0; i < n; ++i, row += dim) {
         float s = 0;
-        for (int k = 0; k < 128; ++k) {
+        for (size_t k = 0; k < dim; ++k) {
 #if defined(__aarch64__)
             __fp16 h;
             std::memcpy(&h, row + k, 2);
@@ -100,14 +102,16 @@ Scan scan_portable(const uint16_t* row, const int64_t* elders, size_t n, const f
 #if defined(__x86_64__) && defined(__GNUC__)
 // AVX2 + FMA + F16C: 8 halves → 8 floats per instruction. The search is bound by memory
 // bandwidth, which is why templates are kept as halves (256 bytes each, not 512).
+// dim is a multiple of 16 (128 for dlib, 192 for MobileFaceNet).
 __attribute__((target("avx2,fma,f16c"))) Scan scan_avx2(const uint16_t* row, const int64_t* elders, size_t n,
-                                                        const float* q) {
+                                                        const float* q, size_t dim) {
     Scan r;
-    __m256 qv[16];
-    for (int k = 0; k < 16; ++k) qv[k] = _mm256_loadu_ps(q + 8 * k);
-    for (size_t i = 0; i < n; ++i, row += 128) {
+    const int blocks = int(dim / 8);
+    __m256 qv[kMaxDim / 8];
+    for (int k = 0; k < blocks; ++k) qv[k] = _mm256_loadu_ps(q + 8 * k);
+    for (size_t i = 0; i < n; ++i, row += dim) {
         __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-        for (int k = 0; k < 16; k += 2) {
+        for (int k = 0; k < blocks; k += 2) {
             __m256 a = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 8 * k)));
             __m256 b = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 8 * k + 8)));
             __m256 da = _mm256_sub_ps(a, qv[k]), db = _mm256_sub_ps(b, qv[k + 1]);
@@ -124,19 +128,26 @@ __attribute__((target("avx2,fma,f16c"))) Scan scan_avx2(const uint16_t* row, con
 }
 #endif
 
-Scan scan(const uint16_t* row, const int64_t* elders, size_t n, const float* q, bool portable) {
+Scan scan(const uint16_t* row, const int64_t* elders, size_t n, const float* q, size_t dim, bool portable) {
 #if defined(__x86_64__) && defined(__GNUC__)
     static const bool fast =
         __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    if (fast && !portable) return scan_avx2(row, elders, n, q);
+    if (fast && !portable && dim % 16 == 0) return scan_avx2(row, elders, n, q, dim);
 #endif
-    return scan_portable(row, elders, n, q);
+    return scan_portable(row, elders, n, q, dim);
 }
 
 }  // namespace
 
 void Gallery::add(int64_t template_id, int64_t elder_id, const Descriptor& d) {
     std::unique_lock lock(mu_);
+    if (d.empty() || d.size() > kMaxDim)
+        throw std::invalid_argument("face descriptor of " + std::to_string(d.size()) + " values");
+    if (elder_ids_.empty()) dim_ = d.size();
+    if (d.size() != dim_)
+        throw std::invalid_argument("face descriptor of " + std::to_string(d.size()) +
+                                    " values in a gallery of " + std::to_string(dim_) +
+                                    ": templates of another model need re-enrollment");
     for (float x : d) data_.push_back(to_half(x));
     template_ids_.push_back(template_id);
     elder_ids_.push_back(elder_id);
@@ -148,13 +159,13 @@ void Gallery::remove_elder(int64_t elder_id) {
     for (size_t r = 0; r < elder_ids_.size(); ++r) {
         if (elder_ids_[r] == elder_id) continue;
         if (w != r) {
-            std::copy_n(data_.begin() + long(r * 128), 128, data_.begin() + long(w * 128));
+            std::copy_n(data_.begin() + long(r * dim_), dim_, data_.begin() + long(w * dim_));
             elder_ids_[w] = elder_ids_[r];
             template_ids_[w] = template_ids_[r];
         }
         ++w;
     }
-    data_.resize(w * 128);
+    data_.resize(w * dim_);
     elder_ids_.resize(w);
     template_ids_.resize(w);
 }
@@ -176,7 +187,8 @@ Match Gallery::match(const Descriptor& q, double threshold, double margin) const
     Match m;
     const size_t n = elder_ids_.size();
     if (n == 0) return m;
-    auto [best, second, best_elder] = scan(data_.data(), elder_ids_.data(), n, q.data(), portable_);
+    if (q.size() != dim_) return m;  // another model's descriptor matches nobody
+    auto [best, second, best_elder] = scan(data_.data(), elder_ids_.data(), n, q.data(), dim_, portable_);
     m.distance = std::sqrt(double(best));
     m.best_elder = best_elder;
     m.second_distance = second < 1e29f ? std::sqrt(double(second)) : 1e9;

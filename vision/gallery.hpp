@@ -1,6 +1,6 @@
-// Enrolled templates in memory as one contiguous N×128 matrix of half-precision floats (the 1:N
-// search is bound by memory bandwidth; halves move half the bytes and change a distance by < 0.001):
-// a brute-force scan, AVX2/F16C where the CPU has it.
+// Enrolled templates in memory as one contiguous N×dim matrix (dim: the model's, 128 or 192) of
+// half-precision floats (the 1:N search is bound by memory bandwidth; halves move half the bytes and change a
+// distance by < 0.001): a brute-force scan, AVX2/F16C where the CPU has it.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +12,8 @@
 
 namespace caregate::vision {
 
+constexpr size_t kMaxDim = 512;
+
 struct Match {
     std::optional<int64_t> elder_id;  // nullopt: unknown (or ambiguous)
     double distance = 1e9;            // best distance over all templates
@@ -22,6 +24,7 @@ struct Match {
 
 class Gallery {
 public:
+    // Throws std::invalid_argument for a descriptor of another dimension than the gallery's.
     void add(int64_t template_id, int64_t elder_id, const Descriptor& d);
     void remove_elder(int64_t elder_id);
     void clear();
@@ -37,7 +40,8 @@ public:
 
 private:
     mutable std::shared_mutex mu_;
-    std::vector<uint16_t> data_;  // N × 128, IEEE half precision
+    std::vector<uint16_t> data_;  // N × dim_, IEEE half precision
+    size_t dim_ = 0;              // set by the first template; one model per gallery
     std::vector<int64_t> template_ids_, elder_ids_;
     bool portable_ = false;
 };

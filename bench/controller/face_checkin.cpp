@@ -85,9 +85,9 @@ int main(int argc, char** argv) {
                     elder = sqlite3_last_insert_rowid(db);
                     e.reset();
                 }
-                Descriptor d;
+                Descriptor d(128);
                 for (auto& x : d) x = nd(rng);
-                ts.add(db, elder, d, 0.9);
+                ts.add(db, elder, d, 0.9, "dlib_resnet/128");
             }
         });
         std::printf("gallery: %d random templates written in %.1f s\n", templates,

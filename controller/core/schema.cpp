@@ -210,6 +210,10 @@ CREATE TABLE door_events (
 );
 CREATE INDEX door_events_ts ON door_events(ts);
 )SQL"},
+        {7, "face templates name the model that made them (templates of another model need re-enrollment)",
+         R"SQL(
+ALTER TABLE face_templates ADD COLUMN model TEXT NOT NULL DEFAULT 'dlib_resnet/128';
+)SQL"},
     };
     return list;
 }

@@ -30,7 +30,8 @@ using namespace std::chrono_literals;
 namespace {
 
 std::string faces_dir() { return test_data_dir() + "/faces"; }
-std::string model_path() { return models_dir() + "/dlib_face_recognition_resnet_model_v1.dat"; }
+// The shipped default recognition model.
+std::string model_path() { return models_dir() + "/mobilefacenet/MobileFaceNet.tflite"; }
 
 // A held-back photo letterboxed into 640×480, as the door camera would frame the elder.
 cv::Mat door_frame(const std::string& photo_name) {

@@ -11,8 +11,10 @@ using caregate::testing::TempDir;
 
 namespace {
 
-Descriptor sample(float seed) {
-    Descriptor d;
+const std::string kModel = "mobilefacenet/192";
+
+Descriptor sample(float seed, size_t dim = 192) {
+    Descriptor d(dim);
     for (size_t i = 0; i < d.size(); ++i) d[i] = seed + 0.001f * float(i);
     return d;
 }
@@ -28,8 +30,8 @@ TEST(FaceTemplates, EncryptedAtRestAndRoundTrip) {
     auto id = roster.save(e, "t").id;
     TemplateStore ts(store, clock, FaceKey::load(dir.file("face.key")));
     auto d = sample(0.123f);
-    store.write([&](sqlite3* db) { ts.add(db, id, d, 0.9); });
-    auto all = ts.load_all();
+    store.write([&](sqlite3* db) { ts.add(db, id, d, 0.9, kModel); });
+    auto all = ts.load_all(kModel);
     ASSERT_EQ(all.size(), 1u);
     EXPECT_EQ(all[0].descriptor, d);
     EXPECT_EQ(ts.count(id), 1);
@@ -54,11 +56,38 @@ TEST(FaceTemplates, WrongKeyOrMovedRowIsRefused) {
     b.name = "b";
     auto ida = roster.save(a, "t").id, idb = roster.save(b, "t").id;
     TemplateStore ts(store, clock, FaceKey::load(dir.file("a.key")));
-    store.write([&](sqlite3* db) { ts.add(db, ida, sample(1), 1); });
+    store.write([&](sqlite3* db) { ts.add(db, ida, sample(1), 1, kModel); });
     TemplateStore wrong(store, clock, FaceKey::load(dir.file("b.key")));
-    EXPECT_THROW(wrong.load_all(), std::runtime_error);
+    EXPECT_THROW(wrong.load_all(kModel), std::runtime_error);
     store.exec("UPDATE face_templates SET elder_id=" + std::to_string(idb));
-    EXPECT_THROW(ts.load_all(), std::runtime_error) << "a template moved to another elder must not decrypt";
+    EXPECT_THROW(ts.load_all(kModel), std::runtime_error)
+        << "a template moved to another elder must not decrypt";
+}
+
+TEST(FaceTemplates, TemplatesOfAnotherModelAreNotLoadedAndTheElderNeedsReEnrollment) {
+    TempDir dir;
+    FaceKey::create(dir.file("k"));
+    SystemClock clock;
+    Store store(dir.file("f.db"));
+    Roster roster(store, clock);
+    Elder a, b;
+    a.name = "张桂英";
+    b.name = "李福生";
+    auto ida = roster.save(a, "t").id, idb = roster.save(b, "t").id;
+    TemplateStore ts(store, clock, FaceKey::load(dir.file("k")));
+    store.write([&](sqlite3* db) {
+        ts.add(db, ida, sample(1, 128), 1, "dlib_resnet/128");  // enrolled before the model changed
+        ts.add(db, idb, sample(2, 128), 1, "dlib_resnet/128");
+        ts.add(db, idb, sample(3), 1, kModel);  // enrolled again since
+    });
+    auto now = ts.load_all(kModel);
+    ASSERT_EQ(now.size(), 1u);
+    EXPECT_EQ(now[0].elder_id, idb);
+    EXPECT_EQ(now[0].descriptor.size(), 192u);
+    EXPECT_EQ(ts.load_all("dlib_resnet/128").at(0).descriptor.size(), 128u);
+    auto stale = ts.needing_reenrollment(kModel);
+    ASSERT_EQ(stale.size(), 1u);
+    EXPECT_EQ(stale.begin()->second, "张桂英");
 }
 
 TEST(FaceTemplates, ForgetDeletesAndAudits) {
@@ -72,11 +101,11 @@ TEST(FaceTemplates, ForgetDeletesAndAudits) {
     auto id = roster.save(e, "t").id;
     TemplateStore ts(store, clock, FaceKey::load(dir.file("k")));
     store.write([&](sqlite3* db) {
-        for (int i = 0; i < 3; ++i) ts.add(db, id, sample(float(i)), 1);
+        for (int i = 0; i < 3; ++i) ts.add(db, id, sample(float(i)), 1, kModel);
     });
     EXPECT_EQ(ts.forget(id, "李主任"), 3);
     EXPECT_EQ(ts.count(id), 0);
-    EXPECT_TRUE(ts.load_all().empty());
+    EXPECT_TRUE(ts.load_all(kModel).empty());
     auto audited = store.read([](sqlite3* db) {
         Stmt s(db, "SELECT actor FROM audit_log WHERE action='face.forget'");
         return s.step() ? s.str(0) : std::string();

@@ -68,7 +68,7 @@ before(async () => {
 store: {path: ${dir}/cg.db}
 kiosk: {port: ${kioskPort}}
 mqtt: {uri: "tcp://127.0.0.1:${mqttPort}"}
-face: {enabled: true, key_file: ${dir}/face.key, recognition_model: ${MODELS}/dlib_face_recognition_resnet_model_v1.dat}
+face: {enabled: true, key_file: ${dir}/face.key, recognition_model: ${MODELS}/mobilefacenet/MobileFaceNet.tflite}
 alarms: {ack_timeout_s: 60, resolve_timeout_s: 900}
 city: {enabled: true, uri: "tcp://127.0.0.1:${mqttPort}", hmac_key_file: ${dir}/city.key}
 zones: [{id: hall, name: 活动大厅, capacity: 40}, {id: bath, name: 助浴间, private: true}]

@@ -15,9 +15,11 @@
 #include "config/config.hpp"
 #include "controller/face_service.hpp"
 #include "tests/support/test_support.hpp"
+#include "tests/vision/tflite_reference.hpp"
 #include "vision/face_engine.hpp"
 #include "vision/gallery.hpp"
 #include "vision/liveness.hpp"
+#include "vision/tflite_net.hpp"
 
 using namespace caregate;
 using namespace caregate::testing;
@@ -35,6 +37,13 @@ std::string model_path() {
         vision::import_face_weights(src, dat);
     }
     return dat;
+}
+
+// The shipped default recognition model (scripts/fetch-models).
+std::string mobilefacenet_path() {
+    std::string f = models_dir() + "/mobilefacenet/MobileFaceNet.tflite";
+    if (!fs::exists(f)) throw std::runtime_error(f + " missing: run scripts/setup (scripts/fetch-models)");
+    return f;
 }
 
 std::string faces_dir() { return test_data_dir() + "/faces"; }
@@ -91,6 +100,62 @@ TEST(Faces, SamePersonBelowThresholdDifferentAbovePoint65) {
     EXPECT_GT(diff, 20);
 }
 
+// MobileFaceNet, the default model: the OpenCV DNN net built from the TFLite file computes what a
+// plain-loop interpreter of the same file computes, on a real aligned face.
+TEST(MobileFaceNet, ConvertedNetAgreesWithAPlainReferenceInterpreter) {
+    auto img = vision::load_image(faces_dir() + "/obama_1.jpg");
+    auto& face = analysed().at("obama_1.jpg").at(0);
+    cv::Mat chip = vision::align_arcface_112(img, vision::five_points_from_68(face.landmarks));
+    ASSERT_EQ(chip.size(), cv::Size(112, 112));
+    vision::TfliteEmbedder net(mobilefacenet_path());
+    ASSERT_EQ(net.dim(), 192);
+    auto ours = net.embed({chip}).at(0);
+    std::vector<float> input;
+    for (int y = 0; y < 112; ++y)
+        for (int x = 0; x < 112; ++x)
+            for (int c = 0; c < 3; ++c)
+                input.push_back((float(chip.at<cv::Vec3b>(y, x)[c]) - 127.5f) / 128.f);
+    auto ref = vision::tflite_reference::run(vision::tflite::read_model(mobilefacenet_path()), input, 1);
+    ASSERT_EQ(ref.size(), 192u);
+    double n = 0;
+    for (float v : ref) n += double(v) * v;
+    n = std::sqrt(n);
+    ASSERT_GT(n, 0);
+    double worst = 0;
+    for (size_t i = 0; i < 192; ++i) worst = std::max(worst, std::abs(double(ours[i]) - ref[i] / n));
+    EXPECT_LT(worst, 1e-4) << "largest difference from the reference interpreter";
+}
+
+// Same person below the model's calibrated threshold, different people clearly above it.
+TEST(MobileFaceNet, SamePersonBelowTheThresholdDifferentPeopleWellAbove) {
+    vision::FaceEngineOptions o;
+    o.recognition_model = mobilefacenet_path();
+    vision::FaceEngine engine(o);
+    EXPECT_EQ(engine.model_id(), "mobilefacenet/192");
+    std::vector<std::pair<std::string, vision::Descriptor>> singles;
+    for (auto& [file, faces] : analysed()) {
+        if (file.rfind("group", 0) == 0 || !faces[0].reject_reason.empty()) continue;
+        auto d = engine.embed(vision::load_image(faces_dir() + "/" + file), faces[0]);
+        ASSERT_EQ(d.size(), 192u);
+        singles.emplace_back(file, d);
+    }
+    ASSERT_GE(singles.size(), 10u);
+    double t = engine.default_threshold();
+    int same = 0, diff = 0;
+    for (size_t i = 0; i < singles.size(); ++i)
+        for (size_t j = i + 1; j < singles.size(); ++j) {
+            double d = vision::distance(singles[i].second, singles[j].second);
+            bool one = identity(singles[i].first) == identity(singles[j].first);
+            if (one)
+                EXPECT_LT(d, t) << singles[i].first << " vs " << singles[j].first;
+            else
+                EXPECT_GT(d, t + 0.15) << singles[i].first << " vs " << singles[j].first;
+            (one ? same : diff)++;
+        }
+    EXPECT_GT(same, 4);
+    EXPECT_GT(diff, 20);
+}
+
 TEST(Faces, GroupPhotoHasTwoFacesMatchingTheirPortraits) {
     auto& all = analysed();
     auto& group = all.at("group_two_people.jpg");
@@ -108,7 +173,7 @@ TEST(Faces, GroupPhotoHasTwoFacesMatchingTheirPortraits) {
 
 TEST(Gallery, MarginMakesCloseCallsAmbiguous) {
     vision::Gallery g;
-    vision::Descriptor a{}, b{}, q{};
+    vision::Descriptor a(128), b(128), q(128);
     a[0] = 0.0f;
     b[0] = 0.5f;
     q[0] = 0.24f;  // 0.24 from a, 0.26 from b
@@ -139,8 +204,8 @@ struct Site {
         FaceKey::create(dir.file("face.key"));
         write_file(dir.file("site.yaml"), "site: {id: t, name: x}\nstore: {path: " + dir.file("f.db") +
                                               "}\nmqtt: {enabled: false}\nface: {recognition_model: " +
-                                              model_path() + ", key_file: " + dir.file("face.key") + extra +
-                                              "}\n" + "zones: [{id: hall, name: 大厅}]\n");
+                                              mobilefacenet_path() + ", key_file: " + dir.file("face.key") +
+                                              extra + "}\n" + "zones: [{id: hall, name: 大厅}]\n");
         cfg = config::load_config(dir.file("site.yaml"));
         store = std::make_unique<Store>(cfg.store.path);
         roster = std::make_unique<Roster>(*store, clock);
@@ -162,13 +227,17 @@ struct Site {
 
 // Templates are stored as half-precision floats: the scan (AVX2/F16C or plain C++) must find the
 // same best and runner-up as an exact float search, within 0.001.
-TEST(Gallery, HalfPrecisionScanAgreesWithAnExactSearch) {
+class GalleryScan : public ::testing::TestWithParam<size_t> {};
+INSTANTIATE_TEST_SUITE_P(DlibAndMobileFaceNet, GalleryScan, ::testing::Values(size_t(128), size_t(192)));
+
+TEST_P(GalleryScan, HalfPrecisionScanAgreesWithAnExactSearch) {
+    const size_t dim = GetParam();
     std::mt19937 rng(11);
     std::normal_distribution<float> nd(0, 0.09f);
     std::vector<std::pair<int64_t, vision::Descriptor>> all;
     vision::Gallery g;
     for (int i = 0; i < 3000; ++i) {
-        vision::Descriptor d;
+        vision::Descriptor d(dim);
         for (auto& x : d) x = nd(rng);
         all.emplace_back(i / 3, d);
         g.add(i, i / 3, d);

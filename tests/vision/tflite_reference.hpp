@@ -77,7 +77,7 @@ inline std::vector<float> run(const tflite::Model& m, const std::vector<float>& 
                                         if (ix < 0 || ix >= W) continue;
                                         const size_t xb = ((size_t(n) * H + iy) * W + ix) * C;
                                         if (dw) {
-                                            // Depthwise filter [1, KH, KW, C·mult]; output oc reads input oc / mult.
+                                            // Filter [1, KH, KW, C·mult]: output oc reads input oc / mult.
                                             acc += double(x[xb + size_t(oc / mult)]) *
                                                    w.f32[(size_t(ky) * KW + kx) * OC + oc];
                                         } else {

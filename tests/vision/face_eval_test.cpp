@@ -1,0 +1,446 @@
+// face eval on synthetic descriptors whose answers are known: exact distances (binary fractions),
+// hand-computed EER / TAR / open-set outcomes, the ROC plot and identity naming. No models.
+#include "vision/face_eval.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <opencv2/imgcodecs.hpp>
+#include <random>
+
+using namespace caregate::vision;
+namespace fs = std::filesystem;
+
+namespace {
+
+EvalSample S(const std::string& file, const std::string& id, std::vector<float> d,
+             const std::string& group = "") {
+    EvalSample s;
+    s.file = file, s.identity = id, s.group = group, s.descriptor = std::move(d);
+    return s;
+}
+
+EvalSample failed(const std::string& file, const std::string& id, const std::string& reason) {
+    EvalSample s;
+    s.file = file, s.identity = id, s.reject_reason = reason;
+    return s;
+}
+
+// Identity k at (10k, 0, 0, 0), its photo j offset by 0.125 j on the second axis: genuine distances
+// 0.125..0.375, impostor distances >= 10.
+std::vector<EvalSample> separated(int identities, int photos, const std::string& group = "") {
+    std::vector<EvalSample> v;
+    for (int k = 0; k < identities; ++k)
+        for (int j = 0; j < photos; ++j)
+            v.push_back(S(group + "p" + std::to_string(k) + "_" + std::to_string(j + 1) + ".jpg",
+                          group + "p" + std::to_string(k), {10.0f * float(k), 0.125f * float(j), 0, 0},
+                          group));
+    return v;
+}
+
+// 1-D, exact in binary: genuine {2, 2.5}, impostor {0.5, 2.5, 3, 5}.
+std::vector<EvalSample> tiny() {
+    return {S("a_1.jpg", "a", {0}), S("a_2.jpg", "a", {2}), S("b_1.jpg", "b", {2.5}), S("b_2.jpg", "b", {5})};
+}
+
+EvalOptions tiny_options() {
+    EvalOptions o;
+    o.threshold = 2.5, o.margin = 0, o.enroll_per_identity = 1, o.stranger_fraction = 0;
+    return o;
+}
+
+fs::path temp_file(const std::string& name) {
+    return fs::temp_directory_path() / (std::to_string(::getpid()) + "_" + name);
+}
+
+}  // namespace
+
+TEST(FaceEval, WellSeparatedClustersAreFlawless) {
+    EvalOptions o;  // threshold 0.6, margin 0.05, 2 enrolled photos, 40 % strangers
+    EvalReport r = evaluate(separated(5, 4), o);
+    EXPECT_EQ(r.samples, 20u);
+    EXPECT_EQ(r.with_descriptor, 20u);
+    EXPECT_EQ(r.identities, 5u);
+    const PairMetrics& p = r.pairs;
+    EXPECT_EQ(p.genuine.count, 30u);
+    EXPECT_EQ(p.impostor.count, 160u);
+    EXPECT_DOUBLE_EQ(p.genuine.min, 0.125);
+    EXPECT_DOUBLE_EQ(p.genuine.max, 0.375);
+    EXPECT_DOUBLE_EQ(p.impostor.min, 10.0);
+    ASSERT_TRUE(p.eer);
+    EXPECT_DOUBLE_EQ(*p.eer, 0.0);
+    EXPECT_DOUBLE_EQ(*p.eer_threshold, 0.375);
+    ASSERT_EQ(p.tar_at_far.size(), 3u);
+    EXPECT_DOUBLE_EQ(p.tar_at_far[0].far, 0.01);
+    ASSERT_TRUE(p.tar_at_far[0].tar);
+    EXPECT_DOUBLE_EQ(*p.tar_at_far[0].tar, 1.0);
+    EXPECT_DOUBLE_EQ(*p.tar_at_far[0].threshold, 0.375);
+    EXPECT_FALSE(p.tar_at_far[1].tar);
+    EXPECT_EQ(p.tar_at_far[1].note, "not enough impostor pairs (need 1000, have 160)");
+    EXPECT_EQ(p.tar_at_far[2].note, "not enough impostor pairs (need 10000, have 160)");
+    EXPECT_DOUBLE_EQ(*p.tar_at_zero_far.tar, 1.0);
+    EXPECT_DOUBLE_EQ(*p.far_at_threshold, 0.0);
+    EXPECT_DOUBLE_EQ(*p.frr_at_threshold, 0.0);
+    // ROC: 15 / 10 / 5 genuine pairs at 0.125 / 0.25 / 0.375, before any impostor.
+    ASSERT_GE(p.roc.size(), 4u);
+    EXPECT_DOUBLE_EQ(p.roc[0].far, 0.0);
+    EXPECT_DOUBLE_EQ(p.roc[0].tar, 0.5);
+    EXPECT_DOUBLE_EQ(p.roc[2].tar, 1.0);
+    EXPECT_DOUBLE_EQ(p.roc[2].threshold, 0.375);
+    EXPECT_DOUBLE_EQ(p.roc.back().far, 1.0);
+
+    const OpenSetCounts& c = r.open_set.counts;
+    EXPECT_EQ(r.open_set.strangers.size(), 2u);  // round(0.4 × 5)
+    EXPECT_EQ(r.open_set.enrolled.size(), 3u);
+    EXPECT_EQ(r.open_set.templates, 6u);
+    EXPECT_EQ(c.genuine_probes, 6u);
+    EXPECT_EQ(c.correct, 6u);
+    EXPECT_EQ(c.wrong_identity + c.rejected, 0u);
+    EXPECT_EQ(c.stranger_probes, 8u);
+    EXPECT_EQ(c.strangers_rejected, 8u);
+    EXPECT_EQ(c.strangers_accepted, 0u);
+    EXPECT_TRUE(r.open_set.not_enrollable.empty());
+    EXPECT_TRUE(r.groups.empty());
+}
+
+TEST(FaceEval, HandComputedTinyCase) {
+    EvalReport r = evaluate(tiny(), tiny_options());
+    const PairMetrics& p = r.pairs;
+    EXPECT_EQ(p.genuine.count, 2u);
+    EXPECT_DOUBLE_EQ(p.genuine.min, 2.0);
+    EXPECT_DOUBLE_EQ(p.genuine.p5, 2.025);
+    EXPECT_DOUBLE_EQ(p.genuine.median, 2.25);
+    EXPECT_DOUBLE_EQ(p.genuine.p95, 2.475);
+    EXPECT_DOUBLE_EQ(p.genuine.max, 2.5);
+    EXPECT_EQ(p.impostor.count, 4u);
+    EXPECT_DOUBLE_EQ(p.impostor.min, 0.5);
+    EXPECT_DOUBLE_EQ(p.impostor.p5, 0.8);
+    EXPECT_DOUBLE_EQ(p.impostor.median, 2.75);
+    EXPECT_DOUBLE_EQ(p.impostor.p95, 4.7);
+    EXPECT_DOUBLE_EQ(p.impostor.max, 5.0);
+    // Operating points (FAR, FRR): t=2 (0.25, 0.5), t=2.5 (0.5, 0); the segment crosses FAR = FRR a
+    // third of the way: EER 1/3 at distance 2 + 0.5/3.
+    ASSERT_TRUE(p.eer);
+    EXPECT_DOUBLE_EQ(*p.eer, 1.0 / 3);
+    EXPECT_DOUBLE_EQ(*p.eer_threshold, 2.0 + 0.5 / 3);
+    for (auto& t : p.tar_at_far) EXPECT_FALSE(t.tar);
+    EXPECT_EQ(p.tar_at_far[0].note, "not enough impostor pairs (need 100, have 4)");
+    // The closest pair is an impostor: nothing can be accepted without accepting it.
+    ASSERT_TRUE(p.tar_at_zero_far.tar);
+    EXPECT_DOUBLE_EQ(*p.tar_at_zero_far.tar, 0.0);
+    EXPECT_FALSE(p.tar_at_zero_far.threshold);
+    // At 2.5 (accept <=, as the gallery): impostors 0.5 and 2.5 accepted, both genuine pairs too.
+    EXPECT_EQ(p.false_accepts, 2u);
+    EXPECT_DOUBLE_EQ(*p.far_at_threshold, 0.5);
+    EXPECT_EQ(p.false_rejects, 0u);
+    EXPECT_DOUBLE_EQ(*p.frr_at_threshold, 0.0);
+    const std::vector<RocPoint> roc = {
+        {0.25, 0, 0.5}, {0.25, 0.5, 2}, {0.5, 1, 2.5}, {0.75, 1, 3}, {1, 1, 5}};
+    ASSERT_EQ(p.roc.size(), roc.size());
+    for (size_t i = 0; i < roc.size(); ++i) {
+        EXPECT_DOUBLE_EQ(p.roc[i].far, roc[i].far) << i;
+        EXPECT_DOUBLE_EQ(p.roc[i].tar, roc[i].tar) << i;
+        EXPECT_DOUBLE_EQ(p.roc[i].threshold, roc[i].threshold) << i;
+    }
+
+    // Open set, templates a_1 = 0 and b_1 = 2.5: a_2 = 2 is nearer b (0.5) than a (2) → wrong;
+    // b_2 = 5 is exactly at the threshold from b (2.5) → accepted, correct.
+    const OpenSetCounts& c = r.open_set.counts;
+    EXPECT_EQ(r.open_set.templates, 2u);
+    EXPECT_EQ(c.genuine_probes, 2u);
+    EXPECT_EQ(c.correct, 1u);
+    EXPECT_EQ(c.wrong_identity, 1u);
+    EXPECT_EQ(c.rejected, 0u);
+    ASSERT_EQ(r.open_set.wrong_identity.size(), 1u);
+    const OpenSetError& e = r.open_set.wrong_identity[0];
+    EXPECT_EQ(e.file, "a_2.jpg");
+    EXPECT_EQ(e.identity, "a");
+    EXPECT_EQ(e.accepted_as, "b");
+    EXPECT_DOUBLE_EQ(e.distance, 0.5);
+    EXPECT_DOUBLE_EQ(e.second_distance, 2.0);
+}
+
+TEST(FaceEval, MarginAndThresholdReject) {
+    EvalOptions o = tiny_options();
+    o.margin = 2.0;  // a_2: runner-up only 1.5 further → ambiguous; b_2: 2.5 further → accepted
+    OpenSetCounts c = evaluate(tiny(), o).open_set.counts;
+    EXPECT_EQ(c.correct, 1u);
+    EXPECT_EQ(c.wrong_identity, 0u);
+    EXPECT_EQ(c.rejected, 1u);
+    EXPECT_EQ(c.rejected_ambiguous, 1u);
+    EXPECT_EQ(c.rejected_unknown, 0u);
+
+    o.margin = 2.5;  // exactly the margin is enough
+    EXPECT_EQ(evaluate(tiny(), o).open_set.counts.correct, 1u);
+
+    o.margin = 0, o.threshold = 2.4;  // b_2 now too far: unknown
+    c = evaluate(tiny(), o).open_set.counts;
+    EXPECT_EQ(c.correct, 0u);
+    EXPECT_EQ(c.wrong_identity, 1u);
+    EXPECT_EQ(c.rejected_unknown, 1u);
+}
+
+TEST(FaceEval, StrangerCloseToAnEnrolledIdentityIsAcceptedAsThem) {
+    std::vector<EvalSample> v = {S("a_1.jpg", "a", {0}),      S("a_2.jpg", "a", {0.125}),
+                                 S("a_3.jpg", "a", {0.0625}), S("b_1.jpg", "b", {10}),
+                                 S("b_2.jpg", "b", {10.25}),  S("b_3.jpg", "b", {10.5}),
+                                 S("s_1.jpg", "s", {0.375}),  S("s_2.jpg", "s", {5})};
+    EvalOptions o;
+    o.strangers = {"s"};
+    EvalReport r = evaluate(v, o);
+    const OpenSetCounts& c = r.open_set.counts;
+    EXPECT_EQ(r.open_set.strangers, std::vector<std::string>{"s"});
+    EXPECT_EQ(c.enrolled_identities, 2u);
+    EXPECT_EQ(c.genuine_probes, 2u);
+    EXPECT_EQ(c.correct, 2u);
+    EXPECT_EQ(c.stranger_probes, 2u);
+    EXPECT_EQ(c.strangers_rejected, 1u);  // s_2: 4.875 from a
+    EXPECT_EQ(c.strangers_accepted, 1u);
+    ASSERT_EQ(r.open_set.stranger_accepted.size(), 1u);
+    const OpenSetError& e = r.open_set.stranger_accepted[0];
+    EXPECT_EQ(e.file, "s_1.jpg");
+    EXPECT_EQ(e.identity, "s");
+    EXPECT_EQ(e.accepted_as, "a");
+    EXPECT_DOUBLE_EQ(e.distance, 0.25);
+    EXPECT_DOUBLE_EQ(e.second_distance, 9.625);
+}
+
+TEST(FaceEval, StrangersAreSeededAndProportional) {
+    std::vector<EvalSample> v = separated(20, 3);
+    EvalOptions o;
+    auto strangers = [&](uint64_t seed) {
+        o.seed = seed;
+        return evaluate(v, o).open_set.strangers;
+    };
+    auto s1 = strangers(1);
+    EXPECT_EQ(s1.size(), 8u);
+    EXPECT_EQ(strangers(1), s1);
+    EXPECT_NE(strangers(2), s1);
+    o.stranger_fraction = 0;
+    EXPECT_TRUE(evaluate(v, o).open_set.strangers.empty());
+    o.stranger_fraction = 1;
+    OpenSetResult all = evaluate(v, o).open_set;
+    EXPECT_EQ(all.strangers.size(), 20u);
+    EXPECT_EQ(all.templates, 0u);
+    EXPECT_EQ(all.counts.strangers_rejected, 60u);
+}
+
+TEST(FaceEval, FirstPhotosInNaturalFileOrderAreEnrolled) {
+    // x_10 is far from x_1 / x_2: enrolled, x_2 would be a correct probe; probed, x_10 is unknown.
+    std::vector<EvalSample> v = {S("x_10.jpg", "x", {100}), S("x_2.jpg", "x", {0.25}), S("x_1.jpg", "x", {0}),
+                                 S("y_1.jpg", "y", {50}), S("y_2.jpg", "y", {50.25})};
+    EvalOptions o;
+    o.stranger_fraction = 0;
+    OpenSetCounts c = evaluate(v, o).open_set.counts;
+    EXPECT_EQ(c.genuine_probes, 1u);
+    EXPECT_EQ(c.rejected_unknown, 1u);
+}
+
+TEST(FaceEval, FailuresAndIdentitiesWithoutAUsablePhoto) {
+    std::vector<EvalSample> v = tiny();
+    v.push_back(failed("a_3.jpg", "a", "no face"));
+    v.push_back(failed("c_1.jpg", "c", "too blurry"));
+    v.push_back(failed("c_2.jpg", "c", "no face"));
+    EvalReport r = evaluate(v, tiny_options());
+    EXPECT_EQ(r.samples, 7u);
+    EXPECT_EQ(r.with_descriptor, 4u);
+    EXPECT_EQ(r.identities, 3u);
+    EXPECT_EQ(r.failures, (std::map<std::string, size_t>{{"no face", 2}, {"too blurry", 1}}));
+    EXPECT_EQ(r.open_set.not_enrollable, std::vector<std::string>{"c"});
+    EXPECT_EQ(r.pairs.genuine.count + r.pairs.impostor.count, 6u);  // failures make no pairs
+    nlohmann::json j = to_json(r);
+    EXPECT_EQ(j["failures"]["count"], 3);
+    EXPECT_EQ(j["failures"]["by_reason"]["no face"], 2);
+}
+
+TEST(FaceEval, PerGroupPairsStayWithinTheGroup) {
+    std::vector<EvalSample> v = separated(3, 2, "60+|F|CN");
+    for (auto& s : separated(2, 2, "60+|M|CN")) v.push_back(s);
+    for (auto& s : v) s.descriptor->at(2) = s.group == "60+|F|CN" ? 0.0f : 100.0f;
+    v.push_back(failed("m_x_1.jpg", "60+|M|CNp0", "no face"));
+    v.back().group = "60+|M|CN";
+    EvalOptions o;  // 0.4 of 3 + 2 identities = 2 strangers: 1.2 → 1 and 0.8 → 1 by largest remainder
+    EvalReport r = evaluate(v, o);
+    ASSERT_EQ(r.groups.size(), 2u);
+    const GroupReport &f = r.groups[0], &m = r.groups[1];
+    EXPECT_EQ(f.group, "60+|F|CN");
+    EXPECT_EQ(f.samples, 6u);
+    EXPECT_EQ(f.identities, 3u);
+    EXPECT_EQ(f.pairs.genuine.count, 3u);
+    EXPECT_EQ(f.pairs.impostor.count, 12u);  // C(6,2) - 3
+    EXPECT_EQ(m.group, "60+|M|CN");
+    EXPECT_EQ(m.samples, 5u);
+    EXPECT_EQ(m.failures, 1u);
+    EXPECT_EQ(m.pairs.genuine.count, 2u);
+    EXPECT_EQ(m.pairs.impostor.count, 4u);
+    EXPECT_EQ(r.pairs.impostor.count, 12u + 4u + 6u * 4u);  // plus the cross-group pairs overall
+    EXPECT_DOUBLE_EQ(*f.pairs.eer, 0.0);
+    EXPECT_EQ(f.open_set.stranger_identities, 1u);
+    EXPECT_EQ(m.open_set.stranger_identities, 1u);
+    EXPECT_EQ(f.open_set.enrolled_identities, 2u);
+    EXPECT_EQ(m.open_set.enrolled_identities, 1u);
+    // Two photos each: enrolled identities are all templates; only strangers probe.
+    EXPECT_EQ(f.open_set.stranger_probes, 2u);
+    EXPECT_EQ(f.open_set.strangers_rejected, 2u);
+    EXPECT_EQ(m.open_set.stranger_probes, 2u);
+    EXPECT_EQ(r.open_set.counts.stranger_probes, 4u);
+    std::string table = to_table(r);
+    EXPECT_NE(table.find("60+|M|CN"), std::string::npos);
+    EXPECT_EQ(to_json(r)["groups"][1]["pairs"]["impostor"]["count"], 4);
+}
+
+TEST(FaceEval, TarAtFarFromDistances) {
+    // Impostors 1 + i/256 (i < 200), genuine 0.5 + j/128 (j < 100).
+    std::vector<double> gen, imp;
+    for (int i = 0; i < 200; ++i) imp.push_back(1 + i / 256.0);
+    for (int j = 0; j < 100; ++j) gen.push_back(0.5 + j / 128.0);
+    PairMetrics m = pair_metrics(gen, imp, 1.0);
+    // FAR 1e-2: 2 impostors may pass → accept below 1 + 2/256: genuine j <= 64.
+    ASSERT_TRUE(m.tar_at_far[0].tar);
+    EXPECT_DOUBLE_EQ(*m.tar_at_far[0].tar, 0.65);
+    EXPECT_DOUBLE_EQ(*m.tar_at_far[0].threshold, 1 + 1 / 256.0);
+    EXPECT_FALSE(m.tar_at_far[1].tar);
+    // None may pass → below 1: j <= 63, the last accepted distance 0.5 + 63/128.
+    EXPECT_DOUBLE_EQ(*m.tar_at_zero_far.tar, 0.64);
+    EXPECT_DOUBLE_EQ(*m.tar_at_zero_far.threshold, 0.5 + 63 / 128.0);
+    // At 1.0: impostor 1.0 accepted; genuine above 1.0 (j > 64) rejected.
+    EXPECT_EQ(m.false_accepts, 1u);
+    EXPECT_EQ(m.false_rejects, 35u);
+    // Ties: an impostor equal to the limit cannot be let through below it.
+    PairMetrics t = pair_metrics({1, 2}, std::vector<double>(100, 1.5), 1.0);
+    EXPECT_DOUBLE_EQ(*t.tar_at_far[0].tar, 0.5);
+    EXPECT_DOUBLE_EQ(*t.tar_at_far[0].threshold, 1.0);
+    // Nothing to compare.
+    PairMetrics none = pair_metrics({}, {}, 1.0);
+    EXPECT_FALSE(none.eer);
+    EXPECT_FALSE(none.far_at_threshold);
+    EXPECT_TRUE(none.roc.empty());
+    EXPECT_EQ(none.tar_at_zero_far.note, "no impostor pairs");
+}
+
+TEST(FaceEval, OverlappingClustersAgreeWithABruteForceCount) {
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> u(-1, 1);
+    std::vector<EvalSample> v;
+    for (int k = 0; k < 30; ++k)
+        for (int j = 0; j < 5; ++j) {
+            std::vector<float> d(16);
+            for (int i = 0; i < 16; ++i) d[size_t(i)] = (i == k % 16 ? 0.6f : 0.0f) + 0.4f * u(rng);
+            v.push_back(
+                S("id" + std::to_string(k) + "_" + std::to_string(j) + ".jpg", "id" + std::to_string(k), d));
+        }
+    EvalOptions o;
+    o.threshold = 1.1;
+    EvalReport r = evaluate(v, o);
+    size_t fa = 0, fr = 0, gen = 0, imp = 0;
+    for (size_t a = 0; a < v.size(); ++a)
+        for (size_t b = a + 1; b < v.size(); ++b) {
+            double s = 0;
+            for (size_t i = 0; i < 16; ++i)
+                s += std::pow(double((*v[a].descriptor)[i]) - (*v[b].descriptor)[i], 2);
+            bool same = v[a].identity == v[b].identity, accept = std::sqrt(s) <= o.threshold;
+            (same ? gen : imp)++;
+            if (same && !accept) ++fr;
+            if (!same && accept) ++fa;
+        }
+    EXPECT_EQ(r.pairs.genuine.count, gen);
+    EXPECT_EQ(r.pairs.impostor.count, imp);
+    EXPECT_EQ(r.pairs.false_accepts, fa);
+    EXPECT_EQ(r.pairs.false_rejects, fr);
+    ASSERT_TRUE(r.pairs.eer);
+    EXPECT_GT(*r.pairs.eer, 0.0);
+    EXPECT_LT(*r.pairs.eer, 0.5);
+    // 10875 impostor pairs: every FAR down to 1e-4 is measurable, and a lower FAR costs TAR.
+    const auto& t = r.pairs.tar_at_far;
+    ASSERT_TRUE(t[0].tar && t[1].tar && t[2].tar);
+    EXPECT_GE(*t[0].tar, *t[1].tar);
+    EXPECT_GE(*t[1].tar, *t[2].tar);
+    EXPECT_LT(*t[2].tar, 1.0);
+    for (size_t i = 1; i < r.pairs.roc.size(); ++i) {  // monotone, ascending thresholds
+        EXPECT_GE(r.pairs.roc[i].far, r.pairs.roc[i - 1].far);
+        EXPECT_GE(r.pairs.roc[i].tar, r.pairs.roc[i - 1].tar);
+        EXPECT_GT(r.pairs.roc[i].threshold, r.pairs.roc[i - 1].threshold);
+    }
+    const OpenSetCounts& c = r.open_set.counts;
+    EXPECT_EQ(c.correct + c.wrong_identity + c.rejected, c.genuine_probes);
+    EXPECT_EQ(c.genuine_probes, 18u * 3u);
+    EXPECT_EQ(c.stranger_probes, 12u * 5u);
+}
+
+TEST(FaceEval, RejectsInconsistentInput) {
+    EXPECT_THROW(evaluate({S("a_1.jpg", "a", {0, 1}), S("a_2.jpg", "a", {0})}, {}), std::invalid_argument);
+    EXPECT_THROW(evaluate({S("a_1.jpg", "", {0})}, {}), std::invalid_argument);
+    EvalOptions o;
+    o.enroll_per_identity = 0;
+    EXPECT_THROW(evaluate(tiny(), o), std::invalid_argument);
+    o = {};
+    o.stranger_fraction = 1.5;
+    EXPECT_THROW(evaluate(tiny(), o), std::invalid_argument);
+    EvalReport empty = evaluate({}, {});
+    EXPECT_EQ(empty.samples, 0u);
+    EXPECT_FALSE(empty.pairs.eer);
+}
+
+TEST(FaceEval, IdentityFromFilename) {
+    EXPECT_EQ(identity_from_filename("zhang_wei_3.jpg"), "zhang_wei");
+    EXPECT_EQ(identity_from_filename("/data/faces/zhang_wei_12.png"), "zhang_wei");
+    EXPECT_EQ(identity_from_filename("obama_3_small.jpg"), "obama");
+    EXPECT_EQ(identity_from_filename("obama_4_240p.jpg"), "obama");
+    EXPECT_EQ(identity_from_filename("li_2_3.jpg"), "li_2");
+    EXPECT_EQ(identity_from_filename("biden.jpg"), "biden");
+    EXPECT_EQ(identity_from_filename("wang_fang_x.jpg"), "wang_fang_x");
+    EXPECT_EQ(identity_from_filename("_3.jpg"), "_3");
+    EXPECT_EQ(identity_from_filename("王芳_2.jpg"), "王芳");
+    EXPECT_EQ(identity_from_filename("/data/faces/li_na/IMG_0001.jpg", "/data/faces"), "li_na");
+    EXPECT_EQ(identity_from_filename("/data/faces/li_na/IMG_0001.jpg", "/data/faces/"), "li_na");
+    EXPECT_EQ(identity_from_filename("/data/faces/li_na/2024/a_1.jpg", "/data/faces"), "li_na");
+    EXPECT_EQ(identity_from_filename("/data/faces/wang_fang_2.jpg", "/data/faces"), "wang_fang");
+    EXPECT_EQ(identity_from_filename("faces/li_na/1.jpg", "faces"), "li_na");
+    EXPECT_EQ(identity_from_filename("/other/li_na/zhou_1.jpg", "/data/faces"), "zhou");
+}
+
+TEST(FaceEval, RocPngIsWrittenAndDecodable) {
+    std::vector<EvalSample> v = separated(3, 3, "60+|F|CN");
+    for (auto& s : tiny()) v.push_back(S(s.file, s.identity, {(*s.descriptor)[0], 50, 0, 0}, "70+|M|CN"));
+    EvalReport r = evaluate(v, {});
+    fs::path png = temp_file("roc.png");
+    write_roc_png(r, png.string());
+    ASSERT_TRUE(fs::exists(png));
+    EXPECT_GT(fs::file_size(png), 1000u);
+    cv::Mat img = cv::imread(png.string());
+    ASSERT_FALSE(img.empty());
+    EXPECT_EQ(img.cols, 1000);
+    EXPECT_EQ(img.rows, 680);
+    // Ink in the plot area: grid, curves, labels; and the first group's palette colour.
+    cv::Mat plot = img(cv::Rect(90, 60, 640, 540)), ink;
+    cv::inRange(plot, cv::Scalar(0, 0, 0), cv::Scalar(200, 200, 200), ink);
+    EXPECT_GT(cv::countNonZero(ink), 500);
+    cv::inRange(img, cv::Scalar(180, 60, 0), cv::Scalar(220, 100, 20), ink);
+    EXPECT_GT(cv::countNonZero(ink), 20);
+    fs::remove(png);
+
+    fs::path empty = temp_file("roc_empty.png");  // no pairs at all still gives a plot
+    write_roc_png(evaluate({}, {}), empty.string());
+    EXPECT_FALSE(cv::imread(empty.string()).empty());
+    fs::remove(empty);
+    EXPECT_THROW(write_roc_png(r, "/nonexistent-dir/roc.png"), std::runtime_error);
+}
+
+TEST(FaceEval, JsonAndTableCarryTheNumbers) {
+    EvalReport r = evaluate(tiny(), tiny_options());
+    nlohmann::json j = to_json(r);
+    EXPECT_DOUBLE_EQ(j["pairs"]["eer"].get<double>(), 1.0 / 3);
+    EXPECT_TRUE(j["pairs"]["tar_at_zero_far"]["threshold"].is_null());
+    EXPECT_EQ(j["pairs"]["tar_at_far"][0]["note"], "not enough impostor pairs (need 100, have 4)");
+    EXPECT_EQ(j["pairs"]["at_threshold"]["false_accepts"], 2);
+    EXPECT_EQ(j["pairs"]["roc"].size(), 5u);
+    EXPECT_EQ(j["open_set"]["counts"]["wrong_identity"], 1);
+    EXPECT_EQ(j["open_set"]["wrong_identity"][0]["accepted_as"], "b");
+    EXPECT_EQ(j["options"]["threshold"], 2.5);
+    std::string t = to_table(r);
+    EXPECT_NE(t.find("EER 33.33 % at distance 2.1667"), std::string::npos) << t;
+    EXPECT_NE(t.find("FAR 50.00 % (2 of 4), FRR 0.00 % (0 of 2)"), std::string::npos) << t;
+    EXPECT_NE(t.find("a_2.jpg (a) -> b at 0.5000"), std::string::npos) << t;
+}

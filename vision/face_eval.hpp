@@ -1,0 +1,116 @@
+// Measurement core of `caregate face eval`: how well descriptors separate people on a labelled photo
+// set. Pair mode (every genuine and impostor pair: distributions, EER, TAR at fixed FAR, ROC) and an
+// open-set 1:N simulation with the box's own decision rule (threshold + margin to the runner-up),
+// overall and per demographic group. Pure computation on descriptors: no model, no config, no files
+// except the ROC plot. Distances are Euclidean; a pair is accepted when distance <= threshold, as in
+// Gallery::match.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace caregate::vision {
+
+struct EvalSample {  // one photo
+    std::string file, identity;
+    std::string group;                             // e.g. "60+|F|CN" from a groups file; may be empty
+    std::optional<std::vector<float>> descriptor;  // nullopt: no usable face
+    std::string reject_reason;                     // why not (detector / quality gate)
+};
+
+struct EvalOptions {
+    int enroll_per_identity = 2;  // templates per enrolled identity, first photos in file-name order
+    double threshold = 0.6;       // defaults as config's face.threshold / face.margin
+    double margin = 0.05;
+    double stranger_fraction = 0.4;  // of the identities with a usable photo, never enrolled
+    uint64_t seed = 1;               // which identities are strangers
+    // When not empty: exactly these identities are strangers (stranger_fraction and seed unused).
+    std::vector<std::string> strangers;
+};
+
+struct DistanceStats {
+    size_t count = 0;
+    double min = 0, p5 = 0, median = 0, p95 = 0, max = 0;  // linear interpolation; 0 when count == 0
+};
+
+// TAR at an operating point that accepts at most a fraction `far` of the impostor pairs. tar and
+// threshold are unset (and note says why) when that FAR cannot be measured; threshold is also unset
+// when no observed distance lies below the first impostor that must stay rejected.
+struct TarAtFar {
+    double far = 0;
+    std::optional<double> tar, threshold;
+    std::string note;
+};
+
+struct RocPoint {
+    double far, tar, threshold;
+};
+
+struct PairMetrics {
+    DistanceStats genuine, impostor;
+    std::optional<double> eer, eer_threshold;  // FAR = FRR on the piecewise-linear ROC
+    std::vector<TarAtFar> tar_at_far;          // FAR 1e-2, 1e-3, 1e-4
+    TarAtFar tar_at_zero_far;                  // no impostor pair accepted
+    double threshold = 0;                      // the configured one
+    std::optional<double> far_at_threshold, frr_at_threshold;
+    size_t false_accepts = 0, false_rejects = 0;
+    std::vector<RocPoint> roc;  // ascending threshold, thinned to what a plot can show
+};
+
+struct OpenSetCounts {
+    size_t enrolled_identities = 0, stranger_identities = 0;
+    size_t genuine_probes = 0, correct = 0, wrong_identity = 0, rejected = 0;
+    size_t rejected_unknown = 0, rejected_ambiguous = 0;  // best > threshold / runner-up within margin
+    size_t stranger_probes = 0, strangers_rejected = 0, strangers_accepted = 0;
+};
+
+struct OpenSetError {  // a probe accepted as the wrong person
+    std::string file, identity, group, accepted_as;
+    double distance = 0, second_distance = 0;  // second: best different identity (inf: none)
+};
+
+struct OpenSetResult {
+    OpenSetCounts counts;
+    size_t templates = 0;
+    std::vector<std::string> enrolled, strangers, not_enrollable;  // not_enrollable: no usable photo
+    std::vector<OpenSetError> wrong_identity, stranger_accepted;
+};
+
+struct GroupReport {
+    std::string group;
+    size_t samples = 0, failures = 0, identities = 0;
+    PairMetrics pairs;       // pairs with both photos in this group
+    OpenSetCounts open_set;  // probes of this group against the whole gallery
+};
+
+struct EvalReport {
+    EvalOptions options;
+    size_t samples = 0, with_descriptor = 0, identities = 0;
+    std::map<std::string, size_t> failures;  // reject reason → photos
+    PairMetrics pairs;
+    OpenSetResult open_set;
+    std::vector<GroupReport> groups;  // empty when no sample has a group
+};
+
+// Throws std::invalid_argument on bad options, an empty identity, or descriptors of different sizes.
+EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o);
+// The pair metrics from distances directly (evaluate uses it overall and per group).
+PairMetrics pair_metrics(std::vector<double> genuine, std::vector<double> impostor, double threshold);
+
+nlohmann::json to_json(const EvalReport& r);
+std::string to_table(const EvalReport& r);
+// ROC on a log FAR axis (1e-5..1; FAR below 1e-5, including 0, at the left edge) against TAR, one
+// curve per group plus overall. Group names are drawn in ASCII (Hershey fonts). Throws
+// std::runtime_error when the file cannot be written.
+void write_roc_png(const EvalReport& r, const std::string& path);
+
+// Identity of a photo: the first sub-folder below `root` when the file lies in one ("root/li_na/
+// IMG_1.jpg" → "li_na"); otherwise the file stem up to its last "_<digits>" part ("zhang_wei_3.jpg"
+// → "zhang_wei", "obama_3_small.jpg" → "obama"), or the whole stem when there is none.
+std::string identity_from_filename(const std::string& path, const std::string& root = "");
+
+}  // namespace caregate::vision
