@@ -1,6 +1,7 @@
 #include "controller/alarms.hpp"
 
 #include <algorithm>
+#include <map>
 
 #include "controller/core/log.hpp"
 #include "controller/core/uuid.hpp"
@@ -137,6 +138,18 @@ void AlarmService::publish(const Alarm& a, const std::vector<AlarmStep>& steps) 
     for (auto& s : steps) announce_(a, s);
 }
 
+std::string alarm_kind_name(const std::string& kind) {
+    static const std::map<std::string, std::string> names = {{"call", "紧急呼叫"},
+                                                             {"fall", "跌倒"},
+                                                             {"fever", "发热"},
+                                                             {"over_capacity", "超员"},
+                                                             {"device_offline", "设备离线"},
+                                                             {"camera_offline", "摄像头离线"},
+                                                             {"storage", "存储空间不足"}};
+    auto it = names.find(kind);
+    return it != names.end() ? it->second : "其他";
+}
+
 bool is_call_from_a_person(const std::string& kind) { return kind == "call" || kind == "fall"; }
 
 Alarm AlarmService::raise(const std::string& kind, const std::string& source, const std::string& zone,
@@ -189,7 +202,8 @@ Alarm AlarmService::raise(const std::string& kind, const std::string& source, co
                             json{{"elder_id", e.str(0)},
                                  {"event", "alarm"},
                                  {"ts", now},
-                                 {"text", e.str(1) + " 在照料中心触发了" + kind + "报警，工作人员正在处理"}},
+                                 {"text", e.str(1) + " 在照料中心触发了" + alarm_kind_name(kind) +
+                                              "报警，工作人员正在处理"}},
                             Priority::safety);
         }
         steps.push_back(append(db, n, "raised", actor, "",

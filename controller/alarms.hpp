@@ -55,6 +55,8 @@ struct Alarm {
 
 // Calls and falls: a person needs help (as opposed to a device or the building reporting a fault).
 bool is_call_from_a_person(const std::string& kind);
+// The kind as staff and families read it (紧急呼叫, 跌倒, …): never the code in a text that leaves the box.
+std::string alarm_kind_name(const std::string& kind);
 
 nlohmann::json to_json(const Alarm& a);
 nlohmann::json to_json(const AlarmStep& s);

@@ -1,4 +1,5 @@
-// Speaks the door's messages with espeak-ng's Mandarin voice into small WAV files that the door
+// Speaks the door's messages with espeak-ng's Mandarin voice (cmn-latn-pinyin: Debian's plain `cmn`
+// reads hanzi as pinyin with English tone digits, espeak-ng #1236) into small WAV files that the door
 // page plays. Its own thread, so a slow synthesis never delays a gate decision; only the newest
 // message waits (an old greeting is useless once the next elder is at the door).
 #pragma once
@@ -14,7 +15,7 @@ namespace caregate {
 
 class DoorSpeaker {
 public:
-    DoorSpeaker(std::string dir, std::string voice = "cmn");
+    DoorSpeaker(std::string dir, std::string voice = "cmn-latn-pinyin");
     ~DoorSpeaker();
     void say(int64_t seq, const std::string& text);
     // Path of the WAV for seq once it exists.
@@ -31,6 +32,10 @@ private:
     bool stop_ = false;
     std::thread thread_;
 };
+
+// The text as it should be spoken: numbers as Chinese numerals (36.6 → 三十六点六), ℃ → 度,
+// a/b → a比b, and nothing left that a Mandarin voice would read in English.
+std::string spoken_chinese(const std::string& text);
 
 // Whether local time is inside [from, to) hours (wrapping midnight), when the door stays silent.
 bool quiet_hours(int64_t now_ms, int64_t offset_ms, int from_hour, int to_hour);

@@ -4,6 +4,7 @@
 #include <sodium.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -417,6 +418,19 @@ void Kiosk::routes(httplib::Server& s) {
         c.actor = sess->who.display_name;
         if (j->contains("temperature") && (*j)["temperature"].is_number())
             c.temperature = (*j)["temperature"].get<double>();
+        // The front desk follows the door's rule: a fever is not let in by hand either. It is raised
+        // as a fever alarm so the fever procedure (re-measure, family, clinic) starts.
+        if (c.direction == "in" && c.temperature && *c.temperature >= p_.cfg.gate.fever_c) {
+            auto e = p_.roster.get(c.elder_id);
+            if (!e) return fail(res, 404, "没有这位长者");
+            char msg[256];
+            std::snprintf(msg, sizeof msg,
+                          "体温 %.1f℃，达到发热标准（%.1f℃），不能签到入内；已发出发热报警，请按发热流程处理",
+                          *c.temperature, p_.cfg.gate.fever_c);
+            p_.alarms.raise("fever", "manual_checkin", "", "staff:" + sess->who.display_name,
+                            json{{"temperature", *c.temperature}, {"method", c.method}}, c.elder_id);
+            return fail(res, 409, e->name + " " + msg);
+        }
         try {
             auto r = p_.checkins.record(c);
             p_.store.write([&](sqlite3* db) {

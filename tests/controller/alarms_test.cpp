@@ -108,6 +108,20 @@ TEST(Alarms, ACallAfterTheAlarmWasAcknowledgedIsANewAlarmLinkedToTheEarlierOne) 
     EXPECT_EQ(f.alarms->raise("device_offline", "radar", "bath", "system").id, off.id);
 }
 
+TEST(Alarms, TheFamilyNoticeNamesTheKindInChinese) {
+    Fixture f;
+    f.store->exec(
+        "INSERT INTO elders(uuid, name, family_notify, created_at, updated_at) VALUES('e1', '张桂英', 1, 0, "
+        "0)");
+    f.alarms->raise("fall", "radar", "bath", "device:radar", nlohmann::json::object(), 1);
+    std::string text = f.store->read([](sqlite3* db) {
+        Stmt s(db, "SELECT payload FROM outbox WHERE kind='family_notice'");
+        return s.step() ? s.str(0) : std::string();
+    });
+    EXPECT_NE(text.find("张桂英 在照料中心触发了跌倒报警"), std::string::npos) << text;
+    EXPECT_EQ(text.find("fall报警"), std::string::npos) << text;
+}
+
 TEST(Alarms, EscalatesWhenNobodyAnswersAndAgainWhenUnresolved) {
     Fixture f;
     auto a = f.alarms->raise("fall", "radar", "bath", "device:radar");

@@ -8,6 +8,7 @@
 #include "tests/support/test_support.hpp"
 
 using namespace caregate;
+using caregate::testing::run;
 using caregate::testing::TempDir;
 
 namespace {
@@ -253,6 +254,47 @@ TEST(Door, HonorificsAndQuietHours) {
     EXPECT_FALSE(quiet_hours(kT0, off, 8, 22));
     EXPECT_TRUE(quiet_hours(kT0, off, 22, 23));
     EXPECT_EQ(greeting_time(kT0, "Asia/Shanghai"), "晚上好");
+}
+
+TEST(DoorVoice, NumbersAndUnitsAreSpokenAsChinese) {
+    EXPECT_EQ(spoken_chinese("体温 36.6℃，请进"), "体温 三十六点六度，请进");
+    EXPECT_EQ(spoken_chinese("活动大厅人已满（40/40）"), "活动大厅人已满（四十比四十）");
+    EXPECT_EQ(spoken_chinese("10 12 105 1000 1010 20000 30500"),
+              "十 十二 一百零五 一千 一千零一十 二万 三万零五百");
+    EXPECT_EQ(spoken_chinese("0 7 37.25"), "零 七 三十七点二五");
+    EXPECT_EQ(spoken_chinese("13800000001"), "一三八零零零零零零零一") << "a phone number, digit by digit";
+}
+
+// Every kind of door sentence, through the voice the box uses: espeak-ng's phonemes must not switch
+// to English for any of it (Debian's plain cmn voice reads 奶奶 as "nai three nai one").
+TEST(DoorVoice, EveryDoorSentenceIsSpokenInMandarinNotEnglish) {
+    ASSERT_TRUE(DoorSpeaker::available()) << "espeak-ng missing: run scripts/setup";
+    const std::string who = "王奶奶，";
+    std::vector<std::string> sentences = {
+        who + "上午好，体温 36.6℃，请进",
+        who + "体温 37.8℃ 偏高，请再测一次",
+        who + "体温 38.3℃，请在门口稍候，工作人员马上过来",
+        who + "请先到前台签署今日健康承诺书",
+        who + "活动大厅人已满（40/40），请稍候",
+        "您好，欢迎光临！请到前台登记",
+        "王爷爷，请看着屏幕眨一眨眼",
+        "李叔叔，请工作人员协助测温",
+        "张阿姨，没有测到体温，请再测一次",
+        "王秀兰，测温仪暂不可用，请工作人员协助测温",
+        "王奶奶，请跟随工作人员",
+    };
+    for (auto& s : sentences) {
+        std::string ipa;
+        std::string spoken = spoken_chinese(s);
+        ASSERT_EQ(run("espeak-ng -v cmn-latn-pinyin -q --ipa -- '" + spoken + "'", &ipa), 0) << ipa;
+        EXPECT_EQ(ipa.find("(en)"), std::string::npos) << s << " → " << ipa;
+        EXPECT_EQ(spoken.find_first_of("0123456789"), std::string::npos) << spoken;
+        EXPECT_FALSE(ipa.empty());
+    }
+    // And the check can fail: the plain voice does switch to English.
+    std::string plain;
+    run("espeak-ng -v cmn -q --ipa -- '王奶奶'", &plain);
+    EXPECT_NE(plain.find("(en)"), std::string::npos) << plain;
 }
 
 }  // namespace

@@ -22,15 +22,16 @@ const cfgPath = path.join(dir, "site.yaml");
 const children = [];
 let browser, kioskPort, mqttPort, base;
 
-function freePort() {
+function candidatePort() {
   return new Promise((resolve) => {
     const srv = net.createServer();
     srv.listen(0, "127.0.0.1", () => { const p = srv.address().port; srv.close(() => resolve(p)); });
   });
 }
-async function waitPort(port, ms = 15000) {
+async function waitPort(port, ms = 15000, proc = null) {
   const end = Date.now() + ms;
   while (Date.now() < end) {
+    if (proc && proc.exitCode !== null) throw new Error("exited before listening on " + port);
     const ok = await new Promise((r) => { const s = net.connect(port, "127.0.0.1", () => { s.end(); r(true); }); s.on("error", () => r(false)); });
     if (ok) return;
     await new Promise((r) => setTimeout(r, 100));
@@ -55,18 +56,35 @@ async function login(page, user, pass) {
   await page.click("#login-submit");
 }
 
+// Mosquitto 2.0 cannot bind port 0 and report it (it reads 0 as a unix socket): a candidate port,
+// and another when the broker exits because it was taken meanwhile.
+async function startBroker() {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await candidatePort();
+    fs.writeFileSync(path.join(dir, "mosquitto.conf"), `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+    const p = start("/usr/sbin/mosquitto", ["-c", path.join(dir, "mosquitto.conf")], "mosquitto.log");
+    try { await waitPort(port, 5000, p); return port; } catch (e) { p.kill("SIGTERM"); }
+  }
+  throw new Error("mosquitto did not start: " + fs.readFileSync(path.join(dir, "mosquitto.log"), "utf8"));
+}
+// The daemon binds kiosk.port 0 and logs the port it got.
+async function loggedKioskPort(log, ms = 20000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const m = /kiosk=http:\/\/127\.0\.0\.1:(\d+)\//.exec(fs.existsSync(log) ? fs.readFileSync(log, "utf8") : "");
+    if (m) return Number(m[1]);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("the daemon did not say its kiosk port:\n" + fs.readFileSync(log, "utf8"));
+}
+
 before(async () => {
-  kioskPort = await freePort();
-  mqttPort = await freePort();
-  base = `http://127.0.0.1:${kioskPort}`;
-  fs.writeFileSync(path.join(dir, "mosquitto.conf"), `listener ${mqttPort} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
-  start("/usr/sbin/mosquitto", ["-c", path.join(dir, "mosquitto.conf")], "mosquitto.log");
-  await waitPort(mqttPort);
+  mqttPort = await startBroker();
   fs.writeFileSync(path.join(dir, "face.key"), Buffer.alloc(32, 7));
   fs.writeFileSync(path.join(dir, "city.key"), "kiosk-test-city-secret");
   fs.writeFileSync(cfgPath, `site: {id: kiosk-test, name: 测试照料中心}
 store: {path: ${dir}/cg.db}
-kiosk: {port: ${kioskPort}}
+kiosk: {port: 0}
 mqtt: {uri: "tcp://127.0.0.1:${mqttPort}"}
 face: {enabled: true, key_file: ${dir}/face.key, recognition_model: ${MODELS}/mobilefacenet/MobileFaceNet.tflite}
 alarms: {ack_timeout_s: 60, resolve_timeout_s: 900}
@@ -80,7 +98,8 @@ mqtt_devices:
   cg("elders", "--config", cfgPath, "add", JSON.stringify({ name: "张桂英", gender: "女", categories: ["独居", "低保"], emergency_contact: "张强", emergency_phone: "13800000000" }));
   cg("elders", "--config", cfgPath, "add", JSON.stringify({ name: "李福生", gender: "男", card_no: "A1002", categories: ["空巢"] }));
   start(BIN, ["run", "--config", cfgPath], "caregate.log");
-  await waitPort(kioskPort);
+  kioskPort = await loggedKioskPort(path.join(dir, "caregate.log"));
+  base = `http://127.0.0.1:${kioskPort}`;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu"] });
 });
 
@@ -182,6 +201,15 @@ test("manual check-in by name and by card", async () => {
   await login(page, "nurse", "nurse-pass-1");
   await page.click("#tabs button[data-tab=checkins]");
   await page.selectOption("#mc-elder", { label: "张桂英" });
+  // A fever is refused at the desk as at the door, and raised as a fever alarm.
+  await page.fill("#mc-temp", "38.3");
+  await page.click("#mc-submit");
+  await page.waitForSelector("#mc-msg:has-text('不能签到入内')");
+  assert.doesNotMatch(await page.textContent("#mc-msg"), /签到成功/);
+  const fever = cg("alarms", "--config", cfgPath, "list", "--json").trim().split("\n").map((l) => JSON.parse(l)).find((a) => a.kind === "fever");
+  assert.ok(fever, "a fever alarm is raised");
+  assert.equal(fever.detail.temperature, 38.3);
+  cg("alarms", "--config", cfgPath, "--by", "测试", "resolve", String(fever.id), "--outcome", "复测正常");
   await page.fill("#mc-temp", "36.5");
   await page.click("#mc-submit");
   await page.waitForSelector("#mc-msg:has-text('张桂英 签到成功')");
