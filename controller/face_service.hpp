@@ -43,6 +43,7 @@ public:
     std::vector<Identification> identify(const cv::Mat& bgr);
     void frame(const config::Camera& cam, const cv::Mat& bgr, int64_t ts_ms) override;
     size_t gallery_size() const { return gallery_.size(); }
+    double threshold() const { return threshold_; }  // face.threshold, or the model's calibrated one
     // An entrance camera's thermal camera: faces seen there get a TemperatureReading (at most one per
     // second per tracked face), published before their FaceSeen so the gate pairs them at once.
     void attach_thermal(const std::string& camera_id, ThermalCamera* thermal) {

@@ -159,7 +159,8 @@ TEST(Config, DefaultsAndRelativePaths) {
     EXPECT_EQ(cfg.store.media_dir, "/etc/cg/data/media");
     EXPECT_EQ(cfg.alarms.ack_timeout_s, 60);
     EXPECT_DOUBLE_EQ(cfg.gate.fever_c, 37.3);
-    EXPECT_DOUBLE_EQ(cfg.face.threshold, 0.6);
+    EXPECT_DOUBLE_EQ(cfg.face.threshold, 0) << "unset: the recognition model's calibrated threshold";
+    EXPECT_EQ(cfg.face.recognition_model, "/usr/share/caregate/models/MobileFaceNet.tflite");
     EXPECT_EQ(cfg.checkin.interval_minutes, 30);
     EXPECT_EQ(cfg.mqtt.client_id, "caregate-t1");
 }

@@ -270,6 +270,7 @@ TEST_P(GalleryScan, HalfPrecisionScanAgreesWithAnExactSearch) {
 
 TEST(FaceService, IdentifiesHeldBackPhotosAndKeepsStrangersUnknown) {
     Site s;
+    EXPECT_DOUBLE_EQ(s.faces->threshold(), 0.95) << "no face.threshold: MobileFaceNet's calibrated value";
     auto obama = s.elder("obama"), biden = s.elder("biden"), kit = s.elder("kit");
     EXPECT_EQ(s.enroll(obama, {"obama_1.jpg", "obama_3_small.jpg"}), 2);
     EXPECT_EQ(s.enroll(biden, {"biden_1.jpg"}), 1);
