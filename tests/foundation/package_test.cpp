@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "tests/support/test_support.hpp"
 
@@ -21,8 +22,23 @@ TEST(Package, DebContainsBinaryUnitAndExamples) {
     for (auto f :
          {"usr/bin/caregate", "usr/lib/systemd/system/caregate.service", "usr/lib/tmpfiles.d/caregate.conf",
           "usr/share/caregate/examples/demo.yaml", "usr/share/caregate/examples/center.yaml",
-          "usr/share/caregate/examples/wuchang.yaml", "usr/share/doc/caregate/config.md"})
+          "usr/share/caregate/examples/wuchang.yaml", "usr/share/doc/caregate/config.md",
+          "usr/share/caregate/models/MobileFaceNet.tflite", "usr/share/doc/caregate/copyright",
+          "usr/share/doc/caregate/changelog.gz", "usr/share/doc/caregate/face-accuracy.md"})
         EXPECT_TRUE(fs::exists(dir.file("root/") + f)) << f;
+    // Debian's own checker finds no errors (warnings, such as the missing manual page, are listed).
+    ASSERT_EQ(run("command -v lintian", &out), 0) << "lintian missing: run scripts/setup";
+    EXPECT_EQ(run("lintian --fail-on error --allow-root " + deb, &out), 0) << out;
+    // The packaged binary recognises a face with the packaged model: a box needs no npm or network.
+    ASSERT_EQ(run(dir.file("root/usr/bin/caregate") + " face embed --model " +
+                      dir.file("root/usr/share/caregate/models/MobileFaceNet.tflite") + " " +
+                      test_data_dir() + "/faces/obama_1.jpg",
+                  &out),
+              0)
+        << out;
+    auto line = nlohmann::json::parse(out.substr(out.find('{')), nullptr, false);
+    ASSERT_FALSE(line.is_discarded()) << out;
+    EXPECT_EQ(line["descriptor"].size(), 192u) << out;
     EXPECT_EQ(run(dir.file("root/usr/bin/caregate") + " version", &out), 0) << out;
     ASSERT_EQ(run("dpkg-deb -I " + deb, &out), 0);
     EXPECT_NE(out.find("Package: caregate"), std::string::npos) << out;
