@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
                                         "face: {enabled: true, key_file: " +
                                         dir +
                                         "/face.key, recognition_model: " CAREGATE_SOURCE_DIR
-                                        "/.cache/models/dlib_face_recognition_resnet_model_v1.dat}\n"
+                                        "/.cache/models/mobilefacenet/MobileFaceNet.tflite}\n"
                                         "zones: [{id: hall, name: 大厅, capacity: 100000}]\n",
                                     dir + "/site.yaml");
     long rss0 = bench::rss_kb();
@@ -85,9 +86,12 @@ int main(int argc, char** argv) {
                     elder = sqlite3_last_insert_rowid(db);
                     e.reset();
                 }
-                Descriptor d(128);
-                for (auto& x : d) x = nd(rng);
-                ts.add(db, elder, d, 0.9, "dlib_resnet/128");
+                // Other elders as the default model stores them: 192-d unit vectors.
+                Descriptor d(192);
+                double n = 0;
+                for (auto& x : d) x = nd(rng), n += double(x) * x;
+                for (auto& x : d) x = float(x / std::sqrt(n));
+                ts.add(db, elder, d, 0.9, "mobilefacenet/192");
             }
         });
         std::printf("gallery: %d random templates written in %.1f s\n", templates,
