@@ -103,13 +103,19 @@ void CameraWorker::loop() {
     int skip = 0;
     auto next = std::chrono::steady_clock::now();
 
+    auto beat = [this] {
+        if (heartbeat_) heartbeat_->beat();
+    };
     while (running_) {
+        beat();
         if (!cap.isOpened()) {
             bool ok = vision::open_capture(cap, cam_.source);
             if (!ok) {
                 set_health(false, "offline", "cannot open " + cam_.source);
-                for (int waited = 0; running_ && waited < backoff_ms; waited += 50)
+                for (int waited = 0; running_ && waited < backoff_ms; waited += 50) {
+                    beat();
                     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                }
                 backoff_ms = std::min(backoff_ms * 2, 30000);
                 continue;
             }

@@ -13,6 +13,7 @@
 #include "config/config.hpp"
 #include "controller/cctv_index.hpp"
 #include "controller/core/bus.hpp"
+#include "controller/core/heartbeat.hpp"
 
 namespace caregate {
 
@@ -37,6 +38,8 @@ public:
     CameraWorker(const config::Camera& cam, const config::Cctv& policy, EventIndex& index, Bus& bus,
                  FrameConsumer* faces, std::function<bool()> storage_ok);
     ~CameraWorker();
+    // Beaten once per loop (frame, reconnect wait); call before start(). Without it nobody watches.
+    void set_heartbeat(std::shared_ptr<Heartbeat> hb) { heartbeat_ = std::move(hb); }
     void start();
     void stop();
     CameraStats stats() const;
@@ -56,6 +59,7 @@ private:
     mutable std::mutex mu_;
     CameraStats stats_;
     std::string health_state_;  // last published state ("" = none yet)
+    std::shared_ptr<Heartbeat> heartbeat_;
 };
 
 }  // namespace caregate

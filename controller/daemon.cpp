@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/statvfs.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -40,6 +41,7 @@
 #include "devices/modbus_poller.hpp"
 #include "devices/mqtt_link.hpp"
 #include "devices/mqtt_sensors.hpp"
+#include "vision/capture.hpp"
 
 namespace caregate {
 
@@ -84,6 +86,7 @@ struct Daemon::Parts {
     std::unique_ptr<Announcer> announcer;
     std::vector<std::unique_ptr<ThermalCamera>> thermals;  // before cameras: they read from these
     std::vector<std::unique_ptr<CameraWorker>> cameras;
+    Heartbeats heartbeats;  // camera (and face) workers; stalled ones fail /healthz and the watchdog
     std::atomic<bool> storage_low{false};
     // Housekeeping (retention, storage check) on its own thread, off the signal/watchdog loop.
     std::thread housekeeper;
@@ -264,6 +267,11 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
         p_->cameras.push_back(
             std::make_unique<CameraWorker>(cam, c.cctv, *p_->events, p_->bus, p_->faces.get(),
                                            [parts = p_.get()] { return !parts->storage_low; }));
+        // A network open and a read may each take the 5 s capture timeout; files and V4L2 do not.
+        std::string name = cam.name.empty() ? cam.id : cam.name;
+        p_->cameras.back()->set_heartbeat(p_->heartbeats.add(
+            "camera:" + cam.id, (cam.faces && p_->faces ? "人脸识别与监控（" : "监控摄像头（") + name + "）",
+            vision::is_stream_source(cam.source) ? 15000 : 6000));
     }
     for (auto& b : c.buses)
         p_->pollers.push_back(std::make_unique<devices::ModbusBusPoller>(b, p_->bus, p_->clock));
@@ -330,6 +338,7 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
                   c.store.media_dir,
                   {}};
     kp.cctv_events = [parts = p_.get()](const std::string& query) { return parts->cctv_search(query); };
+    kp.heartbeats = &p_->heartbeats;
     kp.occupancy_changed = [parts = p_.get()](const ZoneOccupancy& z) { parts->occupancy_moved(z, "staff"); };
     p_->kiosk = std::make_unique<Kiosk>(kp, srv);
     srv.Get("/healthz", [parts](const httplib::Request&, httplib::Response& res) {
@@ -337,6 +346,13 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
                   {"site", parts->cfg.site.id},
                   {"schema_version", parts->store->schema_version()},
                   {"uptime_s", (parts->clock.now_ms() - parts->started_ms) / 1000}};
+        auto stalled = parts->heartbeats.stalled();
+        if (!stalled.empty()) {  // a stuck worker is not a healthy box, whatever else still answers
+            j["status"] = "stalled";
+            for (auto& w : stalled)
+                j["stalled"].push_back({{"name", w.name}, {"silent_s", w.silent_ms / 1000}});
+            res.status = 503;
+        }
         res.set_content(j.dump(), "application/json");
     });
     srv.Get("/metrics", [parts](const httplib::Request&, httplib::Response& res) {
@@ -466,12 +482,23 @@ int Daemon::run() {
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    std::string reported_stall;
     long interval_ms = watchdog ? static_cast<long>(watchdog_usec / 2000) : 1000;
     if (interval_ms <= 0) interval_ms = 1000;
     for (;;) {
         timespec ts{interval_ms / 1000, (interval_ms % 1000) * 1000000L};
         int sig = sigtimedwait(&set, nullptr, &ts);
-        if (watchdog) sd_notify(0, "WATCHDOG=1");
+        // The watchdog is fed only while every worker beats: systemd restarts a box whose face or
+        // camera thread is stuck, instead of keeping a door that no longer decides.
+        auto stalled = p_->heartbeats.stalled();
+        if (stalled.empty()) {
+            if (watchdog) sd_notify(0, "WATCHDOG=1");
+            reported_stall.clear();
+        } else if (reported_stall != stalled.front().name) {
+            reported_stall = stalled.front().name;
+            log->error("worker {} has not made progress for {} s: health check failing, watchdog not fed",
+                       stalled.front().name, stalled.front().silent_ms / 1000);
+        }
         if (sig == SIGHUP) {
             sd_notify(0, "RELOADING=1");
             try {
@@ -493,6 +520,21 @@ int Daemon::run() {
         }
     }
     sd_notify(0, "STOPPING=1");
+    // A worker stuck in a library call cannot be joined: past the deadline the process ends anyway
+    // (every record is already committed), so SIGTERM is honoured within 5 s.
+    std::mutex down_mu;
+    std::condition_variable down_cv;
+    bool down = false;
+    std::thread deadline([&] {
+        std::unique_lock<std::mutex> lock(down_mu);
+        if (down_cv.wait_for(lock, std::chrono::milliseconds(4000), [&] { return down; })) return;
+        std::string stuck;
+        for (auto& w : p_->heartbeats.stalled()) stuck += " " + w.name;
+        log->error("shutdown did not finish within 4 s (stuck:{}); exiting now",
+                   stuck.empty() ? " unknown" : stuck);
+        spdlog::shutdown();
+        _exit(3);
+    });
     {
         std::lock_guard<std::mutex> lock(p_->hk_mu);
         p_->hk_stop = true;
@@ -510,6 +552,12 @@ int Daemon::run() {
     p_->http->stop();
     p_->rules->stop();
     p_->bus.close_all();
+    {
+        std::lock_guard<std::mutex> lock(down_mu);
+        down = true;
+    }
+    down_cv.notify_all();
+    deadline.join();
     log->info("stopped");
     return 0;
 }

@@ -232,6 +232,11 @@ json Kiosk::overview() {
          })},
         {"devices", devices},
         {"notices", city::current_notices(p_.store, now)}};
+    json stalled = json::array();
+    if (p_.heartbeats)
+        for (auto& w : p_.heartbeats->stalled())
+            stalled.push_back({{"name", w.name}, {"label", w.label}, {"silent_s", w.silent_ms / 1000}});
+    out["stalled"] = stalled;
     if (p_.gate) {
         auto last = p_.gate->last();
         out["door"] = {{"last", last ? to_json(*last) : json(nullptr)},

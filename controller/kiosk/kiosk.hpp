@@ -12,6 +12,7 @@
 #include "config/config.hpp"
 #include "controller/alarms.hpp"
 #include "controller/checkins.hpp"
+#include "controller/core/heartbeat.hpp"
 #include "controller/door_speaker.hpp"
 #include "controller/gate.hpp"
 #include "controller/kiosk/live_feed.hpp"
@@ -60,6 +61,8 @@ struct KioskParts {
     std::string media_dir;
     // A staff correction changed a zone's head count (committed): announce it.
     std::function<void(const ZoneOccupancy&)> occupancy_changed;
+    // Worker threads that stopped beating (the overview shows them, e.g. 人脸识别已停止).
+    const Heartbeats* heartbeats = nullptr;
 };
 
 struct Session {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <thread>
 
@@ -69,6 +70,44 @@ TEST(Daemon, SighupWithABrokenConfigKeepsRunning) {
         << read_file(dir.file("log"));
     p.signal(SIGINT);
     EXPECT_EQ(p.wait(std::chrono::seconds(5)), 0);
+}
+
+// A camera (and face) worker stuck inside a library call: here the camera is a FIFO nobody writes,
+// so opening it never returns. The box must not look healthy: /healthz fails naming the worker
+// within 10 s, and SIGTERM still ends the process within 5 s.
+TEST(Daemon, AStuckCameraWorkerFailsTheHealthCheckAndDoesNotBlockShutdown) {
+    TempDir dir;
+    ASSERT_EQ(::mkfifo(dir.file("door.fifo").c_str(), 0600), 0);
+    write_file(dir.file("site.yaml"), site_config(dir) + "cameras: [{id: door, name: 大门, source: " +
+                                          dir.file("door.fifo") + ", zone: hall, fps: 5}]\n");
+    auto t0 = std::chrono::steady_clock::now();
+    Process p({caregate_bin(), "run", "--config", dir.file("site.yaml")}, dir.file("log"));
+    int port = kiosk_port(dir.file("log"));
+    ASSERT_GT(port, 0) << read_file(dir.file("log"));
+    httplib::Client cli("127.0.0.1", port);
+    std::string body;
+    bool red = false;
+    while (!red && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(12)) {
+        auto r = cli.Get("/healthz");
+        if (r && r->status == 503)
+            red = true, body = r->body;
+        else
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    ASSERT_TRUE(red) << read_file(dir.file("log"));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0,
+              std::chrono::seconds(10) + std::chrono::milliseconds(1500))
+        << "red within 10 s of the stall (plus start-up)";
+    EXPECT_NE(body.find("\"stalled\""), std::string::npos) << body;
+    EXPECT_NE(body.find("camera:door"), std::string::npos) << body;
+
+    auto t1 = std::chrono::steady_clock::now();
+    p.signal(SIGTERM);
+    int rc = p.wait(std::chrono::seconds(6));
+    EXPECT_GE(rc, 0) << "the process ended";
+    EXPECT_LT(std::chrono::steady_clock::now() - t1, std::chrono::seconds(5));
+    EXPECT_NE(read_file(dir.file("log")).find("shutdown did not finish"), std::string::npos)
+        << read_file(dir.file("log"));
 }
 
 TEST(Daemon, MissingConfigExitsTwoNamingThePath) {

@@ -178,7 +178,10 @@ async function loadOverview() {
   $("ov-zones").querySelectorAll(".zone-fix").forEach((b) => b.addEventListener("click", () => correctZone(b.dataset.zone, b.dataset.count)));
   $("ov-alarms").innerHTML = o.alarms.length ? o.alarms.map(alarmRow).join("") : "<p>暂无未处理报警</p>";
   bindAlarmRows($("ov-alarms"));
-  $("ov-devices").innerHTML = o.devices.map((d) =>
+  // A stuck worker thread is said first and plainly: the door no longer decides while it is stuck.
+  const stalled = (o.stalled || []).map((w) =>
+    `<p class="stalled" role="alert">⚠ ${esc(w.label)}已停止（${w.silent_s} 秒无响应），请联系维护人员或重启设备</p>`).join("");
+  $("ov-devices").innerHTML = stalled + o.devices.map((d) =>
     `<span class="${d.online === null ? "dev-unknown" : d.online ? "dev-on" : "dev-off"}">● ${esc(d.id)}</span>`).join("　");
   const notices = o.notices || [];
   $("ov-notices-card").classList.toggle("hidden", notices.length === 0);
