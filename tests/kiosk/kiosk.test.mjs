@@ -149,6 +149,9 @@ test("a button press appears live as an alarm banner, then is acknowledged, disp
   await page.waitForSelector("#alarm-detail:not(.hidden) #al-ack");
   await page.click("#al-ack");
   await page.waitForSelector("#alarm-detail .steps li:has-text('响应')");
+  assert.equal(await page.inputValue("#al-target"), "", "no dispatch target is preselected");
+  await page.click("#al-dispatch");  // nothing chosen: nothing dispatched (the 4 steps below), the choice asked for
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "al-target");
   await page.selectOption("#al-target", "120");
   await page.click("#al-dispatch");
   await page.waitForSelector("#alarm-detail .steps li:has-text('120 急救')");

@@ -232,13 +232,17 @@ async function openAlarm(id) {
       ${s.target ? " → " + esc(TARGET[s.target] || s.target) : ""} ${s.note ? " · " + esc(s.note) : ""}</li>`).join("")}</ol>
     ${open ? `<div class="row">
       ${a.state === "raised" ? '<button id="al-ack" class="primary">响应</button>' : ""}
-      <select id="al-target">${Object.entries(TARGET).map(([k, v]) => `<option value="${k}">${v}</option>`).join("")}</select>
+      <select id="al-target" aria-label="派出对象"><option value="">请选择派出对象</option>${Object.entries(TARGET).map(([k, v]) => `<option value="${k}">${v}</option>`).join("")}</select>
       <button id="al-dispatch">派出</button>
       <input id="al-outcome" placeholder="处置结果（必填）"><button id="al-resolve">处置完成</button></div>` : ""}
     <h3>附近监控事件</h3><div class="timeline">${(a.nearby_events?.events || []).map(eventCard).join("") || "<p>无</p>"}</div>`;
   if (!open) return;
   $("al-ack")?.addEventListener("click", () => act(a.id, "ack", {}));
-  $("al-dispatch").addEventListener("click", () => act(a.id, "dispatch", { target: $("al-target").value }));
+  // No default target: a wrong one (110 for a flat battery) would make the record lie.
+  $("al-dispatch").addEventListener("click", () => {
+    if (!$("al-target").value) { $("al-target").focus(); return; }
+    act(a.id, "dispatch", { target: $("al-target").value });
+  });
   $("al-resolve").addEventListener("click", () => {
     const outcome = $("al-outcome").value.trim();
     if (!outcome) { $("al-outcome").focus(); return; }
