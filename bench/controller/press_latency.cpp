@@ -1,5 +1,6 @@
 // End-to-end: a call button's register changes in the (libmodbus TCP) simulator → the poller sees
-// the edge (100 ms polling) → the alarm row is committed → its MQTT message is on the site broker.
+// the edge (polling and debounce at the shipped defaults) → the alarm row is committed → its MQTT
+// message is on the site broker.
 // Usage: bench_press_latency [presses=100]   (needs /usr/sbin/mosquitto)
 #include <spdlog/spdlog.h>
 
@@ -31,7 +32,8 @@ int main(int argc, char** argv) {
         "site: {id: b, name: x}\nmqtt: {uri: '" + broker.uri() +
             "'}\nzones: [{id: bath, name: b, private: true}]\n"
             "buses: [{id: b1, type: tcp, host: 127.0.0.1, port: 502"
-            ", devices: [{id: call, kind: call_button, zone: bath, poll_ms: 100, debounce_ms: 0, "
+            // The shipped defaults for a call point (poll_ms, debounce_ms): what a site gets.
+            ", devices: [{id: call, kind: call_button, zone: bath, "
             "points: [{table: discrete_inputs, address: 0, meaning: call}]}]}]\n",
         dir.file("x.yaml"));
     cfg.buses[0].port = 0;  // the simulator binds a port of the kernel's choosing
