@@ -49,13 +49,17 @@ void FaceService::reload() {
     for (auto& t : templates_.load_all(model)) gallery_.add(t.id, t.elder_id, t.descriptor);
     logger("face")->info("gallery loaded: {} templates of {} (match distance {})", gallery_.size(), model,
                          threshold_);
-    // Descriptors of two models are not comparable: those elders are asked to enroll again.
+    // Descriptors of two models are not comparable: those elders must enroll again (ids, not names,
+    // in the log). The kiosk does not list them yet.
     auto stale = templates_.needing_reenrollment(model);
-    if (!stale.empty())
+    if (!stale.empty()) {
+        std::string ids;
+        for (auto& [id, name] : stale) ids += (ids.empty() ? "" : ", ") + std::to_string(id);
         logger("face")->warn(
-            "{} elders have face templates of another recognition model only and need "
-            "re-enrollment (see the kiosk roster)",
-            stale.size());
+            "{} elders have face templates of another recognition model only and must enroll "
+            "again: elder ids {}",
+            stale.size(), ids);
+    }
 }
 
 int FaceService::enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor) {
