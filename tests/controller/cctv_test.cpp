@@ -434,9 +434,19 @@ TEST(CameraWorker, DoorCameraLineCrossingCountsPeopleInAndOut) {
 TEST(Cctv, ResolutionChangeMidStreamIsSurvived) {
     cctv::MotionDetector motion({});
     for (int i = 0; i < 10; ++i) motion.analyze(synthetic_frame(i, 3, 8));
-    for (int i = 0; i < 10; ++i) motion.analyze(synthetic_frame(i, 3, 8, {320, 240}));
-    auto a = motion.analyze(cv::Mat());
-    EXPECT_FALSE(a.motion);
+    // The camera switches to 320×240 mid-stream: the detector starts over at the new size, still sees
+    // the moving shape, and reports boxes inside the new picture.
+    bool seen = false;
+    const cv::Rect picture(0, 0, 320, 240);
+    for (int i = 0; i < 10; ++i) {
+        auto a = motion.analyze(synthetic_frame(i, 3, 8, {320, 240}));
+        for (auto& r : a.moving) EXPECT_EQ(r & picture, r) << "box outside the new picture";
+        seen = seen || a.motion;
+    }
+    EXPECT_TRUE(seen) << "motion is still found after the change";
+    EXPECT_FALSE(motion.analyze(synthetic_frame(20, 3, 8, {320, 240})).motion)
+        << "a still picture is no motion";
+    EXPECT_FALSE(motion.analyze(cv::Mat()).motion) << "an empty frame is no motion";
 }
 
 }  // namespace
