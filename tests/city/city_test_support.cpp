@@ -13,18 +13,13 @@ using nlohmann::json;
 
 Broker::Broker(std::string extra, std::function<std::string(int)> second_listener)
     : extra_(std::move(extra)), second_listener_(std::move(second_listener)) {
-    // Mosquitto cannot bind port 0 and report it: a port taken meanwhile makes it exit, and then
-    // another is tried.
-    for (int attempt = 0;; ++attempt) {
-        port_ = testing::candidate_tcp_port();
-        if (second_listener_) second_port_ = testing::candidate_tcp_port();
-        try {
-            start();
-            return;
-        } catch (const std::exception&) {
-            if (attempt >= 4) throw;
-        }
-    }
+    // Mosquitto cannot bind port 0 and report it.
+    testing::start_on_candidate_ports(
+        [this] {
+            port_ = testing::candidate_tcp_port();
+            if (second_listener_) second_port_ = testing::candidate_tcp_port();
+        },
+        [this] { start(); });
 }
 Broker::~Broker() { stop(); }
 

@@ -174,18 +174,23 @@ int Process::wait(std::chrono::milliseconds timeout) {
     return -1;
 }
 
-Mosquitto::Mosquitto(int port, bool persistent) : port_(port), persistent_(persistent) {
-    // Mosquitto cannot bind port 0 and report it; a port taken between choosing and binding makes
-    // it exit, and then another is tried.
+void start_on_candidate_ports(const std::function<void()>& choose_ports, const std::function<void()>& start) {
     for (int attempt = 0;; ++attempt) {
-        if (!port) port_ = candidate_tcp_port();
+        choose_ports();
         try {
             start();
             return;
         } catch (const std::exception&) {
-            if (port || attempt >= 4) throw;
+            if (attempt >= 4) throw;
         }
     }
+}
+
+Mosquitto::Mosquitto(int port, bool persistent) : port_(port), persistent_(persistent) {
+    if (port)  // a fixed port (a restart on the same address): no retry elsewhere
+        start();
+    else  // mosquitto 2.0 cannot bind port 0 and report it
+        start_on_candidate_ports([this] { port_ = candidate_tcp_port(); }, [this] { start(); });
 }
 Mosquitto::~Mosquitto() { stop(); }
 

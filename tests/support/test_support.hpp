@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +41,9 @@ int kiosk_port(const std::string& daemon_log, std::chrono::milliseconds timeout 
 // Only for programs that cannot bind port 0 (mosquitto 2.0 reads port 0 as a unix socket): a
 // candidate port; the caller retries with another when the program fails to bind it.
 int candidate_tcp_port();
+// Runs start_on(candidate ports) until it does not throw: a program that cannot bind port 0 exits
+// when its port was taken between choosing and binding, and is then tried on others (5 attempts).
+void start_on_candidate_ports(const std::function<void()>& choose_ports, const std::function<void()>& start);
 bool wait_for_port(int port, std::chrono::milliseconds timeout);
 void write_file(const std::string& path, const std::string& text);
 std::string read_file(const std::string& path);
