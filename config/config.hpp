@@ -148,7 +148,7 @@ struct ModbusDevice {
     std::string zone;
     int unit_id = 1;
     int poll_ms = 100;
-    int debounce_ms = 50;
+    int debounce_ms = 30;  // contact bounce and induced spikes are < 10 ms; a press lasts > 100 ms
     int max_silence_s = 30;
     std::vector<Point> points;
 };
@@ -166,7 +166,7 @@ struct Bus {
     // TCP
     std::string host;
     int port = 502;
-    int response_timeout_ms = 500;
+    int response_timeout_ms = 250;  // 3 missed polls within 1 s at 100 ms polling
     int byte_timeout_ms = 100;
     int retries = 2;
     std::vector<ModbusDevice> devices;

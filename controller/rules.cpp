@@ -112,6 +112,21 @@ void RulesEngine::handle(const Event& ev) {
                                                     *e.battery);
                         }
                     }
+                } else if constexpr (std::is_same_v<T, BusHealth>) {
+                    std::string source = "bus:" + e.bus_id;
+                    if (!e.online) {
+                        json devices = json::array();
+                        for (auto& id : e.devices) {
+                            record_device_health(
+                                DeviceHealth{id, "", zone_of(id), false, e.reason, std::nullopt, e.ts_ms});
+                            devices.push_back({{"id", id}, {"name", cfg_.device_name(id)}});
+                        }
+                        alarms_.raise(
+                            "device_offline", source, "", "system",
+                            json{{"reason", e.reason}, {"device_kind", "bus"}, {"devices", devices}});
+                    } else {
+                        alarms_.clear("device_offline", source, "link restored");
+                    }
                 } else if constexpr (std::is_same_v<T, FaceSeen>) {
                     if (face_hook_) {
                         face_hook_(e);

@@ -16,6 +16,12 @@ bool is_bit_table(const std::string& t) { return t == "coils" || t == "discrete_
 bool is_edge_meaning(const std::string& m) {
     return m == "call" || m == "cancel" || m == "fall" || m == "cord_pulled";
 }
+// A device is offline after this many polls in a row failed (about 3 poll periods plus timeouts).
+constexpr int kOfflineAfterFailures = 3;
+// An offline device is probed this often, so its timeouts do not slow the devices that answer.
+constexpr int kOfflineProbeMs = 1000;
+// A link down for this long is reported (one quick reconnect is not an alarm).
+constexpr int kLinkGraceMs = 1000;
 // Errors after which the link itself is suspect (as opposed to one device not answering).
 bool transport_error(int err) {
     return err == ECONNRESET || err == EPIPE || err == EBADF || err == ECONNREFUSED || err == ENOTCONN ||
@@ -132,6 +138,7 @@ void ModbusBusPoller::apply(DeviceState& d, PointState& p, double value, int64_t
         if (!p.stable) {  // first reading: a call already active at start-up is still a call
             p.stable = level;
             p.candidate = level;
+            p.candidate_since = now;
             if (!level || m == "cancel") return;
         } else {
             if (level != p.candidate) {
@@ -141,15 +148,17 @@ void ModbusBusPoller::apply(DeviceState& d, PointState& p, double value, int64_t
                 }
                 p.candidate = level;
                 p.candidate_since = now;
+                // Confirm with one read as soon as the debounce time has passed, not a poll later.
+                if (level != *p.stable) d.next_poll = std::min(d.next_poll, now + d.cfg->debounce_ms);
             }
             if (p.candidate == *p.stable || now - p.candidate_since < d.cfg->debounce_ms) return;
             p.stable = p.candidate;
             if (!*p.stable) return;  // release: nothing to report
         }
         if (m == "call")
-            bus_.publish(ButtonPressed{d.cfg->id, d.cfg->zone, "call", now});
+            bus_.publish(ButtonPressed{d.cfg->id, d.cfg->zone, "call", now, p.candidate_since});
         else if (m == "cord_pulled")
-            bus_.publish(ButtonPressed{d.cfg->id, d.cfg->zone, "cord_pulled", now});
+            bus_.publish(ButtonPressed{d.cfg->id, d.cfg->zone, "cord_pulled", now, p.candidate_since});
         else if (m == "cancel")
             bus_.publish(ButtonReset{d.cfg->id, now});
         else if (m == "fall")
@@ -234,10 +243,13 @@ bool ModbusBusPoller::poll(const std::vector<DeviceState*>& due, int64_t now) {
         int err = rc < 0 ? errno : 0;
         std::set<DeviceState*> devices;
         for (auto& p : r.points) devices.insert(p.d);
+        // A Modbus exception is an answer: the unit is alive (and misconfigured), not offline.
+        // (A gateway's "target failed to respond" is not: the unit behind it is silent.)
+        bool exception = rc < 0 && err >= EMBXILFUN && err <= EMBXMEMPAR;
         if (rc < 0) {
             std::lock_guard<std::mutex> lock(mu_);
             for (auto* d : devices) {
-                failed[d] = true;
+                if (!exception) failed[d] = true;
                 d->stats.errors++;
                 if (err == ETIMEDOUT)
                     d->stats.timeouts++;
@@ -282,7 +294,12 @@ bool ModbusBusPoller::poll(const std::vector<DeviceState*>& due, int64_t now) {
             d->stats.polls++;
             if (!bad) d->stats.last_ok_ms = now;
         }
-        if (!bad) set_health(*d, true, "", now);
+        d->failures = bad ? d->failures + 1 : 0;
+        if (!bad)
+            set_health(*d, true, "", now);
+        else if (d->failures >= kOfflineAfterFailures && d->online.value_or(true))
+            set_health(*d, false, "no answer to " + std::to_string(d->failures) + " polls in a row", now);
+        if (d->online == false) d->next_poll = std::max(d->next_poll, now + kOfflineProbeMs);
     }
     return true;
 }
@@ -312,28 +329,64 @@ void ModbusBusPoller::apply_outputs() {
     }
 }
 
+void ModbusBusPoller::link_lost(int64_t now, const std::string& why) {
+    if (!link_down_since_) link_down_since_ = now;
+    if (link_reported_down_ || now - link_down_since_ < kLinkGraceMs) return;
+    link_reported_down_ = true;
+    std::vector<std::string> ids;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (auto& d : devices_) {
+            ids.push_back(d.cfg->id);
+            d.stats.online = false;
+            d.online = false;  // each comes back on its own first good read
+            d.failures = 0;
+        }
+    }
+    std::string reason = "link down for " + std::to_string(now - link_down_since_) + " ms: " + why;
+    logger("modbus")->error("bus {}: {}; {} devices cannot be reached", cfg_.id, reason, ids.size());
+    bus_.publish(BusHealth{cfg_.id, false, reason, std::move(ids), now});
+}
+
+void ModbusBusPoller::link_restored(int64_t now) {
+    link_down_since_ = 0;
+    if (!link_reported_down_) return;
+    link_reported_down_ = false;
+    std::vector<std::string> ids;
+    for (auto& d : devices_) ids.push_back(d.cfg->id);
+    bus_.publish(BusHealth{cfg_.id, true, "link restored", std::move(ids), now});
+}
+
 void ModbusBusPoller::loop() {
     auto log = logger("modbus");
-    int backoff_ms = 200;
+    int backoff_ms = 100;
     while (running_) {
         int64_t now = clock_.now_ms();
-        // Supervision runs whether or not the bus is connected: a dead bus silences every device.
-        for (auto& d : devices_) {
-            int64_t last = d.stats.last_ok_ms ? d.stats.last_ok_ms : started_ms_;
-            if (now - last > int64_t(d.cfg->max_silence_s) * 1000)
-                set_health(d, false, "no answer for " + std::to_string((now - last) / 1000) + " s", now);
-        }
+        // Supervision runs whether or not the bus is connected. While the link is reported down the
+        // bus event stands for every device.
+        if (!link_down_since_)
+            for (auto& d : devices_) {
+                int64_t last = d.stats.last_ok_ms ? d.stats.last_ok_ms : started_ms_;
+                if (now - last > int64_t(d.cfg->max_silence_s) * 1000)
+                    set_health(d, false, "no answer for " + std::to_string((now - last) / 1000) + " s", now);
+            }
         if (!ctx_) {
             if (!connect()) {
                 log->debug("bus {}: connect failed: {}; retry in {} ms", cfg_.id, modbus_strerror(errno),
                            backoff_ms);
-                sleep_ms(backoff_ms);
+                link_lost(clock_.now_ms(), modbus_strerror(errno));
+                // While the grace runs, the next try is no later than its end: then it is reported.
+                int64_t wait = backoff_ms;
+                if (!link_reported_down_)
+                    wait = std::clamp<int64_t>(link_down_since_ + kLinkGraceMs - clock_.now_ms(), 10, wait);
+                sleep_ms(int(wait));
                 backoff_ms = std::min(backoff_ms * 2, 5000);
                 continue;
             }
             log->info("bus {} connected ({})", cfg_.id,
                       cfg_.type == "tcp" ? cfg_.host + ":" + std::to_string(cfg_.port) : cfg_.device);
-            backoff_ms = 200;
+            backoff_ms = 100;
+            link_restored(clock_.now_ms());
         }
         apply_outputs();
         int64_t next_due = now + 1000;
@@ -343,13 +396,16 @@ void ModbusBusPoller::loop() {
                 d.next_poll = now + d.cfg->poll_ms;
                 due.push_back(&d);
             }
-            next_due = std::min(next_due, d.next_poll);
         }
         if (!due.empty() && !poll(due, clock_.now_ms())) {
-            log->warn("bus {}: link error ({}); reconnecting", cfg_.id, modbus_strerror(errno));
+            std::string why = modbus_strerror(errno);
+            log->warn("bus {}: link error ({}); reconnecting", cfg_.id, why);
             disconnect();
+            link_lost(clock_.now_ms(), why);
             continue;
         }
+        // After the reads: a new input level moves its device's next read forward (debounce).
+        for (auto& d : devices_) next_due = std::min(next_due, d.next_poll);
         int wait = int(next_due - clock_.now_ms());
         if (wait > 0) sleep_ms(wait);
     }

@@ -3,6 +3,11 @@
 // events (a held button is one call), supervises silence, and recovers from a dropped gateway or
 // an unplugged adapter itself: close → backoff → connect → flush, because libmodbus's own error
 // recovery can spin or stay broken.
+//
+// Latency: a new input level is confirmed by one extra read debounce_ms after it was first seen
+// (not at the next regular poll), so press → event is at most poll_ms + debounce_ms + one read.
+// Supervision: a device is offline after 3 consecutive failed polls (then probed once a second, so a
+// dead unit does not stall its neighbours); a lost link is one BusHealth event after 1 s.
 #pragma once
 
 #include <atomic>
@@ -59,6 +64,7 @@ private:
         const config::ModbusDevice* cfg = nullptr;
         std::vector<PointState> points;
         int64_t next_poll = 0;
+        int failures = 0;  // consecutive polls with a failed read
         std::optional<bool> online;
         ModbusDeviceStats stats;
     };
@@ -84,6 +90,10 @@ private:
     bool poll(const std::vector<DeviceState*>& due, int64_t now);
     void apply(DeviceState& d, PointState& p, double value, int64_t now);
     void set_health(DeviceState& d, bool online, const std::string& reason, int64_t now);
+    // The link itself (connection refused or reset, serial port gone): reported once for the bus
+    // after a short grace, so a single quick reconnect is not an alarm.
+    void link_lost(int64_t now, const std::string& why);
+    void link_restored(int64_t now);
     void apply_outputs();
     void sleep_ms(int ms);
 
@@ -98,6 +108,8 @@ private:
     std::condition_variable cv_;
     std::deque<std::pair<std::string, bool>> outputs_;
     int64_t started_ms_ = 0;
+    int64_t link_down_since_ = 0;  // 0: link up (or never tried)
+    bool link_reported_down_ = false;
     std::set<std::pair<int, std::string>> unmerged_;  // (unit, table) read point by point
 };
 

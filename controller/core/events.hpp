@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 namespace caregate {
 
@@ -14,6 +15,7 @@ struct ButtonPressed {
     std::string zone;
     std::string cause = "call";  // call, cord_pulled
     int64_t ts_ms = 0;
+    int64_t first_seen_ms = 0;  // polled inputs: the read that first showed it (before debounce)
 };
 // The call point's own reset button: cancels the open alarm for that device.
 struct ButtonReset {
@@ -48,6 +50,15 @@ struct DeviceHealth {
     bool online = true;
     std::string reason;  // "no answer for 31 s", "availability offline", ...
     std::optional<double> battery;
+    int64_t ts_ms = 0;
+};
+// A Modbus bus (serial line or TCP gateway) lost or regained its link: every device on it is
+// silent together, so this is one alarm naming them all, not one per device.
+struct BusHealth {
+    std::string bus_id;
+    bool online = true;
+    std::string reason;
+    std::vector<std::string> devices;  // ids of the devices on the bus
     int64_t ts_ms = 0;
 };
 // A recognised (elder_id set) or unknown face at a camera.
@@ -97,7 +108,7 @@ struct OccupancyChanged {
 
 using Event =
     std::variant<ButtonPressed, ButtonReset, FallDetected, TemperatureReading, OccupancyCount, DeviceHealth,
-                 FaceSeen, MotionEvent, AlarmChanged, CheckInRecorded, OccupancyChanged>;
+                 FaceSeen, MotionEvent, AlarmChanged, CheckInRecorded, OccupancyChanged, BusHealth>;
 
 const char* event_name(const Event& e);
 

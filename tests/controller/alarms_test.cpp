@@ -239,3 +239,41 @@ TEST(Rules, DeviceEventsBecomeAlarmsAndHealthRecords) {
 }
 
 }  // namespace
+
+// A bus whose link is down silences every call point on it: one alarm that names them all (by the
+// names staff know), every device recorded offline, and the alarm closed when the link is back.
+TEST(Rules, ABusDownIsOneAlarmNamingEveryDeviceOnIt) {
+    Fixture f;
+    auto cfg = config::parse_config(
+        "site: {id: t1, name: x}\nzones: [{id: bath, name: 浴室, private: true}]\n"
+        "buses: [{id: b1, type: tcp, host: 127.0.0.1, devices: ["
+        "{id: c1, name: 一号卫生间呼叫器, kind: call_button, zone: bath, unit_id: 1, points: [{address: 0, "
+        "meaning: call}]},"
+        "{id: c2, name: 二号卫生间呼叫器, kind: call_button, zone: bath, unit_id: 2, points: [{address: 0, "
+        "meaning: call}]}]}]\n",
+        "x.yaml");
+    Bus bus;
+    Metrics metrics;
+    Occupancy occ(*f.store, f.clock, cfg);
+    CheckinService checkins(*f.store, f.clock, f.outbox, occ, 30, "hall");
+    RulesEngine rules(cfg, bus, *f.store, f.clock, *f.alarms, checkins, metrics);
+    rules.handle(BusHealth{"b1", false, "link down for 1000 ms: Connection refused", {"c1", "c2"}, kT0});
+    rules.handle(BusHealth{"b1", false, "link down for 1000 ms: Connection refused", {"c1", "c2"}, kT0});
+    auto open = f.alarms->list(true);
+    ASSERT_EQ(open.size(), 1u);
+    EXPECT_EQ(open[0].kind, "device_offline");
+    EXPECT_EQ(open[0].source, "bus:b1");
+    ASSERT_EQ(open[0].detail["devices"].size(), 2u);
+    EXPECT_EQ(open[0].detail["devices"][1]["name"], "二号卫生间呼叫器");
+    EXPECT_EQ(cfg.device_name("bus:b1").find("Modbus 总线 b1"), 0u);
+    auto offline = f.store->read([](sqlite3* db) {
+        Stmt s(db, "SELECT COUNT(*) FROM devices WHERE online=0 AND id IN ('c1','c2')");
+        s.step();
+        return s.i64(0);
+    });
+    EXPECT_EQ(offline, 2);
+    rules.handle(BusHealth{"b1", true, "link restored", {"c1", "c2"}, kT0 + 5000});
+    EXPECT_TRUE(f.alarms->list(true).empty()) << "the restored link closes the alarm";
+    auto a = f.alarms->get(open[0].id);
+    EXPECT_EQ(a->detail["outcome"], "link restored");
+}

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <set>
 #include <thread>
 
 #include "config/config.hpp"
@@ -177,6 +178,41 @@ TEST(ModbusTcp, SilentDeviceGoesOfflineAndRecovers) {
     EXPECT_GT(stats[1].timeouts, 0u);
 }
 
+// One unit stops answering while the bus works: offline after 3 failed polls (well under a second
+// at 100 ms polling with the default 250 ms response timeout), and its timeouts do not hold up the
+// calls of its neighbours.
+TEST(ModbusTcp, ADeviceThatStopsAnsweringIsOfflineWithinThreePolls) {
+    std::string site =
+        "site: {id: t, name: x}\nmqtt: {enabled: false}\nzones: [{id: hall, name: 大厅}]\n"
+        "buses:\n  - id: b1\n    type: tcp\n    host: 127.0.0.1\n    port: 502\n    devices:\n"
+        "      - {id: room1, kind: call_button, zone: hall, unit_id: 1, "
+        "points: [{table: discrete_inputs, address: 0, meaning: call}]}\n"
+        "      - {id: room2, kind: call_button, zone: hall, unit_id: 2, "
+        "points: [{table: discrete_inputs, address: 0, meaning: call}]}\n";
+    Rig r(site);
+    std::set<std::string> online;
+    ASSERT_TRUE(wait_for<DeviceHealth>(
+        *r.sub, [&](auto& h) { return h.online && online.insert(h.device_id).second && online.size() == 2; },
+        std::chrono::seconds(5)));
+    r.sim.set_offline("room2", true);
+    auto silent_at = std::chrono::steady_clock::now();
+    DeviceHealth off;
+    ASSERT_TRUE(wait_for<DeviceHealth>(
+        *r.sub, [&](auto& h) { return h.device_id == "room2" && !h.online && (off = h, true); },
+        std::chrono::seconds(3)));
+    EXPECT_LT(std::chrono::steady_clock::now() - silent_at, std::chrono::milliseconds(1300));
+    EXPECT_NE(off.reason.find("3 polls"), std::string::npos) << off.reason;
+    // The neighbour's press still arrives in about a poll period plus the debounce.
+    r.sim.press("room1");
+    auto pressed_at = std::chrono::steady_clock::now();
+    ASSERT_TRUE(wait_for<ButtonPressed>(
+        *r.sub, [](auto& p) { return p.device_id == "room1"; }, std::chrono::seconds(2)));
+    EXPECT_LT(std::chrono::steady_clock::now() - pressed_at, std::chrono::milliseconds(1000));
+    r.sim.set_offline("room2", false);
+    EXPECT_TRUE(wait_for<DeviceHealth>(
+        *r.sub, [](auto& h) { return h.device_id == "room2" && h.online; }, std::chrono::seconds(3)));
+}
+
 TEST(ModbusTcp, GatewayDroppedAndRestoredMidPoll) {
     auto cfg = any_port(config::parse_config(tcp_site(), "x.yaml"));
     Bus bus;
@@ -190,12 +226,22 @@ TEST(ModbusTcp, GatewayDroppedAndRestoredMidPoll) {
     ASSERT_TRUE(wait_for<DeviceHealth>(
         *sub, [](auto& h) { return h.device_id == "bath_call" && h.online; }, std::chrono::seconds(5)));
     sim.reset();  // the gateway reboots
-    EXPECT_TRUE(wait_for<DeviceHealth>(
-        *sub, [](auto& h) { return h.device_id == "bath_call" && !h.online; }, std::chrono::seconds(5)));
+    auto lost_at = std::chrono::steady_clock::now();
+    BusHealth down;
+    EXPECT_TRUE(wait_for<BusHealth>(
+        *sub, [&](auto& h) { return !h.online && (down = h, true); }, std::chrono::seconds(5)));
+    // A dead call system is an alarm at once: within 3 s, one event naming every device.
+    EXPECT_LT(std::chrono::steady_clock::now() - lost_at, std::chrono::seconds(3));
+    EXPECT_EQ(down.bus_id, "b1");
+    EXPECT_EQ(down.devices, (std::vector<std::string>{"bath_call", "thermo", "siren"}));
+    EXPECT_NE(down.reason.find("link down"), std::string::npos) << down.reason;
     EXPECT_TRUE(drain<ButtonPressed>(*sub, std::chrono::milliseconds(200)).empty())
         << "errors are never calls";
     sim = std::make_unique<Simulator>(cfg);
     sim->start();
+    EXPECT_TRUE(wait_for<BusHealth>(
+        *sub, [](auto& h) { return h.online; }, std::chrono::seconds(8)))
+        << "the restored link is recorded too";
     EXPECT_TRUE(wait_for<DeviceHealth>(
         *sub, [](auto& h) { return h.device_id == "bath_call" && h.online; }, std::chrono::seconds(8)));
     sim->press("bath_call");
@@ -345,8 +391,10 @@ TEST(ModbusRtu, CallsOverASerialLineAndALineRemovedAndRestored) {
     // The adapter is unplugged: both ends of the line vanish.
     sim.reset();
     pty.kill();
-    EXPECT_TRUE(wait_for<DeviceHealth>(
-        *sub, [](auto& h) { return h.device_id == "di1" && !h.online; }, std::chrono::seconds(5)));
+    auto lost_at = std::chrono::steady_clock::now();
+    EXPECT_TRUE(wait_for<BusHealth>(
+        *sub, [](auto& h) { return !h.online && h.devices.size() == 2; }, std::chrono::seconds(5)));
+    EXPECT_LT(std::chrono::steady_clock::now() - lost_at, std::chrono::seconds(3));
     pty.start();
     sim = std::make_unique<Simulator>(cfg, std::map<std::string, std::string>{{"rs485", pty.a()}});
     sim->start();
