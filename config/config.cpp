@@ -237,6 +237,20 @@ std::string SiteConfig::device_name(const std::string& id) const {
     return id;
 }
 
+const std::vector<EscalationStep>* Notify::chain_for(const std::string& alarm_kind) const {
+    for (auto& [kind, steps] : escalation)
+        if (kind == alarm_kind) return &steps;
+    for (auto& [kind, steps] : escalation)
+        if (kind == "default") return &steps;
+    return nullptr;
+}
+
+const NotifyChannel* Notify::find_channel(const std::string& id) const {
+    for (auto& c : channels)
+        if (c.id == id) return &c;
+    return nullptr;
+}
+
 const Zone* SiteConfig::find_zone(const std::string& id) const {
     for (auto& z : zones)
         if (z.id == id) return &z;
@@ -647,6 +661,102 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
             r.fail_here("topic", "must be one exact topic, without the wildcards + or #");
         c.mqtt_devices.push_back(d);
     });
+    {
+        auto n = top.child("notify");
+        n.get("kiosk_url", c.notify.kiosk_url);
+        n.get("supervision_s", c.notify.supervision_s);
+        n.get("sms_reply_ack", c.notify.sms_reply_ack);
+        check_range(n, "supervision_s", c.notify.supervision_s, 30, 86400);
+        if (!c.notify.kiosk_url.empty() && c.notify.kiosk_url.rfind("https://", 0) != 0 &&
+            c.notify.kiosk_url.rfind("http://", 0) != 0)
+            n.fail_here("kiosk_url", "must start with https:// (the address staff phones open the kiosk at)");
+        std::set<std::string> channel_ids;
+        n.each("channels", [&](MapReader& r, size_t) {
+            NotifyChannel ch;
+            r.get("id", ch.id, true);
+            r.get("type", ch.type, true);
+            r.get("url", ch.url);
+            r.get("secret_file", ch.secret_file);
+            r.get("ca_file", ch.ca_file);
+            r.get("modem", ch.modem);
+            r.get("ring_s", ch.ring_s);
+            r.get("repeat_s", ch.repeat_s);
+            r.get("timeout_ms", ch.timeout_ms);
+            reject_inline_secret(r, "secret");
+            if (r.has("to")) {
+                YAML::Node to = r.raw("to");
+                if (to.IsScalar())
+                    ch.to.push_back(to.Scalar());
+                else if (to.IsSequence())
+                    for (auto t : to) {
+                        if (!t.IsScalar()) r.fail(t, "to", "each recipient is a phone number, @duty or @family");
+                        ch.to.push_back(t.Scalar());
+                    }
+                else
+                    r.fail_here("to", "a list of phone numbers, @duty or @family");
+                static const std::regex phone(R"(\+?[0-9]{3,20})");
+                for (auto& t : ch.to)
+                    if (t != "@duty" && t != "@family" && !std::regex_match(t, phone))
+                        r.fail_here("to", "'" + t + "' is not a phone number (digits, optionally +86…), @duty or @family");
+            }
+            check_id(r, "id", ch.id);
+            check_one_of(r, "type", ch.type, {"wecom", "dingtalk", "webhook", "sms", "voice", "speaker"});
+            check_range(r, "ring_s", ch.ring_s, 5, 120);
+            check_range(r, "repeat_s", ch.repeat_s, 10, 600);
+            check_range(r, "timeout_ms", ch.timeout_ms, 500, 60000);
+            if (!channel_ids.insert(ch.id).second) r.fail_here("id", "channel '" + ch.id + "' is defined twice");
+            bool http = ch.type == "wecom" || ch.type == "dingtalk" || ch.type == "webhook";
+            if (http) {
+                if (ch.url.empty()) r.fail_here("url", "is required for a " + ch.type + " channel");
+                static const std::regex loopback(R"(http://(127\.[0-9.]+|localhost|\[::1\])(:[0-9]+)?(/.*)?)");
+                if (ch.url.rfind("https://", 0) != 0 && !std::regex_match(ch.url, loopback))
+                    r.fail_here("url", "must start with https:// (http:// is accepted only for 127.0.0.1, "
+                                       "::1 or localhost test receivers)");
+                if ((ch.type == "dingtalk" || ch.type == "webhook") && ch.secret_file.empty())
+                    r.fail_here("secret_file", "is required: " + ch.type + " messages are signed");
+            }
+            if ((ch.type == "sms" || ch.type == "voice")) {
+                if (ch.modem.empty()) r.fail_here("modem", "is required: the modem's AT port, e.g. /dev/ttyUSB2");
+                if (ch.to.empty()) r.fail_here("to", "is required: the phone numbers to " +
+                                                         std::string(ch.type == "sms" ? "text" : "ring"));
+            }
+            c.notify.channels.push_back(ch);
+        });
+        if (n.has("escalation")) {
+            YAML::Node esc = n.raw("escalation");
+            if (!esc.IsMap()) n.fail_here("escalation", "a mapping: default (or an alarm kind) → list of steps");
+            static const std::vector<std::string> kinds = {
+                "default", "call", "fall", "fever", "over_capacity", "device_offline", "camera_offline", "storage",
+                "long_occupancy", "channel_offline", "smoke", "gas", "water_leak", "electrical_fault"};
+            MapReader er(file, esc, "notify.escalation");
+            for (auto it = esc.begin(); it != esc.end(); ++it) {
+                std::string kind = it->first.as<std::string>();
+                if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end())
+                    er.fail(it->first, kind, "is not an alarm kind; use default or one of call fall smoke gas "
+                                             "water_leak electrical_fault long_occupancy device_offline …");
+                std::vector<EscalationStep> steps;
+                er.each(kind, [&](MapReader& r, size_t) {
+                    EscalationStep st;
+                    r.get("after_s", st.after_s);
+                    check_range(r, "after_s", st.after_s, 0, 86400);
+                    YAML::Node ids = r.raw("notify");
+                    if (!ids.IsSequence() || ids.size() == 0)
+                        r.fail_here("notify", "a list of channel ids, e.g. [duty_chat]");
+                    for (auto id : ids) {
+                        std::string cid = id.Scalar();
+                        if (!channel_ids.count(cid))
+                            r.fail(id, "notify", "channel '" + cid + "' is not defined under notify.channels");
+                        st.notify.push_back(cid);
+                    }
+                    if (!steps.empty() && st.after_s < steps.back().after_s)
+                        r.fail_here("after_s", "steps must be in order of after_s");
+                    steps.push_back(st);
+                });
+                c.notify.escalation.emplace_back(kind, steps);
+            }
+        }
+        n.finish();
+    }
     top.finish();
     {
         auto gate = MapReader(file, root["gate"], "gate");
@@ -714,6 +824,10 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         if (cam.thermal) resolve(cam.thermal->source);
     }
     for (auto& b : c.buses) resolve(b.device);
+    for (auto& ch : c.notify.channels) {
+        resolve(ch.secret_file);
+        resolve(ch.ca_file);
+    }
     return c;
 }
 

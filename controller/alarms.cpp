@@ -130,7 +130,24 @@ AlarmStep AlarmService::append(sqlite3* db, Alarm& a, const std::string& step, c
     data["state"] = a.state;
     data["urgent"] = a.level >= 1;
     outbox_.put(db, "alarm_step", s.uuid, s.ts_ms, data, Priority::safety);
+    if (follow_up_ && (step == "acknowledged" || step == "dispatched" || step == "resolved" || step == "cancelled"))
+        follow_up_->answered(db, a);
     return s;
+}
+
+AlarmStep AlarmService::record(int64_t id, const std::string& step, const std::string& actor,
+                               const std::string& target, const std::string& note,
+                               const std::function<void(sqlite3*)>& also) {
+    std::lock_guard<std::mutex> lock(mu_);
+    AlarmStep st;
+    Alarm a = store_.write([&](sqlite3* db) {
+        Alarm a = load(db, id);
+        st = append(db, a, step, actor, target, note);
+        if (also) also(db);
+        return a;
+    });
+    publish(a, {st});
+    return st;
 }
 
 void AlarmService::publish(const Alarm& a, const std::vector<AlarmStep>& steps) {
@@ -145,7 +162,14 @@ std::string alarm_kind_name(const std::string& kind) {
                                                              {"over_capacity", "超员"},
                                                              {"device_offline", "设备离线"},
                                                              {"camera_offline", "摄像头离线"},
-                                                             {"storage", "存储空间不足"}};
+                                                             {"storage", "存储空间不足"},
+                                                             {"long_occupancy", "卫生间长时间占用"},
+                                                             {"channel_offline", "通知渠道故障"},
+                                                             {"smoke", "烟雾报警"},
+                                                             {"gas", "燃气泄漏"},
+                                                             {"water_leak", "漏水"},
+                                                             {"electrical_fault", "电气火灾隐患"},
+                                                             {"tamper", "设备被拆"}};
     auto it = names.find(kind);
     return it != names.end() ? it->second : "其他";
 }
@@ -210,6 +234,8 @@ Alarm AlarmService::raise(const std::string& kind, const std::string& source, co
                                earlier ? "前一次报警 #" + std::to_string(earlier->id) + " 已响应后再次" +
                                              (kind == "fall" ? "跌倒" : "呼叫")
                                        : ""));
+        if (follow_up_)
+            for (auto& note : follow_up_->raised(db, n)) steps.push_back(append(db, n, "note", "system", "", note));
         return n;
     });
     logger("alarms")->warn("alarm {} {} from {} zone={} step={}", a.id, a.kind, a.source, a.zone,

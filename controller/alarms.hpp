@@ -61,6 +61,16 @@ std::string alarm_kind_name(const std::string& kind);
 nlohmann::json to_json(const Alarm& a);
 nlohmann::json to_json(const AlarmStep& s);
 
+// Told inside the alarm's write transaction, so what it plans commits (or not) with the step.
+class AlarmFollowUp {
+public:
+    virtual ~AlarmFollowUp() = default;
+    // A new alarm: plan who is told. Returns notes for the rescue record (e.g. nobody on duty).
+    virtual std::vector<std::string> raised(sqlite3* db, const Alarm& a) = 0;
+    // Acknowledged, dispatched, resolved or cancelled: nobody further needs telling.
+    virtual void answered(sqlite3* db, const Alarm& a) = 0;
+};
+
 struct AlarmPolicy {
     int ack_timeout_s = 60;
     int resolve_timeout_s = 900;
@@ -76,6 +86,13 @@ public:
     // Called after each committed step (bus, MQTT, kiosk) and on escalation (siren, lamp).
     void on_announce(Announce fn) { announce_ = std::move(fn); }
     void on_escalate(Escalate fn) { escalate_ = std::move(fn); }
+    // Not owned; set before any alarm is raised and outlives this service.
+    void set_follow_up(AlarmFollowUp* f) { follow_up_ = f; }
+
+    // Records something done about an open or closed alarm without changing its state (a
+    // notification attempt), together with `also` in one transaction. Announced like every step.
+    AlarmStep record(int64_t id, const std::string& step, const std::string& actor, const std::string& target,
+                     const std::string& note, const std::function<void(sqlite3*)>& also = {});
 
     // Raises an alarm, or joins the open alarm of the same kind and source while nobody has answered
     // it (repeated presses). A call or fall after the earlier one was acknowledged is a new alarm
@@ -117,6 +134,7 @@ private:
     AlarmPolicy policy_;
     Announce announce_;
     Escalate escalate_;
+    AlarmFollowUp* follow_up_ = nullptr;
     std::mutex mu_;  // one decision at a time: join-or-raise must not race
 };
 

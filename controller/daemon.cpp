@@ -26,6 +26,7 @@
 #include "controller/core/metrics.hpp"
 #include "controller/core/store.hpp"
 #include "controller/door_speaker.hpp"
+#include "controller/notifier.hpp"
 #include "controller/face_service.hpp"
 #include "controller/gate.hpp"
 #include "controller/kiosk/http_server.hpp"
@@ -74,6 +75,9 @@ struct Daemon::Parts {
     std::unique_ptr<LiveFeed> feed;
     std::unique_ptr<Gate> gate;
     std::unique_ptr<DoorSpeaker> speaker;
+    std::unique_ptr<Notifier> notifier;
+    std::mutex announcement_mu;
+    std::optional<std::pair<int64_t, std::string>> announcement;  // the loudspeaker's latest
     std::unique_ptr<Kiosk> kiosk;
     std::unique_ptr<EventIndex> events;
     std::unique_ptr<FaceService> faces;
@@ -194,8 +198,9 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
                                               p_->metrics);
 
     auto& bus = p_->bus;
-    p_->alarms->on_announce([&bus](const Alarm& a, const AlarmStep& s) {
+    p_->alarms->on_announce([&bus, parts = p_.get()](const Alarm& a, const AlarmStep& s) {
         bus.publish(AlarmChanged{a.id, a.kind, a.state, to_json(s).dump(), s.ts_ms});
+        if (s.step == "raised" && parts->notifier) parts->notifier->wake();
     });
     p_->checkins->on_announce([&bus](const CheckIn& ci) {
         bus.publish(CheckInRecorded{ci.id, ci.elder_id, ci.elder_name, ci.direction, ci.method, ci.ts_ms});
@@ -214,6 +219,17 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
     if (c.gate.speech && DoorSpeaker::available())
         p_->speaker = std::make_unique<DoorSpeaker>(c.store.media_dir + "/door");
     Gate* gate = p_->gate.get();
+    // Who is told of an alarm beyond the kiosk. The loudspeaker is the door speaker's voice.
+    p_->notifier = std::make_unique<Notifier>(
+        c, *p_->store, p_->clock, *p_->alarms,
+        [parts = p_.get()](int64_t seq, const std::string& text) {
+            {
+                std::lock_guard<std::mutex> lock(parts->announcement_mu);
+                parts->announcement = std::make_pair(seq, text);
+            }
+            if (parts->speaker) parts->speaker->say(seq, text);
+        });
+    p_->alarms->set_follow_up(p_->notifier.get());
     // A door counter moves the head count; over capacity is an alarm whoever walked in.
     p_->rules->on_count([parts = p_.get()](const OccupancyCount& e) {
         for (auto& z : parts->occupancy->counted(e.device_id, e.delta))
@@ -336,9 +352,15 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
                   p_->speaker.get(),
                   {},
                   c.store.media_dir,
+                  {},
+                  nullptr,
                   {}};
     kp.cctv_events = [parts = p_.get()](const std::string& query) { return parts->cctv_search(query); };
     kp.heartbeats = &p_->heartbeats;
+    kp.announcement = [parts = p_.get()] {
+        std::lock_guard<std::mutex> lock(parts->announcement_mu);
+        return parts->announcement;
+    };
     kp.occupancy_changed = [parts = p_.get()](const ZoneOccupancy& z) { parts->occupancy_moved(z, "staff"); };
     p_->kiosk = std::make_unique<Kiosk>(kp, srv);
     srv.Get("/healthz", [parts](const httplib::Request&, httplib::Response& res) {
@@ -442,6 +464,7 @@ int Daemon::run() {
     for (auto& t : p_->thermals) t->start();
     for (auto& cam : p_->cameras) cam->start();
     p_->announcer->start();
+    p_->notifier->start();
     if (p_->uplink) p_->uplink->start();
     for (auto& poller : p_->pollers) poller->start();
     if (p_->sensors) p_->sensors->start();
@@ -548,6 +571,7 @@ int Daemon::run() {
     if (p_->sensors) p_->sensors->stop();
     for (auto& poller : p_->pollers) poller->stop();
     p_->announcer->stop();
+    p_->notifier->stop();
     p_->feed->stop();  // ends the SSE streams so the HTTP pool can drain
     p_->http->stop();
     p_->rules->stop();

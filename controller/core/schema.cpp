@@ -214,6 +214,62 @@ CREATE INDEX door_events_ts ON door_events(ts);
          R"SQL(
 ALTER TABLE face_templates ADD COLUMN model TEXT NOT NULL DEFAULT 'dlib_resnet/128';
 )SQL"},
+        {8, "alarm kinds of the building and the channels; who was told of an alarm; the duty roster",
+         R"SQL(
+CREATE TABLE alarms_v8 (
+  id INTEGER PRIMARY KEY,
+  uuid TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL CHECK (kind IN ('call','fall','fever','over_capacity','device_offline','camera_offline',
+    'storage','long_occupancy','channel_offline','smoke','gas','water_leak','electrical_fault','tamper')),
+  source TEXT NOT NULL,
+  zone TEXT,
+  elder_id INTEGER REFERENCES elders(id),
+  state TEXT NOT NULL CHECK (state IN ('raised','acknowledged','dispatched','resolved','cancelled')),
+  level INTEGER NOT NULL DEFAULT 0,
+  presses INTEGER NOT NULL DEFAULT 1,
+  detail TEXT NOT NULL DEFAULT '{}',
+  raised_at INTEGER NOT NULL,
+  acked_at INTEGER,
+  dispatched_at INTEGER,
+  closed_at INTEGER,
+  next_deadline INTEGER
+);
+INSERT INTO alarms_v8 SELECT id, uuid, kind, source, zone, elder_id, state, level, presses, detail, raised_at,
+  acked_at, dispatched_at, closed_at, next_deadline FROM alarms;
+DROP TABLE alarms;
+ALTER TABLE alarms_v8 RENAME TO alarms;
+CREATE INDEX alarms_open ON alarms(state) WHERE state NOT IN ('resolved','cancelled');
+CREATE INDEX alarms_raised ON alarms(raised_at);
+-- One row per alarm, channel and recipient: planned when the alarm is raised (same transaction), so
+-- a restart loses none and sends none twice. Every attempt is also a 'notified' step of the alarm.
+CREATE TABLE notifications (
+  id INTEGER PRIMARY KEY,
+  alarm_id INTEGER NOT NULL REFERENCES alarms(id),
+  step INTEGER NOT NULL,                -- escalation step, 0-based
+  channel TEXT NOT NULL,
+  recipient TEXT NOT NULL,              -- phone number; '' for a chat group or the loudspeaker
+  due_at INTEGER NOT NULL,
+  next_try INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending','sending','sent','failed','cancelled')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  result TEXT,
+  updated_at INTEGER NOT NULL,
+  UNIQUE (alarm_id, channel, recipient)
+);
+CREATE INDEX notifications_due ON notifications(channel, next_try) WHERE state IN ('pending','sending');
+ALTER TABLE staff ADD COLUMN phone TEXT;
+-- 值班表: who is on duty when (local time), for @duty recipients.
+CREATE TABLE duty_shifts (
+  id INTEGER PRIMARY KEY,
+  staff_id INTEGER NOT NULL REFERENCES staff(id),
+  weekday INTEGER NOT NULL CHECK (weekday BETWEEN 1 AND 7),   -- 1 Monday … 7 Sunday
+  start_min INTEGER NOT NULL CHECK (start_min BETWEEN 0 AND 1439),
+  end_min INTEGER NOT NULL CHECK (end_min BETWEEN 1 AND 1440),  -- a night shift is two rows
+  CHECK (end_min > start_min)
+);
+CREATE INDEX duty_shifts_day ON duty_shifts(weekday);
+)SQL",
+         true},
     };
     return list;
 }

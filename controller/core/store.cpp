@@ -136,10 +136,24 @@ int Store::migrate() {
     int applied = 0;
     for (const auto& m : migrations()) {
         if (m.version <= schema_version()) continue;
-        write([&](sqlite3* db) {
-            caregate::exec(db, m.sql);
-            caregate::exec(db, "PRAGMA user_version=" + std::to_string(m.version));
-        });
+        // The pragma is a no-op inside a transaction, so it is switched around it.
+        if (m.rebuilds_tables) exec("PRAGMA foreign_keys=OFF");
+        try {
+            write([&](sqlite3* db) {
+                caregate::exec(db, m.sql);
+                if (m.rebuilds_tables) {
+                    Stmt fk(db, "PRAGMA foreign_key_check");
+                    if (fk.step())
+                        throw StoreError(std::string("migration ") + std::to_string(m.version) +
+                                         " would break a reference from table " + fk.str(0));
+                }
+                caregate::exec(db, "PRAGMA user_version=" + std::to_string(m.version));
+            });
+        } catch (...) {
+            if (m.rebuilds_tables) exec("PRAGMA foreign_keys=ON");
+            throw;
+        }
+        if (m.rebuilds_tables) exec("PRAGMA foreign_keys=ON");
         applied++;
     }
     return applied;

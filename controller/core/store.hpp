@@ -69,6 +69,9 @@ struct Migration {
     int version;
     const char* name;
     const char* sql;
+    // Rebuilds a table that others reference (SQLite's way to change a CHECK): run with foreign keys
+    // off, and checked with foreign_key_check before it commits.
+    bool rebuilds_tables = false;
 };
 const std::vector<Migration>& migrations();
 int latest_schema_version();

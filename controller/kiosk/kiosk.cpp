@@ -646,6 +646,12 @@ void Kiosk::routes(httplib::Server& s) {
             zones.push_back(
                 {{"name", z.name}, {"count", z.count}, {"capacity", z.capacity}, {"level", z.level}});
         j["zones"] = zones;
+        j["announcement"] = nullptr;
+        if (p_.announcement)
+            if (auto a = p_.announcement())
+                j["announcement"] = {{"seq", a->first},
+                                     {"text", a->second},
+                                     {"speech", p_.speaker && p_.speaker->wav(a->first).has_value()}};
         reply(res, j);
     });
     s.Get(R"(/api/door/speech/(\d+)\.wav)", [this](const httplib::Request& req, httplib::Response& res) {

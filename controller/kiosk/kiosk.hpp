@@ -63,6 +63,8 @@ struct KioskParts {
     std::function<void(const ZoneOccupancy&)> occupancy_changed;
     // Worker threads that stopped beating (the overview shows them, e.g. 人脸识别已停止).
     const Heartbeats* heartbeats = nullptr;
+    // The loudspeaker's latest alarm announcement {seq, text}, played by the door screen too.
+    std::function<std::optional<std::pair<int64_t, std::string>>()> announcement;
 };
 
 struct Session {

@@ -3,6 +3,7 @@
 const ICON = { allow: "✔", refuse: "✋", wait: "⏳", remeasure: "🌡", visitor: "☺", idle: "☺" };
 const $ = (id) => document.getElementById(id);
 let lastSeq = 0;
+let lastAnnouncement = null;
 let shownAt = 0;
 let siteName = "";
 
@@ -44,6 +45,10 @@ async function poll() {
     } else if (d && d.seq !== lastSeq) {
       lastSeq = d.seq;
     }
+    // An alarm announcement (紧急呼叫…请工作人员立即前往) is played as it repeats, never on page load.
+    const a = s.announcement;
+    if (a && lastAnnouncement !== null && a.seq !== lastAnnouncement) speak({ seq: a.seq, message: a.text }, a.speech);
+    if (lastAnnouncement === null || a) lastAnnouncement = a ? a.seq : 0;
     if (shownAt && Date.now() - shownAt > 8000) { shownAt = 0; setView("idle", "欢迎光临", siteName); }
   } catch (e) {
     setView("idle", "欢迎光临", "");
