@@ -689,7 +689,8 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
                     ch.to.push_back(to.Scalar());
                 else if (to.IsSequence())
                     for (auto t : to) {
-                        if (!t.IsScalar()) r.fail(t, "to", "each recipient is a phone number, @duty or @family");
+                        if (!t.IsScalar())
+                            r.fail(t, "to", "each recipient is a phone number, @duty or @family");
                         ch.to.push_back(t.Scalar());
                     }
                 else
@@ -697,43 +698,56 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
                 static const std::regex phone(R"(\+?[0-9]{3,20})");
                 for (auto& t : ch.to)
                     if (t != "@duty" && t != "@family" && !std::regex_match(t, phone))
-                        r.fail_here("to", "'" + t + "' is not a phone number (digits, optionally +86…), @duty or @family");
+                        r.fail_here(
+                            "to",
+                            "'" + t + "' is not a phone number (digits, optionally +86…), @duty or @family");
             }
             check_id(r, "id", ch.id);
             check_one_of(r, "type", ch.type, {"wecom", "dingtalk", "webhook", "sms", "voice", "speaker"});
             check_range(r, "ring_s", ch.ring_s, 5, 120);
             check_range(r, "repeat_s", ch.repeat_s, 10, 600);
             check_range(r, "timeout_ms", ch.timeout_ms, 500, 60000);
-            if (!channel_ids.insert(ch.id).second) r.fail_here("id", "channel '" + ch.id + "' is defined twice");
+            if (!channel_ids.insert(ch.id).second)
+                r.fail_here("id", "channel '" + ch.id + "' is defined twice");
             bool http = ch.type == "wecom" || ch.type == "dingtalk" || ch.type == "webhook";
             if (http) {
                 if (ch.url.empty()) r.fail_here("url", "is required for a " + ch.type + " channel");
-                static const std::regex loopback(R"(http://(127\.[0-9.]+|localhost|\[::1\])(:[0-9]+)?(/.*)?)");
+                static const std::regex loopback(
+                    R"(http://(127\.[0-9.]+|localhost|\[::1\])(:[0-9]+)?(/.*)?)");
                 if (ch.url.rfind("https://", 0) != 0 && !std::regex_match(ch.url, loopback))
-                    r.fail_here("url", "must start with https:// (http:// is accepted only for 127.0.0.1, "
-                                       "::1 or localhost test receivers)");
+                    r.fail_here("url",
+                                "must start with https:// (http:// is accepted only for 127.0.0.1, "
+                                "::1 or localhost test receivers)");
                 if ((ch.type == "dingtalk" || ch.type == "webhook") && ch.secret_file.empty())
                     r.fail_here("secret_file", "is required: " + ch.type + " messages are signed");
             }
             if ((ch.type == "sms" || ch.type == "voice")) {
-                if (ch.modem.empty()) r.fail_here("modem", "is required: the modem's AT port, e.g. /dev/ttyUSB2");
-                if (ch.to.empty()) r.fail_here("to", "is required: the phone numbers to " +
-                                                         std::string(ch.type == "sms" ? "text" : "ring"));
+                if (ch.modem.empty())
+                    r.fail_here("modem", "is required: the modem's AT port, e.g. /dev/ttyUSB2");
+                if (ch.to.empty())
+                    r.fail_here("to", "is required: the phone numbers to " +
+                                          std::string(ch.type == "sms" ? "text" : "ring"));
             }
             c.notify.channels.push_back(ch);
         });
         if (n.has("escalation")) {
             YAML::Node esc = n.raw("escalation");
-            if (!esc.IsMap()) n.fail_here("escalation", "a mapping: default (or an alarm kind) → list of steps");
-            static const std::vector<std::string> kinds = {
-                "default", "call", "fall", "fever", "over_capacity", "device_offline", "camera_offline", "storage",
-                "long_occupancy", "channel_offline", "smoke", "gas", "water_leak", "electrical_fault"};
+            if (!esc.IsMap())
+                n.fail_here("escalation", "a mapping: default (or an alarm kind) → list of steps");
+            static const std::vector<std::string> kinds = {"default",        "call",
+                                                           "fall",           "fever",
+                                                           "over_capacity",  "device_offline",
+                                                           "camera_offline", "storage",
+                                                           "long_occupancy", "channel_offline",
+                                                           "smoke",          "gas",
+                                                           "water_leak",     "electrical_fault"};
             MapReader er(file, esc, "notify.escalation");
             for (auto it = esc.begin(); it != esc.end(); ++it) {
                 std::string kind = it->first.as<std::string>();
                 if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end())
-                    er.fail(it->first, kind, "is not an alarm kind; use default or one of call fall smoke gas "
-                                             "water_leak electrical_fault long_occupancy device_offline …");
+                    er.fail(it->first, kind,
+                            "is not an alarm kind; use default or one of call fall smoke gas "
+                            "water_leak electrical_fault long_occupancy device_offline …");
                 std::vector<EscalationStep> steps;
                 er.each(kind, [&](MapReader& r, size_t) {
                     EscalationStep st;
@@ -745,7 +759,8 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
                     for (auto id : ids) {
                         std::string cid = id.Scalar();
                         if (!channel_ids.count(cid))
-                            r.fail(id, "notify", "channel '" + cid + "' is not defined under notify.channels");
+                            r.fail(id, "notify",
+                                   "channel '" + cid + "' is not defined under notify.channels");
                         st.notify.push_back(cid);
                     }
                     if (!steps.empty() && st.after_s < steps.back().after_s)

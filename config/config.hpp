@@ -232,21 +232,21 @@ struct Cctv {
 // A way to tell a person about an alarm (see notify/README.md).
 struct NotifyChannel {
     std::string id;
-    std::string type;  // wecom, dingtalk, webhook, sms, voice, speaker
-    std::string url;   // wecom, dingtalk, webhook: https:// (http:// only to loopback, for tests)
+    std::string type;         // wecom, dingtalk, webhook, sms, voice, speaker
+    std::string url;          // wecom, dingtalk, webhook: https:// (http:// only to loopback, for tests)
     std::string secret_file;  // dingtalk signing secret, webhook HMAC key
     std::string ca_file;      // extra CA bundle for the HTTPS peer ("" = the system's)
     std::string modem;        // sms, voice: the modem's AT port (/dev/ttyUSB2)
     // Phone numbers, or @duty (the phones of the staff on duty now) and @family (the emergency
     // contact of the elder the alarm is about). Chat robots: the mobiles to @-mention.
     std::vector<std::string> to;
-    int ring_s = 30;      // voice: let it ring this long
-    int repeat_s = 30;    // speaker: announce again this often until someone answers
+    int ring_s = 30;        // voice: let it ring this long
+    int repeat_s = 30;      // speaker: announce again this often until someone answers
     int timeout_ms = 5000;  // HTTP connect/read/write
 };
 
 struct EscalationStep {
-    int after_s = 0;  // after the alarm was raised, if nobody has acknowledged it by then
+    int after_s = 0;                  // after the alarm was raised, if nobody has acknowledged it by then
     std::vector<std::string> notify;  // channel ids
 };
 
@@ -255,8 +255,8 @@ struct Notify {
     // Alarm kind (call, fall, smoke, device_offline, …) or "default" → its steps. A kind listed with
     // no steps is told to nobody beyond the kiosk.
     std::vector<std::pair<std::string, std::vector<EscalationStep>>> escalation;
-    std::string kiosk_url;  // https://… the staff's phones reach the kiosk at: the link in messages
-    int supervision_s = 300;  // a channel failing (or a modem without signal) this long → an alarm
+    std::string kiosk_url;      // https://… the staff's phones reach the kiosk at: the link in messages
+    int supervision_s = 300;    // a channel failing (or a modem without signal) this long → an alarm
     bool sms_reply_ack = true;  // an SMS reply "1" from a notified phone acknowledges the alarm
     const std::vector<EscalationStep>* chain_for(const std::string& alarm_kind) const;
     const NotifyChannel* find_channel(const std::string& id) const;

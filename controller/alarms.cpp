@@ -130,7 +130,8 @@ AlarmStep AlarmService::append(sqlite3* db, Alarm& a, const std::string& step, c
     data["state"] = a.state;
     data["urgent"] = a.level >= 1;
     outbox_.put(db, "alarm_step", s.uuid, s.ts_ms, data, Priority::safety);
-    if (follow_up_ && (step == "acknowledged" || step == "dispatched" || step == "resolved" || step == "cancelled"))
+    if (follow_up_ &&
+        (step == "acknowledged" || step == "dispatched" || step == "resolved" || step == "cancelled"))
         follow_up_->answered(db, a);
     return s;
 }
@@ -235,7 +236,8 @@ Alarm AlarmService::raise(const std::string& kind, const std::string& source, co
                                              (kind == "fall" ? "跌倒" : "呼叫")
                                        : ""));
         if (follow_up_)
-            for (auto& note : follow_up_->raised(db, n)) steps.push_back(append(db, n, "note", "system", "", note));
+            for (auto& note : follow_up_->raised(db, n))
+                steps.push_back(append(db, n, "note", "system", "", note));
         return n;
     });
     logger("alarms")->warn("alarm {} {} from {} zone={} step={}", a.id, a.kind, a.source, a.zone,

@@ -26,12 +26,12 @@
 #include "controller/core/metrics.hpp"
 #include "controller/core/store.hpp"
 #include "controller/door_speaker.hpp"
-#include "controller/notifier.hpp"
 #include "controller/face_service.hpp"
 #include "controller/gate.hpp"
 #include "controller/kiosk/http_server.hpp"
 #include "controller/kiosk/kiosk.hpp"
 #include "controller/kiosk/live_feed.hpp"
+#include "controller/notifier.hpp"
 #include "controller/occupancy.hpp"
 #include "controller/outbox.hpp"
 #include "controller/records.hpp"
@@ -221,8 +221,7 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
     Gate* gate = p_->gate.get();
     // Who is told of an alarm beyond the kiosk. The loudspeaker is the door speaker's voice.
     p_->notifier = std::make_unique<Notifier>(
-        c, *p_->store, p_->clock, *p_->alarms,
-        [parts = p_.get()](int64_t seq, const std::string& text) {
+        c, *p_->store, p_->clock, *p_->alarms, [parts = p_.get()](int64_t seq, const std::string& text) {
             {
                 std::lock_guard<std::mutex> lock(parts->announcement_mu);
                 parts->announcement = std::make_pair(seq, text);

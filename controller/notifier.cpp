@@ -78,7 +78,8 @@ std::string alarm_message(const config::SiteConfig& cfg, const Alarm& a, int ste
     if (type == "speaker") return alarm_kind_name(a.kind) + "，" + where + "，请工作人员立即前往";
     if (step > 0) text += "无人响应，第 " + std::to_string(step + 1) + " 级通知。";
     text += "请立即处理";
-    if (!cfg.notify.kiosk_url.empty()) text += "：" + cfg.notify.kiosk_url + "/#alarm-" + std::to_string(a.id);
+    if (!cfg.notify.kiosk_url.empty())
+        text += "：" + cfg.notify.kiosk_url + "/#alarm-" + std::to_string(a.id);
     if (type == "sms" && cfg.notify.sms_reply_ack) text += "。回复 1 表示已响应";
     return text;
 }
@@ -147,12 +148,14 @@ std::vector<std::string> Notifier::recipients(sqlite3* db, const config::NotifyC
         if (t == "@duty") {
             auto [weekday, minute] = local_weekday_minute(a.raised_at, cfg_.site.timezone);
             Stmt s(db,
-                   "SELECT DISTINCT s.phone FROM duty_shifts d JOIN staff s ON s.id=d.staff_id WHERE d.weekday=? "
+                   "SELECT DISTINCT s.phone FROM duty_shifts d JOIN staff s ON s.id=d.staff_id WHERE "
+                   "d.weekday=? "
                    "AND d.start_min<=? AND d.end_min>? AND s.active=1 AND COALESCE(s.phone,'')<>''");
             s.bind(1, weekday).bind(2, minute).bind(3, minute);
             size_t before = out.size();
             while (s.step()) add(s.str(0));
-            if (out.size() == before) note += "值班表中此时无人值班（或未登记手机号），" + ch.id + " 未能通知值班人员；";
+            if (out.size() == before)
+                note += "值班表中此时无人值班（或未登记手机号），" + ch.id + " 未能通知值班人员；";
         } else if (t == "@family") {
             if (!a.elder_id) continue;  // a call point is not an elder: nobody's family to tell
             Stmt s(db, "SELECT COALESCE(emergency_phone,''), name FROM elders WHERE id=?");
@@ -173,9 +176,10 @@ std::vector<std::string> Notifier::raised(sqlite3* db, const Alarm& a) {
     const auto* chain = cfg_.notify.chain_for(a.kind);
     if (!chain) return notes;
     int64_t now = clock_.now_ms();
-    Stmt ins(db,
-             "INSERT INTO notifications(alarm_id, step, channel, recipient, due_at, next_try, state, updated_at) "
-             "VALUES(?,?,?,?,?,?,'pending',?) ON CONFLICT(alarm_id, channel, recipient) DO NOTHING");
+    Stmt ins(
+        db,
+        "INSERT INTO notifications(alarm_id, step, channel, recipient, due_at, next_try, state, updated_at) "
+        "VALUES(?,?,?,?,?,?,'pending',?) ON CONFLICT(alarm_id, channel, recipient) DO NOTHING");
     for (size_t i = 0; i < chain->size(); ++i) {
         const auto& step = (*chain)[i];
         int64_t due = a.raised_at + int64_t(step.after_s) * 1000;
@@ -192,7 +196,13 @@ std::vector<std::string> Notifier::raised(sqlite3* db, const Alarm& a) {
             }
             for (auto& r : to) {
                 ins.reset();
-                ins.bind(1, a.id).bind(2, int64_t(i)).bind(3, id).bind(4, r).bind(5, due).bind(6, due).bind(7, now);
+                ins.bind(1, a.id)
+                    .bind(2, int64_t(i))
+                    .bind(3, id)
+                    .bind(4, r)
+                    .bind(5, due)
+                    .bind(6, due)
+                    .bind(7, now);
                 ins.run();
             }
         }
@@ -204,7 +214,8 @@ void Notifier::answered(sqlite3* db, const Alarm& a) {
     Stmt s(db,
            "UPDATE notifications SET state='cancelled', result=?, updated_at=? WHERE alarm_id=? AND "
            "state='pending'");
-    s.bind(1, a.state == "acknowledged" || a.state == "dispatched" ? "已有人响应，停止后续通知" : "报警已结束")
+    s.bind(1,
+           a.state == "acknowledged" || a.state == "dispatched" ? "已有人响应，停止后续通知" : "报警已结束")
         .bind(2, clock_.now_ms())
         .bind(3, a.id)
         .run();
@@ -248,11 +259,14 @@ Delivery Notifier::deliver(Lane& lane, const Row& row, const Alarm& a) {
         if (is_http(ch.type)) {
             notify::HttpOptions ho;
             ho.ca_file = ch.ca_file;
-            ho.connect_timeout = ho.read_timeout = ho.write_timeout = std::chrono::milliseconds(ch.timeout_ms);
+            ho.connect_timeout = ho.read_timeout = ho.write_timeout =
+                std::chrono::milliseconds(ch.timeout_ms);
             notify::HttpPoster poster(ho);
             std::string url = ch.url, body;
             std::vector<std::pair<std::string, std::string>> headers;
-            int64_t now = clock_.now_ms();
+            // The vendors check signatures against their own clocks: real time, not the box's
+            // injected business clock.
+            int64_t now = caregate::now_ms();
             if (ch.type == "wecom") {
                 body = notify::wecom_text(text, mentions(ch, a));
             } else if (ch.type == "dingtalk") {
@@ -326,10 +340,11 @@ void Notifier::settle(Lane& lane, const Row& row, const Alarm& a, const Delivery
     try {
         alarms_.record(a.id, "notified", "notify:" + lane.cfg->type, target, note, [&](sqlite3* db) {
             // Acknowledged meanwhile: the chain is over, even for a row that was being sent.
-            Stmt s(db,
-                   "UPDATE notifications SET state=CASE WHEN ?1='pending' AND (SELECT state FROM alarms WHERE "
-                   "id=?6)<>'raised' THEN 'cancelled' ELSE ?1 END, attempts=?2, next_try=?3, result=?4, "
-                   "updated_at=?5 WHERE id=?7");
+            Stmt s(
+                db,
+                "UPDATE notifications SET state=CASE WHEN ?1='pending' AND (SELECT state FROM alarms WHERE "
+                "id=?6)<>'raised' THEN 'cancelled' ELSE ?1 END, attempts=?2, next_try=?3, result=?4, "
+                "updated_at=?5 WHERE id=?7");
             s.bind(1, state).bind(2, attempts).bind(3, next).bind(4, note).bind(5, now).bind(6, a.id);
             s.bind(7, row.id).run();
         });
@@ -370,7 +385,9 @@ void Notifier::supervise(Lane& lane, bool ok, const std::string& why) {
     if (!lane.alarm_raised && now - lane.failing_since >= int64_t(cfg_.notify.supervision_s) * 1000) {
         lane.alarm_raised = true;
         alarms_.raise("channel_offline", source, "", "system",
-                      json{{"reason", why}, {"channel", lane.cfg->id}, {"channel_type", lane.cfg->type},
+                      json{{"reason", why},
+                           {"channel", lane.cfg->id},
+                           {"channel_type", lane.cfg->type},
                            {"failing_since", lane.failing_since}});
     }
 }
@@ -386,10 +403,11 @@ void Notifier::read_replies(Lane& lane) {
         }
         // The newest alarm still waiting for an answer that this phone was told of by SMS.
         auto id = store_.read([&](sqlite3* db) -> std::optional<int64_t> {
-            Stmt s(db,
-                   "SELECT n.alarm_id, n.recipient FROM notifications n JOIN alarms a ON a.id=n.alarm_id WHERE "
-                   "n.state='sent' AND a.state='raised' AND n.channel IN (SELECT value FROM json_each(?)) ORDER "
-                   "BY a.raised_at DESC");
+            Stmt s(
+                db,
+                "SELECT n.alarm_id, n.recipient FROM notifications n JOIN alarms a ON a.id=n.alarm_id WHERE "
+                "n.state='sent' AND a.state='raised' AND n.channel IN (SELECT value FROM json_each(?)) ORDER "
+                "BY a.raised_at DESC");
             json sms_channels = json::array();
             for (auto& c : cfg_.notify.channels)
                 if (c.type == "sms") sms_channels.push_back(c.id);

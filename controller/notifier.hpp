@@ -34,11 +34,12 @@ class Modem;
 struct Delivery {
     bool ok = false;
     bool retry = true;  // worth trying again (network, modem busy); false: configuration is wrong
-    std::string note;   // for the rescue record, in Chinese: 已发送, 已振铃 30 秒无人接听, 失败：…
+    std::string note;  // for the rescue record, in Chinese: 已发送, 已振铃 30 秒无人接听, 失败：…
 };
 
 // The text staff read: kind, device and zone by the names they know, local time, alarm number, link.
-std::string alarm_message(const config::SiteConfig& cfg, const Alarm& a, int step, const std::string& channel_type);
+std::string alarm_message(const config::SiteConfig& cfg, const Alarm& a, int step,
+                          const std::string& channel_type);
 
 class Notifier : public AlarmFollowUp {
 public:
