@@ -467,6 +467,10 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         r.get("private", z.is_private);
         r.get("warn_percent", z.warn_percent);
         r.get("counter", z.counter);
+        r.get("long_occupancy_min", z.long_occupancy_min);
+        r.get("long_occupancy_night_min", z.long_occupancy_night_min);
+        check_range(r, "long_occupancy_min", z.long_occupancy_min, 0, 24 * 60);
+        check_range(r, "long_occupancy_night_min", z.long_occupancy_night_min, 0, 24 * 60);
         check_id(r, "id", z.id);
         check_range(r, "capacity", z.capacity, 0, 100000);
         check_range(r, "warn_percent", z.warn_percent, 1, 100);
@@ -651,11 +655,12 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         if (d.model.empty()) d.model = "generic";
         unique_id(r, d.id);
         check_zone(r, d.zone);
-        check_one_of(r, "kind", d.kind,
-                     {"call_button", "fall_sensor", "thermometer", "occupancy", "door_counter"});
         check_one_of(
-            r, "model", d.model,
-            {"generic", "ts0215a_sos", "mir_he200_fall", "zigbee_button", "zigbee_occupancy", "zigbee_fall"});
+            r, "kind", d.kind,
+            {"call_button", "fall_sensor", "thermometer", "occupancy", "door_contact", "door_counter"});
+        check_one_of(r, "model", d.model,
+                     {"generic", "ts0215a_sos", "mir_he200_fall", "zigbee_button", "zigbee_occupancy",
+                      "zigbee_fall", "zigbee_contact"});
         check_range(r, "max_silence_s", d.max_silence_s, 0, 30 * 86400);
         if (d.topic.find_first_of("#+") != std::string::npos)
             r.fail_here("topic", "must be one exact topic, without the wildcards + or #");

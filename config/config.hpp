@@ -68,6 +68,10 @@ struct Zone {
     // A door counter (Modbus counter_in/counter_out device, or a camera with count_line) that drives
     // this zone's occupancy instead of check-ins and check-outs ("" = check-ins drive it).
     std::string counter;
+    // A presence sensor or door contact in this zone reporting "occupied" this long without a break
+    // is a long_occupancy alarm (someone may have fallen in the bathroom); 0 = never.
+    int long_occupancy_min = 20;
+    int long_occupancy_night_min = 30;  // during gate.quiet hours (night), when a stay may be longer
 };
 
 // A radiometric thermal camera beside an entrance camera (自动测温 by thermal image): 16-bit raw

@@ -442,13 +442,19 @@ void Notifier::run(Lane& lane) {
             if (auto row = claim(lane, now)) {
                 auto a = alarms_.get(row->alarm_id);
                 if (!a) continue;
-                Delivery d;
-                if (a->state != "raised" && lane.cfg->type == "speaker") {
-                    d = {true, false, "已有人响应，停止广播"};
-                } else {
-                    d = deliver(lane, *row, *a);
+                // Answered meanwhile (here, or from another process such as the CLI): nobody
+                // further needs telling.
+                if (a->state != "raised") {
+                    store_.write([&](sqlite3* db) { answered(db, *a); });
+                    store_.write([&](sqlite3* db) {
+                        Stmt s(
+                            db,
+                            "UPDATE notifications SET state='cancelled', result=?, updated_at=? WHERE id=?");
+                        s.bind(1, "已有人响应，未发送").bind(2, clock_.now_ms()).bind(3, row->id).run();
+                    });
+                    continue;
                 }
-                settle(lane, *row, *a, d);
+                settle(lane, *row, *a, deliver(lane, *row, *a));
                 continue;
             }
             if (lane.cfg->type == "sms" && cfg_.notify.sms_reply_ack && now >= lane.next_reply_poll) {

@@ -1,6 +1,8 @@
 #include "controller/rules.hpp"
 
 #include "controller/core/log.hpp"
+#include "controller/door_speaker.hpp"
+#include "controller/occupancy.hpp"
 
 namespace caregate {
 
@@ -49,13 +51,18 @@ void RulesEngine::loop() {
         int64_t now = clock_.now_ms();
         if (now - last_tick >= 500) {
             last_tick = now;
-            try {
-                alarms_.tick();
-            } catch (const std::exception& ex) {
-                rule_errors_++;
-                logger("rules")->error("escalation tick failed: {}", ex.what());
-            }
+            tick();
         }
+    }
+}
+
+void RulesEngine::tick() {
+    try {
+        alarms_.tick();
+        check_long_occupancy(clock_.now_ms());
+    } catch (const std::exception& ex) {
+        rule_errors_++;
+        logger("rules")->error("escalation tick failed: {}", ex.what());
     }
 }
 
@@ -75,6 +82,37 @@ void RulesEngine::record_device_health(const DeviceHealth& h) {
             .bind(7, h.ts_ms ? h.ts_ms : clock_.now_ms());
         s.run();
     });
+}
+
+void RulesEngine::presence(const PresenceReported& p) {
+    auto it = stays_.find(p.device_id);
+    if (!p.occupied) {
+        if (it != stays_.end()) {
+            bool alarmed = it->second.alarmed;
+            stays_.erase(it);
+            if (alarmed) alarms_.clear("long_occupancy", p.device_id, "房间已无人");
+        }
+        return;
+    }
+    if (it == stays_.end())
+        stays_[p.device_id] = {p.zone.empty() ? zone_of(p.device_id) : p.zone,
+                               p.ts_ms ? p.ts_ms : clock_.now_ms()};
+}
+
+void RulesEngine::check_long_occupancy(int64_t now) {
+    bool night = quiet_hours(now, local_offset_ms(cfg_.site.timezone), cfg_.gate.quiet_from_hour,
+                             cfg_.gate.quiet_to_hour);
+    for (auto& [device, stay] : stays_) {
+        if (stay.alarmed) continue;
+        const auto* z = cfg_.find_zone(stay.zone);
+        int limit_min = z ? (night ? z->long_occupancy_night_min : z->long_occupancy_min) : 20;
+        if (limit_min <= 0 || now - stay.since < int64_t(limit_min) * 60000) continue;
+        stay.alarmed = true;
+        alarms_.raise("long_occupancy", device, stay.zone, "device:" + device,
+                      json{{"since", stay.since},
+                           {"limit_min", limit_min},
+                           {"reason", "已连续占用 " + std::to_string((now - stay.since) / 60000) + " 分钟"}});
+    }
 }
 
 void RulesEngine::handle(const Event& ev) {
@@ -112,6 +150,8 @@ void RulesEngine::handle(const Event& ev) {
                                                     *e.battery);
                         }
                     }
+                } else if constexpr (std::is_same_v<T, PresenceReported>) {
+                    presence(e);
                 } else if constexpr (std::is_same_v<T, BusHealth>) {
                     std::string source = "bus:" + e.bus_id;
                     if (!e.online) {

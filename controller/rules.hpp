@@ -25,6 +25,8 @@ public:
     void stop();
     // Handles one event synchronously (the thread calls this; tests may too).
     void handle(const Event& e);
+    // Timers: alarm escalation and long occupancy (the thread calls this twice a second; tests may too).
+    void tick();
     // Hook for the door / gate logic, which needs faces and temperatures too.
     void on_face(std::function<void(const FaceSeen&)> fn) { face_hook_ = std::move(fn); }
     void on_temperature(std::function<void(const TemperatureReading&)> fn) { temp_hook_ = std::move(fn); }
@@ -35,6 +37,9 @@ public:
 private:
     void loop();
     void record_device_health(const DeviceHealth& h);
+    // long_occupancy: a room reported occupied, without a break, for longer than its zone's limit.
+    void presence(const PresenceReported& p);
+    void check_long_occupancy(int64_t now);
     std::string zone_of(const std::string& device_id) const;
 
     const config::SiteConfig& cfg_;
@@ -51,6 +56,12 @@ private:
     std::function<void(const DeviceHealth&)> health_hook_;
     std::function<void(const OccupancyCount&)> count_hook_;
     std::map<std::string, std::string> device_zone_;
+    struct Stay {
+        std::string zone;
+        int64_t since = 0;
+        bool alarmed = false;
+    };
+    std::map<std::string, Stay> stays_;  // device → the current occupied stretch (rules thread only)
     std::atomic<uint64_t>& rule_errors_;
 };
 

@@ -100,9 +100,25 @@ ParsedPayload parse_payload(const std::string& model, const std::string& payload
             }
         }
     } else if (model == "zigbee_occupancy") {
-        if (j.contains("occupancy") && !j["occupancy"].is_boolean()) {
-            p.malformed = true;
-            p.why = "occupancy is not true/false";
+        // PIR sensors say "occupancy", mmWave presence sensors "presence" (zigbee2mqtt's exposes).
+        for (const char* key : {"occupancy", "presence"}) {
+            if (!j.contains(key)) continue;
+            if (!j[key].is_boolean()) {
+                p.malformed = true;
+                p.why = std::string(key) + " is not true/false";
+            } else {
+                p.occupied = j[key].get<bool>();
+            }
+        }
+    } else if (model == "zigbee_contact") {
+        // zigbee2mqtt door contacts: contact true = closed. A closed bathroom door = someone inside.
+        if (j.contains("contact")) {
+            if (!j["contact"].is_boolean()) {
+                p.malformed = true;
+                p.why = "contact is not true/false";
+            } else {
+                p.occupied = j["contact"].get<bool>();
+            }
         }
     } else {  // generic: {"event":"call"|"reset"|"fall"|"temperature","value":..}
         if (string_field(j, "event", s, p)) {

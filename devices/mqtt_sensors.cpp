@@ -133,6 +133,7 @@ void MqttSensorBridge::handle(const std::string& topic, const std::string& paylo
     if (p.reset) emit(ButtonReset{d.cfg->id, now});
     if (p.fall) emit(FallDetected{d.cfg->id, d.cfg->zone, p.fall_certain, now});
     if (p.temperature) emit(TemperatureReading{d.cfg->id, *p.temperature, now, std::nullopt});
+    if (p.occupied) emit(PresenceReported{d.cfg->id, d.cfg->zone, *p.occupied, now});
 }
 
 void MqttSensorBridge::supervise() {

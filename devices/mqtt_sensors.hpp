@@ -34,6 +34,7 @@ struct ParsedPayload {
     std::optional<double> temperature;
     std::optional<double> battery;
     std::optional<bool> available;
+    std::optional<bool> occupied;  // occupancy/presence sensors, door contacts (closed = occupied)
     bool malformed = false, out_of_range = false;
     std::string why;  // for the log when malformed / out of range
 };

@@ -71,7 +71,7 @@ const char* event_name(const Event& e) {
     static const char* names[] = {"ButtonPressed",      "ButtonReset",     "FallDetected",
                                   "TemperatureReading", "OccupancyCount",  "DeviceHealth",
                                   "FaceSeen",           "MotionEvent",     "AlarmChanged",
-                                  "CheckInRecorded",    "OccupancyChanged", "BusHealth"};
+                                  "CheckInRecorded",    "OccupancyChanged", "BusHealth", "PresenceReported"};
     return names[e.index()];
 }
 

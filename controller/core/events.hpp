@@ -52,6 +52,14 @@ struct DeviceHealth {
     std::optional<double> battery;
     int64_t ts_ms = 0;
 };
+// A presence/occupancy sensor or a door contact reported whether its room is occupied (a closed
+// bathroom door counts as occupied). Sent on every report; the rules track the changes.
+struct PresenceReported {
+    std::string device_id;
+    std::string zone;
+    bool occupied = false;
+    int64_t ts_ms = 0;
+};
 // A Modbus bus (serial line or TCP gateway) lost or regained its link: every device on it is
 // silent together, so this is one alarm naming them all, not one per device.
 struct BusHealth {
@@ -106,9 +114,9 @@ struct OccupancyChanged {
     int64_t ts_ms = 0;
 };
 
-using Event =
-    std::variant<ButtonPressed, ButtonReset, FallDetected, TemperatureReading, OccupancyCount, DeviceHealth,
-                 FaceSeen, MotionEvent, AlarmChanged, CheckInRecorded, OccupancyChanged, BusHealth>;
+using Event = std::variant<ButtonPressed, ButtonReset, FallDetected, TemperatureReading, OccupancyCount,
+                           DeviceHealth, FaceSeen, MotionEvent, AlarmChanged, CheckInRecorded,
+                           OccupancyChanged, BusHealth, PresenceReported>;
 
 const char* event_name(const Event& e);
 

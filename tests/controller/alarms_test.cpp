@@ -277,3 +277,46 @@ TEST(Rules, ABusDownIsOneAlarmNamingEveryDeviceOnIt) {
     auto a = f.alarms->get(open[0].id);
     EXPECT_EQ(a->detail["outcome"], "link restored");
 }
+
+// Someone in the bathroom for longer than the zone's limit without a break: long_occupancy, with the
+// same lifecycle as any alarm; the room reported free closes it.
+TEST(Rules, ABathroomOccupiedPastItsLimitIsAnAlarm) {
+    Fixture f;
+    auto cfg = config::parse_config(
+        "site: {id: t1, name: x}\ngate: {quiet_from_hour: 21, quiet_to_hour: 7}\n"
+        "zones: [{id: bath, name: 浴室, private: true, long_occupancy_min: 20, long_occupancy_night_min: "
+        "30}]\n"
+        "mqtt_devices: [{id: pir1, topic: z/pir1, kind: occupancy, zone: bath, model: zigbee_occupancy}]\n",
+        "x.yaml");
+    Bus bus;
+    Metrics metrics;
+    Occupancy occ(*f.store, f.clock, cfg);
+    CheckinService checkins(*f.store, f.clock, f.outbox, occ, 30, "hall");
+    RulesEngine rules(cfg, bus, *f.store, f.clock, *f.alarms, checkins, metrics);
+    f.clock.set_ms(1796191401000);  // 14:03 in Beijing: the day limit
+    rules.handle(PresenceReported{"pir1", "", true, f.clock.now_ms()});
+    f.clock.advance_ms(19 * 60000);
+    rules.handle(PresenceReported{"pir1", "", true, f.clock.now_ms()});  // still occupied: same stay
+    rules.tick();
+    EXPECT_FALSE(f.alarms->find_open("long_occupancy", "pir1")) << "19 min is within the limit";
+    f.clock.advance_ms(2 * 60000);
+    rules.tick();
+    auto a = f.alarms->find_open("long_occupancy", "pir1");
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->zone, "bath");
+    EXPECT_EQ(a->detail["limit_min"], 20);
+    rules.tick();
+    EXPECT_EQ(f.alarms->list(true).size(), 1u) << "one alarm per stay";
+    rules.handle(PresenceReported{"pir1", "", false, f.clock.now_ms()});
+    EXPECT_FALSE(f.alarms->find_open("long_occupancy", "pir1")) << "the room is free again";
+
+    // At night the limit is longer.
+    f.clock.set_ms(1796191401000 + 9 * 3600000LL);  // 23:03 in Beijing
+    rules.handle(PresenceReported{"pir1", "", true, f.clock.now_ms()});
+    f.clock.advance_ms(25 * 60000);
+    rules.tick();
+    EXPECT_FALSE(f.alarms->find_open("long_occupancy", "pir1"));
+    f.clock.advance_ms(6 * 60000);
+    rules.tick();
+    EXPECT_TRUE(f.alarms->find_open("long_occupancy", "pir1"));
+}

@@ -168,6 +168,11 @@ TEST(MqttPayloads, ParserTable) {
     EXPECT_FALSE(maybe.fall_certain);
     EXPECT_TRUE(parse_payload("generic", R"({"event":"reset"})").reset);
     EXPECT_TRUE(parse_payload("zigbee_occupancy", R"({"occupancy":"yes"})").malformed);
+    EXPECT_EQ(parse_payload("zigbee_occupancy", R"({"occupancy":true,"battery":90})").occupied, true);
+    EXPECT_EQ(parse_payload("zigbee_occupancy", R"({"presence":false})").occupied, false) << "mmWave";
+    EXPECT_FALSE(parse_payload("zigbee_occupancy", R"({"illuminance":30})").occupied.has_value());
+    EXPECT_EQ(parse_payload("zigbee_contact", R"({"contact":true})").occupied, true) << "door closed";
+    EXPECT_TRUE(parse_payload("zigbee_contact", R"({"contact":1})").malformed);
     EXPECT_TRUE(*parse_availability("online").available);
     EXPECT_TRUE(parse_availability("maybe").malformed);
 }
