@@ -227,6 +227,7 @@ std::string SiteConfig::zone_name(const std::string& id) const {
 std::string SiteConfig::device_name(const std::string& id) const {
     auto named = [&](const std::string& name) { return name.empty() ? id : name; };
     if (id.rfind("bus:", 0) == 0) return "Modbus 总线 " + id.substr(4) + "（其上全部设备）";
+    if (id.rfind("channel:", 0) == 0) return "通知渠道 " + id.substr(8);
     for (auto& b : buses)
         for (auto& d : b.devices)
             if (d.id == id) return named(d.name);
