@@ -904,6 +904,17 @@ std::string summarize(const SiteConfig& c) {
           << (b.type == "rtu" ? b.device : b.host + ":" + std::to_string(b.port)) << "]";
     o << "\nmqtt devices (" << c.mqtt_devices.size() << "):";
     for (auto& d : c.mqtt_devices) o << " " << d.id << "(" << d.model << ")";
+    o << "\nnotify channels (" << c.notify.channels.size() << "):";
+    for (auto& ch : c.notify.channels) o << " " << ch.id << "(" << ch.type << ")";
+    for (auto& [kind, steps] : c.notify.escalation) {
+        o << "\n  " << kind << ":";
+        if (steps.empty()) o << " kiosk only";
+        for (auto& st : steps) {
+            o << " +" << st.after_s << "s";
+            for (auto& id : st.notify) o << " " << id;
+            o << ";";
+        }
+    }
     o << "\n";
     return o.str();
 }

@@ -41,8 +41,8 @@ StaffMember StaffAccounts::add(const std::string& username, const std::string& d
             .bind(3, role)
             .bind(4, hash);
         s.bind(5, now).run();
-        StaffMember m{last_insert_id(db), username, display_name.empty() ? username : display_name, role,
-                      true};
+        StaffMember m{
+            last_insert_id(db), username, display_name.empty() ? username : display_name, role, true, ""};
         Store::audit(db, actor, "staff.create", "staff:" + username, nlohmann::json{{"role", role}}.dump(),
                      now);
         return m;
@@ -59,11 +59,11 @@ LoginResult StaffAccounts::login(const std::string& username, const std::string&
     };
     auto row = store_.read([&](sqlite3* db) -> std::optional<Row> {
         Stmt s(db,
-               "SELECT id, username, display_name, role, active, password_hash, locked_until FROM staff "
-               "WHERE username=?");
+               "SELECT id, username, display_name, role, active, password_hash, locked_until, "
+               "COALESCE(phone,'') FROM staff WHERE username=?");
         s.bind(1, username);
         if (!s.step()) return std::nullopt;
-        return Row{{s.i64(0), s.str(1), s.str(2), s.str(3), s.i64(4) != 0}, s.str(5), s.i64(6)};
+        return Row{{s.i64(0), s.str(1), s.str(2), s.str(3), s.i64(4) != 0, s.str(7)}, s.str(5), s.i64(6)};
     });
     if (!row || !row->m.active) {
         // Same work as a real check, so a missing user cannot be told apart by timing.
@@ -116,11 +116,34 @@ void StaffAccounts::set_active(const std::string& username, bool active, const s
     });
 }
 
+std::optional<StaffMember> StaffAccounts::set_phone(int64_t id, const std::string& phone,
+                                                    const std::string& actor) {
+    static const std::regex re("\\+?[0-9]+");
+    if (!phone.empty() && (phone.size() < 5 || phone.size() > 20 || !std::regex_match(phone, re)))
+        throw std::invalid_argument(
+            "手机号须为 5-20 位数字，可以 + 开头；留空为清除 (phone must be 5-20 digits with an optional "
+            "leading +, or empty to clear)");
+    return store_.write([&](sqlite3* db) -> std::optional<StaffMember> {
+        Stmt f(db, "SELECT id, username, display_name, role, active FROM staff WHERE id=?");
+        f.bind(1, id);
+        if (!f.step()) return std::nullopt;
+        StaffMember m{f.i64(0), f.str(1), f.str(2), f.str(3), f.i64(4) != 0, phone};
+        Stmt s(db, "UPDATE staff SET phone=? WHERE id=?");
+        phone.empty() ? s.bind_null(1) : s.bind(1, phone);
+        s.bind(2, id).run();
+        Store::audit(db, actor, "staff.phone", "staff:" + m.username, nlohmann::json{{"phone", phone}}.dump(),
+                     clock_.now_ms());
+        return m;
+    });
+}
+
 std::vector<StaffMember> StaffAccounts::list() {
     return store_.read([](sqlite3* db) {
         std::vector<StaffMember> out;
-        Stmt s(db, "SELECT id, username, display_name, role, active FROM staff ORDER BY username");
-        while (s.step()) out.push_back({s.i64(0), s.str(1), s.str(2), s.str(3), s.i64(4) != 0});
+        Stmt s(db,
+               "SELECT id, username, display_name, role, active, COALESCE(phone,'') FROM staff ORDER BY "
+               "username");
+        while (s.step()) out.push_back({s.i64(0), s.str(1), s.str(2), s.str(3), s.i64(4) != 0, s.str(5)});
         return out;
     });
 }

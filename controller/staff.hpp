@@ -17,6 +17,7 @@ struct StaffMember {
     std::string display_name;
     std::string role;  // staff, admin
     bool active = true;
+    std::string phone;  // for @duty notifications (SMS, voice); "" = none
 };
 
 enum class LoginResult { ok, bad_credentials, locked };
@@ -33,6 +34,9 @@ public:
     LoginResult login(const std::string& username, const std::string& password, StaffMember* out);
     void set_password(const std::string& username, const std::string& password, const std::string& actor);
     void set_active(const std::string& username, bool active, const std::string& actor);
+    // Digits with an optional leading +, 5-20 characters, or "" to clear (throws std::invalid_argument
+    // otherwise); nullopt when there is no staff account with that id.
+    std::optional<StaffMember> set_phone(int64_t id, const std::string& phone, const std::string& actor);
     std::vector<StaffMember> list();
     bool any_admin();
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -72,6 +73,69 @@ std::optional<json> body(const httplib::Request& req, httplib::Response& res) {
 std::string str_field(const json& j, const char* k, const std::string& def = "") {
     return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : def;
 }
+
+// A refused request, thrown inside a store transaction so that it rolls back.
+struct Refused : std::runtime_error {
+    int status;
+    Refused(int status, const std::string& message) : std::runtime_error(message), status(status) {}
+};
+
+// A whole number field within [lo, hi] (lo >= 0), or nullopt when missing, not a whole number or out of
+// range.
+std::optional<int64_t> int_field(const json& j, const char* k, int64_t lo, int64_t hi) {
+    if (!j.contains(k)) return std::nullopt;
+    const json& v = j.at(k);
+    if (!v.is_number_integer()) return std::nullopt;
+    if (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(hi) : v.get<int64_t>() > hi)
+        return std::nullopt;
+    int64_t x = v.get<int64_t>();
+    if (x < lo) return std::nullopt;
+    return x;
+}
+
+// A row id from the path (digits only by the route's pattern); nullopt when too long to be one.
+std::optional<int64_t> path_id(const std::string& digits) {
+    if (digits.empty() || digits.size() > 18) return std::nullopt;
+    return std::stoll(digits);
+}
+
+json staff_json(const StaffMember& m) {
+    return {{"id", m.id},     {"username", m.username}, {"name", m.display_name},
+            {"role", m.role}, {"active", m.active},     {"phone", m.phone}};
+}
+
+// 1 Monday … 7 Sunday, and minutes since local midnight: the rule Notifier::recipients uses for @duty.
+std::pair<int, int> local_weekday_minute(int64_t ms, const std::string& tz) {
+    int64_t local = ms + local_offset_ms(tz);
+    int64_t days = local >= 0 ? local / 86400000 : (local - 86399999) / 86400000;
+    int weekday = int(((days + 3) % 7 + 7) % 7) + 1;  // 1970-01-01 was a Thursday
+    int minute = int((local - days * 86400000) / 60000);
+    return {weekday, minute};
+}
+
+// Minutes since midnight → "HH:MM" (1440 → "24:00").
+std::string hhmm(int64_t minute) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%02d:%02d", int(minute / 60), int(minute % 60));
+    return buf;
+}
+
+// "HH:MM" → minutes since midnight; "24:00" only when allow_midnight_end.
+std::optional<int> parse_hhmm(const std::string& s, bool allow_midnight_end) {
+    auto digit = [&](size_t i) { return s[i] >= '0' && s[i] <= '9'; };
+    if (s.size() != 5 || s[2] != ':' || !digit(0) || !digit(1) || !digit(3) || !digit(4)) return std::nullopt;
+    int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+    if (allow_midnight_end && h == 24 && m == 0) return 1440;
+    if (h > 23 || m > 59) return std::nullopt;
+    return h * 60 + m;
+}
+
+const char* weekday_name(int64_t weekday) {
+    static const char* names[] = {"", "周一", "周二", "周三", "周四", "周五", "周六", "周日"};
+    return weekday >= 1 && weekday <= 7 ? names[weekday] : "";
+}
+
+constexpr int64_t kMaxShifts = 2000;  // the whole roster; a week of a large center is far below
 
 // Local date "YYYY-MM-DD" → UTC ms of local midnight.
 std::optional<int64_t> local_date_ms(const std::string& s, int64_t offset_ms) {
@@ -246,6 +310,49 @@ json Kiosk::overview() {
     return out;
 }
 
+// The week's shifts, and who @duty reaches now (site local time, the rule of Notifier::recipients:
+// on a shift now, account active, phone registered). Staff on a shift now whom @duty cannot reach are
+// listed apart, with the reason.
+json Kiosk::duty() {
+    auto wm = local_weekday_minute(p_.clock.now_ms(), p_.cfg.site.timezone);
+    int weekday = wm.first, minute = wm.second;
+    return p_.store.read([&](sqlite3* db) {
+        json shifts = json::array();
+        Stmt s(db,
+               "SELECT d.id, d.staff_id, s.display_name, COALESCE(s.phone,''), d.weekday, d.start_min, "
+               "d.end_min, s.active FROM duty_shifts d JOIN staff s ON s.id=d.staff_id "
+               "ORDER BY d.weekday, d.start_min, d.end_min, s.display_name, d.id");
+        while (s.step())
+            shifts.push_back({{"id", s.i64(0)},
+                              {"staff_id", s.i64(1)},
+                              {"display_name", s.str(2)},
+                              {"phone", s.str(3)},
+                              {"weekday", s.i64(4)},
+                              {"start", hhmm(s.i64(5))},
+                              {"end", hhmm(s.i64(6))},
+                              {"active", s.i64(7) != 0}});
+        json now_on = json::array(), unreachable = json::array();
+        Stmt n(db,
+               "SELECT DISTINCT s.id, s.display_name, COALESCE(s.phone,''), s.active FROM duty_shifts d "
+               "JOIN staff s ON s.id=d.staff_id WHERE d.weekday=? AND d.start_min<=? AND d.end_min>? "
+               "ORDER BY s.display_name, s.id");
+        n.bind(1, weekday).bind(2, minute).bind(3, minute);
+        while (n.step()) {
+            bool active = n.i64(3) != 0;
+            if (active && !n.str(2).empty())
+                now_on.push_back({{"staff_id", n.i64(0)}, {"display_name", n.str(1)}, {"phone", n.str(2)}});
+            else
+                unreachable.push_back({{"staff_id", n.i64(0)},
+                                       {"display_name", n.str(1)},
+                                       {"reason", active ? "未登记手机号" : "账号已停用"}});
+        }
+        return json{{"shifts", shifts},
+                    {"on_duty_now", now_on},
+                    {"on_shift_unreachable", unreachable},
+                    {"now", {{"weekday", weekday}, {"time", hhmm(minute)}}}};
+    });
+}
+
 json Kiosk::monthly_report(const std::string& month) {
     auto [from, to] = local_month_range(month, p_.cfg.site.timezone);
     json r = {{"site", p_.cfg.site.name}, {"site_id", p_.cfg.site.id}, {"month", month}};
@@ -356,6 +463,39 @@ void Kiosk::routes(httplib::Server& s) {
         json j = alarm_json(*a);
         if (p_.cctv_events) j["nearby_events"] = p_.cctv_events("alarm=" + std::to_string(a->id));
         reply(res, j);
+    });
+    // Who was (to be) told of an alarm, per channel and recipient; each attempt is also a 'notified' step.
+    s.Get(R"(/api/alarms/(\d+)/notifications)", [this](const httplib::Request& req, httplib::Response& res) {
+        if (!reader(req, res)) return;
+        auto id = path_id(req.matches[1].str());
+        auto rows = p_.store.read([&](sqlite3* db) -> std::optional<json> {
+            if (!id) return std::nullopt;
+            Stmt a(db, "SELECT 1 FROM alarms WHERE id=?");
+            a.bind(1, *id);
+            if (!a.step()) return std::nullopt;
+            json out = json::array();
+            Stmt s(db,
+                   "SELECT id, step, channel, recipient, state, attempts, COALESCE(result,''), due_at, "
+                   "updated_at "
+                   "FROM notifications WHERE alarm_id=? ORDER BY step, due_at, id LIMIT 1000");
+            s.bind(1, *id);
+            while (s.step()) {
+                const auto* ch = p_.cfg.notify.find_channel(s.str(2));
+                out.push_back({{"id", s.i64(0)},
+                               {"step", s.i64(1)},
+                               {"channel", s.str(2)},
+                               {"channel_type", ch ? json(ch->type) : json(nullptr)},
+                               {"recipient", s.str(3)},
+                               {"state", s.str(4)},
+                               {"attempts", s.i64(5)},
+                               {"result", s.str(6)},
+                               {"due_at", s.i64(7)},
+                               {"updated_at", s.i64(8)}});
+            }
+            return out;
+        });
+        if (!rows) return fail(res, 404, "报警不存在 (no such alarm)");
+        reply(res, *rows);
     });
     s.Post(R"(/api/alarms/(\d+)/(ack|dispatch|resolve))",
            [this](const httplib::Request& req, httplib::Response& res) {
@@ -607,9 +747,7 @@ void Kiosk::routes(httplib::Server& s) {
         if (!sess) return;
         if (sess->who.role != "admin") return fail(res, 403, "需要管理员权限 (admin only)");
         json out = json::array();
-        for (auto& m : p_.staff.list())
-            out.push_back(
-                {{"username", m.username}, {"name", m.display_name}, {"role", m.role}, {"active", m.active}});
+        for (auto& m : p_.staff.list()) out.push_back(staff_json(m));
         reply(res, out);
     });
     s.Post("/api/staff", [this](const httplib::Request& req, httplib::Response& res) {
@@ -625,6 +763,143 @@ void Kiosk::routes(httplib::Server& s) {
         } catch (const std::exception& e) {
             fail(res, 400, e.what());
         }
+    });
+
+    s.Put(R"(/api/staff/(\d+)/phone)", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res, true);
+        if (!sess) return;
+        auto j = body(req, res);
+        if (!j) return;
+        auto id = path_id(req.matches[1].str());
+        if (!id) return fail(res, 404, "工作人员不存在 (no such staff account)");
+        if (!j->contains("phone") || !j->at("phone").is_string())
+            return fail(res, 400, "需要手机号 phone，留空为清除 (phone must be a string; \"\" clears it)");
+        std::string phone = j->at("phone").get<std::string>();
+        size_t a = phone.find_first_not_of(" \t"), b = phone.find_last_not_of(" \t");
+        phone = a == std::string::npos ? "" : phone.substr(a, b - a + 1);
+        try {
+            auto m = p_.staff.set_phone(*id, phone, sess->who.username);
+            if (!m) return fail(res, 404, "工作人员不存在 (no such staff account)");
+            reply(res, staff_json(*m));
+        } catch (const std::invalid_argument& e) {
+            fail(res, 400, e.what());
+        }
+    });
+
+    // The duty roster (值班表): read by all staff, changed by admins. A night shift is two rows.
+    s.Get("/api/duty", [this](const httplib::Request& req, httplib::Response& res) {
+        if (!reader(req, res)) return;
+        reply(res, duty());
+    });
+    s.Post("/api/duty", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res, true);
+        if (!sess) return;
+        auto j = body(req, res);
+        if (!j) return;
+        auto staff_id = int_field(*j, "staff_id", 1, std::numeric_limits<int64_t>::max());
+        if (!staff_id) return fail(res, 400, "请选择值班人员 (staff_id must be a staff account id)");
+        auto weekday = int_field(*j, "weekday", 1, 7);
+        if (!weekday)
+            return fail(res, 400,
+                        "星期须为 1（周一）到 7（周日） (weekday must be a whole number from 1 = Monday to "
+                        "7 = Sunday)");
+        auto start = parse_hhmm(str_field(*j, "start"), false);
+        if (!start) return fail(res, 400, "开始时间须为 00:00 到 23:59 (start must look like 08:00)");
+        auto end = parse_hhmm(str_field(*j, "end"), true);
+        if (!end)
+            return fail(res, 400,
+                        "结束时间须为 00:00 到 24:00 (end must look like 17:00, or 24:00 for midnight)");
+        if (*end == 0) *end = 1440;  // "00:00" as an end is midnight
+        if (*end == *start)
+            return fail(
+                res, 400,
+                "开始和结束时间不能相同；全天值班请填 00:00 到 24:00 (start and end must differ; a whole "
+                "day is 00:00 to 24:00)");
+        // Crossing midnight (20:00-08:00): to midnight, then from midnight on the next weekday.
+        struct Part {
+            int64_t weekday;
+            int start, end;
+        };
+        std::vector<Part> parts;
+        if (*end > *start) {
+            parts.push_back({*weekday, *start, *end});
+        } else {
+            parts.push_back({*weekday, *start, 1440});
+            parts.push_back({*weekday % 7 + 1, 0, *end});
+        }
+        try {
+            json created = p_.store.write([&](sqlite3* db) {
+                Stmt f(db, "SELECT username, display_name, active, COALESCE(phone,'') FROM staff WHERE id=?");
+                f.bind(1, *staff_id);
+                if (!f.step()) throw Refused(404, "工作人员不存在 (no such staff account)");
+                std::string username = f.str(0), name = f.str(1), phone = f.str(3);
+                if (f.i64(2) == 0)
+                    throw Refused(409, name + " 的账号已停用，不能排班 (that staff account is disabled)");
+                Stmt c(db, "SELECT COUNT(*) FROM duty_shifts");
+                c.step();
+                if (c.i64(0) + int64_t(parts.size()) > kMaxShifts)
+                    throw Refused(409, "值班表已满（最多 " + std::to_string(kMaxShifts) +
+                                           " 条班次），请先删除不用的班次 (the roster is full)");
+                Stmt o(db,
+                       "SELECT start_min, end_min FROM duty_shifts WHERE staff_id=? AND weekday=? AND "
+                       "start_min<? AND end_min>? LIMIT 1");
+                Stmt ins(db,
+                         "INSERT INTO duty_shifts(staff_id, weekday, start_min, end_min) VALUES(?,?,?,?)");
+                json rows = json::array(), ids = json::array();
+                for (auto& part : parts) {
+                    o.reset();
+                    o.bind(1, *staff_id).bind(2, part.weekday).bind(3, part.end).bind(4, part.start);
+                    if (o.step())
+                        throw Refused(
+                            409, name + " " + weekday_name(part.weekday) + " 已有 " + hhmm(o.i64(0)) + "–" +
+                                     hhmm(o.i64(1)) +
+                                     " 的班次，与新班次重叠 (overlaps a shift of this staff member)");
+                    ins.reset();
+                    ins.bind(1, *staff_id).bind(2, part.weekday).bind(3, part.start).bind(4, part.end).run();
+                    int64_t id = last_insert_id(db);
+                    ids.push_back(id);
+                    rows.push_back({{"id", id},
+                                    {"staff_id", *staff_id},
+                                    {"display_name", name},
+                                    {"phone", phone},
+                                    {"weekday", part.weekday},
+                                    {"start", hhmm(part.start)},
+                                    {"end", hhmm(part.end)},
+                                    {"active", true}});
+                }
+                Store::audit(
+                    db, sess->who.username, "duty.add", "staff:" + username,
+                    json{{"ids", ids}, {"weekday", *weekday}, {"start", hhmm(*start)}, {"end", hhmm(*end)}}
+                        .dump(),
+                    p_.clock.now_ms());
+                return rows;
+            });
+            reply(res, {{"shifts", created}}, 201);
+        } catch (const Refused& e) {
+            fail(res, e.status, e.what());
+        }
+    });
+    s.Delete(R"(/api/duty/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res, true);
+        if (!sess) return;
+        auto id = path_id(req.matches[1].str());
+        bool deleted = id && p_.store.write([&](sqlite3* db) {
+            Stmt f(db,
+                   "SELECT d.weekday, d.start_min, d.end_min, s.username FROM duty_shifts d JOIN staff s ON "
+                   "s.id=d.staff_id WHERE d.id=?");
+            f.bind(1, *id);
+            if (!f.step()) return false;
+            json detail = {
+                {"id", *id}, {"weekday", f.i64(0)}, {"start", hhmm(f.i64(1))}, {"end", hhmm(f.i64(2))}};
+            std::string username = f.str(3);
+            Stmt d(db, "DELETE FROM duty_shifts WHERE id=?");
+            d.bind(1, *id).run();
+            Store::audit(db, sess->who.username, "duty.delete", "staff:" + username, detail.dump(),
+                         p_.clock.now_ms());
+            return true;
+        });
+        if (!deleted) return fail(res, 404, "班次不存在 (no such shift)");
+        reply(res, {{"deleted", *id}});
     });
 
     // The door display: public on purpose (it is the screen at the door), so it shows only what the

@@ -88,6 +88,7 @@ private:
     nlohmann::json overview();
     nlohmann::json alarm_json(const Alarm& a) const;
     nlohmann::json monthly_report(const std::string& month);
+    nlohmann::json duty();
 
     KioskParts p_;
     std::string static_dir_;

@@ -161,6 +161,8 @@ test("a button press appears live as an alarm banner, then is acknowledged, disp
   const steps = await page.$$eval("#alarm-detail .steps li", (els) => els.map((e) => e.textContent));
   assert.equal(steps.length, 4, steps.join("\n"));
   assert.match(steps[1], /王护士/);
+  // No channels are configured here: the alarm's notification record says so.
+  assert.match(await page.textContent("#al-notifs"), /没有通知记录/);
   await shot(page, "03-alarm-record");
   const json = JSON.parse(cg("alarms", "--config", cfgPath, "list", "--all", "--json").trim().split("\n")[0]);
   assert.equal(json.state, "resolved");
@@ -365,6 +367,92 @@ test("a staff account cannot do admin things and writes without the CSRF token a
     return { admin: admin.status, noCsrf: noCsrf.status, list: list.status };
   });
   assert.deepEqual(r, { admin: 403, noCsrf: 403, list: 403 });
+  await page.close();
+});
+
+// Site local time (Asia/Shanghai, no DST): 1 Monday … 7 Sunday and "HH:MM", computed here, not by the box.
+function shanghaiNow() {
+  const t = new Date(Date.now() + 8 * 3600e3);
+  return { weekday: ((t.getUTCDay() + 6) % 7) + 1, minute: t.getUTCHours() * 60 + t.getUTCMinutes() };
+}
+const hhmm = (m) => String(Math.floor(m / 60)).padStart(2, "0") + ":" + String(m % 60).padStart(2, "0");
+
+test("the duty roster: an admin registers a phone and a shift covering now, and 值班 shows who is on duty", async () => {
+  // A shift of an hour either side of now must not straddle midnight (the next weekday).
+  while (shanghaiNow().minute >= 1438) await new Promise((r) => setTimeout(r, 5000));
+  const { weekday, minute } = shanghaiNow();
+  const start = hhmm(Math.max(0, minute - 60));
+  const end = minute + 60 >= 1440 ? "00:00" : hhmm(minute + 60);  // 00:00 as an end is midnight
+  const endShown = end === "00:00" ? "24:00" : end;
+  const weekdayName = ["", "周一", "周二", "周三", "周四", "周五", "周六", "周日"][weekday];
+
+  const page = await browser.newPage({ viewport: { width: 390, height: 844 } });  // a phone
+  page.on("dialog", (d) => d.accept());
+  await login(page, "admin", "admin-pass-1");
+  await page.waitForSelector("#app:not(.hidden)");
+  await page.click("#tabs button[data-tab=duty]");
+  await page.waitForSelector("#du-now:has-text('现在无人值班')");
+  assert.match(await page.textContent("#du-now"), /送不到任何人/);
+  assert.match(await page.textContent(`.duty-day[data-weekday="${weekday}"] h3`), new RegExp(`${weekdayName}（今天）`));
+
+  // A phone that is not one is refused, naming the field.
+  await page.selectOption("#ph-staff", { label: "王护士" });
+  await page.fill("#ph-phone", "138-abc");
+  await page.click("#ph-save");
+  await page.waitForSelector("#ph-msg:has-text('手机号须为')");
+  assert.match(await page.textContent("#ph-msg"), /phone must be 5-20 digits/);
+  await page.fill("#ph-phone", "138 0000 0001");
+  await page.click("#ph-save");
+  await page.waitForSelector("#ph-msg:has-text('已保存：王护士 13800000001')");
+  await page.waitForSelector("#ph-list:has-text('王护士 13800000001')");
+
+  await page.selectOption("#du-staff", { label: "王护士" });
+  await page.selectOption("#du-weekday", String(weekday));
+  await page.fill("#du-start", start);
+  await page.fill("#du-end", end);
+  await page.click("#du-add");
+  await page.waitForSelector("#du-msg:has-text('已添加')");
+  await page.waitForSelector("#du-now:has-text('王护士')");
+  const now = await page.textContent("#du-now");
+  assert.match(now, /王护士\s*13800000001/);
+  assert.doesNotMatch(now, /现在无人值班/);
+  const today = (await page.textContent(`.duty-day[data-weekday="${weekday}"]`)).replace(/\s+/g, " ");
+  assert.match(today, new RegExp(`${start}–${endShown} 王护士 13800000001`));
+  // The same hours again overlap: refused, and said so.
+  await page.click("#du-add");
+  await page.waitForSelector("#du-msg:has-text('重叠')");
+  await shot(page, "14-duty-on-duty");
+
+  // A staff account reads the roster, and cannot change it.
+  const nurseCtx = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const nurse = await nurseCtx.newPage();
+  await login(nurse, "nurse", "nurse-pass-1");
+  await nurse.waitForSelector("#app:not(.hidden)");
+  await nurse.click("#tabs button[data-tab=duty]");
+  await nurse.waitForSelector("#du-now:has-text('王护士')");
+  assert.equal(await nurse.isVisible("#duty-form"), false);
+  assert.equal(await nurse.isVisible("#phone-form"), false);
+  assert.equal(await nurse.locator(".duty-del").count(), 0);
+  await nurseCtx.close();
+
+  await page.click(`.duty-day[data-weekday="${weekday}"] .duty-del`);
+  await page.waitForSelector("#du-now:has-text('现在无人值班')");
+  assert.doesNotMatch(await page.textContent("#du-now"), /王护士/);
+  assert.match(await page.textContent(`.duty-day[data-weekday="${weekday}"]`), /无人排班/);
+  await shot(page, "15-duty-nobody");
+
+  // A night shift from Sunday 20:00 to 08:00 is Sunday to midnight and Monday from midnight.
+  await page.selectOption("#du-weekday", "7");
+  await page.fill("#du-start", "20:00");
+  await page.fill("#du-end", "08:00");
+  await page.click("#du-add");
+  await page.waitForSelector("#du-msg:has-text('已添加跨夜班')");
+  await page.waitForSelector(`.duty-day[data-weekday="7"]:has-text('20:00–24:00')`);
+  await page.waitForSelector(`.duty-day[data-weekday="1"]:has-text('00:00–08:00')`);
+  for (const w of [7, 1]) {
+    await page.click(`.duty-day[data-weekday="${w}"] .duty-del`);
+    await page.waitForSelector(`.duty-day[data-weekday="${w}"]:has-text('无人排班')`);
+  }
   await page.close();
 });
 

@@ -2,12 +2,16 @@
 "use strict";
 
 const KIND = { call: "紧急呼叫", fall: "跌倒", fever: "发热", over_capacity: "超员", device_offline: "设备离线",
-  camera_offline: "摄像头离线", storage: "存储告警" };
+  camera_offline: "摄像头离线", storage: "存储告警", long_occupancy: "卫生间长时间占用", channel_offline: "通知渠道故障",
+  smoke: "烟雾报警", gas: "燃气泄漏", water_leak: "漏水", electrical_fault: "电气火灾隐患", tamper: "设备被拆" };
 const STATE = { raised: "待响应", acknowledged: "已响应", dispatched: "已派出", resolved: "已处置", cancelled: "已取消" };
 const STEP = { raised: "报警", repeated: "再次呼叫", acknowledged: "响应", dispatched: "派出", escalated: "升级",
-  resolved: "处置完成", cancelled: "现场复位取消", note: "备注" };
+  resolved: "处置完成", cancelled: "现场复位取消", note: "备注", notified: "通知" };
 const TARGET = { "110": "110 报警", "120": "120 急救", "119": "119 消防", family: "家属", city_hotline: "市养老服务热线",
   staff: "值班人员" };
+const CHANNEL = { wecom: "企业微信群", dingtalk: "钉钉群", webhook: "对接平台", sms: "短信", voice: "电话", speaker: "广播" };
+const NSTATE = { pending: "等待发送", sending: "发送中", sent: "已发出", failed: "失败", cancelled: "已取消（已有人响应）" };
+const WEEKDAYS = ["", "周一", "周二", "周三", "周四", "周五", "周六", "周日"];
 const CATS = ["独居", "空巢", "留守", "失能", "重残", "计生特殊", "低保", "特困"];
 const SERVICES = ["助餐", "助浴", "助洁", "文体娱乐", "代办代购", "医疗保健", "心理慰藉", "技能培训", "康复辅具租赁"];
 
@@ -60,7 +64,9 @@ async function start() {
   await loadElders();
   connectLive();
   refreshBanner();
-  show(currentTab);
+  // The link in a notification (…/#alarm-12) opens that alarm's record.
+  const linked = /^#alarm-(\d+)$/.exec(location.hash);
+  if (linked) { show("alarms"); openAlarm(+linked[1]).catch((e) => alert(e.message)); } else show(currentTab);
 }
 
 $("login-form").addEventListener("submit", async (ev) => {
@@ -80,7 +86,7 @@ function show(tab) {
   currentTab = tab;
   document.querySelectorAll("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab));
   document.querySelectorAll(".tab").forEach((s) => s.classList.toggle("hidden", s.id !== "tab-" + tab));
-  ({ overview: loadOverview, alarms: loadAlarms, checkins: loadCheckins, elders: loadElderTable, services: loadServices,
+  ({ overview: loadOverview, alarms: loadAlarms, duty: loadDuty, checkins: loadCheckins, elders: loadElderTable, services: loadServices,
     visits: loadVisits, events: () => loadEvents(true), devices: loadDevices, report: loadReport, staff: loadStaff })[tab]?.();
 }
 
@@ -107,7 +113,7 @@ function refresh() {
 // Lists every alarm nobody has answered yet (待响应), each with where it is; it sits under the tabs
 // and never covers them. Calls and falls are red and sound every few seconds until answered; device
 // faults are amber and sound once a minute, softly.
-const FAULTS = new Set(["device_offline", "camera_offline", "storage"]);
+const FAULTS = new Set(["device_offline", "camera_offline", "storage", "channel_offline", "tamper"]);
 const isFault = (a) => FAULTS.has(a.kind);
 const where = (a) => [a.zone_name, a.source_name && a.source_name !== a.zone_name ? a.source_name : ""].filter(Boolean).join(" · ");
 let waiting = [];
@@ -220,21 +226,44 @@ async function loadAlarms() {
   bindAlarmRows($("alarm-list"));
 }
 $("alarms-open").addEventListener("change", loadAlarms);
+// A 'notified' step reads as the channel, whom it went to and what came of it:
+// "短信 · duty_sms → 13800000001 短信已发送".
+function stepLine(s) {
+  if (s.step === "notified") {
+    const type = CHANNEL[String(s.actor || "").replace(/^notify:/, "")];
+    return `${fmt(s.ts)} · <b>${STEP.notified}</b>${type ? " · " + esc(type) : ""} · ${esc(s.target || "")} ${esc(s.note || "")}`;
+  }
+  return `${fmt(s.ts)} · <b>${esc(STEP[s.step] || s.step)}</b> · ${esc(s.actor)}
+      ${s.target ? " → " + esc(TARGET[s.target] || s.target) : ""} ${s.note ? " · " + esc(s.note) : ""}`;
+}
+function notificationRow(n) {
+  const type = CHANNEL[n.channel_type] || n.channel_type || "渠道已不在配置中";
+  const when = n.attempts ? "更新 " + fmtTime(n.updated_at) : "计划 " + fmtTime(n.due_at);
+  return `<li><span class="nstate ${esc(n.state)}">${esc(NSTATE[n.state] || n.state)}</span>
+    第 ${n.step + 1} 级 · ${esc(n.channel)}（${esc(type)}）${n.recipient ? " → " + esc(n.recipient) : ""}
+    ${n.attempts ? ` · 已尝试 ${n.attempts} 次` : ""}${n.result ? " · " + esc(n.result) : ""} <small>${when}</small></li>`;
+}
+function notificationsBlock(list) {
+  if (list === null) return '<p class="muted">通知记录暂时无法读取</p>';
+  if (!list.length) return '<p class="muted">没有通知记录（此类报警未配置短信、电话或群消息通知）</p>';
+  return `<ul class="notifs">${list.map(notificationRow).join("")}</ul>`;
+}
 async function openAlarm(id) {
-  const a = await api("/api/alarms/" + id);
+  const [a, notifications] = await Promise.all([api("/api/alarms/" + id),
+    api(`/api/alarms/${id}/notifications`).catch(() => null)]);
   const open = a.state !== "resolved" && a.state !== "cancelled";
   const box = $("alarm-detail");
   box.classList.remove("hidden");
   box.innerHTML = `<h2>报警 #${a.id} ${esc(KIND[a.kind] || a.kind)} <span class="state">${STATE[a.state]}</span></h2>
     <p>位置 ${esc(a.zone_name || "")} · 设备 ${esc(a.source_name || "")} · 报警时间 ${fmt(a.raised_at)}</p>
     <h3>救援全过程记录</h3>
-    <ol class="steps">${a.steps.map((s) => `<li>${fmt(s.ts)} · <b>${STEP[s.step] || s.step}</b> · ${esc(s.actor)}
-      ${s.target ? " → " + esc(TARGET[s.target] || s.target) : ""} ${s.note ? " · " + esc(s.note) : ""}</li>`).join("")}</ol>
+    <ol class="steps">${a.steps.map((s) => `<li>${stepLine(s)}</li>`).join("")}</ol>
     ${open ? `<div class="row">
       ${a.state === "raised" ? '<button id="al-ack" class="primary">响应</button>' : ""}
       <select id="al-target" aria-label="派出对象"><option value="">请选择派出对象</option>${Object.entries(TARGET).map(([k, v]) => `<option value="${k}">${v}</option>`).join("")}</select>
       <button id="al-dispatch">派出</button>
       <input id="al-outcome" placeholder="处置结果（必填）"><button id="al-resolve">处置完成</button></div>` : ""}
+    <h3>通知</h3><div id="al-notifs">${notificationsBlock(notifications)}</div>
     <h3>附近监控事件</h3><div class="timeline">${(a.nearby_events?.events || []).map(eventCard).join("") || "<p>无</p>"}</div>`;
   if (!open) return;
   $("al-ack")?.addEventListener("click", () => act(a.id, "ack", {}));
@@ -256,6 +285,82 @@ async function act(id, action, body) {
     if (currentTab === "alarms") { await loadAlarms(); await openAlarm(id); } else refresh();
   } catch (e) { alert(e.message); }
 }
+
+// ---------- duty roster (值班表) ----------
+// Who the @duty notifications (SMS, phone calls) reach now, and the week's shifts. Admins add and
+// delete shifts and set the staff's phones; everybody else reads.
+let dutyStaff = [];
+let dutyWeekdaySet = false;
+let phoneShownFor = null;
+async function loadDuty() {
+  const d = await api("/api/duty");
+  const admin = me.role === "admin";
+  $("du-now-time").textContent = `${WEEKDAYS[d.now.weekday]} ${d.now.time}`;
+  const unreachable = d.on_shift_unreachable.map((u) =>
+    `<p class="duty-warn">${esc(u.display_name)} 在班，但${esc(u.reason)}，收不到值班通知</p>`).join("");
+  $("du-now").innerHTML = (d.on_duty_now.length
+    ? `<ul class="duty-now">${d.on_duty_now.map((p) =>
+      `<li><b>${esc(p.display_name)}</b> <a href="tel:${esc(p.phone)}">${esc(p.phone)}</a></li>`).join("")}</ul>`
+    : `<div class="duty-empty" role="status"><b>现在无人值班</b>
+      <p>发给“值班人员”的短信和电话此时送不到任何人。${admin ? "请在下方添加班次并登记手机号。" : "请联系管理员排班。"}</p></div>`) + unreachable;
+  $("du-week").innerHTML = [1, 2, 3, 4, 5, 6, 7].map((w) => {
+    const rows = d.shifts.filter((s) => s.weekday === w);
+    const today = w === d.now.weekday;
+    return `<div class="duty-day${today ? " today" : ""}" data-weekday="${w}"><h3>${WEEKDAYS[w]}${today ? "（今天）" : ""}</h3>
+      ${rows.length ? `<ul>${rows.map((s) => `<li><span class="duty-time">${esc(s.start)}–${esc(s.end)}</span>
+        <b>${esc(s.display_name)}</b> ${s.phone ? esc(s.phone) : '<span class="duty-warn">未登记手机号</span>'}
+        ${s.active ? "" : '<span class="duty-warn">账号已停用</span>'}
+        ${admin ? `<button class="small duty-del" data-id="${s.id}" aria-label="删除 ${WEEKDAYS[w]} ${esc(s.start)}–${esc(s.end)} ${esc(s.display_name)}">删除</button>` : ""}</li>`).join("")}</ul>`
+        : '<p class="muted">无人排班</p>'}</div>`;
+  }).join("");
+  $("du-week").querySelectorAll(".duty-del").forEach((b) => b.addEventListener("click", async () => {
+    if (!confirm(b.getAttribute("aria-label") + " 的班次？")) return;
+    try {
+      await api("/api/duty/" + b.dataset.id, { method: "DELETE" });
+      $("du-msg").textContent = "已" + b.getAttribute("aria-label");
+    } catch (e) { alert(e.message); }
+    loadDuty();
+  }));
+  if (!admin) return;
+  if (!dutyWeekdaySet) { $("du-weekday").value = String(d.now.weekday); dutyWeekdaySet = true; }
+  dutyStaff = (await api("/api/staff")).filter((s) => s.active);
+  const opts = dutyStaff.map((s) => `<option value="${s.id}">${esc(s.name)}</option>`).join("");
+  ["du-staff", "ph-staff"].forEach((id) => {
+    const keep = $(id).value;
+    $(id).innerHTML = opts;
+    if (dutyStaff.some((s) => String(s.id) === keep)) $(id).value = keep;
+  });
+  // A live refresh must not overwrite a phone being typed: only a new choice of person fills it in.
+  if ($("ph-staff").value !== phoneShownFor) showPhone();
+  $("ph-list").innerHTML = dutyStaff.map((s) =>
+    `<li>${esc(s.name)} ${s.phone ? esc(s.phone) : '<span class="duty-warn">未登记手机号</span>'}</li>`).join("");
+}
+function showPhone() {
+  phoneShownFor = $("ph-staff").value;
+  $("ph-phone").value = dutyStaff.find((s) => String(s.id) === phoneShownFor)?.phone || "";
+}
+$("ph-staff").addEventListener("change", showPhone);
+$("duty-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const r = await api("/api/duty", { json: { staff_id: +$("du-staff").value, weekday: +$("du-weekday").value,
+      start: $("du-start").value, end: $("du-end").value } });
+    const parts = r.shifts.map((s) => `${WEEKDAYS[s.weekday]} ${s.start}–${s.end}`).join("、");
+    $("du-msg").textContent = (r.shifts.length > 1 ? "已添加跨夜班：" : "已添加：") + r.shifts[0].display_name + " " + parts;
+  } catch (e) { $("du-msg").textContent = e.message; }
+  loadDuty();
+});
+$("phone-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const phone = $("ph-phone").value.replace(/[\s-]/g, "");  // 138 0000 0001, 138-0000-0001
+  if (!$("ph-staff").value) { $("ph-msg").textContent = "请选择工作人员"; return; }
+  try {
+    const m = await api(`/api/staff/${$("ph-staff").value}/phone`, { method: "PUT", json: { phone } });
+    $("ph-msg").textContent = m.phone ? `已保存：${m.name} ${m.phone}` : `已清除 ${m.name} 的手机号`;
+    phoneShownFor = null;
+    loadDuty();
+  } catch (e) { $("ph-msg").textContent = e.message; }
+});
 
 // ---------- check-ins ----------
 async function loadElders() {
@@ -440,7 +545,7 @@ $("rp-print").addEventListener("click", () => window.print());
 async function loadStaff() {
   try {
     const rows = await api("/api/staff");
-    $("st-rows").innerHTML = rows.map((s) => `<tr><td>${esc(s.username)}</td><td>${esc(s.name)}</td><td>${s.role === "admin" ? "管理员" : "工作人员"}</td><td>${s.active ? "启用" : "停用"}</td></tr>`).join("");
+    $("st-rows").innerHTML = rows.map((s) => `<tr><td>${esc(s.username)}</td><td>${esc(s.name)}</td><td>${s.role === "admin" ? "管理员" : "工作人员"}</td><td>${esc(s.phone || "")}</td><td>${s.active ? "启用" : "停用"}</td></tr>`).join("");
   } catch (e) { $("st-msg").textContent = e.message; }
 }
 $("staff-form").addEventListener("submit", async (ev) => {
