@@ -323,7 +323,13 @@ std::optional<Alarm> AlarmService::cancel_from_device(const std::string& device_
     std::vector<AlarmStep> steps;
     Alarm a = store_.write([&](sqlite3* db) {
         Alarm a = load(db, open->id);
-        if (!a.open()) return a;
+        // A reset at the call point (or a message claiming to be one) clears only a call nobody has
+        // answered yet; once staff are on it, closing it takes staff, in the rescue record.
+        if (a.state != "raised") {
+            steps.push_back(append(db, a, "note", "device:" + device_id, "",
+                                   "呼叫点复位：报警已有人响应，须由工作人员处置后关闭"));
+            return a;
+        }
         a.state = "cancelled";
         a.closed_at = clock_.now_ms();
         steps.push_back(append(db, a, "cancelled", "device:" + device_id, "", "reset at the call point"));

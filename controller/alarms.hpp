@@ -106,7 +106,8 @@ public:
                    const std::string& note = "");
     Alarm resolve(int64_t id, const std::string& outcome, const std::string& actor,
                   const std::string& note = "");
-    // The call point's own reset: cancels the open alarm of that device, if any.
+    // The call point's own reset: cancels that device's alarm while nobody has answered it; after
+    // that it is only noted in the rescue record (staff close it).
     std::optional<Alarm> cancel_from_device(const std::string& device_id, const std::string& kind = "call");
     // Closes an open alarm of kind+source because its cause went away (device back online).
     std::optional<Alarm> clear(const std::string& kind, const std::string& source,

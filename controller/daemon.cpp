@@ -247,7 +247,7 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
         uo.inflight = c.city.inflight;
         p_->uplink = std::make_unique<city::CityUplink>(*p_->store, p_->clock, uo);
         std::string key = c.city.hmac_key_file.empty() ? "" : config::read_secret_file(c.city.hmac_key_file);
-        p_->downlink = std::make_unique<city::Downlink>(*p_->store, p_->clock, *p_->roster, key);
+        p_->downlink = std::make_unique<city::Downlink>(*p_->store, p_->clock, *p_->roster, key, c.site.id);
         auto* down = p_->downlink.get();
         p_->uplink->on_command([down](const std::string& payload) { down->handle(payload); });
         p_->uplink->on_cap_exceeded([parts = p_.get()](int64_t dropped) {

@@ -2,7 +2,10 @@
 
 #include <sodium.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -17,6 +20,25 @@ FaceKey FaceKey::load(const std::string& path) {
         throw std::runtime_error("face template key " + path +
                                  " cannot be read; create one with: head -c 32 /dev/urandom > " + path +
                                  " && chmod 600 " + path + " (or set face.key_file)");
+    // Whoever reads the key reads every face template: it must be private to the service's user.
+    // (systemd credentials are managed by systemd, which grants the service alone read access.)
+    const char* creds = std::getenv("CREDENTIALS_DIRECTORY");
+    bool systemd_credential = creds && *creds && path.rfind(std::string(creds) + "/", 0) == 0;
+    struct stat st {};
+    if (!systemd_credential && ::stat(path.c_str(), &st) == 0) {
+        if (st.st_mode & 077)
+            throw std::runtime_error("face template key " + path + " is readable by others (mode " +
+                                     [&] {
+                                         char m[8];
+                                         std::snprintf(m, sizeof m, "%04o", unsigned(st.st_mode & 07777));
+                                         return std::string(m);
+                                     }() +
+                                     "); fix with: chmod 600 " + path);
+        if (st.st_uid != ::geteuid())
+            throw std::runtime_error("face template key " + path + " belongs to uid " +
+                                     std::to_string(st.st_uid) + ", not to the user caregate runs as (uid " +
+                                     std::to_string(::geteuid()) + "); fix with: chown caregate " + path);
+    }
     std::stringstream ss;
     ss << f.rdbuf();
     std::string raw = ss.str();

@@ -49,8 +49,31 @@ StaffMember StaffAccounts::add(const std::string& username, const std::string& d
     });
 }
 
+bool StaffAccounts::acquire_hash_slot() {
+    std::unique_lock<std::mutex> lock(hash_mu_);
+    if (!hash_cv_.wait_for(lock, std::chrono::milliseconds(kHashWaitMs),
+                           [&] { return hashing_ < kConcurrentHashes; }))
+        return false;
+    hashing_++;
+    return true;
+}
+
+void StaffAccounts::release_hash_slot() {
+    {
+        std::lock_guard<std::mutex> lock(hash_mu_);
+        hashing_--;
+    }
+    hash_cv_.notify_one();
+}
+
 LoginResult StaffAccounts::login(const std::string& username, const std::string& password, StaffMember* out) {
     if (sodium_init() < 0) return LoginResult::bad_credentials;
+    if (password.size() > 1024) return LoginResult::bad_credentials;  // nobody types that; nothing to hash
+    if (!acquire_hash_slot()) return LoginResult::busy;
+    struct Slot {
+        StaffAccounts* s;
+        ~Slot() { s->release_hash_slot(); }
+    } slot{this};
     int64_t now = clock_.now_ms();
     struct Row {
         StaffMember m;

@@ -2,6 +2,8 @@
 // There is no default account: the first admin is created with `caregate staff add`.
 #pragma once
 
+#include <condition_variable>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,7 +22,7 @@ struct StaffMember {
     std::string phone;  // for @duty notifications (SMS, voice); "" = none
 };
 
-enum class LoginResult { ok, bad_credentials, locked };
+enum class LoginResult { ok, bad_credentials, locked, busy };
 
 class StaffAccounts {
 public:
@@ -40,9 +42,19 @@ public:
     std::vector<StaffMember> list();
     bool any_admin();
 
+    // At most this many password checks run at once (Argon2id takes 64 MiB each): 80 logins at once
+    // cost 128 MiB, not 5 GB. A check that cannot start within kHashWaitMs answers busy.
+    static constexpr int kConcurrentHashes = 2;
+    static constexpr int kHashWaitMs = 5000;
+
 private:
+    bool acquire_hash_slot();
+    void release_hash_slot();
     Store& store_;
     const Clock& clock_;
+    std::mutex hash_mu_;
+    std::condition_variable hash_cv_;
+    int hashing_ = 0;
 };
 
 }  // namespace caregate

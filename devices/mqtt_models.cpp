@@ -2,9 +2,15 @@
 // validator; see devices/README.md.
 #include <nlohmann/json.hpp>
 
+#include "controller/core/bounded_json.hpp"
 #include "devices/mqtt_sensors.hpp"
 
 namespace caregate::devices {
+
+namespace {
+// A sensor message is a few hundred bytes of flat JSON; anything far bigger or deeper is hostile.
+const JsonLimits kDeviceJson{16 * 1024, 6};
+}  // namespace
 
 using nlohmann::json;
 
@@ -43,9 +49,9 @@ bool string_field(const json& j, const char* key, std::string& out, ParsedPayloa
 ParsedPayload parse_availability(const std::string& payload) {
     ParsedPayload p;
     std::string s = payload;
-    auto j = json::parse(payload, nullptr, false);
-    if (!j.is_discarded() && j.is_object() && j.contains("state") && j["state"].is_string())
-        s = j["state"].get<std::string>();
+    auto parsed = parse_bounded_json(payload, kDeviceJson);
+    json j = parsed ? *parsed : json();
+    if (j.is_object() && j.contains("state") && j["state"].is_string()) s = j["state"].get<std::string>();
     if (s == "online")
         p.available = true;
     else if (s == "offline")
@@ -59,12 +65,14 @@ ParsedPayload parse_availability(const std::string& payload) {
 
 ParsedPayload parse_payload(const std::string& model, const std::string& payload) {
     ParsedPayload p;
-    auto j = json::parse(payload, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
+    std::string why;
+    auto parsed = parse_bounded_json(payload, kDeviceJson, &why);
+    if (!parsed || !parsed->is_object()) {
         p.malformed = true;
-        p.why = "not a JSON object";
+        p.why = parsed ? "not a JSON object" : why;
         return p;
     }
+    json j = std::move(*parsed);
     common_fields(j, p);
     if (p.malformed) return p;
     std::string s;

@@ -24,6 +24,14 @@ std::vector<std::string> MqttSensorBridge::topics() const {
 void MqttSensorBridge::enqueue(const std::string& topic, const std::string& payload) {
     {
         std::lock_guard<std::mutex> lock(mu_);
+        // Refused before it is queued or copied again: a 100 MB payload must not stall the bridge.
+        if (payload.size() > kMaxPayloadBytes) {
+            stats_.malformed++;
+            if (stats_.malformed % 100 == 1)
+                logger("mqtt")->warn("payload of {} bytes on {} refused (over {} bytes)", payload.size(),
+                                     topic.substr(0, 200), kMaxPayloadBytes);
+            return;
+        }
         if (queue_.size() >= capacity_) {
             stats_.dropped++;
             return;

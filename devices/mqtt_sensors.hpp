@@ -72,6 +72,7 @@ private:
     Bus& bus_;
     const Clock& clock_;
     size_t capacity_;
+    static constexpr size_t kMaxPayloadBytes = 64 * 1024;
     std::map<std::string, DeviceState> by_topic_;
     mutable std::mutex mu_;
     std::condition_variable cv_;

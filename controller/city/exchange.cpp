@@ -7,6 +7,7 @@
 #include <optional>
 #include <thread>
 
+#include "controller/core/bounded_json.hpp"
 #include "controller/core/log.hpp"
 #include "controller/core/uuid.hpp"
 #include "controller/statistics.hpp"
@@ -123,8 +124,9 @@ void queue_device_health(Store& store, const Outbox& outbox, const DeviceHealth&
 }
 
 std::string command_hmac(const json& cmd, const std::string& key) {
-    std::string msg = cmd.value("id", "") + "\n" + std::to_string(cmd.value("ts", int64_t(0))) + "\n" +
-                      cmd.value("cmd", "") + "\n" + (cmd.contains("data") ? cmd["data"].dump() : "null");
+    std::string msg = cmd.value("site", "") + "\n" + cmd.value("id", "") + "\n" +
+                      std::to_string(cmd.value("ts", int64_t(0))) + "\n" + cmd.value("cmd", "") + "\n" +
+                      (cmd.contains("data") ? cmd["data"].dump() : "null");
     unsigned char mac[crypto_auth_hmacsha256_BYTES];
     crypto_auth_hmacsha256_state st;
     crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(key.data()), key.size());
@@ -142,9 +144,13 @@ CommandResult Downlink::handle(const std::string& payload) {
         return CommandResult{false, why};
     };
     if (sodium_init() < 0) return refuse("libsodium unavailable");
-    auto j = json::parse(payload, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return refuse("not a JSON object");
-    for (auto k : {"id", "cmd", "hmac"})
+    // Bounded before anything is parsed or authenticated: a command is a few KB.
+    std::string why;
+    auto parsed = parse_bounded_json(payload, JsonLimits{64 * 1024, 8}, &why);
+    if (!parsed) return refuse(why);
+    json j = std::move(*parsed);
+    if (!j.is_object()) return refuse("not a JSON object");
+    for (auto k : {"site", "id", "cmd", "hmac"})
         if (!j.contains(k) || !j[k].is_string()) return refuse(std::string("missing or non-string ") + k);
     if (!j.contains("ts") || !j["ts"].is_number_integer()) return refuse("missing ts");
     if (!j.contains("data") || !j["data"].is_object()) return refuse("missing data object");
@@ -153,6 +159,9 @@ CommandResult Downlink::handle(const std::string& payload) {
     std::string got = j["hmac"].get<std::string>();
     if (got.size() != expect.size() || sodium_memcmp(got.data(), expect.data(), expect.size()) != 0)
         return refuse("bad HMAC for command " + j["id"].get<std::string>());
+    if (j["site"].get<std::string>() != site_)
+        return refuse("command " + j["id"].get<std::string>() + " is for site '" +
+                      j["site"].get<std::string>() + "', this is '" + site_ + "'");
     int64_t age = clock_.now_ms() - j["ts"].get<int64_t>();
     if (age > max_age_ms_ || age < -max_age_ms_)
         return refuse("command " + j["id"].get<std::string>() + " is stale");

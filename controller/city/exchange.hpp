@@ -43,9 +43,16 @@ nlohmann::json current_notices(Store& store, int64_t now_ms);
 // Downlink commands, see docs/city-exchange.md. handle() runs on the uplink's worker thread.
 class Downlink {
 public:
-    Downlink(Store& store, const Clock& clock, Roster& roster, std::string hmac_key,
+    // site: this box's site id; a command names it and its HMAC covers it, so a command for one site
+    // is refused by every other.
+    Downlink(Store& store, const Clock& clock, Roster& roster, std::string hmac_key, std::string site,
              int64_t max_age_ms = 600'000)
-        : store_(store), clock_(clock), roster_(roster), key_(std::move(hmac_key)), max_age_ms_(max_age_ms) {}
+        : store_(store),
+          clock_(clock),
+          roster_(roster),
+          key_(std::move(hmac_key)),
+          site_(std::move(site)),
+          max_age_ms_(max_age_ms) {}
     // Validates, authenticates, refuses replays, applies idempotently. Never throws.
     CommandResult handle(const std::string& payload);
     uint64_t refused() const { return refused_; }
@@ -56,6 +63,7 @@ private:
     const Clock& clock_;
     Roster& roster_;
     std::string key_;
+    std::string site_;
     int64_t max_age_ms_;
     std::atomic<uint64_t> refused_{0};
     std::atomic<uint64_t> applied_{0};

@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include "controller/core/log.hpp"
+
 namespace caregate {
 
 HttpServer::HttpServer(HttpOptions opts)
@@ -12,9 +14,38 @@ HttpServer::HttpServer(HttpOptions opts)
     server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     server_->set_keep_alive_max_count(100);
     server_->set_keep_alive_timeout(5);
-    server_->set_read_timeout(10, 0);
-    server_->set_payload_max_length(16 * 1024 * 1024);
+    server_->set_read_timeout(5, 0);
+    server_->set_write_timeout(5, 0);
+    // The largest body of any route (enrollment photos); each route's own cap is checked from its
+    // Content-Length before the body is read (Kiosk's pre-routing check).
+    server_->set_payload_max_length(kMaxUploadBytes);
     if (!opts_.static_dir.empty()) server_->set_mount_point("/static", opts_.static_dir);
+    // An exception in a handler is logged; the client gets a plain 500, never the exception's text.
+    server_->set_exception_handler(
+        [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+            std::string what = "unknown";
+            try {
+                if (ep) std::rethrow_exception(ep);
+            } catch (const std::exception& e) {
+                what = e.what();
+            } catch (...) {
+            }
+            logger("kiosk")->error("{} {} failed: {}", req.method, req.path, what);
+            res.status = 500;
+            res.set_content(R"J({"error":"服务器内部错误，已记录日志 (internal error, logged)"})J",
+                            "application/json");
+        });
+    // Every response: no MIME sniffing, no framing by other sites, no referrer leaking alarm ids,
+    // scripts and styles only from the box itself.
+    server_->set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
+        res.set_header("X-Content-Type-Options", "nosniff");
+        res.set_header("X-Frame-Options", "DENY");
+        res.set_header("Referrer-Policy", "no-referrer");
+        res.set_header("Content-Security-Policy",
+                       "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+                       "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'");
+        if (!res.has_header("Cache-Control")) res.set_header("Cache-Control", "no-store");
+    });
 }
 
 HttpServer::~HttpServer() { stop(); }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,6 +15,9 @@ class Server;
 }
 
 namespace caregate {
+
+// Enrollment: up to 5 photos of a few MB each, as multipart.
+constexpr size_t kMaxUploadBytes = 32 * 1024 * 1024;
 
 struct HttpOptions {
     std::string bind = "127.0.0.1";

@@ -10,16 +10,26 @@
 #include <fstream>
 #include <iomanip>
 #include <limits>
+#include <regex>
 #include <set>
 #include <sstream>
 
 #include "controller/city/exchange.hpp"
+#include "controller/core/bounded_json.hpp"
 #include "controller/core/log.hpp"
+#include "controller/kiosk/http_server.hpp"
 #include "controller/statistics.hpp"
 
 namespace fs = std::filesystem;
 
 namespace caregate {
+
+namespace {
+constexpr size_t kLoginBodyBytes = 4 * 1024;  // a user name and a password
+constexpr size_t kApiBodyBytes = 64 * 1024;   // every JSON form of the kiosk
+constexpr int64_t kLoginWindowMs = 15 * 60 * 1000;
+constexpr int kMaxFailuresPerAddress = 20;  // a shared front-desk PC: several people, a few typos each
+}  // namespace
 
 using nlohmann::json;
 
@@ -62,9 +72,12 @@ std::string cookie(const httplib::Request& req, const std::string& name) {
 }
 
 std::optional<json> body(const httplib::Request& req, httplib::Response& res) {
-    auto j = json::parse(req.body, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-        fail(res, 400, "请求内容不是有效的 JSON 对象 (the body must be a JSON object)");
+    std::string why;
+    auto j = parse_bounded_json(req.body, JsonLimits{kApiBodyBytes, 8}, &why);
+    if (!j || !j->is_object()) {
+        fail(res, 400,
+             "请求内容不是有效的 JSON 对象 (the body must be a JSON object" +
+                 (why.empty() ? "" : ": " + why) + ")");
         return std::nullopt;
     }
     return j;
@@ -181,7 +194,42 @@ std::string Kiosk::find_static_dir(const std::string& configured) {
 Kiosk::Kiosk(KioskParts parts, httplib::Server& server)
     : p_(std::move(parts)), static_dir_(find_static_dir(p_.cfg.kiosk.static_dir)) {
     if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
+    // Runs after the headers and before the body is read: a body over its route's cap, or any write
+    // without a session (login aside), is refused without reading or parsing a byte of it.
+    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+        return admit(req, res) ? httplib::Server::HandlerResponse::Unhandled
+                               : httplib::Server::HandlerResponse::Handled;
+    });
     routes(server);
+}
+
+bool Kiosk::admit(const httplib::Request& req, httplib::Response& res) {
+    bool writes =
+        req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE";
+    if (!writes) return true;
+    static const std::regex upload(R"(/api/elders/\d+/enroll)");
+    size_t cap = req.path == "/api/login"             ? kLoginBodyBytes
+                 : std::regex_match(req.path, upload) ? kMaxUploadBytes
+                                                      : kApiBodyBytes;
+    if (req.has_header("Transfer-Encoding") && cap < kMaxUploadBytes) {
+        fail(res, 411, "请求须带 Content-Length (send a Content-Length, not a chunked body)");
+        return false;
+    }
+    std::string length = req.get_header_value("Content-Length");
+    if (!length.empty()) {
+        bool digits = length.size() <= 12 && length.find_first_not_of("0123456789") == std::string::npos;
+        if (!digits || std::stoull(length) > cap) {
+            fail(res, 413,
+                 "请求内容过大：此接口最多 " + std::to_string(cap / 1024) + " KB (body over the " +
+                     std::to_string(cap) + "-byte limit of " + req.path + ")");
+            return false;
+        }
+    }
+    if (req.path != "/api/login" && req.path.rfind("/api/", 0) == 0 && !session(req)) {
+        fail(res, 401, "请先登录 (login required)");
+        return false;
+    }
+    return true;
 }
 
 std::optional<Session> Kiosk::session(const httplib::Request& req) {
@@ -383,10 +431,53 @@ void Kiosk::routes(httplib::Server& s) {
     s.Post("/api/login", [this](const httplib::Request& req, httplib::Response& res) {
         auto j = body(req, res);
         if (!j) return;
+        std::string username = str_field(*j, "username").substr(0, 64);
+        int64_t now = p_.clock.now_ms();
+        // Throttled per user name (known or not: the answer must not tell) and per client address.
+        auto too_many = [&](int64_t until) {
+            res.set_header("Retry-After", std::to_string(std::max<int64_t>(1, (until - now + 999) / 1000)));
+            fail(res, 429, "登录失败次数过多，请稍后再试 (too many failed logins; try again later)");
+        };
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (login_failures_.size() > 10000) login_failures_.clear();  // bounded under a flood
+            for (auto key : {"user:" + username, "addr:" + req.remote_addr}) {
+                auto it = login_failures_.find(key);
+                if (it == login_failures_.end()) continue;
+                if (now - it->second.first > kLoginWindowMs) {
+                    login_failures_.erase(it);
+                    continue;
+                }
+                int limit = key.rfind("user:", 0) == 0 ? StaffAccounts::kMaxFailures : kMaxFailuresPerAddress;
+                if (it->second.second >= limit) return too_many(it->second.first + kLoginWindowMs);
+            }
+        }
         StaffMember who;
-        auto r = p_.staff.login(str_field(*j, "username"), str_field(*j, "password"), &who);
-        if (r == LoginResult::locked)
-            return fail(res, 423, "登录失败次数过多，账号已锁定 15 分钟 (account locked)");
+        auto r = p_.staff.login(username, str_field(*j, "password"), &who);
+        if (r == LoginResult::busy) {
+            res.set_header("Retry-After", "5");
+            return fail(res, 503, "登录繁忙，请稍后再试 (busy; try again in a few seconds)");
+        }
+        if (r != LoginResult::ok) {
+            bool limit_reached = false;
+            {
+                std::lock_guard<std::mutex> lock(mu_);
+                for (auto key : {"user:" + username, "addr:" + req.remote_addr}) {
+                    auto& f = login_failures_[key];
+                    if (f.second == 0) f.first = now;
+                    f.second++;
+                    if (key.rfind("user:", 0) == 0 && f.second >= StaffAccounts::kMaxFailures)
+                        limit_reached = true;
+                }
+            }
+            // The attempt that reaches the limit answers like the ones after it, for every name.
+            if (limit_reached || r == LoginResult::locked) return too_many(now + kLoginWindowMs);
+        } else {
+            std::lock_guard<std::mutex> lock(mu_);
+            login_failures_.erase("user:" + username);
+            login_failures_.erase("addr:" + req.remote_addr);
+        }
+        if (r == LoginResult::locked) return too_many(now + StaffAccounts::kLockMs);
         if (r != LoginResult::ok) return fail(res, 401, "用户名或密码错误 (wrong username or password)");
         Session sess{who, random_token(), p_.clock.now_ms() + kSessionMs};
         std::string token = random_token();

@@ -84,6 +84,8 @@ private:
     std::optional<Session> session(const httplib::Request& req);
     // Returns the session for a write with a valid CSRF token, or fills res with 401/403.
     std::optional<Session> writer(const httplib::Request& req, httplib::Response& res, bool admin = false);
+    // Before the body is read: its size against the route's cap, and a session for every write.
+    bool admit(const httplib::Request& req, httplib::Response& res);
     std::optional<Session> reader(const httplib::Request& req, httplib::Response& res);
     nlohmann::json overview();
     nlohmann::json alarm_json(const Alarm& a) const;
@@ -94,6 +96,8 @@ private:
     std::string static_dir_;
     std::mutex mu_;
     std::map<std::string, Session> sessions_;
+    // Failed logins per "user:<name>" and "addr:<client>": {first failure in the window, count}.
+    std::map<std::string, std::pair<int64_t, int>> login_failures_;
 };
 
 // "2026-11" → [start, end) in UTC ms for the site's local month.

@@ -19,6 +19,7 @@ namespace {
 json upsert(const std::string& id, const std::string& name, int64_t ts,
             const std::string& key = "city-secret") {
     json j = {
+        {"site", "t1"},
         {"id", id},
         {"ts", ts},
         {"cmd", "roster.upsert"},
@@ -33,7 +34,7 @@ TEST(CityDownlink, AuthenticatedIdempotentAndRefusedWhenNot) {
     ManualClock clock{1'790'000'000'000};
     Store store(dir.file("s.db"));
     Roster roster(store, clock);
-    city::Downlink down(store, clock, roster, "city-secret");
+    city::Downlink down(store, clock, roster, "city-secret", "t1");
     auto c1 = upsert("cmd-0001", "张桂英", clock.now_ms());
     EXPECT_TRUE(down.handle(c1.dump()).applied);
     auto e = roster.find_by_external_id("WZ-001");
@@ -61,20 +62,25 @@ TEST(CityDownlink, AuthenticatedIdempotentAndRefusedWhenNot) {
     json unsigned_cmd = upsert("cmd-0007", "x", clock.now_ms());
     unsigned_cmd.erase("hmac");
     EXPECT_FALSE(down.handle(unsigned_cmd.dump()).applied);
-    json bad_field = {{"id", "cmd-0008"},
+    json bad_field = {{"site", "t1"},
+                      {"id", "cmd-0008"},
                       {"ts", clock.now_ms()},
                       {"cmd", "roster.upsert"},
                       {"data", {{"external_id", "WZ-002"}, {"name", "李"}, {"gender", "unknown"}}}};
     bad_field["hmac"] = city::command_hmac(bad_field, "city-secret");
     EXPECT_FALSE(down.handle(bad_field.dump()).applied) << "authentic but invalid: refused";
-    json unknown = {
-        {"id", "cmd-0009"}, {"ts", clock.now_ms()}, {"cmd", "format.disk"}, {"data", json::object()}};
+    json unknown = {{"site", "t1"},
+                    {"id", "cmd-0009"},
+                    {"ts", clock.now_ms()},
+                    {"cmd", "format.disk"},
+                    {"data", json::object()}};
     unknown["hmac"] = city::command_hmac(unknown, "city-secret");
     EXPECT_NE(down.handle(unknown.dump()).error.find("unknown command"), std::string::npos);
     EXPECT_EQ(down.refused(), 12u);
     EXPECT_FALSE(roster.find_by_external_id("WZ-002"));
 
-    json del = {{"id", "cmd-0010"},
+    json del = {{"site", "t1"},
+                {"id", "cmd-0010"},
                 {"ts", clock.now_ms()},
                 {"cmd", "roster.delete"},
                 {"data", {{"external_id", "WZ-001"}}}};
@@ -84,7 +90,7 @@ TEST(CityDownlink, AuthenticatedIdempotentAndRefusedWhenNot) {
     EXPECT_EQ(down.applied(), 3u);
 
     // A box with no key configured refuses everything rather than trusting the broker alone.
-    city::Downlink keyless(store, clock, roster, "");
+    city::Downlink keyless(store, clock, roster, "", "t1");
     EXPECT_FALSE(keyless.handle(upsert("cmd-0011", "x", clock.now_ms()).dump()).applied);
 }
 
@@ -93,9 +99,10 @@ TEST(CityDownlink, NoticesAreKeptForTheKioskUntilTheyExpire) {
     ManualClock clock{1'790'000'000'000};
     Store store(dir.file("s.db"));
     Roster roster(store, clock);
-    city::Downlink down(store, clock, roster, "k");
+    city::Downlink down(store, clock, roster, "k", "t1");
     auto notice = [&](const std::string& id, const std::string& text, int64_t until) {
-        json j = {{"id", id},
+        json j = {{"site", "t1"},
+                  {"id", id},
                   {"ts", clock.now_ms()},
                   {"cmd", "notice"},
                   {"data", {{"title", "通知"}, {"text", text}, {"until", until}}}};
@@ -116,7 +123,8 @@ TEST(CityDownlink, NoticesAreKeptForTheKioskUntilTheyExpire) {
 // The recipe in docs/city-exchange.md, done the way a city team would: Python's json and hmac.
 TEST(CityDownlink, DocumentedHmacRecipeMatchesPython) {
     ct::TempDir dir;
-    json cmd = {{"id", "cmd-20261124-0001"},
+    json cmd = {{"site", "lucheng-wuma"},
+                {"id", "cmd-20261124-0001"},
                 {"ts", int64_t(1'790'000'000'000)},
                 {"cmd", "roster.upsert"},
                 {"data",
@@ -132,7 +140,7 @@ TEST(CityDownlink, DocumentedHmacRecipeMatchesPython) {
 import hmac, hashlib, json, sys
 c = json.load(open(sys.argv[1], encoding="utf-8"))
 data = json.dumps(c["data"], separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-msg = c["id"] + "\n" + str(c["ts"]) + "\n" + c["cmd"] + "\n" + data
+msg = c["site"] + "\n" + c["id"] + "\n" + str(c["ts"]) + "\n" + c["cmd"] + "\n" + data
 print(hmac.new(b"city-secret", msg.encode("utf-8"), hashlib.sha256).hexdigest(), end="")
 )PY");
     std::string out;
@@ -146,7 +154,7 @@ TEST(CityDownlink, CommandsThroughTheBrokerReachTheRoster) {
     SystemClock clock;
     Store store(dir.file("s.db"));
     Roster roster(store, clock);
-    city::Downlink down(store, clock, roster, "city-secret");
+    city::Downlink down(store, clock, roster, "city-secret", "t1");
     city::CityUplink up(store, clock, uplink_options(broker.uri()));
     up.on_command([&](const std::string& p) { down.handle(p); });
     up.start();
@@ -171,3 +179,24 @@ TEST(CityDownlink, CommandsThroughTheBrokerReachTheRoster) {
 }
 
 }  // namespace
+
+// A command signed for one site is refused by another sharing the key, and a hostile payload (too
+// big, too deep) is refused before it is parsed or authenticated — the daemon lives.
+TEST(CityDownlink, ACommandForAnotherSiteAndHostilePayloadsAreRefused) {
+    ct::TempDir dir;
+    Store store(dir.file("d.db"));
+    ManualClock clock(1'790'000'000'000);
+    Roster roster(store, clock);
+    city::Downlink down(store, clock, roster, "city-secret", "t2");
+    auto cmd = upsert("cmd-0100", "张桂英", clock.now_ms());  // signed for t1
+    auto r = down.handle(cmd.dump());
+    EXPECT_FALSE(r.applied);
+    EXPECT_NE(r.error.find("for site 't1'"), std::string::npos) << r.error;
+    cmd["site"] = "t2";  // re-addressed without the key: the MAC no longer matches
+    EXPECT_NE(down.handle(cmd.dump()).error.find("bad HMAC"), std::string::npos);
+    std::string deep = std::string(200000, '[') + std::string(200000, ']');
+    EXPECT_NE(down.handle(deep).error.find("over the limit"), std::string::npos);
+    std::string nested = "{\"site\":\"t2\",\"data\":" + std::string(5000, '[') + std::string(5000, ']') + "}";
+    EXPECT_NE(down.handle(nested).error.find("deeper"), std::string::npos);
+    EXPECT_EQ(down.refused(), 4u);
+}

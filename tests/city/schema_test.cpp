@@ -175,8 +175,11 @@ TEST(CitySchemas, DownlinkCommandSchemaMatchesWhatTheBoxAccepts) {
     std::ifstream in(std::string(CAREGATE_SCHEMAS_DIR) + "/command.json");
     json schema = json::parse(in);
     auto cmd = [](const std::string& name, json data) {
-        json j = {
-            {"id", "cmd-20261124-0001"}, {"ts", int64_t(1'790'000'000'000)}, {"cmd", name}, {"data", data}};
+        json j = {{"site", "t1"},
+                  {"id", "cmd-20261124-0001"},
+                  {"ts", int64_t(1'790'000'000'000)},
+                  {"cmd", name},
+                  {"data", data}};
         j["hmac"] = city::command_hmac(j, "k");
         return j;
     };

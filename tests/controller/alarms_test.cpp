@@ -320,3 +320,19 @@ TEST(Rules, ABathroomOccupiedPastItsLimitIsAnAlarm) {
     rules.tick();
     EXPECT_TRUE(f.alarms->find_open("long_occupancy", "pir1"));
 }
+
+// A "reset" (from the call point, or anyone able to publish on its topic) never closes an alarm that
+// staff have answered: that takes staff, and the rescue record says the reset came.
+TEST(Alarms, AResetNeverCancelsAnAnsweredAlarm) {
+    Fixture f;
+    auto a = f.alarms->raise("call", "b1", "bath", "device:b1");
+    f.alarms->acknowledge(a.id, "staff:li");
+    f.alarms->dispatch(a.id, "120", "staff:li");
+    auto after = f.alarms->cancel_from_device("b1");
+    ASSERT_TRUE(after);
+    EXPECT_EQ(after->state, "dispatched");
+    auto rec = f.alarms->get(a.id);
+    EXPECT_EQ(rec->state, "dispatched");
+    EXPECT_EQ(rec->steps.back().step, "note");
+    EXPECT_NE(rec->steps.back().note.find("复位"), std::string::npos);
+}

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <functional>
@@ -55,6 +56,7 @@ class Door {
 public:
     explicit Door(const Options& o) : opt_(o) {
         write_file(dir_.file("face.key"), std::string(32, 'k'));
+        ::chmod(dir_.file("face.key").c_str(), 0600);
         // The elder walks in: a clip of a photo the gallery has never seen (liveness is off here;
         // the blink check has its own tests).
         cv::Mat frame = door_frame("obama_2.jpg");

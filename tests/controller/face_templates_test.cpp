@@ -2,6 +2,7 @@
 #include "controller/face_templates.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "controller/roster.hpp"
 #include "tests/support/test_support.hpp"
@@ -123,9 +124,26 @@ TEST(FaceTemplates, KeyFileErrorsSayHowToFixThem) {
     }
     TempDir dir;
     caregate::testing::write_file(dir.file("short"), "abc");
+    ::chmod(dir.file("short").c_str(), 0600);
     EXPECT_THROW(FaceKey::load(dir.file("short")), std::runtime_error);
     caregate::testing::write_file(dir.file("hex"), std::string(64, 'a') + "\n");
+    ::chmod(dir.file("hex").c_str(), 0600);
     EXPECT_NO_THROW(FaceKey::load(dir.file("hex")));
 }
 
 }  // namespace
+
+// Whoever reads the key reads every template: a key others can read stops start-up, naming the fix.
+TEST(FaceKey, AKeyReadableByOthersIsRefused) {
+    TempDir dir;
+    FaceKey::create(dir.file("face.key"));
+    EXPECT_NO_THROW(FaceKey::load(dir.file("face.key")));
+    ::chmod(dir.file("face.key").c_str(), 0644);
+    try {
+        FaceKey::load(dir.file("face.key"));
+        FAIL() << "a world-readable key was accepted";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("chmod 600 " + dir.file("face.key")), std::string::npos)
+            << e.what();
+    }
+}

@@ -173,6 +173,13 @@ TEST(MqttPayloads, ParserTable) {
     EXPECT_FALSE(parse_payload("zigbee_occupancy", R"({"illuminance":30})").occupied.has_value());
     EXPECT_EQ(parse_payload("zigbee_contact", R"({"contact":true})").occupied, true) << "door closed";
     EXPECT_TRUE(parse_payload("zigbee_contact", R"({"contact":1})").malformed);
+    // Hostile payloads are refused before they are parsed.
+    auto deep =
+        parse_payload("ts0215a_sos", "{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "}");
+    EXPECT_TRUE(deep.malformed);
+    EXPECT_NE(deep.why.find("over the limit"), std::string::npos) << deep.why;
+    auto nested = parse_payload("ts0215a_sos", "{\"a\":" + std::string(50, '[') + std::string(50, ']') + "}");
+    EXPECT_NE(nested.why.find("deeper"), std::string::npos) << nested.why;
     EXPECT_TRUE(*parse_availability("online").available);
     EXPECT_TRUE(parse_availability("maybe").malformed);
 }

@@ -80,7 +80,7 @@ async function loggedKioskPort(log, ms = 20000) {
 
 before(async () => {
   mqttPort = await startBroker();
-  fs.writeFileSync(path.join(dir, "face.key"), Buffer.alloc(32, 7));
+  fs.writeFileSync(path.join(dir, "face.key"), Buffer.alloc(32, 7), { mode: 0o600 });
   fs.writeFileSync(path.join(dir, "city.key"), "kiosk-test-city-secret");
   fs.writeFileSync(cfgPath, `site: {id: kiosk-test, name: 测试照料中心}
 store: {path: ${dir}/cg.db}
@@ -493,8 +493,14 @@ test("repeated wrong passwords lock the account", async () => {
     }
     const good = await fetch("/api/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username: "admin", password: "admin-pass-1" }) });
     out.push(good.status);
+    out.push(good.headers.get("Retry-After") !== null);
+    // A name that does not exist answers exactly the same way: the answers do not reveal accounts.
+    for (let i = 0; i < 6; i++) {
+      const r = await fetch("/api/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username: "nobody", password: "guess" + i }) });
+      out.push(r.status);
+    }
     return out;
   });
-  assert.deepEqual(statuses, [401, 401, 401, 401, 423, 423, 423]);
+  assert.deepEqual(statuses, [401, 401, 401, 401, 429, 429, 429, true, 401, 401, 401, 401, 429, 429]);
   await ctx.close();
 });
