@@ -265,9 +265,10 @@ test("staff correct a zone's head count, with a reason, and other kiosks see it 
 // one with a wrong HMAC does not.
 function cityCommand(id, cmd, data, key) {
   const ts = Date.now();
+  const site = "kiosk-test";  // the MAC covers the site: a command for another site is refused
   const sorted = Object.fromEntries(Object.keys(data).sort().map((k) => [k, data[k]]));
-  const hmac = crypto.createHmac("sha256", key).update(`${id}\n${ts}\n${cmd}\n${JSON.stringify(sorted)}`).digest("hex");
-  return JSON.stringify({ id, ts, cmd, data, hmac });
+  const hmac = crypto.createHmac("sha256", key).update(`${site}\n${id}\n${ts}\n${cmd}\n${JSON.stringify(sorted)}`).digest("hex");
+  return JSON.stringify({ site, id, ts, cmd, data, hmac });
 }
 test("a notice from the city platform appears on the overview; a forged one does not", async () => {
   const topic = "city/default/kiosk-test/cmd/notice";
