@@ -308,6 +308,10 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         r.get("port", c.kiosk.port);
         r.get("max_sse_clients", c.kiosk.max_sse_clients);
         r.get("static_dir", c.kiosk.static_dir);
+        r.get("session_idle_min", c.kiosk.session_idle_min);
+        r.get("session_max_h", c.kiosk.session_max_h);
+        check_range(r, "session_idle_min", c.kiosk.session_idle_min, 1, 24 * 60);
+        check_range(r, "session_max_h", c.kiosk.session_max_h, 1, 72);
         check_range(r, "port", c.kiosk.port, 0, 65535);
         check_range(r, "max_sse_clients", c.kiosk.max_sse_clients, 1, 10000);
         r.finish();

@@ -47,7 +47,9 @@ struct Kiosk {
     std::string bind = "127.0.0.1";
     int port = 8080;
     int max_sse_clients = 64;
-    std::string static_dir;  // default: built-in search path
+    std::string static_dir;     // default: built-in search path
+    int session_idle_min = 30;  // a login unused this long ends
+    int session_max_h = 12;     // and every login ends after this long
 };
 
 struct Mqtt {

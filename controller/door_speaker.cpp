@@ -88,8 +88,8 @@ std::string spoken_chinese(const std::string& text) {
 
 bool DoorSpeaker::available() { return fs::exists("/usr/bin/espeak-ng"); }
 
-DoorSpeaker::DoorSpeaker(std::string dir, std::string voice)
-    : dir_(std::move(dir)), voice_(std::move(voice)) {
+DoorSpeaker::DoorSpeaker(std::string dir, std::string voice, int64_t keep_ms)
+    : dir_(std::move(dir)), voice_(std::move(voice)), keep_ms_(keep_ms) {
     std::error_code ec;
     fs::create_directories(dir_, ec);
     thread_ = std::thread([this] { loop(); });
@@ -143,7 +143,15 @@ void DoorSpeaker::loop() {
         std::error_code ec;
         if (pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
             fs::rename(tmp, out, ec);
-            fs::remove(dir_ + "/door-" + std::to_string(job.first - 20) + ".wav", ec);  // keep the last few
+            // Speech says names and temperatures: it is kept only long enough to be played.
+            auto cutoff = fs::file_time_type::clock::now() - std::chrono::milliseconds(keep_ms_);
+            for (auto& f : fs::directory_iterator(dir_, ec)) {
+                std::string name = f.path().filename().string();
+                if (name.rfind("door-", 0) != 0 || f.path().extension() != ".wav" || f.path() == out)
+                    continue;
+                std::error_code tec;
+                if (f.last_write_time(tec) <= cutoff && !tec) fs::remove(f.path(), ec);
+            }
         } else {
             logger("door")->warn("espeak-ng failed for door message {}", job.first);
             fs::remove(tmp, ec);

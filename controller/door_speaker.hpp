@@ -15,7 +15,8 @@ namespace caregate {
 
 class DoorSpeaker {
 public:
-    DoorSpeaker(std::string dir, std::string voice = "cmn-latn-pinyin");
+    // Spoken files older than keep_ms are deleted when the next one is written (they name people).
+    DoorSpeaker(std::string dir, std::string voice = "cmn-latn-pinyin", int64_t keep_ms = 120000);
     ~DoorSpeaker();
     void say(int64_t seq, const std::string& text);
     // Path of the WAV for seq once it exists.
@@ -26,6 +27,7 @@ private:
     void loop();
     std::string dir_;
     std::string voice_;
+    int64_t keep_ms_;
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::optional<std::pair<int64_t, std::string>> next_;

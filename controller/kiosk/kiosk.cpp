@@ -35,7 +35,6 @@ using nlohmann::json;
 
 namespace {
 
-const int64_t kSessionMs = 12LL * 3600 * 1000;
 const int64_t kDayMs = 24LL * 3600 * 1000;
 
 void reply(httplib::Response& res, const json& j, int status = 200) {
@@ -238,10 +237,13 @@ std::optional<Session> Kiosk::session(const httplib::Request& req) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = sessions_.find(token);
     if (it == sessions_.end()) return std::nullopt;
-    if (it->second.expires_ms < p_.clock.now_ms()) {
+    int64_t now = p_.clock.now_ms();
+    int64_t idle_ms = int64_t(p_.cfg.kiosk.session_idle_min) * 60000;
+    if (it->second.expires_ms < now || now - it->second.last_seen_ms > idle_ms) {
         sessions_.erase(it);
         return std::nullopt;
     }
+    it->second.last_seen_ms = now;
     return it->second;
 }
 
@@ -479,14 +481,20 @@ void Kiosk::routes(httplib::Server& s) {
         }
         if (r == LoginResult::locked) return too_many(now + StaffAccounts::kLockMs);
         if (r != LoginResult::ok) return fail(res, 401, "用户名或密码错误 (wrong username or password)");
-        Session sess{who, random_token(), p_.clock.now_ms() + kSessionMs};
+        Session sess{who,
+                     random_token(),
+                     now + int64_t(p_.cfg.kiosk.session_max_h) * 3600000,
+                     random_token().substr(0, 12),
+                     now,
+                     now,
+                     req.remote_addr};
         std::string token = random_token();
         {
             std::lock_guard<std::mutex> lock(mu_);
             sessions_[token] = sess;
         }
-        res.set_header("Set-Cookie",
-                       "cg_session=" + token + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200");
+        res.set_header("Set-Cookie", "cg_session=" + token + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
+                                         std::to_string(p_.cfg.kiosk.session_max_h * 3600));
         reply(res, {{"username", who.username},
                     {"name", who.display_name},
                     {"role", who.role},
@@ -713,7 +721,13 @@ void Kiosk::routes(httplib::Server& s) {
             e = *existing;
         }
         try {
+            bool exempt_before = e.liveness_exempt;
             update_from_json(e, *j);
+            // Letting a face through without the blink check weakens the door for everyone: an admin
+            // decides it (and the roster's audit log records who).
+            if (e.liveness_exempt != exempt_before && sess->who.role != "admin")
+                return fail(res, 403,
+                            "只有管理员可以设置免活体检测 (only an admin may change liveness_exempt)");
             e = p_.roster.save(e, sess->who.username);
             reply(res, to_json(e), req.matches.size() > 1 ? 200 : 201);
         } catch (const std::exception& ex) {
@@ -856,6 +870,59 @@ void Kiosk::routes(httplib::Server& s) {
         }
     });
 
+    s.Get("/api/sessions", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = reader(req, res);
+        if (!sess) return;
+        json out = json::array();
+        std::lock_guard<std::mutex> lock(mu_);
+        for (auto& [token, x] : sessions_)
+            if (sess->who.role == "admin" || x.who.username == sess->who.username)
+                out.push_back({{"id", x.id},
+                               {"username", x.who.username},
+                               {"name", x.who.display_name},
+                               {"client", x.client},
+                               {"created_at", x.created_ms},
+                               {"last_seen", x.last_seen_ms},
+                               {"expires_at", x.expires_ms},
+                               {"current", x.id == sess->id}});
+        reply(res, out);
+    });
+    s.Delete(R"(/api/sessions/([0-9a-f]{12}))", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res);
+        if (!sess) return;
+        std::string id = req.matches[1];
+        std::lock_guard<std::mutex> lock(mu_);
+        for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+            if (it->second.id != id) continue;
+            if (sess->who.role != "admin" && it->second.who.username != sess->who.username)
+                return fail(res, 403, "只能注销自己的登录 (you may end only your own sessions)");
+            sessions_.erase(it);
+            return reply(res, {{"revoked", id}});
+        }
+        fail(res, 404, "没有这个登录 (no such session)");
+    });
+    s.Put(R"(/api/staff/(\d+)/active)", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res, true);
+        if (!sess) return;
+        auto j = body(req, res);
+        if (!j) return;
+        if (!j->contains("active") || !(*j)["active"].is_boolean())
+            return fail(res, 400, "active 须为 true 或 false (active must be true or false)");
+        bool active = (*j)["active"].get<bool>();
+        std::optional<StaffMember> who;
+        for (auto& m : p_.staff.list())
+            if (m.id == std::stoll(req.matches[1])) who = m;
+        if (!who) return fail(res, 404, "没有这个账号 (no such staff account)");
+        if (!active && who->username == sess->who.username)
+            return fail(res, 400, "不能停用自己的账号 (you cannot disable your own account)");
+        p_.staff.set_active(who->username, active, sess->who.username);
+        if (!active) {  // a disabled account is logged out everywhere, now
+            std::lock_guard<std::mutex> lock(mu_);
+            for (auto it = sessions_.begin(); it != sessions_.end();)
+                it = it->second.who.username == who->username ? sessions_.erase(it) : std::next(it);
+        }
+        reply(res, {{"id", who->id}, {"username", who->username}, {"active", active}});
+    });
     s.Put(R"(/api/staff/(\d+)/phone)", [this](const httplib::Request& req, httplib::Response& res) {
         auto sess = writer(req, res, true);
         if (!sess) return;

@@ -70,7 +70,11 @@ struct KioskParts {
 struct Session {
     StaffMember who;
     std::string csrf;
-    int64_t expires_ms = 0;
+    int64_t expires_ms = 0;  // absolute end (kiosk.session_max_h)
+    std::string id;          // public handle for listing and revoking (never the cookie's token)
+    int64_t created_ms = 0;
+    int64_t last_seen_ms = 0;  // idle end = last_seen + kiosk.session_idle_min
+    std::string client;        // address it logged in from
 };
 
 class Kiosk {

@@ -282,6 +282,7 @@ TEST(DoorVoice, EveryDoorSentenceIsSpokenInMandarinNotEnglish) {
         "张阿姨，没有测到体温，请再测一次",
         "王秀兰，测温仪暂不可用，请工作人员协助测温",
         "王奶奶，请跟随工作人员",
+        "紧急呼叫，3号卫生间呼叫器（3号卫生间），请工作人员立即前往",  // the loudspeaker's alarm
     };
     for (auto& s : sentences) {
         std::string ipa;
@@ -295,6 +296,24 @@ TEST(DoorVoice, EveryDoorSentenceIsSpokenInMandarinNotEnglish) {
     std::string plain;
     run("espeak-ng -v cmn -q --ipa -- '王奶奶'", &plain);
     EXPECT_NE(plain.find("(en)"), std::string::npos) << plain;
+}
+
+// Spoken greetings name people and temperatures: an old file is deleted when the next is written.
+TEST(DoorVoice, OldSpeechFilesAreDeleted) {
+    ASSERT_TRUE(DoorSpeaker::available()) << "espeak-ng missing: run scripts/setup";
+    TempDir dir;
+    DoorSpeaker speaker(dir.file("door"), "cmn-latn-pinyin", 0);  // keep nothing older than the newest
+    auto wait_for = [&](int64_t seq) {
+        auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (!speaker.wav(seq) && std::chrono::steady_clock::now() < end)
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        return speaker.wav(seq).has_value();
+    };
+    speaker.say(1, "王奶奶，上午好，体温 36.6℃，请进");
+    ASSERT_TRUE(wait_for(1));
+    speaker.say(2, "李爷爷，上午好，体温 36.5℃，请进");
+    ASSERT_TRUE(wait_for(2));
+    EXPECT_FALSE(speaker.wav(1)) << "the earlier greeting's file is gone";
 }
 
 }  // namespace

@@ -1,0 +1,147 @@
+// Kiosk logins as staff use them, with an injected clock: an unused login ends after the idle time,
+// every login ends after its lifetime, a disabled account is logged out at once, an admin can list
+// and end logins, and only an admin may exempt an elder from the blink check.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include "controller/checkins.hpp"
+#include "controller/kiosk/http_server.hpp"
+#include "controller/kiosk/kiosk.hpp"
+#include "controller/kiosk/live_feed.hpp"
+#include "controller/records.hpp"
+#include "controller/roster.hpp"
+#include "controller/staff.hpp"
+#include "tests/support/test_support.hpp"
+
+using namespace caregate;
+using nlohmann::json;
+
+namespace {
+
+struct Rig {
+    caregate::testing::TempDir dir;
+    config::SiteConfig cfg = config::parse_config(
+        "site: {id: t1, name: x}\nzones: [{id: hall, name: h}]\n"
+        "kiosk: {port: 0, session_idle_min: 30, session_max_h: 1}\n",
+        "x.yaml");
+    ManualClock clock{1'796'191'401'000};
+    Store store{dir.file("s.db")};
+    Outbox outbox{"t1", "r"};
+    Bus bus;
+    AlarmService alarms{store, clock, outbox, AlarmPolicy{60, 900}};
+    Occupancy occ{store, clock, cfg};
+    CheckinService checkins{store, clock, outbox, occ, 30, "hall"};
+    Roster roster{store, clock};
+    StaffAccounts staff{store, clock};
+    Records records{store, clock, outbox};
+    LiveFeed feed{bus, 8};
+    HttpServer http{HttpOptions{"127.0.0.1", 0, 8, ""}};
+    std::unique_ptr<Kiosk> kiosk;
+    Rig() {
+        KioskParts kp{cfg,  store,   clock,   alarms,  checkins, occ, roster, staff,   records,
+                      feed, nullptr, nullptr, nullptr, {},       "",  {},     nullptr, {}};
+        kiosk = std::make_unique<Kiosk>(kp, http.routes());
+        staff.add("boss", "李主任", "admin", "boss-password", "test");
+        staff.add("nurse", "王护士", "staff", "nurse-password", "test");
+        http.start();
+    }
+    ~Rig() { http.stop(); }
+
+    struct Login {
+        std::string cookie, csrf;
+        int status = 0;
+    };
+    Login login(const std::string& user, const std::string& password) {
+        httplib::Client cli("127.0.0.1", http.port());
+        auto r = cli.Post("/api/login", json{{"username", user}, {"password", password}}.dump(),
+                          "application/json");
+        Login l;
+        if (!r) return l;
+        l.status = r->status;
+        if (r->status != 200) return l;
+        std::string set = r->get_header_value("Set-Cookie");
+        l.cookie = set.substr(0, set.find(';'));
+        l.csrf = json::parse(r->body)["csrf"];
+        return l;
+    }
+    httplib::Result get(const Login& l, const std::string& path) {
+        httplib::Client cli("127.0.0.1", http.port());
+        return cli.Get(path, {{"Cookie", l.cookie}});
+    }
+    httplib::Result send(const Login& l, const std::string& method, const std::string& path,
+                         const json& body) {
+        httplib::Client cli("127.0.0.1", http.port());
+        httplib::Headers h{{"Cookie", l.cookie}, {"X-CSRF-Token", l.csrf}};
+        if (method == "PUT") return cli.Put(path, h, body.dump(), "application/json");
+        if (method == "DELETE") return cli.Delete(path, h);
+        return cli.Post(path, h, body.dump(), "application/json");
+    }
+    void minutes(int m) { clock.advance_ms(int64_t(m) * 60000); }
+};
+
+}  // namespace
+
+TEST(KioskSessions, AnUnusedLoginEndsAfterTheIdleTimeAndEveryLoginAfterItsLifetime) {
+    Rig r;
+    auto nurse = r.login("nurse", "nurse-password");
+    ASSERT_EQ(nurse.status, 200);
+    r.minutes(29);
+    EXPECT_EQ(r.get(nurse, "/api/alarms")->status, 200) << "used within 30 min: still logged in";
+    r.minutes(29);
+    EXPECT_EQ(r.get(nurse, "/api/alarms")->status, 200) << "each use restarts the idle time";
+    r.minutes(31);
+    EXPECT_EQ(r.get(nurse, "/api/alarms")->status, 401) << "unused for 31 min: logged out";
+
+    auto again = r.login("nurse", "nurse-password");
+    for (int i = 0; i < 3; ++i) {
+        r.minutes(20);
+        EXPECT_EQ(r.get(again, "/api/alarms")->status, 200);
+    }
+    r.minutes(1);  // 61 min after login, with session_max_h: 1
+    EXPECT_EQ(r.get(again, "/api/alarms")->status, 401) << "in use, but past its lifetime";
+}
+
+TEST(KioskSessions, ADisabledAccountIsLoggedOutAtOnceAndAnAdminCanEndLogins) {
+    Rig r;
+    auto boss = r.login("boss", "boss-password");
+    auto nurse = r.login("nurse", "nurse-password");
+    ASSERT_EQ(boss.status, 200);
+    ASSERT_EQ(nurse.status, 200);
+    auto list = json::parse(r.get(boss, "/api/sessions")->body);
+    ASSERT_EQ(list.size(), 2u);
+    std::string nurse_session;
+    for (auto& s : list)
+        if (s["username"] == "nurse") nurse_session = s["id"];
+    ASSERT_FALSE(nurse_session.empty());
+    EXPECT_EQ(json::parse(r.get(nurse, "/api/sessions")->body).size(), 1u) << "staff see only their own";
+    EXPECT_EQ(r.send(boss, "DELETE", "/api/sessions/" + nurse_session, {})->status, 200);
+    EXPECT_EQ(r.get(nurse, "/api/alarms")->status, 401) << "the ended login no longer works";
+
+    nurse = r.login("nurse", "nurse-password");
+    int64_t nurse_id = 0;
+    for (auto& m : r.staff.list())
+        if (m.username == "nurse") nurse_id = m.id;
+    EXPECT_EQ(r.send(nurse, "PUT", "/api/staff/" + std::to_string(nurse_id) + "/active", {{"active", false}})
+                  ->status,
+              403)
+        << "only an admin disables accounts";
+    EXPECT_EQ(r.send(boss, "PUT", "/api/staff/" + std::to_string(nurse_id) + "/active", {{"active", false}})
+                  ->status,
+              200);
+    EXPECT_EQ(r.get(nurse, "/api/alarms")->status, 401) << "logged out everywhere at once";
+    EXPECT_EQ(r.login("nurse", "nurse-password").status, 401) << "and cannot log in again";
+}
+
+TEST(KioskSessions, OnlyAnAdminExemptsAnElderFromTheBlinkCheck) {
+    Rig r;
+    auto nurse = r.login("nurse", "nurse-password");
+    auto boss = r.login("boss", "boss-password");
+    auto made = r.send(nurse, "POST", "/api/elders", {{"name", "张桂英"}});
+    ASSERT_EQ(made->status, 201) << made->body;
+    std::string path = "/api/elders/" + std::to_string(json::parse(made->body)["id"].get<int64_t>());
+    auto refused = r.send(nurse, "PUT", path, {{"name", "张桂英"}, {"liveness_exempt", true}});
+    EXPECT_EQ(refused->status, 403) << refused->body;
+    EXPECT_EQ(r.send(nurse, "PUT", path, {{"name", "张桂英"}, {"address", "五马街道"}})->status, 200)
+        << "other edits by staff still work";
+    EXPECT_EQ(r.send(boss, "PUT", path, {{"name", "张桂英"}, {"liveness_exempt", true}})->status, 200);
+}
