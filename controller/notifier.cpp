@@ -31,15 +31,6 @@ std::string local_hms(int64_t ms, const std::string& tz) {
     return buf;
 }
 
-// 1 Monday … 7 Sunday, and minutes since local midnight.
-std::pair<int, int> local_weekday_minute(int64_t ms, const std::string& tz) {
-    int64_t local = ms + local_offset_ms(tz);
-    int64_t days = local >= 0 ? local / 86400000 : (local - 86399999) / 86400000;
-    int weekday = int(((days + 3) % 7 + 7) % 7) + 1;  // 1970-01-01 was a Thursday
-    int minute = int((local - days * 86400000) / 60000);
-    return {weekday, minute};
-}
-
 // 13800000000, +8613800000000 and 8613800000000 are one phone.
 std::string national(std::string n) {
     if (n.rfind("+86", 0) == 0) return n.substr(3);

@@ -10,6 +10,14 @@ int64_t local_offset_ms(const std::string& timezone) {
     return timezone == "UTC" ? 0 : 8LL * 3600 * 1000;  // config validation allows Asia/Shanghai or UTC
 }
 
+std::pair<int, int> local_weekday_minute(int64_t ms, const std::string& timezone) {
+    int64_t local = ms + local_offset_ms(timezone);
+    int64_t days = local >= 0 ? local / 86400000 : (local - 86399999) / 86400000;
+    int weekday = int(((days + 3) % 7 + 7) % 7) + 1;  // 1970-01-01 was a Thursday
+    int minute = int((local - days * 86400000) / 60000);
+    return {weekday, minute};
+}
+
 int64_t Occupancy::day_start_ms() const {
     const int64_t day = 24LL * 3600 * 1000;
     int64_t off = local_offset_ms(cfg_.site.timezone) - int64_t(cfg_.gate.reset_hour) * 3600 * 1000;

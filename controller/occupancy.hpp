@@ -4,6 +4,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 
 #include "config/config.hpp"
 #include "controller/core/clock.hpp"
@@ -50,5 +51,7 @@ private:
 
 // Site local time offset from UTC in ms (China: +8 h all year, no DST).
 int64_t local_offset_ms(const std::string& timezone);
+// The local weekday (1 Monday … 7 Sunday) and minute of the day: what the duty roster is keyed by.
+std::pair<int, int> local_weekday_minute(int64_t ms, const std::string& timezone);
 
 }  // namespace caregate

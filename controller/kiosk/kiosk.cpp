@@ -116,15 +116,6 @@ json staff_json(const StaffMember& m) {
             {"role", m.role}, {"active", m.active},     {"phone", m.phone}};
 }
 
-// 1 Monday … 7 Sunday, and minutes since local midnight: the rule Notifier::recipients uses for @duty.
-std::pair<int, int> local_weekday_minute(int64_t ms, const std::string& tz) {
-    int64_t local = ms + local_offset_ms(tz);
-    int64_t days = local >= 0 ? local / 86400000 : (local - 86399999) / 86400000;
-    int weekday = int(((days + 3) % 7 + 7) % 7) + 1;  // 1970-01-01 was a Thursday
-    int minute = int((local - days * 86400000) / 60000);
-    return {weekday, minute};
-}
-
 // Minutes since midnight → "HH:MM" (1440 → "24:00").
 std::string hhmm(int64_t minute) {
     char buf[8];
