@@ -45,6 +45,16 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 
 // A view on one YAML mapping that remembers its key path and which keys were read, so that
 // unknown keys (typos) can be rejected once all known ones are consumed.
+// A mapping key as text; a key that is itself a list or a mapping ({[k]: 1}) is an error at it.
+std::string key_text(const std::string& file, const YAML::Node& key) {
+    if (!key.IsScalar()) {
+        auto m = key.Mark();
+        throw ConfigError(file, m.is_null() ? 0 : m.line + 1, m.is_null() ? 0 : m.column + 1, "",
+                          "a key must be a plain name, not a list or a mapping");
+    }
+    return key.Scalar();
+}
+
 class MapReader {
 public:
     MapReader(const std::string& file, YAML::Node node, std::string path)
@@ -81,7 +91,7 @@ public:
                 std::string msg = "is required";
                 if (node_.IsMap())  // a typo of this key is the likeliest cause
                     for (auto it = node_.begin(); it != node_.end(); ++it) {
-                        std::string k = it->first.as<std::string>();
+                        std::string k = key_text(file_, it->first);
                         if (k != key && edit_distance(k, key) <= 2)
                             msg += "; found '" + k + "': did you mean '" + key + "'?";
                     }
@@ -121,7 +131,7 @@ public:
     void finish() const {
         if (!node_.IsMap()) return;
         for (auto it = node_.begin(); it != node_.end(); ++it) {
-            std::string k = it->first.as<std::string>();
+            std::string k = key_text(file_, it->first);
             if (known_.count(k)) continue;
             std::string best;
             size_t best_d = 99;
@@ -173,7 +183,7 @@ std::vector<T> number_list(MapReader& r, const YAML::Node& node, const std::stri
 }
 
 void check_range(MapReader& r, const std::string& key, double v, double lo, double hi) {
-    if (v < lo || v > hi) {
+    if (!std::isfinite(v) || v < lo || v > hi) {  // .nan passes both comparisons
         std::ostringstream ss;
         ss << "must be between " << lo << " and " << hi << ", got " << v;
         r.fail_here(key, ss.str());
@@ -677,6 +687,7 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         n.get("supervision_s", c.notify.supervision_s);
         n.get("sms_reply_ack", c.notify.sms_reply_ack);
         check_range(n, "supervision_s", c.notify.supervision_s, 30, 86400);
+        if (c.notify.kiosk_url.size() > 512) n.fail_here("kiosk_url", "is longer than 512 characters");
         if (!c.notify.kiosk_url.empty() && c.notify.kiosk_url.rfind("https://", 0) != 0 &&
             c.notify.kiosk_url.rfind("http://", 0) != 0)
             n.fail_here("kiosk_url", "must start with https:// (the address staff phones open the kiosk at)");
@@ -722,6 +733,7 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
             bool http = ch.type == "wecom" || ch.type == "dingtalk" || ch.type == "webhook";
             if (http) {
                 if (ch.url.empty()) r.fail_here("url", "is required for a " + ch.type + " channel");
+                if (ch.url.size() > 2048) r.fail_here("url", "is longer than 2048 characters");
                 static const std::regex loopback(
                     R"(http://(127\.[0-9.]+|localhost|\[::1\])(:[0-9]+)?(/.*)?)");
                 if (ch.url.rfind("https://", 0) != 0 && !std::regex_match(ch.url, loopback))
@@ -753,7 +765,7 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
                                                            "water_leak",     "electrical_fault"};
             MapReader er(file, esc, "notify.escalation");
             for (auto it = esc.begin(); it != esc.end(); ++it) {
-                std::string kind = it->first.as<std::string>();
+                std::string kind = key_text(file, it->first);
                 if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end())
                     er.fail(it->first, kind,
                             "is not an alarm kind; use default or one of call fall smoke gas "

@@ -294,6 +294,20 @@ TEST(NotifyConfig, RefusesPlainHttpAwayFromLoopbackAndUnknownChannels) {
     expect_error("  escalation: {meteor: []}\n", "not an alarm kind");
     expect_error("  channels: [{id: c, type: webhook, url: 'https://x', secret: abc}]\n",
                  "never written inline");
+    // Found by fuzz/site_config: these used to escape as other exceptions or overflow the stack.
+    expect_error("  escalation: {[k]: []}\n", "a key must be a plain name");
+    expect_error(
+        "  channels: [{id: c, type: wecom, url: 'http://localhost/" + std::string(30000, 'a') + "'}]\n",
+        "longer than 2048");
+    try {
+        config::parse_config("site: {id: t, name: x}\n[k]: 1\n", "n.yaml");
+        FAIL();
+    } catch (const config::ConfigError& e) {
+        EXPECT_EQ(e.line(), 2);
+    }
+    EXPECT_THROW(config::parse_config("site: {id: t, name: x}\ngate: {fever_c: .nan}\n", "n.yaml"),
+                 config::ConfigError)
+        << "NaN passes < and >, not the range check";
     auto ok = config::parse_config(
         "site: {id: t, name: x}\nnotify:\n  channels: [{id: c, type: wecom, url: 'http://127.0.0.1:9/x'}]\n"
         "  escalation: {default: [{after_s: 0, notify: [c]}], smoke: [{after_s: 0, notify: [c]}]}\n",
