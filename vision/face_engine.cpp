@@ -37,8 +37,43 @@ cv::Mat to_bgr8(const cv::Mat& in) {
     return out;
 }
 
+std::optional<std::pair<uint32_t, uint32_t>> image_size(const std::string& b) {
+    auto u8 = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(b[i])); };
+    auto be16 = [&](size_t i) { return u8(i) << 8 | u8(i + 1); };
+    auto be32 = [&](size_t i) { return be16(i) << 16 | be16(i + 2); };
+    // PNG: signature, then the IHDR chunk with width and height.
+    if (b.size() >= 24 && b.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0 && b.compare(12, 4, "IHDR") == 0)
+        return std::make_pair(be32(16), be32(20));
+    // JPEG: walk the segments to the first start-of-frame (SOF0..SOF15 but DHT, JPG, DAC).
+    if (b.size() >= 4 && u8(0) == 0xFF && u8(1) == 0xD8) {
+        size_t i = 2;
+        while (i + 9 < b.size()) {
+            if (u8(i) != 0xFF) return std::nullopt;
+            uint32_t marker = u8(i + 1);
+            if (marker == 0xFF) {  // fill byte
+                i++;
+                continue;
+            }
+            if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC)
+                return std::make_pair(be16(i + 7), be16(i + 5));
+            if (marker == 0xD9 || marker == 0xDA) return std::nullopt;  // image data before a frame
+            i += 2 + be16(i + 2);
+        }
+    }
+    return std::nullopt;
+}
+
 cv::Mat decode_image(const std::string& bytes, const std::string& what) {
     if (bytes.empty()) throw std::runtime_error(what + ": empty file");
+    // Read from the header before decoding: a small file may announce a gigapixel picture (a
+    // decompression bomb), and only JPEG and PNG decoders are exposed to uploads.
+    auto size = image_size(bytes);
+    if (!size)
+        throw std::runtime_error(what + ": not a JPEG or PNG image (use a photo from a phone or camera)");
+    if (uint64_t(size->first) * size->second > kMaxImagePixels || size->first == 0 || size->second == 0)
+        throw std::runtime_error(what + ": the picture is " + std::to_string(size->first) + "×" +
+                                 std::to_string(size->second) + " pixels; at most " +
+                                 std::to_string(kMaxImagePixels / 1000000) + " million are accepted");
     std::vector<uchar> buf(bytes.begin(), bytes.end());
     cv::Mat img;
     try {

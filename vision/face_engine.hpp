@@ -38,6 +38,10 @@ struct DetectedFace {
 // Throws std::runtime_error naming the file for unreadable or truncated images.
 cv::Mat load_image(const std::string& path);
 cv::Mat decode_image(const std::string& bytes, const std::string& what);
+// Photos are refused beyond this (a 12-megapixel phone photo is well inside), before decoding.
+constexpr uint64_t kMaxImagePixels = 40'000'000;
+// Width and height from a JPEG's or PNG's header, without decoding; nullopt for anything else.
+std::optional<std::pair<uint32_t, uint32_t>> image_size(const std::string& bytes);
 // Normalizes any 1/3/4-channel 8/16-bit image to 8-bit BGR.
 cv::Mat to_bgr8(const cv::Mat& img);
 

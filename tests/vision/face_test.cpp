@@ -326,6 +326,32 @@ TEST(FaceInput, BadAndUnusualImages) {
     write_file(dir.file("truncated.jpg"), jpg.substr(0, jpg.size() / 2));
     write_file(dir.file("text.jpg"), "this is not an image\n");
     write_file(dir.file("empty.png"), "");
+    // A decompression bomb: a valid PNG of 50 000 × 50 000 black pixels is a few MB compressed but
+    // 7.5 GB decoded; it is refused from its header, before any decoder runs.
+    {
+        cv::Mat small(8, 8, CV_8UC3, cv::Scalar(0, 0, 0));
+        std::vector<uchar> png;
+        cv::imencode(".png", small, png);
+        std::string bomb(png.begin(), png.end());
+        for (int i = 0; i < 2; ++i)  // IHDR width and height, big-endian, at bytes 16 and 20
+            for (int k = 0; k < 4; ++k) bomb[size_t(16 + 4 * i + k)] = char((50000u >> (24 - 8 * k)) & 0xFF);
+        write_file(dir.file("bomb.png"), bomb);
+        try {
+            vision::load_image(dir.file("bomb.png"));
+            FAIL() << "a 2.5-gigapixel header was decoded";
+        } catch (const std::runtime_error& e) {
+            EXPECT_NE(std::string(e.what()).find("50000×50000 pixels"), std::string::npos) << e.what();
+        }
+        auto sz = vision::image_size(read_file(faces_dir() + "/obama_1.jpg"));
+        ASSERT_TRUE(sz);
+        cv::Mat decoded = vision::load_image(faces_dir() + "/obama_1.jpg");
+        EXPECT_EQ(int(sz->first), decoded.cols) << "the JPEG header walk finds the frame size";
+        EXPECT_EQ(int(sz->second), decoded.rows);
+        cv::Mat bmp_src(4, 4, CV_8UC3);
+        cv::imwrite(dir.file("photo.bmp"), bmp_src);
+        EXPECT_THROW(vision::load_image(dir.file("photo.bmp")), std::runtime_error)
+            << "only JPEG and PNG decoders are exposed";
+    }
     for (auto f : {"truncated.jpg", "text.jpg", "empty.png", "missing.jpg"}) {
         try {
             vision::load_image(dir.file(f));
