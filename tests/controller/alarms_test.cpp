@@ -42,6 +42,19 @@ struct Fixture {
     }
 };
 
+// The rules engine on a fixture's store and clock, for a site config.
+struct RulesRig {
+    RulesRig(Fixture& f, const config::SiteConfig& cfg)
+        : occ(*f.store, f.clock, cfg),
+          checkins(*f.store, f.clock, f.outbox, occ, 30, "hall"),
+          rules(cfg, bus, *f.store, f.clock, *f.alarms, checkins, metrics) {}
+    Bus bus;
+    Metrics metrics;
+    Occupancy occ;
+    CheckinService checkins;
+    RulesEngine rules;
+};
+
 TEST(Alarms, PressAckDispatchResolveLeavesTheFullRecord) {
     Fixture f;
     auto a = f.alarms->raise("call", "bath_call_1", "bath", "device:bath_call_1");
@@ -206,11 +219,8 @@ TEST(Rules, DeviceEventsBecomeAlarmsAndHealthRecords) {
         "mqtt_devices: [{id: sos1, topic: zigbee2mqtt/sos1, kind: call_button, zone: bath, model: "
         "ts0215a_sos}]\n",
         "x.yaml");
-    Bus bus;
-    Metrics metrics;
-    Occupancy occ(*f.store, f.clock, cfg);
-    CheckinService checkins(*f.store, f.clock, f.outbox, occ, 30, "hall");
-    RulesEngine rules(cfg, bus, *f.store, f.clock, *f.alarms, checkins, metrics);
+    RulesRig rig(f, cfg);
+    RulesEngine& rules = rig.rules;
     rules.handle(ButtonPressed{"sos1", "", "call", kT0});
     rules.handle(ButtonPressed{"sos1", "", "call", kT0});
     auto open = f.alarms->list(true);
@@ -252,11 +262,8 @@ TEST(Rules, ABusDownIsOneAlarmNamingEveryDeviceOnIt) {
         "{id: c2, name: 二号卫生间呼叫器, kind: call_button, zone: bath, unit_id: 2, points: [{address: 0, "
         "meaning: call}]}]}]\n",
         "x.yaml");
-    Bus bus;
-    Metrics metrics;
-    Occupancy occ(*f.store, f.clock, cfg);
-    CheckinService checkins(*f.store, f.clock, f.outbox, occ, 30, "hall");
-    RulesEngine rules(cfg, bus, *f.store, f.clock, *f.alarms, checkins, metrics);
+    RulesRig rig(f, cfg);
+    RulesEngine& rules = rig.rules;
     rules.handle(BusHealth{"b1", false, "link down for 1000 ms: Connection refused", {"c1", "c2"}, kT0});
     rules.handle(BusHealth{"b1", false, "link down for 1000 ms: Connection refused", {"c1", "c2"}, kT0});
     auto open = f.alarms->list(true);
@@ -288,11 +295,8 @@ TEST(Rules, ABathroomOccupiedPastItsLimitIsAnAlarm) {
         "30}]\n"
         "mqtt_devices: [{id: pir1, topic: z/pir1, kind: occupancy, zone: bath, model: zigbee_occupancy}]\n",
         "x.yaml");
-    Bus bus;
-    Metrics metrics;
-    Occupancy occ(*f.store, f.clock, cfg);
-    CheckinService checkins(*f.store, f.clock, f.outbox, occ, 30, "hall");
-    RulesEngine rules(cfg, bus, *f.store, f.clock, *f.alarms, checkins, metrics);
+    RulesRig rig(f, cfg);
+    RulesEngine& rules = rig.rules;
     f.clock.set_ms(1796191401000);  // 14:03 in Beijing: the day limit
     rules.handle(PresenceReported{"pir1", "", true, f.clock.now_ms()});
     f.clock.advance_ms(19 * 60000);
