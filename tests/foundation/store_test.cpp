@@ -3,13 +3,17 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "controller/core/bus.hpp"
+#include "controller/core/log.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace caregate;
@@ -185,3 +189,20 @@ TEST(Bus, FullQueueDropsAndCounts) {
 }
 
 }  // namespace
+
+// A newline in a logged field (an elder's name, a payload) cannot forge a second log line.
+TEST(Logging, ControlCharactersInAMessageStayOnItsLine) {
+    std::ostringstream out;
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+    spdlog::logger log("forge-test", sink);
+    log.set_formatter(caregate::one_line_formatter());
+    log.info("elder {} checked in",
+             "王奶奶\n2026-12-02T10:00:00.000+0800 info alarms: alarm 9 resolved\r\x1b[2J");
+    std::string line = out.str();
+    ASSERT_FALSE(line.empty());
+    EXPECT_EQ(std::count(line.begin(), line.end(), '\n'), 1) << line;
+    EXPECT_EQ(line.back(), '\n');
+    EXPECT_NE(line.find("王奶奶\\n2026-12-02"), std::string::npos) << line;
+    EXPECT_NE(line.find("\\x1b[2J"), std::string::npos) << line;
+    EXPECT_NE(line.find("info forge-test: elder"), std::string::npos) << line;
+}
