@@ -8,6 +8,7 @@
 #include "controller/core/log.hpp"
 #include "controller/door_speaker.hpp"
 #include "controller/occupancy.hpp"
+#include "controller/staff.hpp"
 #include "notify/chat_robot.hpp"
 #include "notify/modem.hpp"
 
@@ -138,13 +139,9 @@ std::vector<std::string> Notifier::recipients(sqlite3* db, const config::NotifyC
     for (auto& t : ch.to) {
         if (t == "@duty") {
             auto [weekday, minute] = local_weekday_minute(a.raised_at, cfg_.site.timezone);
-            Stmt s(db,
-                   "SELECT DISTINCT s.phone FROM duty_shifts d JOIN staff s ON s.id=d.staff_id WHERE "
-                   "d.weekday=? "
-                   "AND d.start_min<=? AND d.end_min>? AND s.active=1 AND COALESCE(s.phone,'')<>''");
-            s.bind(1, weekday).bind(2, minute).bind(3, minute);
             size_t before = out.size();
-            while (s.step()) add(s.str(0));
+            for (auto& o : on_shift(db, weekday, minute))
+                if (o.reachable()) add(o.phone);
             if (out.size() == before)
                 note += "值班表中此时无人值班（或未登记手机号），" + ch.id + " 未能通知值班人员；";
         } else if (t == "@family") {
@@ -436,8 +433,8 @@ void Notifier::run(Lane& lane) {
                 // Answered meanwhile (here, or from another process such as the CLI): nobody
                 // further needs telling.
                 if (a->state != "raised") {
-                    store_.write([&](sqlite3* db) { answered(db, *a); });
                     store_.write([&](sqlite3* db) {
+                        answered(db, *a);  // its other pending rows, then this claimed one
                         Stmt s(
                             db,
                             "UPDATE notifications SET state='cancelled', result=?, updated_at=? WHERE id=?");

@@ -49,6 +49,17 @@ StaffMember StaffAccounts::add(const std::string& username, const std::string& d
     });
 }
 
+std::vector<OnShift> on_shift(sqlite3* db, int weekday, int minute) {
+    Stmt s(db,
+           "SELECT DISTINCT s.id, s.display_name, COALESCE(s.phone,''), s.active FROM duty_shifts d "
+           "JOIN staff s ON s.id=d.staff_id WHERE d.weekday=? AND d.start_min<=? AND d.end_min>? "
+           "ORDER BY s.display_name, s.id");
+    s.bind(1, weekday).bind(2, minute).bind(3, minute);
+    std::vector<OnShift> out;
+    while (s.step()) out.push_back({s.i64(0), s.str(1), s.str(2), s.i64(3) != 0});
+    return out;
+}
+
 bool StaffAccounts::acquire_hash_slot() {
     std::unique_lock<std::mutex> lock(hash_mu_);
     if (!hash_cv_.wait_for(lock, std::chrono::milliseconds(kHashWaitMs),

@@ -24,6 +24,17 @@ struct StaffMember {
 
 enum class LoginResult { ok, bad_credentials, locked, busy };
 
+// Someone whose duty shift covers a moment; reachable when active and with a phone. The one rule
+// for who "@duty" is: the notifier texts and rings them, the kiosk's 值班 page shows them.
+struct OnShift {
+    int64_t staff_id = 0;
+    std::string display_name;
+    std::string phone;
+    bool active = true;
+    bool reachable() const { return active && !phone.empty(); }
+};
+std::vector<OnShift> on_shift(sqlite3* db, int weekday, int minute);
+
 class StaffAccounts {
 public:
     static constexpr int kMaxFailures = 5;

@@ -373,19 +373,14 @@ json Kiosk::duty() {
                               {"end", hhmm(s.i64(6))},
                               {"active", s.i64(7) != 0}});
         json now_on = json::array(), unreachable = json::array();
-        Stmt n(db,
-               "SELECT DISTINCT s.id, s.display_name, COALESCE(s.phone,''), s.active FROM duty_shifts d "
-               "JOIN staff s ON s.id=d.staff_id WHERE d.weekday=? AND d.start_min<=? AND d.end_min>? "
-               "ORDER BY s.display_name, s.id");
-        n.bind(1, weekday).bind(2, minute).bind(3, minute);
-        while (n.step()) {
-            bool active = n.i64(3) != 0;
-            if (active && !n.str(2).empty())
-                now_on.push_back({{"staff_id", n.i64(0)}, {"display_name", n.str(1)}, {"phone", n.str(2)}});
+        for (auto& o : on_shift(db, weekday, minute)) {
+            if (o.reachable())
+                now_on.push_back(
+                    {{"staff_id", o.staff_id}, {"display_name", o.display_name}, {"phone", o.phone}});
             else
-                unreachable.push_back({{"staff_id", n.i64(0)},
-                                       {"display_name", n.str(1)},
-                                       {"reason", active ? "未登记手机号" : "账号已停用"}});
+                unreachable.push_back({{"staff_id", o.staff_id},
+                                       {"display_name", o.display_name},
+                                       {"reason", o.active ? "未登记手机号" : "账号已停用"}});
         }
         return json{{"shifts", shifts},
                     {"on_duty_now", now_on},
