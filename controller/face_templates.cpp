@@ -42,7 +42,9 @@ FaceKey FaceKey::load(const std::string& path) {
     std::stringstream ss;
     ss << f.rdbuf();
     std::string raw = ss.str();
-    while (!raw.empty() && (raw.back() == '\n' || raw.back() == '\r')) raw.pop_back();
+    // A binary key is exactly 32 bytes and may end in 0x0a or 0x0d; only a hex key has a line end to drop.
+    if (raw.size() != 32)
+        while (!raw.empty() && (raw.back() == '\n' || raw.back() == '\r')) raw.pop_back();
     FaceKey k;
     if (raw.size() == 32) {
         std::memcpy(k.key_.data(), raw.data(), 32);
@@ -60,8 +62,13 @@ void FaceKey::create(const std::string& path) {
     if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
     unsigned char k[32];
     randombytes_buf(k, sizeof k);
+    // Written as hex so the file survives editors and copy/paste; load() also takes 32 raw bytes.
+    char hex[65];
+    sodium_bin2hex(hex, sizeof hex, k, sizeof k);
+    sodium_memzero(k, sizeof k);
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    f.write(reinterpret_cast<const char*>(k), sizeof k);
+    f << hex << '\n';
+    sodium_memzero(hex, sizeof hex);
     if (!f) throw std::runtime_error("cannot write face template key " + path);
     f.close();
     chmod(path.c_str(), 0600);

@@ -129,6 +129,12 @@ TEST(FaceTemplates, KeyFileErrorsSayHowToFixThem) {
     caregate::testing::write_file(dir.file("hex"), std::string(64, 'a') + "\n");
     ::chmod(dir.file("hex").c_str(), 0600);
     EXPECT_NO_THROW(FaceKey::load(dir.file("hex")));
+    // A raw 32-byte key may end in a line-feed or carriage-return byte; it is still 32 bytes.
+    for (char last : {'\n', '\r'}) {
+        caregate::testing::write_file(dir.file("raw"), std::string(31, '\x5a') + last);
+        ::chmod(dir.file("raw").c_str(), 0600);
+        EXPECT_NO_THROW(FaceKey::load(dir.file("raw"))) << int(last);
+    }
 }
 
 }  // namespace
