@@ -218,13 +218,55 @@ void parse_point(MapReader& r, Point& p) {
     r.get("scale", p.scale);
     r.get("meaning", p.meaning, true);
     r.get("channel", p.channel);
+    r.get("type", p.type);
+    double above = 0;
+    if (r.has("alarm_above")) {
+        r.get("alarm_above", above);
+        p.alarm_above = above;
+        p.clear_below = above * 0.9;
+    }
     check_one_of(r, "table", p.table, {"coils", "discrete_inputs", "holding_registers", "input_registers"});
     check_range(r, "address", p.address, 0, 65535);
     check_range(r, "count", p.count, 1, 125);
     check_range(r, "channel", p.channel, -1, 15);
-    check_one_of(r, "meaning", p.meaning,
-                 {"call", "cancel", "fall", "cord_pulled", "temperature", "counter_in", "counter_out",
-                  "output", "status"});
+    check_one_of(r, "type", p.type, {"", "u16", "s16", "u32", "s32", "f32"});
+    if (p.type == "u32" || p.type == "s32" || p.type == "f32") p.count = 2;
+    std::vector<std::string> meanings = {"call",        "cancel",      "fall",   "cord_pulled", "temperature",
+                                         "counter_in",  "counter_out", "output", "status"};
+    for (auto& st : {"smoke", "gas", "water_leak", "tamper", "presence", "motion", "contact", "battery_low"})
+        meanings.push_back(st);
+    for (auto& st : {"residual_current_ma", "cable_temp_c", "voltage_v", "current_a", "power_w", "energy_kwh",
+                     "battery_pct", "link_quality", "target_distance_m"})
+        meanings.push_back(st);
+    check_one_of(r, "meaning", p.meaning, meanings);
+    if (p.alarm_above && !devices::is_electrical_state(p.meaning))
+        r.fail_here("alarm_above", "thresholds are for electrical readings (residual_current_ma, cable_temp_c, "
+                                   "voltage_v, current_a, power_w)");
+}
+
+// A device's thresholds: {state: alarm_above}, overriding its model's.
+std::map<std::string, double> parse_thresholds(MapReader& r, const devices::DeviceModel& m) {
+    std::map<std::string, double> out;
+    YAML::Node t = r.raw("thresholds");
+    if (!t.IsDefined() || t.IsNull()) return out;
+    if (!t.IsMap()) r.fail(t, "thresholds", "a mapping: {residual_current_ma: 300, cable_temp_c: 70}");
+    for (auto it = t.begin(); it != t.end(); ++it) {
+        std::string state = it->first.IsScalar() ? it->first.Scalar() : "";
+        const auto* src = m.find(state);
+        if (!devices::is_electrical_state(state) || !src)
+            r.fail(it->first, "thresholds",
+                   "'" + state + "' is not an electrical reading of model " + m.id +
+                       " (residual_current_ma, cable_temp_c, voltage_v, current_a, power_w)");
+        double v = 0;
+        try {
+            v = it->second.as<double>();
+        } catch (const YAML::Exception&) {
+            r.fail(it->second, "thresholds", "the threshold of " + state + " must be a number");
+        }
+        if (!std::isfinite(v) || v <= 0) r.fail(it->second, "thresholds", "must be a number above 0");
+        out[state] = v;
+    }
+    return out;
 }
 
 }  // namespace
@@ -254,6 +296,12 @@ const std::vector<EscalationStep>* Notify::chain_for(const std::string& alarm_ki
     for (auto& [kind, steps] : escalation)
         if (kind == "default") return &steps;
     return nullptr;
+}
+
+bool Notify::has_own_chain(const std::string& alarm_kind) const {
+    for (auto& [kind, steps] : escalation)
+        if (kind == alarm_kind) return true;
+    return false;
 }
 
 const NotifyChannel* Notify::find_channel(const std::string& id) const {
@@ -588,6 +636,46 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         c.cameras.push_back(cam);
     });
 
+    // The device-model library, read before the devices that name its models.
+    {
+        namespace fs = std::filesystem;
+        YAML::Node dl = top.raw("device_library");
+        if (dl.IsDefined() && !dl.IsNull()) {
+            if (!dl.IsSequence())
+                top.fail(dl, "device_library", "a list of folders of device models: [devices, /etc/caregate/devices]");
+            for (auto n : dl) {
+                if (!n.IsScalar() || n.Scalar().empty()) top.fail(n, "device_library", "each entry is a folder");
+                fs::path d = n.Scalar();
+                if (d.is_relative()) d = fs::path(file).parent_path() / d;
+                c.device_library.push_back(d.lexically_normal().string());
+            }
+        }
+        std::vector<std::string> dirs{devices::DeviceLibrary::builtin_dir()};
+        dirs.insert(dirs.end(), c.device_library.begin(), c.device_library.end());
+        try {
+            c.models = std::make_shared<const devices::DeviceLibrary>(devices::DeviceLibrary::load(dirs));
+        } catch (const devices::ModelError& e) {
+            top.fail(dl.IsDefined() ? dl : root, "device_library", e.what());
+        }
+    }
+    auto find_model = [&](MapReader& r, const std::string& id, const std::string& transport) {
+        const devices::DeviceModel* m = c.models->find(id);
+        if (!m) {
+            std::string folders;
+            for (auto& d : c.models->dirs()) folders += (folders.empty() ? "" : ", ") + d;
+            r.fail_here("model", "'" + id + "' is not in the device library (folders: " + folders +
+                                     "); add a model file there, or name its folder in device_library");
+        }
+        if (m->transport != transport)
+            r.fail_here("model", "'" + id + "' is a " + m->transport + " model (" + m->file + "); list it under " +
+                                     (m->transport == "mqtt" ? "mqtt_devices:" : "buses: devices:"));
+        return m;
+    };
+    std::vector<std::string> kinds = {"call_button", "pull_cord", "fall_sensor", "ir_thermometer", "di_module",
+                                      "do_module",   "door_counter", "thermometer", "occupancy", "door_contact"};
+    for (auto& k : devices::device_kinds())
+        if (std::find(kinds.begin(), kinds.end(), k) == kinds.end()) kinds.push_back(k);
+
     std::map<std::string, std::string> addr_owner;  // "bus/unit/table/address" -> device id
     top.each("buses", [&](MapReader& r, size_t) {
         Bus b;
@@ -623,7 +711,13 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
             ModbusDevice dev;
             d.get("id", dev.id, true);
             d.get("name", dev.name);
-            d.get("kind", dev.kind, true);
+            d.get("model", dev.model);
+            const devices::DeviceModel* model = dev.model.empty() ? nullptr : find_model(d, dev.model, "modbus");
+            if (model) {
+                dev.kind = model->kind;
+                if (model->poll_ms) dev.poll_ms = model->poll_ms;
+            }
+            d.get("kind", dev.kind, !model);
             d.get("zone", dev.zone);
             d.get("unit_id", dev.unit_id);
             d.get("poll_ms", dev.poll_ms);
@@ -631,13 +725,44 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
             d.get("max_silence_s", dev.max_silence_s);
             unique_id(d, dev.id);
             check_zone(d, dev.zone);
-            check_one_of(d, "kind", dev.kind,
-                         {"call_button", "pull_cord", "fall_sensor", "ir_thermometer", "di_module",
-                          "do_module", "door_counter"});
+            check_one_of(d, "kind", dev.kind, kinds);
             check_range(d, "unit_id", dev.unit_id, 1, 247);
             check_range(d, "poll_ms", dev.poll_ms, 10, 600000);
             check_range(d, "debounce_ms", dev.debounce_ms, 0, 10000);
             check_range(d, "max_silence_s", dev.max_silence_s, 1, 86400);
+            if (model) {
+                if (d.has("points"))
+                    d.fail_here("points", "model " + model->id + " already says which registers to read; "
+                                          "remove points: (or model:)");
+                auto thresholds = parse_thresholds(d, *model);
+                for (auto& st : model->states) {
+                    Point p;
+                    p.table = st.table;
+                    p.address = st.address;
+                    p.channel = st.bit;
+                    p.type = st.type == "bool" ? "" : st.type;
+                    p.count = (p.type == "u32" || p.type == "s32" || p.type == "f32") ? 2 : 1;
+                    p.words_big_endian = st.words_big_endian;
+                    p.scale = st.scale;
+                    p.min = st.min;
+                    p.max = st.max;
+                    p.alarm_above = st.alarm_above;
+                    p.clear_below = st.clear_below;
+                    if (auto it = thresholds.find(st.state); it != thresholds.end()) {
+                        p.alarm_above = it->second;
+                        p.clear_below = it->second * 0.9;
+                    }
+                    p.meaning = st.state == "temperature_c" ? "temperature" : st.state;
+                    std::string key = b.id + "/" + std::to_string(dev.unit_id) + "/" + p.table + "/" +
+                                      std::to_string(p.address) + "/" + std::to_string(p.channel);
+                    auto [it, fresh] = addr_owner.emplace(key, dev.id);
+                    if (!fresh && it->second != dev.id)
+                        d.fail_here("unit_id", "bus " + b.id + " unit " + std::to_string(dev.unit_id) +
+                                                   " is already read by device '" + it->second +
+                                                   "' at the addresses of model " + model->id);
+                    dev.points.push_back(p);
+                }
+            }
             d.each("points", [&](MapReader& pr, size_t) {
                 Point p;
                 parse_point(pr, p);
@@ -663,19 +788,19 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         r.get("name", d.name);
         r.get("topic", d.topic, true);
         r.get("model", d.model);
-        r.get("kind", d.kind, true);
+        if (d.model.empty()) d.model = "generic";
+        const devices::DeviceModel* model = find_model(r, d.model, "mqtt");
+        d.kind = model->kind;
+        d.battery = model->power == "battery";
+        d.max_silence_s = model->default_silence_s();
+        r.get("kind", d.kind);
         r.get("zone", d.zone);
         r.get("max_silence_s", d.max_silence_s);
         r.get("battery", d.battery);
-        if (d.model.empty()) d.model = "generic";
+        d.thresholds = parse_thresholds(r, *model);
         unique_id(r, d.id);
         check_zone(r, d.zone);
-        check_one_of(
-            r, "kind", d.kind,
-            {"call_button", "fall_sensor", "thermometer", "occupancy", "door_contact", "door_counter"});
-        check_one_of(r, "model", d.model,
-                     {"generic", "ts0215a_sos", "mir_he200_fall", "zigbee_button", "zigbee_occupancy",
-                      "zigbee_fall", "zigbee_contact"});
+        check_one_of(r, "kind", d.kind, kinds);
         check_range(r, "max_silence_s", d.max_silence_s, 0, 30 * 86400);
         if (d.topic.find_first_of("#+") != std::string::npos)
             r.fail_here("topic", "must be one exact topic, without the wildcards + or #");

@@ -3,10 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "devices/model_library.hpp"
 
 namespace caregate::config {
 
@@ -143,14 +147,22 @@ struct Point {
     int address = 0;
     int count = 1;
     double scale = 1.0;   // value = raw * scale (registers)
-    std::string meaning;  // call, cancel, fall, cord_pulled, temperature, counter_in, counter_out, output
+    std::string meaning;  // call, cancel, fall, cord_pulled, temperature, counter_in, counter_out, output,
+                          // or a device-model state (smoke, residual_current_ma, ...: devices/model_library.hpp)
     int channel = -1;     // which bit (for di modules); -1: the register value itself
+    // Register decoding: "" (legacy: signed 16-bit, or signed 32-bit when count is 2), u16, s16, u32,
+    // s32, f32. 32-bit values are high word first unless words_big_endian is false.
+    std::string type;
+    bool words_big_endian = true;
+    std::optional<double> min, max;                  // plausible range; outside → counted invalid
+    std::optional<double> alarm_above, clear_below;  // electrical thresholds (electrical_fault)
 };
 
 struct ModbusDevice {
     std::string id;
     std::string name;
-    std::string kind;  // call_button, pull_cord, fall_sensor, ir_thermometer, di_module, do_module
+    std::string model;  // a device-model id: its registers become the points (empty: points as written)
+    std::string kind;   // call_button, pull_cord, fall_sensor, ir_thermometer, di_module, do_module, ...
     std::string zone;
     int unit_id = 1;
     int poll_ms = 100;
@@ -185,8 +197,9 @@ struct MqttDevice {
     std::string model;  // generic, ts0215a_sos, mir_he200_fall, ... (see devices/README.md)
     std::string kind;   // call_button, fall_sensor, thermometer, occupancy
     std::string zone;
-    int max_silence_s = 0;  // 0: rely on availability only
+    int max_silence_s = 0;  // 0: rely on availability only (default: from the model's power supply)
     bool battery = false;
+    std::map<std::string, double> thresholds;  // state → alarm_above, overriding the model's
 };
 
 struct City {
@@ -265,6 +278,7 @@ struct Notify {
     int supervision_s = 300;    // a channel failing (or a modem without signal) this long → an alarm
     bool sms_reply_ack = true;  // an SMS reply "1" from a notified phone acknowledges the alarm
     const std::vector<EscalationStep>* chain_for(const std::string& alarm_kind) const;
+    bool has_own_chain(const std::string& alarm_kind) const;  // not only the default
     const NotifyChannel* find_channel(const std::string& id) const;
 };
 
@@ -286,6 +300,9 @@ struct SiteConfig {
     std::vector<Camera> cameras;
     std::vector<Bus> buses;
     std::vector<MqttDevice> mqtt_devices;
+    // The device-model library: the shipped folder, then the site's device_library folders.
+    std::vector<std::string> device_library;
+    std::shared_ptr<const devices::DeviceLibrary> models;
 
     const Zone* find_zone(const std::string& id) const;
     // The names staff know a zone or a device (call point, sensor, camera, thermometer) by, as the

@@ -25,5 +25,7 @@ void register_alarm_commands(CLI::App& app, CommandContext& ctx);
 void register_elder_commands(CLI::App& app, CommandContext& ctx);
 // Commands contributed by later parts (face, sim, staff, events, city); see cli_extra.cpp.
 void register_extra_commands(CLI::App& app, CommandContext& ctx);
+// `caregate devices models|check|try` (cli_devices.cpp).
+void register_device_commands(CLI::App& app, CommandContext& ctx);
 
 }  // namespace caregate

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
     register_alarm_commands(app, ctx);
     register_elder_commands(app, ctx);
     register_extra_commands(app, ctx);
+    register_device_commands(app, ctx);
 
     // Let `--config` be given after the leaf command too: `caregate staff add x --config f`.
     std::function<void(CLI::App*)> fall = [&](CLI::App* a) {

@@ -168,9 +168,11 @@ std::vector<std::string> Notifier::raised(sqlite3* db, const Alarm& a) {
         db,
         "INSERT INTO notifications(alarm_id, step, channel, recipient, due_at, next_try, state, updated_at) "
         "VALUES(?,?,?,?,?,?,'pending',?) ON CONFLICT(alarm_id, channel, recipient) DO NOTHING");
+    // A fire (smoke, gas) goes to everyone at once unless the site wrote a chain for that kind.
+    bool everyone_at_once = (a.kind == "smoke" || a.kind == "gas") && !cfg_.notify.has_own_chain(a.kind);
     for (size_t i = 0; i < chain->size(); ++i) {
         const auto& step = (*chain)[i];
-        int64_t due = a.raised_at + int64_t(step.after_s) * 1000;
+        int64_t due = a.raised_at + (everyone_at_once ? 0 : int64_t(step.after_s) * 1000);
         for (auto& id : step.notify) {
             const auto* ch = cfg_.notify.find_channel(id);
             if (!ch) continue;  // validated at load

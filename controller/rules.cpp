@@ -16,6 +16,7 @@ RulesEngine::RulesEngine(const config::SiteConfig& cfg, Bus& bus, Store& store, 
       clock_(clock),
       alarms_(alarms),
       checkins_(checkins),
+      safety_(cfg, store, clock, alarms),
       rule_errors_(metrics.counter("caregate_rule_errors_total", "Events the rules engine could not apply")) {
     for (auto& b : cfg.buses)
         for (auto& d : b.devices) device_zone_[d.id] = d.zone;
@@ -36,6 +37,11 @@ void RulesEngine::stop() {
     if (!running_.exchange(false)) return;
     sub_->close();
     if (thread_.joinable()) thread_.join();
+    try {
+        safety_.flush(clock_.now_ms(), true);  // the minute being collected is kept too
+    } catch (const std::exception& ex) {
+        logger("rules")->error("could not keep the last readings: {}", ex.what());
+    }
 }
 
 std::string RulesEngine::zone_of(const std::string& device_id) const {
@@ -60,6 +66,7 @@ void RulesEngine::tick() {
     try {
         alarms_.tick();
         check_long_occupancy(clock_.now_ms());
+        safety_.flush(clock_.now_ms());
     } catch (const std::exception& ex) {
         rule_errors_++;
         logger("rules")->error("escalation tick failed: {}", ex.what());
@@ -152,6 +159,10 @@ void RulesEngine::handle(const Event& ev) {
                     }
                 } else if constexpr (std::is_same_v<T, PresenceReported>) {
                     presence(e);
+                } else if constexpr (std::is_same_v<T, DeviceCondition>) {
+                    safety_.condition(e);
+                } else if constexpr (std::is_same_v<T, Measurement>) {
+                    safety_.measurement(e);
                 } else if constexpr (std::is_same_v<T, BusHealth>) {
                     std::string source = "bus:" + e.bus_id;
                     if (!e.online) {

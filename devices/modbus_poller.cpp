@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <set>
 #include <tuple>
 
@@ -15,6 +16,18 @@ namespace {
 bool is_bit_table(const std::string& t) { return t == "coils" || t == "discrete_inputs"; }
 bool is_edge_meaning(const std::string& m) {
     return m == "call" || m == "cancel" || m == "fall" || m == "cord_pulled";
+}
+// Conditions reported on both edges (a detector back to normal, a room free again), debounced too.
+bool is_level_meaning(const std::string& m) {
+    return m == "smoke" || m == "gas" || m == "water_leak" || m == "tamper" || m == "battery_low" ||
+           m == "presence" || m == "motion" || m == "contact";
+}
+// A register value as its point's type says (legacy points: signed 16-bit, or signed 32-bit when
+// count is 2, high word first), before scaling.
+double decode(const config::Point& pt, const uint16_t* regs) {
+    if (!pt.type.empty()) return devices::decode_registers(pt.type, pt.words_big_endian, regs);
+    if (pt.count >= 2) return int32_t(uint32_t(regs[0]) << 16 | regs[1]);
+    return int16_t(regs[0]);
 }
 // A device is offline after this many polls in a row failed (about 3 poll periods plus timeouts).
 constexpr int kOfflineAfterFailures = 3;
@@ -133,12 +146,14 @@ void ModbusBusPoller::set_health(DeviceState& d, bool online, const std::string&
 
 void ModbusBusPoller::apply(DeviceState& d, PointState& p, double value, int64_t now) {
     const auto& m = p.point->meaning;
-    if (is_edge_meaning(m)) {
+    bool level_meaning = is_level_meaning(m);
+    if (is_edge_meaning(m) || level_meaning) {
         bool level = value != 0;
         if (!p.stable) {  // first reading: a call already active at start-up is still a call
             p.stable = level;
             p.candidate = level;
             p.candidate_since = now;
+            if (level_meaning) return report_level(d, m, level, now);  // the first state is news too
             if (!level || m == "cancel") return;
         } else {
             if (level != p.candidate) {
@@ -153,6 +168,7 @@ void ModbusBusPoller::apply(DeviceState& d, PointState& p, double value, int64_t
             }
             if (p.candidate == *p.stable || now - p.candidate_since < d.cfg->debounce_ms) return;
             p.stable = p.candidate;
+            if (level_meaning) return report_level(d, m, *p.stable, now);
             if (!*p.stable) return;  // release: nothing to report
         }
         if (m == "call")
@@ -173,6 +189,16 @@ void ModbusBusPoller::apply(DeviceState& d, PointState& p, double value, int64_t
         bool changed = !p.last_value || std::fabs(*p.last_value - value) >= 0.05;
         p.last_value = value;
         if (changed && value >= 30) bus_.publish(TemperatureReading{d.cfg->id, value, now, std::nullopt});
+    } else if (devices::is_numeric_state(m)) {
+        const auto& pt = *p.point;
+        if (!std::isfinite(value) || (pt.min && value < *pt.min) || (pt.max && value > *pt.max)) {
+            std::lock_guard<std::mutex> lock(mu_);
+            d.stats.invalid++;
+            return;
+        }
+        p.last_value = value;
+        // Every read is sent: the rules keep the per-minute series and judge thresholds at once.
+        bus_.publish(Measurement{d.cfg->id, d.cfg->zone, m, value, pt.alarm_above, pt.clear_below, now});
     } else if (m == "counter_in" || m == "counter_out") {
         if (p.last_value) {
             double delta = value - *p.last_value;
@@ -183,6 +209,13 @@ void ModbusBusPoller::apply(DeviceState& d, PointState& p, double value, int64_t
         }
         p.last_value = value;
     }
+}
+
+void ModbusBusPoller::report_level(DeviceState& d, const std::string& meaning, bool on, int64_t now) {
+    if (meaning == "presence" || meaning == "motion" || meaning == "contact")
+        bus_.publish(PresenceReported{d.cfg->id, d.cfg->zone, on, now});
+    else
+        bus_.publish(DeviceCondition{d.cfg->id, d.cfg->zone, meaning, on, now});
 }
 
 std::vector<ModbusBusPoller::Read> ModbusBusPoller::plan(const std::vector<DeviceState*>& due) const {
@@ -280,10 +313,8 @@ bool ModbusBusPoller::poll(const std::vector<DeviceState*>& due, int64_t now) {
                 value = bits[p.offset];
             else if (pt.channel >= 0)
                 value = (regs[p.offset] >> pt.channel) & 1;
-            else if (pt.count >= 2)
-                value = double(int32_t(uint32_t(regs[p.offset]) << 16 | regs[p.offset + 1])) * pt.scale;
             else
-                value = double(int16_t(regs[p.offset])) * pt.scale;  // temperatures are signed tenths
+                value = decode(pt, &regs[p.offset]) * pt.scale;
             // Values are applied only from successful reads: an error never looks like an edge.
             apply(*p.d, p.d->points[p.point], value, at);
         }

@@ -89,6 +89,7 @@ private:
     // Reads the due devices; false on a transport error that needs a reconnect.
     bool poll(const std::vector<DeviceState*>& due, int64_t now);
     void apply(DeviceState& d, PointState& p, double value, int64_t now);
+    void report_level(DeviceState& d, const std::string& meaning, bool on, int64_t now);
     void set_health(DeviceState& d, bool online, const std::string& reason, int64_t now);
     // The link itself (connection refused or reset, serial port gone): reported once for the bus
     // after a short grace, so a single quick reconnect is not an alarm.

@@ -6,8 +6,13 @@ namespace caregate::devices {
 
 MqttSensorBridge::MqttSensorBridge(const config::SiteConfig& cfg, Bus& bus, const Clock& clock,
                                    size_t capacity)
-    : cfg_(cfg), bus_(bus), clock_(clock), capacity_(capacity) {
+    : cfg_(cfg), bus_(bus), clock_(clock), capacity_(capacity), library_(cfg.models) {
     for (auto& d : cfg_.mqtt_devices) by_topic_[d.topic].cfg = &d;
+}
+
+void MqttSensorBridge::set_library(std::shared_ptr<const DeviceLibrary> lib) {
+    std::lock_guard<std::mutex> lock(mu_);
+    library_ = std::move(lib);
 }
 
 MqttSensorBridge::~MqttSensorBridge() { stop(); }
@@ -98,9 +103,11 @@ void MqttSensorBridge::health(DeviceState& d, bool online, const std::string& re
 
 void MqttSensorBridge::handle(const std::string& topic, const std::string& payload) {
     auto log = logger("mqtt");
+    std::shared_ptr<const DeviceLibrary> lib;
     {
         std::lock_guard<std::mutex> lock(mu_);
         stats_.received++;
+        lib = library_;
     }
     const std::string avail = "/availability";
     bool is_avail =
@@ -112,36 +119,88 @@ void MqttSensorBridge::handle(const std::string& topic, const std::string& paylo
         return;
     }
     DeviceState& d = it->second;
-    ParsedPayload p = is_avail ? parse_availability(payload) : parse_payload(d.cfg->model, payload);
+    int64_t now = clock_.now_ms();
+    if (is_avail) {
+        auto a = parse_availability(payload);
+        if (!a.available) {
+            {
+                std::lock_guard<std::mutex> lock(mu_);
+                stats_.malformed++;
+            }
+            log->warn("device {} on {}: malformed payload ignored ({}): {}", d.cfg->id, topic, a.why,
+                      payload.substr(0, 200));
+            return;
+        }
+        health(d, *a.available, *a.available ? "" : "availability offline");
+        if (*a.available) d.last_seen = now;
+        return;
+    }
+    const DeviceModel* model = lib ? lib->find(d.cfg->model) : nullptr;
+    if (!model) {  // only if a reload dropped the model the site names: nothing can be read
+        std::lock_guard<std::mutex> lock(mu_);
+        stats_.malformed++;
+        return;
+    }
+    Reading p = read_payload(*model, payload);
+    // The message itself proves the device is alive, whatever its content.
+    d.last_seen = now;
     if (p.malformed || p.out_of_range) {
         {
             std::lock_guard<std::mutex> lock(mu_);
             (p.malformed ? stats_.malformed : stats_.out_of_range)++;
         }
-        log->warn("device {} on {}: {} payload ignored ({}): {}", d.cfg->id, topic,
-                  p.malformed ? "malformed" : "out-of-range", p.why, payload.substr(0, 200));
-        // The message itself still proves the device is alive; its content raises nothing.
-        if (!is_avail) d.last_seen = clock_.now_ms();
-        return;
+        log->warn("device {} on {}: {} payload ({}){}: {}", d.cfg->id, topic,
+                  p.malformed ? "malformed" : "out-of-range", p.why,
+                  p.states.empty() ? " ignored" : ", its other fields applied", payload.substr(0, 200));
     }
-    int64_t now = clock_.now_ms();
-    if (is_avail) {
-        health(d, *p.available, *p.available ? "" : "availability offline");
-        if (*p.available) d.last_seen = now;
-        return;
+    std::optional<double> battery = p.get("battery_pct");
+    if (auto avail_state = p.get("availability")) {
+        health(d, *avail_state != 0, *avail_state != 0 ? "" : "availability offline", battery);
+        if (*avail_state == 0) return;
+    } else if (!d.online || !*d.online || battery) {
+        health(d, true, "", battery);
     }
-    d.last_seen = now;
-    if (!d.online || !*d.online || p.battery) health(d, true, "", p.battery);
+    for (auto& v : p.states) dispatch(d, *model, v, now);
+}
+
+void MqttSensorBridge::dispatch(DeviceState& d, const DeviceModel& model, const StateValue& v, int64_t now) {
     auto emit = [&](const Event& e) {
         bus_.publish(e);
         std::lock_guard<std::mutex> lock(mu_);
         stats_.events++;
     };
-    if (p.call) emit(ButtonPressed{d.cfg->id, d.cfg->zone, "call", now});
-    if (p.reset) emit(ButtonReset{d.cfg->id, now});
-    if (p.fall) emit(FallDetected{d.cfg->id, d.cfg->zone, p.fall_certain, now});
-    if (p.temperature) emit(TemperatureReading{d.cfg->id, *p.temperature, now, std::nullopt});
-    if (p.occupied) emit(PresenceReported{d.cfg->id, d.cfg->zone, *p.occupied, now});
+    const auto& id = d.cfg->id;
+    const auto& zone = d.cfg->zone;
+    bool on = v.value != 0;
+    const std::string& s = v.state;
+    if (s == "call") {
+        if (on) emit(ButtonPressed{id, zone, "call", now});
+    } else if (s == "cancel") {
+        if (on) emit(ButtonReset{id, now});
+    } else if (s == "fall") {
+        if (on) emit(FallDetected{id, zone, v.certain, now});
+    } else if (s == "presence" || s == "motion" || s == "contact") {
+        emit(PresenceReported{id, zone, on, now});  // contact: a closed door = occupied
+    } else if (s == "smoke" || s == "gas" || s == "water_leak" || s == "tamper" || s == "battery_low") {
+        auto [it, fresh] = d.conditions.emplace(s, on);
+        if (!fresh && it->second == on) return;  // only changes are news
+        it->second = on;
+        emit(DeviceCondition{id, zone, s, on, now});
+    } else if (s == "temperature_c") {
+        emit(TemperatureReading{id, v.value, now, std::nullopt});
+    } else if (s == "battery_pct" || s == "availability") {
+        // handled as device health
+    } else if (is_numeric_state(s)) {
+        Measurement m{id, zone, s, v.value, std::nullopt, std::nullopt, now};
+        if (auto t = d.cfg->thresholds.find(s); t != d.cfg->thresholds.end()) {
+            m.alarm_above = t->second;
+            m.clear_below = t->second * 0.9;
+        } else if (const auto* src = model.find(s)) {
+            m.alarm_above = src->alarm_above;
+            m.clear_below = src->clear_below;
+        }
+        emit(m);
+    }
 }
 
 void MqttSensorBridge::supervise() {

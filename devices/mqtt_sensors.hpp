@@ -1,7 +1,9 @@
 // MQTT sensors (zigbee2mqtt conventions and our generic JSON) → typed events on the bus.
-// Messages are only queued by the MQTT callback; this component's own thread parses them with the
-// per-model mapping in mqtt_models.cpp, supervises silence and availability, and counts every
-// malformed or unexpected payload (never a crash, never a false alarm).
+// Messages are only queued by the MQTT callback; this component's own thread reads them through the
+// device's model in the device-model library (devices/model_library.hpp), supervises silence and
+// availability, and counts every malformed or unexpected payload (never a crash, never a false
+// alarm). A field that is wrong never hides a valid one in the same message: a pendant's call with a
+// garbled battery field is still a call.
 #pragma once
 
 #include <atomic>
@@ -16,6 +18,7 @@
 #include "config/config.hpp"
 #include "controller/core/bus.hpp"
 #include "controller/core/clock.hpp"
+#include "devices/model_library.hpp"
 
 namespace caregate::devices {
 
@@ -27,19 +30,6 @@ struct MqttSensorStats {
     uint64_t dropped = 0;  // queue full
     uint64_t events = 0;
 };
-
-// What one payload of a device model means (the table lives in mqtt_models.cpp).
-struct ParsedPayload {
-    bool call = false, reset = false, fall = false, fall_certain = true;
-    std::optional<double> temperature;
-    std::optional<double> battery;
-    std::optional<bool> available;
-    std::optional<bool> occupied;  // occupancy/presence sensors, door contacts (closed = occupied)
-    bool malformed = false, out_of_range = false;
-    std::string why;  // for the log when malformed / out of range
-};
-ParsedPayload parse_payload(const std::string& model, const std::string& payload);
-ParsedPayload parse_availability(const std::string& payload);
 
 class MqttSensorBridge {
 public:
@@ -54,6 +44,8 @@ public:
     void stop();
     MqttSensorStats stats() const;
     size_t backlog() const;
+    // A library read again (SIGHUP): payload mappings change at the next message.
+    void set_library(std::shared_ptr<const DeviceLibrary> lib);
 
 private:
     struct DeviceState {
@@ -61,12 +53,14 @@ private:
         int64_t last_seen = 0;
         std::optional<bool> online;  // last published
         bool low_battery = false;
+        std::map<std::string, bool> conditions;  // last reported smoke, tamper, battery_low, ...
     };
     void loop();
     void handle(const std::string& topic, const std::string& payload);
     void health(DeviceState& d, bool online, const std::string& reason,
                 std::optional<double> battery = std::nullopt);
     void supervise();
+    void dispatch(DeviceState& d, const DeviceModel& model, const StateValue& v, int64_t now);
 
     const config::SiteConfig& cfg_;
     Bus& bus_;
@@ -74,6 +68,7 @@ private:
     size_t capacity_;
     static constexpr size_t kMaxPayloadBytes = 64 * 1024;
     std::map<std::string, DeviceState> by_topic_;
+    std::shared_ptr<const DeviceLibrary> library_;  // guarded by mu_
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::deque<std::pair<std::string, std::string>> queue_;

@@ -1,31 +1,38 @@
-// libFuzzer target: MQTT sensor payloads (devices/mqtt_models.cpp), i.e. whatever any device or
-// anyone on the broker publishes on a device topic. The first byte picks the model (every model the
-// config accepts, see check_one_of for mqtt_devices model in config/config.cpp) or the availability
-// topic; the rest is the payload. Must never throw (nothing is caught: an exception terminates at
-// the throw), never crash, and a payload flagged malformed or out of range says why (for the log).
+// libFuzzer target: MQTT sensor payloads read through every shipped device model (config/devices),
+// i.e. whatever any device or anyone on the broker publishes on a device topic. The first byte picks
+// the model or the availability topic; the rest is the payload. Must never throw (nothing is caught:
+// an exception terminates at the throw), never crash, and a payload flagged malformed or out of range
+// says why (for the log).
 #include <cstdint>
 #include <string>
 
-#include "devices/mqtt_sensors.hpp"
+#include "devices/model_library.hpp"
+
+using namespace caregate::devices;
 
 namespace {
-// Keep in step with the models accepted by config/config.cpp (mqtt_devices: model).
-const char* const kModels[] = {"generic",          "ts0215a_sos", "mir_he200_fall", "zigbee_button",
-                               "zigbee_occupancy", "zigbee_fall", "zigbee_contact"};
-constexpr size_t kChoices = sizeof kModels / sizeof kModels[0] + 1;  // + the availability topic
+const DeviceLibrary& library() {
+    // The shipped models, from the source tree (fuzz/run is run from a checkout).
+    static const DeviceLibrary lib = DeviceLibrary::load({std::string(__FILE__).substr(0, std::string(__FILE__).rfind("/fuzz/")) + "/config/devices"});
+    return lib;
+}
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size == 0) return 0;
-    size_t pick = data[0] % kChoices;
+    auto models = library().all();
+    if (models.empty()) __builtin_trap();  // the library must be found
+    size_t pick = data[0] % (models.size() + 1);
     std::string payload(reinterpret_cast<const char*>(data) + 1, size - 1);
-    caregate::devices::ParsedPayload p;
-    if (pick < kChoices - 1) {
-        p = caregate::devices::parse_payload(kModels[pick], payload);
+    if (pick < models.size()) {
+        if (models[pick]->transport != "mqtt") return 0;
+        Reading r = read_payload(*models[pick], payload);
+        if ((r.malformed || r.out_of_range) && r.why.empty()) __builtin_trap();
+        for (auto& s : r.states)
+            if (s.state.empty() || s.value != s.value) __builtin_trap();  // named, and never NaN
     } else {
-        p = caregate::devices::parse_availability(payload);
-        if (p.available.has_value() == p.malformed) __builtin_trap();  // one or the other
+        auto a = parse_availability(payload);
+        if (a.available.has_value() == !a.why.empty()) __builtin_trap();  // one or the other
     }
-    if ((p.malformed || p.out_of_range) && p.why.empty()) __builtin_trap();
     return 0;
 }

@@ -71,7 +71,8 @@ const char* event_name(const Event& e) {
     static const char* names[] = {"ButtonPressed",      "ButtonReset",     "FallDetected",
                                   "TemperatureReading", "OccupancyCount",  "DeviceHealth",
                                   "FaceSeen",           "MotionEvent",     "AlarmChanged",
-                                  "CheckInRecorded",    "OccupancyChanged", "BusHealth", "PresenceReported"};
+                                  "CheckInRecorded",    "OccupancyChanged", "BusHealth", "PresenceReported",
+                                  "DeviceCondition",    "Measurement"};
     return names[e.index()];
 }
 

@@ -60,6 +60,25 @@ struct PresenceReported {
     bool occupied = false;
     int64_t ts_ms = 0;
 };
+// A true/false condition a device reports about itself or its room, sent when it changes (and on the
+// first report): smoke, gas, water_leak (safety alarms), tamper, battery_low (device page).
+struct DeviceCondition {
+    std::string device_id;
+    std::string zone;
+    std::string state;  // smoke, gas, water_leak, tamper, battery_low
+    bool active = false;
+    int64_t ts_ms = 0;
+};
+// A numeric reading (electrical detectors, meters, link quality, radar distance), sent on every read.
+// The thresholds come from the device model or the site's override; unset: no alarm for this state.
+struct Measurement {
+    std::string device_id;
+    std::string zone;
+    std::string state;  // residual_current_ma, cable_temp_c, voltage_v, current_a, power_w, energy_kwh, ...
+    double value = 0;
+    std::optional<double> alarm_above, clear_below;
+    int64_t ts_ms = 0;
+};
 // A Modbus bus (serial line or TCP gateway) lost or regained its link: every device on it is
 // silent together, so this is one alarm naming them all, not one per device.
 struct BusHealth {
@@ -116,7 +135,7 @@ struct OccupancyChanged {
 
 using Event = std::variant<ButtonPressed, ButtonReset, FallDetected, TemperatureReading, OccupancyCount,
                            DeviceHealth, FaceSeen, MotionEvent, AlarmChanged, CheckInRecorded,
-                           OccupancyChanged, BusHealth, PresenceReported>;
+                           OccupancyChanged, BusHealth, PresenceReported, DeviceCondition, Measurement>;
 
 const char* event_name(const Event& e);
 

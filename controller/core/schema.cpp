@@ -270,6 +270,25 @@ CREATE TABLE duty_shifts (
 CREATE INDEX duty_shifts_day ON duty_shifts(weekday);
 )SQL",
          true},
+        {9, "what devices say about themselves; readings of electrical detectors and meters", R"SQL(
+-- Conditions a device reports (device page): tampered with, battery low. NULL: never reported.
+ALTER TABLE devices ADD COLUMN tamper INTEGER;
+ALTER TABLE devices ADD COLUMN battery_low INTEGER;
+ALTER TABLE devices ADD COLUMN model TEXT;
+-- Numeric readings kept per minute (count, min, max, mean, last), per device and state.
+CREATE TABLE readings (
+  device_id TEXT NOT NULL,
+  state TEXT NOT NULL,           -- residual_current_ma, cable_temp_c, voltage_v, current_a, power_w, energy_kwh, ...
+  minute INTEGER NOT NULL,       -- UTC epoch ms of the minute's start
+  n INTEGER NOT NULL,
+  min REAL NOT NULL,
+  max REAL NOT NULL,
+  mean REAL NOT NULL,
+  last REAL NOT NULL,
+  PRIMARY KEY (device_id, state, minute)
+) WITHOUT ROWID;
+CREATE INDEX readings_minute ON readings(minute);
+)SQL"},
     };
     return list;
 }

@@ -160,6 +160,30 @@ TEST(MqttSensors, BrokerRestartIsSurvived) {
     EXPECT_EQ(r.only<ButtonPressed>(ev).size(), 1u) << "subscriptions are renewed after a reconnect";
 }
 
+// The shipped models, read through the library as the bridge reads them; the fields the parser table
+// below asserts (it predates the library, when each model was C++).
+struct Parsed {
+    bool call = false, reset = false, fall = false, fall_certain = true, malformed = false;
+    std::optional<bool> occupied;
+    std::string why;
+};
+Parsed parse_payload(const std::string& model, const std::string& payload) {
+    static const auto lib = DeviceLibrary::load({source_dir() + "/config/devices"});
+    const DeviceModel* m = lib.find(model);
+    if (!m) throw std::runtime_error("no model " + model);
+    Reading r = read_payload(*m, payload);
+    Parsed p;
+    p.malformed = r.malformed;
+    p.why = r.why;
+    for (auto& v : r.states) {
+        if (v.state == "call") p.call = v.value != 0;
+        if (v.state == "cancel") p.reset = v.value != 0;
+        if (v.state == "fall") p.fall = v.value != 0, p.fall_certain = v.certain;
+        if (v.state == "presence" || v.state == "contact") p.occupied = v.value != 0;
+    }
+    return p;
+}
+
 TEST(MqttPayloads, ParserTable) {
     EXPECT_TRUE(parse_payload("ts0215a_sos", R"({"action":"emergency"})").call);
     EXPECT_FALSE(parse_payload("ts0215a_sos", R"({"battery":50})").call);
@@ -181,7 +205,7 @@ TEST(MqttPayloads, ParserTable) {
     auto nested = parse_payload("ts0215a_sos", "{\"a\":" + std::string(50, '[') + std::string(50, ']') + "}");
     EXPECT_NE(nested.why.find("deeper"), std::string::npos) << nested.why;
     EXPECT_TRUE(*parse_availability("online").available);
-    EXPECT_TRUE(parse_availability("maybe").malformed);
+    EXPECT_FALSE(parse_availability("maybe").available.has_value());
 }
 
 }  // namespace

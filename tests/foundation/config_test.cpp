@@ -94,7 +94,7 @@ const std::vector<BadCase> kBadCases = {
     {"mqtt_wildcard", with("mqtt_devices: [{id: m1, topic: 'zigbee2mqtt/#', kind: call_button}]\n"), 2,
      "without the wildcards"},
     {"mqtt_model", with("mqtt_devices: [{id: m1, topic: a/b, kind: call_button, model: acme}]\n"), 2,
-     "model: must be one of"},
+     "model: 'acme' is not in the device library"},
     {"fever_range", with("gate: {fever_c: 35}\n"), 2, "gate.fever_c: must be between"},
     {"timezone", "site: {id: t1, name: x, timezone: Europe/Paris}\n", 1, "timezone: must be one of"},
     {"bool_type", with("face: {liveness: maybe}\n"), 2, "face.liveness: must be true or false"},
