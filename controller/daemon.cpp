@@ -288,6 +288,12 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
             "camera:" + cam.id, (cam.faces && p_->faces ? "人脸识别与监控（" : "监控摄像头（") + name + "）",
             vision::is_stream_source(cam.source) ? 15000 : 6000));
     }
+    logger("devices")->info("{} device models from {}", c.models->all().size(), [&] {
+        std::string dirs;
+        for (auto& d : c.models->dirs()) dirs += (dirs.empty() ? "" : ", ") + d;
+        return dirs;
+    }());
+    for (auto& note : c.models->notes()) logger("devices")->info("device models: {}", note);
     for (auto& b : c.buses)
         p_->pollers.push_back(std::make_unique<devices::ModbusBusPoller>(b, p_->bus, p_->clock));
     if (c.mqtt.enabled) {
@@ -529,9 +535,14 @@ int Daemon::run() {
                 c.log = fresh.log;
                 p_->checkins->set_interval_minutes(fresh.checkin.interval_minutes);
                 c.checkin = fresh.checkin;
+                // Device models: MQTT payload mappings apply at the next message; Modbus register maps
+                // were expanded into each bus's points at start and change with a restart.
+                for (auto& note : fresh.models->notes()) log->info("device models: {}", note);
+                if (p_->sensors) p_->sensors->set_library(fresh.models);
                 log->info(
-                    "reloaded {}: log level and check-in interval applied; other changes need a restart",
-                    c.source_file);
+                    "reloaded {}: log level, check-in interval and the MQTT device models ({}) applied; "
+                    "other changes need a restart",
+                    c.source_file, fresh.models->all().size());
             } catch (const std::exception& e) {
                 log->error("reload refused, keeping the running config: {}", e.what());
             }

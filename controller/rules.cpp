@@ -78,7 +78,9 @@ void RulesEngine::record_device_health(const DeviceHealth& h) {
         Stmt s(db,
                "INSERT INTO devices(id, kind, zone, online, reason, battery, last_seen, updated_at) "
                "VALUES(?1,?2,?3,?4,?5,?6,CASE WHEN ?4 THEN ?7 END,?7) ON CONFLICT(id) DO UPDATE SET "
-               "kind=excluded.kind, zone=excluded.zone, online=excluded.online, reason=excluded.reason, "
+               "kind=COALESCE(NULLIF(excluded.kind, ''), devices.kind), zone=excluded.zone, "
+               "online=excluded.online, "
+               "reason=excluded.reason, "
                "battery=COALESCE(excluded.battery, devices.battery), "
                "last_seen=COALESCE(excluded.last_seen, devices.last_seen), updated_at=excluded.updated_at, "
                "errors=devices.errors + (1 - excluded.online)");

@@ -26,19 +26,27 @@ const JsonLimits kDeviceJson{16 * 1024, 6};
 // A model file is a page of YAML; a megabyte is not a device description.
 constexpr size_t kMaxModelFileBytes = 256 * 1024;
 
-const std::vector<std::string> kBoolStates = {"call",  "cancel", "fall",       "presence", "motion",
-                                              "contact", "smoke", "gas",       "water_leak", "tamper",
-                                              "battery_low", "availability"};
+const std::vector<std::string> kBoolStates = {"call",       "cancel",  "fall",        "presence",
+                                              "motion",     "contact", "smoke",       "gas",
+                                              "water_leak", "tamper",  "battery_low", "availability"};
 const std::vector<std::string> kNumericStates = {
-    "battery_pct", "link_quality", "temperature_c", "target_distance_m", "residual_current_ma",
-    "cable_temp_c", "voltage_v",   "current_a",     "power_w",           "energy_kwh"};
-const std::vector<std::string> kElectrical = {"residual_current_ma", "cable_temp_c", "voltage_v",
-                                              "current_a", "power_w"};
-const std::vector<std::string> kKinds = {
-    "call_button",       "pull_cord",         "fall_sensor", "thermometer",
-    "occupancy",         "presence_sensor",   "door_contact", "smoke_detector",
-    "gas_detector",      "water_leak_sensor", "electrical_fire_detector",
-    "energy_meter",      "di_module"};
+    "battery_pct",  "link_quality", "temperature_c", "target_distance_m", "residual_current_ma",
+    "cable_temp_c", "voltage_v",    "current_a",     "power_w",           "energy_kwh"};
+const std::vector<std::string> kElectrical = {"residual_current_ma", "cable_temp_c", "voltage_v", "current_a",
+                                              "power_w"};
+const std::vector<std::string> kKinds = {"call_button",
+                                         "pull_cord",
+                                         "fall_sensor",
+                                         "thermometer",
+                                         "occupancy",
+                                         "presence_sensor",
+                                         "door_contact",
+                                         "smoke_detector",
+                                         "gas_detector",
+                                         "water_leak_sensor",
+                                         "electrical_fire_detector",
+                                         "energy_meter",
+                                         "di_module"};
 
 bool contains(const std::vector<std::string>& v, const std::string& s) {
     return std::find(v.begin(), v.end(), s) != v.end();
@@ -93,7 +101,8 @@ public:
         for (auto it = node_.begin(); it != node_.end(); ++it) {
             if (!it->first.IsScalar()) fail(it->first, "", "keys must be plain words");
             std::string k = it->first.Scalar();
-            if (!known_.count(k)) fail(it->first, k, "is not a key of a device model (config/devices/README.md)");
+            if (!known_.count(k))
+                fail(it->first, k, "is not a key of a device model (config/devices/README.md)");
         }
     }
 
@@ -180,7 +189,8 @@ void parse_state(Reader& r, const std::string& transport, StateSource& s) {
                     r.fail(it->first, "values", "each entry is 'payload value: state'");
                 s.values[it->first.Scalar()] = parse_target(r, it->second, it->second.Scalar());
             }
-            if (!s.state.empty()) r.fail_here("state", "a string field names its states in values:, not state:");
+            if (!s.state.empty())
+                r.fail_here("state", "a string field names its states in values:, not state:");
         } else if (r.has("values")) {
             r.fail_here("values", "only string fields map values");
         }
@@ -201,15 +211,18 @@ void parse_state(Reader& r, const std::string& transport, StateSource& s) {
         if (bits && s.type != "bool") r.fail_here("type", "a coil or discrete input is bool");
         if (!bits && s.bit >= 0 && s.type != "bool") r.fail_here("type", "one bit of a register is bool");
         if (!bits && s.bit < 0 && !contains({"u16", "s16", "u32", "s32", "f32"}, s.type))
-            r.fail_here("type", "'" + s.type + "': a register is u16, s16, u32, s32 or f32 (or bool with bit:)");
+            r.fail_here("type",
+                        "'" + s.type + "': a register is u16, s16, u32, s32 or f32 (or bool with bit:)");
     }
     if (s.type != "string") {
         if (s.state.empty()) r.fail_here("state", "is required (what this field or register means)");
         bool want_bool = s.type == "bool";
         if (want_bool && !contains(kBoolStates, s.state))
-            r.fail_here("state", "'" + s.state + "' is not a true/false state; use one of " + join(kBoolStates));
+            r.fail_here("state",
+                        "'" + s.state + "' is not a true/false state; use one of " + join(kBoolStates));
         if (!want_bool && !contains(kNumericStates, s.state))
-            r.fail_here("state", "'" + s.state + "' is not a numeric state; use one of " + join(kNumericStates));
+            r.fail_here("state",
+                        "'" + s.state + "' is not a numeric state; use one of " + join(kNumericStates));
         if (s.state == "battery_pct" && !s.min) s.min = 0, s.max = 100;
     }
     if ((s.alarm_above || s.clear_below) && !contains(kElectrical, s.state))
@@ -235,7 +248,8 @@ const json* at_pointer(const json& j, const std::string& pointer) {
             if (it == cur->end()) return nullptr;
             cur = &*it;
         } else if (cur->is_array()) {
-            if (token.empty() || token.size() > 6 || token.find_first_not_of("0123456789") != std::string::npos)
+            if (token.empty() || token.size() > 6 ||
+                token.find_first_not_of("0123456789") != std::string::npos)
                 return nullptr;
             size_t i = std::stoul(token);
             if (i >= cur->size()) return nullptr;
@@ -306,10 +320,12 @@ DeviceModel DeviceLibrary::parse(const std::string& text, const std::string& fil
     if (m.transport != "mqtt" && m.transport != "modbus") r.fail_here("transport", "must be mqtt or modbus");
     if (!contains(kKinds, m.kind)) r.fail_here("kind", "'" + m.kind + "' is not one of " + join(kKinds));
     if (m.power != "battery" && m.power != "mains") r.fail_here("power", "must be battery or mains");
-    if (m.poll_ms != 0 && (m.poll_ms < 10 || m.poll_ms > 600000)) r.fail_here("poll_ms", "must be 10..600000");
+    if (m.poll_ms != 0 && (m.poll_ms < 10 || m.poll_ms > 600000))
+        r.fail_here("poll_ms", "must be 10..600000");
     if (m.poll_ms != 0 && m.transport != "modbus") r.fail_here("poll_ms", "is for modbus models");
     if (m.source.find_first_not_of(" \t\n") == std::string::npos)
-        r.fail_here("source", "say where the mapping comes from (manual, converter), or that it is unverified");
+        r.fail_here("source",
+                    "say where the mapping comes from (manual, converter), or that it is unverified");
     YAML::Node states = r.raw("states");
     if (!states.IsSequence() || states.size() == 0)
         r.fail_here("states", "a list of at least one state (what each field or register means)");
@@ -400,6 +416,30 @@ Availability parse_availability(const std::string& payload) {
     else
         a.why = "availability must be online or offline";
     return a;
+}
+
+std::optional<std::string> example_payload(const DeviceModel& model, const std::string& state, bool active) {
+    for (auto& s : model.states) {
+        json j = json::object();
+        if (!s.when_json.empty()) j[json::json_pointer(s.when_json)] = s.when_equals;
+        if (s.type == "bool" && s.state == state) {
+            j[json::json_pointer(s.json)] = active != s.invert;
+            return j.dump();
+        }
+        if (s.type != "string") continue;
+        bool names_state = false;
+        for (auto& [v, t] : s.values) names_state |= t.state == state;
+        if (!names_state) continue;
+        for (auto& [v, t] : s.values) {
+            bool match = active ? t.state == state && t.value != 0 && t.certain
+                                : (t.state == state && t.value == 0) || t.state.empty();
+            if (match) {
+                j[json::json_pointer(s.json)] = v;
+                return j.dump();
+            }
+        }
+    }
+    return std::nullopt;
 }
 
 double decode_registers(const std::string& type, bool words_big_endian, const uint16_t* regs) {

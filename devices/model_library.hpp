@@ -71,6 +71,10 @@ struct Reading {
 };
 Reading read_payload(const DeviceModel& model, const std::string& payload);
 
+// A payload this model would publish for a true/false state (the simulator's "press", "fall",
+// "smoke"...), or nullopt when the model has no such state.
+std::optional<std::string> example_payload(const DeviceModel& model, const std::string& state, bool active);
+
 // A register value of `type` (u16 s16 u32 s32 f32) from one or two registers, before scaling.
 double decode_registers(const std::string& type, bool words_big_endian, const uint16_t* regs);
 

@@ -149,9 +149,13 @@ void MqttSensorBridge::handle(const std::string& topic, const std::string& paylo
             std::lock_guard<std::mutex> lock(mu_);
             (p.malformed ? stats_.malformed : stats_.out_of_range)++;
         }
-        log->warn("device {} on {}: {} payload ({}){}: {}", d.cfg->id, topic,
-                  p.malformed ? "malformed" : "out-of-range", p.why,
-                  p.states.empty() ? " ignored" : ", its other fields applied", payload.substr(0, 200));
+        // Every rejection is counted; the log names the first ones and then every 100th, so a device
+        // (or anyone) flooding garbage cannot flood the log.
+        if (++d.rejected <= 10 || d.rejected % 100 == 0)
+            log->warn("device {} on {}: {} payload ({}){} [{} rejected from this device]: {}", d.cfg->id,
+                      topic, p.malformed ? "malformed" : "out-of-range", p.why,
+                      p.states.empty() ? " ignored" : ", its other fields applied", d.rejected,
+                      payload.substr(0, 200));
     }
     std::optional<double> battery = p.get("battery_pct");
     if (auto avail_state = p.get("availability")) {

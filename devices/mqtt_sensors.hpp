@@ -54,6 +54,7 @@ private:
         std::optional<bool> online;  // last published
         bool low_battery = false;
         std::map<std::string, bool> conditions;  // last reported smoke, tamper, battery_low, ...
+        uint64_t rejected = 0;                   // malformed or out-of-range payloads
     };
     void loop();
     void handle(const std::string& topic, const std::string& payload);

@@ -397,19 +397,14 @@ void Simulator::mqtt(const std::string& topic, const std::string& payload) {
 void Simulator::mqtt_event(const std::string& device, const std::string& what) {
     for (auto& d : cfg_.mqtt_devices) {
         if (d.id != device) continue;
-        std::string payload;
-        if (d.model == "ts0215a_sos")
-            payload = R"({"action":"emergency","battery":87,"linkquality":120})";
-        else if (d.model == "zigbee_button")
-            payload = R"({"action":"single","battery":90})";
-        else if (d.model == "mir_he200_fall")
-            payload = what == "clear"
-                          ? R"({"fall_down_status":"none","presence":true})"
-                          : R"({"fall_down_status":"fall","presence":true,"radar_scene":"bathroom"})";
-        else if (d.model == "zigbee_fall")
-            payload = what == "clear" ? R"({"fall":"none"})" : R"({"fall":"fall"})";
-        else
-            payload = nlohmann::json{{"event", what == "press" ? "call" : what}}.dump();
+        // What the device's model says for that state (press = call, clear = no fall), from the library.
+        std::string state = what == "press" ? "call" : what == "clear" ? "fall" : what;
+        const DeviceModel* m = cfg_.models ? cfg_.models->find(d.model) : nullptr;
+        auto example = m ? example_payload(*m, state, what != "clear") : std::nullopt;
+        if (!example)
+            throw std::invalid_argument("simulator: model " + d.model + " of device " + device +
+                                        " has no state '" + state + "'");
+        std::string payload = *example;
         return mqtt(d.topic, payload);
     }
     throw std::invalid_argument("simulator: no MQTT device '" + device + "'");

@@ -4,6 +4,8 @@
 #include <sodium.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -18,6 +20,7 @@
 #include "controller/core/bounded_json.hpp"
 #include "controller/core/log.hpp"
 #include "controller/kiosk/http_server.hpp"
+#include "controller/safety.hpp"
 #include "controller/statistics.hpp"
 
 namespace fs = std::filesystem;
@@ -118,7 +121,7 @@ json staff_json(const StaffMember& m) {
 
 // Minutes since midnight → "HH:MM" (1440 → "24:00").
 std::string hhmm(int64_t minute) {
-    char buf[8];
+    char buf[24];  // room for any int pair, so the compiler can prove no truncation
     std::snprintf(buf, sizeof buf, "%02d:%02d", int(minute / 60), int(minute % 60));
     return buf;
 }
@@ -148,6 +151,141 @@ std::optional<int64_t> local_date_ms(const std::string& s, int64_t offset_ms) {
     if (in.fail()) return std::nullopt;
     return static_cast<int64_t>(timegm(&tm)) * 1000 - offset_ms;
 }
+
+// ---------- readings of electrical detectors and meters (设备 page, 线路监测) ----------
+
+// The states a circuit card shows: the electrical readings and the energy counter.
+const std::vector<std::string> kCircuitStates = {"residual_current_ma", "cable_temp_c", "voltage_v",
+                                                 "current_a",           "power_w",      "energy_kwh"};
+bool is_circuit_state(const std::string& s) {
+    return std::find(kCircuitStates.begin(), kCircuitStates.end(), s) != kCircuitStates.end();
+}
+
+// A device as the readings views know it: its kept numeric states, in the order its points or its
+// model list them, each with its alarm threshold (the site's thresholds: over the model's).
+struct DeviceStates {
+    std::string id, kind, zone, model;
+    bool configured = false;
+    std::vector<std::pair<std::string, std::optional<double>>> states;  // state → alarm_above
+    void add(const std::string& state, std::optional<double> alarm_above) {
+        for (auto& s : states)
+            if (s.first == state) return;
+        states.emplace_back(state, alarm_above);
+    }
+    std::optional<double> alarm_above(const std::string& state) const {
+        for (auto& s : states)
+            if (s.first == state) return s.second;
+        return std::nullopt;
+    }
+    bool circuit() const {
+        if (kind == "electrical_fire_detector" || kind == "energy_meter") return true;
+        return std::any_of(states.begin(), states.end(), [](auto& s) { return is_circuit_state(s.first); });
+    }
+};
+
+// Every configured Modbus and MQTT device. Thermometer readings are not kept per minute (the gate
+// takes them), nor an MQTT device's battery (device health keeps it).
+std::vector<DeviceStates> configured_devices(const config::SiteConfig& cfg) {
+    std::vector<DeviceStates> out;
+    for (auto& b : cfg.buses)
+        for (auto& d : b.devices) {
+            DeviceStates x{d.id, d.kind, d.zone, d.model, true, {}};
+            for (auto& p : d.points)
+                if (devices::is_numeric_state(p.meaning) && p.meaning != "temperature_c")
+                    x.add(p.meaning, p.alarm_above);
+            out.push_back(std::move(x));
+        }
+    for (auto& d : cfg.mqtt_devices) {
+        DeviceStates x{d.id, d.kind, d.zone, d.model, true, {}};
+        const devices::DeviceModel* m = cfg.models ? cfg.models->find(d.model) : nullptr;
+        if (m)
+            for (auto& st : m->states) {
+                if (!devices::is_numeric_state(st.state) || st.state == "temperature_c" ||
+                    st.state == "battery_pct")
+                    continue;
+                auto t = d.thresholds.find(st.state);
+                x.add(st.state, t != d.thresholds.end() ? std::optional<double>(t->second) : st.alarm_above);
+            }
+        out.push_back(std::move(x));
+    }
+    return out;
+}
+
+// The device's model id in the site config ("" when it has none).
+std::string configured_model(const config::SiteConfig& cfg, const std::string& id) {
+    for (auto& b : cfg.buses)
+        for (auto& d : b.devices)
+            if (d.id == id) return d.model;
+    for (auto& d : cfg.mqtt_devices)
+        if (d.id == id) return d.model;
+    return "";
+}
+
+// The device's kind in the site config ("" when it is not configured). A bus going offline records
+// its devices without a kind; the device list takes it from here then.
+std::string configured_kind(const config::SiteConfig& cfg, const std::string& id) {
+    for (auto& b : cfg.buses)
+        for (auto& d : b.devices)
+            if (d.id == id) return d.kind;
+    for (auto& d : cfg.mqtt_devices)
+        if (d.id == id) return d.kind;
+    return "";
+}
+
+// The states a device has readings of, by a skip scan over the primary key (a few probes, not a scan).
+std::vector<std::string> recorded_states(sqlite3* db, const std::string& id) {
+    std::vector<std::string> out;
+    Stmt s(db, "SELECT state FROM readings WHERE device_id=? AND state>? ORDER BY state LIMIT 1");
+    std::string after;
+    for (;;) {
+        s.reset();
+        s.bind(1, id).bind(2, after);
+        if (!s.step()) break;
+        after = s.str(0);
+        out.push_back(after);
+    }
+    return out;
+}
+
+// {minute, last} of the newest minute of a device's state, or null.
+json latest_reading(sqlite3* db, const std::string& id, const std::string& state) {
+    Stmt s(db,
+           "SELECT minute, last FROM readings WHERE device_id=? AND state=? ORDER BY minute DESC LIMIT 1");
+    s.bind(1, id).bind(2, state);
+    if (!s.step()) return nullptr;
+    return {{"minute", s.i64(0)}, {"last", s.f64(1)}};
+}
+
+// The minutes from `from` on, oldest first.
+json reading_series(sqlite3* db, const std::string& id, const std::string& state, int64_t from) {
+    json out = json::array();
+    Stmt s(db,
+           "SELECT minute, min, max, mean, last FROM readings WHERE device_id=? AND state=? AND minute>=? "
+           "ORDER BY minute");
+    s.bind(1, id).bind(2, state).bind(3, from);
+    while (s.step())
+        out.push_back({{"minute", s.i64(0)},
+                       {"min", s.f64(1)},
+                       {"max", s.f64(2)},
+                       {"mean", s.f64(3)},
+                       {"last", s.f64(4)}});
+    return out;
+}
+
+// A meter's energy over [from, to), as the city's daily statistics count it (controller/statistics.cpp):
+// its last energy_kwh reading minus its first (the first minute's min: the counter only grows), never
+// below 0, in kWh to the Wh; null when it has no reading in the period.
+json energy_used(sqlite3* db, const std::string& id, int64_t from, int64_t to) {
+    Stmt s(db,
+           "SELECT (SELECT last FROM readings WHERE device_id=?1 AND state='energy_kwh' AND minute>=?2 AND "
+           "minute<?3 ORDER BY minute DESC LIMIT 1) - (SELECT min FROM readings WHERE device_id=?1 AND "
+           "state='energy_kwh' AND minute>=?2 AND minute<?3 ORDER BY minute LIMIT 1)");
+    s.bind(1, id).bind(2, from).bind(3, to);
+    if (!s.step() || s.is_null(0)) return nullptr;
+    return std::round(std::max(0.0, s.f64(0)) * 1000) / 1000;
+}
+
+json optional_number(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 
 }  // namespace
 
@@ -286,19 +424,32 @@ json Kiosk::overview() {
     auto checkins = p_.checkins.list(day_start, now + 1, std::nullopt, 100000);
     int ins = 0;
     for (auto& c : checkins) ins += c.direction == "in";
-    json devices = p_.store.read([](sqlite3* db) {
+    // The model is the one the site config names; the device's own word for it otherwise.
+    auto model_json = [&](const std::string& id, const std::string& reported) {
+        std::string m = configured_model(p_.cfg, id);
+        if (m.empty()) m = reported;
+        return m.empty() ? json(nullptr) : json(m);
+    };
+    // tamper, battery_low: what the device last said (null: it never said).
+    auto flag = [](const Stmt& s, int col) { return s.is_null(col) ? json(nullptr) : json(s.i64(col) != 0); };
+    json devices = p_.store.read([&](sqlite3* db) {
         json d = json::array();
         Stmt s(db,
-               "SELECT id, kind, zone, online, reason, battery, last_seen, errors FROM devices ORDER BY id");
+               "SELECT id, kind, zone, online, reason, battery, last_seen, errors, tamper, battery_low, "
+               "COALESCE(model, '') FROM devices ORDER BY id");
         while (s.step())
             d.push_back({{"id", s.str(0)},
-                         {"kind", s.str(1)},
+                         {"name", p_.cfg.device_name(s.str(0))},
+                         {"kind", s.str(1).empty() ? configured_kind(p_.cfg, s.str(0)) : s.str(1)},
                          {"zone", s.str(2)},
-                         {"online", s.is_null(3) ? json(nullptr) : json(s.i64(3) != 0)},
+                         {"online", flag(s, 3)},
                          {"reason", s.str(4)},
                          {"battery", s.is_null(5) ? json(nullptr) : json(s.f64(5))},
                          {"last_seen", s.is_null(6) ? json(nullptr) : json(s.i64(6))},
-                         {"errors", s.i64(7)}});
+                         {"errors", s.i64(7)},
+                         {"tamper", flag(s, 8)},
+                         {"battery_low", flag(s, 9)},
+                         {"model", model_json(s.str(0), s.str(10))}});
         return d;
     });
     // Configured devices that have not reported yet are shown too, as unknown.
@@ -307,13 +458,17 @@ json Kiosk::overview() {
     auto add_cfg = [&](const std::string& id, const std::string& kind, const std::string& zone) {
         if (!known.count(id))
             devices.push_back({{"id", id},
+                               {"name", p_.cfg.device_name(id)},
                                {"kind", kind},
                                {"zone", zone},
                                {"online", nullptr},
                                {"reason", "尚未上报"},
                                {"battery", nullptr},
                                {"last_seen", nullptr},
-                               {"errors", 0}});
+                               {"errors", 0},
+                               {"tamper", nullptr},
+                               {"battery_low", nullptr},
+                               {"model", model_json(id, "")}});
     };
     for (auto& b : p_.cfg.buses)
         for (auto& d : b.devices) add_cfg(d.id, d.kind, d.zone);
@@ -336,6 +491,8 @@ json Kiosk::overview() {
              return s.i64(0);
          })},
         {"devices", devices},
+        // A battery under this is shown as low (电量低), as the rules log it for maintenance.
+        {"low_battery_percent", p_.cfg.alarms.low_battery_percent},
         {"notices", city::current_notices(p_.store, now)}};
     json stalled = json::array();
     if (p_.heartbeats)
@@ -507,6 +664,108 @@ void Kiosk::routes(httplib::Server& s) {
     s.Get("/api/overview", [this](const httplib::Request& req, httplib::Response& res) {
         if (!reader(req, res)) return;
         reply(res, overview());
+    });
+
+    // A device's readings per minute over the last `hours` (1-168, default 24), oldest first, with the
+    // newest reading and the alarm threshold of each state.
+    s.Get("/api/readings", [this](const httplib::Request& req, httplib::Response& res) {
+        if (!reader(req, res)) return;
+        int64_t hours = 24;
+        if (req.has_param("hours")) {
+            std::string h = req.get_param_value("hours");
+            bool digits =
+                !h.empty() && h.size() <= 3 && h.find_first_not_of("0123456789") == std::string::npos;
+            hours = digits ? std::stoll(h) : 0;
+            if (hours < 1 || hours > 168)
+                return fail(res, 400,
+                            "小时数须为 1 到 168 的整数 (hours must be a whole number from 1 to 168)");
+        }
+        std::string id = req.get_param_value("device");
+        if (id.empty()) return fail(res, 400, "请指定设备 (device is required: ?device=<id>)");
+        int64_t from = p_.clock.now_ms() - hours * 3'600'000;
+        auto all = configured_devices(p_.cfg);
+        auto out = p_.store.read([&](sqlite3* db) -> std::optional<json> {
+            DeviceStates dev;
+            auto it = std::find_if(all.begin(), all.end(), [&](auto& d) { return d.id == id; });
+            if (it != all.end()) {
+                dev = *it;
+            } else {
+                // Not (or no longer) in the site config: what the device table knows of it.
+                Stmt k(db, "SELECT kind, zone, COALESCE(model, '') FROM devices WHERE id=?");
+                k.bind(1, id);
+                if (!k.step()) return std::nullopt;
+                dev = DeviceStates{id, k.str(0), k.str(1), k.str(2), false, {}};
+            }
+            for (auto& st : recorded_states(db, id)) dev.add(st, std::nullopt);
+            json states = json::array();
+            for (auto& [state, above] : dev.states)
+                states.push_back({{"state", state},
+                                  {"name", SafetyMonitor::state_name(state)},
+                                  {"unit", SafetyMonitor::unit_of(state)},
+                                  {"alarm_above", optional_number(above)},
+                                  {"latest", latest_reading(db, id, state)},
+                                  {"series", reading_series(db, id, state, from)}});
+            return json{{"device", id},     {"name", p_.cfg.device_name(id)},
+                        {"kind", dev.kind}, {"model", dev.model.empty() ? json(nullptr) : json(dev.model)},
+                        {"zone", dev.zone}, {"zone_name", dev.zone.empty() ? "" : p_.cfg.zone_name(dev.zone)},
+                        {"hours", hours},   {"from", from},
+                        {"states", states}};
+        });
+        if (!out) return fail(res, 404, "没有这个设备：" + id + " (no such device)");
+        reply(res, *out);
+    });
+
+    // Circuit monitoring (线路监测): every configured electrical-fire detector and meter with its newest
+    // readings against their thresholds, and today's energy (site local day) of each meter.
+    s.Get("/api/circuits", [this](const httplib::Request& req, httplib::Response& res) {
+        if (!reader(req, res)) return;
+        int64_t now = p_.clock.now_ms(), off = local_offset_ms(p_.cfg.site.timezone);
+        int64_t local = now + off;
+        int64_t day_start = local - (((local % kDayMs) + kDayMs) % kDayMs) - off;
+        auto all = configured_devices(p_.cfg);
+        json circuits = p_.store.read([&](sqlite3* db) {
+            json out = json::array();
+            Stmt h(db, "SELECT online, reason, last_seen FROM devices WHERE id=?");
+            for (auto& dev : all) {
+                if (!dev.circuit()) continue;
+                for (auto& st : recorded_states(db, dev.id))
+                    if (is_circuit_state(st)) dev.add(st, std::nullopt);
+                json states = json::array();
+                bool any_over = false, meter = false;
+                for (auto& [state, above] : dev.states) {
+                    if (!is_circuit_state(state)) continue;
+                    meter = meter || state == "energy_kwh";
+                    json latest = latest_reading(db, dev.id, state);
+                    bool over = above && !latest.is_null() && latest["last"].get<double>() >= *above;
+                    any_over = any_over || over;
+                    states.push_back({{"state", state},
+                                      {"name", SafetyMonitor::state_name(state)},
+                                      {"unit", SafetyMonitor::unit_of(state)},
+                                      {"alarm_above", optional_number(above)},
+                                      {"latest", latest},
+                                      {"over", over}});
+                }
+                h.reset();
+                h.bind(1, dev.id);
+                bool seen = h.step();
+                out.push_back({{"id", dev.id},
+                               {"name", p_.cfg.device_name(dev.id)},
+                               {"kind", dev.kind},
+                               {"model", dev.model.empty() ? json(nullptr) : json(dev.model)},
+                               {"zone", dev.zone},
+                               {"zone_name", dev.zone.empty() ? "" : p_.cfg.zone_name(dev.zone)},
+                               {"online", seen && !h.is_null(0) ? json(h.i64(0) != 0) : json(nullptr)},
+                               {"reason", seen ? h.str(1) : "尚未上报"},
+                               {"last_seen", seen && !h.is_null(2) ? json(h.i64(2)) : json(nullptr)},
+                               {"states", states},
+                               {"over", any_over},
+                               {"meter", meter},
+                               {"today_kwh", meter ? energy_used(db, dev.id, day_start, day_start + kDayMs)
+                                                   : json(nullptr)}});
+            }
+            return out;
+        });
+        reply(res, {{"now", now}, {"day_start", day_start}, {"circuits", circuits}});
     });
 
     // Live updates. EventSource sends the cookie; one pool thread per stream, capped.

@@ -19,12 +19,13 @@ TEST(Package, DebContainsBinaryUnitAndExamples) {
         if (e.path().extension() == ".deb") deb = e.path().string();
     ASSERT_FALSE(deb.empty()) << out;
     ASSERT_EQ(run("dpkg -x " + deb + " " + dir.file("root"), &out), 0) << out;
-    for (auto f :
-         {"usr/bin/caregate", "usr/lib/systemd/system/caregate.service", "usr/lib/tmpfiles.d/caregate.conf",
-          "usr/share/caregate/examples/demo.yaml", "usr/share/caregate/examples/center.yaml",
-          "usr/share/caregate/examples/wuchang.yaml", "usr/share/doc/caregate/config.md",
-          "usr/share/caregate/models/MobileFaceNet.tflite", "usr/share/doc/caregate/copyright",
-          "usr/share/doc/caregate/changelog.gz", "usr/share/doc/caregate/face-accuracy.md"})
+    for (auto f : {"usr/bin/caregate", "usr/lib/systemd/system/caregate.service",
+                   "usr/lib/tmpfiles.d/caregate.conf", "usr/share/caregate/examples/demo.yaml",
+                   "usr/share/caregate/examples/center.yaml", "usr/share/caregate/examples/wuchang.yaml",
+                   "usr/share/doc/caregate/config.md", "usr/share/caregate/models/MobileFaceNet.tflite",
+                   "usr/share/doc/caregate/copyright", "usr/share/doc/caregate/changelog.gz",
+                   "usr/share/doc/caregate/face-accuracy.md", "usr/share/caregate/devices/ts0215a_sos.yaml",
+                   "usr/share/caregate/devices/z2m_smoke.yaml", "usr/share/caregate/devices/README.md"})
         EXPECT_TRUE(fs::exists(dir.file("root/") + f)) << f;
     // Debian's own checker finds no errors (warnings, such as the missing manual page, are listed).
     ASSERT_EQ(run("command -v lintian", &out), 0) << "lintian missing: run scripts/setup";

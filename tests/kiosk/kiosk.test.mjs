@@ -505,3 +505,153 @@ test("repeated wrong passwords lock the account", async () => {
   assert.deepEqual(statuses, [401, 401, 401, 401, 429, 429, 429, true, 401, 401, 401, 401, 429, 429]);
   await ctx.close();
 });
+
+// Building safety on the device page, against a daemon of its own (its tamper and bus-offline alarms
+// must not show on the pages the tests above check): a smoke detector that reports being opened and
+// a low battery over MQTT, a leak sensor that says its battery is low, and an electrical-fire detector
+// and a meter on a Modbus bus nobody answers (offline), with readings kept from before.
+test("the device page: 防拆报警 and 电量低 badges, and 线路监测 cards with readings against their thresholds", async () => {
+  // The meter's readings are put in the current local day: not across midnight.
+  while (shanghaiNow().minute >= 1438) await new Promise((r) => setTimeout(r, 5000));
+  const d2 = path.join(dir, "circuits");
+  fs.mkdirSync(d2);
+  const cfg2 = path.join(d2, "site.yaml");
+  const closed = await candidatePort();  // nothing listens there
+  const topic = `cgtest-${process.pid}`;
+  fs.writeFileSync(cfg2, `site: {id: kiosk-circuits, name: 线路测试中心}
+store: {path: ${d2}/cg.db}
+kiosk: {port: 0}
+mqtt: {uri: "tcp://127.0.0.1:${mqttPort}"}
+face: {enabled: false}
+zones: [{id: kitchen, name: 厨房}, {id: hall, name: 活动大厅}]
+buses:
+  - id: power
+    type: tcp
+    host: 127.0.0.1
+    port: ${closed}
+    devices:
+      - {id: kitchen_rcd, name: 厨房配电箱电气火灾探测器, model: acrel_arcm300, zone: kitchen, unit_id: 1}
+      - {id: main_meter, name: 总电表, model: threephase_meter, zone: hall, unit_id: 2}
+mqtt_devices:
+  - {id: kitchen_smoke, name: 厨房烟感, topic: ${topic}/kitchen_smoke, model: z2m_smoke, zone: kitchen}
+  - {id: hall_leak, name: 大厅漏水探测器, topic: ${topic}/hall_leak, model: z2m_water_leak, zone: hall}
+`);
+  execFileSync(BIN, ["staff", "add", "nurse", "--name", "王护士", "--role", "staff", "--password-stdin", "--config", cfg2], { input: "nurse-pass-1\n" });
+
+  // Readings of the last hours, one row a minute, as the daemon keeps them (readings table, migration 9).
+  const now = Math.floor(Date.now() / 60000) * 60000;
+  const local = Date.now() + 8 * 3600e3;
+  const dayStart = local - (local % 86400e3) - 8 * 3600e3;
+  const rows = [];
+  const minutes = 90;
+  for (let i = minutes; i >= 0; i--) {
+    const t = now - i * 60000;
+    const rc = i === 0 ? 350 : 120 + ((minutes - i) * 200) / minutes;  // rising to 350 mA (alarm at 300)
+    rows.push(["kitchen_rcd", "residual_current_ma", t, rc, rc]);
+    rows.push(["kitchen_rcd", "cable_temp_c", t, 40 + ((minutes - i) * 5) / minutes, 40 + ((minutes - i) * 5) / minutes]);
+    rows.push(["main_meter", "power_w", t, 3200, 3200]);
+  }
+  rows.push(["kitchen_rcd", "residual_current_ma", now - 30 * 3600e3, 500, 500]);  // older than 24 h
+  rows.push(["main_meter", "energy_kwh", dayStart - 3600e3, 980, 990]);             // yesterday
+  rows.push(["main_meter", "energy_kwh", dayStart, 1000, 1000.4]);                  // today: 1000 →
+  rows.push(["main_meter", "energy_kwh", dayStart + 60000, 1012.1, 1012.5]);         // … 1012.5
+  execFileSync("/usr/bin/python3", ["-c", `
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+with db:
+    db.executemany("INSERT INTO readings(device_id, state, minute, n, min, max, mean, last) VALUES(?,?,?,?,?,?,?,?)",
+                   [(d, s, int(t), 2, min(a, b), max(a, b), (a + b) / 2, b) for d, s, t, a, b in json.loads(sys.argv[2])])
+`, path.join(d2, "cg.db"), JSON.stringify(rows)]);
+  // What the detectors say, retained: the daemon reads it once it has subscribed.
+  const pub = (dev, payload) => execFileSync("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(mqttPort), "-r", "-q", "1",
+    "-t", `${topic}/${dev}`, "-m", JSON.stringify(payload)]);
+  pub("kitchen_smoke", { smoke: false, tamper: true, battery_low: false, battery: 15, linkquality: 90 });
+  pub("hall_leak", { water_leak: false, tamper: false, battery_low: true, battery: 80, linkquality: 90 });
+
+  const daemon = start(BIN, ["run", "--config", cfg2], "circuits.log");
+  const page = await browser.newPage({ viewport: { width: 390, height: 844 } });  // a phone
+  try {
+    const port = await loggedKioskPort(path.join(dir, "circuits.log"));
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.fill("#login-user", "nurse");
+    await page.fill("#login-pass", "nurse-pass-1");
+    await page.click("#login-submit");
+    await page.waitForSelector("#app:not(.hidden)");
+    // Until both detectors' messages have been handled (the rules thread writes what they said).
+    await page.waitForFunction(async () => {
+      const o = await (await fetch("/api/overview")).json();
+      const by = Object.fromEntries(o.devices.map((d) => [d.id, d]));
+      return by.kitchen_smoke?.tamper === true && by.kitchen_smoke?.battery === 15 && by.hall_leak?.battery_low === true;
+    }, null, { timeout: 15000, polling: 200 });
+
+    await page.click("#tabs button[data-tab=devices]");
+    const rcd = "#circuits .circuit[data-id=kitchen_rcd]";
+    await page.waitForSelector(`${rcd} .reading[data-state=residual_current_ma]`);
+    await page.waitForSelector("#dv-rows tr[data-id=kitchen_smoke]");
+
+    // The device list: who was opened, whose battery is low.
+    const smoke = page.locator("#dv-rows tr[data-id=kitchen_smoke]");
+    assert.match(await smoke.innerText(), /厨房烟感[\s\S]*防拆报警[\s\S]*电量低/);
+    assert.ok(await smoke.locator(".badge.danger:has-text('防拆报警')").isVisible());
+    assert.equal(await smoke.locator(".badge.danger").evaluate((b) => getComputedStyle(b).backgroundColor), "rgb(198, 40, 40)");
+    assert.match(await smoke.locator("td").nth(5).innerText(), /15%/);
+    const leak = page.locator("#dv-rows tr[data-id=hall_leak]");
+    assert.ok(await leak.locator(".badge.warn:has-text('电量低')").isVisible(), "the sensor says its battery is low (80 %)");
+    assert.equal(await leak.locator(".badge.danger").count(), 0, "not opened: no tamper badge");
+    assert.match(await page.locator("#dv-rows tr[data-id=kitchen_rcd] td").nth(1).innerText(), /electrical_fire_detector\s+acrel_arcm300/,
+      "the kind and model of the site config");
+
+    // The detector's card: the newest residual current, red at and over its 300 mA alarm value.
+    const card = page.locator(rcd);
+    assert.match(await card.locator("h3").innerText(), /厨房配电箱电气火灾探测器/);
+    assert.match(await card.innerText(), /厨房/);
+    assert.ok(await card.evaluate((c) => c.classList.contains("over")));
+    const rc = card.locator(".reading[data-state=residual_current_ma]");
+    assert.equal(await rc.locator(".r-name").innerText(), "剩余电流");
+    assert.equal(await rc.locator(".r-value").innerText(), "350 mA");
+    assert.match(await rc.locator(".r-limit").innerText(), /报警值 300 mA\s*已达报警值/);
+    assert.ok(await rc.evaluate((r) => r.classList.contains("over")));
+    assert.equal(await rc.locator(".r-value").evaluate((v) => getComputedStyle(v).color), "rgb(198, 40, 40)");
+    // Its sparkline: one line of the 91 minutes of the last 24 h (not the reading of 30 h ago).
+    assert.equal(await rc.locator("svg.spark polyline").count(), 1);
+    assert.equal(await rc.locator("svg.spark polyline").evaluate((l) => l.points.numberOfItems), minutes + 1);
+    assert.match(await rc.locator("svg.spark").getAttribute("aria-label"), /91 个分钟读数/);
+    assert.equal(await rc.locator("svg.spark line.spark-limit").count(), 1, "the alarm value as a dashed line");
+    const temp = card.locator(".reading[data-state=cable_temp_c]");
+    assert.equal(await temp.locator(".r-value").innerText(), "45.0 °C");
+    assert.match(await temp.locator(".r-limit").innerText(), /^报警值 70\.0 °C$/);
+    assert.ok(!(await temp.evaluate((r) => r.classList.contains("over"))));
+    assert.notEqual(await temp.locator(".r-value").evaluate((v) => getComputedStyle(v).color), "rgb(198, 40, 40)");
+
+    // The meter's card: today's energy in site local time, no alarm values.
+    const meter = page.locator("#circuits .circuit[data-id=main_meter]");
+    assert.match(await meter.locator(".today-kwh").innerText(), /今日用电\s*12\.5\s*kWh/);
+    assert.match(await meter.locator(".reading[data-state=power_w] .r-value").innerText(), /^3200 W$/);
+    assert.ok(!(await meter.evaluate((c) => c.classList.contains("over"))));
+    assert.equal(await page.locator("#circuits .circuit").count(), 2, "smoke and leak sensors are no circuits");
+    // On a phone the cards fit the screen, and the page does not scroll sideways.
+    const right = await card.evaluate((c) => c.getBoundingClientRect().right);
+    assert.ok(right <= 390, `card ends at ${right}px on a 390px screen`);
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390), "no sideways scrolling");
+    await shot(page, "16-circuits-phone");
+
+    // The readings API refuses what it cannot answer, in Chinese.
+    const r = await page.evaluate(async () => {
+      const get = async (q) => { const x = await fetch("/api/readings?" + q); return { status: x.status, body: await x.json() }; };
+      const day = await get("device=kitchen_rcd");
+      const two = await get("device=kitchen_rcd&hours=48");
+      const rcOf = (j) => j.body.states.find((s) => s.state === "residual_current_ma");
+      const minutes = rcOf(day).series.map((p) => p.minute);
+      return { day: minutes.length, ascending: minutes.every((m, i) => !i || m > minutes[i - 1]), two: rcOf(two).series.length,
+        zero: (await get("device=kitchen_rcd&hours=0")).status, word: (await get("device=kitchen_rcd&hours=abc")).status,
+        unknown: await get("device=no_such_device") };
+    });
+    assert.deepEqual({ day: r.day, ascending: r.ascending, two: r.two, zero: r.zero, word: r.word },
+      { day: minutes + 1, ascending: true, two: minutes + 2, zero: 400, word: 400 });
+    assert.equal(r.unknown.status, 404);
+    assert.match(r.unknown.body.error, /没有这个设备/);
+  } finally {
+    await page.close();
+    daemon.kill("SIGTERM");
+  }
+});

@@ -518,10 +518,80 @@ $("ev-more").addEventListener("click", () => loadEvents(false));
 
 // ---------- devices ----------
 async function loadDevices() {
-  const o = await api("/api/overview");
-  $("dv-rows").innerHTML = o.devices.map((d) => `<tr><td>${esc(d.id)}</td><td>${esc(d.kind)}</td><td>${esc(d.zone)}</td>
+  const [o] = await Promise.all([api("/api/overview"), loadCircuits().catch(() => {})]);
+  // Low: the device says so, or its battery is under the site's maintenance level.
+  const low = (d) => d.battery_low === true || (d.battery != null && d.battery < o.low_battery_percent);
+  $("dv-rows").innerHTML = o.devices.map((d) => `<tr data-id="${esc(d.id)}"><td>${esc(d.name || d.id)}${d.name && d.name !== d.id ? ` <small class="muted">${esc(d.id)}</small>` : ""}
+    ${d.tamper ? '<span class="badge danger" title="设备外壳被打开或被拆下，请到现场检查">防拆报警</span>' : ""}${low(d) ? '<span class="badge warn" title="请更换电池">电量低</span>' : ""}</td>
+    <td>${esc(d.kind)}${d.model ? ` <small class="muted">${esc(d.model)}</small>` : ""}</td><td>${esc(d.zone)}</td>
     <td class="${d.online === null ? "dev-unknown" : d.online ? "dev-on" : "dev-off"}">${d.online === null ? "未知" : d.online ? "在线" : "离线 " + esc(d.reason)}</td>
-    <td>${fmt(d.last_seen)}</td><td>${d.battery == null ? "" : Math.round(d.battery) + "%"}</td><td>${d.errors}</td></tr>`).join("");
+    <td>${fmt(d.last_seen)}</td><td class="${low(d) ? "battery-low" : ""}">${d.battery == null ? "" : Math.round(d.battery) + "%"}</td><td>${d.errors}</td></tr>`).join("");
+}
+
+// Circuit monitoring (线路监测): a card per electrical-fire detector or meter, each reading against its
+// alarm value, with the last 24 h as a sparkline (mean per minute).
+const curves = new Map();  // device id → {at, data}: the 24 h series, fetched at most once a minute
+async function curvesOf(id) {
+  const hit = curves.get(id);
+  if (hit && Date.now() - hit.at < 60000) return hit.data;
+  try {
+    const data = await api(`/api/readings?device=${encodeURIComponent(id)}&hours=24`);
+    curves.set(id, { at: Date.now(), data });
+    return data;
+  } catch (e) { return hit ? hit.data : null; }
+}
+// As the alarm text says it: whole numbers from 100 up, else one decimal; energy always one decimal.
+const reading = (v, state) => (state === "energy_kwh" || Math.abs(v) < 100 ? v.toFixed(1) : v.toFixed(0));
+async function loadCircuits() {
+  const c = await api("/api/circuits");
+  $("circuits-card").classList.toggle("hidden", c.circuits.length === 0);
+  const series = await Promise.all(c.circuits.map((d) => curvesOf(d.id)));
+  $("circuits").innerHTML = c.circuits.map((d, i) => circuitCard(d, series[i], c.now)).join("");
+}
+function circuitCard(d, data, now) {
+  const byState = {};
+  (data?.states || []).forEach((s) => { byState[s.state] = s.series; });
+  const rows = d.states.map((s) => {
+    const value = s.latest ? `${reading(s.latest.last, s.state)} ${s.unit}` : "暂无读数";
+    const limit = s.alarm_above == null ? "" : `报警值 ${reading(s.alarm_above, s.state)} ${s.unit}`;
+    return `<li class="reading${s.over ? " over" : ""}" data-state="${esc(s.state)}">
+      <div class="r-head"><span class="r-name">${esc(s.name)}</span><span class="r-value">${esc(value)}</span></div>
+      <div class="r-limit">${esc(limit)}${s.over ? '<span class="badge danger">已达报警值</span>' : ""}</div>
+      ${sparkline(byState[s.state] || [], s.alarm_above, s.over, now)}</li>`;
+  }).join("");
+  const newest = Math.max(0, ...d.states.map((s) => (s.latest ? s.latest.minute : 0)));
+  const status = d.online === null ? '<span class="dev-unknown">未知</span>'
+    : d.online ? '<span class="dev-on">在线</span>' : `<span class="dev-off">离线</span>`;
+  return `<div class="circuit${d.over ? " over" : ""}" data-id="${esc(d.id)}">
+    <h3>${esc(d.name)}</h3><p class="muted">${esc(d.zone_name || "未分区")} · ${status}</p>
+    <ul class="readings">${rows || '<li class="muted">此设备没有电气读数</li>'}</ul>
+    ${d.meter ? `<p class="today-kwh">今日用电 <b>${d.today_kwh == null ? "—" : reading(d.today_kwh, "energy_kwh")}</b> kWh</p>` : ""}
+    <p class="muted">${newest ? "读数更新于 " + fmt(newest) : "尚无读数"}</p></div>`;
+}
+// The 24 h before `now` as a line of mean values; a gap of over 5 minutes breaks the line. The alarm
+// value is a dashed line when it is within reach of the readings.
+function sparkline(series, limit, over, now) {
+  if (!series.length) return '<p class="spark-empty muted">近 24 小时无读数</p>';
+  const W = 240, H = 40, t0 = now - 24 * 3600e3;
+  let lo = Math.min(...series.map((p) => p.mean)), hi = Math.max(...series.map((p) => p.mean));
+  if (limit != null && limit > hi && limit <= hi + (hi - lo) + Math.abs(hi) * 0.5) hi = limit;
+  if (hi - lo < 1e-9) { lo -= 1; hi += 1; }
+  const x = (t) => (((Math.min(Math.max(t, t0), now) - t0) / (now - t0)) * W).toFixed(1);
+  const y = (v) => (H - 3 - ((v - lo) / (hi - lo)) * (H - 6)).toFixed(1);
+  const parts = [];
+  let cur = [];
+  series.forEach((p, i) => {
+    if (i && p.minute - series[i - 1].minute > 5 * 60000) { parts.push(cur); cur = []; }
+    cur.push(p);
+  });
+  parts.push(cur);
+  const lines = parts.map((ps) => (ps.length > 1
+    ? `<polyline points="${ps.map((p) => x(p.minute) + "," + y(p.mean)).join(" ")}"/>`
+    : `<circle cx="${x(ps[0].minute)}" cy="${y(ps[0].mean)}" r="1.5"/>`)).join("");
+  const rule = limit != null && limit >= lo && limit <= hi
+    ? `<line class="spark-limit" x1="0" x2="${W}" y1="${y(limit)}" y2="${y(limit)}"/>` : "";
+  return `<svg class="spark${over ? " over" : ""}" viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" role="img"
+    aria-label="近 24 小时曲线，${series.length} 个分钟读数">${rule}${lines}</svg>`;
 }
 
 // ---------- monthly report ----------
@@ -533,7 +603,7 @@ async function loadReport() {
   const secs = (s) => (s == null ? "—" : s < 120 ? Math.round(s) + " 秒" : (s / 60).toFixed(1) + " 分钟");
   $("rp-body").innerHTML = `<h3>${esc(r.site)} ${esc(r.month)} 月度报表</h3>
     <table><tr><td>签到人次</td><td>${r.checkins}</td></tr><tr><td>服务长者人数</td><td>${r.unique_elders}</td></tr>
-    <tr><td>探访次数</td><td>${r.visits}</td></tr></table>
+    <tr><td>探访次数</td><td>${r.visits}</td></tr>${r.energy_kwh == null ? "" : `<tr><td>用电量（电表合计）</td><td>${r.energy_kwh.toFixed(1)} kWh</td></tr>`}</table>
     <h3>服务</h3><table>${Object.entries(r.services).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v}</td></tr>`).join("")}</table>
     <h3>报警与响应</h3><table><tr><th>类型</th><th>次数</th><th>平均响应</th><th>最长响应</th><th>平均处置</th></tr>
     ${r.alarms.map((a) => `<tr><td>${esc(KIND[a.kind] || a.kind)}</td><td>${a.count}</td><td>${secs(a.avg_ack_s)}</td><td>${secs(a.max_ack_s)}</td><td>${secs(a.avg_resolve_s)}</td></tr>`).join("") || "<tr><td colspan=5>无</td></tr>"}</table>`;
