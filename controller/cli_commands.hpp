@@ -2,6 +2,7 @@
 // (the message says why), 2 bad config or usage.
 #pragma once
 
+#include <functional>
 #include <string>
 
 namespace CLI {
@@ -15,6 +16,10 @@ struct CommandContext {
     std::string out_path;
     int exit_code = 0;
 };
+
+// Runs a command body: a config or device-model error exits 2, any other error 1, each with its
+// message on stderr (cli_extra.cpp).
+void guarded(CommandContext& ctx, const std::function<int()>& body);
 
 int cmd_run(CommandContext& ctx);
 int cmd_check_config(CommandContext& ctx);

@@ -45,7 +45,8 @@ std::string states_of(const devices::DeviceModel& m) {
 }
 
 void print_reading(const devices::Reading& r) {
-    if (r.states.empty() && !r.malformed && !r.out_of_range) std::cout << "(nothing: no field of this model)\n";
+    if (r.states.empty() && !r.malformed && !r.out_of_range)
+        std::cout << "(nothing: no field of this model)\n";
     for (auto& s : r.states) {
         std::cout << s.state << " = ";
         if (devices::is_bool_state(s.state))
@@ -55,18 +56,20 @@ void print_reading(const devices::Reading& r) {
         std::cout << "\n";
     }
     if (r.malformed) std::cout << "malformed: " << r.why << " (counted and logged; this field is ignored)\n";
-    if (r.out_of_range) std::cout << "out of range: " << r.why << " (counted and logged; this field is ignored)\n";
+    if (r.out_of_range)
+        std::cout << "out of range: " << r.why << " (counted and logged; this field is ignored)\n";
 }
 
 // "0=352,1=650" or "input_registers:0=352": raw register values for a Modbus model.
 std::map<std::pair<std::string, int>, uint16_t> parse_registers(const devices::DeviceModel& m,
-                                                                 const std::string& text) {
+                                                                const std::string& text) {
     std::map<std::pair<std::string, int>, uint16_t> out;
     std::stringstream ss(text);
     std::string item;
     while (std::getline(ss, item, ',')) {
         auto eq = item.find('=');
-        if (eq == std::string::npos) throw std::runtime_error("'" + item + "': write ADDRESS=VALUE, e.g. 0=352");
+        if (eq == std::string::npos)
+            throw std::runtime_error("'" + item + "': write ADDRESS=VALUE, e.g. 0=352");
         std::string addr = item.substr(0, eq), table;
         if (auto colon = addr.find(':'); colon != std::string::npos) {
             table = addr.substr(0, colon);
@@ -89,27 +92,15 @@ void register_device_commands(CLI::App& app, CommandContext& ctx) {
     dev->require_subcommand(1);
     dev->add_option("--config,-c", ctx.config_path, "site config: also read its device_library folders");
     dev->add_option("--library", o->library, "another folder of model files (may be repeated)");
-    auto run = [&ctx](const std::function<int()>& body) {
-        try {
-            ctx.exit_code = body();
-        } catch (const devices::ModelError& e) {
-            std::cerr << "caregate: " << e.what() << "\n";
-            ctx.exit_code = 2;
-        } catch (const config::ConfigError& e) {
-            std::cerr << "caregate: " << e.what() << "\n";
-            ctx.exit_code = 2;
-        } catch (const std::exception& e) {
-            std::cerr << "caregate: " << e.what() << "\n";
-            ctx.exit_code = 1;
-        }
-    };
+    auto run = [&ctx](const std::function<int()>& body) { guarded(ctx, body); };
 
     auto* models = dev->add_subcommand("models", "list the models: id, vendor, transport, states");
     models->callback([&ctx, o, run] {
         run([&] {
             auto lib = load_library(ctx, *o);
             for (auto* m : lib.all())
-                std::cout << m->id << "\t" << m->vendor << "\t" << m->transport << "\t" << states_of(*m) << "\n";
+                std::cout << m->id << "\t" << m->vendor << "\t" << m->transport << "\t" << states_of(*m)
+                          << "\n";
             if (lib.all().empty()) {
                 std::cerr << "no device models found in " << devices::DeviceLibrary::builtin_dir()
                           << " (set CAREGATE_DEVICE_MODELS or install the package)\n";
@@ -130,10 +121,13 @@ void register_device_commands(CLI::App& app, CommandContext& ctx) {
         });
     });
 
-    auto* attempt = dev->add_subcommand("try", "show what a payload (MQTT) or register values (Modbus) produce");
+    auto* attempt =
+        dev->add_subcommand("try", "show what a payload (MQTT) or register values (Modbus) produce");
     attempt->add_option("model", o->model, "model id")->required();
-    attempt->add_option("payload", o->payload,
-                        "MQTT: the JSON payload; Modbus: raw values ADDRESS=VALUE,… (TABLE:ADDRESS=VALUE to pick a table)")
+    attempt
+        ->add_option("payload", o->payload,
+                     "MQTT: the JSON payload; Modbus: raw values ADDRESS=VALUE,… (TABLE:ADDRESS=VALUE to "
+                     "pick a table)")
         ->required();
     attempt->callback([&ctx, o, run] {
         run([&] {
@@ -148,8 +142,8 @@ void register_device_commands(CLI::App& app, CommandContext& ctx) {
             print_reading(r);
             for (auto& s : r.states)
                 if (auto* src = m->find(s.state); src && src->alarm_above && s.value >= *src->alarm_above)
-                    std::cout << "→ electrical_fault alarm: " << s.state << " " << s.value << " ≥ " << *src->alarm_above
-                              << "\n";
+                    std::cout << "→ electrical_fault alarm: " << s.state << " " << s.value << " ≥ "
+                              << *src->alarm_above << "\n";
             return r.malformed || r.out_of_range ? 1 : 0;
         });
     });

@@ -28,13 +28,13 @@
 
 namespace caregate {
 
-namespace {
-
-// Runs a command body: a config error exits 2, any other error 1, each with its message.
 void guarded(CommandContext& ctx, const std::function<int()>& body) {
     try {
         ctx.exit_code = body();
     } catch (const config::ConfigError& e) {
+        std::cerr << "caregate: " << e.what() << "\n";
+        ctx.exit_code = 2;
+    } catch (const devices::ModelError& e) {  // a bad device-model file is bad config too
         std::cerr << "caregate: " << e.what() << "\n";
         ctx.exit_code = 2;
     } catch (const std::exception& e) {
@@ -42,6 +42,8 @@ void guarded(CommandContext& ctx, const std::function<int()>& body) {
         ctx.exit_code = 1;
     }
 }
+
+namespace {
 
 std::string read_password(bool from_stdin) {
     std::string pw;

@@ -23,16 +23,6 @@ using namespace caregate::testing;
 using nlohmann::json;
 
 namespace {
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout) {
-    auto end = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < end) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return pred();
-}
-
 // The alarm as the CLI shows it (the daemon keeps running; SQLite WAL lets both read).
 json alarm(const std::string& cfg, int id) {
     std::string out;

@@ -18,16 +18,6 @@ namespace {
 // 2026-12-02 14:03:21 in Beijing, a Wednesday.
 constexpr int64_t kT0 = 1796191401000;
 
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-    auto end = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < end) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return pred();
-}
-
 struct Rig {
     TempDir dir;
     HttpsReceiver receiver;

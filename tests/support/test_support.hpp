@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace caregate::testing {
@@ -90,5 +91,16 @@ private:
 
 // Runs a command, returns exit code; stdout+stderr captured into `output`.
 int run(const std::string& command, std::string* output = nullptr);
+
+// Waits for a condition with a deadline (never a fixed sleep as synchronisation); true once it holds.
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return pred();
+}
 
 }  // namespace caregate::testing
