@@ -231,8 +231,8 @@ void parse_point(MapReader& r, Point& p) {
     check_range(r, "channel", p.channel, -1, 15);
     check_one_of(r, "type", p.type, {"", "u16", "s16", "u32", "s32", "f32"});
     if (p.type == "u32" || p.type == "s32" || p.type == "f32") p.count = 2;
-    std::vector<std::string> meanings = {"call",        "cancel",      "fall",   "cord_pulled", "temperature",
-                                         "counter_in",  "counter_out", "output", "status"};
+    std::vector<std::string> meanings = {"call",       "cancel",      "fall",   "cord_pulled", "temperature",
+                                         "counter_in", "counter_out", "output", "status"};
     for (auto& st : {"smoke", "gas", "water_leak", "tamper", "presence", "motion", "contact", "battery_low"})
         meanings.push_back(st);
     for (auto& st : {"residual_current_ma", "cable_temp_c", "voltage_v", "current_a", "power_w", "energy_kwh",
@@ -240,8 +240,9 @@ void parse_point(MapReader& r, Point& p) {
         meanings.push_back(st);
     check_one_of(r, "meaning", p.meaning, meanings);
     if (p.alarm_above && !devices::is_electrical_state(p.meaning))
-        r.fail_here("alarm_above", "thresholds are for electrical readings (residual_current_ma, cable_temp_c, "
-                                   "voltage_v, current_a, power_w)");
+        r.fail_here("alarm_above",
+                    "thresholds are for electrical readings (residual_current_ma, cable_temp_c, "
+                    "voltage_v, current_a, power_w)");
 }
 
 // A device's thresholds: {state: alarm_above}, overriding its model's.
@@ -315,6 +316,148 @@ const Zone* SiteConfig::find_zone(const std::string& id) const {
         if (z.id == id) return &z;
     return nullptr;
 }
+
+namespace {
+
+// A list of plain strings at `key` (categories, channel ids); `what` says what an entry is.
+std::vector<std::string> string_list(MapReader& r, const std::string& key, const std::string& what) {
+    YAML::Node n = r.raw(key);
+    std::vector<std::string> out;
+    if (!n.IsDefined() || n.IsNull()) return out;
+    if (!n.IsSequence()) r.fail(n, key, "must be a list: [" + what + ", …]");
+    for (auto item : n) {
+        if (!item.IsScalar() || item.Scalar().empty()) r.fail(item, key, "each entry is " + what);
+        out.push_back(item.Scalar());
+    }
+    return out;
+}
+
+// "11:30" → 690; fails at `key` otherwise.
+int parse_hhmm(MapReader& r, const std::string& key, const std::string& text) {
+    int h = -1, m = -1;
+    char tail = 0;
+    if (std::sscanf(text.c_str(), "%d:%d%c", &h, &m, &tail) != 2 || h < 0 || h > 24 || m < 0 || m > 59 ||
+        h * 60 + m > 1440)
+        r.fail_here(key, "must be a time of day like 11:30, got '" + text + "'");
+    return h * 60 + m;
+}
+
+const std::vector<std::string>& care_tiers() {
+    static const std::vector<std::string> t = {"weekly", "fortnightly", "monthly", "quarterly"};
+    return t;
+}
+
+// The categories a rule may name: the roster's (一人一档) and 高龄.
+void check_categories(MapReader& r, const std::string& key, const std::vector<std::string>& cats) {
+    static const std::vector<std::string> known = {"独居",     "空巢", "留守", "失能", "重残",
+                                                   "计生特殊", "低保", "特困", "高龄"};
+    for (auto& c : cats)
+        if (std::find(known.begin(), known.end(), c) == known.end())
+            r.fail_here(
+                key,
+                "'" + c + "' is not a roster category; use 独居 空巢 留守 失能 重残 计生特殊 低保 特困 高龄");
+}
+
+void parse_care(MapReader& top, SiteConfig& c) {
+    auto r = top.child("care");
+    auto& k = c.care;
+    r.get("old_age", k.old_age);
+    r.get("absence_days", k.absence_days);
+    r.get("pattern_days", k.pattern_days);
+    r.get("expected_share", k.expected_share);
+    r.get("min_attended_days", k.min_attended_days);
+    r.get("arrival_grace_min", k.arrival_grace_min);
+    r.get("drop_ratio", k.drop_ratio);
+    r.get("remind_hour", k.remind_hour);
+    check_range(r, "old_age", k.old_age, 60, 120);
+    check_range(r, "absence_days", k.absence_days, 1, 30);
+    check_range(r, "pattern_days", k.pattern_days, 14, 366);
+    check_range(r, "expected_share", k.expected_share, 0.1, 1.0);
+    check_range(r, "min_attended_days", k.min_attended_days, 1, 366);
+    check_range(r, "arrival_grace_min", k.arrival_grace_min, 0, 720);
+    check_range(r, "drop_ratio", k.drop_ratio, 0.0, 1.0);
+    check_range(r, "remind_hour", k.remind_hour, 0, 23);
+    if (r.has("visit_after")) k.visit_after = string_list(r, "visit_after", "a life event (出院, 丧偶, …)");
+    k.remind_channels = string_list(r, "remind_channels", "a channel id under notify.channels");
+    for (auto& id : k.remind_channels) {
+        auto* ch = c.notify.find_channel(id);
+        if (!ch) r.fail_here("remind_channels", "channel '" + id + "' is not defined under notify.channels");
+        if (ch->type == "speaker" || ch->type == "voice")
+            r.fail_here("remind_channels", "channel '" + id + "' is a " + ch->type +
+                                               "; a reminder is a text: use sms, wecom, dingtalk or webhook");
+    }
+    if (r.has("tiers")) {
+        r.each("tiers", [&](MapReader& t, size_t) {
+            CareTierRule rule;
+            t.get("tier", rule.tier, true);
+            check_one_of(t, "tier", rule.tier, care_tiers());
+            rule.all = string_list(t, "all", "a roster category");
+            rule.any = string_list(t, "any", "a roster category");
+            check_categories(t, "all", rule.all);
+            check_categories(t, "any", rule.any);
+            if (rule.all.empty() && rule.any.empty())
+                t.fail_here("tier",
+                            "a rule needs all: or any: (an elder with no category is not on the list)");
+            k.tiers.push_back(rule);
+        });
+    } else {
+        // Seed 001: the special-difficulty elders (独居 空巢 留守 失能 重残 计生特殊), the most at risk
+        // most often; 失能 at least monthly in person.
+        k.tiers = {{"weekly", {"独居"}, {"失能", "重残", "高龄"}},
+                   {"fortnightly", {}, {"独居", "失能", "重残"}},
+                   {"monthly", {}, {"空巢", "留守", "计生特殊", "特困"}},
+                   {"quarterly", {}, {"低保", "高龄"}}};
+    }
+    r.finish();
+}
+
+void parse_meals(MapReader& top, SiteConfig& c) {
+    auto r = top.child("meals");
+    auto& m = c.meals;
+    r.each("sessions", [&](MapReader& s, size_t) {
+        MealSession ms;
+        std::string from, to;
+        s.get("id", ms.id, true);
+        s.get("name", ms.name, true);
+        s.get("from", from, true);
+        s.get("to", to, true);
+        ms.start_min = parse_hhmm(s, "from", from);
+        ms.end_min = parse_hhmm(s, "to", to);
+        if (ms.end_min <= ms.start_min) s.fail_here("to", "must be later than from");
+        for (auto& o : m.sessions) {
+            if (o.id == ms.id) s.fail_here("id", "'" + ms.id + "' is used twice");
+            if (ms.start_min < o.end_min && o.start_min < ms.end_min)
+                s.fail_here("from", "overlaps the session '" + o.id + "'");
+        }
+        m.sessions.push_back(ms);
+    });
+    if (m.sessions.empty())
+        m.sessions = {{"lunch", "午餐", 10 * 60 + 30, 13 * 60 + 30},
+                      {"dinner", "晚餐", 16 * 60 + 30, 19 * 60}};
+    r.each("categories", [&](MapReader& s, size_t) {
+        MealCategory mc;
+        s.get("id", mc.id, true);
+        s.get("name", mc.name, true);
+        s.get("pays", mc.pays, true);
+        s.get("subsidy", mc.subsidy, true);
+        s.get("min_age", mc.min_age);
+        mc.any = string_list(s, "any", "a roster category");
+        check_categories(s, "any", mc.any);
+        check_range(s, "pays", mc.pays, 0, 1000);
+        check_range(s, "subsidy", mc.subsidy, 0, 1000);
+        check_range(s, "min_age", mc.min_age, 0, 120);
+        for (auto& o : m.categories)
+            if (o.id == mc.id) s.fail_here("id", "'" + mc.id + "' is used twice");
+        m.categories.push_back(mc);
+    });
+    if (m.categories.empty())
+        m.categories = {{"dibao", "低保/特困", 0, 15, {"低保", "特困"}, 0},
+                        {"over80", "80岁以上", 5, 10, {}, 80},
+                        {"standard", "标准", 12, 3, {}, 0}};
+    r.finish();
+}
+
+}  // namespace
 
 SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
     YAML::Node root;
@@ -627,7 +770,7 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
             r.fail_here("id",
                         "'" + cam.thermal_id() + "' (this camera's thermometer) is already a device id");
         check_zone(r, cam.zone);
-        check_one_of(r, "role", cam.role, {"entrance", "exit", "cctv"});
+        check_one_of(r, "role", cam.role, {"entrance", "exit", "cctv", "canteen"});
         check_range(r, "fps", cam.fps, 0.1, 60);
         check_range(r, "width", cam.width, 64, 7680);
         check_range(r, "height", cam.height, 48, 4320);
@@ -642,9 +785,11 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         YAML::Node dl = top.raw("device_library");
         if (dl.IsDefined() && !dl.IsNull()) {
             if (!dl.IsSequence())
-                top.fail(dl, "device_library", "a list of folders of device models: [devices, /etc/caregate/devices]");
+                top.fail(dl, "device_library",
+                         "a list of folders of device models: [devices, /etc/caregate/devices]");
             for (auto n : dl) {
-                if (!n.IsScalar() || n.Scalar().empty()) top.fail(n, "device_library", "each entry is a folder");
+                if (!n.IsScalar() || n.Scalar().empty())
+                    top.fail(n, "device_library", "each entry is a folder");
                 fs::path d = n.Scalar();
                 if (d.is_relative()) d = fs::path(file).parent_path() / d;
                 c.device_library.push_back(d.lexically_normal().string());
@@ -667,12 +812,14 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
                                      "); add a model file there, or name its folder in device_library");
         }
         if (m->transport != transport)
-            r.fail_here("model", "'" + id + "' is a " + m->transport + " model (" + m->file + "); list it under " +
+            r.fail_here("model", "'" + id + "' is a " + m->transport + " model (" + m->file +
+                                     "); list it under " +
                                      (m->transport == "mqtt" ? "mqtt_devices:" : "buses: devices:"));
         return m;
     };
-    std::vector<std::string> kinds = {"call_button", "pull_cord", "fall_sensor", "ir_thermometer", "di_module",
-                                      "do_module",   "door_counter", "thermometer", "occupancy", "door_contact"};
+    std::vector<std::string> kinds = {"call_button", "pull_cord",   "fall_sensor",  "ir_thermometer",
+                                      "di_module",   "do_module",   "door_counter", "thermometer",
+                                      "occupancy",   "door_contact"};
     for (auto& k : devices::device_kinds())
         if (std::find(kinds.begin(), kinds.end(), k) == kinds.end()) kinds.push_back(k);
 
@@ -712,7 +859,8 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
             d.get("id", dev.id, true);
             d.get("name", dev.name);
             d.get("model", dev.model);
-            const devices::DeviceModel* model = dev.model.empty() ? nullptr : find_model(d, dev.model, "modbus");
+            const devices::DeviceModel* model =
+                dev.model.empty() ? nullptr : find_model(d, dev.model, "modbus");
             if (model) {
                 dev.kind = model->kind;
                 if (model->poll_ms) dev.poll_ms = model->poll_ms;
@@ -732,8 +880,9 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
             check_range(d, "max_silence_s", dev.max_silence_s, 1, 86400);
             if (model) {
                 if (d.has("points"))
-                    d.fail_here("points", "model " + model->id + " already says which registers to read; "
-                                          "remove points: (or model:)");
+                    d.fail_here("points", "model " + model->id +
+                                              " already says which registers to read; "
+                                              "remove points: (or model:)");
                 auto thresholds = parse_thresholds(d, *model);
                 for (auto& st : model->states) {
                     Point p;
@@ -919,6 +1068,8 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         }
         n.finish();
     }
+    parse_care(top, c);
+    parse_meals(top, c);
     top.finish();
     {
         auto gate = MapReader(file, root["gate"], "gate");
@@ -1058,6 +1209,22 @@ std::string summarize(const SiteConfig& c) {
     }
     o << "\n";
     return o.str();
+}
+
+const MealSession* Meals::at_minute(int minute) const {
+    for (auto& s : sessions)
+        if (minute >= s.start_min && minute < s.end_min) return &s;
+    return nullptr;
+}
+const MealSession* Meals::find_session(const std::string& id) const {
+    for (auto& s : sessions)
+        if (s.id == id) return &s;
+    return nullptr;
+}
+const MealCategory* Meals::find_category(const std::string& id) const {
+    for (auto& c : categories)
+        if (c.id == id) return &c;
+    return nullptr;
 }
 
 }  // namespace caregate::config

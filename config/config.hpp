@@ -100,7 +100,7 @@ struct Camera {
     std::string name;
     std::string source;  // file path, /dev/videoN, rtsp://...
     std::string zone;
-    std::string role = "cctv";  // entrance, exit, cctv
+    std::string role = "cctv";  // entrance, exit, cctv, canteen (a face takes a meal)
     double fps = 5.0;
     int width = 640;
     int height = 480;
@@ -146,10 +146,11 @@ struct Point {
     std::string table = "discrete_inputs";  // coils, discrete_inputs, holding_registers, input_registers
     int address = 0;
     int count = 1;
-    double scale = 1.0;   // value = raw * scale (registers)
-    std::string meaning;  // call, cancel, fall, cord_pulled, temperature, counter_in, counter_out, output,
-                          // or a device-model state (smoke, residual_current_ma, ...: devices/model_library.hpp)
-    int channel = -1;     // which bit (for di modules); -1: the register value itself
+    double scale = 1.0;  // value = raw * scale (registers)
+    std::string
+        meaning;       // call, cancel, fall, cord_pulled, temperature, counter_in, counter_out, output,
+                       // or a device-model state (smoke, residual_current_ma, ...: devices/model_library.hpp)
+    int channel = -1;  // which bit (for di modules); -1: the register value itself
     // Register decoding: "" (legacy: signed 16-bit, or signed 32-bit when count is 2), u16, s16, u32,
     // s32, f32. 32-bit values are high word first unless words_big_endian is false.
     std::string type;
@@ -282,6 +283,53 @@ struct Notify {
     const NotifyChannel* find_channel(const std::string& id) const;
 };
 
+// Care that notices (探访关爱, 缺勤关怀): who is visited how often, and when a regular attendee's
+// absence becomes a task. Defaults follow seed 001 (Meizhou); see config/README.md.
+struct CareTierRule {
+    std::string tier;              // weekly, fortnightly, monthly, quarterly
+    std::vector<std::string> all;  // every one of these categories (or 高龄) ...
+    std::vector<std::string> any;  // ... and at least one of these (empty: no condition)
+};
+
+struct Care {
+    std::vector<CareTierRule> tiers;  // first match wins; an elder matching none is not on the list
+    int old_age = 80;                 // 高龄: this age or older (a pseudo-category in the rules)
+    // Life events that make a visit due within 24 h of being recorded.
+    std::vector<std::string> visit_after = {"出院", "丧偶", "新近独居", "跌倒"};
+    int absence_days = 2;         // expected days missed in a row without a reason → 缺勤关怀
+    int pattern_days = 56;        // check-in history the usual pattern is learned from
+    double expected_share = 0.5;  // a weekday is expected when attended on at least this share of them
+    int min_attended_days = 6;    // fewer days in the history: not a regular attendee
+    int arrival_grace_min = 120;  // today counts as missed this long after the usual arrival
+    double drop_ratio = 0.5;      // last 14 days under this share of the usual → attendance drop
+    int remind_hour = 8;          // overdue visits are sent to their visitor at this local hour
+    std::vector<std::string> remind_channels;  // notify channel ids (sms, wecom, dingtalk, webhook)
+};
+
+struct MealSession {
+    std::string id;                  // lunch, dinner
+    std::string name;                // 午餐
+    int start_min = 0, end_min = 0;  // local minutes of the day a face or card takes this meal
+};
+
+struct MealCategory {
+    std::string id;                // dibao, over80, standard
+    std::string name;              // 低保, 80岁以上, 标准
+    double pays = 0;               // what the elder pays per meal (yuan)
+    double subsidy = 0;            // what the city owes per meal (yuan)
+    std::vector<std::string> any;  // an elder with one of these categories ...
+    int min_age = 0;               // ... or at least this old (0: no age rule) is in it; first match
+};
+
+struct Meals {
+    std::vector<MealSession> sessions;  // default: lunch 10:30–13:30, dinner 16:30–19:00
+    std::vector<MealCategory>
+        categories;  // default: 低保/特困 free, 80+ and standard; the last is the fallback
+    const MealSession* at_minute(int minute) const;
+    const MealSession* find_session(const std::string& id) const;
+    const MealCategory* find_category(const std::string& id) const;
+};
+
 struct SiteConfig {
     std::string source_file;
     Site site;
@@ -296,6 +344,8 @@ struct SiteConfig {
     City city;
     Cctv cctv;
     Notify notify;
+    Care care;
+    Meals meals;
     std::vector<Zone> zones;
     std::vector<Camera> cameras;
     std::vector<Bus> buses;

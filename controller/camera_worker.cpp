@@ -6,6 +6,7 @@
 
 #include "controller/core/clock.hpp"
 #include "controller/core/log.hpp"
+#include "controller/live_view.hpp"
 #include "vision/capture.hpp"
 #include "vision/cctv/line_counter.hpp"
 #include "vision/cctv/motion.hpp"
@@ -203,6 +204,7 @@ void CameraWorker::loop() {
         if (counter)
             for (int delta : counter->update(a.moving, frame.size(), now))
                 bus_.publish(OccupancyCount{cam_.id, cam_.zone, delta, now});
+        if (live_) live_->offer(cam_, frame, now);  // the same decoded frame; masked and encoded there
         if (faces_ && cam_.faces) faces_->frame(cam_, frame, now);
 
         next += period;

@@ -17,6 +17,8 @@
 
 namespace caregate {
 
+class LiveView;
+
 // The face pipeline's view of a camera frame (implemented by the face service).
 class FrameConsumer {
 public:
@@ -40,6 +42,9 @@ public:
     ~CameraWorker();
     // Beaten once per loop (frame, reconnect wait); call before start(). Without it nobody watches.
     void set_heartbeat(std::shared_ptr<Heartbeat> hb) { heartbeat_ = std::move(hb); }
+    // The kiosk's live view, offered every decoded frame (it encodes only while someone watches);
+    // call before start(). Without it there is no live view of this camera.
+    void set_live_view(LiveView* live) { live_ = live; }
     void start();
     void stop();
     CameraStats stats() const;
@@ -60,6 +65,7 @@ private:
     CameraStats stats_;
     std::string health_state_;  // last published state ("" = none yet)
     std::shared_ptr<Heartbeat> heartbeat_;
+    LiveView* live_ = nullptr;
 };
 
 }  // namespace caregate

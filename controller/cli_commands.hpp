@@ -32,5 +32,8 @@ void register_elder_commands(CLI::App& app, CommandContext& ctx);
 void register_extra_commands(CLI::App& app, CommandContext& ctx);
 // `caregate devices models|check|try` (cli_devices.cpp).
 void register_device_commands(CLI::App& app, CommandContext& ctx);
+// `caregate care worklist|replay`, `caregate meals statement`, and `sim history` under `sim`
+// (cli_care.cpp).
+void register_care_commands(CLI::App& app, CLI::App& sim, CommandContext& ctx);
 
 }  // namespace caregate

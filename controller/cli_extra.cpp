@@ -232,7 +232,9 @@ void register_sim_command(CLI::App& app, CommandContext& ctx) {
     sim->add_option("--config,-c", ctx.config_path, "site config")->required();
     sim->add_option("--script", o->script, "lines like 'at 2.0 press bath_call_1' (see devices/README.md)");
     sim->add_option("--rtu", o->rtu, "BUS=PTY: serve an RTU bus on this pty (the poller uses the other end)");
-    sim->callback([&ctx, o] {
+    register_care_commands(app, *sim, ctx);
+    sim->callback([&ctx, o, sim] {
+        if (sim->got_subcommand("history")) return;  // `sim history` is its own command
         guarded(ctx, [&]() -> int {
             auto cfg = config::load_config(ctx.config_path);
             init_logging(cfg.log.level);

@@ -17,6 +17,8 @@
 #include "controller/alarms.hpp"
 #include "controller/announcer.hpp"
 #include "controller/camera_worker.hpp"
+#include "controller/care/meals.hpp"
+#include "controller/care/planner.hpp"
 #include "controller/cctv_index.hpp"
 #include "controller/checkins.hpp"
 #include "controller/city/exchange.hpp"
@@ -31,6 +33,7 @@
 #include "controller/kiosk/http_server.hpp"
 #include "controller/kiosk/kiosk.hpp"
 #include "controller/kiosk/live_feed.hpp"
+#include "controller/live_view.hpp"
 #include "controller/notifier.hpp"
 #include "controller/occupancy.hpp"
 #include "controller/outbox.hpp"
@@ -71,6 +74,10 @@ struct Daemon::Parts {
     std::unique_ptr<Roster> roster;
     std::unique_ptr<StaffAccounts> staff;
     std::unique_ptr<Records> records;
+    std::unique_ptr<care::CarePlanner> care;
+    std::unique_ptr<care::MealService> meals;
+    // The kiosk's live pictures; declared before the HTTP server and the cameras, which use it.
+    std::unique_ptr<LiveView> live;
     std::unique_ptr<HttpServer> http;
     std::unique_ptr<LiveFeed> feed;
     std::unique_ptr<Gate> gate;
@@ -109,6 +116,27 @@ struct Daemon::Parts {
         else if (z.level != "full")
             alarms->clear("over_capacity", z.zone, "occupancy back under capacity");
         bus.publish(OccupancyChanged{z.zone, z.count, z.capacity, z.level, clock.now_ms()});
+    }
+
+    // A face at the canteen camera takes the elder's meal of the session open now (idempotent per
+    // elder and session); the same face seen again within a minute is not written again.
+    std::map<int64_t, int64_t> meal_faces;  // elder → last time; the rules thread only
+    void take_meal_by_face(int64_t elder_id, const std::string& camera_id) {
+        int64_t now = clock.now_ms();
+        auto& last = meal_faces[elder_id];
+        if (now - last < 60'000) return;
+        last = now;
+        if (meal_faces.size() > 10000) meal_faces.clear();
+        try {
+            auto m = meals->take(elder_id, "face", "camera:" + camera_id);
+            if (!m.already)
+                logger("meals")->info("{} took {} by face at {}", m.elder_name, m.session_name, camera_id);
+        } catch (const care::MealRefused& e) {
+            logger("meals")->debug("no meal for elder {} at {}: {}", elder_id, camera_id, e.what());
+        } catch (const std::exception& e) {
+            logger("meals")->warn("meal by face failed for elder {} at {}: {}", elder_id, camera_id,
+                                  e.what());
+        }
     }
 
     nlohmann::json cctv_search(const std::string& query) {
@@ -213,6 +241,8 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
     p_->roster = std::make_unique<Roster>(*p_->store, p_->clock);
     p_->staff = std::make_unique<StaffAccounts>(*p_->store, p_->clock);
     p_->records = std::make_unique<Records>(*p_->store, p_->clock, *p_->outbox);
+    p_->care = std::make_unique<care::CarePlanner>(c, *p_->store, p_->clock);
+    p_->meals = std::make_unique<care::MealService>(c, *p_->store, p_->clock, *p_->outbox);
     p_->feed = std::make_unique<LiveFeed>(p_->bus, static_cast<size_t>(c.kiosk.max_sse_clients));
     p_->gate = std::make_unique<Gate>(c, *p_->store, p_->clock, *p_->roster, *p_->checkins, *p_->occupancy,
                                       *p_->alarms);
@@ -274,6 +304,7 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
     // A missing or corrupt model stops start-up here, with the file and the fix named.
     if (c.face.enabled)
         p_->faces = std::make_unique<FaceService>(c, *p_->store, p_->clock, *p_->roster, &p_->bus);
+    p_->live = std::make_unique<LiveView>(c);
     for (auto& cam : c.cameras) {
         if (cam.thermal) {
             p_->thermals.push_back(std::make_unique<ThermalCamera>(cam, p_->bus, p_->clock));
@@ -282,6 +313,7 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
         p_->cameras.push_back(
             std::make_unique<CameraWorker>(cam, c.cctv, *p_->events, p_->bus, p_->faces.get(),
                                            [parts = p_.get()] { return !parts->storage_low; }));
+        p_->cameras.back()->set_live_view(p_->live.get());
         // A network open and a read may each take the 5 s capture timeout; files and V4L2 do not.
         std::string name = cam.name.empty() ? cam.id : cam.name;
         p_->cameras.back()->set_heartbeat(p_->heartbeats.add(
@@ -328,7 +360,9 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
         [parts = p_.get()](const Alarm&, int level) { parts->announcer->escalated(level); });
     p_->rules->on_face([gate, parts = p_.get()](const FaceSeen& f) {
         parts->events->record_face(f.camera_id, f.zone, f.elder_id, 1.0 - f.distance, f.ts_ms);
-        if (f.role == "exit" && f.elder_id && f.live) {  // check-out from an exit camera
+        if (f.role == "canteen") {  // a meal, never a check-in; strangers are simply not served by face
+            if (f.elder_id && f.live) parts->take_meal_by_face(*f.elder_id, f.camera_id);
+        } else if (f.role == "exit" && f.elder_id && f.live) {  // check-out from an exit camera
             CheckIn c;
             c.elder_id = *f.elder_id;
             c.direction = "out";
@@ -362,6 +396,9 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
                   {}};
     kp.cctv_events = [parts = p_.get()](const std::string& query) { return parts->cctv_search(query); };
     kp.heartbeats = &p_->heartbeats;
+    kp.live_view = p_->live.get();
+    kp.care = p_->care.get();
+    kp.meals = p_->meals.get();
     kp.announcement = [parts = p_.get()] {
         std::lock_guard<std::mutex> lock(parts->announcement_mu);
         return parts->announcement;
@@ -582,7 +619,8 @@ int Daemon::run() {
     for (auto& poller : p_->pollers) poller->stop();
     p_->announcer->stop();
     p_->notifier->stop();
-    p_->feed->stop();  // ends the SSE streams so the HTTP pool can drain
+    p_->feed->stop();   // ends the SSE streams so the HTTP pool can drain
+    p_->live->close();  // and the live pictures' streams
     p_->http->stop();
     p_->rules->stop();
     p_->bus.close_all();

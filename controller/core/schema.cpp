@@ -289,6 +289,90 @@ CREATE TABLE readings (
 ) WITHOUT ROWID;
 CREATE INDEX readings_minute ON readings(minute);
 )SQL"},
+        {10, "care that notices: visit tiers and visitors, life events, absence reasons, meals", R"SQL(
+-- Per elder: the visit tier (NULL: from the roster categories by care.tiers; 'none': not visited),
+-- the named visitor (staff user name or a volunteer's name), the meal subsidy category (NULL: from
+-- the roster by meals.categories) and special diets (JSON array: 糖尿病 软食 清真 …).
+CREATE TABLE care_profiles (
+  elder_id INTEGER PRIMARY KEY REFERENCES elders(id),
+  tier TEXT CHECK (tier IN ('weekly','fortnightly','monthly','quarterly','none')),
+  visitor TEXT,
+  meal_category TEXT,
+  diets TEXT NOT NULL DEFAULT '[]',
+  updated_at INTEGER NOT NULL
+);
+-- What happened to an elder (出院 丧偶 新近独居 跌倒 住院 生病 其他): some make a visit due in 24 h.
+CREATE TABLE life_events (
+  id INTEGER PRIMARY KEY,
+  elder_id INTEGER NOT NULL REFERENCES elders(id),
+  day TEXT NOT NULL,                    -- local date it happened, YYYY-MM-DD
+  kind TEXT NOT NULL,
+  note TEXT,
+  recorded_by TEXT NOT NULL,
+  recorded_at INTEGER NOT NULL
+);
+CREATE INDEX life_events_elder ON life_events(elder_id, day);
+-- A known reason for not coming (住院 外出 家人照顾 生病 其他), local dates inclusive.
+CREATE TABLE absence_reasons (
+  id INTEGER PRIMARY KEY,
+  elder_id INTEGER NOT NULL REFERENCES elders(id),
+  from_day TEXT NOT NULL,
+  to_day TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  note TEXT,
+  recorded_by TEXT NOT NULL,
+  recorded_at INTEGER NOT NULL
+);
+CREATE INDEX absence_reasons_elder ON absence_reasons(elder_id, to_day);
+-- Why an elder on the visit list was not visited in a month (the monthly report lists it).
+CREATE TABLE visit_misses (
+  elder_id INTEGER NOT NULL REFERENCES elders(id),
+  month TEXT NOT NULL,                  -- YYYY-MM
+  reason TEXT NOT NULL,
+  recorded_by TEXT NOT NULL,
+  recorded_at INTEGER NOT NULL,
+  PRIMARY KEY (elder_id, month)
+);
+-- 助餐: the menu of a session, and the meals taken (one per elder and session).
+CREATE TABLE meal_menus (
+  day TEXT NOT NULL,
+  session TEXT NOT NULL,
+  dishes TEXT NOT NULL,
+  updated_by TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (day, session)
+);
+CREATE TABLE meals (
+  id INTEGER PRIMARY KEY,
+  uuid TEXT NOT NULL UNIQUE,            -- also the uuid of its 助餐 service record
+  elder_id INTEGER NOT NULL REFERENCES elders(id),
+  day TEXT NOT NULL,
+  session TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  method TEXT NOT NULL CHECK (method IN ('face','card','staff')),
+  category TEXT NOT NULL,
+  pays REAL NOT NULL,
+  subsidy REAL NOT NULL,
+  actor TEXT NOT NULL,
+  UNIQUE (elder_id, day, session)
+);
+CREATE INDEX meals_day ON meals(day, session);
+-- Reminders of overdue visits sent to their visitor: one per day, visitor, channel and recipient.
+CREATE TABLE care_reminders (
+  id INTEGER PRIMARY KEY,
+  day TEXT NOT NULL,
+  visitor TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  text TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending','sent','failed')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  result TEXT,
+  updated_at INTEGER NOT NULL,
+  UNIQUE (day, visitor, channel, recipient)
+);
+CREATE INDEX visit_records_elder ON visit_records(elder_id, ts);
+)SQL"},
     };
     return list;
 }

@@ -19,6 +19,7 @@
 #include "controller/city/exchange.hpp"
 #include "controller/core/bounded_json.hpp"
 #include "controller/core/log.hpp"
+#include "controller/kiosk/api.hpp"
 #include "controller/kiosk/http_server.hpp"
 #include "controller/safety.hpp"
 #include "controller/statistics.hpp"
@@ -29,26 +30,22 @@ namespace caregate {
 
 namespace {
 constexpr size_t kLoginBodyBytes = 4 * 1024;  // a user name and a password
-constexpr size_t kApiBodyBytes = 64 * 1024;   // every JSON form of the kiosk
 constexpr int64_t kLoginWindowMs = 15 * 60 * 1000;
 constexpr int kMaxFailuresPerAddress = 20;  // a shared front-desk PC: several people, a few typos each
 }  // namespace
 
+using api::body;
+using api::fail;
+using api::int_field;
+using api::kApiBodyBytes;
+using api::path_id;
+using api::reply;
+using api::str_field;
 using nlohmann::json;
 
 namespace {
 
 const int64_t kDayMs = 24LL * 3600 * 1000;
-
-void reply(httplib::Response& res, const json& j, int status = 200) {
-    res.status = status;
-    res.set_header("Cache-Control", "no-store");
-    res.set_content(j.dump(), "application/json; charset=utf-8");
-}
-
-void fail(httplib::Response& res, int status, const std::string& message) {
-    reply(res, {{"error", message}}, status);
-}
 
 std::string random_token() {
     unsigned char b[32];
@@ -73,46 +70,11 @@ std::string cookie(const httplib::Request& req, const std::string& name) {
     return "";
 }
 
-std::optional<json> body(const httplib::Request& req, httplib::Response& res) {
-    std::string why;
-    auto j = parse_bounded_json(req.body, JsonLimits{kApiBodyBytes, 8}, &why);
-    if (!j || !j->is_object()) {
-        fail(res, 400,
-             "请求内容不是有效的 JSON 对象 (the body must be a JSON object" +
-                 (why.empty() ? "" : ": " + why) + ")");
-        return std::nullopt;
-    }
-    return j;
-}
-
-std::string str_field(const json& j, const char* k, const std::string& def = "") {
-    return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : def;
-}
-
 // A refused request, thrown inside a store transaction so that it rolls back.
 struct Refused : std::runtime_error {
     int status;
     Refused(int status, const std::string& message) : std::runtime_error(message), status(status) {}
 };
-
-// A whole number field within [lo, hi] (lo >= 0), or nullopt when missing, not a whole number or out of
-// range.
-std::optional<int64_t> int_field(const json& j, const char* k, int64_t lo, int64_t hi) {
-    if (!j.contains(k)) return std::nullopt;
-    const json& v = j.at(k);
-    if (!v.is_number_integer()) return std::nullopt;
-    if (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(hi) : v.get<int64_t>() > hi)
-        return std::nullopt;
-    int64_t x = v.get<int64_t>();
-    if (x < lo) return std::nullopt;
-    return x;
-}
-
-// A row id from the path (digits only by the route's pattern); nullopt when too long to be one.
-std::optional<int64_t> path_id(const std::string& digits) {
-    if (digits.empty() || digits.size() > 18) return std::nullopt;
-    return std::stoll(digits);
-}
 
 json staff_json(const StaffMember& m) {
     return {{"id", m.id},     {"username", m.username}, {"name", m.display_name},
@@ -767,6 +729,9 @@ void Kiosk::routes(httplib::Server& s) {
         });
         reply(res, {{"now", now}, {"day_start", day_start}, {"circuits", circuits}});
     });
+
+    camera_routes(s);  // the cameras' live pictures (camera_routes.cpp)
+    care_routes(s);    // worklist, care profiles, meals (care_routes.cpp)
 
     // Live updates. EventSource sends the cookie; one pool thread per stream, capped.
     s.Get("/api/stream", [this](const httplib::Request& req, httplib::Response& res) {

@@ -29,6 +29,12 @@ struct Response;
 
 namespace caregate {
 
+class LiveView;
+namespace care {
+class CarePlanner;
+class MealService;
+}  // namespace care
+
 // Face enrollment as the kiosk needs it; implemented by the face service when faces are enabled.
 class FaceEnrollment {
 public:
@@ -65,6 +71,11 @@ struct KioskParts {
     const Heartbeats* heartbeats = nullptr;
     // The loudspeaker's latest alarm announcement {seq, text}, played by the door screen too.
     std::function<std::optional<std::pair<int64_t, std::string>>()> announcement;
+    // The cameras' live pictures (controller/kiosk/camera_routes.cpp); null: no live view.
+    LiveView* live_view = nullptr;
+    // 探访关爱, 缺勤关怀 and 助餐 (controller/kiosk/care_routes.cpp); null: not offered.
+    care::CarePlanner* care = nullptr;
+    care::MealService* meals = nullptr;
 };
 
 struct Session {
@@ -85,6 +96,10 @@ public:
 
 private:
     void routes(httplib::Server& s);
+    // /api/cameras and each camera's live picture (controller/kiosk/camera_routes.cpp).
+    void camera_routes(httplib::Server& s);
+    // Worklist, care profiles, life events, coverage and meals (controller/kiosk/care_routes.cpp).
+    void care_routes(httplib::Server& s);
     std::optional<Session> session(const httplib::Request& req);
     // Returns the session for a write with a valid CSRF token, or fills res with 401/403.
     std::optional<Session> writer(const httplib::Request& req, httplib::Response& res, bool admin = false);

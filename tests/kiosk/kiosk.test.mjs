@@ -655,3 +655,104 @@ with db:
     daemon.kill("SIGTERM");
   }
 });
+
+// 实时画面: a box of its own with a camera playing the test clip (the box above has none) and a call
+// button in the same zone. The camera page shows the camera's live picture, which loads and moves
+// within 2 s; a call alarm's record shows the same camera's live picture beside it.
+test("the camera page shows each camera's live picture, it moves, and a call alarm shows it too", async () => {
+  const d3 = path.join(dir, "live");
+  fs.mkdirSync(d3);
+  const cfg3 = path.join(d3, "site.yaml");
+  const topic = `cglive-${process.pid}`;
+  fs.writeFileSync(cfg3, `site: {id: kiosk-live, name: 实时画面测试中心}
+store: {path: ${d3}/cg.db, media_dir: ${d3}/media}
+kiosk: {port: 0}
+mqtt: {uri: "tcp://127.0.0.1:${mqttPort}"}
+face: {enabled: false}
+zones: [{id: hall, name: 活动大厅}, {id: bath, name: 助浴间, private: true}]
+cameras:
+  - {id: hall_cam, name: 大厅摄像头, source: ${TEST_DATA}/video/short_hamilton_clip.mp4, zone: hall, loop: true, fps: 5,
+     mask: [[0,0,100,0,100,100,0,100]]}
+mqtt_devices:
+  - {id: hall_sos, name: 大厅紧急按钮, topic: ${topic}/hall_sos, model: ts0215a_sos, kind: call_button, zone: hall}
+`);
+  execFileSync(BIN, ["staff", "add", "nurse", "--name", "王护士", "--role", "staff", "--password-stdin", "--config", cfg3], { input: "nurse-pass-1\n" });
+  const daemon = start(BIN, ["run", "--config", cfg3], "live.log");
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  // The picture in an <img> now, as a canvas sees it: {w, h, pixels}; and how much two such differ.
+  const grab = (sel) => page.evaluate((sel) => {
+    const im = document.querySelector(sel);
+    if (!im || !im.naturalWidth) return null;
+    const c = document.createElement("canvas");
+    c.width = im.naturalWidth; c.height = im.naturalHeight;
+    const g = c.getContext("2d");
+    g.drawImage(im, 0, 0);
+    window.__livePicture = Array.from(g.getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 !== 3 && i % 64 < 4));
+    return { w: c.width, h: c.height };
+  }, sel);
+  const movedSince = (sel) => page.waitForFunction((sel) => {
+    const im = document.querySelector(sel);
+    const before = window.__livePicture;
+    const c = document.createElement("canvas");
+    c.width = im.naturalWidth; c.height = im.naturalHeight;
+    const g = c.getContext("2d");
+    g.drawImage(im, 0, 0);
+    const now = g.getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 !== 3 && i % 64 < 4);
+    if (now.length !== before.length) return true;
+    let d = 0;
+    for (let i = 0; i < now.length; i++) d += Math.abs(now[i] - before[i]);
+    return d / now.length > 0.5;
+  }, sel, { timeout: 2000, polling: 50 });
+  try {
+    const port = await loggedKioskPort(path.join(dir, "live.log"));
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.fill("#login-user", "nurse");
+    await page.fill("#login-pass", "nurse-pass-1");
+    await page.click("#login-submit");
+    await page.waitForSelector("#app:not(.hidden)");
+    // The clip is playing (the worker logs the camera online once it has a picture); nobody watches yet.
+    const end = Date.now() + 20000;
+    while (!/camera hall_cam online/.test(fs.readFileSync(path.join(dir, "live.log"), "utf8"))) {
+      assert.ok(Date.now() < end, "the camera did not come online:\n" + fs.readFileSync(path.join(dir, "live.log"), "utf8"));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    const tile = "#cam-live img.live-img[data-camera=hall_cam]";
+    const t0 = Date.now();
+    await page.click("#tabs button[data-tab=events]");
+    await page.waitForFunction((sel) => document.querySelector(sel)?.naturalWidth > 0, tile, { timeout: 2000, polling: 50 });
+    const first = await grab(tile);
+    assert.ok(first && first.w > 0 && first.w <= 640, `a picture at most 640 px wide: ${JSON.stringify(first)}`);
+    await movedSince(tile);
+    const took = Date.now() - t0;
+    console.log(`# live picture shown and moving ${took} ms after opening the page`);
+    assert.ok(took <= 2000, `the live picture loaded and moved within 2 s (took ${took} ms)`);
+    assert.match(await page.textContent("#cam-live"), /大厅摄像头 · 活动大厅 · 实时画面/);
+    assert.match(await page.getAttribute(tile, "src"), /^\/api\/cameras\/hall_cam\/live/);
+    await shot(page, "17-live-view");
+    // Who looked is on record.
+    const audit = execFileSync("sqlite3", [path.join(d3, "cg.db"), "SELECT actor || ' ' || subject FROM audit_log WHERE action='live_view'"], { encoding: "utf8" });
+    assert.match(audit, /nurse hall_cam/);
+
+    // Another tab: the stream is ended (no src), so the box stops encoding.
+    await page.click("#tabs button[data-tab=overview]");
+    await page.waitForFunction((sel) => !document.querySelector(sel).hasAttribute("src"), tile, { timeout: 3000 });
+
+    // A call from the hall: its record shows the hall camera's live picture beside it.
+    execFileSync("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(mqttPort), "-t", `${topic}/hall_sos`, "-m", '{"action":"emergency","battery":87,"linkquality":120}']);
+    await page.waitForSelector("#banner .banner-view", { timeout: 5000 });
+    await page.click("#banner .banner-view");
+    const beside = "#alarm-detail #al-live img.live-img[data-camera=hall_cam]";
+    await page.waitForFunction((sel) => document.querySelector(sel)?.naturalWidth > 0, beside, { timeout: 3000, polling: 50 });
+    assert.match(await page.textContent("#alarm-detail #al-live"), /大厅摄像头/);
+    await shot(page, "18-alarm-live-view");
+    // Answered: the record is drawn again and the same stream goes on.
+    const src = await page.getAttribute(beside, "src");
+    await page.click("#al-ack");
+    await page.waitForSelector("#alarm-detail .steps li:has-text('响应')");
+    assert.equal(await page.getAttribute(beside, "src"), src);
+  } finally {
+    await page.close();
+    daemon.kill("SIGTERM");
+  }
+});

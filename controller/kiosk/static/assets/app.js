@@ -249,13 +249,17 @@ function notificationsBlock(list) {
   return `<ul class="notifs">${list.map(notificationRow).join("")}</ul>`;
 }
 async function openAlarm(id) {
-  const [a, notifications] = await Promise.all([api("/api/alarms/" + id),
-    api(`/api/alarms/${id}/notifications`).catch(() => null)]);
+  const [a, notifications, cams] = await Promise.all([api("/api/alarms/" + id),
+    api(`/api/alarms/${id}/notifications`).catch(() => null), cameraList().catch(() => [])]);
   const open = a.state !== "resolved" && a.state !== "cancelled";
+  // An open call or fall: the live picture of a camera in the alarm's zone, if there is one.
+  const cam = open && (a.kind === "call" || a.kind === "fall") && a.zone ? cams.find((c) => c.live && c.zone === a.zone) : null;
   const box = $("alarm-detail");
+  const oldLive = box.querySelector("img.live-img");
   box.classList.remove("hidden");
   box.innerHTML = `<h2>报警 #${a.id} ${esc(KIND[a.kind] || a.kind)} <span class="state">${STATE[a.state]}</span></h2>
     <p>位置 ${esc(a.zone_name || "")} · 设备 ${esc(a.source_name || "")} · 报警时间 ${fmt(a.raised_at)}</p>
+    ${cam ? `<div id="al-live" class="timeline">${liveTile(cam)}</div>` : ""}
     <h3>救援全过程记录</h3>
     <ol class="steps">${a.steps.map((s) => `<li>${stepLine(s)}</li>`).join("")}</ol>
     ${open ? `<div class="row">
@@ -265,6 +269,14 @@ async function openAlarm(id) {
       <input id="al-outcome" placeholder="处置结果（必填）"><button id="al-resolve">处置完成</button></div>` : ""}
     <h3>通知</h3><div id="al-notifs">${notificationsBlock(notifications)}</div>
     <h3>附近监控事件</h3><div class="timeline">${(a.nearby_events?.events || []).map(eventCard).join("") || "<p>无</p>"}</div>`;
+  // The same camera's stream goes on across a re-render (after 响应, 派出); any other is ended.
+  const newLive = box.querySelector("img.live-img");
+  if (oldLive && newLive && oldLive.dataset.camera === newLive.dataset.camera && oldLive.dataset.on === "1") {
+    newLive.replaceWith(oldLive);
+  } else {
+    if (oldLive) stopLive(oldLive);
+    if (newLive) { bindLive(newLive); startLive(newLive); }
+  }
   if (!open) return;
   $("al-ack")?.addEventListener("click", () => act(a.id, "ack", {}));
   // No default target: a wrong one (110 for a flat battery) would make the record lie.
@@ -503,7 +515,7 @@ function eventCard(e) {
     <figcaption>${fmt(e.start_ts)} · ${esc(e.camera_id)} · ${esc(label)}${e.elder_name ? " · " + esc(e.elder_name) : ""}</figcaption></figure>`;
 }
 async function loadEvents(reset) {
-  if (reset) eventsBefore = 0;
+  if (reset) { eventsBefore = 0; loadLiveTiles(); }
   const q = new URLSearchParams({ before: eventsBefore, camera: $("ev-camera").value, label: $("ev-label").value, date: $("ev-date").value });
   const r = await api("/api/events?" + q.toString());
   const html = (r.events || []).map(eventCard).join("");
@@ -515,6 +527,69 @@ async function loadEvents(reset) {
 }
 ["ev-camera", "ev-label", "ev-date"].forEach((id) => $(id).addEventListener("change", () => loadEvents(true)));
 $("ev-more").addEventListener("click", () => loadEvents(false));
+
+// ---------- live pictures (实时画面) ----------
+// One <img> per camera showing its MJPEG stream (privacy masks already black; no camera of a private
+// zone is listed as live). The box encodes only while someone watches, so a stream is ended as soon as
+// its picture is off screen (another tab, another alarm, the browser tab hidden) and started again
+// when it is back.
+let cameras = null;  // [{id, name, zone, zone_name, live}], the site's cameras (read once)
+async function cameraList() {
+  if (!cameras) cameras = (await api("/api/cameras")).cameras || [];
+  return cameras;
+}
+function liveTile(c) {
+  return `<figure class="live-tile" data-camera="${esc(c.id)}"><img class="live-img" data-camera="${esc(c.id)}" alt="${esc(c.name)} 实时画面" style="object-fit:contain;background:#222">
+    <figcaption>${esc(c.name)} · ${esc(c.zone_name)} · <span class="live-state">实时画面</span></figcaption></figure>`;
+}
+function liveState(img, text) {
+  const s = img.closest("figure")?.querySelector(".live-state");
+  if (s) s.textContent = text;
+}
+function bindLive(img) {
+  img.addEventListener("load", () => liveState(img, "实时画面"));
+  img.addEventListener("error", () => {
+    if (img.dataset.on !== "1") return;
+    img.dataset.on = "";
+    img.dataset.retryAt = Date.now() + 5000;
+    liveState(img, "实时画面暂不可用（连接数已满或摄像头离线），稍后自动重试");
+  });
+}
+const liveShown = (img) => !document.hidden && img.isConnected && img.offsetParent !== null;
+function startLive(img) {
+  if (img.dataset.on === "1") return;
+  img.dataset.on = "1";
+  img.src = `/api/cameras/${encodeURIComponent(img.dataset.camera)}/live?t=${Date.now()}`;
+}
+function stopLive(img) {
+  if (img.dataset.on !== "1") return;
+  img.dataset.on = "";
+  img.removeAttribute("src");  // ends the stream; the box stops encoding a few seconds later
+}
+function syncLive() {
+  document.querySelectorAll("img.live-img").forEach((img) => {
+    if (!liveShown(img)) stopLive(img);
+    else if (img.dataset.on !== "1" && Number(img.dataset.retryAt || 0) <= Date.now()) startLive(img);
+  });
+}
+setInterval(syncLive, 1000);
+document.addEventListener("visibilitychange", syncLive);
+async function loadLiveTiles() {
+  const box = $("cam-live");
+  let list;
+  try { list = (await cameraList()).filter((c) => c.live); } catch (e) {
+    box.innerHTML = `<p class="muted">${esc(e.message)}</p>`;
+    return;
+  }
+  const ids = list.map((c) => c.id).join(",");
+  if (box.dataset.ids !== ids) {
+    box.querySelectorAll("img.live-img").forEach(stopLive);
+    box.dataset.ids = ids;
+    box.innerHTML = list.map(liveTile).join("") || '<p class="muted">没有可显示实时画面的摄像头</p>';
+    box.querySelectorAll("img.live-img").forEach(bindLive);
+  }
+  box.querySelectorAll("img.live-img").forEach((img) => { if (liveShown(img)) startLive(img); });
+}
 
 // ---------- devices ----------
 async function loadDevices() {

@@ -1,0 +1,53 @@
+#include "controller/kiosk/api.hpp"
+
+#include <httplib.h>
+
+#include "controller/core/bounded_json.hpp"
+
+namespace caregate::api {
+
+using nlohmann::json;
+
+void reply(httplib::Response& res, const json& j, int status) {
+    res.status = status;
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(j.dump(), "application/json; charset=utf-8");
+}
+
+void fail(httplib::Response& res, int status, const std::string& message) {
+    reply(res, {{"error", message}}, status);
+}
+
+std::optional<json> body(const httplib::Request& req, httplib::Response& res) {
+    std::string why;
+    auto j = parse_bounded_json(req.body, JsonLimits{kApiBodyBytes, 8}, &why);
+    if (!j || !j->is_object()) {
+        fail(res, 400,
+             "请求内容不是有效的 JSON 对象 (the body must be a JSON object" +
+                 (why.empty() ? "" : ": " + why) + ")");
+        return std::nullopt;
+    }
+    return j;
+}
+
+std::string str_field(const json& j, const char* k, const std::string& def) {
+    return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : def;
+}
+
+std::optional<int64_t> int_field(const json& j, const char* k, int64_t lo, int64_t hi) {
+    if (!j.contains(k)) return std::nullopt;
+    const json& v = j.at(k);
+    if (!v.is_number_integer()) return std::nullopt;
+    if (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(hi) : v.get<int64_t>() > hi)
+        return std::nullopt;
+    int64_t x = v.get<int64_t>();
+    if (x < lo) return std::nullopt;
+    return x;
+}
+
+std::optional<int64_t> path_id(const std::string& digits) {
+    if (digits.empty() || digits.size() > 18) return std::nullopt;
+    return std::stoll(digits);
+}
+
+}  // namespace caregate::api
