@@ -5,6 +5,7 @@
 #include <httplib.h>
 
 #include "controller/core/log.hpp"
+#include "controller/kiosk/api.hpp"
 #include "controller/kiosk/kiosk.hpp"
 #include "controller/live_view.hpp"
 
@@ -15,16 +16,6 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kBoundary = "cgframe";
-
-void reply_json(httplib::Response& res, const json& j, int status = 200) {
-    res.status = status;
-    res.set_header("Cache-Control", "no-store");
-    res.set_content(j.dump(), "application/json; charset=utf-8");
-}
-
-void refuse(httplib::Response& res, int status, const std::string& message) {
-    reply_json(res, {{"error", message}}, status);
-}
 
 // One part of the multipart stream: its headers, the JPEG, and the line that ends it.
 std::string part_header(const LiveView::Frame& f) {
@@ -44,19 +35,19 @@ void Kiosk::camera_routes(httplib::Server& s) {
         for (auto& c : p_.cfg.cameras)
             if (c.id == id) cam = &c;
         if (!cam) {
-            refuse(res, 404, "没有这个摄像头：" + id + " (no camera '" + id + "')");
+            api::fail(res, 404, "没有这个摄像头：" + id + " (no camera '" + id + "')");
             return false;
         }
         const config::Zone* zone = p_.cfg.find_zone(cam->zone);
         if ((zone && zone->is_private) ||
             (p_.live_view && p_.live_view->access(id) == LiveView::Access::private_zone)) {
-            refuse(res, 403,
-                   "摄像头 " + id + " 位于隐私区域，不提供实时画面 (camera '" + id +
-                       "' is in a private zone: no live view)");
+            api::fail(res, 403,
+                      "摄像头 " + id + " 位于隐私区域，不提供实时画面 (camera '" + id +
+                          "' is in a private zone: no live view)");
             return false;
         }
         if (!p_.live_view || p_.live_view->access(id) != LiveView::Access::ok) {
-            refuse(res, 503, "实时画面未启用 (live view not available)");
+            api::fail(res, 503, "实时画面未启用 (live view not available)");
             return false;
         }
         return true;
@@ -64,7 +55,7 @@ void Kiosk::camera_routes(httplib::Server& s) {
     auto audit = [this](const Session& sess, const std::string& id, const std::string& via,
                         const httplib::Request& req) {
         p_.store.write([&](sqlite3* db) {
-            Store::audit(db, sess.who.username, "live_view", id,
+            Store::audit(db, sess.who.username, "camera.live_view", "camera:" + id,
                          json{{"via", via}, {"session", sess.id}, {"client", req.remote_addr}}.dump(),
                          p_.clock.now_ms());
         });
@@ -83,7 +74,7 @@ void Kiosk::camera_routes(httplib::Server& s) {
                            {"zone_name", p_.cfg.zone_name(c.zone)},
                            {"live", live}});
         }
-        reply_json(res, {{"cameras", out}});
+        api::reply(res, {{"cameras", out}});
     });
 
     // MJPEG for an <img>: one pool thread per stream, at most LiveViewOptions::max_streams in all.
@@ -96,10 +87,10 @@ void Kiosk::camera_routes(httplib::Server& s) {
               LiveView* live = p_.live_view;
               auto slot = live->open_stream();
               if (!slot)
-                  return refuse(res, 503,
-                                "实时画面连接数已满（最多 " + std::to_string(live->options().max_streams) +
-                                    " 路），请关闭其他实时画面后再试 (too many live views open: at most " +
-                                    std::to_string(live->options().max_streams) + ")");
+                  return api::fail(res, 503,
+                                   "实时画面连接数已满（最多 " + std::to_string(live->options().max_streams) +
+                                       " 路），请关闭其他实时画面后再试 (too many live views open: at most " +
+                                       std::to_string(live->options().max_streams) + ")");
               audit(*sess, id, "mjpeg", req);
               logger("kiosk")->info("live view of camera {} opened by {}", id, sess->who.username);
               res.set_header("Cache-Control", "no-store");
@@ -140,7 +131,7 @@ void Kiosk::camera_routes(httplib::Server& s) {
                   after = std::stoull(a);
               if (p_.live_view->first_look(sess->id, id)) audit(*sess, id, "jpeg", req);
               auto f = p_.live_view->wait_newer(id, after, std::chrono::seconds(2));
-              if (!f) return refuse(res, 503, "摄像头暂无画面 (no picture from camera '" + id + "' yet)");
+              if (!f) return api::fail(res, 503, "摄像头暂无画面 (no picture from camera '" + id + "' yet)");
               res.set_header("Cache-Control", "no-store");
               res.set_header("X-Frame-Seq", std::to_string(f->seq));
               res.set_header("X-Frame-Time", std::to_string(f->ts_ms));

@@ -16,6 +16,8 @@
 #include <set>
 #include <sstream>
 
+#include "controller/care/meals.hpp"
+#include "controller/care/planner.hpp"
 #include "controller/city/exchange.hpp"
 #include "controller/core/bounded_json.hpp"
 #include "controller/core/log.hpp"
@@ -46,6 +48,14 @@ using nlohmann::json;
 namespace {
 
 const int64_t kDayMs = 24LL * 3600 * 1000;
+
+// A CSV cell: quoted when it holds a comma, a quote or a line break (names are free text).
+std::string csv_cell(const std::string& v) {
+    if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
+    std::string out = "\"";
+    for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+}
 
 std::string random_token() {
     unsigned char b[32];
@@ -514,6 +524,9 @@ json Kiosk::monthly_report(const std::string& month) {
     r.update(p_.store.read([&](sqlite3* db) { return activity_between(db, from, to); }));
     for (auto& a : r["alarms"]) a["closed"] = a["count"].get<int64_t>() - a["open"].get<int64_t>();
     r["services"] = p_.records.service_counts(from, to);  // every service type, zeros included
+    // 探访覆盖率 (goal 100 %) with the elders not visited and why; 助餐 by subsidy category.
+    if (p_.care) r["visit_coverage"] = p_.care->coverage(month);
+    if (p_.meals) r["meals"] = p_.meals->statement(month);
     return r;
 }
 
@@ -1379,8 +1392,27 @@ void Kiosk::routes(httplib::Server& s) {
             csv << "签到长者数,," << r["unique_elders"] << ",,\n";
             csv << "探访,," << r["visits"] << ",,\n";
             for (auto& [k, v] : r["services"].items()) csv << "服务," << k << "," << v << ",,\n";
+            if (r.contains("visit_coverage")) {
+                auto& c = r["visit_coverage"];
+                csv << "探访覆盖率(%),全部," << c["percent"] << ",,\n";
+                for (auto& t : c["by_tier"])
+                    csv << "探访覆盖率(%)," << t["tier_name"].get<std::string>() << "," << t["percent"]
+                        << ",,\n";
+                for (auto& v : c["by_visitor"])
+                    csv << "探访覆盖率(%)," << csv_cell(v["visitor"].get<std::string>()) << ","
+                        << v["percent"] << ",,\n";
+                for (auto& n : c["not_visited"])
+                    csv << "未探访,"
+                        << csv_cell(n["name"].get<std::string>() + "：" +
+                                    (n["reason"].is_null() ? "未填写原因" : n["reason"].get<std::string>()))
+                        << ",,,\n";
+            }
+            if (r.contains("meals"))
+                for (auto& m : r["meals"]["categories"])
+                    csv << "助餐(份)," << csv_cell(m["name"].get<std::string>()) << "," << m["meals"]
+                        << ",,\n";
             for (auto& a : r["alarms"])
-                csv << "报警," << a["kind"].get<std::string>() << "," << a["count"] << ","
+                csv << "报警," << alarm_kind_name(a["kind"].get<std::string>()) << "," << a["count"] << ","
                     << (a["avg_ack_s"].is_null() ? "" : std::to_string(int(a["avg_ack_s"].get<double>())))
                     << ","
                     << (a["avg_resolve_s"].is_null() ? ""

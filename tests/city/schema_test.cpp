@@ -9,6 +9,7 @@
 
 #include "config/config.hpp"
 #include "controller/alarms.hpp"
+#include "controller/care/meals.hpp"
 #include "controller/checkins.hpp"
 #include "controller/city/exchange.hpp"
 #include "controller/records.hpp"
@@ -91,6 +92,13 @@ void produce_every_kind(Store& store, ManualClock& clock, const Outbox& out) {
     Records records(store, clock, out);
     records.add_service({0, "", id, "", 0, "助餐", "", ""}, "t");
     records.add_visit({0, "", id, "", 0, "上门", "王护士", "好", "安全", "助餐", "下周再访"}, "t");
+    // A meal is a 助餐 service record with its session, category and subsidy.
+    auto all_day = config::parse_config(
+        "site: {id: t1, name: x}\nmeals: {sessions: [{id: lunch, name: 午餐, from: \"00:00\", to: "
+        "\"24:00\"}]}\n",
+        "x.yaml");
+    care::MealService meals(all_day, store, clock, out);
+    meals.take(id, "card", "t");
     store.exec(
         "INSERT INTO devices(id, kind, zone, online, updated_at) VALUES('radar','fall_sensor','bath',0,1)");
     city::queue_device_health(store, out,

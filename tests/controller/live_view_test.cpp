@@ -458,8 +458,8 @@ TEST(LiveViewDaemon, StaffSeeAMovingMaskedPictureWithinTwoSecondsAndItIsAudited)
     // Who looked at which camera, and when.
     EXPECT_TRUE(eventually([&] {
         return d.query(
-                   "SELECT COUNT(*) FROM audit_log WHERE actor='nurse' AND action='live_view' AND "
-                   "subject='hall_cam' AND json_extract(detail,'$.via')='mjpeg'") == "1";
+                   "SELECT COUNT(*) FROM audit_log WHERE actor='nurse' AND action='camera.live_view' AND "
+                   "subject='camera:hall_cam' AND json_extract(detail,'$.via')='mjpeg'") == "1";
     })) << d.query("SELECT actor||' '||action||' '||subject||' '||detail FROM audit_log");
     // A poller's first picture is a look too, audited once, not once per picture.
     auto one = d.get("/api/cameras/hall_cam/frame.jpg");
@@ -469,7 +469,7 @@ TEST(LiveViewDaemon, StaffSeeAMovingMaskedPictureWithinTwoSecondsAndItIsAudited)
     ASSERT_EQ(next->status, 200) << next->body;
     EXPECT_GT(std::stoull(next->get_header_value("X-Frame-Seq")),
               std::stoull(one->get_header_value("X-Frame-Seq")));
-    EXPECT_EQ(d.query("SELECT COUNT(*) FROM audit_log WHERE action='live_view' AND "
+    EXPECT_EQ(d.query("SELECT COUNT(*) FROM audit_log WHERE action='camera.live_view' AND "
                       "json_extract(detail,'$.via')='jpeg'"),
               "1");
 }

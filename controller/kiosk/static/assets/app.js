@@ -88,6 +88,7 @@ function show(tab) {
   document.querySelectorAll(".tab").forEach((s) => s.classList.toggle("hidden", s.id !== "tab-" + tab));
   ({ overview: loadOverview, alarms: loadAlarms, duty: loadDuty, checkins: loadCheckins, elders: loadElderTable, services: loadServices,
     visits: loadVisits, events: () => loadEvents(true), devices: loadDevices, report: loadReport, staff: loadStaff })[tab]?.();
+  window.careTabShown?.(tab);  // 关爱 and 助餐 (care.js)
 }
 
 // ---------- live updates ----------
@@ -259,7 +260,7 @@ async function openAlarm(id) {
   box.classList.remove("hidden");
   box.innerHTML = `<h2>报警 #${a.id} ${esc(KIND[a.kind] || a.kind)} <span class="state">${STATE[a.state]}</span></h2>
     <p>位置 ${esc(a.zone_name || "")} · 设备 ${esc(a.source_name || "")} · 报警时间 ${fmt(a.raised_at)}</p>
-    ${cam ? `<div id="al-live" class="timeline">${liveTile(cam)}</div>` : ""}
+    ${cam ? `<div id="al-live" class="timeline" style="grid-template-columns:repeat(auto-fill,minmax(320px,480px))">${liveTile(cam)}</div>` : ""}
     <h3>救援全过程记录</h3>
     <ol class="steps">${a.steps.map((s) => `<li>${stepLine(s)}</li>`).join("")}</ol>
     ${open ? `<div class="row">
@@ -427,6 +428,7 @@ async function editElder(id) {
   f.elements.family_notify.checked = !!e.family_notify;
   $("el-cats").querySelectorAll("input").forEach((c) => { c.checked = e.categories.includes(c.value); });
   $("enroll-box").classList.toggle("hidden", !id);
+  window.careElderShown?.(id);  // the 关爱 block (care.js)
   $("consent-state").textContent = e.consent_at ? `已记录同意：${e.consent_by}，${fmt(e.consent_at)}` : "尚未记录同意，不能录入人脸";
   $("enroll-msg").textContent = id ? `已录入人脸模板 ${e.templates || 0} 个` : "";
   f.elements.name.focus();
