@@ -19,6 +19,7 @@
 #include "controller/camera_worker.hpp"
 #include "controller/care/meals.hpp"
 #include "controller/care/planner.hpp"
+#include "controller/care/reminders.hpp"
 #include "controller/cctv_index.hpp"
 #include "controller/checkins.hpp"
 #include "controller/city/exchange.hpp"
@@ -83,6 +84,7 @@ struct Daemon::Parts {
     std::unique_ptr<Gate> gate;
     std::unique_ptr<DoorSpeaker> speaker;
     std::unique_ptr<Notifier> notifier;
+    std::unique_ptr<care::CareReminders> reminders;  // after the notifier it sends through
     std::mutex announcement_mu;
     std::optional<std::pair<int64_t, std::string>> announcement;  // the loudspeaker's latest
     std::unique_ptr<Kiosk> kiosk;
@@ -259,6 +261,7 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
             if (parts->speaker) parts->speaker->say(seq, text);
         });
     p_->alarms->set_follow_up(p_->notifier.get());
+    p_->reminders = std::make_unique<care::CareReminders>(c, *p_->store, p_->clock, *p_->care, *p_->notifier);
     // A door counter moves the head count; over capacity is an alarm whoever walked in.
     p_->rules->on_count([parts = p_.get()](const OccupancyCount& e) {
         for (auto& z : parts->occupancy->counted(e.device_id, e.delta))
@@ -507,6 +510,7 @@ int Daemon::run() {
     for (auto& cam : p_->cameras) cam->start();
     p_->announcer->start();
     p_->notifier->start();
+    p_->reminders->start();
     if (p_->uplink) p_->uplink->start();
     for (auto& poller : p_->pollers) poller->start();
     if (p_->sensors) p_->sensors->start();
@@ -618,6 +622,7 @@ int Daemon::run() {
     if (p_->sensors) p_->sensors->stop();
     for (auto& poller : p_->pollers) poller->stop();
     p_->announcer->stop();
+    p_->reminders->stop();
     p_->notifier->stop();
     p_->feed->stop();   // ends the SSE streams so the HTTP pool can drain
     p_->live->close();  // and the live pictures' streams

@@ -241,51 +241,87 @@ std::vector<std::string> Notifier::mentions(const config::NotifyChannel& ch, con
     return store_.read([&](sqlite3* db) { return recipients(db, ch, a, ignored); });
 }
 
+// One POST to a chat robot or the webhook: the vendor's body, signature and reply rules.
+Delivery Notifier::post_http(const config::NotifyChannel& ch, const std::string& text,
+                             const std::vector<std::string>& mention, const json& event) {
+    Delivery d;
+    notify::HttpOptions ho;
+    ho.ca_file = ch.ca_file;
+    ho.connect_timeout = ho.read_timeout = ho.write_timeout = std::chrono::milliseconds(ch.timeout_ms);
+    notify::HttpPoster poster(ho);
+    std::string url = ch.url, body;
+    std::vector<std::pair<std::string, std::string>> headers;
+    // The vendors check signatures against their own clocks: real time, not the box's injected
+    // business clock.
+    int64_t now = caregate::now_ms();
+    if (ch.type == "wecom") {
+        body = notify::wecom_text(text, mention);
+    } else if (ch.type == "dingtalk") {
+        body = notify::dingtalk_text(text, mention);
+        url = notify::dingtalk_signed_url(ch.url, secret(ch), now);
+    } else {
+        body = notify::webhook_body(event);
+        headers = notify::webhook_headers(secret(ch), now, body);
+    }
+    auto r = poster.post(url, body, headers);
+    auto v = r.status ? notify::interpret_vendor_reply(ch.type, r.status, r.body) : r;
+    d.ok = v.ok;
+    d.retry = v.retryable;
+    d.note = v.ok ? "已发送" : "失败：" + v.detail;
+    return d;
+}
+
+Delivery Notifier::send_text(const std::string& channel_id, const std::string& recipient,
+                             const std::string& text, const json& event) {
+    Delivery d;
+    d.retry = false;
+    const auto* ch = cfg_.notify.find_channel(channel_id);
+    if (!ch) {
+        d.note = "失败：没有这个通知渠道 " + channel_id;
+        return d;
+    }
+    try {
+        if (is_http(ch->type)) {
+            std::vector<std::string> mention;
+            if (!recipient.empty()) mention.push_back(recipient);
+            return post_http(*ch, text, mention, event);
+        }
+        if (ch->type == "sms") {
+            auto r = modem(ch->modem).send_sms(recipient, text);
+            d.ok = r.ok;
+            d.retry = !r.ok;
+            d.note = r.ok ? "短信已发送" : "短信失败：" + r.detail;
+            return d;
+        }
+        d.note = "失败：" + ch->type + " 渠道不能发送文字提醒";
+    } catch (const std::exception& e) {
+        d.note = std::string("失败：") + e.what();
+    }
+    return d;
+}
+
 Delivery Notifier::deliver(Lane& lane, const Row& row, const Alarm& a) {
     const auto& ch = *lane.cfg;
     std::string text = alarm_message(cfg_, a, row.step, ch.type);
     Delivery d;
     try {
         if (is_http(ch.type)) {
-            notify::HttpOptions ho;
-            ho.ca_file = ch.ca_file;
-            ho.connect_timeout = ho.read_timeout = ho.write_timeout =
-                std::chrono::milliseconds(ch.timeout_ms);
-            notify::HttpPoster poster(ho);
-            std::string url = ch.url, body;
-            std::vector<std::pair<std::string, std::string>> headers;
-            // The vendors check signatures against their own clocks: real time, not the box's
-            // injected business clock.
-            int64_t now = caregate::now_ms();
-            if (ch.type == "wecom") {
-                body = notify::wecom_text(text, mentions(ch, a));
-            } else if (ch.type == "dingtalk") {
-                body = notify::dingtalk_text(text, mentions(ch, a));
-                url = notify::dingtalk_signed_url(ch.url, secret(ch), now);
-            } else {
-                json ev = {{"id", "notification-" + std::to_string(row.id)},
-                           {"site", cfg_.site.id},
-                           {"text", text},
-                           {"escalation_step", row.step},
-                           {"alarm",
-                            {{"id", a.id},
-                             {"uuid", a.uuid},
-                             {"kind", a.kind},
-                             {"kind_name", alarm_kind_name(a.kind)},
-                             {"source", a.source},
-                             {"source_name", cfg_.device_name(a.source)},
-                             {"zone", a.zone},
-                             {"zone_name", a.zone.empty() ? "" : cfg_.zone_name(a.zone)},
-                             {"state", a.state},
-                             {"raised_at", a.raised_at}}}};
-                body = notify::webhook_body(ev);
-                headers = notify::webhook_headers(secret(ch), now, body);
-            }
-            auto r = poster.post(url, body, headers);
-            auto v = r.status ? notify::interpret_vendor_reply(ch.type, r.status, r.body) : r;
-            d.ok = v.ok;
-            d.retry = v.retryable;
-            d.note = v.ok ? "已发送" : "失败：" + v.detail;
+            json ev = {{"id", "notification-" + std::to_string(row.id)},
+                       {"site", cfg_.site.id},
+                       {"text", text},
+                       {"escalation_step", row.step},
+                       {"alarm",
+                        {{"id", a.id},
+                         {"uuid", a.uuid},
+                         {"kind", a.kind},
+                         {"kind_name", alarm_kind_name(a.kind)},
+                         {"source", a.source},
+                         {"source_name", cfg_.device_name(a.source)},
+                         {"zone", a.zone},
+                         {"zone_name", a.zone.empty() ? "" : cfg_.zone_name(a.zone)},
+                         {"state", a.state},
+                         {"raised_at", a.raised_at}}}};
+            d = post_http(ch, text, ch.type == "webhook" ? std::vector<std::string>{} : mentions(ch, a), ev);
         } else if (ch.type == "sms") {
             auto r = modem(ch.modem).send_sms(row.recipient, text);
             d.ok = r.ok;

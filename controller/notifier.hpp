@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -66,6 +67,12 @@ public:
     };
     std::vector<ChannelStatus> status() const;
 
+    // A text that is not an alarm (a reminder of overdue visits) to one recipient over a text
+    // channel (sms: a phone number; wecom/dingtalk: the mobile to @-mention; webhook: `event` is the
+    // body). Sent now on the caller's thread, through the same transports and secrets as alarms.
+    Delivery send_text(const std::string& channel_id, const std::string& recipient, const std::string& text,
+                       const nlohmann::json& event);
+
 private:
     struct Lane;
     struct Row {
@@ -77,6 +84,8 @@ private:
     std::optional<Row> claim(Lane& lane, int64_t now);
     void settle(Lane& lane, const Row& row, const Alarm& a, const Delivery& d);
     Delivery deliver(Lane& lane, const Row& row, const Alarm& a);
+    Delivery post_http(const config::NotifyChannel& ch, const std::string& text,
+                       const std::vector<std::string>& mention, const nlohmann::json& event);
     void supervise(Lane& lane, bool ok, const std::string& why);
     void read_replies(Lane& lane);
     std::vector<std::string> recipients(sqlite3* db, const config::NotifyChannel& ch, const Alarm& a,

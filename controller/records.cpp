@@ -70,7 +70,9 @@ ServiceRecord Records::add_service(ServiceRecord r, const std::string& actor) {
 VisitRecord Records::add_visit(VisitRecord r, const std::string& actor) {
     auto& methods = visit_methods();
     if (std::find(methods.begin(), methods.end(), r.method) == methods.end())
-        throw std::invalid_argument("visit method must be 上门, 电话 or 视频, got '" + r.method + "'");
+        throw std::invalid_argument(
+            "探访方式须为 上门、电话 或 视频 (visit method must be 上门, 电话 or 视频, got '" +
+            r.method.substr(0, 32) + "')");
     if (r.visitor.empty()) r.visitor = actor;
     if (r.ts_ms == 0) r.ts_ms = clock_.now_ms();
     return store_.write([&](sqlite3* db) {

@@ -11,7 +11,7 @@ namespace caregate::care {
 namespace {
 std::string hhmm(int minute) {
     char buf[16];
-    std::snprintf(buf, sizeof buf, "%d:%02d", (minute / 60) % 100, minute % 60);
+    std::snprintf(buf, sizeof buf, "%02d:%02d", (minute / 60) % 100, minute % 60);
     return buf;
 }
 }  // namespace

@@ -276,10 +276,8 @@ CareProfile CarePlanner::profile(int64_t elder_id) {
         p.visitor = s.str(1);
         p.meal_category = s.str(2);
         p.diets = json_strings(s.str(3));
-        p.tier = p.tier_override == "none" ? ""
-                 : !p.tier_override.empty()
-                     ? p.tier_override
-                     : tier_for(cfg_.care, json_strings(s.str(4)), age_on(s.str(5), today()));
+        p.rule_tier = tier_for(cfg_.care, json_strings(s.str(4)), age_on(s.str(5), today()));
+        p.tier = p.tier_override == "none" ? "" : !p.tier_override.empty() ? p.tier_override : p.rule_tier;
         return p;
     });
 }
@@ -289,9 +287,10 @@ CareProfile CarePlanner::save_profile(int64_t elder_id, const json& j, const std
     auto text = [&](const char* key, size_t max) -> std::optional<std::string> {
         if (!j.contains(key)) return std::nullopt;
         if (j[key].is_null()) return std::string();
-        if (!j[key].is_string()) throw std::invalid_argument(std::string(key) + " must be a string");
+        if (!j[key].is_string())
+            throw std::invalid_argument(std::string("内容须为文字 (") + key + " must be a string)");
         auto v = j[key].get<std::string>();
-        if (v.size() > max) throw std::invalid_argument(std::string(key) + " is too long");
+        if (v.size() > max) throw std::invalid_argument("内容过长 (" + std::string(key) + " is too long)");
         return v;
     };
     auto tier = text("tier", 16), visitor = text("visitor", 64), meal = text("meal_category", 32);
@@ -303,10 +302,12 @@ CareProfile CarePlanner::save_profile(int64_t elder_id, const json& j, const std
     std::optional<std::string> diets;
     if (j.contains("diets")) {
         if (!j["diets"].is_array() || j["diets"].size() > 8)
-            throw std::invalid_argument("diets must be a list of at most 8 words (糖尿病 软食 清真 …)");
+            throw std::invalid_argument(
+                "特殊饮食最多 8 项，如 糖尿病 软食 清真 (diets: a list of at most 8 words)");
         for (auto& d : j["diets"])
             if (!d.is_string() || d.get<std::string>().empty() || d.get<std::string>().size() > 24)
-                throw std::invalid_argument("each diet is a short word (糖尿病 软食 清真 …)");
+                throw std::invalid_argument(
+                    "每项特殊饮食须为简短文字，如 糖尿病 (each diet is a short word)");
         diets = j["diets"].dump();
     }
     int64_t now = clock_.now_ms();

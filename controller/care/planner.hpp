@@ -45,6 +45,7 @@ struct CareProfile {
     int64_t elder_id = 0;
     std::string tier;           // effective tier ("" = not on the list)
     std::string tier_override;  // as set on the elder ("" = from the rules; "none" = never)
+    std::string rule_tier;      // what the rules give without the override
     std::string visitor;
     std::string meal_category;  // as set ("" = from the rules)
     std::vector<std::string> diets;

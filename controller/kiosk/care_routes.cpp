@@ -86,6 +86,8 @@ void Kiosk::care_routes(httplib::Server& s) {
                               {"tier", p.tier},
                               {"tier_name", care::tier_name(p.tier)},
                               {"tier_override", p.tier_override},
+                              {"rule_tier", p.rule_tier},
+                              {"rule_tier_name", care::tier_name(p.rule_tier)},
                               {"visitor", p.visitor},
                               {"meal_category", p.meal_category},
                               {"diets", p.diets},

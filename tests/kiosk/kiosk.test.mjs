@@ -731,8 +731,8 @@ mqtt_devices:
     assert.match(await page.getAttribute(tile, "src"), /^\/api\/cameras\/hall_cam\/live/);
     await shot(page, "17-live-view");
     // Who looked is on record.
-    const audit = execFileSync("sqlite3", [path.join(d3, "cg.db"), "SELECT actor || ' ' || subject FROM audit_log WHERE action='live_view'"], { encoding: "utf8" });
-    assert.match(audit, /nurse hall_cam/);
+    const audit = execFileSync("sqlite3", [path.join(d3, "cg.db"), "SELECT actor || ' ' || subject FROM audit_log WHERE action='camera.live_view'"], { encoding: "utf8" });
+    assert.match(audit, /nurse camera:hall_cam/);
 
     // Another tab: the stream is ended (no src), so the box stops encoding.
     await page.click("#tabs button[data-tab=overview]");
@@ -753,6 +753,218 @@ mqtt_devices:
     assert.equal(await page.getAttribute(beside, "src"), src);
   } finally {
     await page.close();
+    daemon.kill("SIGTERM");
+  }
+});
+
+// 关爱 and 助餐 on a phone (issue #17), against a daemon of its own: 70 days of simulated history
+// (caregate sim history) and one elder added today, who lives alone (on the fortnightly visit list,
+// due today) and eats at the canteen. A lunch session covers the whole day, so a meal can be taken now.
+test("关爱 and 助餐 on a phone: the worklist, a visit from its form, coverage, diets, and a meal tapped twice", async () => {
+  while (shanghaiNow().minute >= 1438) await new Promise((r) => setTimeout(r, 5000));  // not across midnight
+  const d4 = path.join(dir, "care");
+  fs.mkdirSync(d4);
+  const cfg4 = path.join(d4, "site.yaml");
+  fs.writeFileSync(cfg4, `site: {id: kiosk-care, name: 关爱测试中心}
+store: {path: ${d4}/cg.db}
+kiosk: {port: 0}
+mqtt: {uri: "tcp://127.0.0.1:${mqttPort}"}
+face: {enabled: false}
+zones: [{id: hall, name: 活动大厅}]
+meals:
+  sessions: [{id: lunch, name: 午餐, from: "00:00", to: "24:00"}]
+`);
+  execFileSync(BIN, ["staff", "add", "nurse", "--name", "王护士", "--role", "staff", "--password-stdin", "--config", cfg4], { input: "nurse-pass-1\n" });
+  const sim = JSON.parse(cg("sim", "history", "--config", cfg4, "--days", "70", "--elders", "20", "--seed", "3").trim());
+  assert.ok(sim, "sim history printed its summary");
+  cg("elders", "--config", cfg4, "add", JSON.stringify({ name: "赵玉珍", gender: "女", card_no: "M2001", phone: "13900000011",
+    categories: ["独居"], emergency_contact: "赵刚", emergency_phone: "13900000012" }));
+  const daemon = start(BIN, ["run", "--config", cfg4], "care.log");
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: "zh-CN" });
+  const page = await ctx.newPage();
+  const get = (url) => page.evaluate(async (u) => { const r = await fetch(u); return { status: r.status, body: await r.json() }; }, url);
+  const noSideScroll = async (where) => {
+    const w = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(w <= 390, `${where}: the page is ${w}px wide on a 390px screen`);
+  };
+  try {
+    const port = await loggedKioskPort(path.join(dir, "care.log"));
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.fill("#login-user", "nurse");
+    await page.fill("#login-pass", "nurse-pass-1");
+    await page.tap("#login-submit");
+    await page.waitForSelector("#app:not(.hidden)");
+    // The tab order: 关爱 right after 总览.
+    const tabs = await page.$$eval("#tabs button", (bs) => bs.map((b) => b.textContent.trim()));
+    assert.deepEqual(tabs.slice(0, 3), ["总览", "关爱", "助餐"]);
+    const header = await page.$eval("header", (h) => h.getBoundingClientRect().height);
+    assert.ok(header <= 160, `the sticky header leaves the phone's screen to the page (${header}px high)`);
+    const zhao = (await get("/api/elders?q=" + encodeURIComponent("赵玉珍"))).body[0];
+    assert.ok(zhao, "the elder added today is on the roster");
+
+    // Her record's 关爱 block: the tier from the rules, a visitor, diets by chip and by text.
+    await page.tap("#tabs button[data-tab=elders]");
+    await page.fill("#el-q", "赵玉珍");
+    await page.locator("#el-rows tr:has-text('赵玉珍') button[data-edit]").tap();
+    const care = page.locator("#elder-care");
+    await care.locator("select[name=tier]").waitFor();
+    assert.match(await care.locator("select[name=tier] option[value='']").innerText(), /自动：每两周/);
+    await care.locator("input[name=visitor]").fill("王护士");
+    await care.locator(".chip:has-text('糖尿病')").tap();
+    await care.locator(".chip:has-text('软食')").tap();
+    await care.locator("input[name=diet_other]").fill("忌海鲜");
+    await care.locator("#ec-save").tap();
+    await page.waitForSelector("#ec-msg:has-text('关爱信息已保存')");
+    const profile = (await get(`/api/elders/${zhao.id}/care`)).body;
+    assert.deepEqual(profile.diets, ["糖尿病", "软食", "忌海鲜"]);
+    assert.equal(profile.visitor, "王护士");
+    assert.equal(profile.tier, "fortnightly");  // 独居 alone: every two weeks
+    await noSideScroll("the elder's 关爱 block");
+    await shot(page, "19-elder-care-phone");
+
+    // 关爱: the worklist as the API sorts it, one card per task.
+    await page.tap("#tabs button[data-tab=care]");
+    await page.waitForSelector("#cw-list .task");
+    const api = (await get("/api/care/worklist")).body;
+    assert.ok(api.tasks.length >= 2, `tasks from the simulated history: ${api.tasks.length}`);
+    const cards = await page.$$eval("#cw-list .task", (ts) => ts.map((t) => ({ elder: +t.dataset.elder, task: t.dataset.task, text: t.innerText })));
+    assert.deepEqual(cards.map((c) => [c.elder, c.task]), api.tasks.map((t) => [t.elder_id, t.task]), "in the API's order");
+    const overdue = api.tasks.findIndex((t) => t.task === "visit_overdue");
+    if (overdue >= 0) {
+      const t = api.tasks[overdue];
+      assert.match(cards[overdue].text, new RegExp(`逾期 ${t.overdue_days} 天 · ${t.tier_name}探访`));
+    }
+    const absence = api.tasks.findIndex((t) => t.task === "absence" && (t.phone || t.emergency_phone));
+    if (absence >= 0) {
+      const tel = await page.locator("#cw-list .task").nth(absence).locator("a.tel").first().getAttribute("href");
+      assert.match(tel, /^tel:\d+$/);
+    }
+    const mine = cards.find((c) => c.elder === zhao.id);
+    assert.ok(mine, "her visit is due today");
+    assert.match(mine.text, /今日到期 · 每两周探访[\s\S]*探访人 王护士/);
+    assert.doesNotMatch(cards.map((c) => c.text).join("\n"), /[A-Za-z]{3,}/, "no English on the cards");
+    // 只看我的: only hers.
+    await page.tap("#cw-mine");
+    await page.waitForFunction((id) => {
+      const ts = [...document.querySelectorAll("#cw-list .task")];
+      return ts.length > 0 && ts.every((t) => +t.dataset.elder === id);
+    }, zhao.id);
+    await page.tap("#cw-mine");
+    await page.waitForFunction((n) => document.querySelectorAll("#cw-list .task").length === n, cards.length);
+    await page.waitForSelector("#cv-body .cv-big");
+    await noSideScroll("关爱");
+    await shot(page, "20-care-worklist-phone");
+
+    // The first task's visit (hers stays open for the coverage below), from the one-screen form.
+    const at = cards.findIndex((c) => c.elder !== zhao.id);
+    const first = cards[at];
+    const firstName = api.tasks[at].name;
+    await page.locator("#cw-list .task").nth(at).locator(".task-visit").tap();
+    const form = page.locator("#visit-dialog[open] #vd-form");
+    await form.waitFor();
+    assert.equal(await form.locator("input[name=method]:checked").inputValue(), first.task === "absence" ? "电话" : "上门");
+    const choose = (group, value) => form.locator(`[aria-label=${group}] .choice:has(input[value='${value}'])`).tap();
+    await choose("探访方式", "电话");
+    await choose("表达能力", "较好");
+    await choose("行动能力", "无变化");
+    await choose("精神状态", "较差");
+    await form.locator("input[name=illness]").fill("高血压，按时服药");
+    await choose("燃气", "较安全");
+    await choose("水电", "安全");
+    await form.locator(".chip:has-text('助餐')").tap();
+    await form.locator("textarea[name=follow_up]").fill("下周电话回访");
+    await noSideScroll("the visit form");
+    await page.screenshot({ path: path.join(ARTIFACTS, "21-visit-form-phone.png") });  // the screen as the phone shows it
+    await form.locator("#vd-save").tap();
+    await page.waitForSelector("#visit-dialog", { state: "hidden" });
+    // Stored as the city's four fields, and the task is gone.
+    await page.waitForFunction((id) => !document.querySelector(`#cw-list .task[data-elder="${id}"]`), first.elder);
+    const visits = (await get("/api/visits")).body.filter((v) => v.elder_id === first.elder && v.visitor === "王护士");
+    assert.equal(visits.length, 1, JSON.stringify(visits));
+    assert.deepEqual({ method: visits[0].method, health: visits[0].health, safety: visits[0].safety, needs: visits[0].needs, follow_up: visits[0].follow_up },
+      { method: "电话", health: "表达能力：较好；行动能力：无变化；精神状态：较差；疾病：高血压，按时服药", safety: "燃气：较安全；水电：安全",
+        needs: "助餐", follow_up: "下周电话回访" });
+    assert.equal(visits[0].elder_name, firstName);
+    assert.ok(!(await get("/api/care/worklist")).body.tasks.some((t) => t.elder_id === first.elder), "no task left for the visited elder");
+
+    // Coverage: stacked rows per tier and visitor; a reason for an elder not visited this month.
+    const cov = (await get("/api/care/coverage")).body;
+    await page.waitForSelector(`#cv-body .cv-big:has-text('${cov.percent}%')`);
+    assert.equal(await page.locator("#cv-body .cv-list").first().locator(".cv-row").count(), cov.by_tier.length);
+    const missing = page.locator(`#cv-missing .cv-miss[data-elder="${zhao.id}"]`);
+    await missing.locator("button.miss-edit").tap();
+    await missing.locator("input[name=reason]").fill("本人住院，家属告知");
+    await missing.locator(".miss-form button[type=submit]").tap();
+    await page.waitForSelector(`#cv-missing .cv-miss[data-elder="${zhao.id}"] .cv-reason:has-text('本人住院，家属告知')`);
+    assert.equal((await get("/api/care/coverage")).body.not_visited.find((e) => e.elder_id === zhao.id).reason, "本人住院，家属告知");
+    await noSideScroll("关爱 after the visit");
+    await shot(page, "22-care-coverage-phone");
+
+    // A fall registered on her record makes her visit a life-event task; a leave is registered too.
+    await page.tap("#tabs button[data-tab=elders]");
+    await page.locator("#el-rows tr:has-text('赵玉珍') button[data-edit]").tap();
+    // Drawn afresh (the block shown before said 关爱信息已保存).
+    await page.waitForFunction(() => document.querySelector("#ec-msg")?.textContent === "");
+    await care.locator("#ec-event select[name=kind]").selectOption("跌倒");
+    await care.locator("#ec-event input[name=note]").fill("在家中浴室滑倒");
+    await care.locator("#ec-event button[type=submit]").tap();
+    await page.waitForSelector("#elder-care .ec-events li:has-text('跌倒 · 在家中浴室滑倒')");
+    await care.locator("#ec-absence select[name=reason]").selectOption("外出");
+    await care.locator("#ec-absence button[type=submit]").tap();
+    await page.waitForSelector("#ec-abs-msg:has-text('已登记请假')");
+    await page.tap("#tabs button[data-tab=care]");
+    await page.waitForSelector(`#cw-list .task[data-elder="${zhao.id}"][data-task=life_event]:has-text('跌倒 · 24 小时内探访')`);
+
+    // 助餐: the open session first; her meal by a tap, with her diets in red and orange.
+    await page.tap("#tabs button[data-tab=meals]");
+    await page.waitForSelector("#ml-sessions .meal-session.open[data-session=lunch]");
+    assert.match(await page.textContent("#ml-now"), /正在供餐：午餐/);
+    await page.fill("#ml-q", "赵玉");
+    await page.locator(`#ml-picks .take-meal[data-elder="${zhao.id}"]`).tap();
+    await page.waitForSelector("#ml-msg.ok:has-text('赵玉珍')");
+    const row = page.locator(`#ml-sessions .meal-session[data-session=lunch] .meal[data-elder="${zhao.id}"]`);
+    await row.waitFor();
+    assert.equal(await row.locator(".diet[data-diet='糖尿病']").evaluate((b) => getComputedStyle(b).backgroundColor), "rgb(198, 40, 40)");
+    assert.ok(await row.locator(".diet[data-diet='软食']").isVisible());
+    assert.ok(await row.locator(".diet[data-diet='忌海鲜']").isVisible());
+    assert.equal(await page.locator("#ml-sessions .meal").first().getAttribute("data-elder"), String(zhao.id), "newest first");
+    // The same elder again: already, and no second row.
+    await page.locator(`#ml-picks .take-meal[data-elder="${zhao.id}"]`).tap();
+    await page.waitForSelector("#ml-msg.already:has-text('今天午餐已登记')");
+    const meals = (await get("/api/meals")).body.sessions.find((s) => s.id === "lunch").meals.filter((m) => m.elder_id === zhao.id);
+    assert.equal(meals.length, 1);
+    assert.equal(await row.count(), 1);
+    // Her card too is the same meal; a card nobody has is refused in Chinese only.
+    await page.fill("#ml-card", "M2001");
+    await page.tap("#ml-card-btn");
+    await page.waitForSelector("#ml-msg.already:has-text('赵玉珍')");
+    await page.fill("#ml-card", "X9999");
+    await page.tap("#ml-card-btn");
+    await page.waitForSelector("#ml-msg.bad:has-text('没有这张卡')");
+    assert.doesNotMatch(await page.textContent("#ml-msg"), /unknown card/);
+    assert.equal(await row.count(), 1);
+    // The menu, edited by staff; the month's statement as CSV.
+    const lunch = page.locator("#ml-sessions .meal-session[data-session=lunch]");
+    await lunch.locator(".menu-edit").tap();
+    await lunch.locator("textarea[name=dishes]").fill("红烧鸡腿、清炒时蔬、番茄蛋汤");
+    await lunch.locator(".menu-form button[type=submit]").tap();
+    await page.waitForSelector("#ml-sessions .meal-session[data-session=lunch] .menu-text:has-text('红烧鸡腿')");
+    assert.equal((await get("/api/meals")).body.sessions[0].menu, "红烧鸡腿、清炒时蔬、番茄蛋汤");
+    const href = await page.getAttribute("#ml-csv", "href");
+    assert.match(href, /^\/api\/meals\/statement\?format=csv&month=\d{4}-\d{2}$/);
+    const csv = await page.evaluate(async (u) => (await fetch(u)).text(), href);
+    assert.match(csv, /站点,月份,类别/);
+    // A meal taken elsewhere (another kiosk, a card reader) shows within the 3 s poll.
+    const other = (await get("/api/elders")).body.find((e) => e.active && e.id !== zhao.id);
+    await page.evaluate(async (id) => {
+      const me = await (await fetch("/api/me")).json();
+      await fetch("/api/meals", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": me.csrf }, body: JSON.stringify({ elder_id: id }) });
+    }, other.id);
+    await page.waitForSelector(`#ml-sessions .meal[data-elder="${other.id}"]`, { timeout: 6000 });
+    await noSideScroll("助餐");
+    await shot(page, "23-meals-phone");
+  } finally {
+    await ctx.close();
     daemon.kill("SIGTERM");
   }
 });
