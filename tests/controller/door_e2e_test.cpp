@@ -49,7 +49,8 @@ struct Options {
     std::string extra_yaml;  // appended to the site config
     int capacity = 40;
     bool modbus_thermometer = true;
-    std::string thermal_yaml;  // a `thermal:` block for the door camera
+    std::string thermal_yaml;       // a `thermal:` block for the door camera
+    std::string role = "entrance";  // the camera's role (canteen: a face takes a meal)
 };
 
 class Door {
@@ -93,7 +94,7 @@ public:
             "}]\n"
             "cameras:\n"
             "  - {id: door, source: " +
-            dir_.file("door.avi") + ", zone: hall, role: entrance, faces: true, loop: true, fps: 5" +
+            dir_.file("door.avi") + ", zone: hall, role: " + opt_.role + ", faces: true, loop: true, fps: 5" +
             (opt_.thermal_yaml.empty() ? "" : ", thermal: " + opt_.thermal_yaml) + "}\n";
         if (opt_.modbus_thermometer)
             y += "buses:\n"
@@ -418,4 +419,28 @@ TEST(DoorEndToEnd, ThermalCameraWithoutFramesIsAnOfflineThermometer) {
     ASSERT_FALSE(a.is_null());
     EXPECT_EQ(a["reason"], "unmeasured");
     EXPECT_EQ(d.query("SELECT online FROM devices WHERE id='door.thermal'"), "0");
+}
+
+// The canteen camera (#17): the enrolled elder's face takes the session's meal once, however many
+// frames show them; it is never a check-in; the meal is a 助餐 service record for the city.
+TEST(DoorEndToEnd, AFaceAtTheCanteenCameraTakesTheMealOnceAndIsNoCheckIn) {
+    Options o;
+    o.role = "canteen";
+    o.modbus_thermometer = false;
+    o.extra_yaml = "meals: {sessions: [{id: lunch, name: 午餐, from: \"00:00\", to: \"24:00\"}]}\n";
+    Door d(o);
+    d.start_daemon();
+    std::string meal_query = "SELECT elder_id || ' ' || session || ' ' || method || ' ' || actor FROM meals";
+    EXPECT_TRUE(eventually([&] { return !d.query(meal_query).empty(); }, 30s))
+        << read_file(d.dir_.file("log"));
+    EXPECT_EQ(d.query(meal_query), std::to_string(d.elder_) + " lunch face camera:door");
+    // The clip loops: the same face keeps being seen, and nothing more is written.
+    EXPECT_TRUE(eventually(
+        [&] { return d.query("SELECT COUNT(*) FROM cctv_events WHERE label='face'") != "0"; }, 10s));
+    EXPECT_EQ(d.query("SELECT COUNT(*) FROM meals"), "1");
+    EXPECT_EQ(d.query("SELECT COUNT(*) FROM checkins"), "0") << "a meal is not a check-in";
+    EXPECT_EQ(d.query("SELECT COUNT(*) FROM service_records WHERE service='助餐'"), "1");
+    EXPECT_EQ(d.query("SELECT COUNT(*) FROM outbox WHERE kind='service' AND json_extract(payload, "
+                      "'$.data.meal.method')='face'"),
+              "1");
 }
