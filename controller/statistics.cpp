@@ -76,6 +76,17 @@ json activity_between(sqlite3* db, int64_t from, int64_t to) {
                           {"open", a.i64(6)}});
     j["alarms"] = alarms;
     j["energy_kwh"] = energy_between(db, from, to);
+    // 助餐 by subsidy category: meals, what elders paid and what the city owes (yuan).
+    json meals = json::object();
+    Stmt m(db,
+           "SELECT category, COUNT(*), SUM(pays), SUM(subsidy) FROM meals WHERE ts>=? AND ts<? GROUP BY "
+           "category");
+    m.bind(1, from).bind(2, to);
+    while (m.step())
+        meals[m.str(0)] = {{"meals", m.i64(1)},
+                           {"paid", std::round(m.f64(2) * 100) / 100},
+                           {"subsidy", std::round(m.f64(3) * 100) / 100}};
+    j["meals_by_category"] = meals;
     return j;
 }
 

@@ -126,6 +126,12 @@ TEST(CitySchemas, EveryMessageWeProduceValidates) {
             EXPECT_EQ(schemas.validate_message(msg), "") << s.str(1);
             EXPECT_EQ(msg["schema"], "caregate." + s.str(0) + "/1");
             kinds[s.str(0)]++;
+            if (s.str(0) == "daily_summary") {
+                int meals = 0;
+                for (auto& [cat, m] : msg["data"]["meals_by_category"].items())
+                    meals += m["meals"].get<int>();
+                EXPECT_EQ(meals, 1) << "the meal of the day is in its summary: " << s.str(1);
+            }
             dump << s.str(1) << "\n";
         }
     });
