@@ -319,6 +319,10 @@ const Zone* SiteConfig::find_zone(const std::string& id) const {
 
 namespace {
 
+bool is_loopback(const std::string& host) {
+    return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
 // A list of plain strings at `key` (categories, channel ids); `what` says what an entry is.
 std::vector<std::string> string_list(MapReader& r, const std::string& key, const std::string& what) {
     YAML::Node n = r.raw(key);
@@ -515,6 +519,20 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         check_range(r, "session_max_h", c.kiosk.session_max_h, 1, 72);
         check_range(r, "port", c.kiosk.port, 0, 65535);
         check_range(r, "max_sse_clients", c.kiosk.max_sse_clients, 1, 10000);
+        r.get("tls_cert_file", c.kiosk.tls_cert_file);
+        r.get("tls_key_file", c.kiosk.tls_key_file);
+        r.get("allow_plain_http", c.kiosk.allow_plain_http);
+        if (c.kiosk.tls_cert_file.empty() != c.kiosk.tls_key_file.empty())
+            r.fail_here(c.kiosk.tls_cert_file.empty() ? "tls_key_file" : "tls_cert_file",
+                        "give both tls_cert_file and tls_key_file (caregate tls selfsigned makes a pair)");
+        // Staff passwords and elders' records never cross the LAN in the clear.
+        if (c.kiosk.tls_cert_file.empty() && !c.kiosk.allow_plain_http && !is_loopback(c.kiosk.bind))
+            r.fail_here(
+                "bind",
+                "'" + c.kiosk.bind +
+                    "' reaches the network, so the kiosk must use HTTPS: set tls_cert_file and "
+                    "tls_key_file (`caregate tls selfsigned --out /etc/caregate --host <name>` makes a "
+                    "pair), or bind 127.0.0.1, or set allow_plain_http: true if you really mean it");
         r.finish();
     }
     {

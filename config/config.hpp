@@ -54,6 +54,12 @@ struct Kiosk {
     std::string static_dir;     // default: built-in search path
     int session_idle_min = 30;  // a login unused this long ends
     int session_max_h = 12;     // and every login ends after this long
+    // HTTPS: the site certificate and its key (PEM). Without them the kiosk serves plain HTTP,
+    // which the loader allows only on a loopback bind or with allow_plain_http.
+    std::string tls_cert_file;
+    std::string tls_key_file;
+    bool allow_plain_http = false;
+    bool https() const { return !tls_cert_file.empty(); }
 };
 
 struct Mqtt {

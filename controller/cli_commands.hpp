@@ -35,5 +35,7 @@ void register_device_commands(CLI::App& app, CommandContext& ctx);
 // `caregate care worklist|replay`, `caregate meals statement`, and `sim history` under `sim`
 // (cli_care.cpp).
 void register_care_commands(CLI::App& app, CLI::App& sim, CommandContext& ctx);
+// `caregate tls selfsigned|check` (cli_tls.cpp).
+void register_tls_commands(CLI::App& app, CommandContext& ctx);
 
 }  // namespace caregate

@@ -236,8 +236,9 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
         bus.publish(CheckInRecorded{ci.id, ci.elder_id, ci.elder_name, ci.direction, ci.method, ci.ts_ms});
     });
 
-    p_->http = std::make_unique<HttpServer>(
-        HttpOptions{c.kiosk.bind, c.kiosk.port, c.kiosk.max_sse_clients, c.kiosk.static_dir});
+    p_->http = std::make_unique<HttpServer>(HttpOptions{c.kiosk.bind, c.kiosk.port, c.kiosk.max_sse_clients,
+                                                        c.kiosk.static_dir, c.kiosk.tls_cert_file,
+                                                        c.kiosk.tls_key_file});
     auto& srv = p_->http->routes();
     Parts* parts = p_.get();
     p_->roster = std::make_unique<Roster>(*p_->store, p_->clock);
@@ -536,11 +537,15 @@ int Daemon::run() {
         }
     });
     p_->http->start();
+    // Slow clients holding every connection thread make the kiosk silent: then this stalls, /healthz
+    // and the overview name it and the watchdog restarts the box.
+    p_->http->supervise(p_->heartbeats.add("http", "员工终端网页服务", 30'000));
     if (!p_->staff->any_admin())
         log->warn("no admin account yet: create one with `caregate staff add NAME --role admin --config {}`",
                   c.source_file);
-    log->info("caregate {} started: site={} kiosk=http://{}:{}/ db={} schema={}", CAREGATE_VERSION, c.site.id,
-              c.kiosk.bind, p_->http->port(), c.store.path, p_->store->schema_version());
+    log->info("caregate {} started: site={} kiosk={}://{}:{}/ db={} schema={}", CAREGATE_VERSION, c.site.id,
+              c.kiosk.https() ? "https" : "http", c.kiosk.bind, p_->http->port(), c.store.path,
+              p_->store->schema_version());
 
     uint64_t watchdog_usec = 0;
     bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;

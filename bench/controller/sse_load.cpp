@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
     StaffAccounts staff(store, clock);
     Records records(store, clock, outbox);
     LiveFeed feed(bus, size_t(clients + 8));
-    HttpServer http({"127.0.0.1", 0, clients + 8, ""});
+    HttpServer http({"127.0.0.1", 0, clients + 8, "", "", ""});
     KioskParts kp{cfg,     store, clock,   alarms,  checkins, occ, roster, staff,
                   records, feed,  nullptr, nullptr, nullptr,  {},  "",     {}, nullptr, {}};
     Kiosk kiosk(kp, http.routes());

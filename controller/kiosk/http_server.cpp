@@ -4,12 +4,34 @@
 
 #include <stdexcept>
 
+#include "controller/core/heartbeat.hpp"
 #include "controller/core/log.hpp"
+#include "controller/kiosk/tls_cert.hpp"
 
 namespace caregate {
 
-HttpServer::HttpServer(HttpOptions opts)
-    : opts_(std::move(opts)), server_(std::make_unique<httplib::Server>()) {
+namespace {
+// HTTPS with the site certificate when one is configured (checked first, so that a wrong file is
+// named at startup instead of every handshake failing), plain HTTP otherwise.
+std::unique_ptr<httplib::Server> make_server(const HttpOptions& o) {
+    if (o.tls_cert_file.empty()) return std::make_unique<httplib::Server>();
+    auto info = tls::check_pair(o.tls_cert_file, o.tls_key_file);
+    if (info.expired)
+        logger("kiosk")->warn(
+            "the site certificate {} expired on {}: browsers will refuse it; make a new one", o.tls_cert_file,
+            info.not_after);
+    auto server = std::make_unique<httplib::SSLServer>(o.tls_cert_file.c_str(), o.tls_key_file.c_str());
+    if (!server->is_valid())
+        throw std::runtime_error("site certificate: TLS could not start with " + o.tls_cert_file + " and " +
+                                 o.tls_key_file);
+    std::string names;
+    for (auto& n : info.names) names += (names.empty() ? "" : " ") + n;
+    logger("kiosk")->info("HTTPS with {} ({}; valid until {})", o.tls_cert_file, names, info.not_after);
+    return server;
+}
+}  // namespace
+
+HttpServer::HttpServer(HttpOptions opts) : opts_(std::move(opts)), server_(make_server(opts_)) {
     size_t threads = static_cast<size_t>(opts_.max_sse_clients) + 16;
     server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     server_->set_keep_alive_max_count(100);
@@ -63,7 +85,37 @@ void HttpServer::start() {
     thread_ = std::thread([this] { server_->listen_after_bind(); });
 }
 
+void HttpServer::supervise(std::shared_ptr<Heartbeat> hb) {
+    std::string host = opts_.bind == "0.0.0.0" ? "127.0.0.1" : opts_.bind == "::" ? "::1" : opts_.bind;
+    probe_ = std::thread([this, hb, host] {
+        std::unique_ptr<httplib::Client> client;
+        if (opts_.tls_cert_file.empty()) {
+            client = std::make_unique<httplib::Client>(host, port_);
+        } else {
+            client = std::make_unique<httplib::Client>("https://" + host + ":" + std::to_string(port_));
+            client->enable_server_certificate_verification(false);  // it is this process itself
+        }
+        auto wait = std::chrono::milliseconds(std::max(100, opts_.probe_interval_ms));
+        client->set_connection_timeout(std::chrono::duration_cast<std::chrono::seconds>(wait).count() + 1, 0);
+        client->set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(wait).count() + 1, 0);
+        client->set_keep_alive(false);
+        std::unique_lock<std::mutex> lock(probe_mu_);
+        while (!stopping_) {
+            lock.unlock();
+            if (auto r = client->Get("/healthz?probe=1")) hb->beat();  // any status: it answered
+            lock.lock();
+            probe_cv_.wait_for(lock, wait, [this] { return stopping_; });
+        }
+    });
+}
+
 void HttpServer::stop() {
+    {
+        std::lock_guard<std::mutex> lock(probe_mu_);
+        stopping_ = true;
+    }
+    probe_cv_.notify_all();
+    if (probe_.joinable()) probe_.join();
     if (thread_.joinable()) {
         server_->stop();
         thread_.join();

@@ -611,8 +611,10 @@ void Kiosk::routes(httplib::Server& s) {
             std::lock_guard<std::mutex> lock(mu_);
             sessions_[token] = sess;
         }
+        // Secure over HTTPS: the browser never sends the session over plain HTTP.
         res.set_header("Set-Cookie", "cg_session=" + token + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
-                                         std::to_string(p_.cfg.kiosk.session_max_h * 3600));
+                                         std::to_string(p_.cfg.kiosk.session_max_h * 3600) +
+                                         (p_.cfg.kiosk.https() ? "; Secure" : ""));
         reply(res, {{"username", who.username},
                     {"name", who.display_name},
                     {"role", who.role},
@@ -623,7 +625,9 @@ void Kiosk::routes(httplib::Server& s) {
         if (!sess) return;
         std::lock_guard<std::mutex> lock(mu_);
         sessions_.erase(cookie(req, "cg_session"));
-        res.set_header("Set-Cookie", "cg_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+        res.set_header("Set-Cookie",
+                       std::string("cg_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0") +
+                           (p_.cfg.kiosk.https() ? "; Secure" : ""));
         reply(res, {{"ok", true}});
     });
     s.Get("/api/me", [this](const httplib::Request& req, httplib::Response& res) {

@@ -35,7 +35,7 @@ struct Rig {
     StaffAccounts staff{store, clock};
     Records records{store, clock, outbox};
     LiveFeed feed{bus, 8};
-    HttpServer http{HttpOptions{"127.0.0.1", 0, 8, ""}};
+    HttpServer http{HttpOptions{"127.0.0.1", 0, 8, "", "", ""}};
     std::unique_ptr<Kiosk> kiosk;
     Rig() {
         KioskParts kp{cfg,  store,   clock,   alarms,  checkins, occ, roster, staff,   records,

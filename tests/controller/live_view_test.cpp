@@ -185,7 +185,7 @@ struct PrivateRig {
     Records records{store, clock, outbox};
     LiveFeed feed{bus, 8};
     LiveView live{cfg};
-    HttpServer http{HttpOptions{"127.0.0.1", 0, 8, ""}};
+    HttpServer http{HttpOptions{"127.0.0.1", 0, 8, "", "", ""}};
     std::unique_ptr<Kiosk> kiosk;
     std::string cookie;
     PrivateRig() {

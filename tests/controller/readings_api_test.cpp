@@ -52,7 +52,7 @@ struct Rig {
     StaffAccounts staff{store, clock};
     Records records{store, clock, outbox};
     LiveFeed feed{bus, 8};
-    HttpServer http{HttpOptions{"127.0.0.1", 0, 8, ""}};
+    HttpServer http{HttpOptions{"127.0.0.1", 0, 8, "", "", ""}};
     std::unique_ptr<Kiosk> kiosk;
     std::string cookie;
 
