@@ -963,6 +963,16 @@ meals:
     await page.waitForSelector(`#ml-sessions .meal[data-elder="${other.id}"]`, { timeout: 6000 });
     await noSideScroll("助餐");
     await shot(page, "23-meals-phone");
+    // The monthly report: coverage against the goal, the elder not visited with the reason given,
+    // and the meals by subsidy category (two meals of this test, in 标准 or another category).
+    await page.click("#tabs button[data-tab=report]");
+    await page.waitForSelector("#rp-coverage:has-text('目标 100%')");
+    const report = await page.textContent("#rp-body");
+    assert.match(report, new RegExp(`赵玉珍[^]*本人住院，家属告知`));
+    assert.match(report, /助餐（共 \d+ 份/);
+    const reportCsv = await page.evaluate(async () => (await fetch(document.getElementById("rp-csv").href)).text());
+    assert.match(reportCsv, /未探访,赵玉珍：本人住院，家属告知/);
+    assert.match(reportCsv, /探访覆盖率\(%\),全部,/);
   } finally {
     await ctx.close();
     daemon.kill("SIGTERM");

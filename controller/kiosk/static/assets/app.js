@@ -683,7 +683,25 @@ async function loadReport() {
     <tr><td>探访次数</td><td>${r.visits}</td></tr>${r.energy_kwh == null ? "" : `<tr><td>用电量（电表合计）</td><td>${r.energy_kwh.toFixed(1)} kWh</td></tr>`}</table>
     <h3>服务</h3><table>${Object.entries(r.services).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v}</td></tr>`).join("")}</table>
     <h3>报警与响应</h3><table><tr><th>类型</th><th>次数</th><th>平均响应</th><th>最长响应</th><th>平均处置</th></tr>
-    ${r.alarms.map((a) => `<tr><td>${esc(KIND[a.kind] || a.kind)}</td><td>${a.count}</td><td>${secs(a.avg_ack_s)}</td><td>${secs(a.max_ack_s)}</td><td>${secs(a.avg_resolve_s)}</td></tr>`).join("") || "<tr><td colspan=5>无</td></tr>"}</table>`;
+    ${r.alarms.map((a) => `<tr><td>${esc(KIND[a.kind] || a.kind)}</td><td>${a.count}</td><td>${secs(a.avg_ack_s)}</td><td>${secs(a.max_ack_s)}</td><td>${secs(a.avg_resolve_s)}</td></tr>`).join("") || "<tr><td colspan=5>无</td></tr>"}</table>`
+    + reportCoverage(r.visit_coverage) + reportMeals(r.meals);
+}
+// 探访覆盖率 against the 100 % goal, per tier and per visitor, and who was not visited and why.
+function reportCoverage(c) {
+  if (!c) return "";
+  const row = (name, x) => `<tr><td>${esc(name)}</td><td>${x.visited}/${x.on_list}</td><td>${x.percent}%</td></tr>`;
+  return `<h3 id="rp-coverage">探访覆盖率 ${c.percent}%（目标 ${c.goal_percent}%）</h3>
+    <table><tr><th>按频次</th><th>已探访/名单</th><th>覆盖率</th></tr>${c.by_tier.map((t) => row(t.tier_name, t)).join("")}</table>
+    <table><tr><th>按探访人</th><th>已探访/名单</th><th>覆盖率</th></tr>${c.by_visitor.map((v) => row(v.visitor, v)).join("")}</table>
+    <h3>本月未探访（${c.not_visited.length} 人）</h3>
+    <table>${c.not_visited.map((n) => `<tr><td>${esc(n.name)}</td><td>${esc(n.tier_name)}</td><td>${esc(n.visitor)}</td><td>${n.reason == null ? "<em>未填写原因</em>" : esc(n.reason)}</td></tr>`).join("") || "<tr><td>无</td></tr>"}</table>`;
+}
+// 助餐: meals per subsidy category, what elders paid and what the city owes.
+function reportMeals(m) {
+  if (!m) return "";
+  return `<h3>助餐（共 ${m.meals} 份，自付 ${m.paid.toFixed(2)} 元，补贴 ${m.subsidy.toFixed(2)} 元）</h3>
+    <table><tr><th>类别</th><th>份数</th><th>自付（元）</th><th>补贴（元）</th></tr>
+    ${m.categories.map((c) => `<tr><td>${esc(c.name)}</td><td>${c.meals}</td><td>${c.paid.toFixed(2)}</td><td>${c.subsidy.toFixed(2)}</td></tr>`).join("")}</table>`;
 }
 $("rp-month").addEventListener("change", loadReport);
 $("rp-print").addEventListener("click", () => window.print());
