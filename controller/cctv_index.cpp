@@ -142,6 +142,30 @@ std::vector<json> EventIndex::near_alarm(int64_t alarm_id, int64_t window_ms, co
     return out;
 }
 
+int EventIndex::forget_elder(int64_t elder_id) {
+    std::vector<std::string> files;
+    int deleted = store_.write([&](sqlite3* db) {
+        Stmt m(
+            db,
+            "SELECT COALESCE(snapshot,''), COALESCE(thumbnail,''), COALESCE(clip,'') FROM cctv_events WHERE "
+            "elder_id=? AND label='face' AND alarm_id IS NULL");
+        m.bind(1, elder_id);
+        while (m.step())
+            for (int c = 0; c < 3; ++c)
+                if (!m.str(c).empty()) files.push_back(m.str(c));
+        Stmt d(db, "DELETE FROM cctv_events WHERE elder_id=? AND label='face' AND alarm_id IS NULL");
+        d.bind(1, elder_id).run();
+        int n = sqlite3_changes(db);
+        Stmt u(db, "UPDATE cctv_events SET elder_id=NULL WHERE elder_id=?");
+        u.bind(1, elder_id).run();
+        return n;
+    });
+    std::error_code ec;
+    for (auto& f : files)
+        if (f.find("..") == std::string::npos) fs::remove(fs::path(media_dir_) / f, ec);
+    return deleted;
+}
+
 int EventIndex::link_to_alarm(int64_t alarm_id, const std::vector<int64_t>& ids) {
     return store_.write([&](sqlite3* db) {
         Stmt s(db, "UPDATE cctv_events SET alarm_id=? WHERE id=? AND alarm_id IS NULL");

@@ -50,6 +50,10 @@ public:
                                            const config::SiteConfig& cfg);
     // Links events around an alarm to it, so retention keeps them longest.
     int link_to_alarm(int64_t alarm_id, const std::vector<int64_t>& event_ids);
+    // An elder's face was forgotten (PIPL: delete on request): their recognition events and snapshots
+    // go, unless kept as evidence of an alarm; every other event loses the elder's id. Returns the
+    // events deleted.
+    int forget_elder(int64_t elder_id);
 
     RetentionReport apply_retention();
     int64_t media_bytes() const;

@@ -509,6 +509,7 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
 auto* forget = face->add_subcommand("forget", "delete an elder's face templates (and photos), audited");
 forget->add_option("--config,-c", ctx.config_path)->required();
 forget->add_option("--elder", o->elder)->required();
+forget->add_option("--by", o->by, "who asked for or recorded the deletion (audit log)");
 forget->callback([&ctx, o, guard] {
     guard([&] {
         auto cfg = config::load_config(ctx.config_path);
@@ -518,7 +519,10 @@ forget->callback([&ctx, o, guard] {
         int n = templates.forget(o->elder, o->by);
         std::error_code ec;
         std::filesystem::remove_all(cfg.store.media_dir + "/enrollment/" + std::to_string(o->elder), ec);
-        std::cout << "deleted " << n << " templates of elder " << o->elder << "\n";
+        EventIndex events(store, clock, cfg.cctv, cfg.store.media_dir);
+        int seen = events.forget_elder(o->elder);
+        std::cout << "deleted " << n << " templates of elder " << o->elder << " and " << seen
+                  << " recognition events; a running daemon stops recognising them within seconds\n";
         return 0;
     });
 });

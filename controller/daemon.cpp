@@ -306,8 +306,10 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
     std::filesystem::create_directories(c.store.media_dir, ec);
     p_->events = std::make_unique<EventIndex>(*p_->store, p_->clock, c.cctv, c.store.media_dir);
     // A missing or corrupt model stops start-up here, with the file and the fix named.
-    if (c.face.enabled)
+    if (c.face.enabled) {
         p_->faces = std::make_unique<FaceService>(c, *p_->store, p_->clock, *p_->roster, &p_->bus);
+        p_->faces->on_forget([parts = p_.get()](int64_t elder_id) { parts->events->forget_elder(elder_id); });
+    }
     p_->live = std::make_unique<LiveView>(c);
     for (auto& cam : c.cameras) {
         if (cam.thermal) {

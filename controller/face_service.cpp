@@ -44,9 +44,13 @@ FaceService::FaceService(const config::SiteConfig& cfg, Store& store, const Cloc
 FaceService::~FaceService() = default;
 
 void FaceService::reload() {
-    gallery_.clear();
+    int64_t generation =
+        templates_.generation();  // before reading: a change during the load is seen next time
     const std::string model = engine_.model_id();
-    for (auto& t : templates_.load_all(model)) gallery_.add(t.id, t.elder_id, t.descriptor);
+    vision::Gallery fresh;
+    for (auto& t : templates_.load_all(model)) fresh.add(t.id, t.elder_id, t.descriptor);
+    gallery_.take(fresh);
+    loaded_generation_ = generation;
     logger("face")->info("gallery loaded: {} templates of {} (match distance {})", gallery_.size(), model,
                          threshold_);
     // Descriptors of two models are not comparable: those elders must enroll again (ids, not names,
@@ -119,6 +123,7 @@ int FaceService::enroll_mats(int64_t elder_id, const std::vector<std::pair<std::
 int FaceService::forget(int64_t elder_id, const std::string& actor) {
     int n = templates_.forget(elder_id, actor);
     gallery_.remove_elder(elder_id);
+    if (on_forget_) on_forget_(elder_id);
     std::error_code ec;
     std::filesystem::remove_all(cfg_.store.media_dir + "/enrollment/" + std::to_string(elder_id), ec);
     return n;
@@ -141,7 +146,28 @@ std::vector<Identification> FaceService::identify(const cv::Mat& bgr) {
     return out;
 }
 
+void FaceService::follow_store() {
+    // The CLI enrolls and forgets beside the running daemon: its gallery follows within seconds.
+    int64_t now = Heartbeat::steady_ms();
+    int64_t last = last_generation_check_.load();
+    if (now - last < 2000 || !last_generation_check_.compare_exchange_strong(last, now)) return;
+    try {
+        if (templates_.generation() != loaded_generation_) {
+            std::lock_guard<std::mutex> lock(reload_mu_);
+            if (templates_.generation() != loaded_generation_) {
+                reload();
+                // A tracked face keeps the identity it was given: decide everyone again.
+                std::lock_guard<std::mutex> tracks(tracks_mu_);
+                tracks_.clear();
+            }
+        }
+    } catch (const std::exception& e) {
+        logger("face")->warn("gallery reload failed: {}", e.what());
+    }
+}
+
 void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t ts) {
+    follow_store();
     // Detect and landmark every frame (cheap), but embed a tracked face only when it is new, its
     // quality improved, or a second has passed: the same person is not re-embedded 5 times a second.
     std::vector<vision::DetectedFace> faces;

@@ -4,6 +4,8 @@
 // encrypted templates in the local store.
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,6 +41,8 @@ public:
                     const std::string& actor);
     int forget(int64_t elder_id, const std::string& actor) override;
     int template_count(int64_t elder_id) override;
+    // Also told when an elder is forgotten here (the CCTV index drops their recognition events).
+    void on_forget(std::function<void(int64_t elder_id)> fn) { on_forget_ = std::move(fn); }
 
     std::vector<Identification> identify(const cv::Mat& bgr);
     void frame(const config::Camera& cam, const cv::Mat& bgr, int64_t ts_ms) override;
@@ -64,6 +68,7 @@ private:
         vision::BlinkDetector blink;
     };
     void reload();
+    void follow_store();
 
     const config::SiteConfig& cfg_;
     Store& store_;
@@ -75,6 +80,10 @@ private:
     vision::FaceEngine engine_;
     double threshold_;  // face.threshold, or the model's calibrated default
     vision::Gallery gallery_;
+    std::atomic<int64_t> loaded_generation_{-1};  // the templates' generation the gallery was loaded at
+    std::atomic<int64_t> last_generation_check_{0};
+    std::mutex reload_mu_;
+    std::function<void(int64_t)> on_forget_;
     std::mutex tracks_mu_;
     std::map<std::string, std::vector<Track>> tracks_;  // per camera
     std::map<std::string, ThermalCamera*> thermal_;     // per entrance camera; set before cameras start

@@ -91,7 +91,9 @@ int64_t TemplateStore::add(sqlite3* db, int64_t elder_id, const Descriptor& d, d
            "VALUES(?,?,?,?,?,?)");
     s.bind(1, elder_id).bind_blob(2, nonce, sizeof nonce).bind_blob(3, ct.data(), ct_len).bind(4, quality);
     s.bind(5, clock_.now_ms()).bind(6, model).run();
-    return last_insert_id(db);
+    int64_t id = last_insert_id(db);
+    changed(db);  // a running daemon loads it (enrolled from the CLI)
+    return id;
 }
 
 std::vector<StoredTemplate> TemplateStore::load_all(const std::string& model) {
@@ -143,15 +145,35 @@ std::map<int64_t, std::string> TemplateStore::needing_reenrollment(const std::st
     });
 }
 
+void TemplateStore::changed(sqlite3* db) {
+    exec(db,
+         "INSERT INTO settings(key, value) VALUES('face.gallery_generation', '1') ON CONFLICT(key) DO UPDATE "
+         "SET value=CAST(CAST(value AS INTEGER) + 1 AS TEXT)");
+}
+
+int64_t TemplateStore::generation() {
+    return store_.read([&](sqlite3* db) -> int64_t {
+        Stmt s(db, "SELECT CAST(value AS INTEGER) FROM settings WHERE key='face.gallery_generation'");
+        return s.step() ? s.i64(0) : 0;
+    });
+}
+
 int TemplateStore::forget(int64_t elder_id, const std::string& actor) {
-    return store_.write([&](sqlite3* db) {
+    int n = store_.write([&](sqlite3* db) {
+        // The freed pages are zeroed, not left in the file (templates are encrypted, but deleted
+        // means gone).
+        exec(db, "PRAGMA secure_delete=ON");
         Stmt s(db, "DELETE FROM face_templates WHERE elder_id=?");
         s.bind(1, elder_id).run();
         int n = sqlite3_changes(db);
+        changed(db);
         Store::audit(db, actor, "face.forget", "elder:" + std::to_string(elder_id),
                      "{\"templates\":" + std::to_string(n) + "}", clock_.now_ms());
         return n;
     });
+    // Out of the write-ahead log too, so the old pages do not linger there.
+    store_.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    return n;
 }
 
 int TemplateStore::count(int64_t elder_id) {

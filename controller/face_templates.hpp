@@ -43,10 +43,15 @@ public:
     std::vector<StoredTemplate> load_all(const std::string& model);
     // Active elders whose templates were all made by another model: they need re-enrollment.
     std::map<int64_t, std::string> needing_reenrollment(const std::string& model);
+    // Deletes the elder's templates (zeroing the pages, then checkpointing the WAL); audited.
     int forget(int64_t elder_id, const std::string& actor);
+    // Bumped by every add and forget, in their transaction: a running daemon whose gallery was
+    // loaded at another generation loads it again (the CLI enrolls and forgets beside it).
+    int64_t generation();
     int count(int64_t elder_id);
 
 private:
+    static void changed(sqlite3* db);
     Store& store_;
     const Clock& clock_;
     FaceKey key_;

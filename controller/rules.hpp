@@ -63,7 +63,7 @@ private:
         bool alarmed = false;
     };
     std::map<std::string, Stay> stays_;  // device → the current occupied stretch (rules thread only)
-    SafetyMonitor safety_;               // smoke/gas/leak, electrical thresholds, readings (rules thread only)
+    SafetyMonitor safety_;  // smoke/gas/leak, electrical thresholds, readings (rules thread only)
     std::atomic<uint64_t>& rule_errors_;
 };
 

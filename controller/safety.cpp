@@ -23,20 +23,33 @@ SafetyMonitor::SafetyMonitor(const config::SiteConfig& cfg, Store& store, const 
     : cfg_(cfg), store_(store), clock_(clock), alarms_(alarms) {}
 
 std::string SafetyMonitor::state_name(const std::string& s) {
-    static const std::map<std::string, std::string> names = {
-        {"residual_current_ma", "剩余电流"}, {"cable_temp_c", "线缆温度"}, {"voltage_v", "电压"},
-        {"current_a", "电流"},             {"power_w", "功率"},         {"energy_kwh", "电能"},
-        {"smoke", "烟雾"},                 {"gas", "燃气"},             {"water_leak", "漏水"},
-        {"tamper", "防拆"},                {"battery_low", "电量低"},   {"link_quality", "信号质量"},
-        {"target_distance_m", "目标距离"}, {"battery_pct", "电量"}};
+    static const std::map<std::string, std::string> names = {{"residual_current_ma", "剩余电流"},
+                                                             {"cable_temp_c", "线缆温度"},
+                                                             {"voltage_v", "电压"},
+                                                             {"current_a", "电流"},
+                                                             {"power_w", "功率"},
+                                                             {"energy_kwh", "电能"},
+                                                             {"smoke", "烟雾"},
+                                                             {"gas", "燃气"},
+                                                             {"water_leak", "漏水"},
+                                                             {"tamper", "防拆"},
+                                                             {"battery_low", "电量低"},
+                                                             {"link_quality", "信号质量"},
+                                                             {"target_distance_m", "目标距离"},
+                                                             {"battery_pct", "电量"}};
     auto it = names.find(s);
     return it == names.end() ? s : it->second;
 }
 
 std::string SafetyMonitor::unit_of(const std::string& s) {
-    static const std::map<std::string, std::string> units = {
-        {"residual_current_ma", "mA"}, {"cable_temp_c", "°C"}, {"voltage_v", "V"},      {"current_a", "A"},
-        {"power_w", "W"},              {"energy_kwh", "kWh"},  {"target_distance_m", "m"}, {"battery_pct", "%"}};
+    static const std::map<std::string, std::string> units = {{"residual_current_ma", "mA"},
+                                                             {"cable_temp_c", "°C"},
+                                                             {"voltage_v", "V"},
+                                                             {"current_a", "A"},
+                                                             {"power_w", "W"},
+                                                             {"energy_kwh", "kWh"},
+                                                             {"target_distance_m", "m"},
+                                                             {"battery_pct", "%"}};
     auto it = units.find(s);
     return it == units.end() ? "" : it->second;
 }
@@ -50,15 +63,21 @@ std::string SafetyMonitor::kind_of(const std::string& id) const {
     return "device";
 }
 
-void SafetyMonitor::set_device_flag(const std::string& id, const std::string& zone, const char* column, bool on) {
+void SafetyMonitor::set_device_flag(const std::string& id, const std::string& zone, const char* column,
+                                    bool on) {
     store_.write([&](sqlite3* db) {
         Stmt s(db, std::string("INSERT INTO devices(id, kind, zone, ") + column +
-                       ", updated_at) VALUES(?1,?2,?3,?4,?5) ON CONFLICT(id) DO UPDATE SET " + column + "=excluded." +
-                       column + ", updated_at=excluded.updated_at");
-        s.bind(1, id).bind(2, kind_of(id)).bind(3, zone).bind(4, int64_t(on ? 1 : 0)).bind(5, clock_.now_ms());
+                       ", updated_at) VALUES(?1,?2,?3,?4,?5) ON CONFLICT(id) DO UPDATE SET " + column +
+                       "=excluded." + column + ", updated_at=excluded.updated_at");
+        s.bind(1, id)
+            .bind(2, kind_of(id))
+            .bind(3, zone)
+            .bind(4, int64_t(on ? 1 : 0))
+            .bind(5, clock_.now_ms());
         s.run();
         if (on)
-            Store::audit(db, "system", std::string("device.") + column, "device:" + id, "{}", clock_.now_ms());
+            Store::audit(db, "system", std::string("device.") + column, "device:" + id, "{}",
+                         clock_.now_ms());
     });
 }
 
@@ -70,7 +89,8 @@ void SafetyMonitor::condition(const DeviceCondition& c) {
                           json{{"reason", cfg_.device_name(c.device_id) + " 报警：" + state_name(s)}});
         } else if (auto open = alarms_.find_open(s, c.device_id)) {
             // A detector back to normal does not close the alarm: someone must have looked.
-            alarms_.record(open->id, "note", "device:" + c.device_id, "", "探测器已恢复正常，请到现场确认后关闭");
+            alarms_.record(open->id, "note", "device:" + c.device_id, "",
+                           "探测器已恢复正常，请到现场确认后关闭");
         }
     } else if (s == "tamper") {
         set_device_flag(c.device_id, c.zone, "tamper", c.active);
@@ -98,8 +118,8 @@ void SafetyMonitor::measurement(const Measurement& m) {
                                {"value", m.value},
                                {"threshold", *m.alarm_above},
                                {"unit", unit},
-                               {"reason", state_name(m.state) + " " + number(m.value) + " " + unit + "，报警值 " +
-                                              number(*m.alarm_above) + " " + unit}});
+                               {"reason", state_name(m.state) + " " + number(m.value) + " " + unit +
+                                              "，报警值 " + number(*m.alarm_above) + " " + unit}});
         } else if (over && m.value < clear_below) {
             over = false;
             if (auto open = alarms_.find_open("electrical_fault", m.device_id))
@@ -134,12 +154,13 @@ void SafetyMonitor::flush(int64_t now, bool everything) {
     if (done.empty()) return;
     // An upsert: a minute written at shutdown and continued after a restart is merged.
     store_.write([&](sqlite3* db) {
-        Stmt s(db,
-               "INSERT INTO readings(device_id, state, minute, n, min, max, mean, last) VALUES(?,?,?,?,?,?,?,?) "
-               "ON CONFLICT(device_id, state, minute) DO UPDATE SET "
-               "mean=(readings.mean*readings.n + excluded.mean*excluded.n)/(readings.n + excluded.n), "
-               "n=readings.n + excluded.n, min=MIN(readings.min, excluded.min), "
-               "max=MAX(readings.max, excluded.max), last=excluded.last");
+        Stmt s(
+            db,
+            "INSERT INTO readings(device_id, state, minute, n, min, max, mean, last) VALUES(?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(device_id, state, minute) DO UPDATE SET "
+            "mean=(readings.mean*readings.n + excluded.mean*excluded.n)/(readings.n + excluded.n), "
+            "n=readings.n + excluded.n, min=MIN(readings.min, excluded.min), "
+            "max=MAX(readings.max, excluded.max), last=excluded.last");
         for (auto& [key, m] : done) {
             s.reset();
             s.bind(1, key.first).bind(2, key.second).bind(3, m.start).bind(4, int64_t(m.n));

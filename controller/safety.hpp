@@ -41,7 +41,7 @@ private:
     Store& store_;
     const Clock& clock_;
     AlarmService& alarms_;
-    std::map<std::pair<std::string, std::string>, bool> over_;        // (device, state) above its threshold
+    std::map<std::pair<std::string, std::string>, bool> over_;       // (device, state) above its threshold
     std::map<std::pair<std::string, std::string>, Minute> minutes_;  // the minute being collected
 };
 

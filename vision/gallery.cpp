@@ -170,6 +170,17 @@ void Gallery::remove_elder(int64_t elder_id) {
     template_ids_.resize(w);
 }
 
+void Gallery::take(Gallery& fresh) {
+    std::scoped_lock lock(mu_, fresh.mu_);
+    data_.swap(fresh.data_);
+    template_ids_.swap(fresh.template_ids_);
+    elder_ids_.swap(fresh.elder_ids_);
+    std::swap(dim_, fresh.dim_);
+    fresh.data_.clear();
+    fresh.template_ids_.clear();
+    fresh.elder_ids_.clear();
+}
+
 void Gallery::clear() {
     std::unique_lock lock(mu_);
     data_.clear();

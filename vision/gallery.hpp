@@ -28,6 +28,9 @@ public:
     void add(int64_t template_id, int64_t elder_id, const Descriptor& d);
     void remove_elder(int64_t elder_id);
     void clear();
+    // Replaces this gallery's templates with `fresh`'s in one step (no moment with an empty gallery);
+    // `fresh` is left empty. For reloading while cameras match.
+    void take(Gallery& fresh);
     size_t size() const;
     // threshold: Euclidean distance for a match; margin: the runner-up elder must be at least this
     // much further away, or the answer is "ambiguous, no match".

@@ -444,3 +444,40 @@ TEST(DoorEndToEnd, AFaceAtTheCanteenCameraTakesTheMealOnceAndIsNoCheckIn) {
                       "'$.data.meal.method')='face'"),
               "1");
 }
+
+// Forgetting a face from the command line reaches the running daemon (#15): within seconds the door
+// no longer recognises the elder, their recognition events are gone and other events keep no id.
+TEST(DoorEndToEnd, FaceForgottenFromTheCommandLineIsForgottenByTheRunningDaemon) {
+    Options o;
+    o.modbus_thermometer = false;
+    Door d(o);
+    d.start_daemon();
+    auto seen = d.wait_for([&](const json& l) { return l["elder_name"] == "张桂英"; });
+    ASSERT_FALSE(seen.is_null());
+    ASSERT_TRUE(eventually(
+        [&] {
+            return d.query("SELECT COUNT(*) FROM cctv_events WHERE elder_id=" + std::to_string(d.elder_)) !=
+                   "0";
+        },
+        10s));
+    std::string out = d.cli("face forget --config " + d.dir_.file("site.yaml") + " --elder " +
+                            std::to_string(d.elder_) + " --by 李主任");
+    EXPECT_NE(out.find("deleted 1 templates"), std::string::npos) << out;
+    EXPECT_EQ(d.query("SELECT COUNT(*) FROM face_templates"), "0");
+    EXPECT_EQ(d.query("SELECT COUNT(*) FROM cctv_events WHERE elder_id IS NOT NULL"), "0");
+    // The daemon reloads its gallery (its log says so a second time) and then sees a visitor.
+    EXPECT_TRUE(eventually(
+        [&] {
+            std::string log = read_file(d.dir_.file("log"));
+            size_t first = log.find("gallery loaded");
+            return first != std::string::npos && log.find("gallery loaded", first + 1) != std::string::npos;
+        },
+        10s))
+        << read_file(d.dir_.file("log"));
+    int64_t after = seen.value("ts", int64_t(0));  // the decision that named her
+    auto stranger = d.wait_for(
+        [&](const json& l) { return l.value("ts", int64_t(0)) > after && l["elder_id"].is_null(); });
+    EXPECT_FALSE(stranger.is_null()) << "the forgotten elder is a visitor now";
+    EXPECT_EQ(d.query("SELECT COUNT(*) FROM cctv_events WHERE elder_id IS NOT NULL"), "0");
+    EXPECT_EQ(d.query("SELECT COUNT(*) FROM audit_log WHERE action='face.forget' AND actor='李主任'"), "1");
+}
