@@ -10,7 +10,9 @@ namespace caregate {
 
 namespace {
 std::string hash_password(const std::string& password) {
-    if (password.size() < 8) throw std::invalid_argument("password must have at least 8 characters");
+    if (password.size() < 8)
+        throw std::invalid_argument("密码至少 8 个字符 (password must have at least 8 characters)");
+    if (password.size() > 256) throw std::invalid_argument("密码过长 (password over 256 characters)");
     if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
     char out[crypto_pwhash_STRBYTES];
     if (crypto_pwhash_str_alg(out, password.c_str(), password.size(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
@@ -131,7 +133,17 @@ LoginResult StaffAccounts::login(const std::string& username, const std::string&
 
 void StaffAccounts::set_password(const std::string& username, const std::string& password,
                                  const std::string& actor) {
-    std::string hash = hash_password(password);
+    // Hashing takes 64 MiB: it waits for a slot like a login does.
+    if (!acquire_hash_slot())
+        throw std::runtime_error("系统繁忙，请稍后再试 (busy; try again in a few seconds)");
+    std::string hash;
+    try {
+        hash = hash_password(password);
+    } catch (...) {
+        release_hash_slot();
+        throw;
+    }
+    release_hash_slot();
     store_.write([&](sqlite3* db) {
         Stmt s(db, "UPDATE staff SET password_hash=?, failed_logins=0, locked_until=0 WHERE username=?");
         s.bind(1, hash).bind(2, username).run();

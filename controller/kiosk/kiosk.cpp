@@ -1150,6 +1150,67 @@ void Kiosk::routes(httplib::Server& s) {
         }
         reply(res, {{"id", who->id}, {"username", who->username}, {"active", active}});
     });
+    // A staff member changes their own password: the current one is checked (a wrong one counts as a
+    // failed login), and their other logins end.
+    s.Put("/api/me/password", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res);
+        if (!sess) return;
+        auto j = body(req, res);
+        if (!j) return;
+        std::string current = str_field(*j, "current"), fresh = str_field(*j, "password");
+        if (fresh == current) return fail(res, 400, "新密码不能与原密码相同 (the new password must differ)");
+        StaffMember who;
+        auto r = p_.staff.login(sess->who.username, current, &who);
+        if (r == LoginResult::busy) {
+            res.set_header("Retry-After", "5");
+            return fail(res, 503, "系统繁忙，请稍后再试 (busy; try again in a few seconds)");
+        }
+        if (r != LoginResult::ok) return fail(res, 403, "原密码不正确 (the current password is wrong)");
+        try {
+            p_.staff.set_password(sess->who.username, fresh, sess->who.username);
+        } catch (const std::invalid_argument& e) {
+            return fail(res, 400, e.what());
+        } catch (const std::runtime_error& e) {
+            res.set_header("Retry-After", "5");
+            return fail(res, 503, e.what());
+        }
+        int ended = 0;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            for (auto it = sessions_.begin(); it != sessions_.end();)
+                if (it->second.who.username == sess->who.username && it->second.id != sess->id)
+                    it = sessions_.erase(it), ++ended;
+                else
+                    ++it;
+        }
+        reply(res, {{"ok", true}, {"other_logins_ended", ended}});
+    });
+    // An admin sets a new password for a staff member (forgotten password); their logins end.
+    s.Put(R"(/api/staff/(\d+)/password)", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res, true);
+        if (!sess) return;
+        auto j = body(req, res);
+        if (!j) return;
+        auto id = path_id(req.matches[1].str());
+        std::optional<StaffMember> who;
+        for (auto& m : p_.staff.list())
+            if (id && m.id == *id) who = m;
+        if (!who) return fail(res, 404, "工作人员不存在 (no such staff account)");
+        try {
+            p_.staff.set_password(who->username, str_field(*j, "password"), sess->who.username);
+        } catch (const std::invalid_argument& e) {
+            return fail(res, 400, e.what());
+        } catch (const std::runtime_error& e) {
+            res.set_header("Retry-After", "5");
+            return fail(res, 503, e.what());
+        }
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            for (auto it = sessions_.begin(); it != sessions_.end();)
+                it = it->second.who.username == who->username ? sessions_.erase(it) : std::next(it);
+        }
+        reply(res, {{"id", who->id}, {"username", who->username}, {"password_set", true}});
+    });
     s.Put(R"(/api/staff/(\d+)/phone)", [this](const httplib::Request& req, httplib::Response& res) {
         auto sess = writer(req, res, true);
         if (!sess) return;

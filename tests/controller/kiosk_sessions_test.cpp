@@ -145,3 +145,42 @@ TEST(KioskSessions, OnlyAnAdminExemptsAnElderFromTheBlinkCheck) {
         << "other edits by staff still work";
     EXPECT_EQ(r.send(boss, "PUT", path, {{"name", "张桂英"}, {"liveness_exempt", true}})->status, 200);
 }
+
+TEST(KioskSessions, StaffChangeTheirOwnPasswordAndAnAdminResetsAForgottenOne) {
+    Rig r;
+    auto phone = r.login("nurse", "nurse-password");
+    auto desk = r.login("nurse", "nurse-password");
+    auto boss = r.login("boss", "boss-password");
+    ASSERT_EQ(desk.status, 200);
+    auto wrong =
+        r.send(desk, "PUT", "/api/me/password", {{"current", "guess-123"}, {"password", "new-pass-2026"}});
+    EXPECT_EQ(wrong->status, 403) << wrong->body;
+    auto shortpw =
+        r.send(desk, "PUT", "/api/me/password", {{"current", "nurse-password"}, {"password", "short"}});
+    EXPECT_EQ(shortpw->status, 400);
+    EXPECT_NE(shortpw->body.find("密码至少 8 个字符"), std::string::npos) << shortpw->body;
+    auto ok = r.send(desk, "PUT", "/api/me/password",
+                     {{"current", "nurse-password"}, {"password", "new-pass-2026"}});
+    ASSERT_EQ(ok->status, 200) << ok->body;
+    EXPECT_EQ(json::parse(ok->body)["other_logins_ended"], 1);
+    EXPECT_EQ(r.get(desk, "/api/alarms")->status, 200) << "the login that changed it stays";
+    EXPECT_EQ(r.get(phone, "/api/alarms")->status, 401) << "the other login ends";
+    EXPECT_EQ(r.login("nurse", "nurse-password").status, 401);
+    EXPECT_EQ(r.login("nurse", "new-pass-2026").status, 200);
+
+    int64_t nurse_id = 0;
+    for (auto& m : r.staff.list())
+        if (m.username == "nurse") nurse_id = m.id;
+    std::string path = "/api/staff/" + std::to_string(nurse_id) + "/password";
+    EXPECT_EQ(r.send(desk, "PUT", path, {{"password", "mine-now-123"}})->status, 403) << "admins only";
+    EXPECT_EQ(r.send(boss, "PUT", path, {{"password", "reset-by-boss-1"}})->status, 200);
+    EXPECT_EQ(r.get(desk, "/api/alarms")->status, 401) << "a reset ends the account's logins";
+    EXPECT_EQ(r.login("nurse", "reset-by-boss-1").status, 200);
+    EXPECT_EQ(r.send(boss, "PUT", "/api/staff/999/password", {{"password", "whatever-123"}})->status, 404);
+    auto audit = r.store.read([](sqlite3* db) {
+        Stmt s(db, "SELECT COUNT(*) FROM audit_log WHERE action='staff.password' AND subject='staff:nurse'");
+        s.step();
+        return s.i64(0);
+    });
+    EXPECT_EQ(audit, 2);
+}

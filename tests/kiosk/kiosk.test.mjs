@@ -973,6 +973,19 @@ meals:
     const reportCsv = await page.evaluate(async () => (await fetch(document.getElementById("rp-csv").href)).text());
     assert.match(reportCsv, /未探访,赵玉珍：本人住院，家属告知/);
     assert.match(reportCsv, /探访覆盖率\(%\),全部,/);
+    // Staff change their own password from the header (#15): a wrong current one is refused in
+    // Chinese, the right one works, and the new password logs in.
+    await page.click("#pw-open");
+    await page.fill("#pw-form input[name=current]", "wrong-pass-9");
+    await page.fill("#pw-form input[name=password]", "nurse-pass-2");
+    await page.click("#pw-form button[type=submit]");
+    await page.waitForSelector("#pw-msg:has-text('原密码不正确')");
+    await page.fill("#pw-form input[name=current]", "nurse-pass-1");
+    await page.fill("#pw-form input[name=password]", "nurse-pass-2");
+    await page.click("#pw-form button[type=submit]");
+    await page.waitForSelector("#pw-msg:has-text('密码已修改')");
+    const relogin = await page.evaluate(async () => (await fetch("/api/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username: "nurse", password: "nurse-pass-2" }) })).status);
+    assert.equal(relogin, 200);
   } finally {
     await ctx.close();
     daemon.kill("SIGTERM");

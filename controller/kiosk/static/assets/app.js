@@ -710,9 +710,32 @@ $("rp-print").addEventListener("click", () => window.print());
 async function loadStaff() {
   try {
     const rows = await api("/api/staff");
-    $("st-rows").innerHTML = rows.map((s) => `<tr><td>${esc(s.username)}</td><td>${esc(s.name)}</td><td>${s.role === "admin" ? "管理员" : "工作人员"}</td><td>${esc(s.phone || "")}</td><td>${s.active ? "启用" : "停用"}</td></tr>`).join("");
+    $("st-rows").innerHTML = rows.map((s) => `<tr><td>${esc(s.username)}</td><td>${esc(s.name)}</td><td>${s.role === "admin" ? "管理员" : "工作人员"}</td><td>${esc(s.phone || "")}</td><td>${s.active ? "启用" : "停用"}</td><td><button class="link st-reset" data-id="${s.id}" data-name="${esc(s.name || s.username)}">重设密码</button></td></tr>`).join("");
   } catch (e) { $("st-msg").textContent = e.message; }
 }
+// An admin sets a new password for someone who forgot theirs; their logins end.
+$("st-rows").addEventListener("click", async (ev) => {
+  const b = ev.target.closest(".st-reset");
+  if (!b) return;
+  const pw = prompt(`为 ${b.dataset.name} 设置新密码（至少 8 位）：`);
+  if (!pw) return;
+  try {
+    await api(`/api/staff/${b.dataset.id}/password`, { method: "PUT", json: { password: pw } });
+    $("st-msg").textContent = `${b.dataset.name} 的密码已重设，其登录已全部退出`;
+  } catch (e) { $("st-msg").textContent = e.message; }
+});
+// Staff change their own password; their other logins end.
+$("pw-open").addEventListener("click", () => { $("pw-form").classList.toggle("hidden"); $("pw-msg").textContent = ""; });
+$("pw-cancel").addEventListener("click", () => $("pw-form").classList.add("hidden"));
+$("pw-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  try {
+    const r = await api("/api/me/password", { method: "PUT", json: { current: f.elements.current.value, password: f.elements.password.value } });
+    f.reset();
+    $("pw-msg").textContent = "密码已修改" + (r.other_logins_ended ? `，其他 ${r.other_logins_ended} 处登录已退出` : "");
+  } catch (e) { $("pw-msg").textContent = e.message; }
+});
 $("staff-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const f = ev.target;
