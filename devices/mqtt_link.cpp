@@ -37,7 +37,9 @@ MqttLink::~MqttLink() { stop(); }
 void MqttLink::start() {
     auto b = mqtt::connect_options_builder()
                  .keep_alive_interval(std::chrono::seconds(opts_.keepalive_s))
-                 .clean_session(true)
+                 // A persistent session: what devices publish at QoS 1 while the link is down (a
+                 // broker restart, a network blip) is queued by the broker, not lost.
+                 .clean_session(false)
                  .automatic_reconnect(std::chrono::seconds(1), std::chrono::seconds(30));
     if (!opts_.username.empty()) b.user_name(opts_.username).password(opts_.password);
     if (!opts_.status_topic.empty()) b.will(mqtt::message(opts_.status_topic, "offline", 1, true));
