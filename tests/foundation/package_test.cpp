@@ -68,4 +68,9 @@ TEST(Package, SystemdUnitVerifies) {
     EXPECT_EQ(out.find("Invalid"), std::string::npos) << out;
     EXPECT_EQ(out.find("Failed to parse"), std::string::npos) << out;
     (void)rc;
+    // systemd's own exposure score of the unit's sandboxing (0 best, 10 worst), offline: 1.9 "OK"
+    // on 2026-12-07; a change that weakens the unit past 2.5 fails here.
+    rc = run("systemd-analyze security --offline=true --threshold=25 " + dir.file("caregate.service"), &out);
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("Overall exposure level for caregate.service"), std::string::npos) << out;
 }
