@@ -37,5 +37,7 @@ void register_device_commands(CLI::App& app, CommandContext& ctx);
 void register_care_commands(CLI::App& app, CLI::App& sim, CommandContext& ctx);
 // `caregate tls selfsigned|check` (cli_tls.cpp).
 void register_tls_commands(CLI::App& app, CommandContext& ctx);
+// `caregate door pair|list|revoke` (cli_door.cpp).
+void register_door_commands(CLI::App& app, CommandContext& ctx);
 
 }  // namespace caregate

@@ -568,6 +568,7 @@ void register_extra_commands(CLI::App& app, CommandContext& ctx) {
     register_face_commands(app, ctx);
     register_sim_command(app, ctx);
     register_tls_commands(app, ctx);
+    register_door_commands(app, ctx);
     register_staff_commands(app, ctx);
     register_event_commands(app, ctx);
 }

@@ -373,6 +373,25 @@ CREATE TABLE care_reminders (
 );
 CREATE INDEX visit_records_elder ON visit_records(elder_id, ts);
 )SQL"},
+        {11, "door screens paired by an admin", R"SQL(
+-- Door screens (门口屏): each holds a long-lived token (only its hash is kept here), revocable.
+CREATE TABLE door_displays (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  token_hash TEXT NOT NULL UNIQUE,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_seen INTEGER,
+  revoked_at INTEGER
+);
+-- One-time pairing codes an admin hands to a new door screen; valid 10 minutes.
+CREATE TABLE door_pairing_codes (
+  code_hash TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+)SQL"},
     };
     return list;
 }

@@ -308,9 +308,9 @@ bool Kiosk::admit(const httplib::Request& req, httplib::Response& res) {
         req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE";
     if (!writes) return true;
     static const std::regex upload(R"(/api/elders/\d+/enroll)");
-    size_t cap = req.path == "/api/login"             ? kLoginBodyBytes
-                 : std::regex_match(req.path, upload) ? kMaxUploadBytes
-                                                      : kApiBodyBytes;
+    size_t cap = req.path == "/api/login" || req.path == "/api/door/pair" ? kLoginBodyBytes
+                 : std::regex_match(req.path, upload)                     ? kMaxUploadBytes
+                                                                          : kApiBodyBytes;
     if (req.has_header("Transfer-Encoding") && cap < kMaxUploadBytes) {
         fail(res, 411, "请求须带 Content-Length (send a Content-Length, not a chunked body)");
         return false;
@@ -325,7 +325,9 @@ bool Kiosk::admit(const httplib::Request& req, httplib::Response& res) {
             return false;
         }
     }
-    if (req.path != "/api/login" && req.path.rfind("/api/", 0) == 0 && !session(req)) {
+    // Logins and door pairing come without a session (both are throttled per address).
+    if (req.path != "/api/login" && req.path != "/api/door/pair" && req.path.rfind("/api/", 0) == 0 &&
+        !session(req)) {
         fail(res, 401, "请先登录 (login required)");
         return false;
     }
@@ -379,6 +381,15 @@ json Kiosk::alarm_json(const Alarm& a) const {
     j["source_name"] = p_.cfg.device_name(a.source);
     j["zone_name"] = a.zone.empty() ? "" : p_.cfg.zone_name(a.zone);
     return j;
+}
+
+bool Kiosk::door_allowed(const httplib::Request& req, httplib::Response& res) {
+    if (session(req)) return true;
+    std::string token = cookie(req, "cg_door");
+    if (!token.empty() && doors_.valid(token)) return true;
+    fail(res, 401,
+         "门口屏未配对：请管理员在“账号”页生成配对码，或运行 caregate door pair (door screen not paired)");
+    return false;
 }
 
 json Kiosk::overview() {
@@ -1350,7 +1361,8 @@ void Kiosk::routes(httplib::Server& s) {
 
     // The door display: public on purpose (it is the screen at the door), so it shows only what the
     // door already says aloud.
-    s.Get("/api/door/state", [this](const httplib::Request&, httplib::Response& res) {
+    s.Get("/api/door/state", [this](const httplib::Request& req, httplib::Response& res) {
+        if (!door_allowed(req, res)) return;
         json j = {
             {"site", p_.cfg.site.name}, {"now", p_.clock.now_ms()}, {"last", nullptr}, {"speech", false}};
         if (p_.gate) {
@@ -1376,12 +1388,81 @@ void Kiosk::routes(httplib::Server& s) {
         reply(res, j);
     });
     s.Get(R"(/api/door/speech/(\d+)\.wav)", [this](const httplib::Request& req, httplib::Response& res) {
+        if (!door_allowed(req, res)) return;
         auto wav = p_.speaker ? p_.speaker->wav(std::stoll(req.matches[1])) : std::nullopt;
         if (!wav) return fail(res, 404, "no speech for that message");
         std::ifstream f(*wav, std::ios::binary);
         std::stringstream ss;
         ss << f.rdbuf();
         res.set_content(ss.str(), "audio/wav");
+    });
+    // A door screen pairs itself with a one-time code an admin made (kiosk or `caregate door pair`).
+    s.Post("/api/door/pair", [this](const httplib::Request& req, httplib::Response& res) {
+        int64_t now = p_.clock.now_ms();
+        std::string key = "pair:" + req.remote_addr;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            auto it = login_failures_.find(key);
+            if (it != login_failures_.end() && now - it->second.first <= kLoginWindowMs &&
+                it->second.second >= kMaxFailuresPerAddress) {
+                res.set_header("Retry-After", "900");
+                return fail(res, 429,
+                            "配对失败次数过多，请稍后再试 (too many failed pairings; try again later)");
+            }
+        }
+        auto j = body(req, res);
+        if (!j) return;
+        auto token = doors_.pair(str_field(*j, "code"));
+        if (!token) {
+            std::lock_guard<std::mutex> lock(mu_);
+            auto& f = login_failures_[key];
+            if (f.second == 0 || now - f.first > kLoginWindowMs) f = {now, 0};
+            f.second++;
+            return fail(res, 403,
+                        "配对码无效或已过期，请管理员重新生成 (pairing code unknown, used or expired)");
+        }
+        res.set_header("Set-Cookie", "cg_door=" + *token +
+                                         "; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000" +
+                                         (p_.cfg.kiosk.https() ? "; Secure" : ""));
+        reply(res, {{"paired", true}});
+    });
+    s.Post("/api/door/pairings", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res, true);
+        if (!sess) return;
+        auto j = body(req, res);
+        if (!j) return;
+        try {
+            std::string code = doors_.new_code(str_field(*j, "name", "门口屏"), sess->who.username);
+            reply(res,
+                  {{"code", code},
+                   {"url", "/door?pair=" + code},
+                   {"expires_at", p_.clock.now_ms() + DoorDisplays::kCodeLifetimeMs}},
+                  201);
+        } catch (const std::invalid_argument& e) {
+            fail(res, 400, e.what());
+        }
+    });
+    s.Get("/api/door/displays", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = reader(req, res);
+        if (!sess) return;
+        if (sess->who.role != "admin") return fail(res, 403, "需要管理员权限 (admin only)");
+        json out = json::array();
+        for (auto& d : doors_.list())
+            out.push_back({{"id", d.id},
+                           {"name", d.name},
+                           {"created_by", d.created_by},
+                           {"created_at", d.created_at},
+                           {"last_seen", d.last_seen ? json(*d.last_seen) : json(nullptr)},
+                           {"revoked", d.revoked_at.has_value()}});
+        reply(res, out);
+    });
+    s.Delete(R"(/api/door/displays/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res, true);
+        if (!sess) return;
+        auto id = path_id(req.matches[1].str());
+        if (!id || !doors_.revoke(*id, sess->who.username))
+            return fail(res, 404, "没有这个门口屏，或已停用 (no such door screen, or revoked already)");
+        reply(res, {{"revoked", *id}});
     });
     s.Post("/api/door/override", [this](const httplib::Request& req, httplib::Response& res) {
         auto sess = writer(req, res);

@@ -15,6 +15,7 @@
 #include "controller/core/heartbeat.hpp"
 #include "controller/door_speaker.hpp"
 #include "controller/gate.hpp"
+#include "controller/kiosk/door_displays.hpp"
 #include "controller/kiosk/live_feed.hpp"
 #include "controller/occupancy.hpp"
 #include "controller/records.hpp"
@@ -106,6 +107,8 @@ private:
     // Before the body is read: its size against the route's cap, and a session for every write.
     bool admit(const httplib::Request& req, httplib::Response& res);
     std::optional<Session> reader(const httplib::Request& req, httplib::Response& res);
+    // The door page's data: for a staff login or a paired door screen (cookie cg_door); 401 otherwise.
+    bool door_allowed(const httplib::Request& req, httplib::Response& res);
     nlohmann::json overview();
     nlohmann::json alarm_json(const Alarm& a) const;
     nlohmann::json monthly_report(const std::string& month);
@@ -113,6 +116,7 @@ private:
 
     KioskParts p_;
     std::string static_dir_;
+    DoorDisplays doors_{p_.store, p_.clock};
     std::mutex mu_;
     std::map<std::string, Session> sessions_;
     // Failed logins per "user:<name>" and "addr:<client>": {first failure in the window, count}.

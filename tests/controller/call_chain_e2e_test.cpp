@@ -95,10 +95,18 @@ TEST(CallChain, APressReachesEveryoneAndAKillMidChainLosesNothing) {
 
     // The kiosk has it (its door screen plays the loudspeaker's announcement), the chat robot too.
     httplib::Client cli("127.0.0.1", port);
+    // As the paired door screen reads it.
+    std::string code;
+    ASSERT_EQ(run(caregate_bin() + " door pair --config " + cfg, &code), 0) << code;
+    auto paired = cli.Post("/api/door/pair", json{{"code", code.substr(0, code.find('\n'))}}.dump(),
+                           "application/json");
+    ASSERT_TRUE(paired && paired->status == 200) << (paired ? paired->body : "no answer");
+    std::string door_cookie = paired->get_header_value("Set-Cookie");
+    door_cookie = door_cookie.substr(0, door_cookie.find(';'));
     json announcement;
     ASSERT_TRUE(eventually(
         [&] {
-            auto r = cli.Get("/api/door/state");
+            auto r = cli.Get("/api/door/state", {{"Cookie", door_cookie}});
             if (!r || r->status != 200) return false;
             announcement = json::parse(r->body, nullptr, false)["announcement"];
             return announcement.is_object();

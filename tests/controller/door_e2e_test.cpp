@@ -141,6 +141,14 @@ public:
             dir_.file("log"));
         kiosk_port_ = kiosk_port(dir_.file("log"));
         ASSERT_GT(kiosk_port_, 0) << read_file(dir_.file("log"));
+        // The test reads the door as a paired door screen does.
+        std::string code = cli("door pair --config " + dir_.file("site.yaml") + " --name 测试门口屏");
+        code = code.substr(0, code.find('\n'));
+        httplib::Client c("127.0.0.1", kiosk_port_);
+        auto r = c.Post("/api/door/pair", json{{"code", code}}.dump(), "application/json");
+        ASSERT_TRUE(r && r->status == 200) << (r ? r->body : "no answer");
+        std::string set = r->get_header_value("Set-Cookie");
+        door_cookie_ = set.substr(0, set.find(';'));
     }
 
     // The box runs with the simulator's thermometer reading nobody; the elder walks in and the door,
@@ -154,7 +162,7 @@ public:
     // The door's newest decision, as /door shows it.
     json last() {
         httplib::Client c("127.0.0.1", kiosk_port_);
-        auto r = c.Get("/api/door/state");
+        auto r = c.Get("/api/door/state", {{"Cookie", door_cookie_}});
         if (!r || r->status != 200) return nullptr;
         return json::parse(r->body)["last"];
     }
@@ -202,6 +210,7 @@ public:
     int kiosk_port_ = 0;     // 0 in the config: the daemon binds any port and logs it
     int modbus_port_ = 502;  // until the simulator has bound one
     int64_t elder_ = 0;
+    std::string door_cookie_;  // cg_door=… of the paired screen
     std::unique_ptr<devices::Simulator> sim_;
     std::unique_ptr<Process> daemon_;
 };

@@ -184,3 +184,53 @@ TEST(KioskSessions, StaffChangeTheirOwnPasswordAndAnAdminResetsAForgottenOne) {
     });
     EXPECT_EQ(audit, 2);
 }
+
+TEST(KioskSessions, TheDoorPageIsForAPairedScreenOrALoginOnly) {
+    Rig r;
+    httplib::Client cli("127.0.0.1", r.http.port());
+    auto anon = cli.Get("/api/door/state");
+    ASSERT_TRUE(anon);
+    EXPECT_EQ(anon->status, 401) << "names and temperatures are not for anyone on the LAN";
+    EXPECT_EQ(cli.Get("/api/door/speech/1.wav")->status, 401);
+    auto boss = r.login("boss", "boss-password");
+    auto nurse = r.login("nurse", "nurse-password");
+    EXPECT_EQ(r.get(nurse, "/api/door/state")->status, 200) << "staff may look";
+    EXPECT_EQ(r.send(nurse, "POST", "/api/door/pairings", {{"name", "大门屏"}})->status, 403)
+        << "admins pair";
+    auto made = r.send(boss, "POST", "/api/door/pairings", {{"name", "大门屏"}});
+    ASSERT_EQ(made->status, 201) << made->body;
+    std::string code = json::parse(made->body)["code"];
+    auto pair = [&](const std::string& c) {
+        return cli.Post("/api/door/pair", json{{"code", c}}.dump(), "application/json");
+    };
+    EXPECT_EQ(pair("AAAA-AAAA")->status, 403);
+    // Typed in lower case without the dash, it still works; once.
+    std::string typed;
+    for (char ch : code)
+        if (ch != '-') typed += char(std::tolower(static_cast<unsigned char>(ch)));
+    auto ok = pair(typed);
+    ASSERT_EQ(ok->status, 200) << ok->body;
+    std::string cookie = ok->get_header_value("Set-Cookie");
+    EXPECT_NE(cookie.find("HttpOnly"), std::string::npos);
+    cookie = cookie.substr(0, cookie.find(';'));
+    EXPECT_EQ(pair(code)->status, 403) << "a code pairs one screen";
+    EXPECT_EQ(cli.Get("/api/door/state", {{"Cookie", cookie}})->status, 200);
+    // An expired code does not pair.
+    std::string late =
+        json::parse(r.send(boss, "POST", "/api/door/pairings", {{"name", "侧门屏"}})->body)["code"];
+    r.minutes(11);
+    boss = r.login("boss", "boss-password");
+    EXPECT_EQ(pair(late)->status, 403);
+    // Revoked: the screen is refused at once.
+    auto list = json::parse(r.get(boss, "/api/door/displays")->body);
+    ASSERT_EQ(list.size(), 1u);
+    EXPECT_EQ(list[0]["name"], "大门屏");
+    EXPECT_EQ(r.send(boss, "DELETE", "/api/door/displays/" + std::to_string(list[0]["id"].get<int64_t>()), {})
+                  ->status,
+              200);
+    EXPECT_EQ(cli.Get("/api/door/state", {{"Cookie", cookie}})->status, 401);
+    // Guessing codes is throttled per address.
+    int throttled = 0;
+    for (int i = 0; i < 25; ++i) throttled += pair("BBBB-CCC" + std::to_string(i % 10))->status == 429;
+    EXPECT_GT(throttled, 0);
+}

@@ -349,6 +349,11 @@ test("roster, services, visits, devices and the monthly report pages work", asyn
 
   await page.click("#tabs button[data-tab=staff]");
   await page.waitForSelector("#st-rows tr:has-text('nurse')");
+  // A new door screen's pairing code, made by the admin on this page.
+  await page.fill("#door-pair-form input[name=name]", "侧门屏");
+  await page.click("#door-pair-form button[type=submit]");
+  await page.waitForSelector("#door-code:has-text('配对码')");
+  assert.match(await page.textContent("#door-code"), /\/door\?pair=[A-Z2-9]{4}-[A-Z2-9]{4}/);
   await shot(page, "11-staff");
   await page.close();
 });
@@ -464,8 +469,15 @@ test("the door page reads from 2 m: huge text, the decision and the greeting", a
   const staff = await ctx.newPage();
   await login(staff, "nurse", "nurse-pass-1");
   await staff.waitForSelector("#app:not(.hidden)");
+  // Unpaired, the door shows nothing of anyone (#15); paired with a one-time code, it works.
   await page.goto(base + "/door");
-  await page.waitForSelector("#message");
+  await page.waitForSelector("#message:has-text('门口屏未配对')");
+  assert.equal(await page.evaluate(async () => (await fetch("/api/door/state")).status), 401);
+  const code = cg("door", "pair", "--config", cfgPath, "--name", "大门屏").split("\n")[0];
+  await page.goto(base + "/door?pair=" + code);
+  await page.waitForFunction(() => location.search === "");
+  await page.waitForSelector("#message:not(:has-text('门口屏未配对'))");
+  assert.equal(await page.evaluate(async () => (await fetch("/api/door/state")).status), 200);
   const r = await staff.evaluate(async () => {
     const me = await (await fetch("/api/me")).json();
     const res = await fetch("/api/door/override", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": me.csrf },

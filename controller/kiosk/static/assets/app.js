@@ -708,11 +708,32 @@ $("rp-print").addEventListener("click", () => window.print());
 
 // ---------- staff accounts ----------
 async function loadStaff() {
+  loadDoors();
   try {
     const rows = await api("/api/staff");
     $("st-rows").innerHTML = rows.map((s) => `<tr><td>${esc(s.username)}</td><td>${esc(s.name)}</td><td>${s.role === "admin" ? "管理员" : "工作人员"}</td><td>${esc(s.phone || "")}</td><td>${s.active ? "启用" : "停用"}</td><td><button class="link st-reset" data-id="${s.id}" data-name="${esc(s.name || s.username)}">重设密码</button></td></tr>`).join("");
   } catch (e) { $("st-msg").textContent = e.message; }
 }
+// Door screens: paired by an admin with a one-time code; a lost screen is revoked.
+async function loadDoors() {
+  try {
+    const rows = await api("/api/door/displays");
+    $("door-rows").innerHTML = rows.map((d) => `<tr><td>${esc(d.name)}</td><td>${esc(d.created_by)}</td><td>${d.last_seen ? fmtTime(d.last_seen) : "—"}</td><td>${d.revoked ? "已停用" : "已配对"}</td><td>${d.revoked ? "" : `<button class="link door-revoke" data-id="${d.id}">停用</button>`}</td></tr>`).join("") || "<tr><td colspan=5>尚无配对的门口屏</td></tr>";
+  } catch (e) { $("door-code").textContent = e.message; }
+}
+$("door-pair-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const r = await api("/api/door/pairings", { json: { name: ev.target.elements.name.value } });
+    $("door-code").textContent = `配对码 ${r.code}：10 分钟内在门口屏打开 ${location.origin}${r.url}`;
+    ev.target.reset();
+  } catch (e) { $("door-code").textContent = e.message; }
+});
+$("door-rows").addEventListener("click", async (ev) => {
+  const b = ev.target.closest(".door-revoke");
+  if (!b) return;
+  try { await api(`/api/door/displays/${b.dataset.id}`, { method: "DELETE" }); loadDoors(); } catch (e) { $("door-code").textContent = e.message; }
+});
 // An admin sets a new password for someone who forgot theirs; their logins end.
 $("st-rows").addEventListener("click", async (ev) => {
   const b = ev.target.closest(".st-reset");

@@ -31,6 +31,7 @@ async function poll() {
   try {
     const r = await fetch("/api/door/state", { cache: "no-store" });
     const s = await r.json();
+    if (r.status === 401) { setView("idle", "门口屏未配对", "请管理员在“账号”页生成配对码，在本屏打开 /door?pair=配对码"); return; }
     siteName = s.site;
     $("site").textContent = s.site;
     $("zones").textContent = s.zones.map((z) => `${z.name} ${z.count}${z.capacity ? "/" + z.capacity : ""}${z.level === "full" ? " 已满" : ""}`).join("　");
@@ -58,7 +59,18 @@ async function poll() {
 function clock() {
   $("clock").textContent = new Date().toLocaleTimeString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false, hour: "2-digit", minute: "2-digit" });
 }
-setInterval(poll, 300);
+// First start of a new screen: /door?pair=CODE (made by an admin) pairs it once; the screen keeps a
+// device cookie and the code leaves the address bar.
+async function pairIfAsked() {
+  const code = new URLSearchParams(location.search).get("pair");
+  if (!code) return;
+  const r = await fetch("/api/door/pair", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ code }) });
+  history.replaceState(null, "", "/door");
+  if (!r.ok) setView("refuse", "配对失败", ((await r.json()).error || "").replace(/\s*\([^)]*\)\s*$/, ""));
+}
+pairIfAsked().finally(() => {
+  setInterval(poll, 300);
+  poll();
+});
 setInterval(clock, 1000);
 clock();
-poll();
