@@ -292,9 +292,12 @@ Alarm AlarmService::dispatch(int64_t id, const std::string& target, const std::s
     return a;
 }
 
-Alarm AlarmService::resolve(int64_t id, const std::string& outcome, const std::string& actor,
-                            const std::string& note) {
-    if (outcome.empty()) throw AlarmError("resolving an alarm needs an outcome (what happened)");
+Alarm AlarmService::resolve(int64_t id, const std::string& outcome_text, const std::string& actor,
+                            const std::string& note, bool false_alarm) {
+    if (outcome_text.empty())
+        throw AlarmError(false_alarm ? "误报须填写原因 (a false alarm needs the reason)"
+                                     : "处置完成须填写处置结果 (resolving an alarm needs an outcome)");
+    std::string outcome = false_alarm ? "误报：" + outcome_text : outcome_text;
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<AlarmStep> steps;
     Alarm a = store_.write([&](sqlite3* db) {
@@ -305,6 +308,7 @@ Alarm AlarmService::resolve(int64_t id, const std::string& outcome, const std::s
         a.state = "resolved";
         a.closed_at = now;
         a.detail["outcome"] = outcome;
+        if (false_alarm) a.detail["false_alarm"] = true;
         Stmt u(db, "UPDATE alarms SET detail=? WHERE id=?");
         u.bind(1, a.detail.dump()).bind(2, a.id).run();
         steps.push_back(

@@ -104,8 +104,10 @@ public:
     // target: 110 120 119 family city_hotline staff
     Alarm dispatch(int64_t id, const std::string& target, const std::string& actor,
                    const std::string& note = "");
+    // false_alarm: nothing had happened (误报: a press by mistake, a test, a sensor fault); the outcome
+    // is the reason, and the monthly figures count it apart.
     Alarm resolve(int64_t id, const std::string& outcome, const std::string& actor,
-                  const std::string& note = "");
+                  const std::string& note = "", bool false_alarm = false);
     // The call point's own reset: cancels that device's alarm while nobody has answered it; after
     // that it is only noted in the rescue record (staff close it).
     std::optional<Alarm> cancel_from_device(const std::string& device_id, const std::string& kind = "call");

@@ -316,7 +316,14 @@ GateDecision Gate::staff_override(int64_t elder_id, const std::string& decision,
                                   std::optional<double> temperature, const std::string& actor) {
     if (decision != "allow" && decision != "refuse")
         throw std::invalid_argument("decision must be allow or refuse");
-    if (reason.empty()) throw std::invalid_argument("a staff override needs a reason");
+    if (reason.empty()) throw std::invalid_argument("请填写原因 (a staff override needs a reason)");
+    // As at the kiosk desk: a fever measured by hand (a body temperature) does not pass either.
+    if (decision == "allow" && temperature && *temperature >= cfg_.gate.fever_c) {
+        char t[32];
+        std::snprintf(t, sizeof t, "%.1f", *temperature);
+        throw std::invalid_argument(std::string("体温 ") + t +
+                                    "℃ 发热，不能放行：请按发热流程处理 (fever: not let in)");
+    }
     auto e = roster_.get(elder_id);
     if (!e) throw std::invalid_argument("elder " + std::to_string(elder_id) + " does not exist");
     if (decision == "allow") {

@@ -62,7 +62,8 @@ json activity_between(sqlite3* db, int64_t from, int64_t to) {
            "SELECT kind, COUNT(*), AVG(acked_at-raised_at)/1000.0, MAX(acked_at-raised_at)/1000.0, "
            "AVG(CASE WHEN state='resolved' THEN closed_at-raised_at END)/1000.0, "
            "MAX(CASE WHEN state='resolved' THEN closed_at-raised_at END)/1000.0, "
-           "SUM(state NOT IN ('resolved','cancelled')) FROM alarms "
+           "SUM(state NOT IN ('resolved','cancelled')), "
+           "SUM(COALESCE(json_extract(detail, '$.false_alarm'), 0) = 1) FROM alarms "
            "WHERE raised_at>=? AND raised_at<? GROUP BY kind ORDER BY kind");
     a.bind(1, from).bind(2, to);
     auto seconds = [&](int col) { return a.is_null(col) ? json(nullptr) : json(a.f64(col)); };
@@ -73,7 +74,8 @@ json activity_between(sqlite3* db, int64_t from, int64_t to) {
                           {"max_ack_s", seconds(3)},
                           {"avg_resolve_s", seconds(4)},
                           {"max_resolve_s", seconds(5)},
-                          {"open", a.i64(6)}});
+                          {"open", a.i64(6)},
+                          {"false_alarms", a.i64(7)}});
     j["alarms"] = alarms;
     j["energy_kwh"] = energy_between(db, from, to);
     // 助餐 by subsidy category: meals, what elders paid and what the city owes (yuan).

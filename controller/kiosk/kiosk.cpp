@@ -850,7 +850,9 @@ void Kiosk::routes(httplib::Server& s) {
                    else if (action == "dispatch")
                        a = p_.alarms.dispatch(id, str_field(*j, "target"), actor, str_field(*j, "note"));
                    else
-                       a = p_.alarms.resolve(id, str_field(*j, "outcome"), actor, str_field(*j, "note"));
+                       a = p_.alarms.resolve(id, str_field(*j, "outcome"), actor, str_field(*j, "note"),
+                                             j->contains("false_alarm") && (*j)["false_alarm"].is_boolean() &&
+                                                 (*j)["false_alarm"].get<bool>());
                    p_.store.write([&](sqlite3* db) {
                        Store::audit(db, sess->who.username, "alarm." + action, "alarm:" + std::to_string(id),
                                     j->dump(), p_.clock.now_ms());

@@ -317,3 +317,18 @@ TEST(DoorVoice, OldSpeechFilesAreDeleted) {
 }
 
 }  // namespace
+
+TEST(Gate, AStaffOverrideNeverLetsAFeverIn) {
+    Fixture f;
+    auto id = f.elder("王秀英");
+    try {
+        f.gate.staff_override(id, "allow", "人工测温", 38.3, "王护士");
+        FAIL() << "a fever measured by hand was let in";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("体温 38.3℃ 发热"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(f.gate.staff_override(id, "allow", "人工测温 36.5", 36.5, "王护士").decision, "allow");
+    EXPECT_EQ(f.gate.staff_override(id, "refuse", "请跟随工作人员", std::nullopt, "王护士").decision,
+              "refuse");
+    EXPECT_THROW(f.gate.staff_override(id, "allow", "", 36.5, "王护士"), std::invalid_argument);
+}

@@ -201,6 +201,31 @@ test("a second press after the alarm was acknowledged is a new alarm: banner and
   await page.close();
 });
 
+test("误报: a press by mistake is closed as a false alarm with its reason, and counted apart", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await login(page, "nurse", "nurse-pass-1");
+  await page.waitForSelector("#live.on", { timeout: 10000 });
+  execFileSync("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(mqttPort), "-t", "zigbee2mqtt/bath_sos", "-m", '{"action":"emergency","battery":87,"linkquality":120}']);
+  await page.waitForSelector("#banner:not(.hidden)", { timeout: 5000 });
+  await page.click(".banner-view");
+  await page.waitForSelector("#alarm-detail:not(.hidden) #al-false");
+  await page.click("#al-false");  // no reason yet: asked for, nothing closed
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "al-outcome");
+  await page.fill("#al-outcome", "老人误按，已当面确认无事");
+  await page.click("#al-false");
+  await page.waitForSelector("#alarm-detail .state:has-text('已处置')");
+  assert.match(await page.textContent("#alarm-detail .steps"), /误报：老人误按，已当面确认无事/);
+  const all = cg("alarms", "--config", cfgPath, "list", "--all", "--json").trim().split("\n").map((l) => JSON.parse(l));
+  const closed = all.find((a) => a.detail && a.detail.false_alarm);
+  assert.ok(closed, "the alarm is marked as a false alarm");
+  assert.equal(closed.state, "resolved");
+  const month = new Date().toISOString().slice(0, 7);
+  const report = await page.evaluate(async (m) => (await fetch("/api/report/monthly?month=" + m)).json(), month);
+  const calls = report.alarms.find((a) => a.kind === "call");
+  assert.ok(calls && calls.false_alarms >= 1, JSON.stringify(report.alarms));
+  await page.close();
+});
+
 test("manual check-in by name and by card", async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   await login(page, "nurse", "nurse-pass-1");

@@ -171,6 +171,30 @@ function tone() {
 }
 
 // ---------- overview ----------
+// The door's latest decision for an elder who was not let in (fever re-measure, waiting, no
+// temperature): staff let them in after measuring by hand, or take them aside.
+function drawDoor(door) {
+  const d = door && door.last;
+  const show = d && d.elder_id && d.decision !== "allow" && d.decision !== "visitor" && Date.now() - d.ts < 10 * 60000;
+  $("ov-door-card").classList.toggle("hidden", !show);
+  if (!show) return;
+  $("ov-door").innerHTML = `<p><b>${esc(d.elder_name)}</b> ${fmtTime(d.ts)}：${esc(d.message)}</p>
+    <div class="row"><label>人工测温 <input id="door-temp" type="number" step="0.1" min="34" max="42" placeholder="36.5" inputmode="decimal"> ℃</label>
+    <button id="door-allow" class="primary" data-elder="${d.elder_id}">已人工测温，放行</button>
+    <button id="door-aside" data-elder="${d.elder_id}">请跟随工作人员</button></div><p id="door-msg" class="msg" role="status"></p>`;
+  const send = async (decision, reason, temperature) => {
+    try {
+      await api("/api/door/override", { json: { elder_id: d.elder_id, decision, reason, temperature } });
+      $("door-msg").textContent = decision === "allow" ? "已放行并签到" : "已请其跟随工作人员";
+    } catch (e) { $("door-msg").textContent = e.message.replace(/\s*\([^)]*\)\s*$/, ""); }
+  };
+  $("door-allow").addEventListener("click", () => {
+    const t = parseFloat($("door-temp").value);
+    if (!(t >= 34 && t <= 42)) { $("door-temp").focus(); $("door-msg").textContent = "请先填写人工测得的体温"; return; }
+    send("allow", `人工测温 ${t.toFixed(1)}℃`, t);
+  });
+  $("door-aside").addEventListener("click", () => send("refuse", "请跟随工作人员", undefined));
+}
 async function loadOverview() {
   const o = await api("/api/overview");
   $("ov-checkins").textContent = o.checkins_today;
@@ -183,6 +207,7 @@ async function loadOverview() {
       <button class="small zone-fix" data-zone="${esc(z.id)}" data-count="${z.count}">校正</button></div>`;
   }).join("");
   $("ov-zones").querySelectorAll(".zone-fix").forEach((b) => b.addEventListener("click", () => correctZone(b.dataset.zone, b.dataset.count)));
+  drawDoor(o.door);
   $("ov-alarms").innerHTML = o.alarms.length ? o.alarms.map(alarmRow).join("") : "<p>暂无未处理报警</p>";
   bindAlarmRows($("ov-alarms"));
   // A stuck worker thread is said first and plainly: the door no longer decides while it is stuck.
@@ -267,7 +292,8 @@ async function openAlarm(id) {
       ${a.state === "raised" ? '<button id="al-ack" class="primary">响应</button>' : ""}
       <select id="al-target" aria-label="派出对象"><option value="">请选择派出对象</option>${Object.entries(TARGET).map(([k, v]) => `<option value="${k}">${v}</option>`).join("")}</select>
       <button id="al-dispatch">派出</button>
-      <input id="al-outcome" placeholder="处置结果（必填）"><button id="al-resolve">处置完成</button></div>` : ""}
+      <input id="al-outcome" placeholder="处置结果 / 误报原因（必填）"><button id="al-resolve">处置完成</button>
+      <button id="al-false">误报/取消</button></div>` : ""}
     <h3>通知</h3><div id="al-notifs">${notificationsBlock(notifications)}</div>
     <h3>附近监控事件</h3><div class="timeline">${(a.nearby_events?.events || []).map(eventCard).join("") || "<p>无</p>"}</div>`;
   // The same camera's stream goes on across a re-render (after 响应, 派出); any other is ended.
@@ -284,6 +310,12 @@ async function openAlarm(id) {
   $("al-dispatch").addEventListener("click", () => {
     if (!$("al-target").value) { $("al-target").focus(); return; }
     act(a.id, "dispatch", { target: $("al-target").value });
+  });
+  // Nothing had happened (a press by mistake, a test): closed as 误报 with its reason, counted apart.
+  $("al-false").addEventListener("click", () => {
+    const reason = $("al-outcome").value.trim();
+    if (!reason) { $("al-outcome").placeholder = "请填写误报原因，如：老人误按"; $("al-outcome").focus(); return; }
+    act(a.id, "resolve", { outcome: reason, false_alarm: true });
   });
   $("al-resolve").addEventListener("click", () => {
     const outcome = $("al-outcome").value.trim();
