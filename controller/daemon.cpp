@@ -280,6 +280,8 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
         uo.key_file = c.city.key_file;
         uo.inflight = c.city.inflight;
         p_->uplink = std::make_unique<city::CityUplink>(*p_->store, p_->clock, uo);
+        // Reconnect backoff reaches 60 s and a connect may take its timeout on top: 3 min of silence.
+        p_->uplink->set_heartbeat(p_->heartbeats.add("uplink", "市级平台上传", 180'000));
         std::string key = c.city.hmac_key_file.empty() ? "" : config::read_secret_file(c.city.hmac_key_file);
         p_->downlink = std::make_unique<city::Downlink>(*p_->store, p_->clock, *p_->roster, key, c.site.id);
         auto* down = p_->downlink.get();
@@ -332,10 +334,16 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
         return dirs;
     }());
     for (auto& note : c.models->notes()) logger("devices")->info("device models: {}", note);
-    for (auto& b : c.buses)
+    for (auto& b : c.buses) {
         p_->pollers.push_back(std::make_unique<devices::ModbusBusPoller>(b, p_->bus, p_->clock));
+        // A cycle over many silent units on a slow serial line can take tens of seconds; 2 min of
+        // silence is a stuck thread, not a slow bus.
+        p_->pollers.back()->set_heartbeat(
+            p_->heartbeats.add("modbus:" + b.id, "呼叫与报警设备总线（" + b.id + "）", 120'000));
+    }
     if (c.mqtt.enabled) {
         p_->sensors = std::make_unique<devices::MqttSensorBridge>(c, p_->bus, p_->clock);
+        p_->sensors->set_heartbeat(p_->heartbeats.add("mqtt", "无线传感器接入", 30'000));
         devices::MqttLinkOptions mo;
         mo.uri = c.mqtt.uri;
         mo.client_id = c.mqtt.client_id;

@@ -392,6 +392,7 @@ void ModbusBusPoller::loop() {
     auto log = logger("modbus");
     int backoff_ms = 100;
     while (running_) {
+        if (heartbeat_) heartbeat_->beat();
         int64_t now = clock_.now_ms();
         // Supervision runs whether or not the bus is connected. While the link is reported down the
         // bus event stands for every device.

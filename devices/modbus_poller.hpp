@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -24,6 +25,7 @@
 #include "config/config.hpp"
 #include "controller/core/bus.hpp"
 #include "controller/core/clock.hpp"
+#include "controller/core/heartbeat.hpp"
 
 typedef struct _modbus modbus_t;
 
@@ -44,6 +46,8 @@ class ModbusBusPoller {
 public:
     ModbusBusPoller(const config::Bus& bus_cfg, Bus& bus, const Clock& clock);
     ~ModbusBusPoller();
+    // Beaten once per loop; call before start(). A stalled worker fails /healthz and the watchdog.
+    void set_heartbeat(std::shared_ptr<Heartbeat> hb) { heartbeat_ = std::move(hb); }
     void start();
     void stop();
     // Switches a do_module output (siren, lamp, door relay); done on the poller's thread.
@@ -104,6 +108,7 @@ private:
     modbus_t* ctx_ = nullptr;
     std::vector<DeviceState> devices_;
     std::thread thread_;
+    std::shared_ptr<Heartbeat> heartbeat_;
     std::atomic<bool> running_{false};
     mutable std::mutex mu_;
     std::condition_variable cv_;

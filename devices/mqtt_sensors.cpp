@@ -73,6 +73,7 @@ size_t MqttSensorBridge::backlog() const {
 void MqttSensorBridge::loop() {
     int64_t last_supervise = 0;
     for (;;) {
+        if (heartbeat_) heartbeat_->beat();
         std::deque<std::pair<std::string, std::string>> batch;
         {
             std::unique_lock<std::mutex> lock(mu_);

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -18,6 +19,7 @@
 #include "config/config.hpp"
 #include "controller/core/bus.hpp"
 #include "controller/core/clock.hpp"
+#include "controller/core/heartbeat.hpp"
 #include "devices/model_library.hpp"
 
 namespace caregate::devices {
@@ -40,6 +42,8 @@ public:
     std::vector<std::string> topics() const;
     // Called from the MQTT client's thread: enqueue only.
     void enqueue(const std::string& topic, const std::string& payload);
+    // Beaten once per loop; call before start(). A stalled worker fails /healthz and the watchdog.
+    void set_heartbeat(std::shared_ptr<Heartbeat> hb) { heartbeat_ = std::move(hb); }
     void start();
     void stop();
     MqttSensorStats stats() const;
@@ -75,6 +79,7 @@ private:
     std::deque<std::pair<std::string, std::string>> queue_;
     bool stop_ = false;
     std::thread thread_;
+    std::shared_ptr<Heartbeat> heartbeat_;
     MqttSensorStats stats_;
     int64_t started_ms_ = 0;
 };

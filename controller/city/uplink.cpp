@@ -300,6 +300,7 @@ void CityUplink::loop() {
     int64_t last_progress = clock_.now_ms();
     int backoff_ms = 500;
     for (;;) {
+        if (heartbeat_) heartbeat_->beat();
         {
             std::lock_guard<std::mutex> lock(mu_);
             if (stop_) return;

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "controller/core/clock.hpp"
+#include "controller/core/heartbeat.hpp"
 #include "controller/core/store.hpp"
 
 namespace mqtt {
@@ -52,6 +53,8 @@ class CityUplink {
 public:
     CityUplink(Store& store, const Clock& clock, UplinkOptions opts);
     ~CityUplink();
+    // Beaten once per loop; call before start(). A stalled worker fails /healthz and the watchdog.
+    void set_heartbeat(std::shared_ptr<Heartbeat> hb) { heartbeat_ = std::move(hb); }
     void start();
     void stop();  // joins the worker, disconnects; the uplink cannot be started again
     UplinkStats stats() const;
@@ -83,6 +86,7 @@ private:
     UplinkOptions opts_;
     std::unique_ptr<mqtt::async_client> client_;
     std::thread thread_;
+    std::shared_ptr<Heartbeat> heartbeat_;
     mutable std::mutex mu_;
     std::condition_variable cv_;
     bool stop_ = false;
