@@ -8,13 +8,7 @@
 
 namespace caregate::care {
 
-namespace {
-std::string hhmm(int minute) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%02d:%02d", (minute / 60) % 100, minute % 60);
-    return buf;
-}
-}  // namespace
+namespace {}  // namespace
 
 std::string weekday_names(const std::set<int>& weekdays) {
     static const char* names[] = {"周一", "周二", "周三", "周四", "周五", "周六", "周日"};
@@ -81,7 +75,7 @@ std::optional<AbsenceFinding> evaluate_absence(const config::Care& cfg, const El
         f.missed = missed;
         f.pattern = p;
         f.reason = "连续 " + std::to_string(missed) + " 个应到日未到（通常" + weekday_names(p.weekdays) +
-                   " " + hhmm(p.arrival_minute) + " 左右到），未登记原因";
+                   " " + clock_text(p.arrival_minute) + " 左右到），未登记原因";
         return f;
     }
     // A sharp drop: the last 14 days against the habit before them.

@@ -91,6 +91,12 @@ std::pair<int, int> month_days(const std::string& month) {
     return {first, next};
 }
 
+std::string clock_text(int minute) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%02d:%02d", (minute / 60) % 100, minute % 60);
+    return buf;
+}
+
 int age_on(const std::string& birth_date, int day) {
     int y = 0, m = 0, d = 0;
     if (birth_date.size() < 10 || std::sscanf(birth_date.c_str(), "%4d-%2d-%2d", &y, &m, &d) != 3 ||

@@ -7,6 +7,7 @@
 
 #include "controller/care/calendar.hpp"
 #include "controller/care/planner.hpp"
+#include "controller/core/csv.hpp"
 #include "controller/core/uuid.hpp"
 
 namespace caregate::care {
@@ -14,36 +15,32 @@ namespace caregate::care {
 using nlohmann::json;
 
 namespace {
-std::string hhmm(int minute) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%02d:%02d", (minute / 60) % 100, minute % 60);
-    return buf;
-}
-
 std::string money(double v) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.2f", v);
     return buf;
 }
 
-std::string csv_field(const std::string& s) {
-    if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-    std::string out = "\"";
-    for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return out + "\"";
-}
-
 std::vector<std::string> diets_of(sqlite3* db, int64_t elder_id) {
-    std::vector<std::string> out;
     Stmt s(db, "SELECT diets FROM care_profiles WHERE elder_id=?");
     s.bind(1, elder_id);
-    if (s.step()) {
-        auto j = json::parse(s.str(0), nullptr, false);
-        if (j.is_array())
-            for (auto& d : j)
-                if (d.is_string()) out.push_back(d.get<std::string>());
-    }
-    return out;
+    return s.step() ? json_strings(s.str(0)) : std::vector<std::string>{};
+}
+}  // namespace
+
+namespace {
+// The stored columns id, uuid, ts, method, category, pays, subsidy, actor from `col` on.
+void read_meal(const Stmt& row, int col, const config::Meals& meals, Meal& m) {
+    m.id = row.i64(col);
+    m.uuid = row.str(col + 1);
+    m.ts_ms = row.i64(col + 2);
+    m.method = row.str(col + 3);
+    m.category = row.str(col + 4);
+    auto* c = meals.find_category(m.category);
+    m.category_name = c ? c->name : m.category;
+    m.pays = row.f64(col + 5);
+    m.subsidy = row.f64(col + 6);
+    m.actor = row.str(col + 7);
 }
 }  // namespace
 
@@ -73,12 +70,7 @@ const config::MealCategory& MealService::category_of(sqlite3* db, int64_t elder_
     s.bind(1, elder_id);
     if (s.step()) {
         if (auto* set = cfg_.meals.find_category(s.str(0))) return *set;
-        std::vector<std::string> cats;
-        auto j = json::parse(s.str(1), nullptr, false);
-        if (j.is_array())
-            for (auto& v : j)
-                if (v.is_string()) cats.push_back(v.get<std::string>());
-        return meal_category_for(cfg_.meals, cats, age_on(s.str(2), day));
+        return meal_category_for(cfg_.meals, json_strings(s.str(1)), age_on(s.str(2), day));
     }
     return cfg_.meals.categories.back();
 }
@@ -96,7 +88,8 @@ Meal MealService::take(int64_t elder_id, const std::string& method, const std::s
         if (!ms) {
             std::string when;
             for (auto& s : cfg_.meals.sessions)
-                when += (when.empty() ? "" : "，") + s.name + " " + hhmm(s.start_min) + "–" + hhmm(s.end_min);
+                when += (when.empty() ? "" : "，") + s.name + " " + clock_text(s.start_min) + "–" +
+                        clock_text(s.end_min);
             throw MealRefused("现在不是用餐时间（" + when + "）(no meal session now)");
         }
     } else {
@@ -125,16 +118,7 @@ Meal MealService::take(int64_t elder_id, const std::string& method, const std::s
             "day=? AND session=?");
         have.bind(1, elder_id).bind(2, m.day).bind(3, m.session);
         if (have.step()) {
-            m.id = have.i64(0);
-            m.uuid = have.str(1);
-            m.ts_ms = have.i64(2);
-            m.method = have.str(3);
-            m.category = have.str(4);
-            auto* c = cfg_.meals.find_category(m.category);
-            m.category_name = c ? c->name : m.category;
-            m.pays = have.f64(5);
-            m.subsidy = have.f64(6);
-            m.actor = have.str(7);
+            read_meal(have, 0, cfg_.meals, m);
             m.already = true;
             return m;
         }
@@ -222,35 +206,26 @@ json MealService::day_view(int day) {
             for (auto& c : cfg_.meals.categories) counts[c.id] = 0;
             Stmt m(
                 db,
-                "SELECT m.id, m.uuid, m.elder_id, e.name, m.ts, m.method, m.category, m.pays, m.subsidy, "
+                "SELECT m.elder_id, e.name, m.id, m.uuid, m.ts, m.method, m.category, m.pays, m.subsidy, "
                 "m.actor FROM meals m JOIN elders e ON e.id=m.elder_id WHERE m.day=? AND m.session=? ORDER "
                 "BY m.ts DESC");
             m.bind(1, date_text(day)).bind(2, s.id);
             while (m.step()) {
                 Meal x;
-                x.id = m.i64(0);
-                x.uuid = m.str(1);
-                x.elder_id = m.i64(2);
-                x.elder_name = m.str(3);
+                x.elder_id = m.i64(0);
+                x.elder_name = m.str(1);
+                read_meal(m, 2, cfg_.meals, x);
                 x.day = date_text(day);
                 x.session = s.id;
                 x.session_name = s.name;
-                x.ts_ms = m.i64(4);
-                x.method = m.str(5);
-                x.category = m.str(6);
-                auto* c = cfg_.meals.find_category(x.category);
-                x.category_name = c ? c->name : x.category;
-                x.pays = m.f64(7);
-                x.subsidy = m.f64(8);
-                x.actor = m.str(9);
                 x.diets = diets_of(db, x.elder_id);
                 counts[x.category]++;
                 meals.push_back(to_json(x));
             }
             sessions.push_back({{"id", s.id},
                                 {"name", s.name},
-                                {"from", hhmm(s.start_min)},
-                                {"to", hhmm(s.end_min)},
+                                {"from", clock_text(s.start_min)},
+                                {"to", clock_text(s.end_min)},
                                 {"open_now", today && now_session && now_session->id == s.id},
                                 {"menu", menu.step() ? menu.str(0) : ""},
                                 {"count", meals.size()},
@@ -322,11 +297,11 @@ std::string MealService::statement_csv(const std::string& month) {
     std::ostringstream out;
     out << "站点,月份,类别,每餐自付(元),每餐补贴(元),份数,自付合计(元),补贴合计(元)\r\n";
     for (auto& r : st["categories"])
-        out << csv_field(cfg_.site.name) << "," << month << "," << csv_field(r["name"].get<std::string>())
+        out << csv_cell(cfg_.site.name) << "," << month << "," << csv_cell(r["name"].get<std::string>())
             << "," << money(r["pays_each"].get<double>()) << "," << money(r["subsidy_each"].get<double>())
             << "," << r["meals"].get<int64_t>() << "," << money(r["paid"].get<double>()) << ","
             << money(r["subsidy"].get<double>()) << "\r\n";
-    out << csv_field(cfg_.site.name) << "," << month << ",合计,,," << st["meals"].get<int64_t>() << ","
+    out << csv_cell(cfg_.site.name) << "," << month << ",合计,,," << st["meals"].get<int64_t>() << ","
         << money(st["paid"].get<double>()) << "," << money(st["subsidy"].get<double>()) << "\r\n";
     return out.str();
 }

@@ -23,15 +23,6 @@ int tier_rank(const std::string& t) {
     return 4;
 }
 
-std::vector<std::string> json_strings(const std::string& text) {
-    std::vector<std::string> out;
-    auto j = json::parse(text, nullptr, false);
-    if (j.is_array())
-        for (auto& v : j)
-            if (v.is_string()) out.push_back(v.get<std::string>());
-    return out;
-}
-
 bool one_of(const std::string& v, const std::vector<std::string>& list) {
     return std::find(list.begin(), list.end(), v) != list.end();
 }
@@ -90,6 +81,15 @@ const std::vector<std::string>& absence_reason_kinds() {
     return k;
 }
 bool is_illness(const std::string& kind) { return kind == "住院" || kind == "生病"; }
+
+std::vector<std::string> json_strings(const std::string& text) {
+    std::vector<std::string> out;
+    auto j = json::parse(text, nullptr, false);
+    if (j.is_array())
+        for (auto& v : j)
+            if (v.is_string()) out.push_back(v.get<std::string>());
+    return out;
+}
 
 json to_json(const CareTask& t) {
     return {{"elder_id", t.elder_id},

@@ -26,6 +26,8 @@ std::string tier_name(const std::string& tier);   // 每周 每两周 每月 每
 const std::vector<std::string>& life_event_kinds();
 const std::vector<std::string>& absence_reason_kinds();
 bool is_illness(const std::string& life_event_kind);  // 住院 生病 (what absence tasks may foretell)
+// The strings of a stored JSON array (categories, diets); anything else is skipped.
+std::vector<std::string> json_strings(const std::string& text);
 
 struct CareTask {
     int64_t elder_id = 0;

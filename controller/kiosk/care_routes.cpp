@@ -33,6 +33,22 @@ void Kiosk::care_routes(httplib::Server& s) {
         }
     };
 
+    // A write about one elder (/api/elders/<id>/…): a session with its CSRF token, the elder's id from
+    // the path and a JSON body, then fn(staff user name, elder id, body) under guard.
+    using ElderWrite =
+        std::function<void(const std::string&, int64_t, const nlohmann::json&, httplib::Response&)>;
+    auto elder_write = [this, guard](ElderWrite fn) {
+        return [this, guard, fn](const httplib::Request& req, httplib::Response& res) {
+            auto sess = writer(req, res);
+            if (!sess) return;
+            auto id = path_id(req.matches[1]);
+            if (!id) return fail(res, 404, "没有这位老人 (no such elder)");
+            auto j = body(req, res);
+            if (!j) return;
+            guard(res, [&] { fn(sess->who.username, *id, *j, res); });
+        };
+    };
+
     s.Get("/api/care/worklist",
           [this, &planner, day_param, guard](const httplib::Request& req, httplib::Response& res) {
               auto sess = reader(req, res);
@@ -98,52 +114,30 @@ void Kiosk::care_routes(httplib::Server& s) {
               });
           });
     s.Put(R"(/api/elders/(\d+)/care)",
-          [this, &planner, guard](const httplib::Request& req, httplib::Response& res) {
-              auto sess = writer(req, res);
-              if (!sess) return;
-              auto id = path_id(req.matches[1]);
-              if (!id) return fail(res, 404, "没有这位老人 (no such elder)");
-              auto j = body(req, res);
-              if (!j) return;
-              guard(res, [&] {
-                  auto p = planner.save_profile(*id, *j, sess->who.username);
-                  reply(res, {{"tier", p.tier},
-                              {"visitor", p.visitor},
-                              {"meal_category", p.meal_category},
-                              {"diets", p.diets}});
-              });
-          });
+          elder_write([&planner](const std::string& who, int64_t id, const json& j, httplib::Response& res) {
+              auto p = planner.save_profile(id, j, who);
+              reply(res, {{"tier", p.tier},
+                          {"visitor", p.visitor},
+                          {"meal_category", p.meal_category},
+                          {"diets", p.diets}});
+          }));
     s.Post(R"(/api/elders/(\d+)/life-events)",
-           [this, &planner, guard](const httplib::Request& req, httplib::Response& res) {
-               auto sess = writer(req, res);
-               if (!sess) return;
-               auto id = path_id(req.matches[1]);
-               if (!id) return fail(res, 404, "没有这位老人 (no such elder)");
-               auto j = body(req, res);
-               if (!j) return;
-               guard(res, [&] {
-                   std::string day = str_field(*j, "day", care::date_text(planner.today()));
-                   int64_t row = planner.add_life_event(*id, day, str_field(*j, "kind"),
-                                                        str_field(*j, "note"), sess->who.username);
-                   reply(res, {{"id", row}}, 201);
-               });
-           });
+           elder_write([&planner](const std::string& who, int64_t id, const json& j, httplib::Response& res) {
+               std::string day = str_field(j, "day", care::date_text(planner.today()));
+               reply(
+                   res,
+                   {{"id", planner.add_life_event(id, day, str_field(j, "kind"), str_field(j, "note"), who)}},
+                   201);
+           }));
     s.Post(R"(/api/elders/(\d+)/absences)",
-           [this, &planner, guard](const httplib::Request& req, httplib::Response& res) {
-               auto sess = writer(req, res);
-               if (!sess) return;
-               auto id = path_id(req.matches[1]);
-               if (!id) return fail(res, 404, "没有这位老人 (no such elder)");
-               auto j = body(req, res);
-               if (!j) return;
-               guard(res, [&] {
-                   std::string today = care::date_text(planner.today());
-                   int64_t row = planner.add_absence_reason(
-                       *id, str_field(*j, "from", today), str_field(*j, "to", today), str_field(*j, "reason"),
-                       str_field(*j, "note"), sess->who.username);
-                   reply(res, {{"id", row}}, 201);
-               });
-           });
+           elder_write([&planner](const std::string& who, int64_t id, const json& j, httplib::Response& res) {
+               std::string today = care::date_text(planner.today());
+               reply(res,
+                     {{"id",
+                       planner.add_absence_reason(id, str_field(j, "from", today), str_field(j, "to", today),
+                                                  str_field(j, "reason"), str_field(j, "note"), who)}},
+                     201);
+           }));
 
     s.Get("/api/meals",
           [this, &meals, day_param, guard](const httplib::Request& req, httplib::Response& res) {

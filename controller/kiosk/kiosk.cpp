@@ -20,6 +20,7 @@
 #include "controller/care/planner.hpp"
 #include "controller/city/exchange.hpp"
 #include "controller/core/bounded_json.hpp"
+#include "controller/core/csv.hpp"
 #include "controller/core/log.hpp"
 #include "controller/kiosk/api.hpp"
 #include "controller/kiosk/http_server.hpp"
@@ -48,14 +49,6 @@ using nlohmann::json;
 namespace {
 
 const int64_t kDayMs = 24LL * 3600 * 1000;
-
-// A CSV cell: quoted when it holds a comma, a quote or a line break (names are free text).
-std::string csv_cell(const std::string& v) {
-    if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
-    std::string out = "\"";
-    for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return out + "\"";
-}
 
 std::string random_token() {
     unsigned char b[32];
