@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <mqtt/async_client.h>
 
+#include <atomic>
+
 #include "controller/city/exchange.hpp"
 #include "controller/roster.hpp"
 #include "tests/city/city_test_support.hpp"
@@ -156,25 +158,47 @@ TEST(CityDownlink, CommandsThroughTheBrokerReachTheRoster) {
     Roster roster(store, clock);
     city::Downlink down(store, clock, roster, "city-secret", "t1");
     city::CityUplink up(store, clock, uplink_options(broker.uri()));
-    up.on_command([&](const std::string& p) { down.handle(p); });
+    // Probes (before the commands) and an end marker (after them) are counted here and never reach
+    // the downlink: the uplink shows no "subscribed" state, so the test looks for their effect.
+    std::atomic<int> probes{0}, ends{0};
+    up.on_command([&](const std::string& p) {
+        if (p == "probe")
+            probes++;
+        else if (p == "end")
+            ends++;
+        else
+            down.handle(p);
+    });
     up.start();
     ASSERT_TRUE(wait_until([&] { return up.stats().connected; }, 10s));
-    std::this_thread::sleep_for(300ms);  // the subscription is sent right after CONNACK
 
     mqtt::async_client city(broker.uri(), "city-platform");
     city.connect()->wait();
+    // The subscription is sent right after CONNACK: it is in place once a probe comes back.
+    bool subscribed = false;
+    for (auto end = std::chrono::steady_clock::now() + 10s;
+         !subscribed && std::chrono::steady_clock::now() < end;) {
+        city.publish("city/wz/t1/cmd/probe", "probe", 1, false)->wait();
+        subscribed = wait_until([&] { return probes > 0; }, 200ms);
+    }
+    ASSERT_TRUE(subscribed) << "the uplink never subscribed to its commands";
     auto good = upsert("cmd-1001", "王秀兰", clock.now_ms());
     city.publish("city/wz/t1/cmd/roster", good.dump(), 1, false)->wait();
     city.publish("city/wz/t1/cmd/roster", good.dump(), 1, false)->wait();  // delivered twice
     city.publish("city/wz/t1/cmd/roster", "garbage", 1, false)->wait();
     city.publish("city/wz/t2/cmd/roster", upsert("cmd-1002", "别站", clock.now_ms()).dump(), 1, false)
         ->wait();
+    // A positive control instead of a quiet period: the marker is published last, and the broker
+    // delivers one publisher's messages in order, so once it is handled everything before it that
+    // was going to arrive (another site's command included) has.
+    city.publish("city/wz/t1/cmd/roster", "end", 1, false)->wait();
+    ASSERT_TRUE(wait_until([&] { return ends > 0; }, 10s));
     ASSERT_TRUE(wait_until([&] { return down.applied() + down.refused() >= 3; }, 10s));
-    std::this_thread::sleep_for(300ms);
     EXPECT_EQ(down.applied(), 1u);
     EXPECT_EQ(down.refused(), 2u) << "the duplicate and the garbage";
     EXPECT_EQ(roster.find_by_external_id("WZ-001")->name, "王秀兰");
-    EXPECT_EQ(up.stats().commands, 3u) << "another site's commands are not ours";
+    EXPECT_EQ(up.stats().commands, 3u + uint64_t(probes) + uint64_t(ends))
+        << "another site's commands are not ours";
     city.disconnect()->wait();
 }
 

@@ -47,6 +47,13 @@ std::string tls_listener(const Pki& p, int port) {
            "\nrequire_certificate true\ntls_version tlsv1.2\n";
 }
 
+// How many times `what` appears in a broker's log: each refused TLS handshake is logged once.
+size_t occurrences(const std::string& log, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + what.size())) ++n;
+    return n;
+}
+
 TEST(CityTls, UplinkWithClientCertificateDeliversAndAStrangerIsRefused) {
     ct::TempDir dir;
     Pki pki{dir.path()};
@@ -80,7 +87,10 @@ TEST(CityTls, UplinkWithClientCertificateDeliversAndAStrangerIsRefused) {
     no_cert.key_file.clear();
     city::CityUplink stranger(other, clock, no_cert);
     stranger.start();
-    std::this_thread::sleep_for(2s);
+    // Not a quiet period: wait until the broker has refused the box (a handshake without a certificate).
+    EXPECT_TRUE(
+        wait_until([&] { return occurrences(broker.log(), "peer did not return a certificate") >= 1; }, 20s))
+        << broker.log();
     EXPECT_FALSE(stranger.stats().connected);
     EXPECT_EQ(stranger.pending(), 5);
 
@@ -95,7 +105,9 @@ TEST(CityTls, UplinkWithClientCertificateDeliversAndAStrangerIsRefused) {
     to_rogue.client_id = "caregate-wz-t3";
     city::CityUplink fooled(other, clock, to_rogue);
     fooled.start();
-    std::this_thread::sleep_for(2s);
+    // Not a quiet period: wait until the box has refused the rogue broker's certificate (its alert).
+    EXPECT_TRUE(wait_until([&] { return occurrences(rogue_broker.log(), "unknown ca") >= 1; }, 20s))
+        << rogue_broker.log();
     EXPECT_FALSE(fooled.stats().connected);
     EXPECT_EQ(fooled.pending(), 5);
 }

@@ -1,6 +1,8 @@
 // MQTT sensors against a real Mosquitto broker on loopback.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <stdexcept>
 #include <thread>
 
 #include "config/config.hpp"
@@ -29,6 +31,10 @@ std::string site(const std::string& uri) {
            "  - {id: gen, topic: caregate/t/sensor/gen, model: generic, kind: thermometer, zone: hall}\n";
 }
 
+// A topic the test's link also subscribes to, last: its messages are counted by the test and never
+// reach the bridge. The link shows no "subscribed" state; a probe coming back shows it instead.
+const char* kProbeTopic = "caregate-test/probe";
+
 struct Rig {
     Mosquitto broker;
     config::SiteConfig cfg = config::parse_config(site(broker.uri()), "x.yaml");
@@ -38,14 +44,20 @@ struct Rig {
     MqttSensorBridge bridge{cfg, bus, clock};
     std::unique_ptr<MqttLink> link;
     std::unique_ptr<MqttLink> pub;
+    std::atomic<uint64_t> probes{0};
     Rig() {
         MqttLinkOptions o;
         o.uri = broker.uri();
         o.client_id = "caregate-test";
         o.subscriptions = bridge.topics();
+        o.subscriptions.push_back(kProbeTopic);  // subscribed after the bridge's topics
         o.status_topic = "caregate/t/status";
-        link = std::make_unique<MqttLink>(
-            o, [this](const std::string& t, const std::string& p) { bridge.enqueue(t, p); });
+        link = std::make_unique<MqttLink>(o, [this](const std::string& t, const std::string& p) {
+            if (t == kProbeTopic)
+                probes++;
+            else
+                bridge.enqueue(t, p);
+        });
         bridge.start();
         link->start();
         MqttLinkOptions po;
@@ -53,9 +65,20 @@ struct Rig {
         po.client_id = "test-publisher";
         pub = std::make_unique<MqttLink>(po, nullptr);
         pub->start();
-        for (int i = 0; i < 200 && !(link->connected() && pub->connected()); ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(25));
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // subscriptions in place
+        if (!subscribed()) throw std::runtime_error("the link's subscriptions are not in place");
+    }
+    // True once both clients are connected and a probe comes back through the link: the link
+    // subscribes topic by topic, the probe topic last, and the broker handles one client's packets
+    // in order, so every subscription is then in place. One probe every 200 ms until the deadline.
+    bool subscribed(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+        auto end = std::chrono::steady_clock::now() + timeout;
+        if (!eventually([&] { return link->connected() && pub->connected(); }, timeout)) return false;
+        uint64_t before = probes;
+        while (std::chrono::steady_clock::now() < end) {
+            pub->publish(kProbeTopic, "probe", 1, false);
+            if (eventually([&] { return probes > before; }, std::chrono::milliseconds(200))) return true;
+        }
+        return false;
     }
     void send(const std::string& topic, const std::string& payload) {
         pub->publish(topic, payload, 1, false);
@@ -146,15 +169,12 @@ TEST(MqttSensors, AvailabilitySilenceAndLowBattery) {
 TEST(MqttSensors, BrokerRestartIsSurvived) {
     Rig r;
     r.broker.stop();
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_TRUE(eventually([&] { return !r.link->connected(); }, std::chrono::seconds(10)));
     EXPECT_FALSE(r.link->connected());
     r.broker.start();
-    for (int i = 0; i < 200 && !r.link->connected(); ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    ASSERT_TRUE(r.link->connected());
-    for (int i = 0; i < 100 && !r.pub->connected(); ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ASSERT_TRUE(eventually([&] { return r.link->connected(); }, std::chrono::seconds(10)));
+    // The broker keeps no sessions: only a link that subscribes again gets the probe (and the button).
+    EXPECT_TRUE(r.subscribed()) << "subscriptions are renewed after a reconnect";
     r.send("zigbee2mqtt/btn", R"({"action":"single"})");
     auto ev = r.collect(std::chrono::milliseconds(1500));
     EXPECT_EQ(r.only<ButtonPressed>(ev).size(), 1u) << "subscriptions are renewed after a reconnect";
