@@ -43,6 +43,18 @@ FaceService::FaceService(const config::SiteConfig& cfg, Store& store, const Cloc
 
 FaceService::~FaceService() = default;
 
+namespace {
+// What staff do about a photo the quality check refused, in words they use.
+std::string enrollment_advice(const std::string& reason) {
+    if (reason.rfind("face too small", 0) == 0) return "人脸太小，请靠近一些重拍";
+    if (reason == "too blurred") return "照片太模糊，请拿稳手机重拍";
+    if (reason == "too dark") return "光线太暗，请到亮处重拍";
+    if (reason == "overexposed") return "照片过亮，请避开强光重拍";
+    if (reason == "not facing the camera") return "老人没有正对镜头，请正面重拍";
+    return "照片不合格，请重拍";
+}
+}  // namespace
+
 void FaceService::reload() {
     int64_t generation =
         templates_.generation();  // before reading: a change during the load is seen next time
@@ -94,12 +106,20 @@ int FaceService::enroll_mats(int64_t elder_id, const std::vector<std::pair<std::
             std::lock_guard<std::mutex> lock(engine_mu_);
             faces = engine_.analyze(img);
         }
-        if (faces.empty()) throw std::invalid_argument(what + ": no face found");
-        if (faces.size() > 1)
-            throw std::invalid_argument(what + ": " + std::to_string(faces.size()) +
-                                        " faces; use a photo of the elder alone");
+        if (faces.empty())
+            throw std::invalid_argument(what + "：未找到人脸，请让老人正对镜头重拍 (" + what +
+                                        ": no face found)");
+        // Someone small in the background does not spoil the photo: the elder's face is the largest by
+        // far (2.5× the area of the next). Two faces of a like size are refused: which one is the elder?
+        std::sort(faces.begin(), faces.end(),
+                  [](const auto& a, const auto& b) { return a.box.area() > b.box.area(); });
+        if (faces.size() > 1 && faces[0].box.area() < 2.5 * faces[1].box.area())
+            throw std::invalid_argument(what + "：照片中有 " + std::to_string(faces.size()) +
+                                        " 张人脸，请只拍老人本人 (" + std::to_string(faces.size()) +
+                                        " faces; use a photo of the elder alone)");
         if (!faces[0].reject_reason.empty())
-            throw std::invalid_argument(what + ": " + faces[0].reject_reason);
+            throw std::invalid_argument(what + "：" + enrollment_advice(faces[0].reject_reason) + " (" +
+                                        faces[0].reject_reason + ")");
         found.emplace_back(*faces[0].descriptor, faces[0].quality);
     }
     std::vector<int64_t> ids;

@@ -316,8 +316,31 @@ TEST(FaceService, EnrollmentRefusalsSayWhy) {
         FAIL();
     } catch (const std::invalid_argument& e) {
         EXPECT_NE(std::string(e.what()).find("wall.jpg: no face found"), std::string::npos);
+        EXPECT_NE(std::string(e.what()).find("未找到人脸"), std::string::npos) << "said in Chinese first";
     }
     EXPECT_EQ(s.faces->template_count(id), 0);
+}
+
+// Someone small in the background (a passer-by behind the elder) does not spoil an enrollment photo:
+// the elder's face, by far the largest, is the one enrolled.
+TEST(FaceService, TheLargestFaceByFarIsTheElderInAnEnrollmentPhoto) {
+    Site s;
+    auto id = s.elder("y");
+    cv::Mat elder;
+    cv::resize(vision::load_image(faces_dir() + "/obama_1.jpg"), elder, {}, 1.5, 1.5, cv::INTER_CUBIC);
+    cv::Mat passer = vision::load_image(faces_dir() + "/biden_1.jpg");
+    cv::Mat small;
+    cv::resize(passer, small, {}, 0.55, 0.55, cv::INTER_AREA);
+    cv::Mat canvas(elder.rows + small.rows, elder.cols + small.cols, CV_8UC3, cv::Scalar(90, 90, 90));
+    elder.copyTo(canvas(cv::Rect(0, small.rows, elder.cols, elder.rows)));
+    small.copyTo(canvas(cv::Rect(elder.cols, 0, small.cols, small.rows)));
+    ASSERT_EQ(s.faces->identify(canvas).size(), 2u) << "the passer-by's face is found too";
+    ASSERT_EQ(s.faces->enroll_mats(id, {{"photo 1", canvas}}, "t"), 1);
+    // And it is the elder who is recognised from another photo.
+    auto ids = s.faces->identify(vision::load_image(faces_dir() + "/obama_2.jpg"));
+    ASSERT_EQ(ids.size(), 1u);
+    ASSERT_TRUE(ids[0].match.elder_id);
+    EXPECT_EQ(*ids[0].match.elder_id, id);
 }
 
 TEST(FaceInput, BadAndUnusualImages) {
