@@ -63,6 +63,29 @@ void BM_IndexIngest(benchmark::State& state) {
 }
 BENCHMARK(BM_IndexIngest)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
 
+// One event as the daemon writes it: the camera worker's event_started (insert) and event_updated
+// (end, snapshot, thumbnail), two transactions with synchronous=FULL. This is the production path;
+// BM_IndexIngest above is the batch path that only tests and replays use.
+void BM_IndexEventAsTheDaemonWritesIt(benchmark::State& state) {
+    auto dir = temp_dir();
+    SystemClock clock;
+    Store store(dir + "/d.db");
+    EventIndex index(store, clock, config::Cctv{}, dir + "/media");
+    std::mt19937 rng(4);
+    int64_t t = 1'790'000'000'000;
+    for (auto _ : state) {
+        state.PauseTiming();
+        auto e = make_events(1, t, 50, rng)[0];
+        t += 50;
+        state.ResumeTiming();
+        e.id = index.event_started(e);
+        index.event_updated(e);
+    }
+    state.SetItemsProcessed(int64_t(state.iterations()));
+    fs::remove_all(dir);
+}
+BENCHMARK(BM_IndexEventAsTheDaemonWritesIt)->Unit(benchmark::kMicrosecond);
+
 // A one-day query (newest page) on an index of range(0) events spread over ~a year.
 void BM_IndexOneDayQuery(benchmark::State& state) {
     static std::map<int64_t, std::string> built;  // reuse the database across repetitions
