@@ -31,6 +31,14 @@ ConfigError::ConfigError(std::string file, int line, int column, std::string key
 
 namespace {
 
+// The item of a config list with this id (zones, channels, meal sessions, …), or null.
+template <typename T>
+const T* by_id(const std::vector<T>& items, const std::string& id) {
+    for (auto& x : items)
+        if (x.id == id) return &x;
+    return nullptr;
+}
+
 size_t edit_distance(const std::string& a, const std::string& b) {
     std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
     for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
@@ -305,17 +313,9 @@ bool Notify::has_own_chain(const std::string& alarm_kind) const {
     return false;
 }
 
-const NotifyChannel* Notify::find_channel(const std::string& id) const {
-    for (auto& c : channels)
-        if (c.id == id) return &c;
-    return nullptr;
-}
+const NotifyChannel* Notify::find_channel(const std::string& id) const { return by_id(channels, id); }
 
-const Zone* SiteConfig::find_zone(const std::string& id) const {
-    for (auto& z : zones)
-        if (z.id == id) return &z;
-    return nullptr;
-}
+const Zone* SiteConfig::find_zone(const std::string& id) const { return by_id(zones, id); }
 
 namespace {
 
@@ -1234,15 +1234,7 @@ const MealSession* Meals::at_minute(int minute) const {
         if (minute >= s.start_min && minute < s.end_min) return &s;
     return nullptr;
 }
-const MealSession* Meals::find_session(const std::string& id) const {
-    for (auto& s : sessions)
-        if (s.id == id) return &s;
-    return nullptr;
-}
-const MealCategory* Meals::find_category(const std::string& id) const {
-    for (auto& c : categories)
-        if (c.id == id) return &c;
-    return nullptr;
-}
+const MealSession* Meals::find_session(const std::string& id) const { return by_id(sessions, id); }
+const MealCategory* Meals::find_category(const std::string& id) const { return by_id(categories, id); }
 
 }  // namespace caregate::config

@@ -34,10 +34,9 @@ void register_care_commands(CLI::App& app, CLI::App& sim, CommandContext& ctx) {
     wl->add_option("--date", o->date, "YYYY-MM-DD (default: today)");
     wl->callback([&ctx, o] {
         guarded(ctx, [&]() -> int {
-            auto cfg = config::load_config(ctx.config_path);
-            Store store(cfg.store.path, cfg.store.busy_timeout_ms);
+            OpenSite site(ctx.config_path);
             SystemClock clock;
-            care::CarePlanner planner(cfg, store, clock);
+            care::CarePlanner planner(site.cfg, site.store, clock);
             int day = o->date.empty() ? planner.today() : care::parse_date(o->date);
             for (auto& t : planner.worklist(day))
                 std::cout << nlohmann::json{{"elder_id", t.elder_id},
@@ -62,10 +61,9 @@ void register_care_commands(CLI::App& app, CLI::App& sim, CommandContext& ctx) {
     rp->add_option("--to", o->to, "YYYY-MM-DD")->required();
     rp->callback([&ctx, o] {
         guarded(ctx, [&]() -> int {
-            auto cfg = config::load_config(ctx.config_path);
-            Store store(cfg.store.path, cfg.store.busy_timeout_ms);
+            OpenSite site(ctx.config_path);
             SystemClock clock;
-            care::CarePlanner planner(cfg, store, clock);
+            care::CarePlanner planner(site.cfg, site.store, clock);
             std::cout << planner.replay(care::parse_date(o->from), care::parse_date(o->to)).dump() << "\n";
             return 0;
         });
@@ -78,11 +76,10 @@ void register_care_commands(CLI::App& app, CLI::App& sim, CommandContext& ctx) {
     st->add_option("--month", o->month, "YYYY-MM")->required();
     st->callback([&ctx, o] {
         guarded(ctx, [&]() -> int {
-            auto cfg = config::load_config(ctx.config_path);
-            Store store(cfg.store.path, cfg.store.busy_timeout_ms);
+            OpenSite site(ctx.config_path);
             SystemClock clock;
-            Outbox outbox(cfg.site.id, cfg.site.region);
-            care::MealService service(cfg, store, clock, outbox);
+            Outbox outbox(site.cfg.site.id, site.cfg.site.region);
+            care::MealService service(site.cfg, site.store, clock, outbox);
             std::cout << service.statement_csv(o->month);
             return 0;
         });
@@ -96,15 +93,14 @@ void register_care_commands(CLI::App& app, CLI::App& sim, CommandContext& ctx) {
     hist->add_option("--end", o->end, "YYYY-MM-DD: the history ends the day before (default: today)");
     hist->callback([&ctx, o] {
         guarded(ctx, [&]() -> int {
-            auto cfg = config::load_config(ctx.config_path);
-            Store store(cfg.store.path, cfg.store.busy_timeout_ms);
+            OpenSite site(ctx.config_path);
             care::HistoryOptions h;
             h.days = o->days;
             h.elders = o->elders;
             h.seed = o->seed;
-            h.now_ms =
-                o->end.empty() ? now_ms() : care::day_start_ms(care::parse_date(o->end), cfg.site.timezone);
-            std::cout << care::simulate_history(cfg, store, h).dump() << "\n";
+            h.now_ms = o->end.empty() ? now_ms()
+                                      : care::day_start_ms(care::parse_date(o->end), site.cfg.site.timezone);
+            std::cout << care::simulate_history(site.cfg, site.store, h).dump() << "\n";
             return 0;
         });
     });

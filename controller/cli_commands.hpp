@@ -5,6 +5,9 @@
 #include <functional>
 #include <string>
 
+#include "config/config.hpp"
+#include "controller/core/store.hpp"
+
 namespace CLI {
 class App;
 }
@@ -15,6 +18,14 @@ struct CommandContext {
     std::string config_path;
     std::string out_path;
     int exit_code = 0;
+};
+
+// A site's config and its store, opened (and migrated) for a command body run inside guarded().
+struct OpenSite {
+    explicit OpenSite(const std::string& config_path)
+        : cfg(config::load_config(config_path)), store(cfg.store.path, cfg.store.busy_timeout_ms) {}
+    config::SiteConfig cfg;
+    Store store;
 };
 
 // Runs a command body: a config or device-model error exits 2, any other error 1, each with its

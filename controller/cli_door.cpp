@@ -27,13 +27,13 @@ void register_door_commands(CLI::App& app, CommandContext& ctx) {
     pair->add_option("--by", o->by, "who made it (audit log)")->capture_default_str();
     pair->callback([&ctx, o] {
         guarded(ctx, [&]() -> int {
-            auto cfg = config::load_config(ctx.config_path);
-            Store store(cfg.store.path, cfg.store.busy_timeout_ms);
+            OpenSite site(ctx.config_path);
             SystemClock clock;
-            std::string code = DoorDisplays(store, clock).new_code(o->name, o->by);
+            std::string code = DoorDisplays(site.store, clock).new_code(o->name, o->by);
             std::cout << code << "\n"
-                      << "open " << (cfg.kiosk.https() ? "https" : "http") << "://<box>:" << cfg.kiosk.port
-                      << "/door?pair=" << code << " on the screen within 10 minutes\n";
+                      << "open " << (site.cfg.kiosk.https() ? "https" : "http")
+                      << "://<box>:" << site.cfg.kiosk.port << "/door?pair=" << code
+                      << " on the screen within 10 minutes\n";
             return 0;
         });
     });
@@ -41,10 +41,9 @@ void register_door_commands(CLI::App& app, CommandContext& ctx) {
     list->add_option("--config,-c", ctx.config_path)->required();
     list->callback([&ctx] {
         guarded(ctx, [&]() -> int {
-            auto cfg = config::load_config(ctx.config_path);
-            Store store(cfg.store.path, cfg.store.busy_timeout_ms);
+            OpenSite site(ctx.config_path);
             SystemClock clock;
-            for (auto& d : DoorDisplays(store, clock).list())
+            for (auto& d : DoorDisplays(site.store, clock).list())
                 std::cout << d.id << "\t" << d.name << "\t" << (d.revoked_at ? "revoked" : "paired") << "\n";
             return 0;
         });
@@ -55,10 +54,9 @@ void register_door_commands(CLI::App& app, CommandContext& ctx) {
     revoke->add_option("--by", o->by, "who revoked it (audit log)")->capture_default_str();
     revoke->callback([&ctx, o] {
         guarded(ctx, [&]() -> int {
-            auto cfg = config::load_config(ctx.config_path);
-            Store store(cfg.store.path, cfg.store.busy_timeout_ms);
+            OpenSite site(ctx.config_path);
             SystemClock clock;
-            if (!DoorDisplays(store, clock).revoke(o->id, o->by)) {
+            if (!DoorDisplays(site.store, clock).revoke(o->id, o->by)) {
                 std::cerr << "caregate: no paired door screen " << o->id << "\n";
                 return 1;
             }
