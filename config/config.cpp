@@ -543,6 +543,7 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         r.get("username", c.mqtt.username);
         reject_inline_secret(r, "password");
         r.get("password_file", c.mqtt.password_file);
+        r.get("ca_file", c.mqtt.ca_file);
         r.get("keepalive_s", c.mqtt.keepalive_s);
         check_range(r, "keepalive_s", c.mqtt.keepalive_s, 5, 3600);
         if (c.mqtt.uri.rfind("tcp://", 0) != 0 && c.mqtt.uri.rfind("ssl://", 0) != 0 &&
@@ -567,6 +568,7 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         r.get("key_file", f.key_file);
         r.get("threshold", f.threshold);
         r.get("margin", f.margin);
+        r.get("decide_frames", f.decide_frames);
         r.get("min_face_px", f.min_face_px);
         r.get("min_sharpness", f.min_sharpness);
         r.get("liveness", f.liveness);
@@ -575,6 +577,7 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
         r.get("mmod_model", f.mmod_model);
         if (f.threshold != 0) check_range(r, "threshold", f.threshold, 0.1, 1.5);
         check_range(r, "margin", f.margin, 0.0, 0.5);
+        check_range(r, "decide_frames", f.decide_frames, 1, 20);
         check_range(r, "min_face_px", f.min_face_px, 20, 2000);
         check_range(r, "detect_width", f.detect_width, 160, 4096);
         r.finish();
@@ -1145,6 +1148,7 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
     resolve(c.store.media_dir);
     resolve(c.kiosk.static_dir);
     resolve(c.mqtt.password_file);
+    resolve(c.mqtt.ca_file);
     resolve(c.face.recognition_model);
     resolve(c.face.landmark_model);
     resolve(c.face.mmod_model);

@@ -68,6 +68,7 @@ struct Mqtt {
     std::string client_id;  // default: caregate-<site.id>
     std::string username;
     std::string password_file;
+    std::string ca_file;  // ssl:// or mqtts://: the CA of the broker's certificate (default: the system's)
     int keepalive_s = 30;
 };
 
@@ -133,6 +134,9 @@ struct Face {
     std::string key_file = "/var/lib/caregate/face.key";  // 32-byte XChaCha20-Poly1305 key
     double threshold = 0;  // Euclidean match distance; 0: the model's calibrated default
     double margin = 0.05;  // best must beat second-best identity by this much
+    // A door decides over a track, never one frame: this many embeddings of the same elder, with
+    // other elders at most a third as many, before the elder is greeted.
+    int decide_frames = 3;
     int min_face_px = 60;
     double min_sharpness = 40.0;  // Laplacian variance
     bool liveness = false;        // blink check

@@ -46,6 +46,8 @@ void register_device_commands(CLI::App& app, CommandContext& ctx);
 // `caregate care worklist|replay`, `caregate meals statement`, and `sim history` under `sim`
 // (cli_care.cpp).
 void register_care_commands(CLI::App& app, CLI::App& sim, CommandContext& ctx);
+// `caregate face calibrate|renewals`: a site's own gallery (cli_face_site.cpp); under `face`.
+void register_face_site_commands(CLI::App& face, CommandContext& ctx);
 // `caregate tls selfsigned|check` (cli_tls.cpp).
 void register_tls_commands(CLI::App& app, CommandContext& ctx);
 // `caregate door pair|list|revoke` (cli_door.cpp).

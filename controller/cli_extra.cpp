@@ -367,6 +367,7 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
         std::string model, image, dir, out, consent_by, by = "cli";
         std::vector<std::string> images;
         int64_t elder = 0;
+        bool confirm = false;
     };
     auto o = std::make_shared<Opts>();
     auto* face = app.add_subcommand("face", "face recognition: weights, embeddings, enrollment, forgetting");
@@ -409,6 +410,7 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
     });
 
     register_face_eval(*face, ctx);
+    register_face_site_commands(*face, ctx);
 
     auto* identify =
         face->add_subcommand("identify", "one JSON line per face: box, elder_id or null, distance");
@@ -439,6 +441,9 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
     enroll->add_option("--elder", o->elder, "elder id")->required();
     enroll->add_option("--consent-by", o->consent_by, "staff who recorded the elder's consent")->required();
     enroll->add_option("images", o->images, "1-5 photos")->required();
+    enroll->add_flag("--confirm", o->confirm,
+                     "enroll even though the face looks unlike the elder's earlier templates or like another "
+                     "elder (after checking it is the right person)");
     enroll->callback([&ctx, o, guard] {
         guard([&] {
             auto cfg = config::load_config(ctx.config_path);
@@ -452,7 +457,7 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
             FaceService faces(cfg, store, clock, roster, nullptr);
             std::vector<std::pair<std::string, cv::Mat>> mats;
             for (auto& p : o->images) mats.emplace_back(p, vision::load_image(p));
-            int n = faces.enroll_mats(o->elder, mats, o->by);
+            int n = faces.enroll_mats(o->elder, mats, o->by, o->confirm);
             std::cout << "enrolled " << n << " template" << (n == 1 ? "" : "s") << " for elder " << o->elder
                       << " (" << e->name << ")\n";
             return 0;

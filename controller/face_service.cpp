@@ -78,27 +78,38 @@ void FaceService::reload() {
     }
 }
 
-int FaceService::enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor) {
+int FaceService::enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor,
+                        bool confirmed) {
     std::vector<std::pair<std::string, cv::Mat>> mats;
     for (size_t i = 0; i < images.size(); ++i) {
-        std::string what = "photo " + std::to_string(i + 1);
+        std::string what = "第 " + std::to_string(i + 1) + " 张照片";
         try {
             mats.emplace_back(what, vision::decode_image(images[i], what));
         } catch (const std::exception& e) {
-            throw std::invalid_argument(e.what());
+            throw std::invalid_argument(what + "无法读取：请上传手机或相机拍的 JPEG/PNG 照片（" +
+                                        std::string(e.what()) + "）");
         }
     }
-    return enroll_mats(elder_id, mats, actor);
+    return enroll_mats(elder_id, mats, actor, confirmed);
 }
 
-int FaceService::enroll_mats(int64_t elder_id, const std::vector<std::pair<std::string, cv::Mat>>& images,
-                             const std::string& actor) {
-    auto elder = roster_.get(elder_id);
-    if (!elder) throw std::invalid_argument("elder " + std::to_string(elder_id) + " does not exist");
+namespace {
+// Before anything is stored: the elder exists and gave the separate consent face recognition needs.
+Elder enrollable(Roster& roster, int64_t elder_id) {
+    auto elder = roster.get(elder_id);
+    if (!elder) throw std::invalid_argument("没有编号为 " + std::to_string(elder_id) + " 的长者");
     if (!elder->consent_at || elder->consent_by.empty())
-        throw std::invalid_argument("no consent recorded for " + elder->name +
-                                    ": record the separate face-recognition consent first (PIPL art. 29)");
-    if (images.empty() || images.size() > 5) throw std::invalid_argument("enroll 1 to 5 photos");
+        throw std::invalid_argument(
+            elder->name +
+            " 还没有登记人脸识别的单独同意：请先在长者档案中记录同意（个人信息保护法第二十九条）");
+    return *elder;
+}
+}  // namespace
+
+int FaceService::enroll_mats(int64_t elder_id, const std::vector<std::pair<std::string, cv::Mat>>& images,
+                             const std::string& actor, bool confirmed) {
+    enrollable(roster_, elder_id);
+    if (images.empty() || images.size() > 5) throw std::invalid_argument("请上传 1 到 5 张照片");
     std::vector<std::pair<vision::Descriptor, double>> found;
     for (auto& [what, img] : images) {
         std::vector<vision::DetectedFace> faces;
@@ -106,37 +117,102 @@ int FaceService::enroll_mats(int64_t elder_id, const std::vector<std::pair<std::
             std::lock_guard<std::mutex> lock(engine_mu_);
             faces = engine_.analyze(img);
         }
-        if (faces.empty())
-            throw std::invalid_argument(what + "：未找到人脸，请让老人正对镜头重拍 (" + what +
-                                        ": no face found)");
+        if (faces.empty()) throw std::invalid_argument(what + "：未找到人脸，请让老人正对镜头重拍");
         // Someone small in the background does not spoil the photo: the elder's face is the largest by
         // far (2.5× the area of the next). Two faces of a like size are refused: which one is the elder?
         std::sort(faces.begin(), faces.end(),
                   [](const auto& a, const auto& b) { return a.box.area() > b.box.area(); });
         if (faces.size() > 1 && faces[0].box.area() < 2.5 * faces[1].box.area())
             throw std::invalid_argument(what + "：照片中有 " + std::to_string(faces.size()) +
-                                        " 张人脸，请只拍老人本人 (" + std::to_string(faces.size()) +
-                                        " faces; use a photo of the elder alone)");
+                                        " 张人脸，请只拍老人本人");
         if (!faces[0].reject_reason.empty())
-            throw std::invalid_argument(what + "：" + enrollment_advice(faces[0].reject_reason) + " (" +
-                                        faces[0].reject_reason + ")");
+            throw std::invalid_argument(what + "：" + enrollment_advice(faces[0].reject_reason));
         found.emplace_back(*faces[0].descriptor, faces[0].quality);
     }
-    std::vector<int64_t> ids;
-    store_.write([&](sqlite3* db) {
-        for (auto& [d, q] : found) ids.push_back(templates_.add(db, elder_id, d, q, engine_.model_id()));
-        Store::audit(db, actor, "face.enroll", "elder:" + std::to_string(elder_id),
-                     json{{"templates", found.size()}, {"consent_by", elder->consent_by}}.dump(),
-                     clock_.now_ms());
-    });
-    for (size_t i = 0; i < found.size(); ++i) gallery_.add(ids[i], elder_id, found[i].first);
+    int n = store_enrollment(elder_id, found, actor, confirmed, "photo");
     // Photos are not kept unless the site asks for it.
     if (cfg_.face.keep_enrollment_photos) {
         std::string dir = cfg_.store.media_dir + "/enrollment/" + std::to_string(elder_id);
         std::filesystem::create_directories(dir);
         for (size_t i = 0; i < images.size(); ++i)
-            cv::imwrite(dir + "/" + std::to_string(ids[i]) + ".jpg", images[i].second);
+            cv::imwrite(dir + "/" + std::to_string(clock_.now_ms()) + "_" + std::to_string(i) + ".jpg",
+                        images[i].second);
     }
+    return n;
+}
+
+int FaceService::enroll_from_camera(int64_t elder_id, const std::string& camera_id, const std::string& actor,
+                                    bool confirmed) {
+    enrollable(roster_, elder_id);
+    std::vector<std::pair<vision::Descriptor, double>> found;
+    {
+        std::lock_guard<std::mutex> lock(tracks_mu_);
+        auto it = tracks_.find(camera_id);
+        auto last = last_frame_.find(camera_id);
+        if (it == tracks_.end() || last == last_frame_.end())
+            throw std::invalid_argument("摄像头 " + camera_id + " 没有在做人脸识别，或还没有画面");
+        // Faces seen in the last second: the person standing there now.
+        std::vector<const Track*> now;
+        for (auto& t : it->second)
+            if (last->second - t.last_seen <= 1000) now.push_back(&t);
+        if (now.empty())
+            throw std::invalid_argument("镜头前没有看到人脸：请长者正对门口摄像头站好，再按一次");
+        if (now.size() > 1)
+            throw std::invalid_argument("镜头前有 " + std::to_string(now.size()) +
+                                        " 个人：请只让这位长者站在摄像头前，再按一次");
+        if (now[0]->best.size() < 3)
+            throw std::invalid_argument("还没有拍到足够清楚的正脸：请长者看着摄像头多站两秒，再按一次");
+        for (auto& smp : now[0]->best) found.emplace_back(smp.descriptor, smp.quality);
+    }
+    return store_enrollment(elder_id, found, actor, confirmed, "camera:" + camera_id);
+}
+
+int FaceService::store_enrollment(int64_t elder_id,
+                                  const std::vector<std::pair<vision::Descriptor, double>>& found,
+                                  const std::string& actor, bool confirmed, const std::string& source) {
+    Elder elder = enrollable(roster_, elder_id);
+    // The photos must show one person.
+    for (size_t i = 0; i < found.size(); ++i)
+        for (size_t j = i + 1; j < found.size(); ++j)
+            if (vision::distance(found[i].first, found[j].first) > threshold_)
+                throw std::invalid_argument("第 " + std::to_string(i + 1) + " 张和第 " +
+                                            std::to_string(j + 1) +
+                                            " 张不像同一个人：请只用这位长者本人的照片");
+    // Wrong-record traps: a face unlike the elder's earlier templates, or like another elder's.
+    if (!confirmed) {
+        double own = 1e9, other = 1e9;
+        int64_t other_id = 0;
+        for (auto& t : templates_.load_all(engine_.model_id()))
+            for (auto& [d, q] : found) {
+                double dist = vision::distance(d, t.descriptor);
+                if (t.elder_id == elder_id)
+                    own = std::min(own, dist);
+                else if (dist < other)
+                    other = dist, other_id = t.elder_id;
+            }
+        if (other <= threshold_ && other < own) {
+            auto o = roster_.get(other_id);
+            throw EnrollmentWarning("这张脸很像已登记的长者" + (o ? o->name : std::string()) + "（编号 " +
+                                    std::to_string(other_id) + "）：请核对是不是选错了长者。确是" +
+                                    elder.name + "本人时，可确认后继续登记");
+        }
+        if (own < 1e9 && own > threshold_)
+            throw EnrollmentWarning(
+                "这张脸和" + elder.name +
+                "已登记的人脸不一致：请核对是不是拍错了人。确是本人（例如容貌变化较大）时，可确认后继续登记");
+    }
+    std::vector<int64_t> ids;
+    store_.write([&](sqlite3* db) {
+        for (auto& [d, q] : found) ids.push_back(templates_.add(db, elder_id, d, q, engine_.model_id()));
+        Store::audit(db, actor, "face.enroll", "elder:" + std::to_string(elder_id),
+                     json{{"templates", found.size()},
+                          {"consent_by", elder.consent_by},
+                          {"source", source},
+                          {"confirmed_warning", confirmed}}
+                         .dump(),
+                     clock_.now_ms());
+    });
+    for (size_t i = 0; i < found.size(); ++i) gallery_.add(ids[i], elder_id, found[i].first);
     return static_cast<int>(found.size());
 }
 
@@ -198,6 +274,7 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
     auto thermal_it = thermal_.find(cam.id);
     ThermalCamera* thermal = thermal_it == thermal_.end() ? nullptr : thermal_it->second;
     std::lock_guard<std::mutex> lock(tracks_mu_);
+    last_frame_[cam.id] = ts;
     auto& tracks = tracks_[cam.id];
     tracks.erase(
         std::remove_if(tracks.begin(), tracks.end(), [&](const Track& t) { return ts - t.last_seen > 2000; }),
@@ -215,7 +292,11 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
         t->last_seen = ts;
         t->blink.update(f.landmarks, ts);
         if (!f.reject_reason.empty()) continue;
-        if (!t->elder_id || f.quality > t->best_quality + 0.1 || ts - t->last_embed > 1000) {
+        // Until decided, every frame (at most 10 a second) is embedded and votes; after that, only
+        // a better view or one a second.
+        bool due = t->elder_id ? f.quality > t->best_quality + 0.1 || ts - t->last_embed > 1000
+                               : !t->last_embed || ts - t->last_embed >= 100;
+        if (due) {
             vision::Descriptor d;
             {
                 std::lock_guard<std::mutex> elock(engine_mu_);
@@ -224,19 +305,30 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
             auto m = gallery_.match(d, threshold_, cfg_.face.margin);
             t->last_embed = ts;
             t->best_quality = std::max(t->best_quality, f.quality);
-            if (m.elder_id)
-                t->elder_id = m.elder_id, t->distance = m.distance;
-            else if (!t->elder_id)
-                t->distance = m.distance;
+            if (!t->announced) t->vote.add(m);
+            if (!t->elder_id) {
+                t->elder_id = t->vote.elder(cfg_.face.decide_frames);
+                t->distance = t->elder_id ? t->vote.mean_distance(*t->elder_id) : t->vote.best_distance();
+            }
+            // The best views of the track, at least 200 ms apart, for enrollment at the door.
+            auto near = std::find_if(t->best.begin(), t->best.end(),
+                                     [&](const Sample& smp) { return std::abs(smp.ts - ts) < 200; });
+            if (near == t->best.end())
+                t->best.push_back({f.quality, std::move(d), ts});
+            else if (near->quality < f.quality)
+                *near = {f.quality, std::move(d), ts};
+            std::sort(t->best.begin(), t->best.end(),
+                      [](const Sample& a, const Sample& b) { return a.quality > b.quality; });
+            if (t->best.size() > 3) t->best.resize(3);
         }
         bool live = !cfg_.face.liveness || t->blink.live();
         if (t->elder_id && cfg_.face.liveness && !live) {
             auto e = roster_.get(*t->elder_id);
             live = e && e->liveness_exempt;
         }
-        // Announce once per track: recognised (and live when required), or a visitor after 1 s.
-        // An unknown face is a visitor only after 1.5 s of trying: a bad first angle is not a stranger.
-        bool visitor_ready = !t->elder_id && t->last_embed && ts - t->first_seen >= 1500;
+        // Announce once per track: recognised over several frames (and live when required), or a
+        // visitor once enough frames matched no one (TrackVote::visitor).
+        bool visitor_ready = !t->elder_id && t->vote.visitor(cfg_.face.decide_frames, ts - t->first_seen);
         if (thermal && bus_ && t->elder_id && ts - t->last_thermal >= 1000) {
             std::string why;
             if (auto m = thermal->measure(f.box, &f.landmarks, clock_.now_ms(), &why)) {

@@ -22,6 +22,7 @@
 #include "vision/face_engine.hpp"
 #include "vision/gallery.hpp"
 #include "vision/liveness.hpp"
+#include "vision/track_vote.hpp"
 
 namespace caregate {
 
@@ -36,9 +37,16 @@ public:
     FaceService(const config::SiteConfig& cfg, Store& store, const Clock& clock, Roster& roster, Bus* bus);
     ~FaceService() override;
 
-    int enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor) override;
+    // Throws EnrollmentWarning (unless `confirmed`) when the photos do not match the elder's existing
+    // templates or match another elder; std::invalid_argument for photos that cannot be used.
+    int enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor,
+               bool confirmed = false) override;
     int enroll_mats(int64_t elder_id, const std::vector<std::pair<std::string, cv::Mat>>& images,
-                    const std::string& actor);
+                    const std::string& actor, bool confirmed = false);
+    // Enrollment at the door: the elder stands before `camera_id` and the box takes the best frames
+    // (up to 3, by quality) of the one face it is tracking there. Same checks as photos.
+    int enroll_from_camera(int64_t elder_id, const std::string& camera_id, const std::string& actor,
+                           bool confirmed = false) override;
     int forget(int64_t elder_id, const std::string& actor) override;
     int template_count(int64_t elder_id) override;
     // Also told when an elder is forgotten here (the CCTV index drops their recognition events).
@@ -55,6 +63,11 @@ public:
     }
 
 private:
+    struct Sample {
+        double quality = 0;
+        vision::Descriptor descriptor;
+        int64_t ts = 0;
+    };
     struct Track {
         cv::Rect box;
         int64_t first_seen = 0;
@@ -62,11 +75,16 @@ private:
         int64_t last_embed = 0;
         int64_t last_thermal = 0;
         double best_quality = 0;
-        std::optional<int64_t> elder_id;
+        vision::TrackVote vote;
+        std::optional<int64_t> elder_id;  // decided by the vote
         double distance = 1;
         bool announced = false;
         vision::BlinkDetector blink;
+        std::vector<Sample> best;  // the best-quality embeddings, for enrollment at the door
     };
+    // Checks and stores enrollment descriptors (with their quality) in one transaction.
+    int store_enrollment(int64_t elder_id, const std::vector<std::pair<vision::Descriptor, double>>& found,
+                         const std::string& actor, bool confirmed, const std::string& source);
     void reload();
     void follow_store();
 
@@ -86,6 +104,7 @@ private:
     std::function<void(int64_t)> on_forget_;
     std::mutex tracks_mu_;
     std::map<std::string, std::vector<Track>> tracks_;  // per camera
+    std::map<std::string, int64_t> last_frame_;         // per camera: the newest frame's time
     std::map<std::string, ThermalCamera*> thermal_;     // per entrance camera; set before cameras start
 };
 

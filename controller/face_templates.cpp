@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -141,6 +142,43 @@ std::map<int64_t, std::string> TemplateStore::needing_reenrollment(const std::st
             "AND t.model=?) ORDER BY e.id");
         s.bind(1, model);
         while (s.step()) out[s.i64(0)] = s.str(1);
+        return out;
+    });
+}
+
+std::vector<TemplateRenewal> TemplateStore::renewals(const std::string& model, double threshold,
+                                                     int64_t now_ms) {
+    constexpr int64_t kYearMs = 365LL * 24 * 3600 * 1000;
+    return store_.read([&](sqlite3* db) {
+        std::vector<TemplateRenewal> out;
+        Stmt s(
+            db,
+            "SELECT e.id, e.name, MAX(t.created_at) FROM elders e JOIN face_templates t ON t.elder_id=e.id "
+            "WHERE e.active=1 AND t.model=? GROUP BY e.id ORDER BY e.id");
+        s.bind(1, model);
+        while (s.step()) {
+            TemplateRenewal r;
+            r.elder_id = s.i64(0);
+            r.name = s.str(1);
+            r.newest_template_ms = s.i64(2);
+            Stmt d(
+                db,
+                "SELECT distance FROM checkins WHERE elder_id=? AND method='face' AND distance IS NOT NULL "
+                "AND ts>=? ORDER BY ts DESC LIMIT 10");
+            d.bind(1, r.elder_id);
+            d.bind(2, r.newest_template_ms);
+            std::vector<double> recent;
+            while (d.step()) recent.push_back(d.f64(0));
+            if (recent.size() >= 5) {
+                std::nth_element(recent.begin(), recent.begin() + long(recent.size() / 2), recent.end());
+                r.recent_distance = recent[recent.size() / 2];
+            }
+            if (now_ms - r.newest_template_ms > kYearMs)
+                r.reason = "old_templates";
+            else if (r.recent_distance && *r.recent_distance >= 0.85 * threshold)
+                r.reason = "distance_rising";
+            if (!r.reason.empty()) out.push_back(std::move(r));
+        }
         return out;
     });
 }

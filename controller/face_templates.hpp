@@ -5,6 +5,7 @@
 
 #include <array>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,15 @@ struct StoredTemplate {
     Descriptor descriptor;
     double quality = 0;
     std::string model;  // e.g. "mobilefacenet/192"
+};
+
+// An elder whose templates should be renewed (taken again): faces change with age and illness.
+struct TemplateRenewal {
+    int64_t elder_id = 0;
+    std::string name;
+    std::string reason;  // "old_templates" (newest over a year old) or "distance_rising"
+    int64_t newest_template_ms = 0;
+    std::optional<double> recent_distance;  // median of the latest face check-ins since then
 };
 
 class FaceKey {
@@ -49,6 +59,10 @@ public:
     // loaded at another generation loads it again (the CLI enrolls and forgets beside it).
     int64_t generation();
     int count(int64_t elder_id);
+    // Active elders whose `model` templates need renewing at `now_ms`: the newest is older than
+    // a year, or the median distance of their last (up to 10, at least 5) face check-ins since it
+    // was taken has risen to within 15 % of the threshold.
+    std::vector<TemplateRenewal> renewals(const std::string& model, double threshold, int64_t now_ms);
 
 private:
     static void changed(sqlite3* db);

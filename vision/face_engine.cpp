@@ -126,12 +126,16 @@ bool is_tflite(const std::string& path) {
 }
 }  // namespace
 
-std::string FaceEngine::model_id() const {
-    return is_tflite(opts_.recognition_model) ? "mobilefacenet/192" : "dlib_resnet/128";
+std::string recognition_model_id(const std::string& path) {
+    return is_tflite(path) ? "mobilefacenet/192" : "dlib_resnet/128";
 }
-
 // Chosen from the evaluation in docs/face-accuracy.md (impostor pairs of East Asian faces).
-double FaceEngine::default_threshold() const { return is_tflite(opts_.recognition_model) ? 0.95 : 0.40; }
+double recognition_default_threshold(const std::string& path) { return is_tflite(path) ? 0.95 : 0.40; }
+
+std::string FaceEngine::model_id() const { return recognition_model_id(opts_.recognition_model); }
+double FaceEngine::default_threshold() const {
+    return recognition_default_threshold(opts_.recognition_model);
+}
 
 FaceEngine::FaceEngine(FaceEngineOptions opts) : opts_(std::move(opts)), impl_(std::make_unique<Impl>()) {
     if (!std::filesystem::exists(opts_.landmark_model))

@@ -66,6 +66,10 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+// The model id and calibrated threshold of a recognition model file, without loading it.
+std::string recognition_model_id(const std::string& model_path);
+double recognition_default_threshold(const std::string& model_path);
+
 // Eye aspect ratio (Soukupová & Čech) of the 68-point landmarks, mean of both eyes.
 double eye_aspect_ratio(const std::array<cv::Point2f, 68>& l);
 

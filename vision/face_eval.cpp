@@ -475,6 +475,8 @@ std::string list(const std::vector<std::string>& v) {  // the JSON has them all
 
 }  // namespace
 
+nlohmann::json pair_metrics_json(const PairMetrics& m) { return to_json(m); }
+
 nlohmann::json to_json(const EvalReport& r) {
     json failures = json::object();
     size_t failed = 0;

@@ -102,6 +102,7 @@ EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o
 PairMetrics pair_metrics(std::vector<double> genuine, std::vector<double> impostor, double threshold);
 
 nlohmann::json to_json(const EvalReport& r);
+nlohmann::json pair_metrics_json(const PairMetrics& m);
 std::string to_table(const EvalReport& r);
 // ROC on a log FAR axis (1e-5..1; FAR below 1e-5, including 0, at the left edge) against TAR, one
 // curve per group plus overall. Group names are drawn in ASCII (Hershey fonts). Throws

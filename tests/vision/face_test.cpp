@@ -11,6 +11,7 @@
 #include <opencv2/videoio.hpp>
 #include <random>
 #include <regex>
+#include <sstream>
 
 #include "config/config.hpp"
 #include "controller/face_service.hpp"
@@ -20,6 +21,7 @@
 #include "vision/gallery.hpp"
 #include "vision/liveness.hpp"
 #include "vision/tflite_net.hpp"
+#include "vision/track_vote.hpp"
 
 using namespace caregate;
 using namespace caregate::testing;
@@ -305,18 +307,17 @@ TEST(FaceService, EnrollmentRefusalsSayWhy) {
             EXPECT_NE(std::string(e.what()).find(msg), std::string::npos) << e.what();
         }
     };
-    expect(no_consent, {"obama_1.jpg"}, "no consent recorded");
+    expect(no_consent, {"obama_1.jpg"}, "还没有登记人脸识别的单独同意");
     auto id = s.elder("y");
-    expect(id, {"group_two_people.jpg"}, "2 faces");
+    expect(id, {"group_two_people.jpg"}, "照片中有 2 张人脸");
     expect(id, {"obama_1.jpg", "obama_2.jpg", "obama_1.jpg", "obama_2.jpg", "obama_1.jpg", "obama_2.jpg"},
-           "1 to 5");
+           "1 到 5 张");
     cv::Mat blank(480, 640, CV_8UC3, cv::Scalar(120, 130, 140));
     try {
         s.faces->enroll_mats(id, {{"wall.jpg", blank}}, "t");
         FAIL();
     } catch (const std::invalid_argument& e) {
-        EXPECT_NE(std::string(e.what()).find("wall.jpg: no face found"), std::string::npos);
-        EXPECT_NE(std::string(e.what()).find("未找到人脸"), std::string::npos) << "said in Chinese first";
+        EXPECT_NE(std::string(e.what()).find("wall.jpg：未找到人脸"), std::string::npos) << e.what();
     }
     EXPECT_EQ(s.faces->template_count(id), 0);
 }
@@ -559,6 +560,245 @@ TEST(Liveness, AStillPhotoRepeatedAsVideoDoesNotCheckIn) {
             EXPECT_EQ(seen[0].elder_id, obama);
         }
     }
+}
+
+namespace {
+cv::Mat letterboxed(const std::string& photo_name) {
+    cv::Mat photo = vision::load_image(faces_dir() + "/" + photo_name);
+    double k = std::min(640.0 / photo.cols, 480.0 / photo.rows);
+    cv::Mat scaled, frame(480, 640, CV_8UC3, cv::Scalar(90, 90, 90));
+    cv::resize(photo, scaled, {}, k, k, cv::INTER_AREA);
+    scaled.copyTo(
+        frame(cv::Rect((640 - scaled.cols) / 2, (480 - scaled.rows) / 2, scaled.cols, scaled.rows)));
+    return frame;
+}
+vision::Match voted(std::optional<int64_t> elder, double d = 0.5) {
+    vision::Match m;
+    m.elder_id = elder;
+    m.best_elder = elder;
+    m.distance = d;
+    return m;
+}
+}  // namespace
+
+// The door's decision over a track: one frame never names anyone.
+TEST(TrackVote, SeveralAgreeingFramesNameAnElderAndOneFrameNever) {
+    vision::TrackVote v;
+    v.add(voted(7));
+    EXPECT_FALSE(v.elder(3)) << "a single matching frame decides nothing";
+    EXPECT_FALSE(v.elder(2));
+    EXPECT_TRUE(v.elder(1)) << "decide_frames 1 is the old single-frame rule";
+    v.add(voted(std::nullopt, 1.2));
+    v.add(voted(7, 0.7));
+    EXPECT_FALSE(v.elder(3));
+    v.add(voted(7, 0.6));
+    ASSERT_TRUE(v.elder(3));
+    EXPECT_EQ(*v.elder(3), 7);
+    EXPECT_NEAR(v.mean_distance(7), 0.6, 1e-9);
+    EXPECT_NEAR(v.best_distance(), 0.5, 1e-9);
+    EXPECT_FALSE(v.visitor(3, 10'000)) << "a decided track is nobody's visitor";
+
+    // Frames that disagree: the leader needs three times the votes of everyone else together.
+    vision::TrackVote split;
+    for (int i = 0; i < 3; ++i) split.add(voted(1));
+    split.add(voted(2));
+    split.add(voted(2));
+    EXPECT_FALSE(split.elder(3)) << "3 against 2 is not an identity";
+    for (int i = 0; i < 3; ++i) split.add(voted(1));
+    ASSERT_TRUE(split.elder(3)) << "6 against 2 is";
+    EXPECT_EQ(*split.elder(3), 1);
+
+    // A stranger: enough frames that matched nobody, after 1.5 s; a face that matched someone once
+    // gets 4 s before being called a visitor.
+    vision::TrackVote stranger;
+    for (int i = 0; i < 2; ++i) stranger.add(voted(std::nullopt, 1.3));
+    EXPECT_FALSE(stranger.visitor(3, 5000)) << "not before 3 frames";
+    stranger.add(voted(std::nullopt, 1.3));
+    EXPECT_FALSE(stranger.visitor(3, 1400));
+    EXPECT_TRUE(stranger.visitor(3, 1500));
+    stranger.add(voted(9, 0.9));
+    EXPECT_FALSE(stranger.visitor(3, 3000));
+    EXPECT_TRUE(stranger.visitor(3, 4000));
+}
+
+// At the door camera: the greeting waits for decide_frames agreeing frames of the track.
+TEST(FaceService, TheDoorNamesAnElderOnlyAfterSeveralFramesAgree) {
+    Site s;
+    auto obama = s.elder("obama");
+    s.enroll(obama, {"obama_1.jpg"});
+    auto sub = s.bus.subscribe("t");
+    config::Camera cam;
+    cam.id = "door";
+    cam.zone = "hall";
+    cam.role = "entrance";
+    cv::Mat frame = letterboxed("obama_2.jpg");
+    auto seen = [&] {
+        std::vector<FaceSeen> out;
+        while (auto e = sub->next(std::chrono::milliseconds(1)))
+            if (std::holds_alternative<FaceSeen>(*e)) out.push_back(std::get<FaceSeen>(*e));
+        return out;
+    };
+    int64_t t = 5'000'000;
+    s.faces->frame(cam, frame, t += 200);
+    s.faces->frame(cam, frame, t += 200);
+    EXPECT_TRUE(seen().empty()) << "two frames are not yet a decision";
+    s.faces->frame(cam, frame, t += 200);
+    auto after = seen();
+    ASSERT_EQ(after.size(), 1u) << "the third agreeing frame decides";
+    EXPECT_EQ(after[0].elder_id, obama);
+    for (int i = 0; i < 5; ++i) s.faces->frame(cam, frame, t += 200);
+    EXPECT_TRUE(seen().empty()) << "one greeting per track";
+}
+
+// Enrollment at the door: the elder stands before the camera; the box takes the best frames.
+TEST(FaceService, StaffEnrollAnElderFromTheDoorCamera) {
+    Site s;
+    auto id = s.elder("obama");
+    config::Camera cam;
+    cam.id = "door";
+    cam.zone = "hall";
+    cam.role = "entrance";
+    auto refused = [&](const std::string& why) {
+        try {
+            s.faces->enroll_from_camera(id, "door", "t");
+            ADD_FAILURE() << "expected: " << why;
+        } catch (const std::invalid_argument& e) {
+            EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+        }
+    };
+    refused("没有在做人脸识别");
+    int64_t t = 9'000'000;
+    s.faces->frame(cam, cv::Mat(480, 640, CV_8UC3, cv::Scalar(90, 90, 90)), t += 200);
+    refused("镜头前没有看到人脸");
+    cv::Mat frame = letterboxed("obama_2.jpg");
+    s.faces->frame(cam, frame, t += 200);
+    refused("还没有拍到足够清楚的正脸");
+    s.faces->frame(cam, frame, t += 250);
+    s.faces->frame(cam, frame, t += 250);
+    EXPECT_EQ(s.faces->enroll_from_camera(id, "door", "t"), 3);
+    EXPECT_EQ(s.faces->template_count(id), 3);
+    // And a photo of the same elder is recognised from what the camera enrolled.
+    auto ids = s.faces->identify(vision::load_image(faces_dir() + "/obama_1.jpg"));
+    ASSERT_EQ(ids.size(), 1u);
+    EXPECT_EQ(ids[0].match.elder_id, id);
+    // Two people before the camera: which one is the elder?
+    cv::Mat two = letterboxed("group_two_people.jpg");
+    s.faces->frame(cam, two, t += 3000);
+    refused("镜头前有 2 个人");
+}
+
+// A wrong-record trap: a different person's photo onto an existing elder, or an elder's face onto
+// someone else's record, is not stored without staff confirming it.
+TEST(FaceService, AFaceUnlikeTheEldersOwnOrLikeAnotherEldersNeedsConfirmation) {
+    Site s;
+    auto obama = s.elder("obama");
+    auto other = s.elder("张桂英");
+    ASSERT_EQ(s.enroll(obama, {"obama_1.jpg"}), 1);
+    auto warned = [&](int64_t id, const std::string& photo, const std::string& why) {
+        try {
+            s.enroll(id, {photo});
+            ADD_FAILURE() << "expected a warning: " << why;
+        } catch (const EnrollmentWarning& e) {
+            EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+        }
+    };
+    warned(obama, "biden_1.jpg", "和obama已登记的人脸不一致");
+    warned(other, "obama_2.jpg", "很像已登记的长者obama");
+    EXPECT_EQ(s.faces->template_count(obama), 1);
+    EXPECT_EQ(s.faces->template_count(other), 0);
+    // The same person again is no warning; a confirmed warning is stored (and audited as such).
+    EXPECT_EQ(s.enroll(obama, {"obama_2.jpg"}), 1);
+    std::vector<std::pair<std::string, cv::Mat>> m{{"p", vision::load_image(faces_dir() + "/biden_1.jpg")}};
+    EXPECT_EQ(s.faces->enroll_mats(obama, m, "t", true), 1);
+    EXPECT_EQ(s.faces->template_count(obama), 3);
+    // Photos of two people in one enrollment are refused outright.
+    try {
+        s.enroll(other, {"biden_1.jpg", "kit_harington_1.jpg"});
+        ADD_FAILURE();
+    } catch (const EnrollmentWarning&) {
+        ADD_FAILURE() << "not a warning: it is never right";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("不像同一个人"), std::string::npos) << e.what();
+    }
+}
+
+// `caregate face calibrate`: the site's own elders as the impostor cohort. Two photos of one person
+// enrolled as two "elders" are the look-alike pair it must name, and the threshold it proposes keeps
+// them apart.
+TEST(FaceCli, CalibrateNamesTheSitesLookAlikesAndProposesAThreshold) {
+    Site s;
+    auto a = s.elder("王秀兰");
+    auto b = s.elder("王秀英");
+    auto c = s.elder("李福生");
+    ASSERT_EQ(s.enroll(a, {"obama_1.jpg"}), 1);
+    std::vector<std::pair<std::string, cv::Mat>> twin{
+        {"p", vision::load_image(faces_dir() + "/obama_2.jpg")}};
+    ASSERT_EQ(s.faces->enroll_mats(b, twin, "t", true), 1) << "confirmed: staff say they are sisters";
+    ASSERT_EQ(s.enroll(c, {"biden_1.jpg", "biden_2.jpg"}), 2);
+    std::string out;
+    ASSERT_EQ(run(caregate_bin() + " face calibrate --config " + s.dir.file("site.yaml") + " --json " +
+                      s.dir.file("cal.json") + " 2>&1",
+                  &out),
+              0)
+        << out;
+    auto j = nlohmann::json::parse(read_file(s.dir.file("cal.json")));
+    EXPECT_EQ(j["elders"], 3);
+    EXPECT_EQ(j["templates"], 4);
+    EXPECT_EQ(j["impostor_pairs"], 5);
+    ASSERT_FALSE(j["closest"].empty());
+    EXPECT_EQ(j["closest"][0]["elder_a"], a);
+    EXPECT_EQ(j["closest"][0]["elder_b"], b);
+    double closest = j["closest"][0]["distance"];
+    EXPECT_GE(j["impostor_pairs_accepted_at_configured"].get<int>(), 1) << "the sisters are within 0.95";
+    ASSERT_TRUE(j["proposed_threshold"].is_number());
+    EXPECT_LT(j["proposed_threshold"].get<double>(), closest) << "the proposal keeps every pair apart";
+    EXPECT_EQ(j["pairs"]["genuine"]["count"], 1) << "李福生's two photos";
+    EXPECT_NE(out.find("王秀兰（" + std::to_string(a) + "） ~ 王秀英（" + std::to_string(b) + "）"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("set face.threshold"), std::string::npos) << out;
+}
+
+// Faces change: templates over a year old, or an elder whose recent door distances crept up to the
+// threshold, are listed for renewal.
+TEST(FaceCli, RenewalsListOldTemplatesAndRisingDistances) {
+    Site s;
+    auto old_one = s.elder("老模板");
+    auto drifting = s.elder("距离上升");
+    auto fine = s.elder("正常");
+    ASSERT_EQ(s.enroll(old_one, {"obama_1.jpg"}), 1);
+    ASSERT_EQ(s.enroll(drifting, {"biden_1.jpg"}), 1);
+    ASSERT_EQ(s.enroll(fine, {"kit_harington_1.jpg"}), 1);
+    int64_t now = s.clock.now_ms();
+    s.store->write([&](sqlite3* db) {
+        Stmt(db, "UPDATE face_templates SET created_at=? WHERE elder_id=?")
+            .bind(1, int64_t(now - int64_t(400) * 86400000))
+            .bind(2, old_one)
+            .step();
+        for (int i = 0; i < 6; ++i)
+            for (auto [id, d] : {std::pair{drifting, 0.88}, std::pair{fine, 0.40}})
+                Stmt(db,
+                     "INSERT INTO checkins(uuid, elder_id, ts, direction, method, distance) "
+                     "VALUES(?,?,?,'in','face',?)")
+                    .bind(1, std::to_string(id) + "-" + std::to_string(i))
+                    .bind(2, id)
+                    .bind(3, now + i)
+                    .bind(4, d)
+                    .step();
+    });
+    std::string out;
+    ASSERT_EQ(run(caregate_bin() + " face renewals --config " + s.dir.file("site.yaml") + " 2>&1", &out), 0)
+        << out;
+    std::map<int64_t, std::string> why;
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+        auto j = nlohmann::json::parse(line);
+        why[j["elder_id"].get<int64_t>()] = j["reason"];
+    }
+    EXPECT_EQ(why.size(), 2u) << out;
+    EXPECT_EQ(why[old_one], "old_templates");
+    EXPECT_EQ(why[drifting], "distance_rising");
+    EXPECT_EQ(why.count(fine), 0u);
 }
 
 TEST(FaceCli, EmbedAndIdentifyJsonContracts) {

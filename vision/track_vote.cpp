@@ -1,0 +1,34 @@
+#include "vision/track_vote.hpp"
+
+#include <algorithm>
+
+namespace caregate::vision {
+
+void TrackVote::add(const Match& m) {
+    ++embeddings_;
+    best_distance_ = std::min(best_distance_, m.distance);
+    if (!m.elder_id) return;
+    auto& v = votes_[*m.elder_id];
+    ++v.n;
+    v.distance_sum += m.distance;
+}
+
+std::optional<int64_t> TrackVote::elder(int frames) const {
+    int total = 0;
+    for (auto& [id, v] : votes_) total += v.n;
+    for (auto& [id, v] : votes_)
+        if (v.n >= frames && 3 * (total - v.n) <= v.n) return id;
+    return std::nullopt;
+}
+
+bool TrackVote::visitor(int frames, int64_t track_age_ms) const {
+    if (embeddings_ < frames || elder(frames)) return false;
+    return track_age_ms >= (votes_.empty() ? 1500 : 4000);
+}
+
+double TrackVote::mean_distance(int64_t elder_id) const {
+    auto it = votes_.find(elder_id);
+    return it == votes_.end() || it->second.n == 0 ? 1e9 : it->second.distance_sum / it->second.n;
+}
+
+}  // namespace caregate::vision
