@@ -323,7 +323,7 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
                 s.identity = vision::identity_from_filename(files[i], o->dir);
                 if (auto it = groups.find(s.identity); it != groups.end()) s.group = it->second;
                 try {
-                    auto faces = engine.analyze(vision::load_image(files[i]));
+                    auto faces = engine.analyze_photo(vision::load_image(files[i]));
                     // As enrollment does: the largest face, when it passes the quality gate.
                     auto best = std::max_element(faces.begin(), faces.end(), [](auto& a, auto& b) {
                         return a.box.area() < b.box.area();
@@ -395,7 +395,7 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
             opts.recognition_model = o->model.empty() ? default_model() : o->model;
             vision::FaceEngine engine(opts);
             auto img = vision::load_image(o->image);
-            auto faces = engine.analyze(img);
+            auto faces = engine.analyze_photo(img);
             if (faces.empty()) std::cerr << o->image << ": no face found\n";
             for (auto& f : faces) {
                 nlohmann::json j = {

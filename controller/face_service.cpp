@@ -115,7 +115,7 @@ int FaceService::enroll_mats(int64_t elder_id, const std::vector<std::pair<std::
         std::vector<vision::DetectedFace> faces;
         {
             std::lock_guard<std::mutex> lock(engine_mu_);
-            faces = engine_.analyze(img);
+            faces = engine_.analyze_photo(img);
         }
         if (faces.empty()) throw std::invalid_argument(what + "：未找到人脸，请让老人正对镜头重拍");
         // Someone small in the background does not spoil the photo: the elder's face is the largest by
@@ -231,7 +231,7 @@ std::vector<Identification> FaceService::identify(const cv::Mat& bgr) {
     std::vector<vision::DetectedFace> faces;
     {
         std::lock_guard<std::mutex> lock(engine_mu_);
-        faces = engine_.analyze(bgr);
+        faces = engine_.analyze_photo(bgr);
     }
     std::vector<Identification> out;
     for (auto& f : faces) {

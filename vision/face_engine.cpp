@@ -4,6 +4,7 @@
 #include <dlib/image_processing/frontal_face_detector.h>
 #include <dlib/opencv.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
@@ -184,17 +185,31 @@ Descriptor FaceEngine::embed(const cv::Mat& bgr, const DetectedFace& f) {
 }
 
 std::vector<DetectedFace> FaceEngine::analyze(const cv::Mat& input, bool with_descriptors) {
+    if (input.empty()) return {};
+    return analyze_at(input, std::min(1.0, double(opts_.detect_width) / input.cols), with_descriptors);
+}
+
+std::vector<DetectedFace> FaceEngine::analyze_photo(const cv::Mat& input) {
+    if (input.empty()) return {};
+    // HOG finds faces of 80 px and up: a min_face_px face must be 80 px in the detection copy.
+    double s = 80.0 / std::max(opts_.min_face_px, 20);
+    double cap = std::sqrt(kMaxPhotoDetectPixels / (double(input.cols) * input.rows));
+    return analyze_at(input, std::min(s, cap), true);
+}
+
+std::vector<DetectedFace> FaceEngine::analyze_at(const cv::Mat& input, double s, bool with_descriptors) {
     cv::Mat bgr = input.type() == CV_8UC3 ? input : to_bgr8(input);
     std::vector<DetectedFace> out;
     if (bgr.empty()) return out;
-    // Detect on a downscaled grey copy (huge photos first shrink), map boxes back.
-    double s = std::min(1.0, double(opts_.detect_width) / bgr.cols);
+    // Detect on a rescaled copy (huge photos first shrink), map boxes back.
     // Detection and landmarks run on colour, as in dlib's own examples: its HOG takes the strongest
     // gradient over the channels and its shape predictor its own intensity; a grey copy shifts the
     // landmarks enough to move descriptors by ~0.1.
     cv::Mat small;
     if (s < 1)
         cv::resize(bgr, small, {}, s, s, cv::INTER_AREA);
+    else if (s > 1)
+        cv::resize(bgr, small, {}, s, s, cv::INTER_LINEAR);
     else
         small = bgr;
     // Small images (e.g. 240p) need upsampling for the HOG detector's 80-px window.

@@ -40,6 +40,8 @@ cv::Mat load_image(const std::string& path);
 cv::Mat decode_image(const std::string& bytes, const std::string& what);
 // Photos are refused beyond this (a 12-megapixel phone photo is well inside), before decoding.
 constexpr uint64_t kMaxImagePixels = 40'000'000;
+// A photo's detection copy is at most this big (a 12 MP phone photo finds faces from ~130 px).
+constexpr double kMaxPhotoDetectPixels = 4'200'000;
 // Width and height from a JPEG's or PNG's header, without decoding; nullopt for anything else.
 std::optional<std::pair<uint32_t, uint32_t>> image_size(const std::string& bytes);
 // Normalizes any 1/3/4-channel 8/16-bit image to 8-bit BGR.
@@ -49,8 +51,12 @@ class FaceEngine {
 public:
     explicit FaceEngine(FaceEngineOptions opts);  // throws naming a missing/corrupt model file
     ~FaceEngine();
+    // A camera frame: detection at detect_width (fast; faces ≥ ~80 px there).
     // with_descriptors=false leaves descriptors empty (a tracker embeds only the faces it needs).
     std::vector<DetectedFace> analyze(const cv::Mat& bgr, bool with_descriptors = true);
+    // A photo (enrollment, identify, eval): detection at the scale that finds faces down to
+    // min_face_px (HOG's window is 80 px), within kMaxPhotoDetectPixels; slower, done once.
+    std::vector<DetectedFace> analyze_photo(const cv::Mat& bgr);
     // Descriptor for a face found earlier (e.g. a tracked face whose quality improved).
     Descriptor embed(const cv::Mat& bgr, const DetectedFace& f);
     const FaceEngineOptions& options() const { return opts_; }
@@ -61,6 +67,7 @@ public:
     double default_threshold() const;
 
 private:
+    std::vector<DetectedFace> analyze_at(const cv::Mat& bgr, double scale, bool with_descriptors);
     struct Impl;
     FaceEngineOptions opts_;
     std::unique_ptr<Impl> impl_;

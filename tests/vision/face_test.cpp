@@ -173,6 +173,29 @@ TEST(Faces, GroupPhotoHasTwoFacesMatchingTheirPortraits) {
     EXPECT_EQ(matched_biden, 1);
 }
 
+// A group photo from a phone: an elder's face of ~70 px in a 1600-px picture. Camera frames are
+// searched at detect_width (fast), photos at the scale that finds faces down to min_face_px.
+TEST(Faces, APhotoFindsFacesDownToMinFacePx) {
+    vision::FaceEngineOptions o;
+    o.recognition_model = model_path();
+    vision::FaceEngine engine(o);
+    cv::Mat portrait = vision::load_image(faces_dir() + "/obama_1.jpg");
+    auto big = engine.analyze_photo(portrait);
+    ASSERT_EQ(big.size(), 1u);
+    double k = 72.0 / big[0].box.width;  // the face becomes ~72 px wide
+    cv::Mat small;
+    cv::resize(portrait, small, {}, k, k, cv::INTER_AREA);
+    cv::Mat group(1200, 1600, CV_8UC3, cv::Scalar(110, 120, 130));
+    small.copyTo(group(cv::Rect(700, 500, small.cols, small.rows)));
+    EXPECT_TRUE(engine.analyze(group).empty()) << "at detect_width 640 a 72 px face is 29 px: not found";
+    auto found = engine.analyze_photo(group);
+    ASSERT_EQ(found.size(), 1u);
+    EXPECT_NEAR(found[0].box.width, 72, 16);
+    EXPECT_GE(found[0].box.x, 700);
+    EXPECT_LE(found[0].box.x + found[0].box.width, 700 + small.cols + 2);
+    EXPECT_EQ(found[0].reject_reason, "") << "72 px passes min_face_px 60";
+}
+
 TEST(Gallery, MarginMakesCloseCallsAmbiguous) {
     vision::Gallery g;
     vision::Descriptor a(128), b(128), q(128);
