@@ -7,6 +7,7 @@
 #include <cstring>
 #include <set>
 #include <tuple>
+#include <utility>
 
 #include "controller/core/log.hpp"
 
@@ -333,6 +334,15 @@ bool ModbusBusPoller::poll(const std::vector<DeviceState*>& due, int64_t now) {
         if (d->online == false) d->next_poll = std::max(d->next_poll, now + kOfflineProbeMs);
     }
     return true;
+}
+
+bool ModbusBusPoller::poll_once(modbus_t* ctx, int64_t now) {
+    std::vector<DeviceState*> all;
+    for (auto& d : devices_) all.push_back(&d);
+    modbus_t* own = std::exchange(ctx_, ctx);
+    bool ok = poll(all, now);
+    ctx_ = own;
+    return ok;
 }
 
 void ModbusBusPoller::apply_outputs() {

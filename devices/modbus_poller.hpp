@@ -55,6 +55,10 @@ public:
     std::vector<ModbusDeviceStats> stats() const;
     const std::string& id() const { return cfg_.id; }
     bool has_device(const std::string& id) const;
+    // One poll of every device over `ctx`, a context the caller made, connected and still owns: the
+    // same requests and decoding as the poll thread, without the thread, connect or reconnect (for
+    // fuzz/modbus_reply_fuzz.cpp; not used while start()ed). False on a transport error.
+    bool poll_once(modbus_t* ctx, int64_t now);
 
 private:
     struct PointState {

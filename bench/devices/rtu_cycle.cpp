@@ -13,24 +13,33 @@
 //
 // A pty has no baud rate: bytes cross a bare socat pair in microseconds. So each layout is run on
 //   line=raw    one socat pair (simulator <-> poller): the poller's and simulator's software time only;
-//   line=paced  two socat pairs with a 9600-baud line emulator between them that hands over each
-//               frame only when its last byte would have crossed a real half-duplex wire, and starts
-//               each frame no earlier than 3.5 characters after the previous one. This is the run to
-//               hold against the limit; the target is judged on it only.
+//   line=paced  two socat pairs with a relay between them that paces the bytes as a 9600-baud UART
+//               does (UartLine: each byte handed over 1.042 ms after the wire was free for it, one byte
+//               at a time, nothing else added — in particular no inter-frame silence, so the limit is
+//               not built into the line). This is the run to hold against the limit; the target is
+//               judged on it only, on the cycle the relay sees at the wire (the gap between two
+//               identical request frames), with the poller's own figure printed beside it.
+//               (Until 2026-12-07 the paced line handed over whole frames and inserted the 3.5-char
+//               silence itself, which made the ratio 1.00 by construction: issue #13.)
 // Layouts:
 //   64x1       64 call buttons, unit ids 1..64, one discrete input each
+//   24x1, 8x1  the same with 24 or 8 units
 //   8x8        8 DI modules (unit ids 1..8), each ONE device with 8 `call` points (inputs 0..7)
 //   8x8-units  8 DI modules, 8 call-point devices per unit id, one input each (every call point keeps
 //              its own device id and zone, as a site would configure eight rooms on one module)
 // For both 8x8 layouts the limit is one read of 8 inputs per module: 8 x 21.875 ms = 175 ms.
 //
-// Usage: bench_rtu_cycle [seconds=20] [line=both|raw|paced] [layout=all|64x1|8x8|8x8-units]
-//                        [poll_ms=0] [debounce_ms=50] [presses=yes|no]
+// Usage: bench_rtu_cycle [seconds=20] [line=both|raw|paced] [layout=all|64x1|8x8|8x8-units|24x1|8x1]
+//                        [poll_ms=0] [debounce_ms=50] [presses=yes|no] [shipped=no|yes]
 //   seconds      measuring time per run (after all devices answered once)
 //   poll_ms      every device's poll interval. 0 (allowed here only; a site config needs >= 10): the
 //                poller starts the next cycle at once, so the line (or on a raw pty the software) is
 //                the limit. On a raw pty 64 reads take a few ms, so poll_ms=10 would measure 10 ms.
-//   debounce_ms  every device's debounce (the site default is 50)
+//   debounce_ms  every device's debounce (the site default is 30)
+//   shipped=yes  the config says nothing about poll_ms, debounce_ms, max_silence_s or the bus timeouts:
+//                the shipped defaults apply (poll 100 ms, debounce 30 ms, response timeout 250 ms, byte
+//                timeout 100 ms); poll_ms and debounce_ms are then ignored. At 100 ms polling a bus of
+//                8 or more single-input units is still line-bound (8 x 21.875 ms = 175 ms > 100 ms).
 // Needs socat in PATH (apt-get install socat). Exit status: 0 every paced run met the target, 1 one
 // missed it, 2 bad arguments or no socat, 3 a run failed (the message says why), 130 interrupted.
 #include <fcntl.h>
@@ -41,7 +50,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <random>
 
 #include "bench/bench_util.hpp"
@@ -58,8 +69,8 @@ using namespace std::chrono_literals;
 namespace {
 
 const char* kUsage =
-    "usage: bench_rtu_cycle [seconds=20] [line=both|raw|paced] [layout=all|64x1|8x8|8x8-units]\n"
-    "                       [poll_ms=0] [debounce_ms=50] [presses=yes|no]\n"
+    "usage: bench_rtu_cycle [seconds=20] [line=both|raw|paced] [layout=all|64x1|8x8|8x8-units|24x1|8x1]\n"
+    "                       [poll_ms=0] [debounce_ms=50] [presses=yes|no] [shipped=no|yes]\n"
     "  64 call points on one 9600-baud Modbus RTU bus (simulator <-> socat pty <-> ModbusBusPoller):\n"
     "  the measured poll cycle against the bytes-on-the-wire limit. Needs socat.\n";
 
@@ -78,13 +89,22 @@ struct Wire {
     }
 };
 
-// A half-duplex serial line of `char_time` per character between two pty ends: each chunk is handed
-// over when its last byte would have arrived, and a new frame starts no earlier than 3.5 characters
-// after the previous frame ended (the RTU inter-frame silence). Software latency shorter than that
-// silence is hidden, as it is on a real line.
-class LineEmulator {
+// A 9600-baud RS-485 line between two pty ends, paced byte by byte like a UART: every byte takes
+// 10 bit times (8N1) on the wire and is handed to the far end only when its stop bit would have
+// arrived; the wire carries one byte at a time (half duplex), in the order the bytes were written.
+// Nothing else is added: no inter-frame silence (keeping the 3.5-character gap is the devices' job,
+// and it is what the wire limit below counts), no framing, no batching of a frame. The schedule is
+// kept on the monotonic clock from ideal times (a late wake-up delays one byte, not the ones after).
+// It also watches the line: the start and bytes of every request frame (a burst from the master
+// side; a new frame after 1.5 characters of idle wire or a change of direction) and the byte count
+// of each direction, so the cycle can be measured at the wire, independently of the poller's stats.
+class UartLine {
 public:
-    LineEmulator(const std::string& master_side, const std::string& slave_side, double char_ms)
+    struct Frame {
+        Clk::time_point start;  // on the wire: when its first byte began
+        std::string bytes;
+    };
+    UartLine(const std::string& master_side, const std::string& slave_side, double char_ms)
         : char_(std::chrono::nanoseconds(int64_t(char_ms * 1e6))) {
         fd_[0] = open_raw(master_side);
         try {
@@ -94,7 +114,7 @@ public:
             throw;
         }
     }
-    ~LineEmulator() {
+    ~UartLine() {
         stop();
         for (int fd : fd_) ::close(fd);
     }
@@ -107,12 +127,25 @@ public:
         if (thread_.joinable()) thread_.join();
     }
     uint64_t frames(int dir) const { return frames_[dir]; }  // 0: requests, 1: replies
+    uint64_t bytes(int dir) const { return bytes_[dir]; }
+    // Request frames whose first byte went on the wire in [from, to).
+    std::vector<Frame> requests(Clk::time_point from, Clk::time_point to) const {
+        std::lock_guard<std::mutex> lock(mu_);
+        std::vector<Frame> out;
+        for (auto& f : requests_)
+            if (f.start >= from && f.start < to) out.push_back(f);
+        return out;
+    }
+    // Lateness of byte hand-overs against their ideal time (wake-up latency of this relay), in µs.
+    double late_us(double q) const {
+        std::lock_guard<std::mutex> lock(mu_);
+        return late_us_.empty() ? 0 : percentile(late_us_, q);
+    }
 
 private:
     static int open_raw(const std::string& path) {
         int fd = ::open(path.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0)
-            throw std::runtime_error("line emulator: cannot open " + path + ": " + std::strerror(errno));
+        if (fd < 0) throw std::runtime_error("uart line: cannot open " + path + ": " + std::strerror(errno));
         termios t{};
         if (::tcgetattr(fd, &t) == 0) {
             ::cfmakeraw(&t);
@@ -120,31 +153,41 @@ private:
         }
         return fd;
     }
-    static void write_all(int fd, const uint8_t* p, size_t n) {
-        while (n > 0) {
-            ssize_t w = ::write(fd, p, n);
-            if (w > 0) {
-                p += w;
-                n -= size_t(w);
-            } else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-                pollfd pf{fd, POLLOUT, 0};
-                ::poll(&pf, 1, 10);
-            } else {
-                return;  // the other end is gone; the poller will count the timeout
-            }
+    static void write_byte(int fd, uint8_t b) {
+        for (int i = 0; i < 100; ++i) {
+            ssize_t w = ::write(fd, &b, 1);
+            if (w == 1) return;
+            if (w < 0 && errno != EAGAIN && errno != EINTR) return;  // the other end is gone
+            pollfd pf{fd, POLLOUT, 0};
+            ::poll(&pf, 1, 10);
         }
     }
     void run() {
-        ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);  // sleep_until within a few µs, not 50 µs
-        const auto silence = char_ * 7 / 2, same_frame = char_ * 3 / 2;
-        auto wire_free = Clk::now();
+        ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);  // wake within a few µs, not 50 µs
+        struct Pending {
+            int dir;
+            uint8_t byte;
+            Clk::time_point arrived;
+        };
+        std::deque<Pending> queue;
+        auto wire_free = Clk::now();  // when the byte now on the wire has fully arrived
         int last_dir = -1;
+        Frame current;
+        bool in_request = false;
         uint8_t buf[512];
         while (running_) {
+            // Wait for input, or until the next byte in the queue is due at the far end.
+            timespec ts{0, 20'000'000};
+            Clk::time_point due{};
+            if (!queue.empty()) {
+                due = std::max(queue.front().arrived, wire_free) + char_;
+                auto wait = std::max<Clk::duration>(due - Clk::now(), Clk::duration::zero());
+                ts = {time_t(wait.count() / 1'000'000'000), long(wait.count() % 1'000'000'000)};
+            }
             pollfd p[2] = {{fd_[0], POLLIN, 0}, {fd_[1], POLLIN, 0}};
-            if (::poll(p, 2, 50) <= 0) continue;
+            int rc = ::ppoll(p, 2, &ts, nullptr);
             bool hangup = false;
-            for (int dir = 0; dir < 2; ++dir) {
+            for (int dir = 0; rc > 0 && dir < 2; ++dir) {
                 if (!(p[dir].revents & POLLIN)) {
                     hangup |= (p[dir].revents & (POLLHUP | POLLERR)) != 0;
                     continue;
@@ -155,17 +198,39 @@ private:
                     continue;
                 }
                 auto t = Clk::now();
-                // A chunk right behind the previous one in the same direction is the rest of its frame.
-                bool continues = dir == last_dir && t < wire_free + same_frame;
-                auto begin = continues ? std::max(t, wire_free) : std::max(t, wire_free + silence);
-                auto end = begin + char_ * n;
-                std::this_thread::sleep_until(end);
-                write_all(fd_[1 - dir], buf, size_t(n));
-                wire_free = end;
-                last_dir = dir;
-                if (!continues) frames_[dir]++;
+                for (ssize_t i = 0; i < n; ++i) queue.push_back({dir, buf[i], t});
             }
-            if (hangup) std::this_thread::sleep_for(10ms);  // an end not open (yet) or closed
+            // Hand over every byte whose stop bit has arrived.
+            while (!queue.empty()) {
+                auto begin = std::max(queue.front().arrived, wire_free);
+                auto end = begin + char_;
+                auto now = Clk::now();
+                if (now < end) break;
+                Pending b = queue.front();
+                queue.pop_front();
+                write_byte(fd_[1 - b.dir], b.byte);
+                bool new_frame = b.dir != last_dir || begin - wire_free >= char_ * 3 / 2;
+                if (new_frame) {
+                    frames_[b.dir]++;
+                    if (in_request) {
+                        std::lock_guard<std::mutex> lock(mu_);
+                        requests_.push_back(std::move(current));
+                    }
+                    in_request = b.dir == 0;
+                    current = Frame{begin, {}};
+                }
+                if (b.dir == 0) current.bytes.push_back(char(b.byte));
+                bytes_[b.dir]++;
+                {
+                    std::lock_guard<std::mutex> lock(mu_);
+                    if (late_us_.size() < 200000)
+                        late_us_.push_back(std::chrono::duration<double, std::micro>(now - end).count());
+                }
+                wire_free = end;
+                last_dir = b.dir;
+            }
+            if (hangup && queue.empty())
+                std::this_thread::sleep_for(10ms);  // an end not open (yet) or closed
         }
     }
 
@@ -173,7 +238,10 @@ private:
     int fd_[2] = {-1, -1};
     std::thread thread_;
     std::atomic<bool> running_{false};
-    std::atomic<uint64_t> frames_[2] = {{0}, {0}};
+    std::atomic<uint64_t> frames_[2] = {{0}, {0}}, bytes_[2] = {{0}, {0}};
+    mutable std::mutex mu_;
+    std::vector<Frame> requests_;
+    std::vector<double> late_us_;
 };
 
 // `socat pty,raw,echo=0,link=A pty,raw,echo=0,link=B`, until destroyed.
@@ -211,23 +279,26 @@ struct Layout {
     std::vector<std::string> pressable;  // devices whose first `call` point the simulator presses
 };
 
-Layout make_layout(const std::string& name, int poll_ms, int debounce_ms) {
+// shipped: the devices say no poll_ms, debounce_ms or max_silence_s (the shipped defaults apply).
+Layout make_layout(const std::string& name, int poll_ms, int debounce_ms, bool shipped) {
     Layout l;
     l.name = name;
     auto device = [&](const std::string& id, const char* kind, int unit, const std::string& points) {
-        l.devices_yaml += "      - {id: " + id + ", kind: " + kind +
-                          ", zone: rooms, unit_id: " + std::to_string(unit) +
-                          ", poll_ms: " + std::to_string(std::max(poll_ms, 10)) +
-                          ", debounce_ms: " + std::to_string(debounce_ms) + ", max_silence_s: 30, points: [" +
-                          points + "]}\n";
+        l.devices_yaml +=
+            "      - {id: " + id + ", kind: " + kind + ", zone: rooms, unit_id: " + std::to_string(unit) +
+            (shipped ? std::string()
+                     : ", poll_ms: " + std::to_string(std::max(poll_ms, 10)) +
+                           ", debounce_ms: " + std::to_string(debounce_ms) + ", max_silence_s: 30") +
+            ", points: [" + points + "]}\n";
     };
     auto input = [](int address) {
         return "{table: discrete_inputs, address: " + std::to_string(address) + ", meaning: call}";
     };
-    if (name == "64x1") {
-        l.what = "64 call buttons on 64 unit ids, one discrete input each";
-        l.modules = 64;
-        for (int u = 1; u <= 64; ++u) {
+    if (name == "64x1" || name == "24x1" || name == "8x1") {
+        l.modules = std::stoi(name);
+        l.what = std::to_string(l.modules) + " call buttons on " + std::to_string(l.modules) +
+                 " unit ids, one discrete input each";
+        for (int u = 1; u <= l.modules; ++u) {
             std::string id = "call_" + std::to_string(u);
             device(id, "call_button", u, input(0));
             l.pressable.push_back(id);
@@ -262,6 +333,7 @@ struct Options {
     int poll_ms = 0;
     int debounce_ms = 50;
     bool presses = true;
+    bool shipped = false;  // the shipped defaults for poll, debounce, silence and timeouts
 };
 
 struct Result {
@@ -275,6 +347,8 @@ struct Result {
     std::vector<double> press_ms;
     int press_lost = 0;
     bool judged = false, met = false;
+    // paced: measured at the wire (the relay's log of request frames)
+    double wire_cycle = NAN, wire_p50 = NAN, wire_bytes_per_cycle = NAN, late_p50_us = NAN, late_p99_us = NAN;
 };
 
 // Presses call points one after another while the cycle is measured. Each press is held until its
@@ -337,18 +411,18 @@ Result run(const std::string& line, const std::string& layout_name, const Option
     r.line = line;
     r.layout = layout_name;
     Wire wire;
-    Layout layout = make_layout(layout_name, o.poll_ms, o.debounce_ms);
+    Layout layout = make_layout(layout_name, o.poll_ms, o.debounce_ms, o.shipped);
     r.fc02_ms = wire.fc02_ms(layout.inputs_per_module);
     r.limit_ms = layout.modules * r.fc02_ms;
     std::printf("\n== line=%s layout=%s: %s ==\n", line.c_str(), layout_name.c_str(), layout.what.c_str());
-    std::printf("  wire limit: %d FC02 reads x %.3f ms = %.1f ms per cycle\n", layout.modules, r.fc02_ms,
-                r.limit_ms);
+    std::printf("  wire limit: %d FC02 reads x %.3f ms = %.1f ms per cycle (bytes alone, no gaps: %.1f ms)\n",
+                layout.modules, r.fc02_ms, r.limit_ms, layout.modules * (r.fc02_ms - 2 * wire.silence_ms()));
     std::fflush(stdout);
 
     TempDir dir("caregate-bench-rtu");
     std::string poller_end = dir.file("poller"), sim_end = dir.file("sim");
     std::vector<std::unique_ptr<PtyPair>> ptys;
-    std::unique_ptr<LineEmulator> emulator;
+    std::unique_ptr<UartLine> emulator;
     if (line == "raw") {
         ptys.push_back(std::make_unique<PtyPair>(socat, sim_end, poller_end, dir.file("socat.log")));
     } else {
@@ -357,7 +431,7 @@ Result run(const std::string& line, const std::string& layout_name, const Option
         ptys.push_back(
             std::make_unique<PtyPair>(socat, dir.file("line-slave"), sim_end, dir.file("socat-slave.log")));
         emulator =
-            std::make_unique<LineEmulator>(dir.file("line-master"), dir.file("line-slave"), wire.char_ms());
+            std::make_unique<UartLine>(dir.file("line-master"), dir.file("line-slave"), wire.char_ms());
         emulator->start();
     }
     auto pty_problem = [&] {
@@ -369,12 +443,19 @@ Result run(const std::string& line, const std::string& layout_name, const Option
     std::string yaml =
         "site: {id: bench, name: bench}\nmqtt: {enabled: false}\nzones: [{id: rooms, name: 房间}]\n"
         "buses:\n  - id: rs485\n    type: rtu\n    device: " +
-        poller_end + "\n    baud: " + std::to_string(wire.baud) +
-        "\n    data_bits: 8\n    stop_bits: 1\n    response_timeout_ms: 500\n    byte_timeout_ms: 100\n"
-        "    devices:\n" +
+        poller_end + "\n    baud: " + std::to_string(wire.baud) + "\n    data_bits: 8\n    stop_bits: 1\n" +
+        (o.shipped ? "" : "    response_timeout_ms: 500\n    byte_timeout_ms: 100\n") + "    devices:\n" +
         layout.devices_yaml;
     config::SiteConfig cfg = config::parse_config(yaml, dir.file("bench.yaml"));
-    for (auto& d : cfg.buses[0].devices) d.poll_ms = o.poll_ms;  // 0 is allowed here
+    if (!o.shipped)
+        for (auto& d : cfg.buses[0].devices) d.poll_ms = o.poll_ms;  // 0 is allowed here
+    {
+        auto& b = cfg.buses[0];
+        auto& d = b.devices.at(0);
+        std::printf("  poller: poll_ms %d, debounce_ms %d, response_timeout_ms %d, byte_timeout_ms %d%s\n",
+                    d.poll_ms, d.debounce_ms, b.response_timeout_ms, b.byte_timeout_ms,
+                    o.shipped ? " (shipped defaults)" : "");
+    }
     r.devices = int(cfg.buses[0].devices.size());
 
     devices::Simulator sim(cfg, {{"rs485", sim_end}});
@@ -422,6 +503,7 @@ Result run(const std::string& line, const std::string& layout_name, const Option
     auto before = poller.stats();
     uint64_t sim_before = sim.requests();
     uint64_t frames_before[2] = {emulator ? emulator->frames(0) : 0, emulator ? emulator->frames(1) : 0};
+    uint64_t bytes_before = emulator ? emulator->bytes(0) + emulator->bytes(1) : 0;
     auto w0 = Clk::now();
     std::thread sampler([&] {
         while (sampling) {
@@ -457,6 +539,29 @@ Result run(const std::string& line, const std::string& layout_name, const Option
     uint64_t sim_requests = sim.requests() - sim_before;
     uint64_t frames[2] = {emulator ? emulator->frames(0) - frames_before[0] : 0,
                           emulator ? emulator->frames(1) - frames_before[1] : 0};
+    if (emulator) {
+        // The cycle at the wire: the poller sends the same request to a unit every cycle (RTU has no
+        // transaction id), so the gaps between the starts of two identical request frames are cycles.
+        std::map<std::string, std::vector<Clk::time_point>> by_request;
+        for (auto& f : emulator->requests(w0, w0 + std::chrono::milliseconds(int64_t(window_s * 1000))))
+            by_request[f.bytes].push_back(f.start);
+        std::vector<double> gaps;
+        double span = 0;
+        for (auto& [bytes, starts] : by_request)
+            for (size_t i = 1; i < starts.size(); ++i) {
+                gaps.push_back(ms_between(starts[i - 1], starts[i]));
+                span += gaps.back();
+            }
+        if (!gaps.empty()) {
+            r.wire_cycle = span / double(gaps.size());
+            r.wire_p50 = percentile(gaps, 0.5);
+            double cycles_in_window = window_s * 1000 / r.wire_cycle;
+            r.wire_bytes_per_cycle =
+                double(emulator->bytes(0) + emulator->bytes(1) - bytes_before) / cycles_in_window;
+        }
+        r.late_p50_us = emulator->late_us(0.5);
+        r.late_p99_us = emulator->late_us(0.99);
+    }
     std::string why = pty_problem();
     poller.stop();
     sim.stop();
@@ -511,7 +616,8 @@ Result run(const std::string& line, const std::string& layout_name, const Option
     r.requests_per_s = double(sim_requests) / window_s;
     r.requests_per_cycle = r.requests_per_s * r.mean_cycle / 1000.0;
     r.judged = line == "paced";
-    double ratio = r.mean_cycle / r.limit_ms;
+    // Paced: judged on the cycle seen at the wire (the poller's own figure is printed beside it).
+    double ratio = (r.judged && !std::isnan(r.wire_cycle) ? r.wire_cycle : r.mean_cycle) / r.limit_ms;
     r.met = ratio <= 1.3;
 
     std::printf(
@@ -533,7 +639,27 @@ Result run(const std::string& line, const std::string& layout_name, const Option
         std::printf("  note: the cycle is at poll_ms=%d: the poll interval, not the bus, is the limit here\n",
                     o.poll_ms);
     if (r.judged) {
-        std::printf("  measured/limit: %.2f (target <= 1.30: %s)\n", ratio, r.met ? "MET" : "MISSED");
+        std::printf(
+            "  at the wire: cycle mean %.1f ms, p50 %.1f ms (between identical request frames); %.1f bytes "
+            "per "
+            "cycle (formula: %d x 14 = %d); relay hand-over late by p50 %.0f us, p99 %.0f us\n",
+            r.wire_cycle, r.wire_p50, r.wire_bytes_per_cycle, layout.modules, layout.modules * 14,
+            r.late_p50_us, r.late_p99_us);
+        std::printf(
+            "  ratio measured/limit: %.2f = %.1f ms at the wire / %.1f ms wire limit (target <= 1.30: %s)\n",
+            ratio, r.wire_cycle, r.limit_ms, r.met ? "MET" : "MISSED");
+        if (r.late_p99_us > wire.char_ms() * 1000 || r.errors > 0)
+            std::printf(
+                "  warning: not a clean run (relay late by p99 %.0f us, more than a character, or %llu read "
+                "errors): "
+                "the machine was too busy, or a reply came late; see the log above\n",
+                r.late_p99_us, (unsigned long long)r.errors);
+        double bytes_ms = layout.modules * (r.fc02_ms - 2 * wire.silence_ms());
+        std::printf(
+            "  against the bytes alone (%.1f ms, no silences): %.2f, i.e. %.2f ms per request beyond its "
+            "bytes "
+            "(turnaround of poller, slave and relay; neither side waits the 3.5-char silence)\n",
+            bytes_ms, r.wire_cycle / bytes_ms, (r.wire_cycle - bytes_ms) / layout.modules);
         if (r.requests_per_cycle > layout.modules * 1.05)
             std::printf(
                 "  why: %.0f requests per cycle for %d modules; at %.3f ms each the poller's own floor is "
@@ -547,7 +673,7 @@ Result run(const std::string& line, const std::string& layout_name, const Option
             ratio);
     }
     if (o.presses) {
-        std::printf("  press -> ButtonPressed (debounce_ms=%d): ", o.debounce_ms);
+        std::printf("  press -> ButtonPressed (debounce_ms=%d): ", cfg.buses[0].devices.at(0).debounce_ms);
         if (r.press_ms.empty())
             std::printf("no press completed");
         else
@@ -569,16 +695,19 @@ int main(int argc, char** argv) {
                {"layout", "all"},
                {"poll_ms", "0"},
                {"debounce_ms", "50"},
-               {"presses", "yes"}},
+               {"presses", "yes"},
+               {"shipped", "no"}},
               kUsage);
     args.one_of("line", {"both", "raw", "paced"});
-    args.one_of("layout", {"all", "64x1", "8x8", "8x8-units"});
+    args.one_of("layout", {"all", "64x1", "8x8", "8x8-units", "8x1", "24x1"});
     args.one_of("presses", {"yes", "no"});
+    args.one_of("shipped", {"yes", "no"});
     Options o;
     o.seconds = args.num("seconds", 1, 3600);
     o.poll_ms = int(args.num("poll_ms", 0, 600000));
     o.debounce_ms = int(args.num("debounce_ms", 0, 10000));
     o.presses = args.str("presses") == "yes";
+    o.shipped = args.str("shipped") == "yes";
     std::vector<std::string> lines = args.str("line") == "both" ? std::vector<std::string>{"raw", "paced"}
                                                                 : std::vector<std::string>{args.str("line")};
     std::vector<std::string> layouts = args.str("layout") == "all"
@@ -596,9 +725,9 @@ int main(int argc, char** argv) {
     Wire wire;
     std::printf(
         "bench_rtu_cycle: Modbus RTU %d 8N1 (%d bits/char: %.3f ms/char, 3.5-char silence %.3f ms), "
-        "libmodbus %s, poll_ms=%d, %.0f s per run\n",
-        wire.baud, wire.bits_per_char, wire.char_ms(), wire.silence_ms(), LIBMODBUS_VERSION_STRING, o.poll_ms,
-        o.seconds);
+        "libmodbus %s, %s, %.0f s per run\n",
+        wire.baud, wire.bits_per_char, wire.char_ms(), wire.silence_ms(), LIBMODBUS_VERSION_STRING,
+        o.shipped ? "shipped defaults" : ("poll_ms=" + std::to_string(o.poll_ms)).c_str(), o.seconds);
     std::printf("limit per FC02 read of <= 8 inputs: (8 + 6 bytes) x %.3f ms + 2 x %.3f ms = %.3f ms\n",
                 wire.char_ms(), wire.silence_ms(), wire.fc02_ms(8));
     std::vector<Result> results;
@@ -632,7 +761,8 @@ int main(int argc, char** argv) {
                           percentile(r.press_ms, 1.0));
         std::printf("%-6s %-10s %7d %9.1f %10.1f %10.1f %9.1f %7.3f %-7s %s\n", r.line.c_str(),
                     r.layout.c_str(), r.devices, r.limit_ms, r.p50, r.mean_cycle, r.requests_per_cycle,
-                    r.mean_cycle / r.limit_ms, r.judged ? (r.met ? "MET" : "MISSED") : "n/a", press);
+                    (r.judged && !std::isnan(r.wire_cycle) ? r.wire_cycle : r.mean_cycle) / r.limit_ms,
+                    r.judged ? (r.met ? "MET" : "MISSED") : "n/a", press);
         if (r.judged && !r.met && rc == 0) rc = 1;
     }
     return rc;
