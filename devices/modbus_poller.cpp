@@ -296,6 +296,7 @@ bool ModbusBusPoller::poll(const std::vector<DeviceState*>& due, int64_t now) {
         }
         if (rc < 0) {
             if (transport_error(err)) return false;
+            if (!exception) resync(err);
             // A unit that refuses the merged span (e.g. an address it does not have) is read point by
             // point from now on, so one misconfigured device does not silence its neighbours.
             if ((err == EMBXILADD || err == EMBXILVAL || err == EMBXILFUN) && r.points.size() > 1 &&
@@ -334,6 +335,25 @@ bool ModbusBusPoller::poll(const std::vector<DeviceState*>& due, int64_t now) {
         if (d->online == false) d->next_poll = std::max(d->next_poll, now + kOfflineProbeMs);
     }
     return true;
+}
+
+// A reply that came too late may still be arriving: the next request would read it as its own
+// answer, and every read after would be one reply behind (on RTU a stale reply of the same shape is
+// even accepted). After a timeout the unit is most likely just silent: drop what is on the line (on
+// RTU after a short wait for a slow unit's tail) without holding up its neighbours. A reply that
+// does not fit the request (wrong transaction, unit, CRC, length) means our answer is in flight
+// behind it: wait out the response time, then drop it. libmodbus's MODBUS_ERROR_RECOVERY_PROTOCOL is
+// not used: its link recovery reconnects behind our back, and link loss must be seen here.
+void ModbusBusPoller::resync(int err) {
+    uint32_t s = 0, us = 0;
+    modbus_get_response_timeout(ctx_, &s, &us);
+    int timeout_ms = int(std::min<uint64_t>(uint64_t(s) * 1000 + us / 1000, 1000));
+    int ms = err != ETIMEDOUT ? timeout_ms : cfg_.type == "rtu" ? std::min(timeout_ms / 4, 50) : 0;
+    if (ms > 0) {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return !running_; });
+    }
+    modbus_flush(ctx_);
 }
 
 bool ModbusBusPoller::poll_once(modbus_t* ctx, int64_t now) {

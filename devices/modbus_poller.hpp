@@ -96,6 +96,7 @@ private:
     std::vector<Read> plan(const std::vector<DeviceState*>& due) const;
     // Reads the due devices; false on a transport error that needs a reconnect.
     bool poll(const std::vector<DeviceState*>& due, int64_t now);
+    void resync(int err);  // after a failed read (errno err): drop a late reply
     void apply(DeviceState& d, PointState& p, double value, int64_t now);
     void report_level(DeviceState& d, const std::string& meaning, bool on, int64_t now);
     void set_health(DeviceState& d, bool online, const std::string& reason, int64_t now);

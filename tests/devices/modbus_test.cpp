@@ -1,11 +1,14 @@
 // Modbus with real parts: the simulator's libmodbus TCP server, and RTU over a socat pty pair.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <modbus/modbus.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -248,6 +251,78 @@ TEST(ModbusTcp, GatewayDroppedAndRestoredMidPoll) {
     EXPECT_TRUE(wait_for<ButtonPressed>(
         *sub, [](auto&) { return true; }, std::chrono::seconds(2)))
         << "polling resumes after the reconnect";
+}
+
+// A unit that answers one read after the response timeout: its late reply must not be taken as the
+// answer to the next request (libmodbus does not drop it), or every read after is one reply behind —
+// the bus looks dead while every unit answers, and presses are never seen. Found by the modbus_reply
+// fuzz seeds (fuzz/README.md).
+TEST(ModbusTcp, ALateReplyDoesNotPutTheBusOutOfStep) {
+    modbus_t* srv = modbus_new_tcp("127.0.0.1", 0);
+    ASSERT_NE(srv, nullptr);
+    int listener = modbus_tcp_listen(srv, 1);
+    ASSERT_GE(listener, 0);
+    sockaddr_in addr{};
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    modbus_mapping_t* map = modbus_mapping_new(0, 2, 0, 0);
+    std::atomic<bool> run{true};
+    std::atomic<int> requests{0};
+    std::thread server([&] {
+        fd_set rd;
+        FD_ZERO(&rd);
+        FD_SET(listener, &rd);
+        timeval tv{5, 0};
+        if (select(listener + 1, &rd, nullptr, nullptr, &tv) <= 0) return;
+        int conn = modbus_tcp_accept(srv, &listener);
+        if (conn < 0) return;
+        modbus_set_indication_timeout(srv, 0, 100000);
+        uint8_t q[MODBUS_TCP_MAX_ADU_LENGTH];
+        while (run) {
+            int n = modbus_receive(srv, q);
+            if (n <= 0) {
+                if (errno == ETIMEDOUT) continue;
+                break;
+            }
+            int k = ++requests;
+            if (k == 5) std::this_thread::sleep_for(std::chrono::milliseconds(350));  // past the 200 ms
+            if (k == 12) map->tab_input_bits[0] = 1;  // the elder presses, well after the late reply
+            modbus_reply(srv, q, n, map);
+        }
+    });
+    auto cfg = config::parse_config(
+        "site: {id: t, name: x}\nmqtt: {enabled: false}\nzones: [{id: bath, name: 浴室, private: true}]\n"
+        "buses:\n  - id: b1\n    type: tcp\n    host: 127.0.0.1\n    port: " +
+            std::to_string(ntohs(addr.sin_port)) +
+            "\n    response_timeout_ms: 200\n    devices:\n"
+            "      - {id: bath_call, kind: call_button, zone: bath, unit_id: 1, poll_ms: 50, debounce_ms: 0, "
+            "max_silence_s: 5, points: [{table: discrete_inputs, address: 0, meaning: call}]}\n",
+        "x.yaml");
+    Bus bus;
+    auto sub = bus.subscribe("t");
+    SystemClock clock;
+    ModbusBusPoller poller(cfg.buses[0], bus, clock);
+    poller.start();
+    bool pressed = false, went_offline = false;
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!pressed && std::chrono::steady_clock::now() < end) {
+        auto e = sub->next(std::chrono::milliseconds(20));
+        if (!e) continue;
+        if (std::holds_alternative<ButtonPressed>(*e)) pressed = true;
+        if (std::holds_alternative<DeviceHealth>(*e) && !std::get<DeviceHealth>(*e).online)
+            went_offline = true;
+    }
+    poller.stop();
+    run = false;
+    server.join();
+    EXPECT_GE(requests.load(), 12) << "the late reply was the 5th";
+    EXPECT_TRUE(pressed) << "the press after a late reply is seen";
+    EXPECT_FALSE(went_offline) << "one late reply is not an offline unit";
+    auto stats = poller.stats();
+    EXPECT_LE(stats[0].errors, 2u) << "the bus is back in step after the late reply";
+    modbus_mapping_free(map);
+    modbus_close(srv);
+    modbus_free(srv);
 }
 
 TEST(ModbusTcp, ExceptionsAreCountedNotCalls) {
