@@ -39,6 +39,8 @@ int cmd_db_backup(CommandContext& ctx);
 
 void register_alarm_commands(CLI::App& app, CommandContext& ctx);
 void register_elder_commands(CLI::App& app, CommandContext& ctx);
+// `caregate elders import FILE [--dry-run]` (cli_elders.cpp); after register_elder_commands.
+void register_elder_import_command(CLI::App& app, CommandContext& ctx);
 // Commands contributed by later parts (face, sim, staff, events, city); see cli_extra.cpp.
 void register_extra_commands(CLI::App& app, CommandContext& ctx);
 // `caregate devices models|check|try` (cli_devices.cpp).

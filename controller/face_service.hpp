@@ -49,6 +49,9 @@ public:
                            bool confirmed = false) override;
     int forget(int64_t elder_id, const std::string& actor) override;
     int template_count(int64_t elder_id) override;
+    std::vector<TemplateRenewal> renewals() override {
+        return templates_.renewals(engine_.model_id(), threshold_, clock_.now_ms());
+    }
     // Also told when an elder is forgotten here (the CCTV index drops their recognition events).
     void on_forget(std::function<void(int64_t elder_id)> fn) { on_forget_ = std::move(fn); }
 

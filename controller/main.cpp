@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
 
     register_alarm_commands(app, ctx);
     register_elder_commands(app, ctx);
+    register_elder_import_command(app, ctx);
     register_extra_commands(app, ctx);
     register_device_commands(app, ctx);
 

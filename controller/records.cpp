@@ -33,7 +33,7 @@ json to_json(const VisitRecord& r) {
 std::string Records::elder_uuid(sqlite3* db, int64_t elder_id) {
     Stmt s(db, "SELECT uuid FROM elders WHERE id=?");
     s.bind(1, elder_id);
-    if (!s.step()) throw std::invalid_argument("elder " + std::to_string(elder_id) + " does not exist");
+    if (!s.step()) throw std::invalid_argument("没有这位长者（档案编号 " + std::to_string(elder_id) + "）");
     return s.str(0);
 }
 
@@ -41,8 +41,8 @@ ServiceRecord Records::add_service(ServiceRecord r, const std::string& actor) {
     auto& types = service_types();
     if (std::find(types.begin(), types.end(), r.service) == types.end())
         throw std::invalid_argument(
-            "unknown service '" + r.service +
-            "'; use 助餐 助浴 助洁 文体娱乐 代办代购 医疗保健 心理慰藉 技能培训 康复辅具租赁");
+            "服务类型须为 助餐 助浴 助洁 文体娱乐 代办代购 医疗保健 心理慰藉 技能培训 康复辅具租赁 之一");
+    if (r.notes.size() > 2000) throw std::invalid_argument("备注过长（最多 600 个汉字）");
     if (r.staff.empty()) r.staff = actor;
     if (r.ts_ms == 0) r.ts_ms = clock_.now_ms();
     return store_.write([&](sqlite3* db) {
@@ -67,12 +67,20 @@ ServiceRecord Records::add_service(ServiceRecord r, const std::string& actor) {
     });
 }
 
+void Records::check_visit_time(int64_t ts_ms, int64_t now_ms, bool may_backdate) {
+    // A minute of grace: the form's "now" was filled in on the phone a moment ago, by its own clock.
+    if (ts_ms > now_ms + 60'000) throw std::invalid_argument("探访时间不能晚于现在");
+    if (!may_backdate && ts_ms < now_ms - int64_t(kVisitBackdateDays) * 24 * 3600 * 1000)
+        throw std::invalid_argument("探访时间不能早于 " + std::to_string(kVisitBackdateDays) +
+                                    " 天前；补录更早的探访请找管理员");
+}
+
 VisitRecord Records::add_visit(VisitRecord r, const std::string& actor) {
     auto& methods = visit_methods();
     if (std::find(methods.begin(), methods.end(), r.method) == methods.end())
-        throw std::invalid_argument(
-            "探访方式须为 上门、电话 或 视频 (visit method must be 上门, 电话 or 视频, got '" +
-            r.method.substr(0, 32) + "')");
+        throw std::invalid_argument("探访方式须为 上门、电话 或 视频");
+    for (auto* f : {&r.health, &r.safety, &r.needs, &r.follow_up})
+        if (f->size() > 2000) throw std::invalid_argument("探访记录的每一项最多 600 个汉字");
     if (r.visitor.empty()) r.visitor = actor;
     if (r.ts_ms == 0) r.ts_ms = clock_.now_ms();
     return store_.write([&](sqlite3* db) {

@@ -45,9 +45,14 @@ class Records {
 public:
     Records(Store& store, const Clock& clock, const Outbox& outbox)
         : store_(store), clock_(clock), outbox_(outbox) {}
-    // Throw std::invalid_argument naming the bad field.
+    // Throw std::invalid_argument naming the bad field (Chinese).
     ServiceRecord add_service(ServiceRecord r, const std::string& actor);
+    // A visit at r.ts_ms (0 = now).
     VisitRecord add_visit(VisitRecord r, const std::string& actor);
+    // The time staff give a visit on the form: not in the future, and not over kVisitBackdateDays old
+    // unless may_backdate (an admin records an old paper form). Throws std::invalid_argument (Chinese).
+    static void check_visit_time(int64_t ts_ms, int64_t now_ms, bool may_backdate);
+    static constexpr int kVisitBackdateDays = 31;
     std::vector<ServiceRecord> services(int64_t from_ms, int64_t to_ms, int limit = 500);
     std::vector<VisitRecord> visits(int64_t from_ms, int64_t to_ms, int limit = 500);
     std::map<std::string, int> service_counts(int64_t from_ms, int64_t to_ms);

@@ -392,6 +392,19 @@ CREATE TABLE door_pairing_codes (
   expires_at INTEGER NOT NULL
 );
 )SQL"},
+        {12, "elders: 停用 with a reason and date, 身份证号 lookups, each elder's records by elder", R"SQL(
+-- 停用 (left the center, deceased, moved): the elder leaves every list of active elders; the records
+-- stay. 身份证号 (id_number, since 1) is checked (GB 11643) and unique among active elders by the
+-- roster; the index serves that check and the import's upsert.
+ALTER TABLE elders ADD COLUMN deactivated_reason TEXT;
+ALTER TABLE elders ADD COLUMN deactivated_on TEXT;
+ALTER TABLE elders ADD COLUMN deactivated_note TEXT;
+ALTER TABLE elders ADD COLUMN deactivated_by TEXT;
+CREATE INDEX elders_id_number ON elders(id_number) WHERE id_number IS NOT NULL AND id_number <> '';
+CREATE INDEX service_records_elder ON service_records(elder_id, ts);
+CREATE INDEX alarms_elder ON alarms(elder_id, raised_at) WHERE elder_id IS NOT NULL;
+CREATE INDEX meals_elder ON meals(elder_id, ts);
+)SQL"},
     };
     return list;
 }

@@ -33,6 +33,8 @@ namespace caregate {
 
 namespace {
 constexpr size_t kLoginBodyBytes = 4 * 1024;  // a user name and a password
+// A roster file (.xlsx or .csv, at most 4 MB: roster_import.cpp) in a multipart form.
+constexpr size_t kImportBodyBytes = 4 * 1024 * 1024 + 64 * 1024;
 constexpr int64_t kLoginWindowMs = 15 * 60 * 1000;
 constexpr int kMaxFailuresPerAddress = 20;  // a shared front-desk PC: several people, a few typos each
 }  // namespace
@@ -107,15 +109,6 @@ const char* weekday_name(int64_t weekday) {
 }
 
 constexpr int64_t kMaxShifts = 2000;  // the whole roster; a week of a large center is far below
-
-// Local date "YYYY-MM-DD" → UTC ms of local midnight.
-std::optional<int64_t> local_date_ms(const std::string& s, int64_t offset_ms) {
-    std::tm tm{};
-    std::istringstream in(s);
-    in >> std::get_time(&tm, "%Y-%m-%d");
-    if (in.fail()) return std::nullopt;
-    return static_cast<int64_t>(timegm(&tm)) * 1000 - offset_ms;
-}
 
 // ---------- readings of electrical detectors and meters (设备 page, 线路监测) ----------
 
@@ -303,6 +296,7 @@ bool Kiosk::admit(const httplib::Request& req, httplib::Response& res) {
     static const std::regex upload(R"(/api/elders/\d+/enroll)");
     size_t cap = req.path == "/api/login" || req.path == "/api/door/pair" ? kLoginBodyBytes
                  : std::regex_match(req.path, upload)                     ? kMaxUploadBytes
+                 : req.path == "/api/elders/import"                       ? kImportBodyBytes
                                                                           : kApiBodyBytes;
     if (req.has_header("Transfer-Encoding") && cap < kMaxUploadBytes) {
         fail(res, 411, "请求须带 Content-Length (send a Content-Length, not a chunked body)");
@@ -856,24 +850,7 @@ void Kiosk::routes(httplib::Server& s) {
                }
            });
 
-    // Check-ins.
-    s.Get("/api/checkins", [this](const httplib::Request& req, httplib::Response& res) {
-        if (!reader(req, res)) return;
-        int64_t off = local_offset_ms(p_.cfg.site.timezone);
-        int64_t from = p_.occupancy.day_start_ms(), to = p_.clock.now_ms() + 1;
-        if (req.has_param("date")) {
-            auto d = local_date_ms(req.get_param_value("date"), off);
-            if (!d) return fail(res, 400, "date must look like 2026-11-24");
-            from = *d, to = *d + kDayMs;
-        }
-        std::optional<int64_t> elder;
-        if (req.has_param("elder_id")) elder = std::stoll(req.get_param_value("elder_id"));
-        std::string q = req.get_param_value("q");
-        json out = json::array();
-        for (auto& c : p_.checkins.list(from, to, elder, 1000))
-            if (q.empty() || c.elder_name.find(q) != std::string::npos) out.push_back(to_json(c));
-        reply(res, out);
-    });
+    // Check-ins (the search: elder_routes.cpp).
     s.Post("/api/checkins", [this](const httplib::Request& req, httplib::Response& res) {
         auto sess = writer(req, res);
         if (!sess) return;
@@ -923,153 +900,9 @@ void Kiosk::routes(httplib::Server& s) {
         }
     });
 
-    // Roster (一人一档).
-    s.Get("/api/elders", [this](const httplib::Request& req, httplib::Response& res) {
-        if (!reader(req, res)) return;
-        json out = json::array();
-        for (auto& e : p_.roster.list(req.get_param_value("q"))) {
-            json j = to_json(e);
-            j["templates"] = p_.faces ? p_.faces->template_count(e.id) : 0;
-            out.push_back(j);
-        }
-        reply(res, out);
-    });
-    s.Get(R"(/api/elders/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
-        if (!reader(req, res)) return;
-        auto e = p_.roster.get(std::stoll(req.matches[1]));
-        if (!e) return fail(res, 404, "长者不存在 (no such elder)");
-        json j = to_json(*e);
-        j["templates"] = p_.faces ? p_.faces->template_count(e->id) : 0;
-        reply(res, j);
-    });
-    auto save_elder = [this](const httplib::Request& req, httplib::Response& res) {
-        auto sess = writer(req, res);
-        if (!sess) return;
-        auto j = body(req, res);
-        if (!j) return;
-        Elder e;
-        if (req.matches.size() > 1) {
-            auto existing = p_.roster.get(std::stoll(req.matches[1]));
-            if (!existing) return fail(res, 404, "长者不存在 (no such elder)");
-            e = *existing;
-        }
-        try {
-            bool exempt_before = e.liveness_exempt;
-            update_from_json(e, *j);
-            // Letting a face through without the blink check weakens the door for everyone: an admin
-            // decides it (and the roster's audit log records who).
-            if (e.liveness_exempt != exempt_before && sess->who.role != "admin")
-                return fail(res, 403,
-                            "只有管理员可以设置免活体检测 (only an admin may change liveness_exempt)");
-            e = p_.roster.save(e, sess->who.username);
-            reply(res, to_json(e), req.matches.size() > 1 ? 200 : 201);
-        } catch (const std::exception& ex) {
-            fail(res, 400, ex.what());
-        }
-    };
-    s.Post("/api/elders", save_elder);
-    s.Put(R"(/api/elders/(\d+))", save_elder);
-    s.Post(R"(/api/elders/(\d+)/consent)", [this](const httplib::Request& req, httplib::Response& res) {
-        auto sess = writer(req, res);
-        if (!sess) return;
-        auto j = body(req, res);
-        if (!j) return;
-        try {
-            p_.roster.record_consent(std::stoll(req.matches[1]),
-                                     str_field(*j, "consent_by", sess->who.display_name), sess->who.username);
-            reply(res, to_json(*p_.roster.get(std::stoll(req.matches[1]))));
-        } catch (const std::exception& e) {
-            fail(res, 400, e.what());
-        }
-    });
-    s.Post(R"(/api/elders/(\d+)/enroll)", [this](const httplib::Request& req, httplib::Response& res) {
-        auto sess = writer(req, res);
-        if (!sess) return;
-        if (!p_.faces) return fail(res, 503, "本站未启用人脸识别 (face recognition is not enabled here)");
-        std::vector<std::string> images;
-        for (auto& [name, file] : req.files) images.push_back(file.content);
-        if (images.empty()) return fail(res, 400, "请上传 1-5 张照片 (upload 1-5 photos)");
-        try {
-            int n = p_.faces->enroll(std::stoll(req.matches[1]), images, sess->who.username);
-            reply(res, {{"templates", n}});
-        } catch (const std::exception& e) {
-            fail(res, 400, e.what());
-        }
-    });
-    s.Post(R"(/api/elders/(\d+)/forget)", [this](const httplib::Request& req, httplib::Response& res) {
-        auto sess = writer(req, res);
-        if (!sess) return;
-        if (!p_.faces) return fail(res, 503, "本站未启用人脸识别 (face recognition is not enabled here)");
-        int n = p_.faces->forget(std::stoll(req.matches[1]), sess->who.username);
-        reply(res, {{"deleted", n}});
-    });
+    elder_routes(s);  // roster, elder pages, import, check-in search, services, visits, exports
 
-    // Services and home visits.
-    auto range = [this](const httplib::Request& req) {
-        int64_t now = p_.clock.now_ms();
-        if (req.has_param("month"))
-            return local_month_range(req.get_param_value("month"), p_.cfg.site.timezone);
-        return std::pair<int64_t, int64_t>{now - 31 * kDayMs, now + 1};
-    };
-    s.Get("/api/services", [this, range](const httplib::Request& req, httplib::Response& res) {
-        if (!reader(req, res)) return;
-        try {
-            auto [from, to] = range(req);
-            json list = json::array();
-            for (auto& r : p_.records.services(from, to)) list.push_back(to_json(r));
-            reply(res, {{"records", list},
-                        {"counts", p_.records.service_counts(from, to)},
-                        {"types", service_types()}});
-        } catch (const std::invalid_argument& e) {
-            fail(res, 400, e.what());
-        }
-    });
-    s.Post("/api/services", [this](const httplib::Request& req, httplib::Response& res) {
-        auto sess = writer(req, res);
-        if (!sess) return;
-        auto j = body(req, res);
-        if (!j) return;
-        ServiceRecord r;
-        r.elder_id = j->value("elder_id", int64_t(0));
-        r.service = str_field(*j, "service");
-        r.staff = sess->who.display_name;
-        r.notes = str_field(*j, "notes");
-        try {
-            reply(res, to_json(p_.records.add_service(r, sess->who.username)), 201);
-        } catch (const std::exception& e) {
-            fail(res, 400, e.what());
-        }
-    });
-    s.Get("/api/visits", [this, range](const httplib::Request& req, httplib::Response& res) {
-        if (!reader(req, res)) return;
-        try {
-            auto [from, to] = range(req);
-            json list = json::array();
-            for (auto& r : p_.records.visits(from, to)) list.push_back(to_json(r));
-            reply(res, list);
-        } catch (const std::invalid_argument& e) {
-            fail(res, 400, e.what());
-        }
-    });
-    s.Post("/api/visits", [this](const httplib::Request& req, httplib::Response& res) {
-        auto sess = writer(req, res);
-        if (!sess) return;
-        auto j = body(req, res);
-        if (!j) return;
-        VisitRecord r;
-        r.elder_id = j->value("elder_id", int64_t(0));
-        r.method = str_field(*j, "method");
-        r.visitor = sess->who.display_name;
-        r.health = str_field(*j, "health");
-        r.safety = str_field(*j, "safety");
-        r.needs = str_field(*j, "needs");
-        r.follow_up = str_field(*j, "follow_up");
-        try {
-            reply(res, to_json(p_.records.add_visit(r, sess->who.username)), 201);
-        } catch (const std::exception& e) {
-            fail(res, 400, e.what());
-        }
-    });
+    face_routes(s);  // enrollment (photos or the door camera), forgetting, renewals
 
     s.Get("/api/events", [this](const httplib::Request& req, httplib::Response& res) {
         if (!reader(req, res)) return;
@@ -1367,6 +1200,10 @@ void Kiosk::routes(httplib::Server& s) {
                 d.erase("elder_id");
                 j["last"] = d;
                 j["speech"] = p_.speaker && p_.speaker->wav(last->seq).has_value();
+                // Not spoken by the box in its quiet hours: nor by the screen's own voice then.
+                j["quiet"] = !p_.cfg.gate.speech ||
+                             quiet_hours(last->ts_ms, local_offset_ms(p_.cfg.site.timezone),
+                                         p_.cfg.gate.quiet_from_hour, p_.cfg.gate.quiet_to_hour);
             }
         }
         json zones = json::array();

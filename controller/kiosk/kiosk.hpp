@@ -15,6 +15,7 @@
 #include "controller/checkins.hpp"
 #include "controller/core/heartbeat.hpp"
 #include "controller/door_speaker.hpp"
+#include "controller/face_templates.hpp"
 #include "controller/gate.hpp"
 #include "controller/kiosk/door_displays.hpp"
 #include "controller/kiosk/live_feed.hpp"
@@ -59,6 +60,8 @@ public:
                                    bool confirmed = false) = 0;
     virtual int forget(int64_t elder_id, const std::string& actor) = 0;
     virtual int template_count(int64_t elder_id) = 0;
+    // Elders whose templates should be taken again (TemplateStore::renewals, at the site's model).
+    virtual std::vector<TemplateRenewal> renewals() = 0;
 };
 
 struct KioskParts {
@@ -114,6 +117,11 @@ private:
     void camera_routes(httplib::Server& s);
     // Worklist, care profiles, life events, coverage and meals (controller/kiosk/care_routes.cpp).
     void care_routes(httplib::Server& s);
+    // The roster, each elder's page and records, roster import, check-in search, services, visits and
+    // the .xlsx exports (controller/kiosk/elder_routes.cpp).
+    void elder_routes(httplib::Server& s);
+    // Face enrollment (photos or the door camera), forgetting, templates to renew (face_routes.cpp).
+    void face_routes(httplib::Server& s);
     std::optional<Session> session(const httplib::Request& req);
     // Returns the session for a write with a valid CSRF token, or fills res with 401/403.
     std::optional<Session> writer(const httplib::Request& req, httplib::Response& res, bool admin = false);

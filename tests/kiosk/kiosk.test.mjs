@@ -245,7 +245,15 @@ test("roster, services, visits, devices and the monthly report pages work", asyn
   await page.waitForSelector("#el-rows tr:has-text('陈阿婆'):has-text('1 张')");
   await page.setInputFiles("#enroll-files", path.join(TEST_DATA, "faces", "group_two_people.jpg"));
   await page.click("#enroll-btn");
-  await page.waitForSelector("#enroll-msg:has-text('2 faces')", { timeout: 20000 });
+  await page.waitForSelector("#enroll-msg:has-text('照片中有 2 张人脸')", { timeout: 20000 });
+  // Another person's photo onto this elder is a warning staff must confirm: declined, nothing stored.
+  let warning = "";
+  page.once("dialog", (d) => { warning = d.message(); d.dismiss(); });
+  await page.setInputFiles("#enroll-files", path.join(TEST_DATA, "faces", "biden_1.jpg"));
+  await page.click("#enroll-btn");
+  await page.waitForSelector("#enroll-msg:has-text('未录入')", { timeout: 20000 });
+  assert.match(warning, /和陈阿婆已登记的人脸不一致/);
+  await page.waitForSelector("#el-rows tr:has-text('陈阿婆'):has-text('1 张')");
   await shot(page, "05-elders");
   page.once("dialog", (d) => d.accept());
   await page.click("#forget-btn");
@@ -419,12 +427,428 @@ test("the door page reads from 2 m: huge text, the decision and the greeting", a
   });
   assert.equal(r, 200);
   await page.waitForSelector("body.allow", { timeout: 5000 });
-  assert.match(await page.textContent("#message"), /张奶奶|张阿姨/);
+  // The big line is what to do; the greeting is the smaller line under it (#19).
+  assert.equal(await page.textContent("#message"), "请进");
+  assert.match(await page.textContent("#detail"), /^(张奶奶|张阿姨)$/);
   const size = await page.$eval("#message", (el) => parseFloat(getComputedStyle(el).fontSize));
   assert.ok(size >= 60, "door text must be huge, got " + size + "px");
+  const small = await page.$eval("#detail", (el) => parseFloat(getComputedStyle(el).fontSize));
+  assert.ok(small < size, `the greeting (${small}px) is smaller than the instruction (${size}px)`);
+  // The icon is drawn (the door box has no emoji font): an SVG, no text.
+  assert.equal(await page.locator("#icon svg").count(), 1);
+  assert.equal((await page.textContent("#icon")).trim(), "");
+  const icon = await page.locator("#icon svg").boundingBox();
+  assert.ok(icon.width >= 100 && icon.height >= 100, `a big icon: ${JSON.stringify(icon)}`);
+  // Every sentence the gate says (controller/gate.cpp) splits into the instruction and the rest.
+  const lines = await page.evaluate(() => [
+    "张奶奶，上午好！体温 36.5℃，请进",
+    "张奶奶，上午好！体温 38.2℃ 偏高，请再测一次",
+    "张奶奶，上午好！体温 38.5℃，请在门口稍候，工作人员马上过来",
+    "张奶奶，上午好！今天还未测温，请找工作人员补测，请进",
+    "张奶奶，上午好！活动大厅人已满（40/40），请稍候",
+    "您好，欢迎光临！请到前台登记",
+    "张奶奶，没有测到体温，请再测一次",
+    "张奶奶，请看着屏幕眨一眨眼",
+    "张奶奶，请跟随工作人员",
+  ].map((m) => doorLines(m)));
+  assert.deepEqual(lines, [
+    { big: "请进", small: "张奶奶，上午好！体温 36.5℃" },
+    { big: "请再测一次", small: "张奶奶，上午好！体温 38.2℃ 偏高" },
+    { big: "请在门口稍候，工作人员马上过来", small: "张奶奶，上午好！体温 38.5℃" },
+    { big: "请找工作人员补测，请进", small: "张奶奶，上午好！今天还未测温" },
+    { big: "请稍候", small: "张奶奶，上午好！活动大厅人已满（40/40）" },
+    { big: "请到前台登记", small: "您好，欢迎光临！" },
+    { big: "请再测一次", small: "张奶奶，没有测到体温" },
+    { big: "请看着屏幕眨一眨眼", small: "张奶奶" },
+    { big: "请跟随工作人员", small: "张奶奶" },
+  ]);
   await shot(page, "13-door");
   await ctx.close();
   await page.close();
+});
+
+// The door screen keeps a decision on screen while it is said (the fever sentence takes ~13 s): until
+// 2 s after the speech ended, and 8 s at least. Time is the page's fake clock (page.clock), and the
+// speech ends when the test says: the WAV player and the browser's voice are stubbed.
+test("the door screen holds a decision until its sentence has been said, and 8 s at least", async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await ctx.addInitScript(() => {
+    window.__said = [];
+    HTMLMediaElement.prototype.play = function () { window.__said.push({ wav: this.src }); return Promise.resolve(); };
+    if (window.SpeechSynthesis) SpeechSynthesis.prototype.speak = function (u) { window.__said.push({ tts: u }); };
+  });
+  // Whatever the time of day (the box is silent in its quiet hours): the test says when it is quiet.
+  let quiet = false;
+  await ctx.route("**/api/door/state", async (route) => {
+    const res = await route.fetch();
+    const j = await res.json();
+    if (j.last) j.quiet = quiet;
+    await route.fulfill({ response: res, json: j });
+  });
+  const staffCtx = await browser.newContext();
+  const staff = await staffCtx.newPage();
+  await login(staff, "nurse", "nurse-pass-1");
+  await staff.waitForSelector("#app:not(.hidden)");
+  const refuse = () => staff.evaluate(async () => {
+    const me = await (await fetch("/api/me")).json();
+    return (await fetch("/api/door/override", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": me.csrf },
+      body: JSON.stringify({ elder_id: 1, decision: "refuse", reason: "测试：请跟随工作人员" }) })).status;
+  });
+  const page = await ctx.newPage();
+  await page.clock.install();
+  const said = () => page.evaluate(() => window.__said.length);
+  const endSpeech = () => page.evaluate(() => {
+    const last = window.__said[window.__said.length - 1];
+    if (last.wav) document.getElementById("voice").dispatchEvent(new Event("ended"));
+    else last.tts.dispatchEvent(new Event("end"));
+  });
+  const shown = async (kind) => (await page.getAttribute("body", "class")) === kind;
+  try {
+    const code = cg("door", "pair", "--config", cfgPath, "--name", "测试屏").split("\n")[0];
+    await page.goto(base + "/door?pair=" + code);
+    await page.waitForFunction(() => location.search === "");
+    await page.clock.runFor(9000);  // the decision of the test before, shown silently on load, goes
+    await page.waitForSelector("body.idle");
+    assert.equal(await refuse(), 200);
+    await page.waitForSelector("body.refuse", { timeout: 5000 });
+    assert.equal(await page.textContent("#message"), "请跟随工作人员");
+    assert.match(await page.textContent("#detail"), /^张(奶奶|阿姨)$/);
+    assert.equal(await page.locator("#icon svg").count(), 1, "the hand is drawn");
+    assert.doesNotMatch(await page.textContent("#icon"), /\p{Extended_Pictographic}/u);
+    await page.waitForFunction(() => window.__said.length === 1, null, { timeout: 5000 });  // the WAV, or the browser's voice
+    // Still being said 10 s later: still on screen.
+    await page.clock.runFor(10000);
+    assert.ok(await shown("refuse"), "held while its sentence is said");
+    await endSpeech();
+    await page.clock.runFor(1000);
+    assert.ok(await shown("refuse"), "held 2 s after the speech ended");
+    await page.clock.runFor(1500);
+    await page.waitForSelector("body.idle", { timeout: 2000 });
+    assert.equal(await page.textContent("#message"), "欢迎光临");
+    assert.equal(await page.locator("#icon svg").count(), 1, "the smile is drawn");
+
+    // In quiet hours nothing is said, by the box or by the browser, and the decision stays 8 s.
+    quiet = true;
+    assert.equal(await refuse(), 200);
+    await page.waitForSelector("body.refuse", { timeout: 5000 });
+    await page.clock.runFor(2000);  // past the wait for the box's WAV
+    assert.equal(await said(), 1, "nothing said in quiet hours");
+    await page.clock.runFor(5000);
+    assert.ok(await shown("refuse"), "on screen for 8 s");
+    await page.clock.runFor(1500);
+    await page.waitForSelector("body.idle", { timeout: 2000 });
+    await shot(page, "13b-door-idle");
+  } finally {
+    await staffCtx.close();
+    await ctx.close();
+  }
+});
+
+// ---------- #19: phone first, the banner, faults, keyboard and labels ----------
+const pressCall = () => execFileSync("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(mqttPort), "-t", "zigbee2mqtt/bath_sos", "-m", '{"action":"emergency","battery":87,"linkquality":120}']);
+const availability = (state) => execFileSync("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(mqttPort), "-t", "zigbee2mqtt/bath_sos/availability", "-m", state]);
+const openAlarms = () => { const out = cg("alarms", "--config", cfgPath, "list", "--json").trim(); return out ? out.split("\n").map((l) => JSON.parse(l)) : []; };
+const resolveAll = () => {
+  for (const a of openAlarms()) {
+    try { cg("alarms", "--config", cfgPath, "--by", "测试", "resolve", String(a.id), "--outcome", "测试结束"); } catch (e) { /* closed meanwhile */ }
+  }
+};
+// Counts the page's fetches in flight, so a test can wait until a tab has drawn what it asked for.
+function countFetches() {
+  window.__inflight = 0;
+  const real = window.fetch;
+  window.fetch = function (...args) { window.__inflight++; return real.apply(this, args).finally(() => { window.__inflight--; }); };
+}
+const settled = (page) => page.waitForFunction(() => {
+  if (window.__inflight) { window.__quietSince = 0; return false; }
+  window.__quietSince = window.__quietSince || performance.now();
+  return performance.now() - window.__quietSince > 200;
+}, null, { polling: 50, timeout: 10000 });
+// Inputs nobody can name (no label, aria-label, aria-labelledby or title), and input borders under
+// 3:1 against what is behind them.
+const unnamedInputs = (page) => page.evaluate(() => [...document.querySelectorAll("input, select, textarea")]
+  .filter((el) => el.type !== "hidden")
+  .filter((el) => !([...(el.labels || [])].some((l) => l.textContent.trim()) || el.getAttribute("aria-label")?.trim() ||
+    el.getAttribute("aria-labelledby") || el.getAttribute("title")?.trim()))
+  .map((el) => el.outerHTML.slice(0, 120)));
+const weakBorders = (page) => page.evaluate(() => {
+  const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const behind = (el) => {
+    for (let p = el.parentElement; p; p = p.parentElement) {
+      const c = rgb(getComputedStyle(p).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  return [...document.querySelectorAll("input, select, textarea")].filter((el) => el.offsetParent !== null && !["checkbox", "radio", "hidden"].includes(el.type))
+    .filter((el) => getComputedStyle(el).opacity !== "0" && el.getBoundingClientRect().width > 4)
+    .map((el) => {
+      const a = lum(rgb(getComputedStyle(el).borderTopColor)), b = lum(behind(el));
+      return { el: el.id || el.name || el.outerHTML.slice(0, 60), ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) };
+    }).filter((x) => x.ratio < 3);
+});
+// A computed style, found and read in one go (a row drawn again meanwhile has no style).
+const styleOf = (page, sel, prop) => page.evaluate(([sel, prop]) => getComputedStyle(document.querySelector(sel))[prop], [sel, prop]);
+// The element at a point is el itself or inside it: nothing covers it there.
+const uncovered = (loc) => loc.evaluate((el) => {
+  const r = el.getBoundingClientRect();
+  const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+  return { top: r.top, bottom: r.bottom, left: r.left, right: r.right, free: !!hit && (hit === el || el.contains(hit)), hit: hit ? hit.outerHTML.slice(0, 80) : null };
+});
+
+test("on a phone: a short header, the tabs in a bottom bar, an alarm opened at the top with its buttons in view, tables as cards", async () => {
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: "zh-CN" });
+  await ctx.addInitScript(countFetches);
+  const page = await ctx.newPage();
+  const noSideScroll = async (where) => {
+    const w = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: innerWidth }));
+    assert.ok(w.scroll <= w.inner, `${where}: the page is ${w.scroll}px wide on a ${w.inner}px screen`);
+  };
+  try {
+    await login(page, "admin", "admin-pass-1");
+    await page.waitForSelector("#app:not(.hidden)");
+    await page.waitForSelector("#live.on", { timeout: 10000 });
+    const header = async () => (await page.locator("header").boundingBox()).height;
+    assert.ok(await header() <= 0.15 * 844, `the header is ${await header()}px high (at most 15 % of 844)`);
+    // The tabs: a bar fixed at the bottom of the screen, each tab reachable and opening its page.
+    const bar = await page.$eval("#tabs", (n) => { const r = n.getBoundingClientRect(); return { top: r.top, bottom: r.bottom, position: getComputedStyle(n).position }; });
+    assert.equal(bar.position, "fixed");
+    assert.ok(Math.abs(bar.bottom - 844) <= 1 && bar.top > 844 - 120, `the tab bar at the bottom: ${JSON.stringify(bar)}`);
+    const tabs = await page.$$eval("#tabs button", (bs) => bs.filter((b) => b.offsetParent !== null).map((b) => b.dataset.tab));
+    assert.ok(tabs.length >= 12, tabs.join());
+    for (const tab of tabs) {
+      const button = page.locator(`#tabs button[data-tab="${tab}"]`);
+      await button.click();
+      await page.waitForSelector(`#tab-${tab}:not(.hidden)`);
+      const at = await uncovered(button);
+      assert.ok(at.free && at.left >= -0.5 && at.right <= 390.5 && at.bottom <= 844.5, `tab ${tab} in view and not covered: ${JSON.stringify(at)}`);
+      assert.equal(await button.getAttribute("aria-current"), "page");
+      await settled(page);
+      await noSideScroll(`tab ${tab}`);
+    }
+    // A visit recorded on the phone: the 8-column table is a stack of cards, each cell on its own
+    // line under its column's name.
+    await page.locator("#tabs button[data-tab=visits]").click();
+    await page.fill("#visit-form input[name=health]", "手机上记录：精神好");
+    await page.fill("#visit-form input[name=safety]", "燃气已检查");
+    await page.fill("#visit-form input[name=needs]", "助浴");
+    await page.fill("#visit-form input[name=follow_up]", "下周再访");
+    await page.locator("#visit-form button[type=submit]").click();
+    await page.waitForSelector("#vs-rows tr:has-text('手机上记录')");
+    const cells = await page.locator("#vs-rows tr:has-text('手机上记录') td").evaluateAll((tds) => tds.map((td) => {
+      const r = td.getBoundingClientRect();
+      const before = getComputedStyle(td, "::before");
+      return { left: Math.round(r.left), width: Math.round(r.width), top: Math.round(r.top), label: td.dataset.label,
+        shown: before.content !== "none" && before.display !== "none" };
+    }));
+    assert.equal(cells.length, 8);
+    assert.ok(cells.every((c) => c.left === cells[0].left && c.width >= 300), `one column: ${JSON.stringify(cells)}`);
+    assert.ok(cells.every((c, i) => !i || c.top > cells[i - 1].top), "each cell on its own line");
+    assert.deepEqual(cells.map((c) => c.label), ["时间", "长者", "方式", "身体", "安全", "需求", "跟进", "探访人"]);
+    assert.ok(cells.every((c) => c.shown), "each with its column's name in front");
+    await noSideScroll("探访记录 with a record");
+    await shot(page, "24-visits-phone");
+
+    // A call: the banner is in the page under the header, the 报警 tab counts it, the tabs stay usable.
+    pressCall();
+    await page.waitForSelector("#banner .banner-row.urgent", { timeout: 5000 });
+    assert.ok(await header() <= 0.15 * 844, "the banner does not grow the header");
+    assert.equal(await page.getAttribute("#tabs button[data-tab=alarms]", "data-count"), "1");
+    await page.locator("#tabs button[data-tab=checkins]").click();
+    await page.waitForSelector("#tab-checkins:not(.hidden)");
+    assert.equal(await page.isVisible("#banner .banner-row"), true, "still waiting: still listed");
+    await noSideScroll("the banner");
+    await shot(page, "25-banner-phone");
+    // Opened from the banner: the record at the top, its buttons in view without scrolling, none covered.
+    await page.locator("#banner .banner-view").first().click();
+    await page.waitForSelector("#alarm-detail:not(.hidden) #al-ack");
+    await settled(page);
+    for (const id of ["al-ack", "al-target", "al-dispatch", "al-outcome", "al-resolve", "al-false"]) {
+      const at = await uncovered(page.locator("#" + id));
+      assert.ok(at.top >= 0 && at.bottom <= 844 && at.left >= 0 && at.right <= 390, `#${id} in view: ${JSON.stringify(at)}`);
+      assert.ok(at.free, `#${id} not covered: ${at.hit}`);
+    }
+    await noSideScroll("the alarm record");
+    await shot(page, "26-alarm-phone");
+    await page.locator("#al-ack").click();
+    await page.waitForSelector("#alarm-detail .steps li:has-text('响应')");
+    await page.waitForSelector("#alarm-detail h2 .state:has-text('已响应')");
+    await page.waitForSelector("#banner.hidden", { state: "attached", timeout: 5000 });
+    const dispatch = await uncovered(page.locator("#al-dispatch"));
+    assert.ok(dispatch.free && dispatch.top >= 0 && dispatch.bottom <= 844, `after 响应 the buttons stay in view: ${JSON.stringify(dispatch)}`);
+    await page.fill("#al-outcome", "手机上处置：老人安好");
+    await page.locator("#al-resolve").click();
+    await page.waitForSelector("#alarm-detail .state:has-text('已处置')");
+  } finally {
+    resolveAll();
+    await ctx.close();
+  }
+});
+
+test("the banner leaves the tabs usable; a device fault is amber and says so; an alarm row opens from the keyboard", async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+  await ctx.addInitScript(countFetches);
+  // A browser that blocks the sound until someone clicks: the AudioContext stays suspended unless
+  // resumed from a click on the banner's sound button.
+  await ctx.addInitScript(() => {
+    const Real = window.AudioContext;
+    let clicked = false;
+    document.addEventListener("click", (e) => { if (e.target.closest && e.target.closest("#sound-enable")) clicked = true; }, true);
+    window.AudioContext = class extends Real {
+      get state() { return clicked ? super.state : "suspended"; }
+      resume() { return clicked ? super.resume() : Promise.resolve(); }
+    };
+  });
+  const page = await ctx.newPage();
+  try {
+    await login(page, "nurse", "nurse-pass-1");
+    await page.waitForSelector("#live.on", { timeout: 10000 });
+    // The call button goes offline: a device fault, amber, labelled as one, sounding softly.
+    availability("offline");
+    const fault = page.locator("#banner .banner-row.fault");
+    await fault.waitFor({ timeout: 5000 });
+    assert.match(await fault.innerText(), /设备故障[\s\S]*设备离线[\s\S]*助浴间紧急按钮/);
+    assert.equal(await styleOf(page, "#banner .banner-row.fault", "borderLeftColor"), "rgb(224, 138, 0)", "amber");
+    assert.notEqual(await styleOf(page, "#banner .banner-row.fault", "backgroundColor"), "rgb(198, 40, 40)", "not the red of a call");
+    assert.equal(await page.getAttribute("body", "data-tone"), "fault");
+    // The sound is blocked: the banner says so and offers to turn it on.
+    await page.waitForSelector("#sound-enable:visible");
+    assert.match(await page.textContent("#sound-enable"), /声音被浏览器阻止 — 点此开启/);
+    assert.equal(await page.getAttribute("body", "data-sound"), "blocked");
+    await page.click("#sound-enable");
+    await page.waitForSelector("body[data-sound=on]");
+    assert.equal(await page.isVisible("#sound-enable"), false);
+    // A call: red, sounded at once (its message brings the button back online, ending the fault).
+    const beeps = Number(await page.getAttribute("body", "data-beeps"));
+    pressCall();
+    const call = page.locator("#banner .banner-row.urgent");
+    await call.waitFor({ timeout: 5000 });
+    assert.equal(await styleOf(page, "#banner .banner-row.urgent", "backgroundColor"), "rgb(198, 40, 40)");
+    assert.match(await call.innerText(), /紧急[\s\S]*紧急呼叫/);
+    await page.waitForFunction((b) => Number(document.body.dataset.beeps) > b && document.body.dataset.tone === "urgent", beeps, { timeout: 3000 });
+    // Offline again while the call waits: both listed, the call first.
+    availability("offline");
+    await page.waitForFunction(() => document.querySelectorAll("#banner .banner-row").length === 2, null, { timeout: 5000 });
+    assert.deepEqual(await page.$$eval("#banner .banner-row", (rs) => rs.map((r) => r.className)), ["banner-row urgent", "banner-row fault"], "calls before faults");
+    // Both wait (待响应), and every tab still opens: nothing covers them.
+    for (const tab of ["checkins", "services", "alarms"]) {
+      const button = page.locator(`#tabs button[data-tab="${tab}"]`);
+      const at = await uncovered(button);
+      assert.ok(at.free, `tab ${tab} not covered: ${at.hit}`);
+      await button.click();
+      await page.waitForSelector(`#tab-${tab}:not(.hidden)`);
+    }
+    assert.equal(await page.locator("#banner .banner-row").count(), 2, "both still listed");
+    await page.waitForSelector("#alarm-list .alarm.fault");
+    await settled(page);
+    const row = page.locator("#alarm-list .alarm.fault");
+    assert.match(await row.innerText(), /设备故障[\s\S]*设备离线[\s\S]*待响应/);
+    assert.equal(await styleOf(page, "#alarm-list .alarm.fault", "borderLeftColor"), "rgb(224, 138, 0)");
+    assert.equal(await styleOf(page, "#alarm-list .alarm.raised:not(.fault)", "borderLeftColor"), "rgb(198, 40, 40)");
+    await shot(page, "27-fault-and-call");
+
+    // The keyboard: Tab reaches an alarm row, Enter opens it.
+    await page.locator("#alarms-open").focus();
+    let focused = null;
+    for (let i = 0; i < 10 && !focused; i++) {
+      await page.keyboard.press("Tab");
+      focused = await page.evaluate(() => document.activeElement.matches("#alarm-list .alarm") ? { id: document.activeElement.dataset.id, role: document.activeElement.getAttribute("role") } : null);
+    }
+    assert.ok(focused, "an alarm row takes the focus");
+    assert.equal(focused.role, "button");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector(`#alarm-detail:not(.hidden) h2:has-text('#${focused.id}')`);
+    assert.ok(await page.evaluate(() => document.activeElement.closest("#alarm-detail") !== null), "the focus moves to the record");
+    // Space opens the other one; the fault's record is amber and says 设备故障.
+    const other = await page.locator(`#alarm-list .alarm:not([data-id="${focused.id}"])`).getAttribute("data-id");
+    await page.locator(`#alarm-list .alarm[data-id="${other}"]`).focus();
+    await page.keyboard.press(" ");
+    await page.waitForSelector(`#alarm-detail h2:has-text('#${other}')`);
+    const faultId = await page.locator("#alarm-list .alarm.fault").getAttribute("data-id");
+    await page.locator(`#alarm-list .alarm[data-id="${faultId}"]`).focus();
+    await page.keyboard.press("Enter");
+    await page.waitForSelector(`#alarm-detail.fault h2:has-text('设备故障')`);
+    // Opened under the sticky header and banner, not behind them.
+    const detailTop = await page.$eval("#alarm-detail", (d) => d.getBoundingClientRect().top);
+    const topBottom = await page.$eval("#top", (t) => t.getBoundingClientRect().bottom);
+    assert.ok(detailTop >= topBottom - 1, `the record (top ${detailTop}) under the sticky bar (bottom ${topBottom})`);
+    assert.deepEqual(await unnamedInputs(page), [], "the record's inputs are named");
+  } finally {
+    availability("online");
+    resolveAll();
+    await ctx.close();
+  }
+});
+
+// The banner race behind the flaky press tests: refreshes overlap, and the list a request fetched
+// before a press could arrive after the list that has the press, hiding the banner (or emptying it
+// right after it was shown). Here the first answer is held back until the press has been drawn.
+test("a late answer to an older banner request does not hide a newer alarm", async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+  await ctx.addInitScript(countFetches);
+  const page = await ctx.newPage();
+  try {
+    await login(page, "nurse", "nurse-pass-1");
+    await page.waitForSelector("#live.on", { timeout: 10000 });
+    await settled(page);
+    let release;
+    const held = new Promise((r) => { release = r; });
+    let n = 0;
+    await page.route("**/api/alarms?open=1", async (route) => {
+      const first = ++n === 1;
+      const res = await route.fetch();  // the first: fetched now, before the press (no open alarm)
+      if (first) await held;
+      await route.fulfill({ response: res });
+    });
+    await page.evaluate(() => { refreshBanner(); });
+    await page.waitForFunction(() => window.__inflight > 0);
+    pressCall();
+    await page.waitForSelector("#banner .banner-row.urgent", { timeout: 5000 });
+    release();
+    await settled(page);
+    assert.ok(n >= 2, `answers: ${n}`);
+    assert.equal(await page.isVisible("#banner .banner-row.urgent"), true, "the press's alarm is still shown");
+    assert.match(await page.textContent("#banner"), /紧急呼叫/);
+  } finally {
+    resolveAll();
+    await ctx.close();
+  }
+});
+
+test("every input on every tab has an accessible name and a border of at least 3:1", async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+  await ctx.addInitScript(countFetches);
+  const page = await ctx.newPage();
+  try {
+    await page.goto(base + "/");
+    await page.waitForSelector("#login:not(.hidden)");
+    assert.deepEqual(await unnamedInputs(page), [], "login");
+    assert.deepEqual(await weakBorders(page), [], "login");
+    await login(page, "admin", "admin-pass-1");
+    await page.waitForSelector("#app:not(.hidden)");
+    const tabs = await page.$$eval("#tabs button", (bs) => bs.filter((b) => b.offsetParent !== null).map((b) => b.dataset.tab));
+    const unnamed = new Set(), weak = new Set();
+    for (const tab of tabs) {
+      await page.click(`#tabs button[data-tab="${tab}"]`);
+      await page.waitForSelector(`#tab-${tab}:not(.hidden)`);
+      await settled(page);
+      if (tab === "elders" && await page.locator("#el-rows button[data-edit]").count()) {  // the elder's form and its 关爱 block
+        await page.locator("#el-rows button[data-edit]").first().click();
+        await page.waitForSelector("#elder-form-card:not(.hidden)");
+        await settled(page);
+      }
+      for (const x of await unnamedInputs(page)) unnamed.add(`${tab}: ${x}`);
+      for (const x of await weakBorders(page)) weak.add(`${tab}: ${x.el} ${x.ratio.toFixed(2)}`);
+    }
+    await page.click("#pw-open");
+    for (const x of await weakBorders(page)) weak.add(`password: ${x.el} ${x.ratio.toFixed(2)}`);
+    assert.deepEqual([...unnamed], [], "inputs without a name");
+    assert.deepEqual([...weak], [], "input borders under 3:1");
+  } finally {
+    await ctx.close();
+  }
 });
 
 test("repeated wrong passwords lock the account", async () => {
@@ -534,11 +958,12 @@ with db:
     await page.waitForSelector(`${rcd} .reading[data-state=residual_current_ma]`);
     await page.waitForSelector("#dv-rows tr[data-id=kitchen_smoke]");
 
+    // Computed styles are read with styleOf: the rows are drawn again on each live device event.
     // The device list: who was opened, whose battery is low.
     const smoke = page.locator("#dv-rows tr[data-id=kitchen_smoke]");
     assert.match(await smoke.innerText(), /厨房烟感[\s\S]*防拆报警[\s\S]*电量低/);
     assert.ok(await smoke.locator(".badge.danger:has-text('防拆报警')").isVisible());
-    assert.equal(await smoke.locator(".badge.danger").evaluate((b) => getComputedStyle(b).backgroundColor), "rgb(198, 40, 40)");
+    assert.equal(await styleOf(page, "#dv-rows tr[data-id=kitchen_smoke] .badge.danger", "backgroundColor"), "rgb(198, 40, 40)");
     assert.match(await smoke.locator("td").nth(5).innerText(), /15%/);
     const leak = page.locator("#dv-rows tr[data-id=hall_leak]");
     assert.ok(await leak.locator(".badge.warn:has-text('电量低')").isVisible(), "the sensor says its battery is low (80 %)");
@@ -556,7 +981,7 @@ with db:
     assert.equal(await rc.locator(".r-value").innerText(), "350 mA");
     assert.match(await rc.locator(".r-limit").innerText(), /报警值 300 mA\s*已达报警值/);
     assert.ok(await rc.evaluate((r) => r.classList.contains("over")));
-    assert.equal(await rc.locator(".r-value").evaluate((v) => getComputedStyle(v).color), "rgb(198, 40, 40)");
+    assert.equal(await styleOf(page, `${rcd} .reading[data-state=residual_current_ma] .r-value`, "color"), "rgb(198, 40, 40)");
     // Its sparkline: one line of the 91 minutes of the last 24 h (not the reading of 30 h ago).
     assert.equal(await rc.locator("svg.spark polyline").count(), 1);
     assert.equal(await rc.locator("svg.spark polyline").evaluate((l) => l.points.numberOfItems), minutes + 1);
@@ -566,7 +991,7 @@ with db:
     assert.equal(await temp.locator(".r-value").innerText(), "45.0 °C");
     assert.match(await temp.locator(".r-limit").innerText(), /^报警值 70\.0 °C$/);
     assert.ok(!(await temp.evaluate((r) => r.classList.contains("over"))));
-    assert.notEqual(await temp.locator(".r-value").evaluate((v) => getComputedStyle(v).color), "rgb(198, 40, 40)");
+    assert.notEqual(await styleOf(page, `${rcd} .reading[data-state=cable_temp_c] .r-value`, "color"), "rgb(198, 40, 40)");
 
     // The meter's card: today's energy in site local time, no alarm values.
     const meter = page.locator("#circuits .circuit[data-id=main_meter]");

@@ -41,7 +41,12 @@ async function api(path, opts = {}) {
   const type = res.headers.get("Content-Type") || "";
   const data = type.includes("json") ? await res.json() : await res.text();
   if (res.status === 401 && path !== "/api/login") { showLogin(); throw new Error(data.error || "请先登录"); }
-  if (!res.ok) throw new Error((data && data.error) || ("HTTP " + res.status));
+  if (!res.ok) {
+    const err = new Error((data && data.error) || ("HTTP " + res.status));
+    err.status = res.status;
+    err.code = data && data.code;
+    throw err;
+  }
   return data;
 }
 
@@ -66,7 +71,7 @@ async function start() {
   refreshBanner();
   // The link in a notification (…/#alarm-12) opens that alarm's record.
   const linked = /^#alarm-(\d+)$/.exec(location.hash);
-  if (linked) { show("alarms"); openAlarm(+linked[1]).catch((e) => alert(e.message)); } else show(currentTab);
+  if (linked) { show("alarms"); openAlarm(+linked[1], true).catch((e) => alert(e.message)); } else show(currentTab);
 }
 
 $("login-form").addEventListener("submit", async (ev) => {
@@ -83,8 +88,15 @@ $("logout").addEventListener("click", async () => { try { await api("/api/logout
 document.querySelectorAll("#tabs button").forEach((b) => b.addEventListener("click", () => show(b.dataset.tab)));
 
 function show(tab) {
+  const changed = tab !== currentTab;
   currentTab = tab;
-  document.querySelectorAll("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab));
+  document.querySelectorAll("#tabs button").forEach((b) => {
+    const on = b.dataset.tab === tab;
+    b.classList.toggle("active", on);
+    if (on) b.setAttribute("aria-current", "page"); else b.removeAttribute("aria-current");
+    // The phone's bottom bar scrolls sideways: the open tab stays in it.
+    if (on && changed && b.parentElement.scrollWidth > b.parentElement.clientWidth) b.scrollIntoView({ block: "nearest", inline: "nearest" });
+  });
   document.querySelectorAll(".tab").forEach((s) => s.classList.toggle("hidden", s.id !== "tab-" + tab));
   ({ overview: loadOverview, alarms: loadAlarms, duty: loadDuty, checkins: loadCheckins, elders: loadElderTable, services: loadServices,
     visits: loadVisits, events: () => loadEvents(true), devices: loadDevices, report: loadReport, staff: loadStaff })[tab]?.();
@@ -96,13 +108,19 @@ let source = null;
 function connectLive() {
   if (source) source.close();
   source = new EventSource("/api/stream");
-  source.addEventListener("open", () => { $("live").className = "live on"; });
-  source.addEventListener("error", () => { $("live").className = "live off"; });  // EventSource reconnects itself
+  // After a reconnect the events sent meanwhile are lost: the banner and the page are read again.
+  source.addEventListener("open", () => { linkState(true); refreshBanner(); refresh(); });
+  source.addEventListener("error", () => linkState(false));  // EventSource reconnects itself
   source.addEventListener("alarm", () => { refreshBanner(); refresh(); });
   source.addEventListener("checkin", refresh);
   source.addEventListener("occupancy", refresh);
   source.addEventListener("device", refresh);
   source.addEventListener("cctv", () => { if (currentTab === "events") loadEvents(true); });
+}
+// Said in words too, not by its colour alone.
+function linkState(on) {
+  $("live").className = "live " + (on ? "on" : "off");
+  $("live").textContent = on ? "● 实时" : "○ 断开";
 }
 let refreshTimer = null;
 function refresh() {
@@ -118,25 +136,35 @@ const FAULTS = new Set(["device_offline", "camera_offline", "storage", "channel_
 const isFault = (a) => FAULTS.has(a.kind);
 const where = (a) => [a.zone_name, a.source_name && a.source_name !== a.zone_name ? a.source_name : ""].filter(Boolean).join(" · ");
 let waiting = [];
+let bannerAsked = 0;  // the newest /api/alarms request: an older answer arriving late is stale
 let audio = null;
 let soundTimer = null;
 let lastSound = 0;
 
 async function refreshBanner() {
+  // Refreshes overlap (each alarm event, each answer): only the newest request's answer is drawn, so
+  // the list of a request sent before a press cannot arrive last and hide that press's alarm.
+  const asked = ++bannerAsked;
   let open;
   try { open = await api("/api/alarms?open=1"); } catch (e) { return; }
+  if (asked !== bannerAsked) return;
   waiting = open.filter((a) => a.state === "raised").sort((x, y) => isFault(x) - isFault(y) || y.raised_at - x.raised_at);
   const b = $("banner");
+  // The 报警 tab says how many wait, in the bottom bar of a phone too.
+  const tab = document.querySelector('#tabs button[data-tab="alarms"]');
+  if (waiting.length) tab.dataset.count = waiting.length; else delete tab.dataset.count;
+  tab.setAttribute("aria-label", waiting.length ? `报警（${waiting.length} 条待响应）` : "报警");
   if (!waiting.length) { b.classList.add("hidden"); b.innerHTML = ""; stopSound(); return; }
   const urgent = waiting.some((a) => !isFault(a));
   b.className = "banner " + (urgent ? "urgent" : "fault");
   b.innerHTML = waiting.map((a) => `<div class="banner-row ${isFault(a) ? "fault" : "urgent"}" data-id="${a.id}">
-      <span class="banner-what"><b>${esc(KIND[a.kind] || "报警")}</b> ${esc(where(a))}</span>
+      <span class="banner-what">${isFault(a) ? '<span class="tag fault">⚠ 设备故障</span>' : '<span class="tag urgent">⚠ 紧急</span>'}
+        <b>${esc(KIND[a.kind] || "报警")}</b> ${esc(where(a))}</span>
       <span class="banner-meta">#${a.id} · ${fmtTime(a.raised_at)}${a.presses > 1 ? ` · 呼叫 ${a.presses} 次` : ""}${a.level ? ` · 已升级 ${a.level} 级` : ""}${a.detail?.follows ? ` · 前次 #${a.detail.follows} 已响应后再次报警` : ""}</span>
       <button class="banner-ack" data-id="${a.id}">立即响应</button><button class="banner-view" data-id="${a.id}">查看</button></div>`).join("") +
-    `<button id="sound-enable" class="sound-enable hidden">提示音被浏览器阻止，点此开启</button>`;
+    `<button id="sound-enable" class="sound-enable hidden">声音被浏览器阻止 — 点此开启</button>`;
   b.querySelectorAll(".banner-ack").forEach((x) => x.addEventListener("click", () => act(+x.dataset.id, "ack", {})));
-  b.querySelectorAll(".banner-view").forEach((x) => x.addEventListener("click", () => { show("alarms"); openAlarm(+x.dataset.id); }));
+  b.querySelectorAll(".banner-view").forEach((x) => x.addEventListener("click", () => { show("alarms"); openAlarm(+x.dataset.id, true); }));
   $("sound-enable").addEventListener("click", async () => { try { await audio?.resume(); } catch (e) { /* stays blocked */ } soundState(); });
   startSound();
 }
@@ -157,8 +185,10 @@ function tone() {
   if (!waiting.length) return stopSound();
   const urgent = waiting.some((a) => !isFault(a));
   const every = urgent ? 5000 : 60000;
-  if (Date.now() - lastSound < every) return;
+  // A call or fall arriving while only a fault was sounding is sounded at once, not a minute later.
+  if (Date.now() - lastSound < every && !(urgent && document.body.dataset.tone !== "urgent")) return;
   lastSound = Date.now();
+  document.body.dataset.tone = urgent ? "urgent" : "fault";
   document.body.dataset.beeps = String(Number(document.body.dataset.beeps || 0) + 1);
   if (!audio || audio.state !== "running") return soundState();
   const pulses = urgent ? [0, 0.35, 0.7] : [0];
@@ -214,7 +244,7 @@ async function loadOverview() {
   const stalled = (o.stalled || []).map((w) =>
     `<p class="stalled" role="alert">⚠ ${esc(w.label)}已停止（${w.silent_s} 秒无响应），请联系维护人员或重启设备</p>`).join("");
   $("ov-devices").innerHTML = stalled + o.devices.map((d) =>
-    `<span class="${d.online === null ? "dev-unknown" : d.online ? "dev-on" : "dev-off"}">● ${esc(d.id)}</span>`).join("　");
+    `<span class="${d.online === null ? "dev-unknown" : d.online ? "dev-on" : "dev-off"}">${d.online === false ? "⚠" : "●"} ${esc(d.id)} ${d.online === null ? "未知" : d.online ? "在线" : "离线"}</span>`).join("　");
   const notices = o.notices || [];
   $("ov-notices-card").classList.toggle("hidden", notices.length === 0);
   $("ov-notices").innerHTML = notices.map((n) =>
@@ -237,14 +267,24 @@ async function correctZone(zone, current) {
 }
 
 // ---------- alarms ----------
+// A row is a button: Tab reaches it, Enter or Space opens it. A device fault is amber and says so.
 function alarmRow(a) {
-  return `<div class="alarm ${a.state}" data-id="${a.id}"><b>#${a.id} ${esc(KIND[a.kind] || a.kind)}</b>
+  return `<div class="alarm ${a.state}${isFault(a) ? " fault" : ""}" data-id="${a.id}" tabindex="0" role="button">
+    ${isFault(a) ? '<span class="tag fault">⚠ 设备故障</span> ' : ""}<b>#${a.id} ${esc(KIND[a.kind] || a.kind)}</b>
     ${esc(where(a))} · ${fmt(a.raised_at)}
     <span class="state">${STATE[a.state] || a.state}</span>${a.level ? ` <span class="state">升级 ${a.level} 级</span>` : ""}
     ${a.presses > 1 ? ` · 呼叫 ${a.presses} 次` : ""}</div>`;
 }
 function bindAlarmRows(root) {
-  root.querySelectorAll(".alarm").forEach((el) => el.addEventListener("click", () => { show("alarms"); openAlarm(+el.dataset.id); }));
+  root.querySelectorAll(".alarm").forEach((el) => {
+    const open = () => { show("alarms"); openAlarm(+el.dataset.id, true).catch((e) => alert(e.message)); };
+    el.addEventListener("click", open);
+    el.addEventListener("keydown", (ev) => {
+      if (ev.key !== "Enter" && ev.key !== " ") return;
+      ev.preventDefault();
+      open();
+    });
+  });
 }
 async function loadAlarms() {
   const list = await api("/api/alarms" + ($("alarms-open").checked ? "?open=1" : ""));
@@ -274,7 +314,13 @@ function notificationsBlock(list) {
   if (!list.length) return '<p class="muted">没有通知记录（此类报警未配置短信、电话或群消息通知）</p>';
   return `<ul class="notifs">${list.map(notificationRow).join("")}</ul>`;
 }
-async function openAlarm(id) {
+// The record opens at the top of the screen (under the sticky bar of a desktop), its actions first,
+// so that on a phone 响应/派出/处置 are in view without scrolling.
+const stickyBottom = () => { const t = $("top"); return getComputedStyle(t).position === "sticky" ? t.getBoundingClientRect().bottom : 0; };
+function scrollToTop(el) {
+  window.scrollTo({ top: Math.max(0, window.scrollY + el.getBoundingClientRect().top - stickyBottom() - 8), behavior: "instant" });
+}
+async function openAlarm(id, bringUp) {
   const [a, notifications, cams] = await Promise.all([api("/api/alarms/" + id),
     api(`/api/alarms/${id}/notifications`).catch(() => null), cameraList().catch(() => [])]);
   const open = a.state !== "resolved" && a.state !== "cancelled";
@@ -283,17 +329,18 @@ async function openAlarm(id) {
   const box = $("alarm-detail");
   const oldLive = box.querySelector("img.live-img");
   box.classList.remove("hidden");
-  box.innerHTML = `<h2>报警 #${a.id} ${esc(KIND[a.kind] || a.kind)} <span class="state">${STATE[a.state]}</span></h2>
+  box.classList.toggle("fault", isFault(a));
+  box.innerHTML = `<h2 id="al-title" tabindex="-1">${isFault(a) ? '<span class="tag fault">⚠ 设备故障</span>' : ""}报警 #${a.id} ${esc(KIND[a.kind] || a.kind)} <span class="state">${STATE[a.state]}</span></h2>
     <p>位置 ${esc(a.zone_name || "")} · 设备 ${esc(a.source_name || "")} · 报警时间 ${fmt(a.raised_at)}</p>
-    ${cam ? `<div id="al-live" class="timeline" style="grid-template-columns:repeat(auto-fill,minmax(320px,480px))">${liveTile(cam)}</div>` : ""}
-    <h3>救援全过程记录</h3>
-    <ol class="steps">${a.steps.map((s) => `<li>${stepLine(s)}</li>`).join("")}</ol>
-    ${open ? `<div class="row">
+    ${open ? `<div class="row al-actions">
       ${a.state === "raised" ? '<button id="al-ack" class="primary">响应</button>' : ""}
       <select id="al-target" aria-label="派出对象"><option value="">请选择派出对象</option>${Object.entries(TARGET).map(([k, v]) => `<option value="${k}">${v}</option>`).join("")}</select>
       <button id="al-dispatch">派出</button>
-      <input id="al-outcome" placeholder="处置结果 / 误报原因（必填）"><button id="al-resolve">处置完成</button>
+      <input id="al-outcome" placeholder="处置结果 / 误报原因（必填）" aria-label="处置结果或误报原因"><button id="al-resolve">处置完成</button>
       <button id="al-false">误报/取消</button></div>` : ""}
+    ${cam ? `<div id="al-live" class="timeline" style="grid-template-columns:repeat(auto-fill,minmax(min(320px,100%),480px))">${liveTile(cam)}</div>` : ""}
+    <h3>救援全过程记录</h3>
+    <ol class="steps">${a.steps.map((s) => `<li>${stepLine(s)}</li>`).join("")}</ol>
     <h3>通知</h3><div id="al-notifs">${notificationsBlock(notifications)}</div>
     <h3>附近监控事件</h3><div class="timeline">${(a.nearby_events?.events || []).map(eventCard).join("") || "<p>无</p>"}</div>`;
   // The same camera's stream goes on across a re-render (after 响应, 派出); any other is ended.
@@ -304,6 +351,7 @@ async function openAlarm(id) {
     if (oldLive) stopLive(oldLive);
     if (newLive) { bindLive(newLive); startLive(newLive); }
   }
+  if (bringUp) { scrollToTop(box); $("al-title").focus({ preventScroll: true }); }
   if (!open) return;
   $("al-ack")?.addEventListener("click", () => act(a.id, "ack", {}));
   // No default target: a wrong one (110 for a flat battery) would make the record lie.
@@ -327,7 +375,7 @@ async function act(id, action, body) {
   try {
     await api(`/api/alarms/${id}/${action}`, { json: body });
     refreshBanner();
-    if (currentTab === "alarms") { await loadAlarms(); await openAlarm(id); } else refresh();
+    if (currentTab === "alarms") { await loadAlarms(); await openAlarm(id, $("alarm-detail").getBoundingClientRect().top < stickyBottom()); } else refresh();
   } catch (e) { alert(e.message); }
 }
 
@@ -415,7 +463,7 @@ async function loadElders() {
 }
 async function loadCheckins() {
   if (!$("ci-date").value) $("ci-date").value = today();
-  const rows = await api(`/api/checkins?date=${$("ci-date").value}&q=${encodeURIComponent($("ci-q").value)}`);
+  const rows = await api(`/api/checkins?date=${$("ci-date").value}&q=${encodeURIComponent($("ci-q").value)}${window.checkinFilters?.() || ""}`);
   $("ci-rows").innerHTML = rows.map((c) => `<tr><td>${fmtTime(c.ts)}</td><td>${esc(c.elder_name)}</td>
     <td>${c.direction === "in" ? "签到" : "签退"}</td><td>${{ face: "人脸", staff: "人工", card: "刷卡", id: "证件" }[c.method] || esc(c.method)}</td>
     <td>${c.temperature ? c.temperature.toFixed(1) + "℃" : ""}</td><td>${esc(c.actor || "")}</td></tr>`).join("");
@@ -439,6 +487,8 @@ $("manual-checkin").addEventListener("submit", async (ev) => {
 let editing = null;
 $("el-cats").innerHTML = CATS.map((c) => `<label class="inline"><input type="checkbox" value="${c}"> ${c}</label>`).join("");
 async function loadElderTable() {
+  loadFaces();
+  if (window.eldersTable) return window.eldersTable();  // elders.js: the roster, 身份证号 masked
   await loadElders();
   const q = $("el-q").value.trim();
   const list = q ? await api("/api/elders?q=" + encodeURIComponent(q)) : elders;
@@ -456,7 +506,7 @@ async function editElder(id) {
   $("elder-form-card").classList.remove("hidden");
   $("elder-form-title").textContent = id ? "编辑 " + e.name : "新增长者";
   const f = $("elder-form");
-  ["name", "gender", "birth_date", "phone", "card_no", "address", "emergency_contact", "emergency_phone"].forEach((k) => { f.elements[k].value = e[k] || ""; });
+  ["name", "gender", "birth_date", "id_number", "phone", "card_no", "address", "emergency_contact", "emergency_phone"].forEach((k) => { f.elements[k].value = e[k] || ""; });
   f.elements.family_notify.checked = !!e.family_notify;
   $("el-cats").querySelectorAll("input").forEach((c) => { c.checked = e.categories.includes(c.value); });
   $("enroll-box").classList.toggle("hidden", !id);
@@ -469,7 +519,7 @@ $("elder-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const f = ev.target;
   const body = {};
-  ["name", "gender", "birth_date", "phone", "card_no", "address", "emergency_contact", "emergency_phone"].forEach((k) => { body[k] = f.elements[k].value.trim(); });
+  ["name", "gender", "birth_date", "id_number", "phone", "card_no", "address", "emergency_contact", "emergency_phone"].forEach((k) => { body[k] = f.elements[k].value.trim(); });
   body.family_notify = f.elements.family_notify.checked;
   body.categories = [...$("el-cats").querySelectorAll("input:checked")].map((c) => c.value);
   try {
@@ -484,18 +534,47 @@ $("consent-btn").addEventListener("click", async () => {
     await editElder(editing);
   } catch (e) { alert(e.message); }
 });
+// An enrollment that looks like a wrong record (unlike the elder's own face, or like another
+// elder's) comes back as a warning: staff read it and confirm, or stop.
+async function enrolling(send) {
+  $("enroll-msg").textContent = "正在录入…";
+  try {
+    let r;
+    try {
+      r = await send(false);
+    } catch (e) {
+      if (e.code !== "enroll_warning") throw e;
+      if (!confirm(e.message + "\n\n确定是这位长者本人，继续录入吗？")) { $("enroll-msg").textContent = "未录入：" + e.message; return; }
+      r = await send(true);
+    }
+    $("enroll-msg").textContent = `录入成功，共 ${r.templates} 个模板（照片本身不保存）`;
+    loadElderTable();
+    loadFaces();
+  } catch (e) { $("enroll-msg").textContent = "录入失败：" + e.message; }
+}
 $("enroll-btn").addEventListener("click", async () => {
   const files = $("enroll-files").files;
   if (!files.length) { $("enroll-msg").textContent = "请选择 1-5 张照片"; return; }
-  const form = new FormData();
-  [...files].slice(0, 5).forEach((f, i) => form.append("photo" + i, f, f.name));
-  $("enroll-msg").textContent = "正在录入…";
-  try {
-    const r = await api(`/api/elders/${editing}/enroll`, { form });
-    $("enroll-msg").textContent = `录入成功，共 ${r.templates} 个模板（照片本身不保存）`;
-    loadElderTable();
-  } catch (e) { $("enroll-msg").textContent = "录入失败：" + e.message; }
+  const form = () => {
+    const f = new FormData();
+    [...files].slice(0, 5).forEach((x, i) => f.append("photo" + i, x, x.name));
+    return f;
+  };
+  await enrolling((confirmed) => api(`/api/elders/${editing}/enroll${confirmed ? "?confirm=1" : ""}`, { form: form() }));
 });
+$("enroll-camera-btn").addEventListener("click", () =>
+  enrolling((confirmed) => api(`/api/elders/${editing}/enroll_camera`, { json: { camera: $("enroll-camera").value, confirm: confirmed } })));
+// Face cameras (for enrollment at the door) and the elders whose templates should be renewed.
+async function loadFaces() {
+  let f;
+  try { f = await api("/api/faces"); } catch (e) { return; }
+  $("enroll-camera").innerHTML = f.cameras.map((c) => `<option value="${esc(c.id)}">${esc(c.name)}</option>`).join("");
+  $("enroll-camera-box").classList.toggle("hidden", !f.cameras.length);
+  $("face-renewals").classList.toggle("hidden", !f.renewals.length);
+  $("face-renewal-rows").innerHTML = f.renewals.map((r) =>
+    `<li><button data-renew="${r.elder_id}">${esc(r.name)}</button>：${esc(r.reason_text)}</li>`).join("");
+  $("face-renewal-rows").querySelectorAll("[data-renew]").forEach((b) => b.addEventListener("click", () => editElder(+b.dataset.renew)));
+}
 $("forget-btn").addEventListener("click", async () => {
   if (!confirm("确定删除该长者的全部人脸数据？")) return;
   try {
@@ -534,6 +613,7 @@ $("visit-form").addEventListener("submit", async (ev) => {
   const f = ev.target;
   const body = { elder_id: +$("vs-elder").value };
   ["method", "health", "safety", "needs", "follow_up"].forEach((k) => { body[k] = f.elements[k].value.trim(); });
+  if (f.elements.visit_at?.value) body.at = f.elements.visit_at.value;  // elders.js: the visit's own time
   try {
     await api("/api/visits", { json: body });
     $("vs-msg").textContent = "探访记录已保存";
@@ -799,5 +879,32 @@ $("staff-form").addEventListener("submit", async (ev) => {
     loadStaff();
   } catch (e) { $("st-msg").textContent = e.message; }
 });
+
+// ---------- tables on a phone ----------
+// A table of four or more columns becomes a stack of cards on a narrow screen (app.css), each cell on
+// its own line under its column's name: every cell gets its column's name as data-label, whoever drew
+// the rows.
+function labelTable(t) {
+  const first = t.rows[0];
+  const head = t.tHead?.rows[0] || (first && first.cells.length && [...first.cells].every((c) => c.tagName === "TH") ? first : null);
+  if (!head || head.cells.length < 4) return;
+  const names = [...head.cells].map((c) => c.textContent.trim());
+  t.classList.add("stack");
+  head.classList.add("stack-head");
+  for (const r of t.rows) {
+    if (r === head) continue;
+    [...r.cells].forEach((c, i) => {
+      const name = c.colSpan > 1 ? "" : names[i] || "";
+      if (c.dataset.label !== name) c.dataset.label = name;
+    });
+  }
+}
+let labelling = false;
+new MutationObserver(() => {
+  if (labelling) return;
+  labelling = true;
+  queueMicrotask(() => { labelling = false; document.querySelectorAll("#app table").forEach(labelTable); });
+}).observe($("app"), { childList: true, subtree: true });
+document.querySelectorAll("#app table").forEach(labelTable);
 
 start();

@@ -1,0 +1,84 @@
+// The kiosk's face routes: enrollment from photos or from the door camera (the elder stands there
+// and the box takes the best frames), the wrong-record warnings staff confirm, forgetting, and the
+// elders whose templates should be taken again. Writes need a staff login and the CSRF token.
+#include <httplib.h>
+
+#include "controller/kiosk/api.hpp"
+#include "controller/kiosk/kiosk.hpp"
+
+namespace caregate {
+
+using nlohmann::json;
+
+void Kiosk::face_routes(httplib::Server& s) {
+    // Runs an enrollment; a warning is 409 with code enroll_warning (the page asks, then repeats the
+    // request with confirm=1), any other refusal 400 with the reason.
+    auto enrolling = [](httplib::Response& res, const std::function<int()>& fn) {
+        try {
+            api::reply(res, {{"templates", fn()}});
+        } catch (const EnrollmentWarning& w) {
+            api::reply(res, {{"error", w.what()}, {"code", "enroll_warning"}}, 409);
+        } catch (const std::exception& e) {
+            api::fail(res, 400, e.what());
+        }
+    };
+    s.Post(R"(/api/elders/(\d+)/enroll)",
+           [this, enrolling](const httplib::Request& req, httplib::Response& res) {
+               auto sess = writer(req, res);
+               if (!sess) return;
+               if (!p_.faces) return api::fail(res, 503, "本站未启用人脸识别");
+               std::vector<std::string> images;
+               for (auto& [name, file] : req.files) images.push_back(file.content);
+               if (images.empty()) return api::fail(res, 400, "请上传 1 到 5 张照片");
+               bool confirmed = req.get_param_value("confirm") == "1";
+               enrolling(res, [&] {
+                   return p_.faces->enroll(std::stoll(req.matches[1]), images, sess->who.username, confirmed);
+               });
+           });
+    s.Post(R"(/api/elders/(\d+)/enroll_camera)",
+           [this, enrolling](const httplib::Request& req, httplib::Response& res) {
+               auto sess = writer(req, res);
+               if (!sess) return;
+               if (!p_.faces) return api::fail(res, 503, "本站未启用人脸识别");
+               auto j = api::body(req, res);
+               if (!j) return;
+               std::string camera = api::str_field(*j, "camera", "");
+               bool known = false;
+               for (auto& c : p_.cfg.cameras) known = known || (c.id == camera && c.faces);
+               if (!known) return api::fail(res, 400, "请选择一个做人脸识别的摄像头（门口摄像头）");
+               bool confirmed = j->value("confirm", false);
+               enrolling(res, [&] {
+                   return p_.faces->enroll_from_camera(std::stoll(req.matches[1]), camera, sess->who.username,
+                                                       confirmed);
+               });
+           });
+    s.Post(R"(/api/elders/(\d+)/forget)", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res);
+        if (!sess) return;
+        if (!p_.faces) return api::fail(res, 503, "本站未启用人脸识别");
+        int n = p_.faces->forget(std::stoll(req.matches[1]), sess->who.username);
+        api::reply(res, {{"deleted", n}});
+    });
+    // The cameras an elder can be enrolled at, and who should be enrolled again.
+    s.Get("/api/faces", [this](const httplib::Request& req, httplib::Response& res) {
+        if (!reader(req, res)) return;
+        json cams = json::array(), renew = json::array();
+        for (auto& c : p_.cfg.cameras)
+            if (c.faces)
+                cams.push_back({{"id", c.id}, {"name", c.name.empty() ? c.id : c.name}, {"role", c.role}});
+        if (p_.faces)
+            for (auto& r : p_.faces->renewals()) {
+                json x = {{"elder_id", r.elder_id},
+                          {"name", r.name},
+                          {"reason", r.reason},
+                          {"reason_text", r.reason == "old_templates" ? "人脸模板已超过一年，请重新录入"
+                                                                      : "最近识别越来越吃力，请重新录入"},
+                          {"newest_template_ms", r.newest_template_ms}};
+                if (r.recent_distance) x["recent_distance"] = *r.recent_distance;
+                renew.push_back(x);
+            }
+        api::reply(res, {{"enabled", p_.faces != nullptr}, {"cameras", cams}, {"renewals", renew}});
+    });
+}
+
+}  // namespace caregate
