@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <regex>
 #include <thread>
 
@@ -23,14 +24,23 @@
 using namespace caregate;
 using caregate::testing::eventually;
 
-TEST(HttpProbe, SlowClientsHoldingEveryThreadStallTheHeartbeatAndItRecovers) {
-    HttpOptions o{"127.0.0.1", 0, 1, "", "", ""};  // 1 stream + 16 request threads
+namespace {
+// A started server with 1 stream + 16 request threads, answering /healthz, probing itself every 100 ms.
+std::unique_ptr<HttpServer> small_server() {
+    HttpOptions o{"127.0.0.1", 0, 1, "", "", ""};
     o.probe_interval_ms = 100;
-    HttpServer http(o);
-    http.routes().Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    auto http = std::make_unique<HttpServer>(o);
+    http->routes().Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
         res.set_content("{}", "application/json");
     });
-    http.start();
+    http->start();
+    return http;
+}
+}  // namespace
+
+TEST(HttpProbe, SlowClientsHoldingEveryThreadStallTheHeartbeatAndItRecovers) {
+    auto server = small_server();
+    HttpServer& http = *server;
     Heartbeats beats;
     auto hb = beats.add("http", "员工终端网页服务", 1500);
     http.supervise(hb);
@@ -101,13 +111,8 @@ TEST(KioskConnectionLimits, OneAddressHoldsAtMostTwelveConnectionsAndOthersAreSt
     ASSERT_EQ(geteuid(), 0u) << "needs root: the test loads nftables rules in its own network namespace";
     ASSERT_EQ(unshare(CLONE_NEWNET), 0) << "cannot make a network namespace: " << strerror(errno);
     ASSERT_EQ(std::system("ip link set lo up"), 0) << "ip (iproute2) missing or failed";
-    HttpOptions o{"127.0.0.1", 0, 1, "", "", ""};  // 1 stream + 16 request threads
-    o.probe_interval_ms = 100;
-    HttpServer http(o);
-    http.routes().Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-        res.set_content("{}", "application/json");
-    });
-    http.start();
+    auto server = small_server();
+    HttpServer& http = *server;
     caregate::testing::TempDir dir;
     std::ifstream shipped(caregate::testing::source_dir() + "/systemd/caregate-kiosk-limits.nft");
     ASSERT_TRUE(shipped) << "systemd/caregate-kiosk-limits.nft not found";
