@@ -6,12 +6,14 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <ctime>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <iomanip>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include "config/config.hpp"
 #include "controller/cctv_index.hpp"
@@ -195,29 +197,33 @@ void register_event_commands(CLI::App& app, CommandContext& ctx) {
     });
 }
 
-// Runs body(stop) until SIGTERM/SIGINT sets stop; signals are taken by a waiter thread.
+// Runs body(stop) until SIGTERM/SIGINT sets stop. The main thread waits for the signal and the body
+// runs on a thread of its own: threads started before main (OpenBLAS's pool) have no signal blocked,
+// and a SIGTERM the kernel hands to one of them kills the process. A main thread waiting in sigwait
+// is the one the kernel picks (as in the daemon's loop).
 int run_until_signal(const std::function<int(std::atomic<bool>&)>& body) {
     block_signals();
     std::atomic<bool> stop{false};
-    std::thread waiter([&stop] {
-        sigset_t set;
-        sigemptyset(&set);
-        sigaddset(&set, SIGTERM);
-        sigaddset(&set, SIGINT);
-        int sig = 0;
-        sigwait(&set, &sig);
-        stop = true;
-    });
     int rc = 0;
-    try {
-        rc = body(stop);
-    } catch (...) {
-        kill(getpid(), SIGTERM);  // release the waiter (the signal is blocked, so it only wakes sigwait)
-        waiter.join();
-        throw;
-    }
-    if (!stop) kill(getpid(), SIGTERM);
-    waiter.join();
+    std::exception_ptr error;
+    pthread_t main_thread = pthread_self();
+    std::thread worker([&] {
+        try {
+            rc = body(stop);
+        } catch (...) {
+            error = std::current_exception();
+        }
+        if (!stop) pthread_kill(main_thread, SIGTERM);  // done by itself: wake the main thread
+    });
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    int sig = 0;
+    sigwait(&set, &sig);
+    stop = true;
+    worker.join();
+    if (error) std::rethrow_exception(error);
     return rc;
 }
 

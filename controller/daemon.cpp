@@ -349,6 +349,7 @@ Daemon::Daemon(config::SiteConfig cfg) : p_(std::make_unique<Parts>()) {
         mo.client_id = c.mqtt.client_id;
         mo.username = c.mqtt.username;
         if (!c.mqtt.password_file.empty()) mo.password = config::read_secret_file(c.mqtt.password_file);
+        mo.ca_file = c.mqtt.ca_file;
         mo.keepalive_s = c.mqtt.keepalive_s;
         mo.status_topic = "caregate/" + c.site.id + "/status";
         mo.subscriptions = p_->sensors->topics();

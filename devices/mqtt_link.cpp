@@ -42,6 +42,10 @@ void MqttLink::start() {
                  .clean_session(false)
                  .automatic_reconnect(std::chrono::seconds(1), std::chrono::seconds(30));
     if (!opts_.username.empty()) b.user_name(opts_.username).password(opts_.password);
+    // Without SSL options Paho refuses an ssl:// connect outright ("Invalid (NULL) parameter").
+    if (opts_.uri.rfind("ssl://", 0) == 0 || opts_.uri.rfind("mqtts://", 0) == 0)
+        b.ssl(
+            mqtt::ssl_options_builder().trust_store(opts_.ca_file).enable_server_cert_auth(true).finalize());
     if (!opts_.status_topic.empty()) b.will(mqtt::message(opts_.status_topic, "offline", 1, true));
     auto co = b.finalize();
     stopping_ = false;

@@ -24,6 +24,7 @@ struct MqttLinkOptions {
     std::string client_id = "caregate";
     std::string username;
     std::string password;
+    std::string ca_file;  // ssl:// and mqtts://: trusted CA (empty: the system's trust store)
     int keepalive_s = 30;
     std::string status_topic;  // retained "online"; last will "offline"
     std::vector<std::string> subscriptions;

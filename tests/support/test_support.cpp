@@ -117,6 +117,11 @@ bool wait_until_listening(Process& p, int port, std::chrono::milliseconds timeou
 }
 
 Process::Process(const std::vector<std::string>& argv, const std::string& log_file) {
+    // Everything the child needs is made before fork: a test with other threads (an MQTT client's,
+    // say) may fork while one of them holds the allocator's lock, and the child must not allocate.
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
@@ -129,9 +134,6 @@ Process::Process(const std::vector<std::string>& argv, const std::string& log_fi
                 ::close(fd);
             }
         }
-        std::vector<char*> args;
-        for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
         execvp(args[0], args.data());
         _exit(127);
     }
