@@ -36,6 +36,16 @@ Alarm row_to_alarm(const Stmt& s) {
     return a;
 }
 
+// The state of an alarm as staff read it in a refusal ("这条报警已处置").
+const char* state_text(const std::string& state) {
+    return state == "raised"         ? "尚未响应"
+           : state == "acknowledged" ? "已响应"
+           : state == "dispatched"   ? "已派出"
+           : state == "resolved"     ? "已处置"
+           : state == "cancelled"    ? "已取消"
+                                     : "状态已变";
+}
+
 template <typename T>
 json opt(const std::optional<T>& v) {
     return v ? json(*v) : json(nullptr);
@@ -82,7 +92,7 @@ AlarmService::AlarmService(Store& store, const Clock& clock, const Outbox& outbo
 Alarm AlarmService::load(sqlite3* db, int64_t id) {
     Stmt s(db, std::string("SELECT ") + kAlarmColumns + " FROM alarms WHERE id=?");
     s.bind(1, id);
-    if (!s.step()) throw AlarmError("alarm " + std::to_string(id) + " does not exist");
+    if (!s.step()) throw AlarmError("报警不存在（编号 " + std::to_string(id) + "），请刷新页面");
     Alarm a = row_to_alarm(s);
     Stmt st(db,
             "SELECT id, uuid, ts, step, actor, target, note, level FROM alarm_steps WHERE alarm_id=? ORDER "
@@ -252,8 +262,7 @@ Alarm AlarmService::acknowledge(int64_t id, const std::string& actor, const std:
     Alarm a = store_.write([&](sqlite3* db) {
         Alarm a = load(db, id);
         if (a.state != "raised")
-            throw AlarmError("alarm " + std::to_string(id) + " is " + a.state +
-                             "; only a raised alarm can be acknowledged");
+            throw AlarmError(std::string("这条报警") + state_text(a.state) + "，不能再响应，请刷新页面");
         a.state = "acknowledged";
         a.acked_at = clock_.now_ms();
         steps.push_back(append(db, a, "acknowledged", actor, "", note));
@@ -268,14 +277,13 @@ Alarm AlarmService::dispatch(int64_t id, const std::string& target, const std::s
                              const std::string& note) {
     auto& targets = dispatch_targets();
     if (std::find(targets.begin(), targets.end(), target) == targets.end())
-        throw AlarmError("unknown dispatch target '" + target +
-                         "'; use one of 110 120 119 family city_hotline staff");
+        throw AlarmError("派出对象须为 110、120、119、家属、城市热线 或 工作人员 之一");
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<AlarmStep> steps;
     Alarm a = store_.write([&](sqlite3* db) {
         Alarm a = load(db, id);
         if (!a.open())
-            throw AlarmError("alarm " + std::to_string(id) + " is " + a.state + "; it cannot be dispatched");
+            throw AlarmError(std::string("这条报警") + state_text(a.state) + "，不能再派出，请刷新页面");
         int64_t now = clock_.now_ms();
         if (a.state == "raised") {  // dispatching someone is answering the alarm
             a.state = "acknowledged";
@@ -294,15 +302,13 @@ Alarm AlarmService::dispatch(int64_t id, const std::string& target, const std::s
 
 Alarm AlarmService::resolve(int64_t id, const std::string& outcome_text, const std::string& actor,
                             const std::string& note, bool false_alarm) {
-    if (outcome_text.empty())
-        throw AlarmError(false_alarm ? "误报须填写原因 (a false alarm needs the reason)"
-                                     : "处置完成须填写处置结果 (resolving an alarm needs an outcome)");
+    if (outcome_text.empty()) throw AlarmError(false_alarm ? "误报须填写原因" : "处置完成须填写处置结果");
     std::string outcome = false_alarm ? "误报：" + outcome_text : outcome_text;
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<AlarmStep> steps;
     Alarm a = store_.write([&](sqlite3* db) {
         Alarm a = load(db, id);
-        if (!a.open()) throw AlarmError("alarm " + std::to_string(id) + " is already " + a.state);
+        if (!a.open()) throw AlarmError(std::string("这条报警") + state_text(a.state) + "，请刷新页面");
         int64_t now = clock_.now_ms();
         if (!a.acked_at) a.acked_at = now;
         a.state = "resolved";

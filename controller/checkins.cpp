@@ -33,17 +33,17 @@ CheckinService::CheckinService(Store& store, const Clock& clock, const Outbox& o
       default_zone_(std::move(default_zone)) {}
 
 std::optional<CheckIn> CheckinService::record(CheckIn c) {
-    if (c.direction != "in" && c.direction != "out")
-        throw std::invalid_argument("direction must be 'in' or 'out', got '" + c.direction + "'");
+    if (c.direction != "in" && c.direction != "out") throw std::invalid_argument("签到方向须为 签到 或 签退");
     std::lock_guard<std::mutex> lock(mu_);
     if (c.ts_ms == 0) c.ts_ms = clock_.now_ms();
     if (c.zone.empty()) c.zone = default_zone_;
     bool recorded = store_.write([&](sqlite3* db) {
         Stmt e(db, "SELECT name, active, family_notify, uuid FROM elders WHERE id=?");
         e.bind(1, c.elder_id);
-        if (!e.step()) throw std::invalid_argument("elder " + std::to_string(c.elder_id) + " does not exist");
-        if (e.i64(1) == 0)
-            throw std::invalid_argument("elder " + std::to_string(c.elder_id) + " is no longer active");
+        if (!e.step())
+            throw std::invalid_argument("没有这位长者（档案编号 " + std::to_string(c.elder_id) +
+                                        "），请刷新页面后重新选择");
+        if (e.i64(1) == 0) throw std::invalid_argument(e.str(0) + " 的档案已停用，不能签到");
         c.elder_name = e.str(0);
         bool family = e.i64(2) != 0;
         std::string elder_uuid = e.str(3);

@@ -86,8 +86,8 @@ int FaceService::enroll(int64_t elder_id, const std::vector<std::string>& images
         try {
             mats.emplace_back(what, vision::decode_image(images[i], what));
         } catch (const std::exception& e) {
-            throw std::invalid_argument(what + "无法读取：请上传手机或相机拍的 JPEG/PNG 照片（" +
-                                        std::string(e.what()) + "）");
+            logger("face")->info("photo {} for elder {} not decoded: {}", i + 1, elder_id, e.what());
+            throw std::invalid_argument(what + "无法读取：请上传手机或相机拍的 JPEG 或 PNG 照片");
         }
     }
     return enroll_mats(elder_id, mats, actor, confirmed);
@@ -150,7 +150,7 @@ int FaceService::enroll_from_camera(int64_t elder_id, const std::string& camera_
         auto it = tracks_.find(camera_id);
         auto last = last_frame_.find(camera_id);
         if (it == tracks_.end() || last == last_frame_.end())
-            throw std::invalid_argument("摄像头 " + camera_id + " 没有在做人脸识别，或还没有画面");
+            throw std::invalid_argument("所选摄像头没有在做人脸识别，或还没有画面，请换一个摄像头或稍后再试");
         // Faces seen in the last second: the person standing there now.
         std::vector<const Track*> now;
         for (auto& t : it->second)

@@ -315,17 +315,18 @@ std::optional<GateDecision> Gate::device_health(const DeviceHealth& h) {
 GateDecision Gate::staff_override(int64_t elder_id, const std::string& decision, const std::string& reason,
                                   std::optional<double> temperature, const std::string& actor) {
     if (decision != "allow" && decision != "refuse")
-        throw std::invalid_argument("decision must be allow or refuse");
-    if (reason.empty()) throw std::invalid_argument("请填写原因 (a staff override needs a reason)");
+        throw std::invalid_argument("处理方式须为 放行 或 不放行");
+    if (reason.empty()) throw std::invalid_argument("请填写原因");
     // As at the kiosk desk: a fever measured by hand (a body temperature) does not pass either.
     if (decision == "allow" && temperature && *temperature >= cfg_.gate.fever_c) {
         char t[32];
         std::snprintf(t, sizeof t, "%.1f", *temperature);
-        throw std::invalid_argument(std::string("体温 ") + t +
-                                    "℃ 发热，不能放行：请按发热流程处理 (fever: not let in)");
+        throw std::invalid_argument(std::string("体温 ") + t + "℃ 发热，不能放行：请按发热流程处理");
     }
     auto e = roster_.get(elder_id);
-    if (!e) throw std::invalid_argument("elder " + std::to_string(elder_id) + " does not exist");
+    if (!e)
+        throw std::invalid_argument("没有这位长者（档案编号 " + std::to_string(elder_id) +
+                                    "），请刷新页面后重新选择");
     if (decision == "allow") {
         CheckIn c;
         c.elder_id = elder_id;

@@ -47,9 +47,9 @@ int Occupancy::adjust(sqlite3* db, const std::string& zone, int delta, const std
 
 ZoneOccupancy Occupancy::correct(const std::string& zone, int count, const std::string& actor,
                                  const std::string& reason) {
-    if (!cfg_.find_zone(zone)) throw std::invalid_argument("zone '" + zone + "' does not exist");
-    if (count < 0) throw std::invalid_argument("a head count cannot be negative");
-    if (reason.empty()) throw std::invalid_argument("a correction needs a reason (it is audited)");
+    if (!cfg_.find_zone(zone)) throw std::invalid_argument("没有这个区域，请刷新页面");
+    if (count < 0) throw std::invalid_argument("人数不能为负数");
+    if (reason.empty()) throw std::invalid_argument("请填写修改人数的原因（会记入操作日志）");
     store_.write([&](sqlite3* db) {
         int before = count_in(db, zone);
         adjust(db, zone, count - before, "staff", actor);

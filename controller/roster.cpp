@@ -142,7 +142,7 @@ std::string id_number_birth_date(const std::string& id) {
 std::string id_number_gender(const std::string& id) { return (id[16] - '0') % 2 ? "男" : "女"; }
 
 void update_from_json(Elder& e, const json& j) {
-    if (!j.is_object()) throw ElderFieldError("长者资料", "须为 JSON 对象");
+    if (!j.is_object()) throw ElderFieldError("长者资料", "格式有误，请刷新页面后再试");
     auto str = [&](const char* k, const char* name, std::string& out) {
         if (!j.contains(k) || j[k].is_null()) return;
         if (!j[k].is_string()) throw ElderFieldError(name, "须为文字");
@@ -150,7 +150,7 @@ void update_from_json(Elder& e, const json& j) {
     };
     auto boolean = [&](const char* k, const char* name, bool& out) {
         if (!j.contains(k) || j[k].is_null()) return;
-        if (!j[k].is_boolean()) throw ElderFieldError(name, "须为 是 或 否（true / false）");
+        if (!j[k].is_boolean()) throw ElderFieldError(name, "须为 是 或 否");
         out = j[k].get<bool>();
     };
     str("external_id", "市平台编号", e.external_id);

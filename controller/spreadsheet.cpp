@@ -172,7 +172,7 @@ struct Reader {
             ((head[0] == '\xFE' && head[1] == '\xFF') || (head[0] == '\xFF' && head[1] == '\xFE')))
             throw SheetError("Excel 文件的编码不受支持，请用 Excel 另存为 .xlsx 后重新上传");
         if (xml.find("<!DOCTYPE") != std::string::npos || xml.find("<!ENTITY") != std::string::npos)
-            throw SheetError("Excel 文件含有不允许的内容（DTD），请用 Excel 另存为 .xlsx 后重新上传");
+            throw SheetError("Excel 文件含有不允许的内容，请用 Excel 另存为 .xlsx 后重新上传");
         if (xml.size() > size_t(INT32_MAX)) throw SheetError("Excel 文件过大");
         r = xmlReaderForMemory(xml.data(), int(xml.size()), nullptr, "UTF-8",
                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
@@ -403,7 +403,7 @@ Table read_table(const std::string& bytes, const Limits& limits) {
     if (bytes.size() > limits.max_file_bytes) throw SheetError("文件过大：最多 " + mb(limits.max_file_bytes));
     if (bytes.compare(0, 4, "PK\x03\x04") == 0) return read_xlsx(bytes, limits);
     if (bytes.compare(0, 4, "\xD0\xCF\x11\xE0") == 0)
-        throw SheetError("不支持旧版 Excel 文件（.xls），请在 Excel 中另存为 .xlsx 后重新上传");
+        throw SheetError("不支持旧版 Excel 文件（97-2003 格式），请在 Excel 中另存为 .xlsx 后重新上传");
     return read_csv(bytes, limits);
 }
 

@@ -10,9 +10,8 @@ namespace caregate {
 
 namespace {
 std::string hash_password(const std::string& password) {
-    if (password.size() < 8)
-        throw std::invalid_argument("密码至少 8 个字符 (password must have at least 8 characters)");
-    if (password.size() > 256) throw std::invalid_argument("密码过长 (password over 256 characters)");
+    if (password.size() < 8) throw std::invalid_argument("密码至少 8 个字符，请换一个更长的密码");
+    if (password.size() > 256) throw std::invalid_argument("密码过长（最多 256 个字符）");
     if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
     char out[crypto_pwhash_STRBYTES];
     if (crypto_pwhash_str_alg(out, password.c_str(), password.size(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
@@ -27,14 +26,14 @@ StaffMember StaffAccounts::add(const std::string& username, const std::string& d
                                const std::string& actor) {
     static const std::regex re("[A-Za-z0-9_.-]{2,32}");
     if (!std::regex_match(username, re))
-        throw std::invalid_argument("username must be 2-32 letters, digits, '_', '.' or '-'");
-    if (role != "staff" && role != "admin") throw std::invalid_argument("role must be staff or admin");
+        throw std::invalid_argument("用户名须为 2 到 32 个字符，只能用英文字母、数字、下划线、点或减号");
+    if (role != "staff" && role != "admin") throw std::invalid_argument("角色须为 工作人员 或 管理员");
     std::string hash = hash_password(password);
     int64_t now = clock_.now_ms();
     return store_.write([&](sqlite3* db) {
         Stmt f(db, "SELECT 1 FROM staff WHERE username=?");
         f.bind(1, username);
-        if (f.step()) throw std::invalid_argument("staff account '" + username + "' already exists");
+        if (f.step()) throw std::invalid_argument("这个用户名已被使用，请换一个");
         Stmt s(
             db,
             "INSERT INTO staff(username, display_name, role, password_hash, created_at) VALUES(?,?,?,?,?)");
@@ -134,8 +133,7 @@ LoginResult StaffAccounts::login(const std::string& username, const std::string&
 void StaffAccounts::set_password(const std::string& username, const std::string& password,
                                  const std::string& actor) {
     // Hashing takes 64 MiB: it waits for a slot like a login does.
-    if (!acquire_hash_slot())
-        throw std::runtime_error("系统繁忙，请稍后再试 (busy; try again in a few seconds)");
+    if (!acquire_hash_slot()) throw std::runtime_error("系统繁忙，请稍后再试");
     std::string hash;
     try {
         hash = hash_password(password);
@@ -147,7 +145,7 @@ void StaffAccounts::set_password(const std::string& username, const std::string&
     store_.write([&](sqlite3* db) {
         Stmt s(db, "UPDATE staff SET password_hash=?, failed_logins=0, locked_until=0 WHERE username=?");
         s.bind(1, hash).bind(2, username).run();
-        if (sqlite3_changes(db) == 0) throw std::invalid_argument("no staff account '" + username + "'");
+        if (sqlite3_changes(db) == 0) throw std::invalid_argument("工作人员账号不存在，请刷新页面");
         Store::audit(db, actor, "staff.password", "staff:" + username, "{}", clock_.now_ms());
     });
 }
@@ -156,7 +154,7 @@ void StaffAccounts::set_active(const std::string& username, bool active, const s
     store_.write([&](sqlite3* db) {
         Stmt s(db, "UPDATE staff SET active=? WHERE username=?");
         s.bind(1, active ? 1 : 0).bind(2, username).run();
-        if (sqlite3_changes(db) == 0) throw std::invalid_argument("no staff account '" + username + "'");
+        if (sqlite3_changes(db) == 0) throw std::invalid_argument("工作人员账号不存在，请刷新页面");
         Store::audit(db, actor, active ? "staff.enable" : "staff.disable", "staff:" + username, "{}",
                      clock_.now_ms());
     });
@@ -166,9 +164,7 @@ std::optional<StaffMember> StaffAccounts::set_phone(int64_t id, const std::strin
                                                     const std::string& actor) {
     static const std::regex re("\\+?[0-9]+");
     if (!phone.empty() && (phone.size() < 5 || phone.size() > 20 || !std::regex_match(phone, re)))
-        throw std::invalid_argument(
-            "手机号须为 5-20 位数字，可以 + 开头；留空为清除 (phone must be 5-20 digits with an optional "
-            "leading +, or empty to clear)");
+        throw std::invalid_argument("手机号须为 5 到 20 位数字，可以 + 开头；留空为清除");
     return store_.write([&](sqlite3* db) -> std::optional<StaffMember> {
         Stmt f(db, "SELECT id, username, display_name, role, active FROM staff WHERE id=?");
         f.bind(1, id);

@@ -70,8 +70,7 @@ int parse_date(const std::string& text) {
     char tail = 0;
     if (text.size() != 10 || std::sscanf(text.c_str(), "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 ||
         !valid_date(y, m, d))
-        throw std::invalid_argument("日期须为 YYYY-MM-DD (a date like 2026-12-07), got '" +
-                                    text.substr(0, 40) + "'");
+        throw std::invalid_argument("日期须为 2026-12-07 这样的格式");
     return days_from_civil(y, static_cast<unsigned>(m), static_cast<unsigned>(d));
 }
 
@@ -84,8 +83,7 @@ std::pair<int, int> month_days(const std::string& month) {
     char tail = 0;
     if (month.size() != 7 || std::sscanf(month.c_str(), "%4d-%2d%c", &y, &m, &tail) != 2 ||
         !valid_date(y, m, 1))
-        throw std::invalid_argument("月份须为 YYYY-MM (a month like 2026-12), got '" + month.substr(0, 40) +
-                                    "'");
+        throw std::invalid_argument("月份须为 2026-12 这样的格式");
     int first = days_from_civil(y, static_cast<unsigned>(m), 1);
     int next = m == 12 ? days_from_civil(y + 1, 1, 1) : days_from_civil(y, static_cast<unsigned>(m + 1), 1);
     return {first, next};

@@ -78,7 +78,7 @@ const config::MealCategory& MealService::category_of(sqlite3* db, int64_t elder_
 Meal MealService::take(int64_t elder_id, const std::string& method, const std::string& actor,
                        const std::string& session) {
     if (method != "face" && method != "card" && method != "staff")
-        throw std::invalid_argument("method must be face, card or staff");
+        throw std::invalid_argument("用餐登记方式须为 人脸、刷卡 或 人工");
     const auto& tz = cfg_.site.timezone;
     int64_t now = clock_.now_ms();
     int day = day_of(now, tz);
@@ -90,21 +90,20 @@ Meal MealService::take(int64_t elder_id, const std::string& method, const std::s
             for (auto& s : cfg_.meals.sessions)
                 when += (when.empty() ? "" : "，") + s.name + " " + clock_text(s.start_min) + "–" +
                         clock_text(s.end_min);
-            throw MealRefused("现在不是用餐时间（" + when + "）(no meal session now)");
+            throw MealRefused("现在不是用餐时间（" + when + "）");
         }
     } else {
         ms = cfg_.meals.find_session(session);
-        if (!ms)
-            throw std::invalid_argument("没有这个餐次 '" + session.substr(0, 32) +
-                                        "' (unknown meal session)");
+        if (!ms) throw std::invalid_argument("没有这个餐次，请刷新页面后重新选择");
     }
     return store_.write([&](sqlite3* db) {
         Meal m;
         Stmt e(db, "SELECT name, active, uuid FROM elders WHERE id=?");
         e.bind(1, elder_id);
         if (!e.step())
-            throw std::invalid_argument("老人不存在 (elder " + std::to_string(elder_id) + " does not exist)");
-        if (e.i64(1) == 0) throw MealRefused(e.str(0) + " 的档案已停用，不能登记用餐 (elder deactivated)");
+            throw std::invalid_argument("没有这位老人（档案编号 " + std::to_string(elder_id) +
+                                        "），请刷新页面后重新选择");
+        if (e.i64(1) == 0) throw MealRefused(e.str(0) + " 的档案已停用，不能登记用餐");
         m.elder_id = elder_id;
         m.elder_name = e.str(0);
         std::string elder_uuid = e.str(2);
@@ -162,23 +161,21 @@ Meal MealService::take(int64_t elder_id, const std::string& method, const std::s
 
 Meal MealService::take_by_card(const std::string& card_no, const std::string& actor,
                                const std::string& session) {
-    if (card_no.empty() || card_no.size() > 64)
-        throw std::invalid_argument("请输入卡号 (card number is required)");
+    if (card_no.empty() || card_no.size() > 64) throw std::invalid_argument("请输入卡号");
     auto id = store_.read([&](sqlite3* db) -> std::optional<int64_t> {
         Stmt s(db, "SELECT id FROM elders WHERE card_no=?");
         s.bind(1, card_no);
         if (!s.step()) return std::nullopt;
         return s.i64(0);
     });
-    if (!id) throw MealRefused("没有这张卡（" + card_no.substr(0, 32) + "）的登记 (unknown card)");
+    if (!id) throw MealRefused("没有这张卡（" + card_no.substr(0, 32) + "）的登记，请核对卡号");
     return take(*id, "card", actor, session);
 }
 
 void MealService::set_menu(int day, const std::string& session, const std::string& dishes,
                            const std::string& actor) {
-    if (!cfg_.meals.find_session(session))
-        throw std::invalid_argument("没有这个餐次 '" + session.substr(0, 32) + "' (unknown meal session)");
-    if (dishes.size() > 1000) throw std::invalid_argument("菜单过长 (dishes over 1000 bytes)");
+    if (!cfg_.meals.find_session(session)) throw std::invalid_argument("没有这个餐次，请刷新页面后重新选择");
+    if (dishes.size() > 1000) throw std::invalid_argument("菜单过长（最多约 300 个汉字）");
     int64_t now = clock_.now_ms();
     store_.write([&](sqlite3* db) {
         Stmt s(

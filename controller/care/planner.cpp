@@ -258,7 +258,8 @@ void CarePlanner::check_elder(sqlite3* db, int64_t elder_id) {
     Stmt s(db, "SELECT 1 FROM elders WHERE id=?");
     s.bind(1, elder_id);
     if (!s.step())
-        throw std::invalid_argument("老人不存在 (elder " + std::to_string(elder_id) + " does not exist)");
+        throw std::invalid_argument("没有这位老人（档案编号 " + std::to_string(elder_id) +
+                                    "），请刷新页面后重新选择");
 }
 
 CareProfile CarePlanner::profile(int64_t elder_id) {
@@ -283,31 +284,27 @@ CareProfile CarePlanner::profile(int64_t elder_id) {
 }
 
 CareProfile CarePlanner::save_profile(int64_t elder_id, const json& j, const std::string& actor) {
-    if (!j.is_object()) throw std::invalid_argument("须为 JSON 对象 (the body must be a JSON object)");
+    if (!j.is_object()) throw std::invalid_argument("提交的内容格式有误，请刷新页面后再试");
     auto text = [&](const char* key, size_t max) -> std::optional<std::string> {
         if (!j.contains(key)) return std::nullopt;
         if (j[key].is_null()) return std::string();
-        if (!j[key].is_string())
-            throw std::invalid_argument(std::string("内容须为文字 (") + key + " must be a string)");
+        if (!j[key].is_string()) throw std::invalid_argument("填写的内容须为文字，请检查后再试");
         auto v = j[key].get<std::string>();
-        if (v.size() > max) throw std::invalid_argument("内容过长 (" + std::string(key) + " is too long)");
+        if (v.size() > max) throw std::invalid_argument("填写的内容过长，请删减后再试");
         return v;
     };
     auto tier = text("tier", 16), visitor = text("visitor", 64), meal = text("meal_category", 32);
     if (tier && !tier->empty() && !one_of(*tier, {"weekly", "fortnightly", "monthly", "quarterly", "none"}))
-        throw std::invalid_argument(
-            "探访频次须为 weekly fortnightly monthly quarterly none 之一 (tier), got '" + *tier + "'");
+        throw std::invalid_argument("探访频次须为 每周、每两周、每月、每季度 或 不在探访名单 之一");
     if (meal && !meal->empty() && !cfg_.meals.find_category(*meal))
-        throw std::invalid_argument("助餐类别 '" + *meal + "' 未在配置 meals.categories 中 (meal_category)");
+        throw std::invalid_argument("没有这个助餐类别，请刷新页面后重新选择");
     std::optional<std::string> diets;
     if (j.contains("diets")) {
         if (!j["diets"].is_array() || j["diets"].size() > 8)
-            throw std::invalid_argument(
-                "特殊饮食最多 8 项，如 糖尿病 软食 清真 (diets: a list of at most 8 words)");
+            throw std::invalid_argument("特殊饮食最多 8 项，如 糖尿病 软食 清真");
         for (auto& d : j["diets"])
             if (!d.is_string() || d.get<std::string>().empty() || d.get<std::string>().size() > 24)
-                throw std::invalid_argument(
-                    "每项特殊饮食须为简短文字，如 糖尿病 (each diet is a short word)");
+                throw std::invalid_argument("每项特殊饮食须为简短文字，如 糖尿病");
         diets = j["diets"].dump();
     }
     int64_t now = clock_.now_ms();
@@ -337,11 +334,10 @@ CareProfile CarePlanner::save_profile(int64_t elder_id, const json& j, const std
 int64_t CarePlanner::add_life_event(int64_t elder_id, const std::string& day, const std::string& kind,
                                     const std::string& note, const std::string& actor) {
     if (!one_of(kind, life_event_kinds()))
-        throw std::invalid_argument("事件须为 " + list_text(life_event_kinds()) + " 之一 (kind), got '" +
-                                    kind + "'");
+        throw std::invalid_argument("事件须为 " + list_text(life_event_kinds()) + " 之一");
     int d = parse_date(day);
-    if (d > today()) throw std::invalid_argument("事件日期不能晚于今天 (day is in the future)");
-    if (note.size() > 500) throw std::invalid_argument("备注过长 (note over 500 bytes)");
+    if (d > today()) throw std::invalid_argument("事件日期不能晚于今天");
+    if (note.size() > 500) throw std::invalid_argument("备注过长（最多约 160 个汉字）");
     int64_t now = clock_.now_ms();
     return store_.write([&](sqlite3* db) {
         check_elder(db, elder_id);
@@ -366,12 +362,11 @@ int64_t CarePlanner::add_absence_reason(int64_t elder_id, const std::string& fro
                                         const std::string& reason, const std::string& note,
                                         const std::string& actor) {
     if (!one_of(reason, absence_reason_kinds()))
-        throw std::invalid_argument("原因须为 " + list_text(absence_reason_kinds()) +
-                                    " 之一 (reason), got '" + reason + "'");
+        throw std::invalid_argument("原因须为 " + list_text(absence_reason_kinds()) + " 之一");
     int a = parse_date(from), b = parse_date(to);
-    if (b < a) throw std::invalid_argument("结束日期早于开始日期 (to is before from)");
-    if (b - a > 366) throw std::invalid_argument("请假最长一年 (at most 366 days)");
-    if (note.size() > 500) throw std::invalid_argument("备注过长 (note over 500 bytes)");
+    if (b < a) throw std::invalid_argument("结束日期不能早于开始日期");
+    if (b - a > 366) throw std::invalid_argument("请假最长一年");
+    if (note.size() > 500) throw std::invalid_argument("备注过长（最多约 160 个汉字）");
     int64_t now = clock_.now_ms();
     return store_.write([&](sqlite3* db) {
         check_elder(db, elder_id);
@@ -392,8 +387,7 @@ void CarePlanner::record_miss(int64_t elder_id, const std::string& month, const 
                               const std::string& actor) {
     month_days(month);  // validates
     if (reason.empty() || reason.size() > 300)
-        throw std::invalid_argument(
-            "请填写未探访原因（300 字节以内）(reason is required, at most 300 bytes)");
+        throw std::invalid_argument("请填写未探访原因（最多约 100 个汉字）");
     int64_t now = clock_.now_ms();
     store_.write([&](sqlite3* db) {
         check_elder(db, elder_id);

@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include "controller/core/bounded_json.hpp"
+#include "controller/core/log.hpp"
 
 namespace caregate::api {
 
@@ -14,17 +15,42 @@ void reply(httplib::Response& res, const json& j, int status) {
     res.set_content(j.dump(), "application/json; charset=utf-8");
 }
 
+void fail(httplib::Response& res, int status, Msg code, const std::string& detail) {
+    std::string text = text_of(code);
+    if (!detail.empty()) text += "（" + detail + "）";
+    reply(res, {{"error", text}, {"code", code_of(code)}}, status);
+}
+
+void fail(httplib::Response& res, int status, const std::string& message, Msg code) {
+    reply(res, {{"error", message.empty() ? std::string(text_of(code)) : message}, {"code", code_of(code)}},
+          status);
+}
+
 void fail(httplib::Response& res, int status, const std::string& message) {
-    reply(res, {{"error", message}}, status);
+    Msg code = status == 401   ? Msg::not_logged_in
+               : status == 403 ? Msg::refused
+               : status == 404 ? Msg::not_found
+               : status == 409 ? Msg::refused
+               : status == 413 ? Msg::body_too_large
+               : status == 503 ? Msg::busy
+               : status >= 500 ? Msg::internal_error
+                               : Msg::bad_field;
+    fail(res, status, message, code);
+}
+
+void fail(httplib::Response& res, int status, const std::exception& e, Msg code) {
+    std::string what = e.what();
+    if (!what.empty() && latin_free(what)) return fail(res, status, what, code);
+    logger("kiosk")->warn("refusal answered as {}: {}", code_of(code), what);
+    fail(res, status, code);
 }
 
 std::optional<json> body(const httplib::Request& req, httplib::Response& res) {
     std::string why;
     auto j = parse_bounded_json(req.body, JsonLimits{kApiBodyBytes, 8}, &why);
     if (!j || !j->is_object()) {
-        fail(res, 400,
-             "请求内容不是有效的 JSON 对象 (the body must be a JSON object" +
-                 (why.empty() ? "" : ": " + why) + ")");
+        if (!why.empty()) logger("kiosk")->info("{} {}: body refused: {}", req.method, req.path, why);
+        fail(res, 400, Msg::bad_json);
         return std::nullopt;
     }
     return j;

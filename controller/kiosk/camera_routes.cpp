@@ -35,19 +35,17 @@ void Kiosk::camera_routes(httplib::Server& s) {
         for (auto& c : p_.cfg.cameras)
             if (c.id == id) cam = &c;
         if (!cam) {
-            api::fail(res, 404, "没有这个摄像头：" + id + " (no camera '" + id + "')");
+            api::fail(res, 404, api::Msg::no_such_camera);
             return false;
         }
         const config::Zone* zone = p_.cfg.find_zone(cam->zone);
         if ((zone && zone->is_private) ||
             (p_.live_view && p_.live_view->access(id) == LiveView::Access::private_zone)) {
-            api::fail(res, 403,
-                      "摄像头 " + id + " 位于隐私区域，不提供实时画面 (camera '" + id +
-                          "' is in a private zone: no live view)");
+            api::fail(res, 403, api::Msg::camera_private);
             return false;
         }
         if (!p_.live_view || p_.live_view->access(id) != LiveView::Access::ok) {
-            api::fail(res, 503, "实时画面未启用 (live view not available)");
+            api::fail(res, 503, api::Msg::live_view_off);
             return false;
         }
         return true;
@@ -87,10 +85,8 @@ void Kiosk::camera_routes(httplib::Server& s) {
               LiveView* live = p_.live_view;
               auto slot = live->open_stream();
               if (!slot)
-                  return api::fail(res, 503,
-                                   "实时画面连接数已满（最多 " + std::to_string(live->options().max_streams) +
-                                       " 路），请关闭其他实时画面后再试 (too many live views open: at most " +
-                                       std::to_string(live->options().max_streams) + ")");
+                  return api::fail(res, 503, api::Msg::live_view_full,
+                                   "最多 " + std::to_string(live->options().max_streams) + " 路");
               audit(*sess, id, "mjpeg", req);
               logger("kiosk")->info("live view of camera {} opened by {}", id, sess->who.username);
               res.set_header("Cache-Control", "no-store");
@@ -131,7 +127,7 @@ void Kiosk::camera_routes(httplib::Server& s) {
                   after = std::stoull(a);
               if (p_.live_view->first_look(sess->id, id)) audit(*sess, id, "jpeg", req);
               auto f = p_.live_view->wait_newer(id, after, std::chrono::seconds(2));
-              if (!f) return api::fail(res, 503, "摄像头暂无画面 (no picture from camera '" + id + "' yet)");
+              if (!f) return api::fail(res, 503, api::Msg::camera_no_picture);
               res.set_header("Cache-Control", "no-store");
               res.set_header("X-Frame-Seq", std::to_string(f->seq));
               res.set_header("X-Frame-Time", std::to_string(f->ts_ms));

@@ -27,9 +27,9 @@ void Kiosk::care_routes(httplib::Server& s) {
         try {
             fn();
         } catch (const care::MealRefused& e) {
-            fail(res, 409, e.what());
+            fail(res, 409, e, Msg::meal_refused);
         } catch (const std::invalid_argument& e) {
-            fail(res, 400, e.what());
+            fail(res, 400, e, Msg::bad_field);
         }
     };
 
@@ -42,7 +42,7 @@ void Kiosk::care_routes(httplib::Server& s) {
             auto sess = writer(req, res);
             if (!sess) return;
             auto id = path_id(req.matches[1]);
-            if (!id) return fail(res, 404, "没有这位老人 (no such elder)");
+            if (!id) return fail(res, 404, Msg::no_such_elder);
             auto j = body(req, res);
             if (!j) return;
             guard(res, [&] { fn(sess->who.username, *id, *j, res); });
@@ -83,7 +83,7 @@ void Kiosk::care_routes(httplib::Server& s) {
         if (!j) return;
         guard(res, [&] {
             auto id = int_field(*j, "elder_id", 1, INT64_MAX);
-            if (!id) throw std::invalid_argument("请选择老人 (elder_id is required)");
+            if (!id) throw std::invalid_argument("请选择老人");
             planner.record_miss(*id, str_field(*j, "month"), str_field(*j, "reason"), sess->who.username);
             reply(res, {{"ok", true}}, 201);
         });
@@ -93,7 +93,7 @@ void Kiosk::care_routes(httplib::Server& s) {
           [this, &planner, guard](const httplib::Request& req, httplib::Response& res) {
               if (!reader(req, res)) return;
               auto id = path_id(req.matches[1]);
-              if (!id) return fail(res, 404, "没有这位老人 (no such elder)");
+              if (!id) return fail(res, 404, Msg::no_such_elder);
               guard(res, [&] {
                   auto p = planner.profile(*id);
                   json cats = json::array();
@@ -158,7 +158,7 @@ void Kiosk::care_routes(httplib::Server& s) {
                 m = meals.take_by_card(str_field(*j, "card_no"), sess->who.username, session);
             } else {
                 auto id = int_field(*j, "elder_id", 1, INT64_MAX);
-                if (!id) throw std::invalid_argument("请选择老人或刷卡 (elder_id or card_no is required)");
+                if (!id) throw std::invalid_argument(text_of(Msg::elder_or_card_required));
                 m = meals.take(*id, "staff", sess->who.username, session);
             }
             reply(res, care::to_json(m), m.already ? 200 : 201);

@@ -31,7 +31,7 @@ std::string normalize_code(const std::string& code) {
 std::string DoorDisplays::new_code(const std::string& name, const std::string& actor) {
     if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
     if (name.empty() || name.size() > 64)
-        throw std::invalid_argument("请给门口屏起个名字（64 字节以内）(name)");
+        throw std::invalid_argument("请给门口屏起个名字（最多约 20 个汉字）");
     static const char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";  // 32 symbols
     std::string code;
     for (int i = 0; i < 8; ++i) code += alphabet[randombytes_uniform(32)];

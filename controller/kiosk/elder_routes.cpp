@@ -27,8 +27,6 @@ constexpr int64_t kDayMs = 24LL * 3600 * 1000;
 constexpr int kMaxExportRows = 50'000;
 constexpr int64_t kMaxSearchDays = 92;  // a quarter
 
-const char* kNoElder = "没有这位长者";
-
 // "YYYY-MM-DD" → UTC ms of that local midnight; nullopt when it is not a real day.
 std::optional<int64_t> local_day_ms(const std::string& s, int64_t offset_ms) {
     int y = 0, m = 0, d = 0;
@@ -112,11 +110,13 @@ void Kiosk::elder_routes(httplib::Server& s) {
         try {
             fn();
         } catch (const sheet::SheetError& e) {
-            fail(res, 400, e.what());
+            fail(res, 400, e, Msg::bad_field);
+        } catch (const ElderFieldError& e) {
+            fail(res, 400, e, Msg::elder_refused);
         } catch (const std::invalid_argument& e) {
-            fail(res, 400, e.what());
+            fail(res, 400, e, Msg::bad_field);
         } catch (const StoreError&) {
-            fail(res, 503, "数据库繁忙，请稍后再试");
+            fail(res, 503, Msg::db_busy);
         }
     };
     auto elder_json = [this](const Elder& e, bool full) {
@@ -138,7 +138,7 @@ void Kiosk::elder_routes(httplib::Server& s) {
         auto sess = reader(req, res);
         if (!sess) return;
         auto status = status_param(req);
-        if (!status) return fail(res, 400, "状态须为 在册(active)、已停用(inactive) 或 全部(all)");
+        if (!status) return fail(res, 400, "状态须为 在册、已停用 或 全部", Msg::bad_field);
         std::string q = req.get_param_value("q");
         if (q.size() > 64) return fail(res, 400, "搜索内容过长（最多 20 个汉字）");
         guard(res, [&] {
@@ -199,10 +199,11 @@ void Kiosk::elder_routes(httplib::Server& s) {
         if (!sess) return;
         const std::string* bytes = &req.body;
         if (req.is_multipart_form_data()) {
-            if (req.files.empty()) return fail(res, 400, "请选择要导入的 .xlsx 或 .csv 文件");
+            if (req.files.empty())
+                return fail(res, 400, "请选择要导入的 Excel（.xlsx）或 CSV 文件", Msg::bad_field);
             bytes = &req.files.begin()->second.content;
         }
-        if (bytes->empty()) return fail(res, 400, "请选择要导入的 .xlsx 或 .csv 文件");
+        if (bytes->empty()) return fail(res, 400, "请选择要导入的 Excel（.xlsx）或 CSV 文件", Msg::bad_field);
         bool confirm = req.get_param_value("confirm") == "1";
         guard(res, [&] {
             auto plan = plan_elder_import(p_.roster, *bytes);
@@ -219,7 +220,7 @@ void Kiosk::elder_routes(httplib::Server& s) {
                 out["imported"] = {{"created", r.created}, {"updated", r.updated}, {"refused", r.refused}};
                 reply(res, out, r.created + r.updated ? 201 : 200);
             } catch (const ElderFieldError& e) {
-                fail(res, 409, e.what());
+                fail(res, 409, e, Msg::elder_refused);
             }
         });
     });
@@ -227,7 +228,7 @@ void Kiosk::elder_routes(httplib::Server& s) {
         if (!reader(req, res)) return;
         auto id = path_id(req.matches[1]);
         auto e = id ? p_.roster.get(*id) : std::nullopt;
-        if (!e) return fail(res, 404, kNoElder);
+        if (!e) return fail(res, 404, Msg::no_such_elder);
         json j = elder_json(*e, true);
         j["faces_enabled"] = p_.faces != nullptr;
         reply(res, j);
@@ -242,7 +243,7 @@ void Kiosk::elder_routes(httplib::Server& s) {
         if (update) {
             auto id = path_id(req.matches[1]);
             auto existing = id ? p_.roster.get(*id) : std::nullopt;
-            if (!existing) return fail(res, 404, kNoElder);
+            if (!existing) return fail(res, 404, Msg::no_such_elder);
             e = *existing;
         }
         guard(res, [&] {
@@ -251,7 +252,7 @@ void Kiosk::elder_routes(httplib::Server& s) {
             // Letting a face through without the blink check weakens the door for everyone: an admin
             // decides it (and the roster's audit log records who).
             if (e.liveness_exempt != exempt_before && sess->who.role != "admin")
-                return fail(res, 403, "只有管理员可以设置免活体检测");
+                return fail(res, 403, "只有管理员可以设置免活体检测", Msg::admin_only);
             e = p_.roster.save(e, sess->who.username);
             reply(res, elder_json(e, true), update ? 200 : 201);
         });
@@ -265,7 +266,7 @@ void Kiosk::elder_routes(httplib::Server& s) {
                auto j = body(req, res);
                if (!j) return;
                auto id = path_id(req.matches[1]);
-               if (!id) return fail(res, 404, kNoElder);
+               if (!id) return fail(res, 404, Msg::no_such_elder);
                guard(res, [&] {
                    p_.roster.record_consent(*id, str_field(*j, "consent_by", sess->who.display_name),
                                             sess->who.username);
@@ -280,7 +281,7 @@ void Kiosk::elder_routes(httplib::Server& s) {
                auto j = body(req, res);
                if (!j) return;
                auto id = path_id(req.matches[1]);
-               if (!id) return fail(res, 404, kNoElder);
+               if (!id) return fail(res, 404, Msg::no_such_elder);
                guard(res, [&] {
                    std::string on = str_field(*j, "on", local_text(p_.clock.now_ms(), off, false));
                    auto e = p_.roster.deactivate(*id, str_field(*j, "reason"), on, str_field(*j, "note"),
@@ -293,7 +294,7 @@ void Kiosk::elder_routes(httplib::Server& s) {
         auto sess = writer(req, res);
         if (!sess) return;
         auto id = path_id(req.matches[1]);
-        if (!id) return fail(res, 404, kNoElder);
+        if (!id) return fail(res, 404, Msg::no_such_elder);
         guard(res, [&] { reply(res, elder_json(p_.roster.reactivate(*id, sess->who.username), true)); });
     });
 
@@ -302,7 +303,7 @@ void Kiosk::elder_routes(httplib::Server& s) {
     s.Get(R"(/api/elders/(\d+)/history)", [this](const httplib::Request& req, httplib::Response& res) {
         if (!reader(req, res)) return;
         auto id = path_id(req.matches[1]);
-        if (!id || !p_.roster.get(*id)) return fail(res, 404, kNoElder);
+        if (!id || !p_.roster.get(*id)) return fail(res, 404, Msg::no_such_elder);
         std::string kind = req.get_param_value("kind");
         auto limit = query_int(req, "limit", 1, 100, 20);
         auto before = query_int(req, "before", 0, INT64_MAX, INT64_MAX);
@@ -395,7 +396,7 @@ void Kiosk::elder_routes(httplib::Server& s) {
             if (from_day.empty()) from_day = to_day;
             if (to_day.empty()) to_day = from_day;
             auto a = local_day_ms(from_day, off), b = local_day_ms(to_day, off);
-            if (!a || !b) return fail(res, 400, "日期须为有效日期，如 2026-11-24");
+            if (!a || !b) return fail(res, 400, "日期须为有效日期，如 2026-11-24", Msg::bad_date);
             if (*b < *a) return fail(res, 400, "结束日期不能早于开始日期");
             if ((*b - *a) / kDayMs + 1 > kMaxSearchDays)
                 return fail(res, 400,
@@ -494,7 +495,7 @@ void Kiosk::elder_routes(httplib::Server& s) {
         try {
             r = range(req);
         } catch (const std::invalid_argument&) {
-            return fail(res, 400, "月份须为 2026-11 这样的格式");
+            return fail(res, 400, Msg::bad_month);
         }
         auto [from, to] = r;
         if (req.get_param_value("format") == "xlsx") {
@@ -534,7 +535,7 @@ void Kiosk::elder_routes(httplib::Server& s) {
         try {
             r = range(req);
         } catch (const std::invalid_argument&) {
-            return fail(res, 400, "月份须为 2026-11 这样的格式");
+            return fail(res, 400, Msg::bad_month);
         }
         auto [from, to] = r;
         if (req.get_param_value("format") == "xlsx") {
@@ -642,14 +643,14 @@ void Kiosk::elder_routes(httplib::Server& s) {
     });
     s.Get("/api/export/meals", [this, off](const httplib::Request& req, httplib::Response& res) {
         if (!reader(req, res)) return;
-        if (!p_.meals) return fail(res, 404, "本站未开展助餐");
+        if (!p_.meals) return fail(res, 404, Msg::meals_off);
         std::string month = req.get_param_value("month");
         if (month.empty()) month = local_text(p_.clock.now_ms(), off, false).substr(0, 7);
         json st;
         try {
             st = p_.meals->statement(month);
         } catch (const std::invalid_argument&) {
-            return fail(res, 400, "月份须为 2026-11 这样的格式");
+            return fail(res, 400, Msg::bad_month);
         }
         std::vector<std::vector<json>> cells;
         for (auto& r : st["categories"])

@@ -19,14 +19,14 @@ void Kiosk::face_routes(httplib::Server& s) {
         } catch (const EnrollmentWarning& w) {
             api::reply(res, {{"error", w.what()}, {"code", "enroll_warning"}}, 409);
         } catch (const std::exception& e) {
-            api::fail(res, 400, e.what());
+            api::fail(res, 400, e, api::Msg::bad_field);
         }
     };
     s.Post(R"(/api/elders/(\d+)/enroll)",
            [this, enrolling](const httplib::Request& req, httplib::Response& res) {
                auto sess = writer(req, res);
                if (!sess) return;
-               if (!p_.faces) return api::fail(res, 503, "本站未启用人脸识别");
+               if (!p_.faces) return api::fail(res, 503, api::Msg::faces_off);
                std::vector<std::string> images;
                for (auto& [name, file] : req.files) images.push_back(file.content);
                if (images.empty()) return api::fail(res, 400, "请上传 1 到 5 张照片");
@@ -39,7 +39,7 @@ void Kiosk::face_routes(httplib::Server& s) {
            [this, enrolling](const httplib::Request& req, httplib::Response& res) {
                auto sess = writer(req, res);
                if (!sess) return;
-               if (!p_.faces) return api::fail(res, 503, "本站未启用人脸识别");
+               if (!p_.faces) return api::fail(res, 503, api::Msg::faces_off);
                auto j = api::body(req, res);
                if (!j) return;
                std::string camera = api::str_field(*j, "camera", "");
@@ -55,7 +55,7 @@ void Kiosk::face_routes(httplib::Server& s) {
     s.Post(R"(/api/elders/(\d+)/forget)", [this](const httplib::Request& req, httplib::Response& res) {
         auto sess = writer(req, res);
         if (!sess) return;
-        if (!p_.faces) return api::fail(res, 503, "本站未启用人脸识别");
+        if (!p_.faces) return api::fail(res, 503, api::Msg::faces_off);
         int n = p_.faces->forget(std::stoll(req.matches[1]), sess->who.username);
         api::reply(res, {{"deleted", n}});
     });

@@ -54,7 +54,7 @@ HttpServer::HttpServer(HttpOptions opts) : opts_(std::move(opts)), server_(make_
             }
             logger("kiosk")->error("{} {} failed: {}", req.method, req.path, what);
             res.status = 500;
-            res.set_content(R"J({"error":"服务器内部错误，已记录日志 (internal error, logged)"})J",
+            res.set_content(R"J({"error":"服务器内部错误，已记录日志，请稍后再试","code":"internal_error"})J",
                             "application/json");
         });
     // Every response: no MIME sniffing, no framing by other sites, no referrer leaking alarm ids,

@@ -250,7 +250,7 @@ json optional_number(const std::optional<double>& v) { return v ? json(*v) : jso
 std::pair<int64_t, int64_t> local_month_range(const std::string& month, const std::string& timezone) {
     int y = 0, m = 0;
     if (std::sscanf(month.c_str(), "%d-%d", &y, &m) != 2 || m < 1 || m > 12 || y < 2000 || y > 2200)
-        throw std::invalid_argument("month must look like 2026-11");
+        throw std::invalid_argument("月份须为 2026-11 这样的格式");
     auto start = [&](int yy, int mm) {
         std::tm tm{};
         tm.tm_year = yy - 1900;
@@ -299,23 +299,21 @@ bool Kiosk::admit(const httplib::Request& req, httplib::Response& res) {
                  : req.path == "/api/elders/import"                       ? kImportBodyBytes
                                                                           : kApiBodyBytes;
     if (req.has_header("Transfer-Encoding") && cap < kMaxUploadBytes) {
-        fail(res, 411, "请求须带 Content-Length (send a Content-Length, not a chunked body)");
+        fail(res, 411, api::Msg::length_required);
         return false;
     }
     std::string length = req.get_header_value("Content-Length");
     if (!length.empty()) {
         bool digits = length.size() <= 12 && length.find_first_not_of("0123456789") == std::string::npos;
         if (!digits || std::stoull(length) > cap) {
-            fail(res, 413,
-                 "请求内容过大：此接口最多 " + std::to_string(cap / 1024) + " KB (body over the " +
-                     std::to_string(cap) + "-byte limit of " + req.path + ")");
+            fail(res, 413, api::Msg::body_too_large, "最多 " + std::to_string(cap / 1024) + " KB");
             return false;
         }
     }
     // Logins and door pairing come without a session (both are throttled per address).
     if (req.path != "/api/login" && req.path != "/api/door/pair" && req.path.rfind("/api/", 0) == 0 &&
         !session(req)) {
-        fail(res, 401, "请先登录 (login required)");
+        fail(res, 401, api::Msg::not_logged_in);
         return false;
     }
     return true;
@@ -339,7 +337,7 @@ std::optional<Session> Kiosk::session(const httplib::Request& req) {
 
 std::optional<Session> Kiosk::reader(const httplib::Request& req, httplib::Response& res) {
     auto s = session(req);
-    if (!s) fail(res, 401, "请先登录 (login required)");
+    if (!s) fail(res, 401, api::Msg::not_logged_in);
     return s;
 }
 
@@ -352,11 +350,11 @@ std::optional<Session> Kiosk::writer(const httplib::Request& req, httplib::Respo
         token.size() != s->csrf.size()) {
         logger("kiosk")->warn("write refused for {}: missing or wrong CSRF token on {}", s->who.username,
                               req.path);
-        fail(res, 403, "安全校验失败，请刷新页面 (CSRF token missing or wrong)");
+        fail(res, 403, api::Msg::csrf_failed);
         return std::nullopt;
     }
     if (admin && s->who.role != "admin") {
-        fail(res, 403, "需要管理员权限 (admin only)");
+        fail(res, 403, api::Msg::admin_only);
         return std::nullopt;
     }
     return s;
@@ -374,8 +372,7 @@ bool Kiosk::door_allowed(const httplib::Request& req, httplib::Response& res) {
     if (session(req)) return true;
     std::string token = cookie(req, "cg_door");
     if (!token.empty() && doors_.valid(token)) return true;
-    fail(res, 401,
-         "门口屏未配对：请管理员在“账号”页生成配对码，或运行 caregate door pair (door screen not paired)");
+    fail(res, 401, api::Msg::door_not_paired);
     return false;
 }
 
@@ -532,7 +529,7 @@ void Kiosk::routes(httplib::Server& s) {
     auto page = [this](const std::string& file) {
         return [this, file](const httplib::Request&, httplib::Response& res) {
             std::ifstream f(static_dir_ + "/" + file, std::ios::binary);
-            if (!f) return fail(res, 404, "page not found: " + file);
+            if (!f) return fail(res, 404, api::Msg::page_not_found);
             std::stringstream ss;
             ss << f.rdbuf();
             res.set_header("Content-Security-Policy",
@@ -554,7 +551,7 @@ void Kiosk::routes(httplib::Server& s) {
         // Throttled per user name (known or not: the answer must not tell) and per client address.
         auto too_many = [&](int64_t until) {
             res.set_header("Retry-After", std::to_string(std::max<int64_t>(1, (until - now + 999) / 1000)));
-            fail(res, 429, "登录失败次数过多，请稍后再试 (too many failed logins; try again later)");
+            fail(res, 429, api::Msg::too_many_logins);
         };
         {
             std::lock_guard<std::mutex> lock(mu_);
@@ -574,7 +571,7 @@ void Kiosk::routes(httplib::Server& s) {
         auto r = p_.staff.login(username, str_field(*j, "password"), &who);
         if (r == LoginResult::busy) {
             res.set_header("Retry-After", "5");
-            return fail(res, 503, "登录繁忙，请稍后再试 (busy; try again in a few seconds)");
+            return fail(res, 503, api::Msg::busy);
         }
         if (r != LoginResult::ok) {
             bool limit_reached = false;
@@ -596,7 +593,7 @@ void Kiosk::routes(httplib::Server& s) {
             login_failures_.erase("addr:" + req.remote_addr);
         }
         if (r == LoginResult::locked) return too_many(now + StaffAccounts::kLockMs);
-        if (r != LoginResult::ok) return fail(res, 401, "用户名或密码错误 (wrong username or password)");
+        if (r != LoginResult::ok) return fail(res, 401, api::Msg::wrong_login);
         Session sess{who,
                      random_token(),
                      now + int64_t(p_.cfg.kiosk.session_max_h) * 3600000,
@@ -653,12 +650,10 @@ void Kiosk::routes(httplib::Server& s) {
             bool digits =
                 !h.empty() && h.size() <= 3 && h.find_first_not_of("0123456789") == std::string::npos;
             hours = digits ? std::stoll(h) : 0;
-            if (hours < 1 || hours > 168)
-                return fail(res, 400,
-                            "小时数须为 1 到 168 的整数 (hours must be a whole number from 1 to 168)");
+            if (hours < 1 || hours > 168) return fail(res, 400, api::Msg::bad_hours);
         }
         std::string id = req.get_param_value("device");
-        if (id.empty()) return fail(res, 400, "请指定设备 (device is required: ?device=<id>)");
+        if (id.empty()) return fail(res, 400, api::Msg::device_required);
         int64_t from = p_.clock.now_ms() - hours * 3'600'000;
         auto all = configured_devices(p_.cfg);
         auto out = p_.store.read([&](sqlite3* db) -> std::optional<json> {
@@ -688,7 +683,7 @@ void Kiosk::routes(httplib::Server& s) {
                         {"hours", hours},   {"from", from},
                         {"states", states}};
         });
-        if (!out) return fail(res, 404, "没有这个设备：" + id + " (no such device)");
+        if (!out) return fail(res, 404, api::Msg::no_such_device);
         reply(res, *out);
     });
 
@@ -752,7 +747,7 @@ void Kiosk::routes(httplib::Server& s) {
     s.Get("/api/stream", [this](const httplib::Request& req, httplib::Response& res) {
         if (!reader(req, res)) return;
         auto stream = p_.feed.open();
-        if (!stream) return fail(res, 503, "实时连接过多 (too many live clients)");
+        if (!stream) return fail(res, 503, api::Msg::too_many_live_clients);
         res.set_header("Cache-Control", "no-store");
         res.set_header("X-Accel-Buffering", "no");
         LiveFeed* feed = &p_.feed;
@@ -783,7 +778,7 @@ void Kiosk::routes(httplib::Server& s) {
     s.Get(R"(/api/alarms/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
         if (!reader(req, res)) return;
         auto a = p_.alarms.get(std::stoll(req.matches[1]));
-        if (!a) return fail(res, 404, "报警不存在 (no such alarm)");
+        if (!a) return fail(res, 404, api::Msg::no_such_alarm);
         json j = alarm_json(*a);
         if (p_.cctv_events) j["nearby_events"] = p_.cctv_events("alarm=" + std::to_string(a->id));
         reply(res, j);
@@ -818,7 +813,7 @@ void Kiosk::routes(httplib::Server& s) {
             }
             return out;
         });
-        if (!rows) return fail(res, 404, "报警不存在 (no such alarm)");
+        if (!rows) return fail(res, 404, api::Msg::no_such_alarm);
         reply(res, *rows);
     });
     s.Post(R"(/api/alarms/(\d+)/(ack|dispatch|resolve))",
@@ -846,7 +841,7 @@ void Kiosk::routes(httplib::Server& s) {
                    });
                    reply(res, alarm_json(*p_.alarms.get(id)));
                } catch (const AlarmError& e) {
-                   fail(res, 409, e.what());
+                   fail(res, 409, e, api::Msg::alarm_refused);
                }
            });
 
@@ -859,14 +854,14 @@ void Kiosk::routes(httplib::Server& s) {
         CheckIn c;
         if (j->contains("card_no")) {
             auto e = p_.roster.find_by_card(str_field(*j, "card_no"));
-            if (!e) return fail(res, 404, "没有这个卡号的长者 (no elder with that card number)");
+            if (!e) return fail(res, 404, api::Msg::no_such_card);
             c.elder_id = e->id;
             c.method = "card";
         } else if (j->contains("elder_id") && (*j)["elder_id"].is_number_integer()) {
             c.elder_id = (*j)["elder_id"].get<int64_t>();
             c.method = "staff";
         } else {
-            return fail(res, 400, "需要 elder_id 或 card_no (elder_id or card_no required)");
+            return fail(res, 400, api::Msg::elder_or_card_required);
         }
         c.direction = str_field(*j, "direction", "in");
         c.actor = sess->who.display_name;
@@ -876,14 +871,14 @@ void Kiosk::routes(httplib::Server& s) {
         // as a fever alarm so the fever procedure (re-measure, family, clinic) starts.
         if (c.direction == "in" && c.temperature && *c.temperature >= p_.cfg.gate.fever_c) {
             auto e = p_.roster.get(c.elder_id);
-            if (!e) return fail(res, 404, "没有这位长者");
+            if (!e) return fail(res, 404, api::Msg::no_such_elder);
             char msg[256];
             std::snprintf(msg, sizeof msg,
                           "体温 %.1f℃，达到发热标准（%.1f℃），不能签到入内；已发出发热报警，请按发热流程处理",
                           *c.temperature, p_.cfg.gate.fever_c);
             p_.alarms.raise("fever", "manual_checkin", "", "staff:" + sess->who.display_name,
                             json{{"temperature", *c.temperature}, {"method", c.method}}, c.elder_id);
-            return fail(res, 409, e->name + " " + msg);
+            return fail(res, 409, e->name + " " + msg, api::Msg::checkin_refused);
         }
         try {
             auto r = p_.checkins.record(c);
@@ -891,12 +886,10 @@ void Kiosk::routes(httplib::Server& s) {
                 Store::audit(db, sess->who.username, "checkin.manual", "elder:" + std::to_string(c.elder_id),
                              j->dump(), p_.clock.now_ms());
             });
-            if (!r)
-                return reply(
-                    res, {{"duplicate", true}, {"message", "该长者刚刚已登记 (already recorded just now)"}});
+            if (!r) return reply(res, {{"duplicate", true}, {"message", "该长者刚刚已登记"}});
             reply(res, to_json(*r), 201);
         } catch (const std::invalid_argument& e) {
-            fail(res, 400, e.what());
+            fail(res, 400, e, api::Msg::checkin_refused);
         }
     });
 
@@ -916,7 +909,7 @@ void Kiosk::routes(httplib::Server& s) {
     s.Get("/api/staff", [this](const httplib::Request& req, httplib::Response& res) {
         auto sess = reader(req, res);
         if (!sess) return;
-        if (sess->who.role != "admin") return fail(res, 403, "需要管理员权限 (admin only)");
+        if (sess->who.role != "admin") return fail(res, 403, api::Msg::admin_only);
         json out = json::array();
         for (auto& m : p_.staff.list()) out.push_back(staff_json(m));
         reply(res, out);
@@ -932,7 +925,7 @@ void Kiosk::routes(httplib::Server& s) {
                              str_field(*j, "password"), sess->who.username);
             reply(res, {{"username", m.username}, {"role", m.role}}, 201);
         } catch (const std::exception& e) {
-            fail(res, 400, e.what());
+            fail(res, 400, e, api::Msg::bad_field);
         }
     });
 
@@ -961,11 +954,11 @@ void Kiosk::routes(httplib::Server& s) {
         for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
             if (it->second.id != id) continue;
             if (sess->who.role != "admin" && it->second.who.username != sess->who.username)
-                return fail(res, 403, "只能注销自己的登录 (you may end only your own sessions)");
+                return fail(res, 403, api::Msg::own_sessions_only);
             sessions_.erase(it);
             return reply(res, {{"revoked", id}});
         }
-        fail(res, 404, "没有这个登录 (no such session)");
+        fail(res, 404, api::Msg::no_such_session);
     });
     s.Put(R"(/api/staff/(\d+)/active)", [this](const httplib::Request& req, httplib::Response& res) {
         auto sess = writer(req, res, true);
@@ -973,14 +966,14 @@ void Kiosk::routes(httplib::Server& s) {
         auto j = body(req, res);
         if (!j) return;
         if (!j->contains("active") || !(*j)["active"].is_boolean())
-            return fail(res, 400, "active 须为 true 或 false (active must be true or false)");
+            return fail(res, 400, api::Msg::active_required);
         bool active = (*j)["active"].get<bool>();
         std::optional<StaffMember> who;
         for (auto& m : p_.staff.list())
             if (m.id == std::stoll(req.matches[1])) who = m;
-        if (!who) return fail(res, 404, "没有这个账号 (no such staff account)");
+        if (!who) return fail(res, 404, api::Msg::no_such_staff);
         if (!active && who->username == sess->who.username)
-            return fail(res, 400, "不能停用自己的账号 (you cannot disable your own account)");
+            return fail(res, 400, api::Msg::cannot_disable_self);
         p_.staff.set_active(who->username, active, sess->who.username);
         if (!active) {  // a disabled account is logged out everywhere, now
             std::lock_guard<std::mutex> lock(mu_);
@@ -997,21 +990,21 @@ void Kiosk::routes(httplib::Server& s) {
         auto j = body(req, res);
         if (!j) return;
         std::string current = str_field(*j, "current"), fresh = str_field(*j, "password");
-        if (fresh == current) return fail(res, 400, "新密码不能与原密码相同 (the new password must differ)");
+        if (fresh == current) return fail(res, 400, api::Msg::same_password);
         StaffMember who;
         auto r = p_.staff.login(sess->who.username, current, &who);
         if (r == LoginResult::busy) {
             res.set_header("Retry-After", "5");
-            return fail(res, 503, "系统繁忙，请稍后再试 (busy; try again in a few seconds)");
+            return fail(res, 503, api::Msg::busy);
         }
-        if (r != LoginResult::ok) return fail(res, 403, "原密码不正确 (the current password is wrong)");
+        if (r != LoginResult::ok) return fail(res, 403, api::Msg::wrong_current_password);
         try {
             p_.staff.set_password(sess->who.username, fresh, sess->who.username);
         } catch (const std::invalid_argument& e) {
-            return fail(res, 400, e.what());
+            return fail(res, 400, e, api::Msg::bad_field);
         } catch (const std::runtime_error& e) {
             res.set_header("Retry-After", "5");
-            return fail(res, 503, e.what());
+            return fail(res, 503, e, api::Msg::busy);
         }
         int ended = 0;
         {
@@ -1034,14 +1027,14 @@ void Kiosk::routes(httplib::Server& s) {
         std::optional<StaffMember> who;
         for (auto& m : p_.staff.list())
             if (id && m.id == *id) who = m;
-        if (!who) return fail(res, 404, "工作人员不存在 (no such staff account)");
+        if (!who) return fail(res, 404, api::Msg::no_such_staff);
         try {
             p_.staff.set_password(who->username, str_field(*j, "password"), sess->who.username);
         } catch (const std::invalid_argument& e) {
-            return fail(res, 400, e.what());
+            return fail(res, 400, e, api::Msg::bad_field);
         } catch (const std::runtime_error& e) {
             res.set_header("Retry-After", "5");
-            return fail(res, 503, e.what());
+            return fail(res, 503, e, api::Msg::busy);
         }
         {
             std::lock_guard<std::mutex> lock(mu_);
@@ -1056,18 +1049,18 @@ void Kiosk::routes(httplib::Server& s) {
         auto j = body(req, res);
         if (!j) return;
         auto id = path_id(req.matches[1].str());
-        if (!id) return fail(res, 404, "工作人员不存在 (no such staff account)");
+        if (!id) return fail(res, 404, api::Msg::no_such_staff);
         if (!j->contains("phone") || !j->at("phone").is_string())
-            return fail(res, 400, "需要手机号 phone，留空为清除 (phone must be a string; \"\" clears it)");
+            return fail(res, 400, api::Msg::phone_required);
         std::string phone = j->at("phone").get<std::string>();
         size_t a = phone.find_first_not_of(" \t"), b = phone.find_last_not_of(" \t");
         phone = a == std::string::npos ? "" : phone.substr(a, b - a + 1);
         try {
             auto m = p_.staff.set_phone(*id, phone, sess->who.username);
-            if (!m) return fail(res, 404, "工作人员不存在 (no such staff account)");
+            if (!m) return fail(res, 404, api::Msg::no_such_staff);
             reply(res, staff_json(*m));
         } catch (const std::invalid_argument& e) {
-            fail(res, 400, e.what());
+            fail(res, 400, e, api::Msg::bad_field);
         }
     });
 
@@ -1082,24 +1075,15 @@ void Kiosk::routes(httplib::Server& s) {
         auto j = body(req, res);
         if (!j) return;
         auto staff_id = int_field(*j, "staff_id", 1, std::numeric_limits<int64_t>::max());
-        if (!staff_id) return fail(res, 400, "请选择值班人员 (staff_id must be a staff account id)");
+        if (!staff_id) return fail(res, 400, api::Msg::duty_staff_required);
         auto weekday = int_field(*j, "weekday", 1, 7);
-        if (!weekday)
-            return fail(res, 400,
-                        "星期须为 1（周一）到 7（周日） (weekday must be a whole number from 1 = Monday to "
-                        "7 = Sunday)");
+        if (!weekday) return fail(res, 400, api::Msg::duty_weekday);
         auto start = parse_hhmm(str_field(*j, "start"), false);
-        if (!start) return fail(res, 400, "开始时间须为 00:00 到 23:59 (start must look like 08:00)");
+        if (!start) return fail(res, 400, api::Msg::duty_start);
         auto end = parse_hhmm(str_field(*j, "end"), true);
-        if (!end)
-            return fail(res, 400,
-                        "结束时间须为 00:00 到 24:00 (end must look like 17:00, or 24:00 for midnight)");
+        if (!end) return fail(res, 400, api::Msg::duty_end);
         if (*end == 0) *end = 1440;  // "00:00" as an end is midnight
-        if (*end == *start)
-            return fail(
-                res, 400,
-                "开始和结束时间不能相同；全天值班请填 00:00 到 24:00 (start and end must differ; a whole "
-                "day is 00:00 to 24:00)");
+        if (*end == *start) return fail(res, 400, api::Msg::duty_same_time);
         // Crossing midnight (20:00-08:00): to midnight, then from midnight on the next weekday.
         struct Part {
             int64_t weekday;
@@ -1116,15 +1100,14 @@ void Kiosk::routes(httplib::Server& s) {
             json created = p_.store.write([&](sqlite3* db) {
                 Stmt f(db, "SELECT username, display_name, active, COALESCE(phone,'') FROM staff WHERE id=?");
                 f.bind(1, *staff_id);
-                if (!f.step()) throw Refused(404, "工作人员不存在 (no such staff account)");
+                if (!f.step()) throw Refused(404, api::text_of(api::Msg::no_such_staff));
                 std::string username = f.str(0), name = f.str(1), phone = f.str(3);
-                if (f.i64(2) == 0)
-                    throw Refused(409, name + " 的账号已停用，不能排班 (that staff account is disabled)");
+                if (f.i64(2) == 0) throw Refused(409, name + " 的账号已停用，不能排班");
                 Stmt c(db, "SELECT COUNT(*) FROM duty_shifts");
                 c.step();
                 if (c.i64(0) + int64_t(parts.size()) > kMaxShifts)
                     throw Refused(409, "值班表已满（最多 " + std::to_string(kMaxShifts) +
-                                           " 条班次），请先删除不用的班次 (the roster is full)");
+                                           " 条班次），请先删除不用的班次");
                 Stmt o(db,
                        "SELECT start_min, end_min FROM duty_shifts WHERE staff_id=? AND weekday=? AND "
                        "start_min<? AND end_min>? LIMIT 1");
@@ -1135,10 +1118,9 @@ void Kiosk::routes(httplib::Server& s) {
                     o.reset();
                     o.bind(1, *staff_id).bind(2, part.weekday).bind(3, part.end).bind(4, part.start);
                     if (o.step())
-                        throw Refused(
-                            409, name + " " + weekday_name(part.weekday) + " 已有 " + hhmm(o.i64(0)) + "–" +
-                                     hhmm(o.i64(1)) +
-                                     " 的班次，与新班次重叠 (overlaps a shift of this staff member)");
+                        throw Refused(409, name + " " + weekday_name(part.weekday) + " 已有 " +
+                                               hhmm(o.i64(0)) + "–" + hhmm(o.i64(1)) +
+                                               " 的班次，与新班次重叠");
                     ins.reset();
                     ins.bind(1, *staff_id).bind(2, part.weekday).bind(3, part.start).bind(4, part.end).run();
                     int64_t id = last_insert_id(db);
@@ -1161,7 +1143,7 @@ void Kiosk::routes(httplib::Server& s) {
             });
             reply(res, {{"shifts", created}}, 201);
         } catch (const Refused& e) {
-            fail(res, e.status, e.what());
+            fail(res, e.status, e.what(), e.status == 404 ? api::Msg::no_such_staff : api::Msg::duty_refused);
         }
     });
     s.Delete(R"(/api/duty/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
@@ -1183,7 +1165,7 @@ void Kiosk::routes(httplib::Server& s) {
                          p_.clock.now_ms());
             return true;
         });
-        if (!deleted) return fail(res, 404, "班次不存在 (no such shift)");
+        if (!deleted) return fail(res, 404, api::Msg::no_such_shift);
         reply(res, {{"deleted", *id}});
     });
 
@@ -1222,7 +1204,7 @@ void Kiosk::routes(httplib::Server& s) {
     s.Get(R"(/api/door/speech/(\d+)\.wav)", [this](const httplib::Request& req, httplib::Response& res) {
         if (!door_allowed(req, res)) return;
         auto wav = p_.speaker ? p_.speaker->wav(std::stoll(req.matches[1])) : std::nullopt;
-        if (!wav) return fail(res, 404, "no speech for that message");
+        if (!wav) return fail(res, 404, api::Msg::no_speech);
         std::ifstream f(*wav, std::ios::binary);
         std::stringstream ss;
         ss << f.rdbuf();
@@ -1238,8 +1220,7 @@ void Kiosk::routes(httplib::Server& s) {
             if (it != login_failures_.end() && now - it->second.first <= kLoginWindowMs &&
                 it->second.second >= kMaxFailuresPerAddress) {
                 res.set_header("Retry-After", "900");
-                return fail(res, 429,
-                            "配对失败次数过多，请稍后再试 (too many failed pairings; try again later)");
+                return fail(res, 429, api::Msg::too_many_pairings);
             }
         }
         auto j = body(req, res);
@@ -1250,8 +1231,7 @@ void Kiosk::routes(httplib::Server& s) {
             auto& f = login_failures_[key];
             if (f.second == 0 || now - f.first > kLoginWindowMs) f = {now, 0};
             f.second++;
-            return fail(res, 403,
-                        "配对码无效或已过期，请管理员重新生成 (pairing code unknown, used or expired)");
+            return fail(res, 403, api::Msg::pairing_code_invalid);
         }
         res.set_header("Set-Cookie", "cg_door=" + *token +
                                          "; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000" +
@@ -1271,13 +1251,13 @@ void Kiosk::routes(httplib::Server& s) {
                    {"expires_at", p_.clock.now_ms() + DoorDisplays::kCodeLifetimeMs}},
                   201);
         } catch (const std::invalid_argument& e) {
-            fail(res, 400, e.what());
+            fail(res, 400, e, api::Msg::bad_field);
         }
     });
     s.Get("/api/door/displays", [this](const httplib::Request& req, httplib::Response& res) {
         auto sess = reader(req, res);
         if (!sess) return;
-        if (sess->who.role != "admin") return fail(res, 403, "需要管理员权限 (admin only)");
+        if (sess->who.role != "admin") return fail(res, 403, api::Msg::admin_only);
         json out = json::array();
         for (auto& d : doors_.list())
             out.push_back({{"id", d.id},
@@ -1293,7 +1273,7 @@ void Kiosk::routes(httplib::Server& s) {
         if (!sess) return;
         auto id = path_id(req.matches[1].str());
         if (!id || !doors_.revoke(*id, sess->who.username))
-            return fail(res, 404, "没有这个门口屏，或已停用 (no such door screen, or revoked already)");
+            return fail(res, 404, api::Msg::no_such_door_screen);
         reply(res, {{"revoked", *id}});
     });
     s.Post("/api/door/override", [this](const httplib::Request& req, httplib::Response& res) {
@@ -1301,7 +1281,7 @@ void Kiosk::routes(httplib::Server& s) {
         if (!sess) return;
         auto j = body(req, res);
         if (!j) return;
-        if (!p_.gate) return fail(res, 503, "no door configured");
+        if (!p_.gate) return fail(res, 503, api::Msg::no_door);
         try {
             std::optional<double> t;
             if (j->contains("temperature") && (*j)["temperature"].is_number())
@@ -1310,7 +1290,7 @@ void Kiosk::routes(httplib::Server& s) {
                                              str_field(*j, "reason"), t, sess->who.display_name);
             reply(res, to_json(d));
         } catch (const std::invalid_argument& e) {
-            fail(res, 400, e.what());
+            fail(res, 400, e, api::Msg::refused);
         }
     });
     // Staff correct a zone's head count (audited).
@@ -1321,7 +1301,7 @@ void Kiosk::routes(httplib::Server& s) {
         if (!j) return;
         const auto& count = (*j)["count"];
         if (!count.is_number_integer() || count.get<int64_t>() < 0 || count.get<int64_t>() > 100000)
-            return fail(res, 400, "count must be a whole number from 0 to 100000");
+            return fail(res, 400, api::Msg::bad_count);
         const auto& why = (*j)["reason"];
         std::string reason = why.is_string() ? why.get<std::string>() : "";
         if (reason.find_first_not_of(" \t\r\n") == std::string::npos) reason.clear();
@@ -1331,7 +1311,7 @@ void Kiosk::routes(httplib::Server& s) {
             if (p_.occupancy_changed) p_.occupancy_changed(z);
             reply(res, {{"zone", z.zone}, {"count", z.count}, {"capacity", z.capacity}, {"level", z.level}});
         } catch (const std::invalid_argument& e) {
-            fail(res, 400, e.what());
+            fail(res, 400, e, api::Msg::bad_field);
         }
     });
     s.Post("/api/door/commitment", [this](const httplib::Request& req, httplib::Response& res) {
@@ -1339,7 +1319,7 @@ void Kiosk::routes(httplib::Server& s) {
         if (!sess) return;
         auto j = body(req, res);
         if (!j) return;
-        if (!p_.gate) return fail(res, 503, "no door configured");
+        if (!p_.gate) return fail(res, 503, api::Msg::no_door);
         p_.gate->confirm_commitment(j->value("elder_id", int64_t(0)), sess->who.username);
         reply(res, {{"ok", true}});
     });
@@ -1348,9 +1328,9 @@ void Kiosk::routes(httplib::Server& s) {
         s.Get(R"(/api/media/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
             if (!reader(req, res)) return;
             std::string rel = req.matches[1];
-            if (rel.find("..") != std::string::npos) return fail(res, 400, "bad path");
+            if (rel.find("..") != std::string::npos) return fail(res, 400, api::Msg::bad_path);
             std::ifstream f(p_.media_dir + "/" + rel, std::ios::binary);
-            if (!f) return fail(res, 404, "媒体文件不存在或已过保留期 (media expired)");
+            if (!f) return fail(res, 404, api::Msg::media_expired);
             std::stringstream ss;
             ss << f.rdbuf();
             res.set_content(ss.str(), "image/jpeg");
@@ -1399,8 +1379,8 @@ void Kiosk::routes(httplib::Server& s) {
             res.set_header("Content-Disposition", "attachment; filename=\"report-" + p_.cfg.site.id + "-" +
                                                       req.get_param_value("month") + ".csv\"");
             res.set_content(csv.str(), "text/csv; charset=utf-8");
-        } catch (const std::invalid_argument& e) {
-            fail(res, 400, e.what());
+        } catch (const std::invalid_argument&) {
+            fail(res, 400, api::Msg::bad_month);
         }
     });
 }

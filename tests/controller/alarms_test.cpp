@@ -206,7 +206,7 @@ TEST(Alarms, RefusesImpossibleTransitionsWithAReason) {
         f.alarms->acknowledge(a.id, "x");
         FAIL();
     } catch (const AlarmError& e) {
-        EXPECT_NE(std::string(e.what()).find("is resolved"), std::string::npos);
+        EXPECT_NE(std::string(e.what()).find("这条报警已处置"), std::string::npos);
     }
     EXPECT_THROW(f.alarms->raise("meteor", "b1", "", "x"), StoreError)
         << "unknown kinds are refused by the schema";

@@ -423,7 +423,9 @@ TEST(LiveViewDaemon, StaffSeeAMovingMaskedPictureWithinTwoSecondsAndItIsAudited)
     EXPECT_EQ(d.get("/api/cameras", false)->status, 401);
     auto unknown = d.get("/api/cameras/no_such_cam/live");
     EXPECT_EQ(unknown->status, 404);
-    EXPECT_NE(unknown->body.find("no_such_cam"), std::string::npos) << unknown->body;
+    EXPECT_NE(unknown->body.find("没有这个摄像头"), std::string::npos) << unknown->body;
+    EXPECT_EQ(json::parse(unknown->body)["error"].get<std::string>().find("no_such_cam"), std::string::npos)
+        << "no config id on a staff screen";
     auto list = d.get("/api/cameras");
     ASSERT_EQ(list->status, 200);
     EXPECT_EQ(json::parse(list->body)["cameras"][0]["live"], true);
@@ -500,7 +502,7 @@ TEST(LiveViewDaemon, AtMostFourStreamsAndTheFifthIsToldWhy) {
     ASSERT_TRUE(fifth);
     EXPECT_EQ(fifth->status, 503);
     EXPECT_NE(fifth->body.find("实时画面连接数已满"), std::string::npos) << fifth->body;
-    EXPECT_NE(fifth->body.find("too many live views"), std::string::npos) << fifth->body;
+    EXPECT_NE(fifth->body.find("\"code\":\"live_view_full\""), std::string::npos) << fifth->body;
     // The viewers left: their slots come back (the next write to a closed socket ends each stream).
     EXPECT_TRUE(eventually(
         [&] {

@@ -189,7 +189,7 @@ test("staff correct a zone's head count, with a reason, and other kiosks see it 
     return { status: bad.status, error: (await bad.json()).error };
   });
   assert.equal(r.status, 400);
-  assert.match(r.error, /whole number from 0 to 100000/);
+  assert.match(r.error, /人数须为 0 到 100000 的整数/);
   await shot(page, "04c-occupancy-corrected");
   await page.close();
 });
@@ -347,7 +347,7 @@ test("the duty roster: an admin registers a phone and a shift covering now, and 
   await page.fill("#ph-phone", "138-abc");
   await page.click("#ph-save");
   await page.waitForSelector("#ph-msg:has-text('手机号须为')");
-  assert.match(await page.textContent("#ph-msg"), /phone must be 5-20 digits/);
+  assert.match(await page.textContent("#ph-msg"), /手机号须为 5 到 20 位数字/);
   await page.fill("#ph-phone", "138 0000 0001");
   await page.click("#ph-save");
   await page.waitForSelector("#ph-msg:has-text('已保存：王护士 13800000001')");
