@@ -160,6 +160,26 @@ void StaffAccounts::set_active(const std::string& username, bool active, const s
     });
 }
 
+void StaffAccounts::set_role(const std::string& username, const std::string& role, const std::string& actor) {
+    if (role != "staff" && role != "admin") throw std::invalid_argument("角色只能是工作人员或管理员");
+    store_.write([&](sqlite3* db) {
+        Stmt f(db, "SELECT role FROM staff WHERE username=?");
+        f.bind(1, username);
+        if (!f.step()) throw std::invalid_argument("工作人员账号不存在，请刷新页面");
+        if (f.str(0) == role) return;
+        if (role == "staff") {
+            Stmt a(db, "SELECT COUNT(*) FROM staff WHERE role='admin' AND active=1 AND username<>?");
+            a.bind(1, username);
+            if (a.step() && a.i64(0) == 0)
+                throw std::invalid_argument("这是最后一个管理员账号：请先把另一个账号设为管理员");
+        }
+        Stmt s(db, "UPDATE staff SET role=? WHERE username=?");
+        s.bind(1, role).bind(2, username).run();
+        Store::audit(db, actor, "staff.role", "staff:" + username, nlohmann::json{{"role", role}}.dump(),
+                     clock_.now_ms());
+    });
+}
+
 std::optional<StaffMember> StaffAccounts::set_phone(int64_t id, const std::string& phone,
                                                     const std::string& actor) {
     static const std::regex re("\\+?[0-9]+");

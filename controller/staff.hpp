@@ -47,6 +47,9 @@ public:
     LoginResult login(const std::string& username, const std::string& password, StaffMember* out);
     void set_password(const std::string& username, const std::string& password, const std::string& actor);
     void set_active(const std::string& username, bool active, const std::string& actor);
+    // staff or admin; throws std::invalid_argument for another role, an unknown account, or taking the
+    // admin role from the last active admin.
+    void set_role(const std::string& username, const std::string& role, const std::string& actor);
     // Digits with an optional leading +, 5-20 characters, or "" to clear (throws std::invalid_argument
     // otherwise); nullopt when there is no staff account with that id.
     std::optional<StaffMember> set_phone(int64_t id, const std::string& phone, const std::string& actor);

@@ -405,6 +405,21 @@ CREATE INDEX service_records_elder ON service_records(elder_id, ts);
 CREATE INDEX alarms_elder ON alarms(elder_id, raised_at) WHERE elder_id IS NOT NULL;
 CREATE INDEX meals_elder ON meals(elder_id, ts);
 )SQL"},
+        {13, "staff logins that survive a restart", R"SQL(
+-- One row per kiosk login. The cookie's token is never stored, only its SHA-256: a copy of the
+-- database does not log anyone in. Ended logins (logout, revoke, password change, disabled account,
+-- idle or too old) are deleted.
+CREATE TABLE kiosk_sessions (
+  token_sha256 TEXT PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  staff_id INTEGER NOT NULL REFERENCES staff(id) ON DELETE CASCADE,
+  csrf TEXT NOT NULL,
+  client TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+)SQL"},
     };
     return list;
 }

@@ -35,7 +35,9 @@ HttpServer::HttpServer(HttpOptions opts) : opts_(std::move(opts)), server_(make_
     size_t threads = static_cast<size_t>(opts_.max_sse_clients) + 16;
     server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     server_->set_keep_alive_max_count(100);
-    server_->set_keep_alive_timeout(5);
+    // An idle browser connection waits at most this long for its next request: stop() (SIGTERM) waits
+    // for it, and the daemon must be down within its 4 s shutdown deadline.
+    server_->set_keep_alive_timeout(2);
     server_->set_read_timeout(5, 0);
     server_->set_write_timeout(5, 0);
     // The largest body of any route (enrollment photos); each route's own cap is checked from its

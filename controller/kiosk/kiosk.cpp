@@ -52,14 +52,6 @@ namespace {
 
 const int64_t kDayMs = 24LL * 3600 * 1000;
 
-std::string random_token() {
-    unsigned char b[32];
-    randombytes_buf(b, sizeof b);
-    char hex[65];
-    sodium_bin2hex(hex, sizeof hex, b, sizeof b);
-    return hex;
-}
-
 std::string cookie(const httplib::Request& req, const std::string& name) {
     auto h = req.get_header_value("Cookie");
     std::string key = name + "=";
@@ -320,19 +312,7 @@ bool Kiosk::admit(const httplib::Request& req, httplib::Response& res) {
 }
 
 std::optional<Session> Kiosk::session(const httplib::Request& req) {
-    std::string token = cookie(req, "cg_session");
-    if (token.empty()) return std::nullopt;
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = sessions_.find(token);
-    if (it == sessions_.end()) return std::nullopt;
-    int64_t now = p_.clock.now_ms();
-    int64_t idle_ms = int64_t(p_.cfg.kiosk.session_idle_min) * 60000;
-    if (it->second.expires_ms < now || now - it->second.last_seen_ms > idle_ms) {
-        sessions_.erase(it);
-        return std::nullopt;
-    }
-    it->second.last_seen_ms = now;
-    return it->second;
+    return sessions_.use(cookie(req, "cg_session"));
 }
 
 std::optional<Session> Kiosk::reader(const httplib::Request& req, httplib::Response& res) {
@@ -594,18 +574,8 @@ void Kiosk::routes(httplib::Server& s) {
         }
         if (r == LoginResult::locked) return too_many(now + StaffAccounts::kLockMs);
         if (r != LoginResult::ok) return fail(res, 401, api::Msg::wrong_login);
-        Session sess{who,
-                     random_token(),
-                     now + int64_t(p_.cfg.kiosk.session_max_h) * 3600000,
-                     random_token().substr(0, 12),
-                     now,
-                     now,
-                     req.remote_addr};
-        std::string token = random_token();
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            sessions_[token] = sess;
-        }
+        auto [token, sess] =
+            sessions_.open(who, int64_t(p_.cfg.kiosk.session_max_h) * 3600000, req.remote_addr);
         // Secure over HTTPS: the browser never sends the session over plain HTTP.
         res.set_header("Set-Cookie", "cg_session=" + token + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
                                          std::to_string(p_.cfg.kiosk.session_max_h * 3600) +
@@ -618,8 +588,7 @@ void Kiosk::routes(httplib::Server& s) {
     s.Post("/api/logout", [this](const httplib::Request& req, httplib::Response& res) {
         auto sess = writer(req, res);
         if (!sess) return;
-        std::lock_guard<std::mutex> lock(mu_);
-        sessions_.erase(cookie(req, "cg_session"));
+        sessions_.end(cookie(req, "cg_session"));
         res.set_header("Set-Cookie",
                        std::string("cg_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0") +
                            (p_.cfg.kiosk.https() ? "; Secure" : ""));
@@ -933,8 +902,7 @@ void Kiosk::routes(httplib::Server& s) {
         auto sess = reader(req, res);
         if (!sess) return;
         json out = json::array();
-        std::lock_guard<std::mutex> lock(mu_);
-        for (auto& [token, x] : sessions_)
+        for (auto& x : sessions_.list())
             if (sess->who.role == "admin" || x.who.username == sess->who.username)
                 out.push_back({{"id", x.id},
                                {"username", x.who.username},
@@ -950,14 +918,11 @@ void Kiosk::routes(httplib::Server& s) {
         auto sess = writer(req, res);
         if (!sess) return;
         std::string id = req.matches[1];
-        std::lock_guard<std::mutex> lock(mu_);
-        for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
-            if (it->second.id != id) continue;
-            if (sess->who.role != "admin" && it->second.who.username != sess->who.username)
-                return fail(res, 403, api::Msg::own_sessions_only);
-            sessions_.erase(it);
-            return reply(res, {{"revoked", id}});
-        }
+        auto ended = sessions_.end_by_id(id, [&](const Session& x) {
+            return sess->who.role == "admin" || x.who.username == sess->who.username;
+        });
+        if (ended && !*ended) return fail(res, 403, api::Msg::own_sessions_only);
+        if (ended) return reply(res, {{"revoked", id}});
         fail(res, 404, api::Msg::no_such_session);
     });
     s.Put(R"(/api/staff/(\d+)/active)", [this](const httplib::Request& req, httplib::Response& res) {
@@ -975,12 +940,27 @@ void Kiosk::routes(httplib::Server& s) {
         if (!active && who->username == sess->who.username)
             return fail(res, 400, api::Msg::cannot_disable_self);
         p_.staff.set_active(who->username, active, sess->who.username);
-        if (!active) {  // a disabled account is logged out everywhere, now
-            std::lock_guard<std::mutex> lock(mu_);
-            for (auto it = sessions_.begin(); it != sessions_.end();)
-                it = it->second.who.username == who->username ? sessions_.erase(it) : std::next(it);
-        }
+        if (!active) sessions_.end_all_of(who->username);  // a disabled account is logged out everywhere, now
         reply(res, {{"id", who->id}, {"username", who->username}, {"active", active}});
+    });
+    // An admin changes an account's role; its logins end, so it logs in again with the new one.
+    s.Put(R"(/api/staff/(\d+)/role)", [this](const httplib::Request& req, httplib::Response& res) {
+        auto sess = writer(req, res, true);
+        if (!sess) return;
+        auto j = body(req, res);
+        if (!j) return;
+        auto id = path_id(req.matches[1].str());
+        std::optional<StaffMember> who;
+        for (auto& m : p_.staff.list())
+            if (id && m.id == *id) who = m;
+        if (!who) return fail(res, 404, api::Msg::no_such_staff);
+        try {
+            p_.staff.set_role(who->username, str_field(*j, "role"), sess->who.username);
+        } catch (const std::invalid_argument& e) {
+            return fail(res, 400, e, api::Msg::bad_field);
+        }
+        sessions_.end_all_of(who->username);
+        reply(res, {{"id", who->id}, {"username", who->username}, {"role", str_field(*j, "role")}});
     });
     // A staff member changes their own password: the current one is checked (a wrong one counts as a
     // failed login), and their other logins end.
@@ -1006,15 +986,7 @@ void Kiosk::routes(httplib::Server& s) {
             res.set_header("Retry-After", "5");
             return fail(res, 503, e, api::Msg::busy);
         }
-        int ended = 0;
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            for (auto it = sessions_.begin(); it != sessions_.end();)
-                if (it->second.who.username == sess->who.username && it->second.id != sess->id)
-                    it = sessions_.erase(it), ++ended;
-                else
-                    ++it;
-        }
+        int ended = sessions_.end_all_of(sess->who.username, sess->id);
         reply(res, {{"ok", true}, {"other_logins_ended", ended}});
     });
     // An admin sets a new password for a staff member (forgotten password); their logins end.
@@ -1036,11 +1008,7 @@ void Kiosk::routes(httplib::Server& s) {
             res.set_header("Retry-After", "5");
             return fail(res, 503, e, api::Msg::busy);
         }
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            for (auto it = sessions_.begin(); it != sessions_.end();)
-                it = it->second.who.username == who->username ? sessions_.erase(it) : std::next(it);
-        }
+        sessions_.end_all_of(who->username);
         reply(res, {{"id", who->id}, {"username", who->username}, {"password_set", true}});
     });
     s.Put(R"(/api/staff/(\d+)/phone)", [this](const httplib::Request& req, httplib::Response& res) {

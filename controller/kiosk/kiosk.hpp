@@ -19,6 +19,7 @@
 #include "controller/gate.hpp"
 #include "controller/kiosk/door_displays.hpp"
 #include "controller/kiosk/live_feed.hpp"
+#include "controller/kiosk/sessions.hpp"
 #include "controller/occupancy.hpp"
 #include "controller/records.hpp"
 #include "controller/roster.hpp"
@@ -95,16 +96,6 @@ struct KioskParts {
     care::MealService* meals = nullptr;
 };
 
-struct Session {
-    StaffMember who;
-    std::string csrf;
-    int64_t expires_ms = 0;  // absolute end (kiosk.session_max_h)
-    std::string id;          // public handle for listing and revoking (never the cookie's token)
-    int64_t created_ms = 0;
-    int64_t last_seen_ms = 0;  // idle end = last_seen + kiosk.session_idle_min
-    std::string client;        // address it logged in from
-};
-
 class Kiosk {
 public:
     Kiosk(KioskParts parts, httplib::Server& server);
@@ -139,7 +130,7 @@ private:
     std::string static_dir_;
     DoorDisplays doors_{p_.store, p_.clock};
     std::mutex mu_;
-    std::map<std::string, Session> sessions_;
+    SessionStore sessions_{p_.store, p_.clock, int64_t(p_.cfg.kiosk.session_idle_min) * 60000};
     // Failed logins per "user:<name>" and "addr:<client>": {first failure in the window, count}.
     std::map<std::string, std::pair<int64_t, int>> login_failures_;
 };

@@ -170,3 +170,20 @@ TEST(KioskConnectionLimits, OneAddressHoldsAtMostTwelveConnectionsAndOthersAreSt
     for (int fd : held) close(fd);
     http.stop();
 }
+
+// A browser's idle keep-alive connection does not hold up shutdown: SIGTERM must end the daemon
+// within its 4 s deadline, and stop() waits for the connection's thread.
+TEST(HttpProbe, AnIdleKeepAliveConnectionDoesNotHoldUpStop) {
+    auto server = small_server();
+    int fd = connect_from("127.0.0.1", server->port());
+    ASSERT_GE(fd, 0);
+    const std::string get = "GET /healthz HTTP/1.1\r\nHost: box\r\n\r\n";  // keep-alive
+    ASSERT_EQ(send(fd, get.data(), get.size(), MSG_NOSIGNAL), ssize_t(get.size()));
+    char buf[256];
+    ASSERT_GT(recv(fd, buf, sizeof buf, 0), 0);
+    auto t0 = std::chrono::steady_clock::now();
+    server->stop();
+    auto took = std::chrono::steady_clock::now() - t0;
+    close(fd);
+    EXPECT_LT(took, std::chrono::milliseconds(3500)) << "stop() waited for the idle connection";
+}

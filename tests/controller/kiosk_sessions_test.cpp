@@ -37,10 +37,12 @@ struct Rig {
     LiveFeed feed{bus, 8};
     HttpServer http{HttpOptions{"127.0.0.1", 0, 8, "", "", ""}};
     std::unique_ptr<Kiosk> kiosk;
+    KioskParts parts() {
+        return KioskParts{cfg,  store,   clock,   alarms,  checkins, occ, roster, staff,   records,
+                          feed, nullptr, nullptr, nullptr, {},       "",  {},     nullptr, {}};
+    }
     Rig() {
-        KioskParts kp{cfg,  store,   clock,   alarms,  checkins, occ, roster, staff,   records,
-                      feed, nullptr, nullptr, nullptr, {},       "",  {},     nullptr, {}};
-        kiosk = std::make_unique<Kiosk>(kp, http.routes());
+        kiosk = std::make_unique<Kiosk>(parts(), http.routes());
         staff.add("boss", "李主任", "admin", "boss-password", "test");
         staff.add("nurse", "王护士", "staff", "nurse-password", "test");
         http.start();
@@ -130,6 +132,68 @@ TEST(KioskSessions, ADisabledAccountIsLoggedOutAtOnceAndAnAdminCanEndLogins) {
               200);
     EXPECT_EQ(r.get(nurse, "/api/alarms")->status, 401) << "logged out everywhere at once";
     EXPECT_EQ(r.login("nurse", "nurse-password").status, 401) << "and cannot log in again";
+}
+
+// The box restarts (a new Kiosk on the same store): logins go on; ended ones stay ended; the cookie's
+// token is not in the database.
+TEST(KioskSessions, LoginsSurviveARestartButNotTheirEndAndTheTokenIsNotStored) {
+    Rig r;
+    auto boss = r.login("boss", "boss-password");
+    auto nurse = r.login("nurse", "nurse-password");
+    ASSERT_EQ(nurse.status, 200);
+    auto restarted = [&](const Rig::Login& l, const std::string& path) {
+        HttpServer http{HttpOptions{"127.0.0.1", 0, 8, "", "", ""}};
+        Kiosk again(r.parts(), http.routes());
+        http.start();
+        httplib::Client cli("127.0.0.1", http.port());
+        auto res = cli.Get(path, {{"Cookie", l.cookie}});
+        int status = res ? res->status : 0;
+        http.stop();
+        return status;
+    };
+    EXPECT_EQ(restarted(nurse, "/api/me"), 200) << "a restart does not log staff out";
+    EXPECT_EQ(restarted(boss, "/api/sessions"), 200);
+    std::string token = nurse.cookie.substr(nurse.cookie.find('=') + 1);
+    ASSERT_EQ(token.size(), 64u);
+    r.store.read([&](sqlite3* db) {
+        Stmt s(db, "SELECT token_sha256, id, csrf FROM kiosk_sessions");
+        int rows = 0;
+        while (s.step()) {
+            ++rows;
+            for (int c = 0; c < 3; ++c)
+                EXPECT_EQ(s.str(c).find(token), std::string::npos) << "the token is stored";
+        }
+        EXPECT_EQ(rows, 2);
+    });
+    // Logged out: ended for good, also after a restart.
+    EXPECT_EQ(r.send(nurse, "POST", "/api/logout", {})->status, 200);
+    EXPECT_EQ(restarted(nurse, "/api/me"), 401);
+    // Unused past the idle time while the box was off: ended at start.
+    r.minutes(31);
+    EXPECT_EQ(restarted(boss, "/api/me"), 401) << "idle logins do not come back";
+}
+
+// An admin changes an account's role: its logins end and it logs in again as it now is; the last
+// admin cannot be demoted.
+TEST(KioskSessions, AnAdminChangesARoleAndTheLastAdminStays) {
+    Rig r;
+    auto boss = r.login("boss", "boss-password");
+    auto nurse = r.login("nurse", "nurse-password");
+    int64_t nurse_id = 0, boss_id = 0;
+    for (auto& m : r.staff.list()) (m.username == "nurse" ? nurse_id : boss_id) = m.id;
+    auto role = [&](const Rig::Login& who, int64_t id, const std::string& to) {
+        return r.send(who, "PUT", "/api/staff/" + std::to_string(id) + "/role", {{"role", to}});
+    };
+    EXPECT_EQ(role(nurse, nurse_id, "admin")->status, 403) << "staff cannot make themselves admins";
+    auto last = role(boss, boss_id, "staff");
+    EXPECT_EQ(last->status, 400);
+    EXPECT_NE(last->body.find("最后一个管理员"), std::string::npos) << last->body;
+    EXPECT_EQ(role(boss, nurse_id, "boss")->status, 400) << "no such role";
+    EXPECT_EQ(role(boss, nurse_id, "admin")->status, 200);
+    EXPECT_EQ(r.get(nurse, "/api/me")->status, 401) << "the old login (as staff) ended";
+    nurse = r.login("nurse", "nurse-password");
+    EXPECT_EQ(json::parse(r.get(nurse, "/api/me")->body)["role"], "admin");
+    EXPECT_EQ(role(nurse, boss_id, "staff")->status, 200) << "now another admin exists";
 }
 
 TEST(KioskSessions, OnlyAnAdminExemptsAnElderFromTheBlinkCheck) {

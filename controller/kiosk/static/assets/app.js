@@ -823,7 +823,9 @@ async function loadStaff() {
   loadDoors();
   try {
     const rows = await api("/api/staff");
-    $("st-rows").innerHTML = rows.map((s) => `<tr><td>${esc(s.username)}</td><td>${esc(s.name)}</td><td>${s.role === "admin" ? "管理员" : "工作人员"}</td><td>${esc(s.phone || "")}</td><td>${s.active ? "启用" : "停用"}</td><td><button class="link st-reset" data-id="${s.id}" data-name="${esc(s.name || s.username)}">重设密码</button></td></tr>`).join("");
+    $("st-rows").innerHTML = rows.map((s) => `<tr><td>${esc(s.username)}</td><td>${esc(s.name)}</td><td>${s.role === "admin" ? "管理员" : "工作人员"}</td><td>${esc(s.phone || "")}</td><td>${s.active ? "启用" : "停用"}</td><td><button class="link st-reset" data-id="${s.id}" data-name="${esc(s.name || s.username)}">重设密码</button>
+      <button class="link st-role" data-id="${s.id}" data-name="${esc(s.name || s.username)}" data-role="${s.role === "admin" ? "staff" : "admin"}">${s.role === "admin" ? "改为工作人员" : "设为管理员"}</button>
+      <button class="link st-active" data-id="${s.id}" data-name="${esc(s.name || s.username)}" data-active="${s.active ? "0" : "1"}">${s.active ? "停用账号" : "重新启用"}</button></td></tr>`).join("");
   } catch (e) { $("st-msg").textContent = e.message; }
 }
 // Door screens: paired by an admin with a one-time code; a lost screen is revoked.
@@ -847,6 +849,20 @@ $("door-rows").addEventListener("click", async (ev) => {
   try { await api(`/api/door/displays/${b.dataset.id}`, { method: "DELETE" }); loadDoors(); } catch (e) { $("door-code").textContent = e.message; }
 });
 // An admin sets a new password for someone who forgot theirs; their logins end.
+// Role and active: an admin changes them; that account's logins end (it logs in again as it now is).
+$("st-rows").addEventListener("click", async (ev) => {
+  const b = ev.target.closest(".st-role, .st-active");
+  if (!b) return;
+  const role = b.classList.contains("st-role");
+  const what = role ? (b.dataset.role === "admin" ? "设为管理员" : "改为工作人员") : (b.dataset.active === "1" ? "重新启用" : "停用");
+  if (!confirm(`确定将 ${b.dataset.name} ${what}？其登录将全部退出。`)) return;
+  try {
+    if (role) await api(`/api/staff/${b.dataset.id}/role`, { method: "PUT", json: { role: b.dataset.role } });
+    else await api(`/api/staff/${b.dataset.id}/active`, { method: "PUT", json: { active: b.dataset.active === "1" } });
+    $("st-msg").textContent = `${b.dataset.name} 已${what}`;
+    loadStaff();
+  } catch (e) { $("st-msg").textContent = e.message; }
+});
 $("st-rows").addEventListener("click", async (ev) => {
   const b = ev.target.closest(".st-reset");
   if (!b) return;
