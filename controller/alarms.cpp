@@ -110,7 +110,7 @@ std::optional<int64_t> AlarmService::deadline_for(const Alarm& a) const {
     int64_t resolve_at = a.raised_at + int64_t(policy_.resolve_timeout_s) * 1000;
     // The resolve deadline fires once: after it, the alarm stays at its level until closed.
     bool resolve_escalated = std::any_of(a.steps.begin(), a.steps.end(), [](const AlarmStep& s) {
-        return s.step == "escalated" && s.note.rfind("not resolved", 0) == 0;
+        return s.step == "escalated" && s.note.find("未处置完毕") != std::string::npos;
     });
     return resolve_escalated ? std::nullopt : std::optional<int64_t>(resolve_at);
 }
@@ -288,7 +288,7 @@ Alarm AlarmService::dispatch(int64_t id, const std::string& target, const std::s
         if (a.state == "raised") {  // dispatching someone is answering the alarm
             a.state = "acknowledged";
             a.acked_at = now;
-            steps.push_back(append(db, a, "acknowledged", actor, "", "by dispatch"));
+            steps.push_back(append(db, a, "acknowledged", actor, "", "派出人员即视为响应"));
         }
         a.state = "dispatched";
         if (!a.dispatched_at) a.dispatched_at = now;
@@ -342,7 +342,7 @@ std::optional<Alarm> AlarmService::cancel_from_device(const std::string& device_
         }
         a.state = "cancelled";
         a.closed_at = clock_.now_ms();
-        steps.push_back(append(db, a, "cancelled", "device:" + device_id, "", "reset at the call point"));
+        steps.push_back(append(db, a, "cancelled", "device:" + device_id, "", "呼叫点已复位"));
         return a;
     });
     publish(a, steps);
@@ -374,8 +374,8 @@ int AlarmService::tick() {
             Alarm a = load(db, id);
             if (!a.open() || !a.next_deadline || *a.next_deadline > now) return a;  // changed meanwhile
             std::string why = (!a.acked_at && a.level == 0)
-                                  ? "not acknowledged within " + std::to_string(policy_.ack_timeout_s) + " s"
-                                  : "not resolved within " + std::to_string(policy_.resolve_timeout_s) + " s";
+                                  ? std::to_string(policy_.ack_timeout_s) + " 秒内无人响应"
+                                  : std::to_string(policy_.resolve_timeout_s) + " 秒内未处置完毕";
             a.level++;
             steps.push_back(append(db, a, "escalated", "system", "", why));
             escalated = true;

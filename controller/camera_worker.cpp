@@ -112,7 +112,7 @@ void CameraWorker::loop() {
         if (!cap.isOpened()) {
             bool ok = vision::open_capture(cap, cam_.source);
             if (!ok) {
-                set_health(false, "offline", "cannot open " + cam_.source);
+                set_health(false, "offline", "无法打开视频源，请检查摄像头电源与网线");
                 for (int waited = 0; running_ && waited < backoff_ms; waited += 50) {
                     beat();
                     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -158,7 +158,7 @@ void CameraWorker::loop() {
                     got = true;
             } else if (file) {
                 recorder.flush(now);
-                set_health(false, "offline", "end of file " + cam_.source);
+                set_health(false, "offline", "视频文件已放完");
                 cap.release();
                 for (int waited = 0; running_ && waited < 1000; waited += 50)
                     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -167,7 +167,7 @@ void CameraWorker::loop() {
             if (!got) {
                 if (now - last_frame_ms > policy_.stall_s * 1000LL) {
                     set_health(false, "stalled",
-                               "no picture for " + std::to_string((now - last_frame_ms) / 1000) + " s");
+                               std::to_string((now - last_frame_ms) / 1000) + " 秒没有画面");
                     cap.release();
                 }
                 std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -190,8 +190,7 @@ void CameraWorker::loop() {
         bool dark = a.brightness < 12 && a.contrast < 6;
         if (dark) {
             if (!dark_since) dark_since = now;
-            if (now - dark_since > policy_.black_s * 1000LL)
-                set_health(false, "covered", "picture black or covered");
+            if (now - dark_since > policy_.black_s * 1000LL) set_health(false, "covered", "画面全黑或被遮挡");
         } else {
             dark_since = 0;
             set_health(true, "online", "");

@@ -206,8 +206,8 @@ struct Daemon::Parts {
         if (was_low == !ok) return ok;
         bus.publish(DeviceHealth{"storage", "storage", "", ok,
                                  ok ? ""
-                                    : "less than " + std::to_string(cfg.cctv.min_free_mb) + " MB free on " +
-                                          cfg.store.media_dir + ": recording stopped",
+                                    : "录像存储空间不足 " + std::to_string(cfg.cctv.min_free_mb) +
+                                          " MB，已停止录像：请清理或更换存储",
                                  std::nullopt, clock.now_ms()});
         return ok;
     }

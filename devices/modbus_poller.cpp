@@ -331,7 +331,7 @@ bool ModbusBusPoller::poll(const std::vector<DeviceState*>& due, int64_t now) {
         if (!bad)
             set_health(*d, true, "", now);
         else if (d->failures >= kOfflineAfterFailures && d->online.value_or(true))
-            set_health(*d, false, "no answer to " + std::to_string(d->failures) + " polls in a row", now);
+            set_health(*d, false, "连续 " + std::to_string(d->failures) + " 次轮询无应答", now);
         if (d->online == false) d->next_poll = std::max(d->next_poll, now + kOfflineProbeMs);
     }
     return true;
@@ -404,7 +404,8 @@ void ModbusBusPoller::link_lost(int64_t now, const std::string& why) {
             d.failures = 0;
         }
     }
-    std::string reason = "link down for " + std::to_string(now - link_down_since_) + " ms: " + why;
+    std::string reason =
+        "总线断开 " + std::to_string((now - link_down_since_ + 999) / 1000) + " 秒（" + why + "）";
     logger("modbus")->error("bus {}: {}; {} devices cannot be reached", cfg_.id, reason, ids.size());
     bus_.publish(BusHealth{cfg_.id, false, reason, std::move(ids), now});
 }
@@ -430,7 +431,7 @@ void ModbusBusPoller::loop() {
             for (auto& d : devices_) {
                 int64_t last = d.stats.last_ok_ms ? d.stats.last_ok_ms : started_ms_;
                 if (now - last > int64_t(d.cfg->max_silence_s) * 1000)
-                    set_health(d, false, "no answer for " + std::to_string((now - last) / 1000) + " s", now);
+                    set_health(d, false, std::to_string((now - last) / 1000) + " 秒无应答", now);
             }
         if (!ctx_) {
             if (!connect()) {

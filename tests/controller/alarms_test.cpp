@@ -155,7 +155,7 @@ TEST(Alarms, EscalatesWhenNobodyAnswersAndAgainWhenUnresolved) {
     f.clock.advance_ms(10'000'000);
     EXPECT_EQ(f.alarms->tick(), 0);
     EXPECT_EQ(f.escalations, (std::vector<int>{1, 2}));
-    EXPECT_NE(after.steps.back().note.find("not resolved within 900 s"), std::string::npos);
+    EXPECT_NE(after.steps.back().note.find("900 秒内未处置完毕"), std::string::npos);
 }
 
 TEST(Alarms, AcknowledgedInTimeDoesNotEscalateUntilResolveTimeout) {

@@ -429,7 +429,7 @@ TEST(CameraWorker, DoorCameraLineCrossingCountsPeopleInAndOut) {
         } else if (e && std::holds_alternative<DeviceHealth>(*e)) {
             auto& h = std::get<DeviceHealth>(*e);
             played_to_end =
-                h.device_id == "door" && !h.online && h.reason.find("end of file") != std::string::npos;
+                h.device_id == "door" && !h.online && h.reason.find("视频文件已放完") != std::string::npos;
         }
     }
     EXPECT_TRUE(played_to_end) << "the file plays to its end";

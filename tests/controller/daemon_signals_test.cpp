@@ -155,7 +155,7 @@ TEST(DaemonStorage, LessThanMinFreeMbInTheMediaFolderIsAStorageAlarmThatClearsWi
         },
         15s))
         << d.log();
-    EXPECT_NE(d.query("SELECT detail FROM alarms WHERE kind='storage'").find("less than 16 MB free"),
+    EXPECT_NE(d.query("SELECT detail FROM alarms WHERE kind='storage'").find("录像存储空间不足 16 MB"),
               std::string::npos)
         << d.query("SELECT detail FROM alarms WHERE kind='storage'");
     std::filesystem::remove(inside + "/fill.bin");

@@ -204,7 +204,7 @@ TEST(ModbusTcp, ADeviceThatStopsAnsweringIsOfflineWithinThreePolls) {
         *r.sub, [&](auto& h) { return h.device_id == "room2" && !h.online && (off = h, true); },
         std::chrono::seconds(3)));
     EXPECT_LT(std::chrono::steady_clock::now() - silent_at, std::chrono::milliseconds(1300));
-    EXPECT_NE(off.reason.find("3 polls"), std::string::npos) << off.reason;
+    EXPECT_NE(off.reason.find("连续 3 次轮询无应答"), std::string::npos) << off.reason;
     // The neighbour's press still arrives in about a poll period plus the debounce.
     r.sim.press("room1");
     auto pressed_at = std::chrono::steady_clock::now();
@@ -237,7 +237,7 @@ TEST(ModbusTcp, GatewayDroppedAndRestoredMidPoll) {
     EXPECT_LT(std::chrono::steady_clock::now() - lost_at, std::chrono::seconds(3));
     EXPECT_EQ(down.bus_id, "b1");
     EXPECT_EQ(down.devices, (std::vector<std::string>{"bath_call", "thermo", "siren"}));
-    EXPECT_NE(down.reason.find("link down"), std::string::npos) << down.reason;
+    EXPECT_NE(down.reason.find("总线断开"), std::string::npos) << down.reason;
     EXPECT_TRUE(drain<ButtonPressed>(*sub, std::chrono::milliseconds(200)).empty())
         << "errors are never calls";
     sim = std::make_unique<Simulator>(cfg);
