@@ -13,7 +13,8 @@ using namespace caregate::devices;
 namespace {
 const DeviceLibrary& library() {
     // The shipped models, from the source tree (fuzz/run is run from a checkout).
-    static const DeviceLibrary lib = DeviceLibrary::load({std::string(__FILE__).substr(0, std::string(__FILE__).rfind("/fuzz/")) + "/config/devices"});
+    static const DeviceLibrary lib = DeviceLibrary::load(
+        {std::string(__FILE__).substr(0, std::string(__FILE__).rfind("/fuzz/")) + "/config/devices"});
     return lib;
 }
 }  // namespace

@@ -46,8 +46,8 @@ int main(int argc, char** argv) {
     Records records(store, clock, outbox);
     LiveFeed feed(bus, size_t(clients + 8));
     HttpServer http({"127.0.0.1", 0, clients + 8, "", "", ""});
-    KioskParts kp{cfg,     store, clock,   alarms,  checkins, occ, roster, staff,
-                  records, feed,  nullptr, nullptr, nullptr,  {},  "",     {}, nullptr, {}};
+    KioskParts kp{cfg,  store,   clock,   alarms,  checkins, occ, roster, staff,   records,
+                  feed, nullptr, nullptr, nullptr, {},       "",  {},     nullptr, {}};
     Kiosk kiosk(kp, http.routes());
     staff.add("bench", "bench", "staff", "bench-password", "bench");
     feed.start();

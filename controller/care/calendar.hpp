@@ -18,6 +18,6 @@ std::string month_text(int day);                             // 2026-12
 // The days of a month "2026-12": [first, end); throws std::invalid_argument.
 std::pair<int, int> month_days(const std::string& month);
 int age_on(const std::string& birth_date, int day);  // -1 when the birth date is unknown
-std::string clock_text(int minute);  // 510 → "08:30"
+std::string clock_text(int minute);                  // 510 → "08:30"
 
 }  // namespace caregate::care

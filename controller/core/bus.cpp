@@ -68,11 +68,10 @@ void Bus::close_all() {
 }
 
 const char* event_name(const Event& e) {
-    static const char* names[] = {"ButtonPressed",      "ButtonReset",     "FallDetected",
-                                  "TemperatureReading", "OccupancyCount",  "DeviceHealth",
-                                  "FaceSeen",           "MotionEvent",     "AlarmChanged",
-                                  "CheckInRecorded",    "OccupancyChanged", "BusHealth", "PresenceReported",
-                                  "DeviceCondition",    "Measurement"};
+    static const char* names[] = {
+        "ButtonPressed",    "ButtonReset", "FallDetected",     "TemperatureReading", "OccupancyCount",
+        "DeviceHealth",     "FaceSeen",    "MotionEvent",      "AlarmChanged",       "CheckInRecorded",
+        "OccupancyChanged", "BusHealth",   "PresenceReported", "DeviceCondition",    "Measurement"};
     return names[e.index()];
 }
 
