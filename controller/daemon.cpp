@@ -101,6 +101,9 @@ struct Daemon::Parts {
     std::vector<std::unique_ptr<CameraWorker>> cameras;
     Heartbeats heartbeats;  // camera (and face) workers; stalled ones fail /healthz and the watchdog
     std::atomic<bool> storage_low{false};
+    // The first check always reports: a storage alarm left open before a restart clears once there
+    // is space again.
+    std::atomic<bool> storage_reported{false};
     // Housekeeping (retention, storage check) on its own thread, off the signal/watchdog loop.
     std::thread housekeeper;
     std::mutex hk_mu;
@@ -203,7 +206,7 @@ struct Daemon::Parts {
         if (statvfs(cfg.store.media_dir.c_str(), &st) == 0)
             ok = int64_t(st.f_bavail) * int64_t(st.f_frsize) >= int64_t(cfg.cctv.min_free_mb) * 1024 * 1024;
         bool was_low = storage_low.exchange(!ok);
-        if (was_low == !ok) return ok;
+        if (was_low == !ok && storage_reported.exchange(true)) return ok;
         bus.publish(DeviceHealth{"storage", "storage", "", ok,
                                  ok ? ""
                                     : "录像存储空间不足 " + std::to_string(cfg.cctv.min_free_mb) +

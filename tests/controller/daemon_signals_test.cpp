@@ -162,5 +162,22 @@ TEST(DaemonStorage, LessThanMinFreeMbInTheMediaFolderIsAStorageAlarmThatClearsWi
     EXPECT_TRUE(eventually(
         [&] { return d.query("SELECT state FROM alarms WHERE kind='storage'") == "resolved"; }, 15s))
         << d.log();
+    // Full again, and the box restarts with the alarm open: once it runs with space (here the plain
+    // folder, not the tmpfs), the alarm clears; it is not left open for ever.
+    {
+        std::ofstream fill(inside + "/fill.bin", std::ios::binary);
+        std::string mb(1 << 20, 'x');
+        for (int i = 0; i < 24; ++i) fill << mb;
+    }
+    ASSERT_TRUE(eventually(
+        [&] { return d.query("SELECT COUNT(*) FROM alarms WHERE kind='storage' AND state='raised'") == "1"; },
+        15s))
+        << d.log();
+    EXPECT_EQ(d.stop(), 0) << d.log();
+    d.start();
+    EXPECT_TRUE(eventually(
+        [&] { return d.query("SELECT COUNT(*) FROM alarms WHERE kind='storage' AND state='raised'") == "0"; },
+        15s))
+        << "a storage alarm open before the restart clears when there is space: " << d.log();
     EXPECT_EQ(d.stop(), 0) << d.log();
 }
