@@ -17,6 +17,7 @@
 #include "controller/roster_import.hpp"
 #include "controller/spreadsheet.hpp"
 #include "controller/staff.hpp"
+#include "tests/controller/kiosk_rig.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace caregate;
@@ -404,47 +405,24 @@ TEST(Spreadsheet, ContentDispositionNamesTheFileInChineseAndAscii) {
 
 namespace {
 
-struct Rig {
-    caregate::testing::TempDir dir;
-    config::SiteConfig cfg = config::parse_config(
-        "site: {id: t1, name: 测试中心, timezone: Asia/Shanghai}\nzones: [{id: hall, name: 大厅}]\nkiosk: "
-        "{port: 0}\n",
-        "x.yaml");
-    ManualClock clock{kNow};
-    Store store{dir.file("s.db")};
-    Outbox outbox{"t1", "r"};
-    Bus bus;
-    AlarmService alarms{store, clock, outbox, AlarmPolicy{60, 900}};
-    Occupancy occ{store, clock, cfg};
-    CheckinService checkins{store, clock, outbox, occ, 30, "hall"};
-    Roster roster{store, clock};
-    StaffAccounts staff{store, clock};
-    Records records{store, clock, outbox};
-    LiveFeed feed{bus, 8};
-    HttpServer http{HttpOptions{"127.0.0.1", 0, 8, "", "", ""}};
-    std::unique_ptr<Kiosk> kiosk;
-    std::string cookie, csrf;
-    Rig() {
-        KioskParts kp{cfg,  store,   clock,   alarms,  checkins, occ, roster, staff,   records,
-                      feed, nullptr, nullptr, nullptr, {},       "",  {},     nullptr, {}};
-        kiosk = std::make_unique<Kiosk>(kp, http.routes());
+struct Rig : caregate::testing::KioskRig {
+    Rig()
+        : KioskRig(
+              "site: {id: t1, name: 测试中心, timezone: Asia/Shanghai}\nzones: [{id: hall, name: "
+              "大厅}]\nkiosk: "
+              "{port: 0}\n",
+              kNow) {
+        start();
         staff.add("nurse", "王护士", "staff", "nurse-password", "test");
-        http.start();
-        httplib::Client cli("127.0.0.1", http.port());
-        auto r = cli.Post("/api/login", json{{"username", "nurse"}, {"password", "nurse-password"}}.dump(),
-                          "application/json");
-        std::string set = r->get_header_value("Set-Cookie");
-        cookie = set.substr(0, set.find(';'));
-        csrf = json::parse(r->body)["csrf"];
+        nurse = login("nurse", "nurse-password");
+        cookie = nurse.cookie;
+        csrf = nurse.csrf;
     }
-    ~Rig() { http.stop(); }
-    httplib::Result get(const std::string& path) {
-        httplib::Client cli("127.0.0.1", http.port());
-        return cli.Get(path, {{"Cookie", cookie}});
-    }
+    Login nurse;
+    std::string cookie, csrf;
+    httplib::Result get(const std::string& path) { return KioskRig::get(nurse, path); }
     httplib::Result post(const std::string& path, const json& body) {
-        httplib::Client cli("127.0.0.1", http.port());
-        return cli.Post(path, {{"Cookie", cookie}, {"X-CSRF-Token", csrf}}, body.dump(), "application/json");
+        return send(nurse, "POST", path, body);
     }
     void checkin_at(int64_t elder, int64_t ts) {
         store.write([&](sqlite3* db) {

@@ -11,6 +11,7 @@
 #include "controller/records.hpp"
 #include "controller/roster.hpp"
 #include "controller/staff.hpp"
+#include "tests/controller/kiosk_rig.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace caregate;
@@ -18,65 +19,14 @@ using nlohmann::json;
 
 namespace {
 
-struct Rig {
-    caregate::testing::TempDir dir;
-    config::SiteConfig cfg = config::parse_config(
-        "site: {id: t1, name: x}\nzones: [{id: hall, name: h}]\n"
-        "kiosk: {port: 0, session_idle_min: 30, session_max_h: 1}\n",
-        "x.yaml");
-    ManualClock clock{1'796'191'401'000};
-    Store store{dir.file("s.db")};
-    Outbox outbox{"t1", "r"};
-    Bus bus;
-    AlarmService alarms{store, clock, outbox, AlarmPolicy{60, 900}};
-    Occupancy occ{store, clock, cfg};
-    CheckinService checkins{store, clock, outbox, occ, 30, "hall"};
-    Roster roster{store, clock};
-    StaffAccounts staff{store, clock};
-    Records records{store, clock, outbox};
-    LiveFeed feed{bus, 8};
-    HttpServer http{HttpOptions{"127.0.0.1", 0, 8, "", "", ""}};
-    std::unique_ptr<Kiosk> kiosk;
-    KioskParts parts() {
-        return KioskParts{cfg,  store,   clock,   alarms,  checkins, occ, roster, staff,   records,
-                          feed, nullptr, nullptr, nullptr, {},       "",  {},     nullptr, {}};
-    }
-    Rig() {
-        kiosk = std::make_unique<Kiosk>(parts(), http.routes());
+struct Rig : caregate::testing::KioskRig {
+    Rig()
+        : KioskRig(
+              "site: {id: t1, name: x}\nzones: [{id: hall, name: h}]\n"
+              "kiosk: {port: 0, session_idle_min: 30, session_max_h: 1}\n") {
+        start();
         staff.add("boss", "李主任", "admin", "boss-password", "test");
         staff.add("nurse", "王护士", "staff", "nurse-password", "test");
-        http.start();
-    }
-    ~Rig() { http.stop(); }
-
-    struct Login {
-        std::string cookie, csrf;
-        int status = 0;
-    };
-    Login login(const std::string& user, const std::string& password) {
-        httplib::Client cli("127.0.0.1", http.port());
-        auto r = cli.Post("/api/login", json{{"username", user}, {"password", password}}.dump(),
-                          "application/json");
-        Login l;
-        if (!r) return l;
-        l.status = r->status;
-        if (r->status != 200) return l;
-        std::string set = r->get_header_value("Set-Cookie");
-        l.cookie = set.substr(0, set.find(';'));
-        l.csrf = json::parse(r->body)["csrf"];
-        return l;
-    }
-    httplib::Result get(const Login& l, const std::string& path) {
-        httplib::Client cli("127.0.0.1", http.port());
-        return cli.Get(path, {{"Cookie", l.cookie}});
-    }
-    httplib::Result send(const Login& l, const std::string& method, const std::string& path,
-                         const json& body) {
-        httplib::Client cli("127.0.0.1", http.port());
-        httplib::Headers h{{"Cookie", l.cookie}, {"X-CSRF-Token", l.csrf}};
-        if (method == "PUT") return cli.Put(path, h, body.dump(), "application/json");
-        if (method == "DELETE") return cli.Delete(path, h);
-        return cli.Post(path, h, body.dump(), "application/json");
     }
     void minutes(int m) { clock.advance_ms(int64_t(m) * 60000); }
 };

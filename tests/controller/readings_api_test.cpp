@@ -13,6 +13,7 @@
 #include "controller/roster.hpp"
 #include "controller/staff.hpp"
 #include "controller/statistics.hpp"
+#include "tests/controller/kiosk_rig.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace caregate;
@@ -23,59 +24,35 @@ namespace {
 constexpr int64_t kMinute = 60'000, kHour = 3'600'000, kDay = 24 * kHour;
 constexpr int64_t kShanghai = 8 * kHour;
 
-struct Rig {
-    caregate::testing::TempDir dir;
-    config::SiteConfig cfg = config::parse_config(
-        "site: {id: t1, name: x}\n"
-        "zones: [{id: kitchen, name: 厨房}, {id: hall, name: 大厅}]\n"
-        "kiosk: {port: 0}\n"
-        "buses:\n"
-        "  - id: power\n"
-        "    type: tcp\n"
-        "    host: 127.0.0.1\n"
-        "    devices:\n"
-        "      - {id: rcd, name: 厨房电气火灾探测器, model: acrel_arcm300, zone: kitchen,\n"
-        "         thresholds: {residual_current_ma: 250}}\n"
-        "      - {id: meter, name: 总电表, model: threephase_meter, zone: hall, unit_id: 2}\n"
-        "mqtt_devices:\n"
-        "  - {id: smoke, name: 厨房烟感, topic: z/smoke, model: z2m_smoke, zone: kitchen}\n",
-        "x.yaml");
+struct Rig : caregate::testing::KioskRig {
     // 2026-12-02 14:03:21 in Shanghai: the local day began 14 h ago.
-    ManualClock clock{1'796'191'401'000};
-    Store store{dir.file("s.db")};
-    Outbox outbox{"t1", "r"};
-    Bus bus;
-    AlarmService alarms{store, clock, outbox, AlarmPolicy{60, 900}};
-    Occupancy occ{store, clock, cfg};
-    CheckinService checkins{store, clock, outbox, occ, 30, "kitchen"};
-    Roster roster{store, clock};
-    StaffAccounts staff{store, clock};
-    Records records{store, clock, outbox};
-    LiveFeed feed{bus, 8};
-    HttpServer http{HttpOptions{"127.0.0.1", 0, 8, "", "", ""}};
-    std::unique_ptr<Kiosk> kiosk;
+    Rig()
+        : KioskRig(
+
+              "site: {id: t1, name: x}\n"
+              "zones: [{id: kitchen, name: 厨房}, {id: hall, name: 大厅}]\n"
+              "kiosk: {port: 0}\n"
+              "buses:\n"
+              "  - id: power\n"
+              "    type: tcp\n"
+              "    host: 127.0.0.1\n"
+              "    devices:\n"
+              "      - {id: rcd, name: 厨房电气火灾探测器, model: acrel_arcm300, zone: kitchen,\n"
+              "         thresholds: {residual_current_ma: 250}}\n"
+              "      - {id: meter, name: 总电表, model: threephase_meter, zone: hall, unit_id: 2}\n"
+              "mqtt_devices:\n"
+              "  - {id: smoke, name: 厨房烟感, topic: z/smoke, model: z2m_smoke, zone: kitchen}\n",
+              1'796'191'401'000, "kitchen") {
+        start();
+        staff.add("nurse", "王护士", "staff", "nurse-password", "test");
+        nurse = login("nurse", "nurse-password");
+        cookie = nurse.cookie;
+    }
+    Login nurse;
     std::string cookie;
 
-    Rig() {
-        KioskParts kp{cfg,  store,   clock,   alarms,  checkins, occ, roster, staff,   records,
-                      feed, nullptr, nullptr, nullptr, {},       "",  {},     nullptr, {}};
-        kiosk = std::make_unique<Kiosk>(kp, http.routes());
-        staff.add("nurse", "王护士", "staff", "nurse-password", "test");
-        http.start();
-        httplib::Client cli("127.0.0.1", http.port());
-        auto r = cli.Post("/api/login", json{{"username", "nurse"}, {"password", "nurse-password"}}.dump(),
-                          "application/json");
-        if (r && r->status == 200) {
-            std::string set = r->get_header_value("Set-Cookie");
-            cookie = set.substr(0, set.find(';'));
-        }
-    }
-    ~Rig() { http.stop(); }
-
     httplib::Result get(const std::string& path, bool logged_in = true) {
-        httplib::Client cli("127.0.0.1", http.port());
-        if (!logged_in) return cli.Get(path);
-        return cli.Get(path, {{"Cookie", cookie}});
+        return KioskRig::get(logged_in ? nurse : Login{}, path);
     }
     json get_json(const std::string& path) {
         auto r = get(path);
