@@ -883,6 +883,13 @@ void Kiosk::routes(httplib::Server& s) {
         for (auto& m : p_.staff.list()) out.push_back(staff_json(m));
         reply(res, out);
     });
+    // The staff account a path names by id; nullopt for a bad or unknown id.
+    auto staff_at = [this](const std::string& id_text) -> std::optional<StaffMember> {
+        auto id = path_id(id_text);
+        for (auto& m : p_.staff.list())
+            if (id && m.id == *id) return m;
+        return std::nullopt;
+    };
     s.Post("/api/staff", [this](const httplib::Request& req, httplib::Response& res) {
         auto sess = writer(req, res, true);
         if (!sess) return;
@@ -925,34 +932,31 @@ void Kiosk::routes(httplib::Server& s) {
         if (ended) return reply(res, {{"revoked", id}});
         fail(res, 404, api::Msg::no_such_session);
     });
-    s.Put(R"(/api/staff/(\d+)/active)", [this](const httplib::Request& req, httplib::Response& res) {
-        auto sess = writer(req, res, true);
-        if (!sess) return;
-        auto j = body(req, res);
-        if (!j) return;
-        if (!j->contains("active") || !(*j)["active"].is_boolean())
-            return fail(res, 400, api::Msg::active_required);
-        bool active = (*j)["active"].get<bool>();
-        std::optional<StaffMember> who;
-        for (auto& m : p_.staff.list())
-            if (m.id == std::stoll(req.matches[1])) who = m;
-        if (!who) return fail(res, 404, api::Msg::no_such_staff);
-        if (!active && who->username == sess->who.username)
-            return fail(res, 400, api::Msg::cannot_disable_self);
-        p_.staff.set_active(who->username, active, sess->who.username);
-        if (!active) sessions_.end_all_of(who->username);  // a disabled account is logged out everywhere, now
-        reply(res, {{"id", who->id}, {"username", who->username}, {"active", active}});
-    });
+    s.Put(R"(/api/staff/(\d+)/active)",
+          [this, staff_at](const httplib::Request& req, httplib::Response& res) {
+              auto sess = writer(req, res, true);
+              if (!sess) return;
+              auto j = body(req, res);
+              if (!j) return;
+              if (!j->contains("active") || !(*j)["active"].is_boolean())
+                  return fail(res, 400, api::Msg::active_required);
+              bool active = (*j)["active"].get<bool>();
+              auto who = staff_at(req.matches[1].str());
+              if (!who) return fail(res, 404, api::Msg::no_such_staff);
+              if (!active && who->username == sess->who.username)
+                  return fail(res, 400, api::Msg::cannot_disable_self);
+              p_.staff.set_active(who->username, active, sess->who.username);
+              if (!active)
+                  sessions_.end_all_of(who->username);  // a disabled account is logged out everywhere, now
+              reply(res, {{"id", who->id}, {"username", who->username}, {"active", active}});
+          });
     // An admin changes an account's role; its logins end, so it logs in again with the new one.
-    s.Put(R"(/api/staff/(\d+)/role)", [this](const httplib::Request& req, httplib::Response& res) {
+    s.Put(R"(/api/staff/(\d+)/role)", [this, staff_at](const httplib::Request& req, httplib::Response& res) {
         auto sess = writer(req, res, true);
         if (!sess) return;
         auto j = body(req, res);
         if (!j) return;
-        auto id = path_id(req.matches[1].str());
-        std::optional<StaffMember> who;
-        for (auto& m : p_.staff.list())
-            if (id && m.id == *id) who = m;
+        auto who = staff_at(req.matches[1].str());
         if (!who) return fail(res, 404, api::Msg::no_such_staff);
         try {
             p_.staff.set_role(who->username, str_field(*j, "role"), sess->who.username);
@@ -990,27 +994,25 @@ void Kiosk::routes(httplib::Server& s) {
         reply(res, {{"ok", true}, {"other_logins_ended", ended}});
     });
     // An admin sets a new password for a staff member (forgotten password); their logins end.
-    s.Put(R"(/api/staff/(\d+)/password)", [this](const httplib::Request& req, httplib::Response& res) {
-        auto sess = writer(req, res, true);
-        if (!sess) return;
-        auto j = body(req, res);
-        if (!j) return;
-        auto id = path_id(req.matches[1].str());
-        std::optional<StaffMember> who;
-        for (auto& m : p_.staff.list())
-            if (id && m.id == *id) who = m;
-        if (!who) return fail(res, 404, api::Msg::no_such_staff);
-        try {
-            p_.staff.set_password(who->username, str_field(*j, "password"), sess->who.username);
-        } catch (const std::invalid_argument& e) {
-            return fail(res, 400, e, api::Msg::bad_field);
-        } catch (const std::runtime_error& e) {
-            res.set_header("Retry-After", "5");
-            return fail(res, 503, e, api::Msg::busy);
-        }
-        sessions_.end_all_of(who->username);
-        reply(res, {{"id", who->id}, {"username", who->username}, {"password_set", true}});
-    });
+    s.Put(R"(/api/staff/(\d+)/password)",
+          [this, staff_at](const httplib::Request& req, httplib::Response& res) {
+              auto sess = writer(req, res, true);
+              if (!sess) return;
+              auto j = body(req, res);
+              if (!j) return;
+              auto who = staff_at(req.matches[1].str());
+              if (!who) return fail(res, 404, api::Msg::no_such_staff);
+              try {
+                  p_.staff.set_password(who->username, str_field(*j, "password"), sess->who.username);
+              } catch (const std::invalid_argument& e) {
+                  return fail(res, 400, e, api::Msg::bad_field);
+              } catch (const std::runtime_error& e) {
+                  res.set_header("Retry-After", "5");
+                  return fail(res, 503, e, api::Msg::busy);
+              }
+              sessions_.end_all_of(who->username);
+              reply(res, {{"id", who->id}, {"username", who->username}, {"password_set", true}});
+          });
     s.Put(R"(/api/staff/(\d+)/phone)", [this](const httplib::Request& req, httplib::Response& res) {
         auto sess = writer(req, res, true);
         if (!sess) return;
