@@ -483,28 +483,34 @@ void Kiosk::elder_routes(httplib::Server& s) {
     });
 
     // ---------- services and home visits ----------
-    auto range = [this](const httplib::Request& req) {
+    // The [from, to) a list asks for: ?month=YYYY-MM, else the last 31 days; 400 for a bad month.
+    auto range = [this](const httplib::Request& req,
+                        httplib::Response& res) -> std::optional<std::pair<int64_t, int64_t>> {
         int64_t now = p_.clock.now_ms();
-        if (req.has_param("month"))
-            return local_month_range(req.get_param_value("month"), p_.cfg.site.timezone);
-        return std::pair<int64_t, int64_t>{now - 31 * kDayMs, now + 1};
-    };
-    s.Get("/api/services", [this, range, off](const httplib::Request& req, httplib::Response& res) {
-        if (!reader(req, res)) return;
-        std::pair<int64_t, int64_t> r;
+        if (!req.has_param("month")) return std::pair<int64_t, int64_t>{now - 31 * kDayMs, now + 1};
         try {
-            r = range(req);
+            return local_month_range(req.get_param_value("month"), p_.cfg.site.timezone);
         } catch (const std::invalid_argument&) {
-            return fail(res, 400, Msg::bad_month);
+            fail(res, 400, Msg::bad_month);
+            return std::nullopt;
         }
-        auto [from, to] = r;
+    };
+    // An export's file name: the list's name, then the month asked for, or today.
+    auto export_name = [this, off](const std::string& what, const httplib::Request& req) {
+        std::string m = req.get_param_value("month");
+        return what + "-" + (m.empty() ? local_text(p_.clock.now_ms(), off, false) : m);
+    };
+    s.Get("/api/services", [this, range, off, export_name](const httplib::Request& req,
+                                                           httplib::Response& res) {
+        if (!reader(req, res)) return;
+        auto r = range(req, res);
+        if (!r) return;
+        auto [from, to] = *r;
         if (req.get_param_value("format") == "xlsx") {
             std::vector<std::vector<json>> cells;
             for (auto& x : p_.records.services(from, to, kMaxExportRows))
                 cells.push_back({local_text(x.ts_ms, off), x.elder_name, x.service, x.staff, x.notes});
-            std::string m = req.get_param_value("month");
-            return send_xlsx(res, "服务记录-" + (m.empty() ? local_text(p_.clock.now_ms(), off, false) : m),
-                             "services", "服务记录",
+            return send_xlsx(res, export_name("服务记录", req), "services", "服务记录",
                              {{"时间", 18}, {"长者", 10}, {"服务", 12}, {"服务人员", 10}, {"备注", 30}},
                              cells);
         }
@@ -529,37 +535,32 @@ void Kiosk::elder_routes(httplib::Server& s) {
             reply(res, to_json(p_.records.add_service(r, sess->who.username)), 201);
         });
     });
-    s.Get("/api/visits", [this, range, off](const httplib::Request& req, httplib::Response& res) {
-        if (!reader(req, res)) return;
-        std::pair<int64_t, int64_t> r;
-        try {
-            r = range(req);
-        } catch (const std::invalid_argument&) {
-            return fail(res, 400, Msg::bad_month);
-        }
-        auto [from, to] = r;
-        if (req.get_param_value("format") == "xlsx") {
-            std::vector<std::vector<json>> cells;
-            for (auto& v : p_.records.visits(from, to, kMaxExportRows))
-                cells.push_back({local_text(v.ts_ms, off), v.elder_name, v.method, v.health, v.safety,
-                                 v.needs, v.follow_up, v.visitor});
-            std::string m = req.get_param_value("month");
-            return send_xlsx(res, "探访记录-" + (m.empty() ? local_text(p_.clock.now_ms(), off, false) : m),
-                             "visits", "探访记录",
-                             {{"时间", 18},
-                              {"长者", 10},
-                              {"方式", 6},
-                              {"身体状况", 20},
-                              {"安全状况", 20},
-                              {"服务需求", 20},
-                              {"跟进措施", 20},
-                              {"探访人", 10}},
-                             cells);
-        }
-        json list = json::array();
-        for (auto& v : p_.records.visits(from, to)) list.push_back(to_json(v));
-        reply(res, list);
-    });
+    s.Get("/api/visits",
+          [this, range, off, export_name](const httplib::Request& req, httplib::Response& res) {
+              if (!reader(req, res)) return;
+              auto r = range(req, res);
+              if (!r) return;
+              auto [from, to] = *r;
+              if (req.get_param_value("format") == "xlsx") {
+                  std::vector<std::vector<json>> cells;
+                  for (auto& v : p_.records.visits(from, to, kMaxExportRows))
+                      cells.push_back({local_text(v.ts_ms, off), v.elder_name, v.method, v.health, v.safety,
+                                       v.needs, v.follow_up, v.visitor});
+                  return send_xlsx(res, export_name("探访记录", req), "visits", "探访记录",
+                                   {{"时间", 18},
+                                    {"长者", 10},
+                                    {"方式", 6},
+                                    {"身体状况", 20},
+                                    {"安全状况", 20},
+                                    {"服务需求", 20},
+                                    {"跟进措施", 20},
+                                    {"探访人", 10}},
+                                   cells);
+              }
+              json list = json::array();
+              for (auto& v : p_.records.visits(from, to)) list.push_back(to_json(v));
+              reply(res, list);
+          });
     // A visit at its own time: "at" (local "YYYY-MM-DDTHH:MM", as a datetime-local field sends it) or
     // "ts" (UTC ms); default now. Not in the future; not over 31 days ago unless an admin records it.
     s.Post("/api/visits", [this, guard, off, now_ms](const httplib::Request& req, httplib::Response& res) {
