@@ -5,6 +5,7 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "controller/core/utf8.hpp"
 #include "controller/core/uuid.hpp"
 
 namespace caregate {
@@ -102,18 +103,6 @@ std::string trim(const std::string& s) {
     while (out.size() >= 3 && out.compare(out.size() - 3, 3, ideo) == 0)
         out = trim(out.substr(0, out.size() - 3));
     return out;
-}
-
-bool valid_utf8(const std::string& s) {
-    for (size_t i = 0; i < s.size();) {
-        unsigned char c = s[i];
-        size_t n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 9;
-        if (n == 9 || i + n >= s.size() + (n == 0)) return false;
-        for (size_t k = 1; k <= n; ++k)
-            if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
-        i += n + 1;
-    }
-    return true;
 }
 
 }  // namespace

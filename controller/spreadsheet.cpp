@@ -17,6 +17,8 @@
 #include <optional>
 #include <sstream>
 
+#include "controller/core/utf8.hpp"
+
 namespace caregate::sheet {
 
 using nlohmann::json;
@@ -24,18 +26,6 @@ using nlohmann::json;
 namespace {
 
 std::string mb(size_t bytes) { return std::to_string(bytes / (1024 * 1024)) + " MB"; }
-
-bool valid_utf8(const std::string& s) {
-    for (size_t i = 0; i < s.size();) {
-        unsigned char c = s[i];
-        size_t n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 9;
-        if (n == 9 || i + n >= s.size() + (n == 0)) return false;
-        for (size_t k = 1; k <= n; ++k)
-            if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
-        i += n + 1;
-    }
-    return true;
-}
 
 // GB18030 (a superset of GBK and GB2312) to UTF-8, or nullopt when it is not that either.
 std::optional<std::string> from_gb18030(const std::string& in) {
