@@ -20,6 +20,7 @@
 #include "controller/roster.hpp"
 #include "devices/simulator.hpp"
 #include "tests/controller/daemon_rig.hpp"
+#include "tests/support/door_frames.hpp"
 #include "tests/support/mqtt_tap.hpp"
 #include "vision/face_engine.hpp"
 
@@ -32,17 +33,6 @@ namespace {
 
 std::string faces_dir() { return test_data_dir() + "/faces"; }
 std::string model_path() { return models_dir() + "/mobilefacenet/MobileFaceNet.tflite"; }
-
-// A held-back photo letterboxed into 640×480, as the door camera frames the elder.
-cv::Mat door_frame(const std::string& photo_name) {
-    cv::Mat photo = vision::load_image(faces_dir() + "/" + photo_name);
-    double k = std::min(640.0 / photo.cols, 480.0 / photo.rows);
-    cv::Mat scaled, frame(480, 640, CV_8UC3, cv::Scalar(90, 90, 90));
-    cv::resize(photo, scaled, {}, k, k, cv::INTER_AREA);
-    scaled.copyTo(
-        frame(cv::Rect((640 - scaled.cols) / 2, (480 - scaled.rows) / 2, scaled.cols, scaled.rows)));
-    return frame;
-}
 
 // A site whose camera `role` watches a looping clip of obama_2 (never enrolled as such); the elder
 // 张桂英 is enrolled from obama_1 with consent. `extra` is appended to the config.

@@ -15,6 +15,7 @@
 
 #include "config/config.hpp"
 #include "controller/face_service.hpp"
+#include "tests/support/door_frames.hpp"
 #include "tests/support/test_support.hpp"
 #include "tests/vision/tflite_reference.hpp"
 #include "vision/face_engine.hpp"
@@ -548,12 +549,7 @@ TEST(Liveness, AStillPhotoRepeatedAsVideoDoesNotCheckIn) {
     std::string clip = dir.file("spoof.avi");
     {
         // The photo held up in front of the door camera: letterboxed into a 640×480 frame.
-        cv::Mat photo = vision::load_image(faces_dir() + "/obama_1.jpg");
-        double k = std::min(640.0 / photo.cols, 480.0 / photo.rows);
-        cv::Mat scaled, frame(480, 640, CV_8UC3, cv::Scalar(90, 90, 90));
-        cv::resize(photo, scaled, {}, k, k, cv::INTER_AREA);
-        scaled.copyTo(
-            frame(cv::Rect((640 - scaled.cols) / 2, (480 - scaled.rows) / 2, scaled.cols, scaled.rows)));
+        cv::Mat frame = door_frame("obama_1.jpg");
         cv::VideoWriter w(clip, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 10, frame.size());
         ASSERT_TRUE(w.isOpened());
         for (int i = 0; i < 30; ++i) w.write(frame);  // 3 s of the same photo
@@ -586,15 +582,6 @@ TEST(Liveness, AStillPhotoRepeatedAsVideoDoesNotCheckIn) {
 }
 
 namespace {
-cv::Mat letterboxed(const std::string& photo_name) {
-    cv::Mat photo = vision::load_image(faces_dir() + "/" + photo_name);
-    double k = std::min(640.0 / photo.cols, 480.0 / photo.rows);
-    cv::Mat scaled, frame(480, 640, CV_8UC3, cv::Scalar(90, 90, 90));
-    cv::resize(photo, scaled, {}, k, k, cv::INTER_AREA);
-    scaled.copyTo(
-        frame(cv::Rect((640 - scaled.cols) / 2, (480 - scaled.rows) / 2, scaled.cols, scaled.rows)));
-    return frame;
-}
 vision::Match voted(std::optional<int64_t> elder, double d = 0.5) {
     vision::Match m;
     m.elder_id = elder;
@@ -654,7 +641,7 @@ TEST(FaceService, TheDoorNamesAnElderOnlyAfterSeveralFramesAgree) {
     cam.id = "door";
     cam.zone = "hall";
     cam.role = "entrance";
-    cv::Mat frame = letterboxed("obama_2.jpg");
+    cv::Mat frame = door_frame("obama_2.jpg");
     auto seen = [&] {
         std::vector<FaceSeen> out;
         while (auto e = sub->next(std::chrono::milliseconds(1)))
@@ -693,7 +680,7 @@ TEST(FaceService, StaffEnrollAnElderFromTheDoorCamera) {
     int64_t t = 9'000'000;
     s.faces->frame(cam, cv::Mat(480, 640, CV_8UC3, cv::Scalar(90, 90, 90)), t += 200);
     refused("镜头前没有看到人脸");
-    cv::Mat frame = letterboxed("obama_2.jpg");
+    cv::Mat frame = door_frame("obama_2.jpg");
     s.faces->frame(cam, frame, t += 200);
     refused("还没有拍到足够清楚的正脸");
     s.faces->frame(cam, frame, t += 250);
@@ -705,7 +692,7 @@ TEST(FaceService, StaffEnrollAnElderFromTheDoorCamera) {
     ASSERT_EQ(ids.size(), 1u);
     EXPECT_EQ(ids[0].match.elder_id, id);
     // Two people before the camera: which one is the elder?
-    cv::Mat two = letterboxed("group_two_people.jpg");
+    cv::Mat two = door_frame("group_two_people.jpg");
     s.faces->frame(cam, two, t += 3000);
     refused("镜头前有 2 个人");
 }
