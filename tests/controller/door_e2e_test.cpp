@@ -20,6 +20,7 @@
 #include "controller/occupancy.hpp"
 #include "controller/outbox.hpp"
 #include "devices/simulator.hpp"
+#include "tests/controller/daemon_rig.hpp"
 #include "tests/support/door_frames.hpp"
 #include "tests/support/test_support.hpp"
 #include "vision/face_engine.hpp"
@@ -173,26 +174,7 @@ public:
     }
 
     // One-column, one-row answers from the store (read-only, beside the running daemon).
-    std::string query(const std::string& sql) {
-        sqlite3* db = nullptr;
-        std::string out;
-        if (sqlite3_open_v2(dir_.file("cg.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-            sqlite3_busy_timeout(db, 2000);
-            sqlite3_stmt* s = nullptr;
-            if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK) {
-                while (sqlite3_step(s) == SQLITE_ROW) {
-                    auto* t = sqlite3_column_text(s, 0);
-                    if (!out.empty()) out += ",";
-                    out += t ? reinterpret_cast<const char*>(t) : "NULL";
-                }
-                sqlite3_finalize(s);
-            } else {
-                out = std::string("SQL error: ") + sqlite3_errmsg(db);
-            }
-        }
-        sqlite3_close(db);
-        return out;
-    }
+    std::string query(const std::string& sql) { return query_db(dir_.file("cg.db"), sql); }
 
     TempDir dir_;
     Options opt_;

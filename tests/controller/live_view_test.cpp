@@ -25,6 +25,7 @@
 #include "controller/records.hpp"
 #include "controller/roster.hpp"
 #include "controller/staff.hpp"
+#include "tests/controller/daemon_rig.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace caregate;
@@ -343,26 +344,7 @@ public:
         if (!logged_in) return cli.Get(path);
         return cli.Get(path, {{"Cookie", cookie_}});
     }
-    std::string query(const std::string& sql) {
-        sqlite3* db = nullptr;
-        std::string out;
-        if (sqlite3_open_v2(dir_.file("cg.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-            sqlite3_busy_timeout(db, 2000);
-            sqlite3_stmt* s = nullptr;
-            if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK) {
-                while (sqlite3_step(s) == SQLITE_ROW) {
-                    auto* t = sqlite3_column_text(s, 0);
-                    if (!out.empty()) out += ",";
-                    out += t ? reinterpret_cast<const char*>(t) : "NULL";
-                }
-                sqlite3_finalize(s);
-            } else {
-                out = std::string("SQL error: ") + sqlite3_errmsg(db);
-            }
-        }
-        sqlite3_close(db);
-        return out;
-    }
+    std::string query(const std::string& sql) { return query_db(dir_.file("cg.db"), sql); }
 
 private:
     TempDir dir_;
