@@ -42,6 +42,8 @@ std::string SiteConfig::device_name(const std::string& id) const {
     auto named = [&](const std::string& name) { return name.empty() ? id : name; };
     if (id.rfind("bus:", 0) == 0) return "Modbus 总线 " + id.substr(4) + "（其上全部设备）";
     if (id.rfind("channel:", 0) == 0) return "通知渠道 " + id.substr(8);
+    if (id == "manual_checkin") return "人工签到";
+    if (id == "storage") return "录像存储";
     for (auto& b : buses)
         for (auto& d : b.devices)
             if (d.id == id) return named(d.name);
@@ -49,6 +51,7 @@ std::string SiteConfig::device_name(const std::string& id) const {
         if (d.id == id) return named(d.name);
     for (auto& c : cameras)
         if (c.id == id) return named(c.name);
+    if (const Zone* z = find_zone(id)) return named(z->name);  // over_capacity's source is its zone
     return id;
 }
 

@@ -133,7 +133,8 @@ struct Daemon::Parts {
         last = now;
         if (meal_faces.size() > 10000) meal_faces.clear();
         try {
-            auto m = meals->take(elder_id, "face", "camera:" + camera_id);
+            // The actor is what staff read in the meal list and the 助餐 record: the camera by its name.
+            auto m = meals->take(elder_id, "face", "刷脸（" + cfg.device_name(camera_id) + "）");
             if (!m.already)
                 logger("meals")->info("{} took {} by face at {}", m.elder_name, m.session_name, camera_id);
         } catch (const care::MealRefused& e) {

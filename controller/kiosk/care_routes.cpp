@@ -155,11 +155,11 @@ void Kiosk::care_routes(httplib::Server& s) {
             std::string session = str_field(*j, "session");
             care::Meal m;
             if (j->contains("card_no")) {
-                m = meals.take_by_card(str_field(*j, "card_no"), sess->who.username, session);
+                m = meals.take_by_card(str_field(*j, "card_no"), sess->who.display_name, session);
             } else {
                 auto id = int_field(*j, "elder_id", 1, INT64_MAX);
                 if (!id) throw std::invalid_argument(text_of(Msg::elder_or_card_required));
-                m = meals.take(*id, "staff", sess->who.username, session);
+                m = meals.take(*id, "staff", sess->who.display_name, session);
             }
             reply(res, care::to_json(m), m.already ? 200 : 201);
         });

@@ -19,6 +19,7 @@
 #include "controller/kiosk/messages.hpp"
 #include "controller/records.hpp"
 #include "controller/roster.hpp"
+#include "controller/spreadsheet.hpp"
 #include "controller/staff.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -51,6 +52,8 @@ struct Rig {
     config::SiteConfig cfg = config::parse_config(
         "site: {id: t1, name: 测试中心}\nzones: [{id: hall, name: 大厅}]\n"
         "kiosk: {port: 0}\n"
+        "mqtt_devices: [{id: bath_call, name: 助浴间呼叫器, topic: z/bath_call, model: ts0215a_sos, zone: "
+        "hall}]\n"
         "meals: {sessions: [{id: lunch, name: 午餐, from: \"10:30\", to: \"13:30\"}]}\n",
         "x.yaml");
     ManualClock clock{1'796'191'401'000};  // 2026-12-02 14:03 in China: after lunch
@@ -143,6 +146,15 @@ struct Checker {
         ASSERT_TRUE(r) << name << ": no answer";
         ASSERT_EQ(r->status, 200) << name << ": " << r->body;
         EXPECT_EQ(latin_words(r->body), "") << name << ": staff would read\n" << r->body;
+    }
+    // An Excel export: no Latin word in any cell of its sheet.
+    void xlsx(const std::string& name, const httplib::Result& r) {
+        names.insert(name);
+        ASSERT_TRUE(r) << name << ": no answer";
+        ASSERT_EQ(r->status, 200) << name << ": " << r->body;
+        for (auto& row : sheet::read_xlsx(r->body))
+            for (auto& cell : row)
+                EXPECT_EQ(latin_words(cell), "") << name << ": staff would read \"" << cell << "\"";
     }
 };
 
@@ -362,5 +374,18 @@ TEST(ApiWords, EveryErrorAndTextExportIsChinese) {
     ASSERT_EQ(r.send(nurse, "POST", "/api/meals", {{"elder_id", elder}, {"session", "lunch"}})->status, 201);
     c.text("monthly report CSV", r.get(nurse, "/api/report/monthly?month=2026-12&format=csv"));
     c.text("meals statement CSV", r.get(nurse, "/api/meals/statement?month=2026-12&format=csv"));
+    ASSERT_EQ(
+        r.send(nurse, "POST", "/api/visits", {{"elder_id", elder}, {"method", "电话"}, {"health", "好"}})
+            ->status,
+        201);
+    for (auto [name, path] : std::vector<std::pair<std::string, std::string>>{
+             {"roster xlsx", "/api/elders?format=xlsx&status=all"},
+             {"check-ins xlsx", "/api/checkins?format=xlsx"},
+             {"services xlsx", "/api/services?format=xlsx"},
+             {"visits xlsx", "/api/visits?format=xlsx"},
+             {"alarms xlsx", "/api/export/alarms"},
+             {"meals xlsx", "/api/export/meals?month=2026-12"},
+             {"import template xlsx", "/api/elders/import-template"}})
+        c.xlsx(name, r.get(nurse, path));
     std::cout << c.names.size() << " responses checked, " << c.codes.size() << " codes\n";
 }

@@ -414,7 +414,7 @@ TEST(DoorEndToEnd, AFaceAtTheCanteenCameraTakesTheMealOnceAndIsNoCheckIn) {
     std::string meal_query = "SELECT elder_id || ' ' || session || ' ' || method || ' ' || actor FROM meals";
     EXPECT_TRUE(eventually([&] { return !d.query(meal_query).empty(); }, 30s))
         << read_file(d.dir_.file("log"));
-    EXPECT_EQ(d.query(meal_query), std::to_string(d.elder_) + " lunch face camera:door");
+    EXPECT_EQ(d.query(meal_query), std::to_string(d.elder_) + " lunch face 刷脸（door）");
     // The clip loops: the same face keeps being seen, and nothing more is written.
     EXPECT_TRUE(eventually(
         [&] { return d.query("SELECT COUNT(*) FROM cctv_events WHERE label='face'") != "0"; }, 10s));
