@@ -140,7 +140,7 @@ void Kiosk::elder_routes(httplib::Server& s) {
         auto status = status_param(req);
         if (!status) return fail(res, 400, "状态须为 在册、已停用 或 全部", Msg::bad_field);
         std::string q = req.get_param_value("q");
-        if (q.size() > 64) return fail(res, 400, "搜索内容过长（最多 20 个汉字）");
+        if (q.size() > 64) return fail(res, 400, "搜索内容过长（最多 20 个汉字）", Msg::bad_field);
         guard(res, [&] {
             if (req.get_param_value("format") != "xlsx") {
                 json out = json::array();
@@ -308,8 +308,8 @@ void Kiosk::elder_routes(httplib::Server& s) {
         auto limit = query_int(req, "limit", 1, 100, 20);
         auto before = query_int(req, "before", 0, INT64_MAX, INT64_MAX);
         auto before_id = query_int(req, "before_id", 0, INT64_MAX, INT64_MAX);
-        if (!limit) return fail(res, 400, "每页条数须为 1 到 100");
-        if (!before || !before_id) return fail(res, 400, "翻页参数有误，请从第一页重新查看");
+        if (!limit) return fail(res, 400, "每页条数须为 1 到 100", Msg::bad_count);
+        if (!before || !before_id) return fail(res, 400, "翻页参数有误，请从第一页重新查看", Msg::bad_path);
         struct Kind {
             const char* table;
             const char* ts;
@@ -326,7 +326,8 @@ void Kiosk::elder_routes(httplib::Server& s) {
             {"alarms", {"alarms", "raised_at", "kind, state, COALESCE(zone,''), source, closed_at"}},
             {"meals", {"meals", "ts", "day, session, method, category, pays, subsidy"}}};
         auto k = kinds.find(kind);
-        if (k == kinds.end()) return fail(res, 400, "记录类型须为 签到、服务、探访、报警 或 助餐之一");
+        if (k == kinds.end())
+            return fail(res, 400, "记录类型须为 签到、服务、探访、报警 或 助餐之一", Msg::bad_field);
         json items = p_.store.read([&](sqlite3* db) {
             const Kind& d = k->second;
             std::string ts = d.ts;
@@ -397,7 +398,7 @@ void Kiosk::elder_routes(httplib::Server& s) {
             if (to_day.empty()) to_day = from_day;
             auto a = local_day_ms(from_day, off), b = local_day_ms(to_day, off);
             if (!a || !b) return fail(res, 400, "日期须为有效日期，如 2026-11-24", Msg::bad_date);
-            if (*b < *a) return fail(res, 400, "结束日期不能早于开始日期");
+            if (*b < *a) return fail(res, 400, "结束日期不能早于开始日期", Msg::bad_date);
             if ((*b - *a) / kDayMs + 1 > kMaxSearchDays)
                 return fail(res, 400,
                             "一次最多查询 " + std::to_string(kMaxSearchDays) + " 天，请缩短日期范围");
@@ -410,14 +411,14 @@ void Kiosk::elder_routes(httplib::Server& s) {
                                                                       : req.get_param_value("time_from"));
             auto b =
                 minutes(req.get_param_value("time_to").empty() ? "23:59" : req.get_param_value("time_to"));
-            if (!a || !b) return fail(res, 400, "时间须为 00:00 到 23:59，如 08:30");
+            if (!a || !b) return fail(res, 400, "时间须为 00:00 到 23:59，如 08:30", Msg::bad_date);
             tf = *a;
             tt = *b;
         }
         auto elder = query_int(req, "elder_id", 1, INT64_MAX, 0);
-        if (!elder) return fail(res, 400, "长者编号有误");
+        if (!elder) return fail(res, 400, "长者编号有误", Msg::no_such_elder);
         std::string q = req.get_param_value("q");
-        if (q.size() > 64) return fail(res, 400, "搜索内容过长（最多 20 个汉字）");
+        if (q.size() > 64) return fail(res, 400, "搜索内容过长（最多 20 个汉字）", Msg::bad_field);
         std::string like;
         for (char c : q) {
             if (c == '%' || c == '_' || c == '\\') like += '\\';

@@ -29,7 +29,7 @@ void Kiosk::face_routes(httplib::Server& s) {
                if (!p_.faces) return api::fail(res, 503, api::Msg::faces_off);
                std::vector<std::string> images;
                for (auto& [name, file] : req.files) images.push_back(file.content);
-               if (images.empty()) return api::fail(res, 400, "请上传 1 到 5 张照片");
+               if (images.empty()) return api::fail(res, 400, "请上传 1 到 5 张照片", api::Msg::bad_field);
                bool confirmed = req.get_param_value("confirm") == "1";
                enrolling(res, [&] {
                    return p_.faces->enroll(std::stoll(req.matches[1]), images, sess->who.username, confirmed);
@@ -45,7 +45,9 @@ void Kiosk::face_routes(httplib::Server& s) {
                std::string camera = api::str_field(*j, "camera", "");
                bool known = false;
                for (auto& c : p_.cfg.cameras) known = known || (c.id == camera && c.faces);
-               if (!known) return api::fail(res, 400, "请选择一个做人脸识别的摄像头（门口摄像头）");
+               if (!known)
+                   return api::fail(res, 400, "请选择一个做人脸识别的摄像头（门口摄像头）",
+                                    api::Msg::no_such_camera);
                bool confirmed = j->value("confirm", false);
                enrolling(res, [&] {
                    return p_.faces->enroll_from_camera(std::stoll(req.matches[1]), camera, sess->who.username,
