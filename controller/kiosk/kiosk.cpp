@@ -966,9 +966,23 @@ void Kiosk::routes(httplib::Server& s) {
         sessions_.end_all_of(who->username);
         reply(res, {{"id", who->id}, {"username", who->username}, {"role", str_field(*j, "role")}});
     });
+    // Sets a password; false (with the answer written) for a refused one or no free hashing slot.
+    auto password_set = [this](httplib::Response& res, const std::string& username,
+                               const std::string& password, const std::string& actor) {
+        try {
+            p_.staff.set_password(username, password, actor);
+            return true;
+        } catch (const std::invalid_argument& e) {
+            fail(res, 400, e, api::Msg::bad_field);
+        } catch (const std::runtime_error& e) {
+            res.set_header("Retry-After", "5");
+            fail(res, 503, e, api::Msg::busy);
+        }
+        return false;
+    };
     // A staff member changes their own password: the current one is checked (a wrong one counts as a
     // failed login), and their other logins end.
-    s.Put("/api/me/password", [this](const httplib::Request& req, httplib::Response& res) {
+    s.Put("/api/me/password", [this, password_set](const httplib::Request& req, httplib::Response& res) {
         auto sess = writer(req, res);
         if (!sess) return;
         auto j = body(req, res);
@@ -982,34 +996,20 @@ void Kiosk::routes(httplib::Server& s) {
             return fail(res, 503, api::Msg::busy);
         }
         if (r != LoginResult::ok) return fail(res, 403, api::Msg::wrong_current_password);
-        try {
-            p_.staff.set_password(sess->who.username, fresh, sess->who.username);
-        } catch (const std::invalid_argument& e) {
-            return fail(res, 400, e, api::Msg::bad_field);
-        } catch (const std::runtime_error& e) {
-            res.set_header("Retry-After", "5");
-            return fail(res, 503, e, api::Msg::busy);
-        }
+        if (!password_set(res, sess->who.username, fresh, sess->who.username)) return;
         int ended = sessions_.end_all_of(sess->who.username, sess->id);
         reply(res, {{"ok", true}, {"other_logins_ended", ended}});
     });
     // An admin sets a new password for a staff member (forgotten password); their logins end.
     s.Put(R"(/api/staff/(\d+)/password)",
-          [this, staff_at](const httplib::Request& req, httplib::Response& res) {
+          [this, staff_at, password_set](const httplib::Request& req, httplib::Response& res) {
               auto sess = writer(req, res, true);
               if (!sess) return;
               auto j = body(req, res);
               if (!j) return;
               auto who = staff_at(req.matches[1].str());
               if (!who) return fail(res, 404, api::Msg::no_such_staff);
-              try {
-                  p_.staff.set_password(who->username, str_field(*j, "password"), sess->who.username);
-              } catch (const std::invalid_argument& e) {
-                  return fail(res, 400, e, api::Msg::bad_field);
-              } catch (const std::runtime_error& e) {
-                  res.set_header("Retry-After", "5");
-                  return fail(res, 503, e, api::Msg::busy);
-              }
+              if (!password_set(res, who->username, str_field(*j, "password"), sess->who.username)) return;
               sessions_.end_all_of(who->username);
               reply(res, {{"id", who->id}, {"username", who->username}, {"password_set", true}});
           });

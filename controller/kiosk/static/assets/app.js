@@ -98,7 +98,7 @@ function show(tab) {
     if (on && changed && b.parentElement.scrollWidth > b.parentElement.clientWidth) b.scrollIntoView({ block: "nearest", inline: "nearest" });
   });
   document.querySelectorAll(".tab").forEach((s) => s.classList.toggle("hidden", s.id !== "tab-" + tab));
-  ({ overview: loadOverview, alarms: loadAlarms, duty: loadDuty, checkins: loadCheckins, elders: loadElderTable, services: loadServices,
+  ({ overview: loadOverview, alarms: loadAlarms, duty: loadDuty, checkins: loadCheckins, elders: () => { loadFaces(); loadElderTable(); }, services: loadServices,
     visits: loadVisits, events: () => loadEvents(true), devices: loadDevices, report: loadReport, staff: loadStaff })[tab]?.();
   window.careTabShown?.(tab);  // 关爱 and 助餐 (care.js)
 }
@@ -487,7 +487,6 @@ $("manual-checkin").addEventListener("submit", async (ev) => {
 let editing = null;
 $("el-cats").innerHTML = CATS.map((c) => `<label class="inline"><input type="checkbox" value="${c}"> ${c}</label>`).join("");
 async function loadElderTable() {
-  loadFaces();
   if (window.eldersTable) return window.eldersTable();  // elders.js: the roster, 身份证号 masked
   await loadElders();
   const q = $("el-q").value.trim();
