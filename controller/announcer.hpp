@@ -10,7 +10,7 @@
 
 #include "config/config.hpp"
 #include "controller/core/bus.hpp"
-#include "controller/occupancy.hpp"
+#include "controller/people/occupancy.hpp"
 
 namespace caregate {
 

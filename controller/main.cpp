@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
-#include "controller/alarms.hpp"
-#include "controller/cli_commands.hpp"
+#include "controller/alarms/alarms.hpp"
+#include "controller/cli/cli_commands.hpp"
 #include "controller/core/log.hpp"
 #include "controller/core/store.hpp"
 #include "controller/daemon.hpp"

@@ -1,8 +1,8 @@
 #include "controller/rules.hpp"
 
 #include "controller/core/log.hpp"
-#include "controller/door_speaker.hpp"
-#include "controller/occupancy.hpp"
+#include "controller/door/door_speaker.hpp"
+#include "controller/people/occupancy.hpp"
 
 namespace caregate {
 

@@ -9,11 +9,11 @@
 #include <thread>
 
 #include "config/config.hpp"
-#include "controller/alarms.hpp"
-#include "controller/checkins.hpp"
+#include "controller/alarms/alarms.hpp"
+#include "controller/alarms/safety.hpp"
 #include "controller/core/bus.hpp"
 #include "controller/core/metrics.hpp"
-#include "controller/safety.hpp"
+#include "controller/people/checkins.hpp"
 
 namespace caregate {
 

@@ -1,4 +1,4 @@
-// libFuzzer target: the roster import's spreadsheet reader (controller/spreadsheet.cpp), which reads
+// libFuzzer target: the roster import's spreadsheet reader (controller/people/spreadsheet.cpp), which reads
 // .csv and .xlsx files uploaded by staff. First byte: 0..127 — the rest is the file as uploaded
 // (CSV, or a zip the fuzzer mutates); 128..255 — the rest is split on 0xFF into workbook.xml, its
 // rels, sharedStrings.xml and the worksheet, zipped here into a well-formed archive so the XML
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "controller/spreadsheet.hpp"
+#include "controller/people/spreadsheet.hpp"
 
 namespace {
 

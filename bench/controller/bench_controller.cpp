@@ -8,8 +8,8 @@
 #include <random>
 
 #include "config/config.hpp"
-#include "controller/cctv_index.hpp"
-#include "controller/gate.hpp"
+#include "controller/cctv/cctv_index.hpp"
+#include "controller/door/gate.hpp"
 #include "vision/cctv/motion.hpp"
 #include "vision/face_engine.hpp"
 #include "vision/gallery.hpp"

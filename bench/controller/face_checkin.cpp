@@ -21,13 +21,13 @@
 
 #include "bench/bench_util.hpp"
 #include "config/config.hpp"
-#include "controller/alarms.hpp"
-#include "controller/checkins.hpp"
-#include "controller/face_service.hpp"
-#include "controller/gate.hpp"
-#include "controller/occupancy.hpp"
-#include "controller/outbox.hpp"
-#include "controller/roster.hpp"
+#include "controller/alarms/alarms.hpp"
+#include "controller/city/outbox.hpp"
+#include "controller/door/face_service.hpp"
+#include "controller/door/gate.hpp"
+#include "controller/people/checkins.hpp"
+#include "controller/people/occupancy.hpp"
+#include "controller/people/roster.hpp"
 #include "vision/cctv/motion.hpp"
 
 using namespace caregate;

@@ -18,10 +18,10 @@
 #include <thread>
 
 #include "config/config.hpp"
-#include "controller/alarms.hpp"
+#include "controller/alarms/alarms.hpp"
 #include "controller/announcer.hpp"
-#include "controller/checkins.hpp"
 #include "controller/core/metrics.hpp"
+#include "controller/people/checkins.hpp"
 #include "controller/rules.hpp"
 #include "devices/modbus_poller.hpp"
 #include "devices/mqtt_link.hpp"

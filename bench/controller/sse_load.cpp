@@ -12,11 +12,11 @@
 #include <thread>
 
 #include "config/config.hpp"
-#include "controller/alarms.hpp"
-#include "controller/checkins.hpp"
+#include "controller/alarms/alarms.hpp"
 #include "controller/kiosk/http_server.hpp"
 #include "controller/kiosk/kiosk.hpp"
 #include "controller/kiosk/live_feed.hpp"
+#include "controller/people/checkins.hpp"
 
 using namespace caregate;
 namespace fs = std::filesystem;

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "controller/city/outbox.hpp"
 #include "controller/core/clock.hpp"
 #include "controller/core/store.hpp"
-#include "controller/outbox.hpp"
 
 namespace caregate::care {
 

@@ -11,10 +11,10 @@
 #include <thread>
 
 #include "config/config.hpp"
+#include "controller/alarms/notifier.hpp"
 #include "controller/care/planner.hpp"
 #include "controller/core/clock.hpp"
 #include "controller/core/store.hpp"
-#include "controller/notifier.hpp"
 
 namespace caregate::care {
 

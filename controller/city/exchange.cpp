@@ -10,7 +10,7 @@
 #include "controller/core/bounded_json.hpp"
 #include "controller/core/log.hpp"
 #include "controller/core/uuid.hpp"
-#include "controller/statistics.hpp"
+#include "controller/people/statistics.hpp"
 
 namespace caregate::city {
 

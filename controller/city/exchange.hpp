@@ -7,12 +7,12 @@
 #include <optional>
 #include <string>
 
+#include "controller/city/outbox.hpp"
 #include "controller/city/receiver.hpp"  // run_city_receiver, kept reachable from here
 #include "controller/core/clock.hpp"
 #include "controller/core/events.hpp"
 #include "controller/core/store.hpp"
-#include "controller/outbox.hpp"
-#include "controller/roster.hpp"
+#include "controller/people/roster.hpp"
 
 namespace caregate::city {
 

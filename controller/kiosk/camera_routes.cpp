@@ -4,10 +4,10 @@
 // the config loader let through; each look is audited (who, which camera, when).
 #include <httplib.h>
 
+#include "controller/cctv/live_view.hpp"
 #include "controller/core/log.hpp"
 #include "controller/kiosk/api.hpp"
 #include "controller/kiosk/kiosk.hpp"
-#include "controller/live_view.hpp"
 
 namespace caregate {
 

@@ -13,8 +13,8 @@
 #include "controller/care/meals.hpp"
 #include "controller/kiosk/api.hpp"
 #include "controller/kiosk/kiosk.hpp"
-#include "controller/roster_import.hpp"
-#include "controller/spreadsheet.hpp"
+#include "controller/people/roster_import.hpp"
+#include "controller/people/spreadsheet.hpp"
 
 namespace caregate {
 

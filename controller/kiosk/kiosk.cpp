@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "controller/alarms/safety.hpp"
 #include "controller/care/meals.hpp"
 #include "controller/care/planner.hpp"
 #include "controller/city/exchange.hpp"
@@ -24,8 +25,7 @@
 #include "controller/core/log.hpp"
 #include "controller/kiosk/api.hpp"
 #include "controller/kiosk/http_server.hpp"
-#include "controller/safety.hpp"
-#include "controller/statistics.hpp"
+#include "controller/people/statistics.hpp"
 
 namespace fs = std::filesystem;
 
@@ -222,7 +222,7 @@ json reading_series(sqlite3* db, const std::string& id, const std::string& state
     return out;
 }
 
-// A meter's energy over [from, to), as the city's daily statistics count it (controller/statistics.cpp):
+// A meter's energy over [from, to), as the city's daily statistics count it (controller/people/statistics.cpp):
 // its last energy_kwh reading minus its first (the first minute's min: the counter only grows), never
 // below 0, in kWh to the Wh; null when it has no reading in the period.
 json energy_used(sqlite3* db, const std::string& id, int64_t from, int64_t to) {

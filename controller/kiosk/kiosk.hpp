@@ -11,19 +11,20 @@
 #include <string>
 
 #include "config/config.hpp"
-#include "controller/alarms.hpp"
-#include "controller/checkins.hpp"
+#include "controller/alarms/alarms.hpp"
 #include "controller/core/heartbeat.hpp"
-#include "controller/door_speaker.hpp"
-#include "controller/face_templates.hpp"
-#include "controller/gate.hpp"
+#include "controller/door/door_speaker.hpp"
+#include "controller/door/gate.hpp"
 #include "controller/kiosk/door_displays.hpp"
 #include "controller/kiosk/live_feed.hpp"
 #include "controller/kiosk/sessions.hpp"
-#include "controller/occupancy.hpp"
-#include "controller/records.hpp"
-#include "controller/roster.hpp"
-#include "controller/staff.hpp"
+#include "controller/people/checkins.hpp"
+#include "controller/people/face_enrollment.hpp"
+#include "controller/people/face_templates.hpp"
+#include "controller/people/occupancy.hpp"
+#include "controller/people/records.hpp"
+#include "controller/people/roster.hpp"
+#include "controller/people/staff.hpp"
 
 namespace httplib {
 class Server;
@@ -38,32 +39,6 @@ namespace care {
 class CarePlanner;
 class MealService;
 }  // namespace care
-
-// Face enrollment as the kiosk needs it; implemented by the face service when faces are enabled.
-// An enrollment that may be a wrong-record trap: the new face does not look like the elder's existing
-// templates, or looks like another elder. Staff see the sentence and may confirm and enroll anyway.
-class EnrollmentWarning : public std::invalid_argument {
-public:
-    using std::invalid_argument::invalid_argument;
-};
-
-class FaceEnrollment {
-public:
-    virtual ~FaceEnrollment() = default;
-    // Builds templates from encoded images (JPEG/PNG bytes); returns how many were stored.
-    // Throws std::invalid_argument with the reason (no consent, no face, several faces, poor quality),
-    // and a subclass, EnrollmentWarning, for a face that does not look like the elder's earlier
-    // templates or looks like another elder (staff may confirm: `confirmed`).
-    virtual int enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor,
-                       bool confirmed = false) = 0;
-    // From the face the camera is tracking now (the elder stands at the door).
-    virtual int enroll_from_camera(int64_t elder_id, const std::string& camera_id, const std::string& actor,
-                                   bool confirmed = false) = 0;
-    virtual int forget(int64_t elder_id, const std::string& actor) = 0;
-    virtual int template_count(int64_t elder_id) = 0;
-    // Elders whose templates should be taken again (TemplateStore::renewals, at the site's model).
-    virtual std::vector<TemplateRenewal> renewals() = 0;
-};
 
 struct KioskParts {
     const config::SiteConfig& cfg;

@@ -13,7 +13,7 @@
 
 #include "controller/core/clock.hpp"
 #include "controller/core/store.hpp"
-#include "controller/staff.hpp"
+#include "controller/people/staff.hpp"
 
 namespace caregate {
 

@@ -9,10 +9,10 @@
 #include <string>
 #include <thread>
 
+#include "controller/city/outbox.hpp"
 #include "controller/city/receiver.hpp"
 #include "controller/city/uplink.hpp"
 #include "controller/core/store.hpp"
-#include "controller/outbox.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace caregate::citytest {

@@ -6,7 +6,7 @@
 #include <atomic>
 
 #include "controller/city/exchange.hpp"
-#include "controller/roster.hpp"
+#include "controller/people/roster.hpp"
 #include "tests/city/city_test_support.hpp"
 
 using namespace caregate;

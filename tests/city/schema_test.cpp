@@ -8,11 +8,11 @@
 #include <map>
 
 #include "config/config.hpp"
-#include "controller/alarms.hpp"
+#include "controller/alarms/alarms.hpp"
 #include "controller/care/meals.hpp"
-#include "controller/checkins.hpp"
 #include "controller/city/exchange.hpp"
-#include "controller/records.hpp"
+#include "controller/people/checkins.hpp"
+#include "controller/people/records.hpp"
 #include "tests/city/city_test_support.hpp"
 
 using namespace caregate;

@@ -1,12 +1,12 @@
 // Alarm lifecycle, escalation on an injected clock, restart with open alarms, append-only record.
-#include "controller/alarms.hpp"
+#include "controller/alarms/alarms.hpp"
 
 #include <gtest/gtest.h>
 
 #include "config/config.hpp"
-#include "controller/checkins.hpp"
 #include "controller/core/bus.hpp"
 #include "controller/core/metrics.hpp"
+#include "controller/people/checkins.hpp"
 #include "controller/rules.hpp"
 #include "tests/support/test_support.hpp"
 

@@ -12,15 +12,15 @@
 
 #include "controller/care/meals.hpp"
 #include "controller/care/planner.hpp"
-#include "controller/checkins.hpp"
 #include "controller/kiosk/http_server.hpp"
 #include "controller/kiosk/kiosk.hpp"
 #include "controller/kiosk/live_feed.hpp"
 #include "controller/kiosk/messages.hpp"
-#include "controller/records.hpp"
-#include "controller/roster.hpp"
-#include "controller/spreadsheet.hpp"
-#include "controller/staff.hpp"
+#include "controller/people/checkins.hpp"
+#include "controller/people/records.hpp"
+#include "controller/people/roster.hpp"
+#include "controller/people/spreadsheet.hpp"
+#include "controller/people/staff.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace caregate;

@@ -12,8 +12,8 @@
 #include <cctype>
 
 #include "config/config.hpp"
-#include "controller/alarms.hpp"
-#include "controller/cctv_index.hpp"
+#include "controller/alarms/alarms.hpp"
+#include "controller/cctv/cctv_index.hpp"
 #include "controller/core/store.hpp"
 #include "devices/simulator.hpp"
 #include "tests/controller/daemon_rig.hpp"

@@ -6,11 +6,11 @@
 #include <fstream>
 
 #include "config/config.hpp"
-#include "controller/alarms.hpp"
+#include "controller/alarms/alarms.hpp"
 #include "controller/care/calendar.hpp"
 #include "controller/care/reminders.hpp"
-#include "controller/records.hpp"
-#include "controller/roster.hpp"
+#include "controller/people/records.hpp"
+#include "controller/people/roster.hpp"
 #include "tests/support/https_receiver.hpp"
 #include "tests/support/modem_simulator.hpp"
 #include "tests/support/test_support.hpp"

@@ -11,8 +11,8 @@
 #include "controller/care/history_sim.hpp"
 #include "controller/care/meals.hpp"
 #include "controller/care/planner.hpp"
-#include "controller/records.hpp"
-#include "controller/roster.hpp"
+#include "controller/people/records.hpp"
+#include "controller/people/roster.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace caregate;

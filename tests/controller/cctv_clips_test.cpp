@@ -10,8 +10,8 @@
 #include <opencv2/videoio.hpp>
 
 #include "config/config.hpp"
-#include "controller/camera_worker.hpp"
-#include "controller/cctv_index.hpp"
+#include "controller/cctv/camera_worker.hpp"
+#include "controller/cctv/cctv_index.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace caregate;

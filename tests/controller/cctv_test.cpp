@@ -9,8 +9,8 @@
 #include <thread>
 
 #include "config/config.hpp"
-#include "controller/camera_worker.hpp"
-#include "controller/cctv_index.hpp"
+#include "controller/cctv/camera_worker.hpp"
+#include "controller/cctv/cctv_index.hpp"
 #include "tests/support/test_support.hpp"
 #include "vision/cctv/line_counter.hpp"
 #include "vision/cctv/motion.hpp"

@@ -1,10 +1,10 @@
 // Check-ins: one per interval, occupancy follows and never goes negative, uplink rows written with them.
-#include "controller/checkins.hpp"
+#include "controller/people/checkins.hpp"
 
 #include <gtest/gtest.h>
 
 #include "config/config.hpp"
-#include "controller/roster.hpp"
+#include "controller/people/roster.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace caregate;

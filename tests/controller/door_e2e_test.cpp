@@ -16,9 +16,9 @@
 #include <thread>
 
 #include "config/config.hpp"
-#include "controller/checkins.hpp"
-#include "controller/occupancy.hpp"
-#include "controller/outbox.hpp"
+#include "controller/city/outbox.hpp"
+#include "controller/people/checkins.hpp"
+#include "controller/people/occupancy.hpp"
 #include "devices/simulator.hpp"
 #include "tests/controller/daemon_rig.hpp"
 #include "tests/support/door_frames.hpp"

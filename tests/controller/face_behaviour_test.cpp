@@ -13,11 +13,11 @@
 #include <opencv2/videoio.hpp>
 
 #include "config/config.hpp"
-#include "controller/checkins.hpp"
-#include "controller/face_service.hpp"
-#include "controller/occupancy.hpp"
-#include "controller/outbox.hpp"
-#include "controller/roster.hpp"
+#include "controller/city/outbox.hpp"
+#include "controller/door/face_service.hpp"
+#include "controller/people/checkins.hpp"
+#include "controller/people/occupancy.hpp"
+#include "controller/people/roster.hpp"
 #include "devices/simulator.hpp"
 #include "tests/controller/daemon_rig.hpp"
 #include "tests/support/door_frames.hpp"

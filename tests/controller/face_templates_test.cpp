@@ -1,10 +1,10 @@
 // Face templates at rest: encrypted, bound to their elder, deleted for real on request.
-#include "controller/face_templates.hpp"
+#include "controller/people/face_templates.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include "controller/roster.hpp"
+#include "controller/people/roster.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace caregate;

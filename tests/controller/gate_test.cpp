@@ -1,10 +1,10 @@
 // The door decision: identity + temperature + capacity, with reasons, alarms and re-measure.
-#include "controller/gate.hpp"
+#include "controller/door/gate.hpp"
 
 #include <gtest/gtest.h>
 
 #include "config/config.hpp"
-#include "controller/door_speaker.hpp"
+#include "controller/door/door_speaker.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace caregate;

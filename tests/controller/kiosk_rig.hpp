@@ -10,19 +10,19 @@
 #include <string>
 
 #include "config/config.hpp"
-#include "controller/alarms.hpp"
-#include "controller/checkins.hpp"
+#include "controller/alarms/alarms.hpp"
+#include "controller/city/outbox.hpp"
 #include "controller/core/bus.hpp"
 #include "controller/core/clock.hpp"
 #include "controller/core/store.hpp"
 #include "controller/kiosk/http_server.hpp"
 #include "controller/kiosk/kiosk.hpp"
 #include "controller/kiosk/live_feed.hpp"
-#include "controller/occupancy.hpp"
-#include "controller/outbox.hpp"
-#include "controller/records.hpp"
-#include "controller/roster.hpp"
-#include "controller/staff.hpp"
+#include "controller/people/checkins.hpp"
+#include "controller/people/occupancy.hpp"
+#include "controller/people/records.hpp"
+#include "controller/people/roster.hpp"
+#include "controller/people/staff.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace caregate::testing {

@@ -4,7 +4,7 @@
 // (defence in depth), and the real daemon playing the test clip: a login, an MJPEG stream with moving
 // pictures within 2 s, the audit row, the stream cap, and a site config with a private-zone camera
 // refused.
-#include "controller/live_view.hpp"
+#include "controller/cctv/live_view.hpp"
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -18,13 +18,13 @@
 #include <thread>
 
 #include "config/config.hpp"
-#include "controller/checkins.hpp"
 #include "controller/kiosk/http_server.hpp"
 #include "controller/kiosk/kiosk.hpp"
 #include "controller/kiosk/live_feed.hpp"
-#include "controller/records.hpp"
-#include "controller/roster.hpp"
-#include "controller/staff.hpp"
+#include "controller/people/checkins.hpp"
+#include "controller/people/records.hpp"
+#include "controller/people/roster.hpp"
+#include "controller/people/staff.hpp"
 #include "tests/controller/daemon_rig.hpp"
 #include "tests/support/test_support.hpp"
 

@@ -9,8 +9,8 @@
 #include <opencv2/imgproc.hpp>
 #include <thread>
 
-#include "controller/camera_worker.hpp"
-#include "controller/cctv_index.hpp"
+#include "controller/cctv/camera_worker.hpp"
+#include "controller/cctv/cctv_index.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace caregate;

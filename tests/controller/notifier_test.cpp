@@ -1,6 +1,6 @@
 // Who is told of an alarm, with real peers: a local HTTPS receiver that checks the vendors' formats
 // and signatures, and a modem simulator on a socat pty pair that speaks the AT dialogue.
-#include "controller/notifier.hpp"
+#include "controller/alarms/notifier.hpp"
 
 #include <gtest/gtest.h>
 

@@ -5,14 +5,14 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
-#include "controller/checkins.hpp"
 #include "controller/kiosk/http_server.hpp"
 #include "controller/kiosk/kiosk.hpp"
 #include "controller/kiosk/live_feed.hpp"
-#include "controller/records.hpp"
-#include "controller/roster.hpp"
-#include "controller/staff.hpp"
-#include "controller/statistics.hpp"
+#include "controller/people/checkins.hpp"
+#include "controller/people/records.hpp"
+#include "controller/people/roster.hpp"
+#include "controller/people/staff.hpp"
+#include "controller/people/statistics.hpp"
 #include "tests/controller/kiosk_rig.hpp"
 #include "tests/support/test_support.hpp"
 

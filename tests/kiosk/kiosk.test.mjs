@@ -439,7 +439,7 @@ test("the door page reads from 2 m: huge text, the decision and the greeting", a
   assert.equal((await page.textContent("#icon")).trim(), "");
   const icon = await page.locator("#icon svg").boundingBox();
   assert.ok(icon.width >= 100 && icon.height >= 100, `a big icon: ${JSON.stringify(icon)}`);
-  // Every sentence the gate says (controller/gate.cpp) splits into the instruction and the rest.
+  // Every sentence the gate says (controller/door/gate.cpp) splits into the instruction and the rest.
   const lines = await page.evaluate(() => [
     "张奶奶，上午好！体温 36.5℃，请进",
     "张奶奶，上午好！体温 38.2℃ 偏高，请再测一次",

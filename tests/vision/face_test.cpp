@@ -14,7 +14,7 @@
 #include <sstream>
 
 #include "config/config.hpp"
-#include "controller/face_service.hpp"
+#include "controller/door/face_service.hpp"
 #include "tests/support/door_frames.hpp"
 #include "tests/support/test_support.hpp"
 #include "tests/vision/tflite_reference.hpp"

@@ -1,0 +1,350 @@
+#include "controller/door/face_service.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <opencv2/imgcodecs.hpp>
+
+#include "controller/core/log.hpp"
+
+namespace caregate {
+
+using nlohmann::json;
+
+namespace {
+vision::FaceEngineOptions engine_options(const config::Face& f) {
+    vision::FaceEngineOptions o;
+    o.recognition_model = f.recognition_model;
+    o.landmark_model = f.landmark_model;
+    o.detect_width = f.detect_width;
+    o.mmod_model = f.mmod_model;
+    o.min_face_px = f.min_face_px;
+    o.min_sharpness = f.min_sharpness;
+    return o;
+}
+double iou(const cv::Rect& a, const cv::Rect& b) {
+    double i = (a & b).area();
+    double u = a.area() + b.area() - i;
+    return u > 0 ? i / u : 0;
+}
+}  // namespace
+
+FaceService::FaceService(const config::SiteConfig& cfg, Store& store, const Clock& clock, Roster& roster,
+                         Bus* bus)
+    : cfg_(cfg),
+      store_(store),
+      clock_(clock),
+      roster_(roster),
+      bus_(bus),
+      templates_(store, clock, FaceKey::load(cfg.face.key_file)),
+      engine_(engine_options(cfg.face)),
+      threshold_(cfg.face.threshold > 0 ? cfg.face.threshold : engine_.default_threshold()) {
+    reload();
+}
+
+FaceService::~FaceService() = default;
+
+namespace {
+// What staff do about a photo the quality check refused, in words they use.
+std::string enrollment_advice(const std::string& reason) {
+    if (reason.rfind("face too small", 0) == 0) return "人脸太小，请靠近一些重拍";
+    if (reason == "too blurred") return "照片太模糊，请拿稳手机重拍";
+    if (reason == "too dark") return "光线太暗，请到亮处重拍";
+    if (reason == "overexposed") return "照片过亮，请避开强光重拍";
+    if (reason == "not facing the camera") return "老人没有正对镜头，请正面重拍";
+    return "照片不合格，请重拍";
+}
+}  // namespace
+
+void FaceService::reload() {
+    int64_t generation =
+        templates_.generation();  // before reading: a change during the load is seen next time
+    const std::string model = engine_.model_id();
+    vision::Gallery fresh;
+    for (auto& t : templates_.load_all(model)) fresh.add(t.id, t.elder_id, t.descriptor);
+    gallery_.take(fresh);
+    loaded_generation_ = generation;
+    logger("face")->info("gallery loaded: {} templates of {} (match distance {})", gallery_.size(), model,
+                         threshold_);
+    // Descriptors of two models are not comparable: those elders must enroll again (ids, not names,
+    // in the log). The kiosk does not list them yet.
+    auto stale = templates_.needing_reenrollment(model);
+    if (!stale.empty()) {
+        std::string ids;
+        for (auto& [id, name] : stale) ids += (ids.empty() ? "" : ", ") + std::to_string(id);
+        logger("face")->warn(
+            "{} elders have face templates of another recognition model only and must enroll "
+            "again: elder ids {}",
+            stale.size(), ids);
+    }
+}
+
+int FaceService::enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor,
+                        bool confirmed) {
+    std::vector<std::pair<std::string, cv::Mat>> mats;
+    for (size_t i = 0; i < images.size(); ++i) {
+        std::string what = "第 " + std::to_string(i + 1) + " 张照片";
+        try {
+            mats.emplace_back(what, vision::decode_image(images[i], what));
+        } catch (const std::exception& e) {
+            logger("face")->info("photo {} for elder {} not decoded: {}", i + 1, elder_id, e.what());
+            throw std::invalid_argument(what + "无法读取：请上传手机或相机拍的 JPEG 或 PNG 照片");
+        }
+    }
+    return enroll_mats(elder_id, mats, actor, confirmed);
+}
+
+namespace {
+// Before anything is stored: the elder exists and gave the separate consent face recognition needs.
+Elder enrollable(Roster& roster, int64_t elder_id) {
+    auto elder = roster.get(elder_id);
+    if (!elder) throw std::invalid_argument("没有编号为 " + std::to_string(elder_id) + " 的长者");
+    if (!elder->consent_at || elder->consent_by.empty())
+        throw std::invalid_argument(
+            elder->name +
+            " 还没有登记人脸识别的单独同意：请先在长者档案中记录同意（个人信息保护法第二十九条）");
+    return *elder;
+}
+}  // namespace
+
+int FaceService::enroll_mats(int64_t elder_id, const std::vector<std::pair<std::string, cv::Mat>>& images,
+                             const std::string& actor, bool confirmed) {
+    enrollable(roster_, elder_id);
+    if (images.empty() || images.size() > 5) throw std::invalid_argument("请上传 1 到 5 张照片");
+    std::vector<std::pair<vision::Descriptor, double>> found;
+    for (auto& [what, img] : images) {
+        std::vector<vision::DetectedFace> faces;
+        {
+            std::lock_guard<std::mutex> lock(engine_mu_);
+            faces = engine_.analyze_photo(img);
+        }
+        if (faces.empty()) throw std::invalid_argument(what + "：未找到人脸，请让老人正对镜头重拍");
+        // Someone small in the background does not spoil the photo: the elder's face is the largest by
+        // far (2.5× the area of the next). Two faces of a like size are refused: which one is the elder?
+        std::sort(faces.begin(), faces.end(),
+                  [](const auto& a, const auto& b) { return a.box.area() > b.box.area(); });
+        if (faces.size() > 1 && faces[0].box.area() < 2.5 * faces[1].box.area())
+            throw std::invalid_argument(what + "：照片中有 " + std::to_string(faces.size()) +
+                                        " 张人脸，请只拍老人本人");
+        if (!faces[0].reject_reason.empty())
+            throw std::invalid_argument(what + "：" + enrollment_advice(faces[0].reject_reason));
+        found.emplace_back(*faces[0].descriptor, faces[0].quality);
+    }
+    int n = store_enrollment(elder_id, found, actor, confirmed, "photo");
+    // Photos are not kept unless the site asks for it.
+    if (cfg_.face.keep_enrollment_photos) {
+        std::string dir = cfg_.store.media_dir + "/enrollment/" + std::to_string(elder_id);
+        std::filesystem::create_directories(dir);
+        for (size_t i = 0; i < images.size(); ++i)
+            cv::imwrite(dir + "/" + std::to_string(clock_.now_ms()) + "_" + std::to_string(i) + ".jpg",
+                        images[i].second);
+    }
+    return n;
+}
+
+int FaceService::enroll_from_camera(int64_t elder_id, const std::string& camera_id, const std::string& actor,
+                                    bool confirmed) {
+    enrollable(roster_, elder_id);
+    std::vector<std::pair<vision::Descriptor, double>> found;
+    {
+        std::lock_guard<std::mutex> lock(tracks_mu_);
+        auto it = tracks_.find(camera_id);
+        auto last = last_frame_.find(camera_id);
+        if (it == tracks_.end() || last == last_frame_.end())
+            throw std::invalid_argument("所选摄像头没有在做人脸识别，或还没有画面，请换一个摄像头或稍后再试");
+        // Faces seen in the last second: the person standing there now.
+        std::vector<const Track*> now;
+        for (auto& t : it->second)
+            if (last->second - t.last_seen <= 1000) now.push_back(&t);
+        if (now.empty())
+            throw std::invalid_argument("镜头前没有看到人脸：请长者正对门口摄像头站好，再按一次");
+        if (now.size() > 1)
+            throw std::invalid_argument("镜头前有 " + std::to_string(now.size()) +
+                                        " 个人：请只让这位长者站在摄像头前，再按一次");
+        if (now[0]->best.size() < 3)
+            throw std::invalid_argument("还没有拍到足够清楚的正脸：请长者看着摄像头多站两秒，再按一次");
+        for (auto& smp : now[0]->best) found.emplace_back(smp.descriptor, smp.quality);
+    }
+    return store_enrollment(elder_id, found, actor, confirmed, "camera:" + camera_id);
+}
+
+int FaceService::store_enrollment(int64_t elder_id,
+                                  const std::vector<std::pair<vision::Descriptor, double>>& found,
+                                  const std::string& actor, bool confirmed, const std::string& source) {
+    Elder elder = enrollable(roster_, elder_id);
+    // The photos must show one person.
+    for (size_t i = 0; i < found.size(); ++i)
+        for (size_t j = i + 1; j < found.size(); ++j)
+            if (vision::distance(found[i].first, found[j].first) > threshold_)
+                throw std::invalid_argument("第 " + std::to_string(i + 1) + " 张和第 " +
+                                            std::to_string(j + 1) +
+                                            " 张不像同一个人：请只用这位长者本人的照片");
+    // Wrong-record traps: a face unlike the elder's earlier templates, or like another elder's.
+    if (!confirmed) {
+        double own = 1e9, other = 1e9;
+        int64_t other_id = 0;
+        for (auto& t : templates_.load_all(engine_.model_id()))
+            for (auto& [d, q] : found) {
+                double dist = vision::distance(d, t.descriptor);
+                if (t.elder_id == elder_id)
+                    own = std::min(own, dist);
+                else if (dist < other)
+                    other = dist, other_id = t.elder_id;
+            }
+        if (other <= threshold_ && other < own) {
+            auto o = roster_.get(other_id);
+            throw EnrollmentWarning("这张脸很像已登记的长者" + (o ? o->name : std::string()) + "（编号 " +
+                                    std::to_string(other_id) + "）：请核对是不是选错了长者。确是" +
+                                    elder.name + "本人时，可确认后继续登记");
+        }
+        if (own < 1e9 && own > threshold_)
+            throw EnrollmentWarning(
+                "这张脸和" + elder.name +
+                "已登记的人脸不一致：请核对是不是拍错了人。确是本人（例如容貌变化较大）时，可确认后继续登记");
+    }
+    std::vector<int64_t> ids;
+    store_.write([&](sqlite3* db) {
+        for (auto& [d, q] : found) ids.push_back(templates_.add(db, elder_id, d, q, engine_.model_id()));
+        Store::audit(db, actor, "face.enroll", "elder:" + std::to_string(elder_id),
+                     json{{"templates", found.size()},
+                          {"consent_by", elder.consent_by},
+                          {"source", source},
+                          {"confirmed_warning", confirmed}}
+                         .dump(),
+                     clock_.now_ms());
+    });
+    for (size_t i = 0; i < found.size(); ++i) gallery_.add(ids[i], elder_id, found[i].first);
+    return static_cast<int>(found.size());
+}
+
+int FaceService::forget(int64_t elder_id, const std::string& actor) {
+    int n = templates_.forget(elder_id, actor);
+    gallery_.remove_elder(elder_id);
+    if (on_forget_) on_forget_(elder_id);
+    std::error_code ec;
+    std::filesystem::remove_all(cfg_.store.media_dir + "/enrollment/" + std::to_string(elder_id), ec);
+    return n;
+}
+
+int FaceService::template_count(int64_t elder_id) { return templates_.count(elder_id); }
+
+std::vector<Identification> FaceService::identify(const cv::Mat& bgr) {
+    std::vector<vision::DetectedFace> faces;
+    {
+        std::lock_guard<std::mutex> lock(engine_mu_);
+        faces = engine_.analyze_photo(bgr);
+    }
+    std::vector<Identification> out;
+    for (auto& f : faces) {
+        Identification id{f, {}};
+        if (f.descriptor) id.match = gallery_.match(*f.descriptor, threshold_, cfg_.face.margin);
+        out.push_back(id);
+    }
+    return out;
+}
+
+void FaceService::follow_store() {
+    // The CLI enrolls and forgets beside the running daemon: its gallery follows within seconds.
+    int64_t now = Heartbeat::steady_ms();
+    int64_t last = last_generation_check_.load();
+    if (now - last < 2000 || !last_generation_check_.compare_exchange_strong(last, now)) return;
+    try {
+        if (templates_.generation() != loaded_generation_) {
+            std::lock_guard<std::mutex> lock(reload_mu_);
+            if (templates_.generation() != loaded_generation_) {
+                reload();
+                // A tracked face keeps the identity it was given: decide everyone again.
+                std::lock_guard<std::mutex> tracks(tracks_mu_);
+                tracks_.clear();
+            }
+        }
+    } catch (const std::exception& e) {
+        logger("face")->warn("gallery reload failed: {}", e.what());
+    }
+}
+
+void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t ts) {
+    follow_store();
+    // Detect and landmark every frame (cheap), but embed a tracked face only when it is new, its
+    // quality improved, or a second has passed: the same person is not re-embedded 5 times a second.
+    std::vector<vision::DetectedFace> faces;
+    {
+        std::lock_guard<std::mutex> lock(engine_mu_);
+        faces = engine_.analyze(bgr, false);
+    }
+    auto thermal_it = thermal_.find(cam.id);
+    ThermalCamera* thermal = thermal_it == thermal_.end() ? nullptr : thermal_it->second;
+    std::lock_guard<std::mutex> lock(tracks_mu_);
+    last_frame_[cam.id] = ts;
+    auto& tracks = tracks_[cam.id];
+    tracks.erase(
+        std::remove_if(tracks.begin(), tracks.end(), [&](const Track& t) { return ts - t.last_seen > 2000; }),
+        tracks.end());
+    for (auto& f : faces) {
+        Track* t = nullptr;
+        for (auto& tr : tracks)
+            if (iou(tr.box, f.box) > 0.3) t = &tr;
+        if (!t) {
+            tracks.emplace_back();
+            t = &tracks.back();
+            t->first_seen = ts;
+        }
+        t->box = f.box;
+        t->last_seen = ts;
+        t->blink.update(f.landmarks, ts);
+        if (!f.reject_reason.empty()) continue;
+        // Until decided, every frame (at most 10 a second) is embedded and votes; after that, only
+        // a better view or one a second.
+        bool due = t->elder_id ? f.quality > t->best_quality + 0.1 || ts - t->last_embed > 1000
+                               : !t->last_embed || ts - t->last_embed >= 100;
+        if (due) {
+            vision::Descriptor d;
+            {
+                std::lock_guard<std::mutex> elock(engine_mu_);
+                d = engine_.embed(bgr, f);
+            }
+            auto m = gallery_.match(d, threshold_, cfg_.face.margin);
+            t->last_embed = ts;
+            t->best_quality = std::max(t->best_quality, f.quality);
+            if (!t->announced) t->vote.add(m);
+            if (!t->elder_id) {
+                t->elder_id = t->vote.elder(cfg_.face.decide_frames);
+                t->distance = t->elder_id ? t->vote.mean_distance(*t->elder_id) : t->vote.best_distance();
+            }
+            // The best views of the track, at least 200 ms apart, for enrollment at the door.
+            auto near = std::find_if(t->best.begin(), t->best.end(),
+                                     [&](const Sample& smp) { return std::abs(smp.ts - ts) < 200; });
+            if (near == t->best.end())
+                t->best.push_back({f.quality, std::move(d), ts});
+            else if (near->quality < f.quality)
+                *near = {f.quality, std::move(d), ts};
+            std::sort(t->best.begin(), t->best.end(),
+                      [](const Sample& a, const Sample& b) { return a.quality > b.quality; });
+            if (t->best.size() > 3) t->best.resize(3);
+        }
+        bool live = !cfg_.face.liveness || t->blink.live();
+        if (t->elder_id && cfg_.face.liveness && !live) {
+            auto e = roster_.get(*t->elder_id);
+            live = e && e->liveness_exempt;
+        }
+        // Announce once per track: recognised over several frames (and live when required), or a
+        // visitor once enough frames matched no one (TrackVote::visitor).
+        bool visitor_ready = !t->elder_id && t->vote.visitor(cfg_.face.decide_frames, ts - t->first_seen);
+        if (thermal && bus_ && t->elder_id && ts - t->last_thermal >= 1000) {
+            std::string why;
+            if (auto m = thermal->measure(f.box, &f.landmarks, clock_.now_ms(), &why)) {
+                t->last_thermal = ts;
+                bus_->publish(TemperatureReading{thermal->id(), m->celsius, ts, t->elder_id});
+            } else {
+                logger("face")->debug("{}: no thermal reading for the face at {}: {}", cam.id, ts, why);
+            }
+        }
+        if (!t->announced && ((t->elder_id && live) || visitor_ready)) {
+            t->announced = true;
+            if (bus_)
+                bus_->publish(FaceSeen{cam.id, cam.zone, cam.role, t->elder_id, t->distance, f.box.x, f.box.y,
+                                       f.box.x + f.box.width, f.box.y + f.box.height, live, ts});
+        }
+    }
+}
+
+}  // namespace caregate

@@ -1,0 +1,114 @@
+// Face check-in on the box: the gallery of encrypted templates loaded into memory, enrollment with
+// recorded consent, forgetting, and the per-camera pipeline (track → quality → embed → match →
+// blink liveness) that publishes FaceSeen events. Face data never leaves this process except as
+// encrypted templates in the local store.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "config/config.hpp"
+#include "controller/cctv/camera_worker.hpp"
+#include "controller/core/bus.hpp"
+#include "controller/door/thermal_camera.hpp"
+#include "controller/people/face_enrollment.hpp"
+#include "controller/people/face_templates.hpp"
+#include "controller/people/roster.hpp"
+#include "vision/face_engine.hpp"
+#include "vision/gallery.hpp"
+#include "vision/liveness.hpp"
+#include "vision/track_vote.hpp"
+
+namespace caregate {
+
+struct Identification {
+    vision::DetectedFace face;
+    vision::Match match;
+};
+
+class FaceService : public FaceEnrollment, public FrameConsumer {
+public:
+    // Loads models and templates; throws with the file named when a model or the key is missing.
+    FaceService(const config::SiteConfig& cfg, Store& store, const Clock& clock, Roster& roster, Bus* bus);
+    ~FaceService() override;
+
+    // Throws EnrollmentWarning (unless `confirmed`) when the photos do not match the elder's existing
+    // templates or match another elder; std::invalid_argument for photos that cannot be used.
+    int enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor,
+               bool confirmed = false) override;
+    int enroll_mats(int64_t elder_id, const std::vector<std::pair<std::string, cv::Mat>>& images,
+                    const std::string& actor, bool confirmed = false);
+    // Enrollment at the door: the elder stands before `camera_id` and the box takes the best frames
+    // (up to 3, by quality) of the one face it is tracking there. Same checks as photos.
+    int enroll_from_camera(int64_t elder_id, const std::string& camera_id, const std::string& actor,
+                           bool confirmed = false) override;
+    int forget(int64_t elder_id, const std::string& actor) override;
+    int template_count(int64_t elder_id) override;
+    std::vector<TemplateRenewal> renewals() override {
+        return templates_.renewals(engine_.model_id(), threshold_, clock_.now_ms());
+    }
+    // Also told when an elder is forgotten here (the CCTV index drops their recognition events).
+    void on_forget(std::function<void(int64_t elder_id)> fn) { on_forget_ = std::move(fn); }
+
+    std::vector<Identification> identify(const cv::Mat& bgr);
+    void frame(const config::Camera& cam, const cv::Mat& bgr, int64_t ts_ms) override;
+    size_t gallery_size() const { return gallery_.size(); }
+    double threshold() const { return threshold_; }  // face.threshold, or the model's calibrated one
+    // An entrance camera's thermal camera: faces seen there get a TemperatureReading (at most one per
+    // second per tracked face), published before their FaceSeen so the gate pairs them at once.
+    void attach_thermal(const std::string& camera_id, ThermalCamera* thermal) {
+        thermal_[camera_id] = thermal;
+    }
+
+private:
+    struct Sample {
+        double quality = 0;
+        vision::Descriptor descriptor;
+        int64_t ts = 0;
+    };
+    struct Track {
+        cv::Rect box;
+        int64_t first_seen = 0;
+        int64_t last_seen = 0;
+        int64_t last_embed = 0;
+        int64_t last_thermal = 0;
+        double best_quality = 0;
+        vision::TrackVote vote;
+        std::optional<int64_t> elder_id;  // decided by the vote
+        double distance = 1;
+        bool announced = false;
+        vision::BlinkDetector blink;
+        std::vector<Sample> best;  // the best-quality embeddings, for enrollment at the door
+    };
+    // Checks and stores enrollment descriptors (with their quality) in one transaction.
+    int store_enrollment(int64_t elder_id, const std::vector<std::pair<vision::Descriptor, double>>& found,
+                         const std::string& actor, bool confirmed, const std::string& source);
+    void reload();
+    void follow_store();
+
+    const config::SiteConfig& cfg_;
+    Store& store_;
+    const Clock& clock_;
+    Roster& roster_;
+    Bus* bus_;
+    TemplateStore templates_;
+    std::mutex engine_mu_;  // dlib nets are not thread-safe; cameras take turns
+    vision::FaceEngine engine_;
+    double threshold_;  // face.threshold, or the model's calibrated default
+    vision::Gallery gallery_;
+    std::atomic<int64_t> loaded_generation_{-1};  // the templates' generation the gallery was loaded at
+    std::atomic<int64_t> last_generation_check_{0};
+    std::mutex reload_mu_;
+    std::function<void(int64_t)> on_forget_;
+    std::mutex tracks_mu_;
+    std::map<std::string, std::vector<Track>> tracks_;  // per camera
+    std::map<std::string, int64_t> last_frame_;         // per camera: the newest frame's time
+    std::map<std::string, ThermalCamera*> thermal_;     // per entrance camera; set before cameras start
+};
+
+}  // namespace caregate
