@@ -292,8 +292,34 @@ inline int parse_hhmm(MapReader& r, const std::string& key, const std::string& t
     return h * 60 + m;
 }
 
-// Sections parsed in care_config.cpp.
-void parse_care(MapReader& top, SiteConfig& c);
-void parse_meals(MapReader& top, SiteConfig& c);
+// Ids the sections share: devices, cameras and their thermometers are one namespace (alarms name
+// them); devices and cameras name zones.
+struct SiteIds {
+    std::set<std::string> things;
+    std::set<std::string> zones;
+    void unique(MapReader& r, const std::string& id) {
+        check_id(r, "id", id);
+        if (!things.insert(id).second)
+            r.fail_here("id", "'" + id + "' is used twice; device and camera ids must be unique");
+    }
+    void check_zone(MapReader& r, const std::string& zone) const {
+        if (zone.empty()) return;
+        if (!zones.count(zone)) {
+            std::string msg = "zone '" + zone + "' is not defined under zones:";
+            for (auto& z : zones) msg += " " + z;
+            r.fail_here("zone", msg);
+        }
+    }
+};
+
+// Sections parsed in their own files, in the order parse_config calls them.
+void parse_face(MapReader& top, SiteConfig& c);                                           // camera_config.cpp
+void parse_cctv(MapReader& top, SiteConfig& c);                                           // camera_config.cpp
+void parse_cameras(MapReader& top, SiteConfig& c, SiteIds& ids);                          // camera_config.cpp
+void parse_devices(MapReader& top, const YAML::Node& root, SiteConfig& c, SiteIds& ids);  // device_config.cpp
+void parse_alarms(MapReader& top, SiteConfig& c);                                         // alarm_config.cpp
+void parse_notify(MapReader& top, SiteConfig& c);                                         // alarm_config.cpp
+void parse_care(MapReader& top, SiteConfig& c);                                           // care_config.cpp
+void parse_meals(MapReader& top, SiteConfig& c);                                          // care_config.cpp
 
 }  // namespace caregate::config::detail
