@@ -3,9 +3,12 @@
 #include <httplib.h>
 #include <signal.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <ctime>
@@ -52,6 +55,24 @@ namespace caregate {
 
 using nlohmann::json;
 
+namespace {
+// The thread that waits for the signals (the one that called block_signals()). A signal handler can
+// reach nothing else, so this is the one process-wide variable: written once, before any thread of
+// ours starts.
+std::atomic<pid_t> signal_thread{0};
+
+// Threads that exist before main() (OpenBLAS starts its pool when the library loads) never blocked
+// these signals, and the kernel may hand a process-wide SIGTERM or SIGHUP to one of them. Without a
+// handler that ends the process on the spot; with this one the signal goes to the waiting thread,
+// where it is blocked and stays pending until sigtimedwait takes it.
+void forward_signal(int sig) {
+    int saved = errno;
+    pid_t to = signal_thread.load();
+    if (to > 0 && to != gettid()) syscall(SYS_tgkill, getpid(), to, sig);
+    errno = saved;
+}
+}  // namespace
+
 void block_signals() {
     sigset_t set;
     sigemptyset(&set);
@@ -59,6 +80,12 @@ void block_signals() {
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    signal_thread = gettid();
+    struct sigaction sa {};
+    sa.sa_handler = forward_signal;
+    sigfillset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
 }
 
 struct Daemon::Parts {

@@ -12,10 +12,12 @@
 #include "controller/core/log.hpp"
 #include "controller/core/store.hpp"
 #include "controller/daemon.hpp"
+#include "vision/blas_threads.hpp"
 
 using namespace caregate;
 
 int main(int argc, char** argv) {
+    vision::use_one_blas_thread();  // before any thread of ours: vision/blas_threads.hpp
     CLI::App app{"CareGate — edge controller for community elder-care centers"};
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string(CAREGATE_VERSION));

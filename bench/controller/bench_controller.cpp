@@ -10,6 +10,7 @@
 #include "config/config.hpp"
 #include "controller/cctv/cctv_index.hpp"
 #include "controller/door/gate.hpp"
+#include "vision/blas_threads.hpp"
 #include "vision/cctv/motion.hpp"
 #include "vision/face_engine.hpp"
 #include "vision/gallery.hpp"
@@ -267,6 +268,7 @@ BENCHMARK(BM_GalleryMatch)->ArgsProduct({{1000, 10000, 100000}, {128, 192}})->Un
 }  // namespace
 
 int main(int argc, char** argv) {
+    caregate::vision::use_one_blas_thread();  // as the daemon runs (vision/blas_threads.hpp)
     spdlog::set_level(spdlog::level::err);
     benchmark::Initialize(&argc, argv);
     benchmark::RunSpecifiedBenchmarks();

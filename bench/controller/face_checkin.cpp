@@ -28,6 +28,7 @@
 #include "controller/people/checkins.hpp"
 #include "controller/people/occupancy.hpp"
 #include "controller/people/roster.hpp"
+#include "vision/blas_threads.hpp"
 #include "vision/cctv/motion.hpp"
 
 using namespace caregate;
@@ -49,6 +50,7 @@ cv::Mat door_frame(const std::string& photo) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    caregate::vision::use_one_blas_thread();  // as the daemon runs (vision/blas_threads.hpp)
     int arrivals = argc > 1 ? std::atoi(argv[1]) : 200;
     int templates = argc > 2 ? std::atoi(argv[2]) : 10000;
     bool load = argc > 3 && std::string(argv[3]) == "load";

@@ -1,5 +1,6 @@
 #include "controller/door/door_speaker.hpp"
 
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,7 +67,19 @@ void DoorSpeaker::loop() {
         argv.push_back(nullptr);
         pid_t pid = -1;
         int st = 0;
-        if (posix_spawn(&pid, "/usr/bin/espeak-ng", nullptr, nullptr, argv.data(), environ) != 0) pid = -1;
+        // The child starts with no signal blocked and default actions: the daemon's mask (stop signals
+        // are taken only by its main loop) would otherwise keep `systemctl stop` from ending it.
+        posix_spawnattr_t attr;
+        posix_spawnattr_init(&attr);
+        sigset_t none, stops;
+        sigemptyset(&none);
+        sigemptyset(&stops);
+        for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&stops, sig);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setsigdefault(&attr, &stops);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        if (posix_spawn(&pid, "/usr/bin/espeak-ng", nullptr, &attr, argv.data(), environ) != 0) pid = -1;
+        posix_spawnattr_destroy(&attr);
         if (pid > 0) waitpid(pid, &st, 0);
         std::error_code ec;
         if (pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0) {

@@ -6,9 +6,13 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <sstream>
 
 #include "tests/controller/daemon_rig.hpp"
 #include "tests/support/notify_socket.hpp"
@@ -29,7 +33,60 @@ std::vector<std::string> under_systemd(const NotifySocket& s, int watchdog_ms) {
     return {"env", "NOTIFY_SOCKET=" + s.path(), "WATCHDOG_USEC=" + std::to_string(watchdog_ms * 1000)};
 }
 
+// The signal bits of one /proc status line ("SigBlk:", "SigCgt:") of a process or thread.
+uint64_t signal_mask(const std::string& status_file, const std::string& field) {
+    std::istringstream in(read_file(status_file));
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind(field, 0) == 0) return std::stoull(line.substr(field.size()), nullptr, 16);
+    ADD_FAILURE() << "no " << field << " in " << status_file;
+    return 0;
+}
+bool has_signal(uint64_t mask, int sig) { return (mask >> (sig - 1)) & 1; }
+
 }  // namespace
+
+// `systemctl reload` and `stop` send the process a signal; the kernel hands it to any thread that
+// does not block it. Threads that exist before main() (OpenBLAS starts its pool when the library
+// loads) never blocked SIGHUP or SIGTERM, so a signal taken by one of them used to end the daemon on
+// the spot (the default action) instead of reloading or stopping cleanly. Each such thread now hands
+// the signal on to the main loop.
+TEST(DaemonSignals, ASignalTakenByAnyThreadReachesTheMainLoop) {
+    DaemonRig d;
+    d.write_config(kPlainSite);
+    NotifySocket sock(d.dir.file("notify"));
+    d.start(under_systemd(sock, 4000));
+    ASSERT_TRUE(sock.wait_for("READY=1", 1, 10s)) << d.log();
+    pid_t pid = d.process().pid();
+    std::string proc = "/proc/" + std::to_string(pid);
+    uint64_t caught = signal_mask(proc + "/status", "SigCgt:");
+    for (int sig : {SIGTERM, SIGINT, SIGHUP})
+        EXPECT_TRUE(has_signal(caught, sig))
+            << "no handler for signal " << sig << ": a thread that takes it dies";
+
+    std::vector<std::pair<pid_t, std::string>> open;  // threads a process-wide SIGHUP may land on
+    for (auto& e : std::filesystem::directory_iterator(proc + "/task")) {
+        pid_t tid = std::stoi(e.path().filename().string());
+        if (tid == pid) continue;  // the main thread: its SigBlk is open while it waits in sigtimedwait
+        if (!has_signal(signal_mask(e.path().string() + "/status", "SigBlk:"), SIGHUP))
+            open.emplace_back(tid, read_file(e.path().string() + "/comm"));
+    }
+    std::cout << open.size() << " thread(s) do not block SIGHUP\n";
+    size_t reloads = 0;
+    for (auto& [tid, name] : open) {
+        ASSERT_EQ(syscall(SYS_tgkill, pid, tid, SIGHUP), 0) << "thread " << tid << " is gone";
+        ASSERT_TRUE(sock.wait_for("RELOADING=1", ++reloads, 10s))
+            << "a SIGHUP taken by thread " << tid << " (" << name << ") did not reload; exit "
+            << d.process().wait(0ms) << "\n"
+            << d.log();
+    }
+    if (!open.empty()) {
+        ASSERT_EQ(syscall(SYS_tgkill, pid, open.front().first, SIGTERM), 0);
+        EXPECT_EQ(d.process().wait(6000ms), 0)
+            << "a SIGTERM taken by a pool thread stops the daemon cleanly\n"
+            << d.log();
+        EXPECT_GE(sock.find("STOPPING=1"), 0);
+    }
+}
 
 TEST(DaemonSystemd, ReadyWatchdogPingsReloadAndStoppingReachTheNotifySocket) {
     DaemonRig d;
