@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <map>
 #include <regex>
 #include <set>
 
@@ -39,6 +40,7 @@ void parse_notify(MapReader& top, SiteConfig& c) {
         NotifyChannel ch;
         r.get("id", ch.id, true);
         r.get("type", ch.type, true);
+        r.get("name", ch.name);
         r.get("url", ch.url);
         r.get("secret_file", ch.secret_file);
         r.get("ca_file", ch.ca_file);
@@ -89,6 +91,13 @@ void parse_notify(MapReader& top, SiteConfig& c) {
                 r.fail_here("to", "is required: the phone numbers to " +
                                       std::string(ch.type == "sms" ? "text" : "ring"));
         }
+        if (ch.name.empty()) {
+            static const std::map<std::string, std::string> names = {
+                {"wecom", "企业微信群"}, {"dingtalk", "钉钉群"}, {"webhook", "网络推送"},
+                {"sms", "短信"},         {"voice", "电话"},      {"speaker", "广播"}};
+            ch.name = names.at(ch.type);
+        }
+        if (ch.name.size() > 60) r.fail_here("name", "is longer than 60 bytes");
         c.notify.channels.push_back(ch);
     });
     if (n.has("escalation")) {

@@ -34,8 +34,15 @@ std::string SiteConfig::zone_name(const std::string& id) const {
 
 std::string SiteConfig::device_name(const std::string& id) const {
     auto named = [&](const std::string& name) { return name.empty() ? id : name; };
-    if (id.rfind("bus:", 0) == 0) return "Modbus 总线 " + id.substr(4) + "（其上全部设备）";
-    if (id.rfind("channel:", 0) == 0) return "通知渠道 " + id.substr(8);
+    if (id.rfind("bus:", 0) == 0) {
+        for (size_t i = 0; i < buses.size(); ++i)
+            if (buses[i].id == id.substr(4)) return std::to_string(i + 1) + " 号设备总线（其上全部设备）";
+        return "设备总线（已不在配置中）";
+    }
+    if (id.rfind("channel:", 0) == 0) {
+        const NotifyChannel* ch = notify.find_channel(id.substr(8));
+        return "通知渠道" + (ch ? "“" + ch->name + "”" : std::string("（已不在配置中）"));
+    }
     if (id == "manual_checkin") return "人工签到";
     if (id == "storage") return "录像存储";
     for (auto& b : buses)

@@ -262,6 +262,7 @@ struct Cctv {
 // A way to tell a person about an alarm (see notify/README.md).
 struct NotifyChannel {
     std::string id;
+    std::string name;         // as staff read it ("值班短信"); default: the type's Chinese name
     std::string type;         // wecom, dingtalk, webhook, sms, voice, speaker
     std::string url;          // wecom, dingtalk, webhook: https:// (http:// only to loopback, for tests)
     std::string secret_file;  // dingtalk signing secret, webhook HMAC key

@@ -212,15 +212,20 @@ void classify_status(PostResult& r) {
     } else if (s >= 300 && s < 400) {
         r.retryable = false;
         r.detail = "HTTP " + std::to_string(s) + ": redirects are not followed; configure the final URL";
+        r.reason = "接收地址被转到别处（状态码 " + std::to_string(s) + "），请在配置中填写最终地址";
     } else if (s == 408 || s == 429 || s >= 500) {
         r.retryable = true;
         r.detail = "HTTP " + std::to_string(s);
+        r.reason = s == 429 ? "接收方繁忙，限制发送频率（状态码 429）"
+                            : "接收方暂时出错（状态码 " + std::to_string(s) + "）";
     } else if (s >= 400) {
         r.retryable = false;
         r.detail = "HTTP " + std::to_string(s) + ": the receiver refused the request";
+        r.reason = "接收方拒绝了消息（状态码 " + std::to_string(s) + "），请检查地址和密钥";
     } else {
         r.retryable = true;
         r.detail = "unexpected HTTP status " + std::to_string(s);
+        r.reason = "接收方的回复无法识别（状态码 " + std::to_string(s) + "）";
     }
 }
 
@@ -228,18 +233,20 @@ struct CodeInfo {
     int64_t code;
     bool retryable;
     const char* meaning;
+    const char* meaning_zh;  // for staff
 };
 
 // 企业微信: global codes https://developer.work.weixin.qq.com/document/path/90313; 93000 as sent by
 // the robot endpoint ("invalid webhook url", e.g. github.com/wes-lin/Cloud189Checkin/issues/175),
 // 40058 for an over-long markdown.content (github.com/dromara/domain-admin/issues/82).
 constexpr CodeInfo kWecomCodes[] = {
-    {-1, true, "system busy"},
-    {45009, true, "rate limited: at most 20 messages per minute per robot"},
-    {93000, false, "invalid webhook URL: check the robot key"},
-    {40008, false, "invalid message type"},
-    {40058, false, "invalid parameter, e.g. content over its byte limit"},
-    {44004, false, "empty text content"},
+    {-1, true, "system busy", "系统繁忙"},
+    {45009, true, "rate limited: at most 20 messages per minute per robot",
+     "发送太频繁：每个机器人每分钟最多 20 条"},
+    {93000, false, "invalid webhook URL: check the robot key", "机器人地址无效，请检查机器人密钥"},
+    {40008, false, "invalid message type", "消息类型无效"},
+    {40058, false, "invalid parameter, e.g. content over its byte limit", "参数无效，例如内容过长"},
+    {44004, false, "empty text content", "消息内容为空"},
 };
 // 钉钉 custom robot: 130101 "send too fast, exceed 20 times per minute"
 // (github.com/ccfos/nightingale/issues/369); 310000 covers "sign not match", "invalid timestamp",
@@ -247,13 +254,15 @@ constexpr CodeInfo kWecomCodes[] = {
 // github.com/jenkinsci/dingtalk-plugin/issues/116); 300001/300005 "token is not exist"
 // (github.com/timonwong/prometheus-webhook-dingtalk/issues/91, /226); 460101 body over 20000 bytes.
 constexpr CodeInfo kDingtalkCodes[] = {
-    {-1, true, "system busy"},
-    {130101, true, "rate limited: at most 20 messages per minute per robot"},
+    {-1, true, "system busy", "系统繁忙"},
+    {130101, true, "rate limited: at most 20 messages per minute per robot",
+     "发送太频繁：每个机器人每分钟最多 20 条"},
     {310000, false,
-     "security check failed: sign, timestamp (clock off by over 1 hour), keyword or IP allow-list"},
-    {300001, false, "access_token does not exist"},
-    {300005, false, "access_token does not exist"},
-    {460101, false, "message too long: body over 20000 bytes"},
+     "security check failed: sign, timestamp (clock off by over 1 hour), keyword or IP allow-list",
+     "安全校验未通过：签名、时间（本机时钟偏差超过 1 小时）、关键词或地址白名单"},
+    {300001, false, "access_token does not exist", "机器人令牌不存在，请检查机器人地址"},
+    {300005, false, "access_token does not exist", "机器人令牌不存在，请检查机器人地址"},
+    {460101, false, "message too long: body over 20000 bytes", "消息太长：超过 20000 字节"},
 };
 
 template <std::size_t N>
@@ -470,6 +479,7 @@ PostResult HttpPoster::post(const std::string& url, const std::string& body, con
         u = parse_url(url);
     } catch (const std::invalid_argument& e) {
         r.detail = e.what();
+        r.reason = "接收地址无效，请检查配置";
         r.retryable = false;
         return r;
     }
@@ -480,6 +490,7 @@ PostResult HttpPoster::post(const std::string& url, const std::string& body, con
         if (!header_name_ok(name) || !header_value_ok(value)) {
             r.detail =
                 where + ": header '" + printable(name, 60) + "' has characters not allowed in HTTP headers";
+            r.reason = "消息头含有不允许的字符";
             r.retryable = false;
             return r;
         }
@@ -493,6 +504,7 @@ PostResult HttpPoster::post(const std::string& url, const std::string& body, con
         auto ssl = std::make_unique<httplib::SSLClient>(u.host, u.port);
         if (!ssl->is_valid()) {
             r.detail = where + ": could not create a TLS context";
+            r.reason = "本机无法建立加密连接";
             return r;
         }
         ssl->enable_server_certificate_verification(true);
@@ -503,6 +515,7 @@ PostResult HttpPoster::post(const std::string& url, const std::string& body, con
                 X509_STORE_load_file(store, opt_.ca_file.c_str()) != 1) {
                 X509_STORE_free(store);
                 r.detail = where + ": cannot load CA file '" + printable(opt_.ca_file) + "'";
+                r.reason = "本机读不到为接收方配置的证书文件，请检查配置";
                 r.retryable = false;
                 return r;
             }
@@ -548,6 +561,7 @@ PostResult HttpPoster::post(const std::string& url, const std::string& body, con
         r.status = res.status;
         r.body = std::move(reply);
         r.detail = where + ": reply body over " + std::to_string(kMaxReplyBytes) + " bytes; stopped reading";
+        r.reason = "接收方的回复过长，已停止读取";
         r.retryable = false;
         return r;
     }
@@ -557,18 +571,23 @@ PostResult HttpPoster::post(const std::string& url, const std::string& body, con
         switch (err) {
             case httplib::Error::Connection:
                 r.detail = where + ": cannot connect to " + u.host + ":" + std::to_string(u.port);
+                r.reason = "连不上接收方（网络不通或对方未开机）";
                 break;
             case httplib::Error::ConnectionTimeout:
                 r.detail = where + ": connect timed out after " +
                            std::to_string(opt_.connect_timeout.count()) + " ms";
+                r.reason = "连接接收方超时（" + std::to_string(opt_.connect_timeout.count()) + " 毫秒）";
                 break;
             case httplib::Error::Read:
                 r.detail = where + ": no complete reply within the " +
                            std::to_string(opt_.read_timeout.count()) +
                            " ms read timeout (or the connection dropped)";
+                r.reason = "接收方在 " + std::to_string(opt_.read_timeout.count()) +
+                           " 毫秒内没有回复完整（或连接断开）";
                 break;
             case httplib::Error::Write:
                 r.detail = where + ": sending the request failed or timed out";
+                r.reason = "发送失败或超时";
                 break;
             case httplib::Error::SSLServerVerification: {
                 // A wrong CA or host name does not fix itself by retrying; someone must act.
@@ -577,17 +596,21 @@ PostResult HttpPoster::post(const std::string& url, const std::string& body, con
                 r.detail = where + ": server certificate rejected: " +
                            (v != X509_V_OK ? std::string(X509_verify_cert_error_string(v))
                                            : std::string("it does not name host ") + u.host);
+                r.reason = "接收方的证书未通过校验，请检查地址和证书文件";
                 break;
             }
             case httplib::Error::SSLLoadingCerts:
                 r.retryable = false;
                 r.detail = where + ": cannot load CA certificates";
+                r.reason = "本机读不到证书，无法校验接收方";
                 break;
             case httplib::Error::SSLConnection:
                 r.detail = where + ": TLS handshake failed";
+                r.reason = "与接收方建立加密连接失败";
                 break;
             default:
                 r.detail = where + ": " + httplib::to_string(err);
+                r.reason = "发送失败（网络错误）";
                 break;
         }
         return r;
@@ -614,6 +637,7 @@ PostResult interpret_vendor_reply(const std::string& type, int status, const std
     if (!wecom && type != "dingtalk") {
         r.retryable = false;
         r.detail = "unknown channel type '" + printable(type, 40) + "' (wecom, dingtalk or webhook)";
+        r.reason = "通知渠道类型无效，请检查配置";
         return r;
     }
     const std::string vendor = wecom ? "企业微信" : "钉钉";
@@ -622,6 +646,8 @@ PostResult interpret_vendor_reply(const std::string& type, int status, const std
         r.ok = false;  // vendors answer 200; any other 2xx is not their protocol
         if (status >= 200 && status < 300) r.retryable = true;
         r.detail = vendor + " replied " + r.detail;
+        r.reason = vendor + (r.reason.empty() ? "的回复无法识别（状态码 " + std::to_string(status) + "）"
+                                              : "：" + r.reason);
         return r;
     }
     // A stray invalid byte in errmsg must not hide the errcode.
@@ -631,6 +657,7 @@ PostResult interpret_vendor_reply(const std::string& type, int status, const std
         r.retryable = true;
         r.detail = vendor + " reply is not the expected JSON with an integer errcode: " +
                    (body.empty() ? std::string("(empty body)") : clean_text(body, 200));
+        r.reason = vendor + "的回复不是预期的格式（可能被网络代理拦截）";
         return r;
     }
     const int64_t code = j["errcode"].get<int64_t>();
@@ -648,6 +675,8 @@ PostResult interpret_vendor_reply(const std::string& type, int status, const std
     r.retryable = info != nullptr ? info->retryable : true;
     r.detail = "errcode " + std::to_string(code) + ": " + clean_text(errmsg, 300) + " (" + vendor + ": " +
                (info != nullptr ? info->meaning : "unrecognised code, treated as transient") + ")";
+    r.reason = vendor + "拒绝了消息（错误码 " + std::to_string(code) + "：" +
+               (info != nullptr ? info->meaning_zh : "未知错误，稍后重试") + "）";
     return r;
 }
 

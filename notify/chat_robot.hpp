@@ -119,6 +119,9 @@ struct PostResult {
     bool ok = false;
     int status = 0;      // HTTP status; 0 when no response arrived
     std::string detail;  // why not ok (or "HTTP 200"), safe to log: no secrets, no control chars
+    // Why not ok as staff read it in the rescue record and on the kiosk: Chinese, with no URL, id or
+    // English word (the technical detail is for the log).
+    std::string reason;
     bool retryable = true;
     std::string body;  // reply body, at most kMaxReplyBytes, for interpret_vendor_reply
 };

@@ -169,6 +169,15 @@ std::string describe(const std::string& final_line) {
     return final_line.empty() ? "no final result code" : final_line;
 }
 
+// The modem's error as staff read it: its number only (the meaning tables are English).
+std::string describe_code(const std::string& final_line) {
+    for (const char* prefix : {"+CMS ERROR:", "+CME ERROR:"})
+        if (starts_with(final_line, prefix))
+            if (auto code = parse_int(final_line.substr(std::strlen(prefix))))
+                return "错误码 " + std::to_string(*code);
+    return "未知错误";
+}
+
 bool is_call_end(const std::string& line) {
     return line == "NO CARRIER" || line == "BUSY" || line == "NO ANSWER" || line == "NO DIALTONE";
 }
@@ -193,6 +202,14 @@ bool valid_dial_number(const std::string& n) {
     if (digits == 0 || digits > 20) return false;
     return std::all_of(n.begin() + static_cast<std::ptrdiff_t>(start), n.end(),
                        [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::string call_end_reason(const std::string& code) {
+    if (code == "BUSY") return "对方占线";
+    if (code == "NO CARRIER") return "电话未接通";
+    if (code == "NO ANSWER") return "无人接听";
+    if (code == "NO DIALTONE") return "没有拨号音（手机网络不通？）";
+    return "通话已结束";
 }
 
 std::string call_end_text(const std::string& code) {
@@ -254,9 +271,11 @@ bool Modem::open_and_init(ModemResult& r) {
         if (e == ENOENT || e == ENODEV || e == ENXIO) {
             r.modem_gone = true;
             r.detail = "modem " + device_ + " not present";
+            r.reason = "短信猫未接上（设备不存在）";
         } else {
             r.modem_gone = e == EIO;
             r.detail = "cannot open modem " + device_ + ": " + std::strerror(e);
+            r.reason = "短信猫无法打开";
         }
         return false;
     }
@@ -266,6 +285,7 @@ bool Modem::open_and_init(ModemResult& r) {
         const int e = errno;
         ::close(fd);
         r.detail = "modem " + device_ + " is not a serial port: " + std::strerror(e);
+        r.reason = "配置的短信猫不是串口设备，请检查配置";
         return false;
     }
     ::cfmakeraw(&t);
@@ -279,6 +299,7 @@ bool Modem::open_and_init(ModemResult& r) {
         const int e = errno;
         ::close(fd);
         r.detail = "cannot set up modem " + device_ + ": " + std::strerror(e);
+        r.reason = "短信猫无法设置";
         return false;
     }
     ::tcflush(fd, TCIOFLUSH);  // whatever the modem said while nobody listened
@@ -316,6 +337,7 @@ bool Modem::open_and_init(ModemResult& r) {
         close_port();
         r.ok = false;
         r.detail = "modem " + device_ + " refused PDU mode (AT+CMGF=0)";
+        r.reason = "短信猫不支持所需的短信模式";
         return false;
     }
     return true;
@@ -451,17 +473,21 @@ ModemResult Modem::failure(const Reply& reply, const std::string& what, std::chr
             close_port();
             r.modem_gone = true;
             r.detail = "modem " + device_ + " disconnected";
+            r.reason = "短信猫已断开";
             break;
         case Io::timeout:
             stale_ = true;
             r.detail = "no answer to " + what + " within " + std::to_string(timeout.count()) + " ms";
+            r.reason = "短信猫在 " + std::to_string(timeout.count()) + " 毫秒内没有应答";
             break;
         case Io::overflow:
             stale_ = true;
             r.detail = "answer to " + what + " over " + std::to_string(kMaxReply / 1024) + " KiB, dropped";
+            r.reason = "短信猫的应答过长，已丢弃";
             break;
         case Io::ok:
             r.detail = describe(reply.final_line);
+            r.reason = "短信猫报错（" + describe_code(reply.final_line) + "）";
             break;
     }
     return r;
@@ -510,7 +536,8 @@ ModemResult Modem::send_sms(const std::string& number, const std::string& text) 
     try {
         parts = encode_submit(number, text, concat_ref_);
     } catch (const std::invalid_argument& e) {
-        return ModemResult{false, false, std::string("SMS not sent: ") + e.what()};
+        return ModemResult{false, false, std::string("SMS not sent: ") + e.what(),
+                           "短信无法编码（号码或内容无效）"};
     }
     ++concat_ref_;  // the next long message must not be joined with this one by the phone
     ModemResult r;
@@ -538,6 +565,7 @@ CallResult Modem::call(const std::string& number, int ring_s) {
     CallResult res;
     if (!valid_dial_number(number)) {
         res.detail = "call not placed: invalid phone number '" + number + "'";
+        res.reason = "电话号码无效";
         return res;
     }
     ring_s = std::clamp(ring_s, 1, 600);
@@ -613,14 +641,18 @@ CallResult Modem::call(const std::string& number, int ring_s) {
     if (error) {
         res.modem_gone = error->modem_gone;
         res.detail = (res.rang ? "rang, then " : "") + error->detail;
+        res.reason = (res.rang ? "已振铃，随后" : "") + error->reason;
     } else if (res.answered) {
         res.detail = "answered";
     } else if (!ended.empty()) {
         res.detail = (res.rang ? "rang, then " : "") + call_end_text(ended);
+        res.reason = (res.rang ? "已振铃，随后" : "") + call_end_reason(ended);
     } else if (res.rang) {
         res.detail = "rang " + std::to_string(ring_s) + " s, not answered";
+        res.reason = "已振铃 " + std::to_string(ring_s) + " 秒，无人接听";
     } else {
         res.detail = "did not ring within " + std::to_string(ring_s) + " s";
+        res.reason = std::to_string(ring_s) + " 秒内没有振铃";
     }
     return res;
 }

@@ -38,6 +38,8 @@ struct ModemResult {
     bool ok = false;
     bool modem_gone = false;  // device absent or disconnected; the next call tries to open it again
     std::string detail;       // short and readable: "+CMS ERROR: 38 (network out of order)"
+    // The same for staff (rescue record, kiosk): Chinese, no device path or AT command.
+    std::string reason;
 };
 
 struct CallResult : ModemResult {

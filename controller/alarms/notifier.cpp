@@ -143,7 +143,7 @@ std::vector<std::string> Notifier::recipients(sqlite3* db, const config::NotifyC
             for (auto& o : on_shift(db, weekday, minute))
                 if (o.reachable()) add(o.phone);
             if (out.size() == before)
-                note += "值班表中此时无人值班（或未登记手机号），" + ch.id + " 未能通知值班人员；";
+                note += "值班表中此时无人值班（或未登记手机号），" + ch.name + "未能通知值班人员；";
         } else if (t == "@family") {
             if (!a.elder_id) continue;  // a call point is not an elder: nobody's family to tell
             Stmt s(db, "SELECT COALESCE(emergency_phone,''), name FROM elders WHERE id=?");
@@ -151,7 +151,7 @@ std::vector<std::string> Notifier::recipients(sqlite3* db, const config::NotifyC
             if (s.step() && !s.str(0).empty())
                 add(s.str(0));
             else
-                note += "老人未登记紧急联系人电话，" + ch.id + " 未能通知家属；";
+                note += "老人未登记紧急联系人电话，" + ch.name + "未能通知家属；";
         } else {
             add(t);
         }
@@ -267,7 +267,8 @@ Delivery Notifier::post_http(const config::NotifyChannel& ch, const std::string&
     auto v = r.status ? notify::interpret_vendor_reply(ch.type, r.status, r.body) : r;
     d.ok = v.ok;
     d.retry = v.retryable;
-    d.note = v.ok ? "已发送" : "失败：" + v.detail;
+    d.note = v.ok ? "已发送" : "失败：" + (v.reason.empty() ? std::string("发送未成功") : v.reason);
+    d.detail = v.detail;
     return d;
 }
 
@@ -277,7 +278,8 @@ Delivery Notifier::send_text(const std::string& channel_id, const std::string& r
     d.retry = false;
     const auto* ch = cfg_.notify.find_channel(channel_id);
     if (!ch) {
-        d.note = "失败：没有这个通知渠道 " + channel_id;
+        d.note = "失败：没有配置这个通知渠道";
+        d.detail = "no channel " + channel_id;
         return d;
     }
     try {
@@ -290,12 +292,14 @@ Delivery Notifier::send_text(const std::string& channel_id, const std::string& r
             auto r = modem(ch->modem).send_sms(recipient, text);
             d.ok = r.ok;
             d.retry = !r.ok;
-            d.note = r.ok ? "短信已发送" : "短信失败：" + r.detail;
+            d.note = r.ok ? "短信已发送" : "短信失败：" + r.reason;
+            d.detail = r.detail;
             return d;
         }
-        d.note = "失败：" + ch->type + " 渠道不能发送文字提醒";
+        d.note = "失败：" + ch->name + "不能发送文字提醒";
     } catch (const std::exception& e) {
-        d.note = std::string("失败：") + e.what();
+        d.note = "失败：通知渠道的配置有误（密钥文件读不到或地址无效）";
+        d.detail = e.what();
     }
     return d;
 }
@@ -325,13 +329,15 @@ Delivery Notifier::deliver(Lane& lane, const Row& row, const Alarm& a) {
         } else if (ch.type == "sms") {
             auto r = modem(ch.modem).send_sms(row.recipient, text);
             d.ok = r.ok;
-            d.note = r.ok ? "短信已发送" : "短信失败：" + r.detail;
+            d.note = r.ok ? "短信已发送" : "短信失败：" + r.reason;
+            d.detail = r.detail;
         } else if (ch.type == "voice") {
             auto r = modem(ch.modem).call(row.recipient, ch.ring_s);
             d.ok = r.ok;
             d.note = r.answered ? "电话已接通"
                      : r.rang   ? "电话已振铃 " + std::to_string(ch.ring_s) + " 秒，无人接听"
-                                : "电话未打通：" + r.detail;
+                                : "电话未打通：" + r.reason;
+            d.detail = r.detail;
         } else if (ch.type == "speaker") {
             if (!announce_) {
                 d.retry = false;
@@ -345,7 +351,8 @@ Delivery Notifier::deliver(Lane& lane, const Row& row, const Alarm& a) {
     } catch (const std::exception& e) {  // a secret file that cannot be read, a refused URL
         d.ok = false;
         d.retry = false;
-        d.note = std::string("失败：") + e.what();
+        d.note = "失败：通知渠道的配置有误（密钥文件读不到或地址无效）";
+        d.detail = e.what();
     }
     return d;
 }
@@ -362,7 +369,7 @@ void Notifier::settle(Lane& lane, const Row& row, const Alarm& a, const Delivery
         next = now + int64_t(lane.cfg->repeat_s) * 1000;
     }
     if (!d.ok && state == "pending") note += "；" + std::to_string((next - now) / 1000) + " 秒后重试";
-    std::string target = lane.cfg->id + (row.recipient.empty() ? "" : " → " + row.recipient);
+    std::string target = lane.cfg->name + (row.recipient.empty() ? "" : " → " + row.recipient);
     try {
         alarms_.record(a.id, "notified", "notify:" + lane.cfg->type, target, note, [&](sqlite3* db) {
             // Acknowledged meanwhile: the chain is over, even for a row that was being sent.
@@ -383,8 +390,9 @@ void Notifier::settle(Lane& lane, const Row& row, const Alarm& a, const Delivery
         lane.status.last_attempt_ms = now;
         (d.ok ? lane.status.sent : lane.status.failed)++;
     }
-    logger("notify")->log(d.ok ? spdlog::level::info : spdlog::level::warn, "alarm {} via {}{}: {}", a.id,
-                          lane.cfg->id, row.recipient.empty() ? "" : " to " + row.recipient, note);
+    logger("notify")->log(d.ok ? spdlog::level::info : spdlog::level::warn, "alarm {} via {}{}: {}{}", a.id,
+                          lane.cfg->id, row.recipient.empty() ? "" : " to " + row.recipient, note,
+                          d.detail.empty() ? "" : " (" + d.detail + ")");
     supervise(lane, d.ok, d.note);
 }
 

@@ -36,6 +36,7 @@ struct Delivery {
     bool ok = false;
     bool retry = true;  // worth trying again (network, modem busy); false: configuration is wrong
     std::string note;  // for the rescue record, in Chinese: 已发送, 已振铃 30 秒无人接听, 失败：…
+    std::string detail;  // the transport's technical reason, for the log only
 };
 
 // The text staff read: kind, device and zone by the names they know, local time, alarm number, link.

@@ -222,9 +222,9 @@ json reading_series(sqlite3* db, const std::string& id, const std::string& state
     return out;
 }
 
-// A meter's energy over [from, to), as the city's daily statistics count it (controller/people/statistics.cpp):
-// its last energy_kwh reading minus its first (the first minute's min: the counter only grows), never
-// below 0, in kWh to the Wh; null when it has no reading in the period.
+// A meter's energy over [from, to), as the city's daily statistics count it
+// (controller/people/statistics.cpp): its last energy_kwh reading minus its first (the first minute's min:
+// the counter only grows), never below 0, in kWh to the Wh; null when it has no reading in the period.
 json energy_used(sqlite3* db, const std::string& id, int64_t from, int64_t to) {
     Stmt s(db,
            "SELECT (SELECT last FROM readings WHERE device_id=?1 AND state='energy_kwh' AND minute>=?2 AND "
@@ -773,6 +773,7 @@ void Kiosk::routes(httplib::Server& s) {
                                {"step", s.i64(1)},
                                {"channel", s.str(2)},
                                {"channel_type", ch ? json(ch->type) : json(nullptr)},
+                               {"channel_name", ch ? json(ch->name) : json(nullptr)},
                                {"recipient", s.str(3)},
                                {"state", s.str(4)},
                                {"attempts", s.i64(5)},

@@ -272,7 +272,7 @@ TEST(Rules, ABusDownIsOneAlarmNamingEveryDeviceOnIt) {
     EXPECT_EQ(open[0].source, "bus:b1");
     ASSERT_EQ(open[0].detail["devices"].size(), 2u);
     EXPECT_EQ(open[0].detail["devices"][1]["name"], "二号卫生间呼叫器");
-    EXPECT_EQ(cfg.device_name("bus:b1").find("Modbus 总线 b1"), 0u);
+    EXPECT_EQ(cfg.device_name("bus:b1"), "1 号设备总线（其上全部设备）");
     auto offline = f.store->read([](sqlite3* db) {
         Stmt s(db, "SELECT COUNT(*) FROM devices WHERE online=0 AND id IN ('c1','c2')");
         s.step();

@@ -21,31 +21,14 @@
 #include "controller/people/roster.hpp"
 #include "controller/people/spreadsheet.hpp"
 #include "controller/people/staff.hpp"
+#include "tests/support/staff_words.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace caregate;
+using caregate::testing::latin_words;
 using nlohmann::json;
 
 namespace {
-
-// Words staff see as they are, kept short on purpose:
-//   ID            身份证 (ID card), as printed on the card;
-//   CSV, Excel    the file kinds of the roster import and the exports;
-//   xlsx          the extension Excel saves as (另存为 .xlsx);
-//   JPEG, PNG     the photo kinds of face enrollment;
-//   UTF           Excel's own save-as choice "CSV UTF-8";
-//   KB, MB        sizes of an upload.
-// A single letter (a card number's, 2026-11 style dates aside) is not a word.
-const std::set<std::string> kAllowed = {"ID", "CSV", "Excel", "xlsx", "JPEG", "PNG", "UTF", "KB", "MB"};
-
-// The Latin words of a text that are not allowed ("" when none).
-std::string latin_words(const std::string& text) {
-    static const std::regex word("[A-Za-z]{2,}");
-    std::string out;
-    for (std::sregex_iterator it(text.begin(), text.end(), word), end; it != end; ++it)
-        if (!kAllowed.count(it->str())) out += (out.empty() ? "" : " ") + it->str();
-    return out;
-}
 
 struct Rig {
     caregate::testing::TempDir dir;

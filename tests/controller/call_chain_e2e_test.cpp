@@ -16,6 +16,7 @@
 #include "devices/simulator.hpp"
 #include "tests/support/https_receiver.hpp"
 #include "tests/support/modem_simulator.hpp"
+#include "tests/support/staff_words.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace caregate;
@@ -68,15 +69,15 @@ TEST(CallChain, APressReachesEveryoneAndAKillMidChainLosesNothing) {
                        "}\nkiosk: {port: 0}\nmqtt: {enabled: false}\nface: {enabled: false}\n"
                        "notify:\n"
                        "  channels:\n"
-                       "    - {id: duty_chat, type: wecom, ca_file: " +
+                       "    - {id: duty_chat, name: 值班群, type: wecom, ca_file: " +
                        receiver.ca_file() + ", url: \"" +
                        receiver.url("/cgi-bin/webhook/send?key=" + receiver.secrets().wecom_key) +
                        "\"}\n"
-                       "    - {id: hall_speaker, type: speaker, repeat_s: 60}\n"
-                       "    - {id: duty_sms, type: sms, modem: " +
+                       "    - {id: hall_speaker, name: 大厅广播, type: speaker, repeat_s: 60}\n"
+                       "    - {id: duty_sms, name: 值班短信, type: sms, modem: " +
                        modem.device_path() +
                        ", to: [\"13800000001\"]}\n"
-                       "    - {id: duty_call, type: voice, modem: " +
+                       "    - {id: duty_call, name: 值班电话, type: voice, modem: " +
                        modem.device_path() +
                        ", to: [\"13800000001\"], ring_s: 5}\n"
                        "  escalation:\n"
@@ -121,7 +122,7 @@ TEST(CallChain, APressReachesEveryoneAndAKillMidChainLosesNothing) {
     EXPECT_NE(chat.json["text"]["content"].get<std::string>().find("3号卫生间呼叫器"), std::string::npos);
 
     // After the delay the SMS and the call fail on the unplugged modem and are recorded as such.
-    ASSERT_TRUE(eventually([&] { return count_steps(alarm(cfg, 1), "notified", "duty_sms") >= 1; },
+    ASSERT_TRUE(eventually([&] { return count_steps(alarm(cfg, 1), "notified", "值班短信") >= 1; },
                            std::chrono::seconds(20)))
         << alarm(cfg, 1).dump() << "\n"
         << read_file(dir.file("log1"));
@@ -148,9 +149,16 @@ TEST(CallChain, APressReachesEveryoneAndAKillMidChainLosesNothing) {
         },
         std::chrono::seconds(20)))
         << read_file(dir.file("log2"));
-    EXPECT_EQ(count_steps(a, "notified", "duty_chat"), 1) << "the chat message was not sent twice";
-    EXPECT_GE(count_steps(a, "notified", "hall_speaker"), 1);
-    EXPECT_GE(count_steps(a, "notified", "duty_call"), 2) << "a failed ring before the kill, a ring after";
+    EXPECT_EQ(count_steps(a, "notified", "值班群"), 1) << "the chat message was not sent twice";
+    EXPECT_GE(count_steps(a, "notified", "大厅广播"), 1);
+    EXPECT_GE(count_steps(a, "notified", "值班电话"), 2) << "a failed ring before the kill, a ring after";
+    for (auto& s : a["steps"]) {  // what staff read in the rescue record: Chinese, failures included
+        if (s["step"] != "notified") continue;
+        EXPECT_EQ(caregate::testing::latin_words(s["target"].get<std::string>() + " " +
+                                                 s["note"].get<std::string>()),
+                  "")
+            << s.dump();
+    }
     EXPECT_EQ(receiver.received().size(), 1u);
     EXPECT_EQ(modem.sms().size(), 1u) << "one SMS, not one per restart";
     EXPECT_EQ(modem.calls().size(), 1u);

@@ -9,6 +9,7 @@
 
 #include "tests/support/https_receiver.hpp"
 #include "tests/support/modem_simulator.hpp"
+#include "tests/support/staff_words.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace caregate;
@@ -44,23 +45,23 @@ struct Rig {
             "  kiosk_url: https://caregate.local:8443\n"
             "  supervision_s: 60\n"
             "  channels:\n"
-            "    - {id: duty_chat, type: wecom, ca_file: " +
+            "    - {id: duty_chat, name: 值班群, type: wecom, ca_file: " +
                 ca + ", url: \"" + receiver.url("/cgi-bin/webhook/send?key=" + receiver.secrets().wecom_key) +
                 "\", to: [\"@duty\"]}\n"
-                "    - {id: mgr_ding, type: dingtalk, ca_file: " +
+                "    - {id: mgr_ding, name: 院长钉钉, type: dingtalk, ca_file: " +
                 ca + ", secret_file: " + dir.file("ding.secret") + ", url: \"" +
                 receiver.url("/robot/send?access_token=" + receiver.secrets().dingtalk_token) +
                 "\"}\n"
-                "    - {id: city_hook, type: webhook, ca_file: " +
+                "    - {id: city_hook, name: 市平台推送, type: webhook, ca_file: " +
                 ca + ", secret_file: " + dir.file("hook.secret") + ", url: \"" + receiver.url("/hook") +
                 "\"}\n"
-                "    - {id: duty_sms, type: sms, modem: " +
+                "    - {id: duty_sms, name: 值班短信, type: sms, modem: " +
                 modem.device_path() +
                 ", to: [\"@duty\", \"13900000002\"]}\n"
-                "    - {id: duty_call, type: voice, modem: " +
+                "    - {id: duty_call, name: 值班电话, type: voice, modem: " +
                 modem.device_path() +
                 ", to: [\"13900000002\"], ring_s: 5}\n"
-                "    - {id: hall_speaker, type: speaker, repeat_s: 20}\n"
+                "    - {id: hall_speaker, name: 大厅广播, type: speaker, repeat_s: 20}\n"
                 "  escalation:\n" +
                 (escalation.empty()
                      ? "    default:\n"
@@ -166,12 +167,14 @@ TEST(Notifier, APressReachesChatWebhookLoudspeakerThenSmsAndVoiceAfterTheDelay) 
     ASSERT_TRUE(eventually([&] { return r.notified(a.id).size() >= 7; }, std::chrono::seconds(15)));
     std::set<std::string> targets;
     for (auto& s : r.notified(a.id)) targets.insert(s.target);
-    for (const char* t : {"duty_chat", "mgr_ding", "city_hook", "hall_speaker", "duty_sms → 13800000001",
-                          "duty_sms → 13900000002", "duty_call → 13900000002"})
+    for (const char* t : {"值班群", "院长钉钉", "市平台推送", "大厅广播", "值班短信 → 13800000001",
+                          "值班短信 → 13900000002", "值班电话 → 13900000002"})
         EXPECT_TRUE(targets.count(t)) << t;
     bool rang = false;
     for (auto& s : r.notified(a.id)) rang = rang || s.note.find("已振铃") != std::string::npos;
     EXPECT_TRUE(rang) << "a ring is an alert even unanswered, and the record says so";
+    for (auto& s : r.notified(a.id))
+        EXPECT_EQ(caregate::testing::latin_words(s.target + " " + s.note), "") << s.target << " " << s.note;
 }
 
 TEST(Notifier, AcknowledgingStopsTheChainAndTheLoudspeaker) {
@@ -202,9 +205,11 @@ TEST(Notifier, UnpluggedModemAndARestartMidChainLoseNothingAndSendNothingTwice) 
     // The SMS attempts fail and are recorded, to be retried.
     ASSERT_TRUE(eventually([&] {
         for (auto& s : r.notified(a.id))
-            if (s.target.rfind("duty_sms", 0) == 0 && s.note.find("重试") != std::string::npos) return true;
+            if (s.target.rfind("值班短信", 0) == 0 && s.note.find("重试") != std::string::npos) return true;
         return false;
     }));
+    for (auto& s : r.notified(a.id))  // the failures too are told in Chinese
+        EXPECT_EQ(caregate::testing::latin_words(s.target + " " + s.note), "") << s.target << " " << s.note;
     r.open();  // the box restarts mid-chain
     r.modem.replug();
     r.advance_s(60);

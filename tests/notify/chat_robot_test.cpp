@@ -9,10 +9,18 @@
 #include <vector>
 
 #include "tests/support/https_receiver.hpp"
+#include "tests/support/staff_words.hpp"
 
 namespace notify = caregate::notify;
 using caregate::testing::HttpsReceiver;
 using caregate::testing::Received;
+
+// A failure as staff read it in the rescue record: said, and in Chinese (issue #19).
+template <class Result>
+void expect_staff_reason(const Result& r) {
+    EXPECT_FALSE(r.reason.empty()) << "no reason for staff; detail: " << r.detail;
+    EXPECT_EQ(caregate::testing::latin_words(r.reason), "") << r.reason;
+}
 
 namespace {
 
@@ -294,6 +302,7 @@ TEST(Replies, VendorErrcodes) {
         EXPECT_EQ(r.ok, c.ok) << c.type << " " << c.status << " " << c.body;
         if (!c.ok) {
             EXPECT_EQ(r.retryable, c.retryable) << c.type << " " << c.status << " " << c.body;
+            expect_staff_reason(r);
         }
         EXPECT_NE(r.detail.find(c.detail), std::string::npos) << c.type << " " << c.body << " → " << r.detail;
         for (char ch : r.detail) EXPECT_FALSE(static_cast<unsigned char>(ch) < 0x20) << r.detail;
@@ -345,6 +354,7 @@ TEST_F(Posting, WecomTextAcceptedByReceiver) {
 TEST_F(Posting, WecomWrongKeyIsNotRetryable) {
     const auto r = send("wecom", wecom_url("not-the-key"), notify::wecom_text("x", {}));
     EXPECT_FALSE(r.ok);
+    expect_staff_reason(r);
     EXPECT_FALSE(r.retryable);
     EXPECT_NE(r.detail.find("errcode 93000"), std::string::npos) << r.detail;
 }
@@ -363,6 +373,7 @@ TEST_F(Posting, DingtalkBadSignIsNotRetryable) {
     const auto url = notify::dingtalk_signed_url(dingtalk_base(), "SECwrong-secret", now_ms());
     const auto r = send("dingtalk", url, notify::dingtalk_text("x", {}));
     EXPECT_FALSE(r.ok);
+    expect_staff_reason(r);
     EXPECT_FALSE(r.retryable);
     EXPECT_NE(r.detail.find("errcode 310000: sign not match"), std::string::npos) << r.detail;
 }
@@ -372,6 +383,7 @@ TEST_F(Posting, DingtalkTimestampOutsideTheHourIsRefused) {
                                                  now_ms() - 2 * 3600 * 1000);
     const auto r = send("dingtalk", url, notify::dingtalk_text("x", {}));
     EXPECT_FALSE(r.ok);
+    expect_staff_reason(r);
     EXPECT_FALSE(r.retryable);
     EXPECT_NE(r.detail.find("invalid timestamp"), std::string::npos) << r.detail;
 }
@@ -392,6 +404,7 @@ TEST_F(Posting, ReceiverRejectsAnUnencodedSign) {
     const auto url = dingtalk_base() + "&timestamp=" + std::to_string(ts) + "&sign=" + raw;
     const auto r = send("dingtalk", url, notify::dingtalk_text("x", {}));
     EXPECT_FALSE(r.ok);
+    expect_staff_reason(r);
     EXPECT_NE(r.detail.find("sign not match"), std::string::npos) << r.detail;
 }
 
@@ -404,6 +417,7 @@ TEST_F(Posting, ReceiverRejectsMentionMissingFromContentAndOverlongWecomText) {
         nlohmann::json{{"msgtype", "text"}, {"text", {{"content", std::string(2049, 'a')}}}}.dump();
     const auto r = send("wecom", wecom_url(rx.secrets().wecom_key), too_long);
     EXPECT_FALSE(r.ok);
+    expect_staff_reason(r);
     EXPECT_NE(r.detail.find("errcode 40058"), std::string::npos) << r.detail;
     ASSERT_TRUE(rx.wait_for(2, std::chrono::seconds(5)));
     const auto all = rx.received();
@@ -418,6 +432,7 @@ TEST_F(Posting, WebhookSignedAcceptedAndWrongSecretRefused) {
     EXPECT_TRUE(good.ok) << good.detail;
     const auto bad = send("webhook", rx.url("/hook"), body, notify::webhook_headers("wrong", now_ms(), body));
     EXPECT_FALSE(bad.ok);
+    expect_staff_reason(bad);
     EXPECT_FALSE(bad.retryable);
     EXPECT_EQ(bad.status, 401);
     ASSERT_TRUE(rx.wait_for(2, std::chrono::seconds(5)));
@@ -433,6 +448,7 @@ TEST_F(Posting, RateLimitIsRetryableAndTheRetrySucceeds) {
     const std::string body = notify::wecom_text("呼叫", {});
     const auto first = send("wecom", wecom_url(rx.secrets().wecom_key), body);
     EXPECT_FALSE(first.ok);
+    expect_staff_reason(first);
     EXPECT_TRUE(first.retryable);
     EXPECT_NE(first.detail.find("errcode 45009"), std::string::npos) << first.detail;
     const auto second = send("wecom", wecom_url(rx.secrets().wecom_key), body);
@@ -446,6 +462,7 @@ TEST_F(Posting, RateLimitIsRetryableAndTheRetrySucceeds) {
     const auto url = notify::dingtalk_signed_url(dingtalk_base(), rx.secrets().dingtalk_secret, now_ms());
     const auto ding = send("dingtalk", url, notify::dingtalk_text("x", {}));
     EXPECT_FALSE(ding.ok);
+    expect_staff_reason(ding);
     EXPECT_TRUE(ding.retryable);
 }
 
@@ -455,6 +472,7 @@ TEST_F(Posting, ServerErrorIsRetryable) {
     const auto r = send("webhook", rx.url("/hook"), body,
                         notify::webhook_headers(rx.secrets().webhook_secret, now_ms(), body));
     EXPECT_FALSE(r.ok);
+    expect_staff_reason(r);
     EXPECT_TRUE(r.retryable);
     EXPECT_EQ(r.status, 500);
 }
@@ -463,6 +481,7 @@ TEST_F(Posting, UnknownCertificateIsRefused) {
     notify::HttpPoster system_roots_only;  // no ca_file: the self-signed receiver is not trusted
     const auto r = system_roots_only.post(wecom_url(rx.secrets().wecom_key), notify::wecom_text("x", {}), {});
     EXPECT_FALSE(r.ok);
+    expect_staff_reason(r);
     EXPECT_FALSE(r.retryable);
     EXPECT_EQ(r.status, 0);
     EXPECT_NE(r.detail.find("certificate"), std::string::npos) << r.detail;
@@ -475,6 +494,7 @@ TEST_F(Posting, MissingCaFileIsAClearError) {
     o.ca_file = "/nonexistent/caregate-ca.pem";
     const auto r = notify::HttpPoster(o).post(rx.url("/hook"), "{}", {});
     EXPECT_FALSE(r.ok);
+    expect_staff_reason(r);
     EXPECT_FALSE(r.retryable);
     EXPECT_NE(r.detail.find("cannot load CA file"), std::string::npos) << r.detail;
 }
@@ -484,6 +504,7 @@ TEST_F(Posting, PlainHttpToNonLoopbackIsRefusedBeforeConnecting) {
     // refusal were missing, the request would hit the receiver's port instead of the network.
     const auto r = poster.post("http://0.0.0.0:" + std::to_string(rx.port()) + "/hook", "{}", {});
     EXPECT_FALSE(r.ok);
+    expect_staff_reason(r);
     EXPECT_FALSE(r.retryable);
     EXPECT_EQ(r.status, 0);
     EXPECT_NE(r.detail.find("use https://, http:// is only for loopback test receivers"), std::string::npos)
@@ -494,6 +515,7 @@ TEST_F(Posting, PlainHttpToNonLoopbackIsRefusedBeforeConnecting) {
 TEST_F(Posting, HeaderInjectionIsRefused) {
     const auto r = poster.post(rx.url("/hook"), "{}", {{"X-CareGate-Timestamp", "1\r\nX-Evil: 1"}});
     EXPECT_FALSE(r.ok);
+    expect_staff_reason(r);
     EXPECT_FALSE(r.retryable);
     EXPECT_NE(r.detail.find("not allowed in HTTP headers"), std::string::npos) << r.detail;
     EXPECT_TRUE(rx.received().empty());
@@ -505,6 +527,7 @@ TEST_F(Posting, ReplyBodyReadIsCappedAt64KiB) {
     EXPECT_EQ(at_cap.body.size(), notify::kMaxReplyBytes);
     const auto over = poster.post(rx.url("/big?bytes=4194304"), "{}", {});
     EXPECT_FALSE(over.ok);
+    expect_staff_reason(over);
     EXPECT_FALSE(over.retryable);
     EXPECT_EQ(over.status, 200);
     EXPECT_EQ(over.body.size(), notify::kMaxReplyBytes);
@@ -514,6 +537,7 @@ TEST_F(Posting, ReplyBodyReadIsCappedAt64KiB) {
 TEST_F(Posting, RedirectIsNotFollowed) {
     const auto r = poster.post(rx.url("/redirect"), "{}", {});
     EXPECT_FALSE(r.ok);
+    expect_staff_reason(r);
     EXPECT_FALSE(r.retryable);
     EXPECT_EQ(r.status, 302);
     const auto all = rx.received();
@@ -529,6 +553,7 @@ TEST_F(Posting, ReadTimeoutBoundsASlowReceiver) {
     const auto r = notify::HttpPoster(o).post(rx.url("/slow?ms=20000"), "{}", {});
     const auto elapsed = std::chrono::steady_clock::now() - start;
     EXPECT_FALSE(r.ok);
+    expect_staff_reason(r);
     EXPECT_TRUE(r.retryable);
     EXPECT_EQ(r.status, 0);
     EXPECT_NE(r.detail.find("300 ms read timeout"), std::string::npos) << r.detail;
@@ -546,6 +571,7 @@ TEST(PostingNoReceiver, ConnectionRefusedIsRetryableAndQuick) {
     const auto start = std::chrono::steady_clock::now();
     const auto r = poster.post(url, "{}", {});
     EXPECT_FALSE(r.ok);
+    expect_staff_reason(r);
     EXPECT_TRUE(r.retryable);
     EXPECT_EQ(r.status, 0);
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(6));

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tests/support/modem_simulator.hpp"
+#include "tests/support/staff_words.hpp"
 
 namespace caregate::notify {
 namespace {
@@ -22,6 +23,13 @@ using caregate::testing::CallOutcome;
 using caregate::testing::ModemSimulator;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
+
+// A failure as staff read it in the rescue record: said, and in Chinese (issue #19).
+template <class Result>
+void expect_staff_reason(const Result& r) {
+    EXPECT_FALSE(r.reason.empty()) << "no reason for staff; detail: " << r.detail;
+    EXPECT_EQ(caregate::testing::latin_words(r.reason), "") << r.reason;
+}
 
 constexpr milliseconds kWait{5000};
 const std::string kDuty = "+8613800000000";
@@ -86,6 +94,7 @@ TEST(Modem, CmsErrorIsReportedWithItsCodeAndTheNextSendWorks) {
     sim.fail_next_sms(38);
     const ModemResult bad = modem.send_sms(kDuty, "test 1");
     EXPECT_FALSE(bad.ok);
+    expect_staff_reason(bad);
     EXPECT_FALSE(bad.modem_gone);
     EXPECT_TRUE(contains(bad.detail, "+CMS ERROR: 38")) << bad.detail;
     EXPECT_TRUE(contains(bad.detail, "network out of order")) << bad.detail;
@@ -103,6 +112,7 @@ TEST(Modem, AFailedPartFailsTheWholeMessageAndSaysWhichPart) {
     sim.fail_next_sms(42);
     const ModemResult r = modem.send_sms(kDuty, repeat("中", 100));
     EXPECT_FALSE(r.ok);
+    expect_staff_reason(r);
     EXPECT_TRUE(contains(r.detail, "part 1/2")) << r.detail;
     EXPECT_TRUE(contains(r.detail, "congestion")) << r.detail;
     EXPECT_TRUE(sim.sms().empty());
@@ -139,6 +149,7 @@ TEST(Modem, BusyIsNotAnAlert) {
     const auto start = Clock::now();
     const CallResult c = modem.call(kDuty, 20);
     EXPECT_FALSE(c.ok);
+    expect_staff_reason(c);
     EXPECT_FALSE(c.rang);
     EXPECT_FALSE(c.answered);
     EXPECT_FALSE(c.modem_gone);
@@ -154,6 +165,7 @@ TEST(Modem, NoCarrierIsNotAnAlert) {
     Modem modem(sim.device_path());
     const CallResult c = modem.call("13800000000", 20);
     EXPECT_FALSE(c.ok);
+    expect_staff_reason(c);
     EXPECT_FALSE(c.rang);
     EXPECT_TRUE(contains(c.detail, "no carrier")) << c.detail;
     ASSERT_EQ(sim.calls().size(), 1u);
@@ -185,10 +197,12 @@ TEST(Modem, UnpluggedModemIsGoneAndComesBackAfterReplug) {
     sim.unplug();
     const ModemResult gone = modem.send_sms(kDuty, "while unplugged");
     EXPECT_FALSE(gone.ok);
+    expect_staff_reason(gone);
     EXPECT_TRUE(gone.modem_gone);
     EXPECT_TRUE(contains(gone.detail, "modem " + sim.device_path() + " not present")) << gone.detail;
     const CallResult call = modem.call(kDuty, 2);
     EXPECT_FALSE(call.ok);
+    expect_staff_reason(call);
     EXPECT_TRUE(call.modem_gone);
     EXPECT_FALSE(modem.signal().has_value());
     EXPECT_TRUE(modem.take_incoming().empty());
@@ -216,6 +230,7 @@ TEST(Modem, AbsentDeviceIsReportedWithoutThrowing) {
     Modem modem("/nonexistent/ttyUSB9");
     const ModemResult r = modem.send_sms(kDuty, "x");
     EXPECT_FALSE(r.ok);
+    expect_staff_reason(r);
     EXPECT_TRUE(r.modem_gone);
     EXPECT_TRUE(contains(r.detail, "modem /nonexistent/ttyUSB9 not present")) << r.detail;
     EXPECT_TRUE(modem.call(kDuty, 1).modem_gone);
@@ -236,6 +251,7 @@ TEST(Modem, SilentDeviceTimesOutWithAClearDetail) {
     const auto start = Clock::now();
     const ModemResult r = modem.send_sms(kDuty, "x");
     EXPECT_FALSE(r.ok);
+    expect_staff_reason(r);
     EXPECT_FALSE(r.modem_gone);
     EXPECT_TRUE(contains(r.detail, "no answer to AT within 300 ms")) << r.detail;
     EXPECT_LT(seconds_since(start), 2.0);
@@ -350,12 +366,14 @@ TEST(Modem, BadInputIsRefusedWithoutTouchingTheModem) {
     Modem modem(sim.device_path());
     const ModemResult a = modem.send_sms("", "x");
     EXPECT_FALSE(a.ok);
+    expect_staff_reason(a);
     EXPECT_FALSE(a.modem_gone);
     EXPECT_TRUE(contains(a.detail, "empty")) << a.detail;
     const ModemResult b = modem.send_sms(kDuty, "\xff");
     EXPECT_TRUE(contains(b.detail, "UTF-8")) << b.detail;
     const CallResult c = modem.call("138;ATH", 5);
     EXPECT_FALSE(c.ok);
+    expect_staff_reason(c);
     EXPECT_TRUE(contains(c.detail, "invalid phone number")) << c.detail;
     EXPECT_TRUE(sim.commands().empty());
 }

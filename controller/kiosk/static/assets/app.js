@@ -293,7 +293,7 @@ async function loadAlarms() {
 }
 $("alarms-open").addEventListener("change", loadAlarms);
 // A 'notified' step reads as the channel, whom it went to and what came of it:
-// "短信 · duty_sms → 13800000001 短信已发送".
+// "短信 · 值班短信 → 13800000001 短信已发送".
 function stepLine(s) {
   if (s.step === "notified") {
     const type = CHANNEL[String(s.actor || "").replace(/^notify:/, "")];
@@ -306,7 +306,7 @@ function notificationRow(n) {
   const type = CHANNEL[n.channel_type] || n.channel_type || "渠道已不在配置中";
   const when = n.attempts ? "更新 " + fmtTime(n.updated_at) : "计划 " + fmtTime(n.due_at);
   return `<li><span class="nstate ${esc(n.state)}">${esc(NSTATE[n.state] || n.state)}</span>
-    第 ${n.step + 1} 级 · ${esc(n.channel)}（${esc(type)}）${n.recipient ? " → " + esc(n.recipient) : ""}
+    第 ${n.step + 1} 级 · ${esc(n.channel_name || "渠道已不在配置中")}（${esc(type)}）${n.recipient ? " → " + esc(n.recipient) : ""}
     ${n.attempts ? ` · 已尝试 ${n.attempts} 次` : ""}${n.result ? " · " + esc(n.result) : ""} <small>${when}</small></li>`;
 }
 function notificationsBlock(list) {
