@@ -45,8 +45,10 @@ json event_json(const Stmt& s) {
 EventIndex::EventIndex(Store& store, const Clock& clock, config::Cctv policy, std::string media_dir)
     : store_(store), clock_(clock), policy_(policy), media_dir_(std::move(media_dir)) {}
 
+// Motion and person events are the bulk of the index and not decisions: they are written without
+// their own fsync (Store::write_relaxed); an alarm's or check-in's commit makes them durable too.
 int64_t EventIndex::event_started(const cctv::CctvEvent& e) {
-    return store_.write([&](sqlite3* db) {
+    return store_.write_relaxed([&](sqlite3* db) {
         Stmt s(db, "INSERT INTO cctv_events(camera_id, label, start_ts, score, zone) VALUES(?,?,?,?,?)");
         s.bind(1, e.camera_id).bind(2, e.label).bind(3, e.start_ms).bind(4, e.score).bind(5, e.zone).run();
         return last_insert_id(db);
@@ -54,7 +56,7 @@ int64_t EventIndex::event_started(const cctv::CctvEvent& e) {
 }
 
 void EventIndex::event_updated(const cctv::CctvEvent& e) {
-    store_.write([&](sqlite3* db) {
+    store_.write_relaxed([&](sqlite3* db) {
         Stmt s(db, "UPDATE cctv_events SET end_ts=?, score=?, snapshot=?, thumbnail=?, clip=? WHERE id=?");
         s.bind(1, e.end_ms).bind(2, e.score);
         e.snapshot.empty() ? s.bind_null(3) : s.bind(3, e.snapshot);

@@ -109,6 +109,20 @@ public:
             throw;
         }
     }
+    // As write(), but committed without waiting for the disk (synchronous=NORMAL for this transaction
+    // only). In WAL mode that never corrupts the file; the transaction becomes durable with the next
+    // ordinary write() (which syncs the log it follows) or the next checkpoint. For high-volume rows
+    // whose loss in a power cut costs little (CCTV motion events), never for a decision anyone acts on.
+    template <typename F>
+    auto write_relaxed(F&& fn) -> decltype(fn(std::declval<sqlite3*>())) {
+        std::lock_guard<std::recursive_mutex> lock(mu_);
+        exec("PRAGMA synchronous=NORMAL");
+        struct Restore {
+            Store* s;
+            ~Restore() { sqlite3_exec(s->db_, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr); }
+        } restore{this};
+        return write(std::forward<F>(fn));
+    }
     // Runs fn with the connection for reads (no transaction of its own).
     template <typename F>
     auto read(F&& fn) -> decltype(fn(std::declval<sqlite3*>())) {

@@ -113,6 +113,39 @@ TEST(Store, FailedMigrationOrWriteRollsBackAndKeepsData) {
     EXPECT_EQ(count(s, "settings"), 1);
 }
 
+// CCTV events are written without their own fsync; everything after them is back to FULL, also
+// after a relaxed write that failed and was rolled back.
+TEST(Store, ARelaxedWriteIsCommittedAndLeavesTheNextWritesFullySynced) {
+    TempDir dir;
+    Store s(dir.file("x.db"));
+    auto sync_level = [&] {
+        return s.read([](sqlite3* db) {
+            Stmt sy(db, "PRAGMA synchronous");
+            sy.step();
+            return sy.i64(0);
+        });
+    };
+    int level_inside = -1;
+    s.write_relaxed([&](sqlite3* db) {
+        exec(db, "INSERT INTO settings(key, value) VALUES('motion', '1')");
+        Stmt sy(db, "PRAGMA synchronous");
+        sy.step();
+        level_inside = int(sy.i64(0));
+    });
+    EXPECT_EQ(level_inside, 1) << "NORMAL inside the relaxed transaction";
+    EXPECT_EQ(sync_level(), 2) << "FULL again after it";
+    EXPECT_THROW(s.write_relaxed([](sqlite3* db) {
+        exec(db, "INSERT INTO settings(key, value) VALUES('motion2', '1')");
+        exec(db, "INSERT INTO settings(key, value) VALUES('motion', 'dup')");
+    }),
+                 StoreError);
+    EXPECT_EQ(sync_level(), 2) << "FULL again after a rolled-back relaxed write";
+    EXPECT_EQ(count(s, "settings"), 1);
+    // A second process sees the relaxed row: it is committed, not only in this connection's memory.
+    Store other(dir.file("x.db"));
+    EXPECT_EQ(count(other, "settings"), 1);
+}
+
 TEST(Store, CommittedRowsSurviveSigkillMidWriteLoop) {
     TempDir dir;
     std::string path = dir.file("crash.db");
