@@ -12,6 +12,9 @@
 #include <set>
 #include <stdexcept>
 
+#include "vision/gallery.hpp"
+#include "vision/track_vote.hpp"
+
 namespace caregate::vision {
 
 namespace {
@@ -345,6 +348,7 @@ EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o
     r.open_set.counts.stranger_identities = r.open_set.strangers.size();
 
     std::vector<double> dist(tmpl_rows.size());
+    std::map<int, std::vector<Match>> track;  // identity → its probes' matches, in probe order
     for (auto [row, stranger] : probes) {
         // Gallery::match: best template overall, best template of any *other* identity.
         double best = kInf, second = kInf;
@@ -357,6 +361,13 @@ EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o
             if (tmpl_id[t] != best_id) second = std::min(second, dist[t]);
         bool ambiguous = second - best < o.margin;
         bool accepted = best_id >= 0 && best <= o.threshold && !ambiguous;
+        Match m;
+        m.distance = best;
+        m.second_distance = second;
+        m.ambiguous = ambiguous;
+        if (best_id >= 0) m.best_elder = best_id;
+        if (accepted) m.elder_id = best_id;
+        track[row_id[row]].push_back(m);
         Outcome out;
         if (stranger)
             out = accepted ? Outcome::stranger_accepted : Outcome::stranger_rejected;
@@ -370,6 +381,32 @@ EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o
         if (out == Outcome::wrong || out == Outcome::stranger_accepted)
             (stranger ? r.open_set.stranger_accepted : r.open_set.wrong_identity)
                 .push_back({s.file, s.identity, s.group, ids[size_t(best_id)].name, best, second});
+    }
+
+    // Over a track: the door's vote, photo by photo, stopping at the first decision.
+    const int frames = std::max(1, o.track_frames);
+    for (auto& [id, matches] : track) {
+        bool stranger = strangers.count(ids[size_t(id)].name) > 0;
+        TrackVote vote;
+        std::optional<int64_t> decided;
+        for (auto& m : matches) {
+            vote.add(m);
+            if ((decided = vote.elder(frames))) break;
+        }
+        TrackCounts& t = r.open_set.tracks;
+        if (stranger) {
+            ++t.stranger_tracks;
+            ++(decided ? t.strangers_accepted : t.strangers_undecided);
+        } else {
+            ++t.tracks;
+            if (matches.size() < size_t(frames)) ++t.short_tracks;
+            if (!decided)
+                ++t.undecided;
+            else
+                ++(*decided == id ? t.correct : t.wrong_identity);
+        }
+        if (decided && (stranger || *decided != id))
+            r.open_set.track_errors.emplace_back(ids[size_t(id)].name, ids[size_t(*decided)].name);
     }
 
     // Per group: only when the photos carry groups at all.
@@ -498,7 +535,8 @@ nlohmann::json to_json(const EvalReport& r) {
               {"threshold", r.options.threshold},
               {"margin", r.options.margin},
               {"stranger_fraction", r.options.stranger_fraction},
-              {"seed", r.options.seed}}},
+              {"seed", r.options.seed},
+              {"track_frames", r.options.track_frames}}},
             {"failures", {{"count", failed}, {"by_reason", failures}}},
             {"pairs", to_json(r.pairs)},
             {"open_set",
@@ -508,7 +546,18 @@ nlohmann::json to_json(const EvalReport& r) {
               {"strangers", os.strangers},
               {"not_enrollable", os.not_enrollable},
               {"wrong_identity", to_json(os.wrong_identity)},
-              {"stranger_accepted", to_json(os.stranger_accepted)}}},
+              {"stranger_accepted", to_json(os.stranger_accepted)},
+              {"tracks",
+               {{"frames", r.options.track_frames},
+                {"tracks", os.tracks.tracks},
+                {"correct", os.tracks.correct},
+                {"wrong_identity", os.tracks.wrong_identity},
+                {"undecided", os.tracks.undecided},
+                {"short_tracks", os.tracks.short_tracks},
+                {"stranger_tracks", os.tracks.stranger_tracks},
+                {"strangers_accepted", os.tracks.strangers_accepted},
+                {"strangers_undecided", os.tracks.strangers_undecided},
+                {"errors", os.track_errors}}}}},
             {"groups", groups}};
 }
 
@@ -563,6 +612,18 @@ std::string to_table(const EvalReport& r) {
     errors("stranger accepted", os.stranger_accepted);
     if (!os.strangers.empty()) t += "  strangers: " + list(os.strangers) + "\n";
     if (!os.not_enrollable.empty()) t += "  no enrollable photo: " + list(os.not_enrollable) + "\n";
+    const TrackCounts& tc = os.tracks;
+    t += fmt("\nOver a door track (%d agreeing photos decide; each identity's probes in file order)\n",
+             r.options.track_frames);
+    t +=
+        fmt("  genuine tracks  %6zu: correct %zu, wrong identity %zu, undecided %zu (%zu with fewer than %d "
+            "photos)\n",
+            tc.tracks, tc.correct, tc.wrong_identity, tc.undecided, tc.short_tracks, r.options.track_frames);
+    t += fmt("  stranger tracks %6zu: undecided %zu, accepted as someone %zu\n", tc.stranger_tracks,
+             tc.strangers_undecided, tc.strangers_accepted);
+    for (size_t i = 0; i < os.track_errors.size() && i < shown; ++i)
+        t += fmt("    track of %s decided as %s\n", os.track_errors[i].first.c_str(),
+                 os.track_errors[i].second.c_str());
 
     if (!r.groups.empty()) {
         t += fmt("\nPer group (pairs within the group; probes against the whole gallery)\n");

@@ -30,6 +30,9 @@ struct EvalOptions {
     uint64_t seed = 1;               // which identities are strangers
     // When not empty: exactly these identities are strangers (stranger_fraction and seed unused).
     std::vector<std::string> strangers;
+    // The door's rule over a track (face.decide_frames; vision/track_vote.hpp): each identity's probe
+    // photos, in file-name order, stand in for the frames of one walk to the door.
+    int track_frames = 3;
 };
 
 struct DistanceStats {
@@ -68,6 +71,15 @@ struct OpenSetCounts {
     size_t stranger_probes = 0, strangers_rejected = 0, strangers_accepted = 0;
 };
 
+// Each identity's probes as one track, decided as the door decides: an elder once `track_frames`
+// photos agree on that elder and all other elders together have at most a third as many votes, in
+// file order, stopping at the first decision; otherwise undecided (the door would call a visitor, or
+// staff check the elder in). A track with fewer photos than track_frames can only be undecided.
+struct TrackCounts {
+    size_t tracks = 0, correct = 0, wrong_identity = 0, undecided = 0, short_tracks = 0;
+    size_t stranger_tracks = 0, strangers_accepted = 0, strangers_undecided = 0;
+};
+
 struct OpenSetError {  // a probe accepted as the wrong person
     std::string file, identity, group, accepted_as;
     double distance = 0, second_distance = 0;  // second: best different identity (inf: none)
@@ -78,6 +90,9 @@ struct OpenSetResult {
     size_t templates = 0;
     std::vector<std::string> enrolled, strangers, not_enrollable;  // not_enrollable: no usable photo
     std::vector<OpenSetError> wrong_identity, stranger_accepted;
+    TrackCounts tracks;
+    std::vector<std::pair<std::string, std::string>>
+        track_errors;  // identity → decided as (wrong or stranger)
 };
 
 struct GroupReport {

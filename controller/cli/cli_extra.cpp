@@ -278,6 +278,7 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
         std::string dir, model, groups, json_out, roc_png;
         double threshold = 0, margin = 0.05, strangers = 0.4;
         int enroll = 2;
+        int track_frames = config::Face{}.decide_frames;
     };
     auto o = std::make_shared<Opts>();
     auto* ev = face.add_subcommand("eval",
@@ -291,6 +292,11 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
         ->capture_default_str();
     ev->add_option("--strangers", o->strangers, "fraction of identities never enrolled")
         ->capture_default_str();
+    ev->add_option("--track-frames", o->track_frames,
+                   "agreeing photos that decide a track, as face.decide_frames (each identity's probes "
+                   "stand in for the frames of one walk to the door)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 20));
     ev->add_option("--groups", o->groups, "TSV: identity<TAB>group (e.g. age band, sex, origin)");
     ev->add_option("--json", o->json_out, "write the full report as JSON here");
     ev->add_option("--roc", o->roc_png, "write the ROC plot (PNG) here");
@@ -352,6 +358,7 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
             eo.margin = o->margin;
             eo.enroll_per_identity = o->enroll;
             eo.stranger_fraction = o->strangers;
+            eo.track_frames = o->track_frames;
             auto report = vision::evaluate(samples, eo);
             std::cout << "model " << engine.model_id() << " (" << opts.recognition_model << ")\n"
                       << vision::to_table(report);

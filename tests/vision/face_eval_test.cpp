@@ -444,3 +444,39 @@ TEST(FaceEval, JsonAndTableCarryTheNumbers) {
     EXPECT_NE(t.find("FAR 50.00 % (2 of 4), FRR 0.00 % (0 of 2)"), std::string::npos) << t;
     EXPECT_NE(t.find("a_2.jpg (a) -> b at 0.5000"), std::string::npos) << t;
 }
+
+// Over a track the door needs 3 agreeing photos: one photo of `a` that looks like `b` is a wrong
+// identity on its own but not over a's track; a stranger with one lucky photo is never decided; a
+// stranger whose 3 photos all look like `b` is accepted (and named); two photos can never decide.
+TEST(FaceEval, TracksDecideOnlyWhenSeveralPhotosAgree) {
+    // 1-D: a at 0, b at 10, c at 20; threshold 0.6 (default), margin 0.05.
+    std::vector<EvalSample> v = {
+        S("a_1.jpg", "a", {0}),      S("a_2.jpg", "a", {0.25}),  S("a_3.jpg", "a", {9.75}),  // looks like b
+        S("a_4.jpg", "a", {0.125}),  S("a_5.jpg", "a", {0.375}), S("b_1.jpg", "b", {10}),
+        S("b_2.jpg", "b", {10.25}),  S("c_1.jpg", "c", {20}),    S("c_2.jpg", "c", {20.25}),  // c: 1 probe
+        S("s_1.jpg", "s", {0.25}),   S("s_2.jpg", "s", {5}),     S("s_3.jpg", "s", {15}),  // one lucky photo
+        S("t_1.jpg", "t", {10.125}), S("t_2.jpg", "t", {10.25}), S("t_3.jpg", "t", {9.875}),  // b's double
+    };
+    EvalOptions o;
+    o.enroll_per_identity = 1;
+    o.strangers = {"s", "t"};
+    EvalReport r = evaluate(v, o);
+    EXPECT_EQ(r.open_set.counts.wrong_identity, 1u) << "a_3, one photo on its own";
+    const TrackCounts& t = r.open_set.tracks;
+    EXPECT_EQ(t.tracks, 3u);
+    EXPECT_EQ(t.correct, 1u) << "a: a_2, a_4, a_5 agree; a_3's vote for b is outweighed";
+    EXPECT_EQ(t.wrong_identity, 0u);
+    EXPECT_EQ(t.undecided, 2u) << "b and c have one probe each";
+    EXPECT_EQ(t.short_tracks, 2u);
+    EXPECT_EQ(t.stranger_tracks, 2u);
+    EXPECT_EQ(t.strangers_accepted, 1u) << "t: three photos within the threshold of b";
+    EXPECT_EQ(t.strangers_undecided, 1u) << "s: one photo near a is not enough";
+    ASSERT_EQ(r.open_set.track_errors.size(), 1u);
+    EXPECT_EQ(r.open_set.track_errors[0], (std::pair<std::string, std::string>{"t", "b"}));
+
+    o.track_frames = 4;  // a now needs a 4th agreeing photo after a_5: it has none
+    EXPECT_EQ(evaluate(v, o).open_set.tracks.correct, 0u);
+    auto j = to_json(evaluate(v, o));
+    EXPECT_EQ(j["open_set"]["tracks"]["frames"], 4);
+    EXPECT_NE(to_table(r).find("genuine tracks"), std::string::npos);
+}
