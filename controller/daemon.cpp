@@ -146,7 +146,7 @@ struct Daemon::Parts {
             alarms->raise("over_capacity", z.zone, z.zone, by,
                           json{{"count", z.count}, {"capacity", z.capacity}});
         else if (z.level != "full")
-            alarms->clear("over_capacity", z.zone, "occupancy back under capacity");
+            alarms->clear("over_capacity", z.zone, "人数已回到容量以内");
         bus.publish(OccupancyChanged{z.zone, z.count, z.capacity, z.level, clock.now_ms()});
     }
 

@@ -149,7 +149,7 @@ void RulesEngine::handle(const Event& ev) {
                         alarms_.raise(kind, e.device_id, e.zone.empty() ? zone_of(e.device_id) : e.zone,
                                       "system", json{{"reason", e.reason}, {"device_kind", e.kind}});
                     } else {
-                        alarms_.clear(kind, e.device_id, "back online");
+                        alarms_.clear(kind, e.device_id, "设备已恢复在线");
                         if (e.battery && *e.battery < cfg_.alarms.low_battery_percent) {
                             store_.write([&](sqlite3* db) {
                                 Store::audit(db, "system", "device.low_battery", "device:" + e.device_id,
@@ -178,7 +178,7 @@ void RulesEngine::handle(const Event& ev) {
                             "device_offline", source, "", "system",
                             json{{"reason", e.reason}, {"device_kind", "bus"}, {"devices", devices}});
                     } else {
-                        alarms_.clear("device_offline", source, "link restored");
+                        alarms_.clear("device_offline", source, "总线连接已恢复");
                     }
                 } else if constexpr (std::is_same_v<T, FaceSeen>) {
                     if (face_hook_) {

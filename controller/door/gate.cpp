@@ -199,7 +199,7 @@ GateDecision Gate::decide(const Elder& e, const FaceSeen& f, std::optional<doubl
     c.distance = f.distance;
     c.ts_ms = f.ts_ms ? f.ts_ms : clock_.now_ms();
     checkins_.record(c);  // a repeat inside the interval is not a new visit, but the door still greets
-    alarms_.clear("over_capacity", zone, "occupancy back under capacity");
+    alarms_.clear("over_capacity", zone, "人数已回到容量以内");
     d.decision = "allow";
     d.reason = unmeasured ? "unmeasured" : "ok";
     d.message = who + (body         ? "体温 " + celsius(*body) + "，请进"

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -340,11 +341,34 @@ std::optional<Session> Kiosk::writer(const httplib::Request& req, httplib::Respo
     return s;
 }
 
-// An alarm as staff read it: where (the configured names of the device and zone), not config ids.
+namespace {
+// Who took a step of the rescue record, as staff read it: a device by its configured name, the door,
+// the system, a phone that replied; staff steps already carry the person's display name.
+std::string actor_name(const config::SiteConfig& cfg, const std::string& actor) {
+    auto after = [&](const char* prefix) -> std::optional<std::string> {
+        size_t n = std::strlen(prefix);
+        if (actor.compare(0, n, prefix) != 0) return std::nullopt;
+        return actor.substr(n);
+    };
+    if (auto id = after("device:")) return cfg.device_name(*id);
+    if (auto id = after("camera:")) return cfg.device_name(*id);
+    if (auto name = after("staff:")) return *name;
+    if (auto phone = after("sms:")) return "短信回复（" + *phone + "）";
+    if (after("notify:")) return "通知";
+    if (actor == "system" || actor == "rules") return "系统";
+    if (actor == "gate" || actor == "door") return "门口";
+    if (actor == "city") return "市平台";
+    return actor;
+}
+}  // namespace
+
+// An alarm as staff read it: where (the configured names of the device and zone), not config ids,
+// and who took each step.
 json Kiosk::alarm_json(const Alarm& a) const {
     json j = to_json(a);
     j["source_name"] = p_.cfg.device_name(a.source);
     j["zone_name"] = a.zone.empty() ? "" : p_.cfg.zone_name(a.zone);
+    for (auto& s : j["steps"]) s["actor_name"] = actor_name(p_.cfg, s["actor"].get<std::string>());
     return j;
 }
 

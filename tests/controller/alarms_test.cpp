@@ -282,7 +282,7 @@ TEST(Rules, ABusDownIsOneAlarmNamingEveryDeviceOnIt) {
     rules.handle(BusHealth{"b1", true, "link restored", {"c1", "c2"}, kT0 + 5000});
     EXPECT_TRUE(f.alarms->list(true).empty()) << "the restored link closes the alarm";
     auto a = f.alarms->get(open[0].id);
-    EXPECT_EQ(a->detail["outcome"], "link restored");
+    EXPECT_EQ(a->detail["outcome"], "总线连接已恢复");
 }
 
 // Someone in the bathroom for longer than the zone's limit without a break: long_occupancy, with the

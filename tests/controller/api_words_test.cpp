@@ -372,3 +372,39 @@ TEST(ApiWords, EveryErrorAndTextExportIsChinese) {
         c.xlsx(name, r.get(nurse, path));
     std::cout << c.names.size() << " responses checked, " << c.codes.size() << " codes\n";
 }
+
+// The rescue record as the kiosk shows it: who took each step, what it says and to whom, in Chinese
+// (a device by its configured name, the door, the system, a phone's reply), for the steps devices,
+// the door, the system, staff and a phone take.
+TEST(ApiWords, TheRescueRecordAsTheKioskShowsItIsChinese) {
+    Rig r;
+    auto nurse = r.login("nurse", "nurse-password");
+    auto call = r.alarms.raise("call", "bath_call", "hall", "device:bath_call", {{"cause", "call"}});
+    auto ack = r.send(nurse, "POST", "/api/alarms/" + std::to_string(call.id) + "/ack", {{"note", "已到场"}});
+    ASSERT_EQ(ack->status, 200) << ack->body;
+    auto done = r.send(nurse, "POST", "/api/alarms/" + std::to_string(call.id) + "/resolve",
+                       {{"outcome", "老人安全，已扶起"}});
+    ASSERT_EQ(done->status, 200) << done->body;
+    auto fever = r.alarms.raise("fever", "manual_checkin", "", "gate", {{"temperature", 38.2}});
+    r.alarms.acknowledge(fever.id, "sms:+8613800000001", "短信回复 1");
+    auto offline = r.alarms.raise("device_offline", "bath_call", "hall", "system", json::object());
+    r.alarms.clear("device_offline", "bath_call", "设备已恢复在线");
+    for (int64_t id : {call.id, fever.id, offline.id}) {
+        auto got = r.get(nurse, "/api/alarms/" + std::to_string(id));
+        ASSERT_EQ(got->status, 200) << got->body;
+        auto a = json::parse(got->body);
+        EXPECT_EQ(latin_words(a["source_name"].get<std::string>() + " " + a["zone_name"].get<std::string>()),
+                  "")
+            << a.dump();
+        ASSERT_GE(a["steps"].size(), 2u) << a.dump();
+        for (auto& s : a["steps"]) {
+            std::string text = s["actor_name"].get<std::string>();
+            for (const char* k : {"note", "target"})
+                if (s[k].is_string()) text += " " + s[k].get<std::string>();
+            EXPECT_EQ(latin_words(text), "") << "staff would read \"" << text << "\" in " << s.dump();
+        }
+    }
+    auto steps = json::parse(r.get(nurse, "/api/alarms/" + std::to_string(call.id))->body)["steps"];
+    EXPECT_EQ(steps[0]["actor_name"], "助浴间呼叫器") << "the device by its configured name";
+    EXPECT_EQ(steps[1]["actor_name"], "王护士");
+}

@@ -299,7 +299,7 @@ function stepLine(s) {
     const type = CHANNEL[String(s.actor || "").replace(/^notify:/, "")];
     return `${fmt(s.ts)} · <b>${STEP.notified}</b>${type ? " · " + esc(type) : ""} · ${esc(s.target || "")} ${esc(s.note || "")}`;
   }
-  return `${fmt(s.ts)} · <b>${esc(STEP[s.step] || s.step)}</b> · ${esc(s.actor)}
+  return `${fmt(s.ts)} · <b>${esc(STEP[s.step] || s.step)}</b> · ${esc(s.actor_name || s.actor)}
       ${s.target ? " → " + esc(TARGET[s.target] || s.target) : ""} ${s.note ? " · " + esc(s.note) : ""}`;
 }
 function notificationRow(n) {
