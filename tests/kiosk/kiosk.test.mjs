@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import net from "node:net";
 import crypto from "node:crypto";
+import zlib from "node:zlib";
 import { chromium } from "playwright-core";
 
 import {
@@ -1356,6 +1357,101 @@ meals:
     await page.waitForSelector("#pw-msg:has-text('密码已修改')");
     const relogin = await page.evaluate(async () => (await fetch("/api/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username: "nurse", password: "nurse-pass-2" }) })).status);
     assert.equal(relogin, 200);
+  } finally {
+    await ctx.close();
+    daemon.kill("SIGTERM");
+  }
+});
+
+// Enrollment at the door camera (issue #14), on a phone: the elder stands before the entrance camera
+// (here a looped picture of one face), staff open the elder, choose the camera and press
+// 在门口摄像头前录入; the box takes the best views of the tracked face and stores them as templates.
+// A door camera that sees nobody is refused with what to do.
+test("enrollment at the door camera stores the tracked face's best views, and an empty door is refused", async () => {
+  const d4 = path.join(dir, "door-enroll");
+  fs.mkdirSync(path.join(d4, "frames"), { recursive: true });
+  fs.mkdirSync(path.join(d4, "empty"), { recursive: true });
+  // One face, still, at 5 fps: twelve copies of the photo, read as an image sequence and looped.
+  for (let i = 1; i <= 12; i++)
+    fs.copyFileSync(path.join(TEST_DATA, "faces", "obama_1.jpg"), path.join(d4, "frames", `f_${String(i).padStart(2, "0")}.jpg`));
+  // No face at all: a plain grey 320×240 picture (a PNG written here: signature, IHDR, IDAT, IEND).
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => { let c = 0xffffffff; for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8); return (c ^ 0xffffffff) >>> 0; };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
+    const sum = Buffer.alloc(4); sum.writeUInt32BE(crc(body));
+    return Buffer.concat([len, body, sum]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(320, 0); ihdr.writeUInt32BE(240, 4); ihdr[8] = 8; ihdr[9] = 0;  // 8-bit grey
+  const rows = Buffer.alloc(240 * 321, 128);
+  for (let y = 0; y < 240; y++) rows[y * 321] = 0;  // filter byte: none
+  const grey = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr),
+    chunk("IDAT", zlib.deflateSync(rows)), chunk("IEND", Buffer.alloc(0))]);
+  for (let i = 1; i <= 12; i++) fs.writeFileSync(path.join(d4, "empty", `f_${String(i).padStart(2, "0")}.png`), grey);
+  fs.writeFileSync(path.join(d4, "face.key"), Buffer.alloc(32, 9), { mode: 0o600 });
+  const cfg4 = path.join(d4, "site.yaml");
+  fs.writeFileSync(cfg4, `site: {id: kiosk-door-enroll, name: 门口录入测试中心}
+store: {path: ${d4}/cg.db, media_dir: ${d4}/media}
+kiosk: {port: 0}
+mqtt: {enabled: false}
+face: {enabled: true, liveness: false, key_file: ${d4}/face.key, recognition_model: ${MODELS}/mobilefacenet/MobileFaceNet.tflite}
+zones: [{id: hall, name: 活动大厅}]
+cameras:
+  - {id: door_cam, name: 门口摄像头, source: "${d4}/frames/f_%02d.jpg", zone: hall, role: entrance, faces: true, loop: true, fps: 5}
+  - {id: side_cam, name: 侧门摄像头, source: "${d4}/empty/f_%02d.png", zone: hall, role: entrance, faces: true, loop: true, fps: 5}
+`);
+  execFileSync(BIN, ["staff", "add", "nurse", "--name", "王护士", "--role", "staff", "--password-stdin", "--config", cfg4], { input: "nurse-pass-1\n" });
+  const elder = Number(execFileSync(BIN, ["elders", "--config", cfg4, "add", JSON.stringify({ name: "陈阿婆", gender: "女" })], { encoding: "utf8" }).trim());
+  execFileSync(BIN, ["elders", "--config", cfg4, "consent", String(elder), "--consent-by", "李主任"]);
+  const daemon = start(BIN, ["run", "--config", cfg4], "door-enroll.log");
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const page = await ctx.newPage();
+  const templates = () => execFileSync("sqlite3", [path.join(d4, "cg.db"), `SELECT COUNT(*) FROM face_templates WHERE elder_id=${elder}`], { encoding: "utf8" }).trim();
+  try {
+    const port = await loggedKioskPort(path.join(dir, "door-enroll.log"));
+    // Both cameras have pictures before anyone presses anything.
+    const end = Date.now() + 20000;
+    const log = () => fs.readFileSync(path.join(dir, "door-enroll.log"), "utf8");
+    while (!(/camera door_cam online/.test(log()) && /camera side_cam online/.test(log()))) {
+      assert.ok(Date.now() < end, "the cameras did not come online:\n" + fs.readFileSync(path.join(dir, "door-enroll.log"), "utf8"));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.fill("#login-user", "nurse");
+    await page.fill("#login-pass", "nurse-pass-1");
+    await page.click("#login-submit");
+    await page.waitForSelector("#app:not(.hidden)");
+    await page.click("#tabs button[data-tab=elders]");
+    await page.click(`#el-rows tr:has-text('陈阿婆') button[data-edit]`);
+    await page.waitForSelector("#enroll-camera-box:not(.hidden)");
+    assert.deepEqual(await page.$$eval("#enroll-camera option", (o) => o.map((x) => x.textContent)), ["门口摄像头", "侧门摄像头"]);
+
+    // Nobody before the side camera: refused, with what to do, and nothing stored.
+    await page.selectOption("#enroll-camera", "side_cam");
+    await page.click("#enroll-camera-btn");
+    await page.waitForSelector("#enroll-msg:has-text('录入失败')", { timeout: 20000 });
+    assert.match(await page.textContent("#enroll-msg"), /摄像头/);
+    assert.equal(templates(), "0");
+
+    // The elder at the door camera: the best views of the one tracked face are stored.
+    await page.selectOption("#enroll-camera", "door_cam");
+    const button = await page.$("#enroll-camera-btn");
+    assert.ok(await button.isVisible(), "the button is on screen on a phone");
+    await button.click();
+    await page.waitForSelector("#enroll-msg:has-text('录入成功')", { timeout: 30000 });
+    const n = Number(templates());
+    assert.ok(n >= 3, `at least 3 views stored, got ${n}`);
+    assert.match(await page.textContent("#enroll-msg"), new RegExp(`共 ${n} 个模板`));
+    await page.waitForSelector(`#el-rows tr:has-text('陈阿婆'):has-text('${n} 张')`);
+    const audit = execFileSync("sqlite3", [path.join(d4, "cg.db"), "SELECT actor || ' ' || action FROM audit_log WHERE action LIKE 'face.%'"], { encoding: "utf8" });
+    assert.match(audit, /nurse face\.enroll/);
+    await shot(page, "19-door-camera-enroll");
   } finally {
     await ctx.close();
     daemon.kill("SIGTERM");
