@@ -139,41 +139,59 @@ int main(int argc, char** argv) {
     }
 
     cv::Mat frame = door_frame(shared + "/obama_2.jpg");
-    std::vector<double> total, to_face, decide;
+    // The door decides over a track (face.decide_frames agreeing frames, never one): each arrival is
+    // a new track fed frames 200 ms apart (a 5 fps door camera) until the elder is named. The figures
+    // are the box's own work: per frame, and summed over the frames the decision took; the camera's
+    // 200 ms between frames comes on top at the door.
+    std::vector<double> per_frame, to_face, decide, total, frames_needed;
     int recognised = 0;
     for (int i = 0; i < arrivals; ++i) {
         config::Camera cam;
         cam.id = "door-" + std::to_string(i);  // a new camera id: a new track, embedded afresh
         cam.zone = "hall";
         cam.role = "entrance";
-        auto t0 = Clk::now();
-        faces.frame(cam, frame, clock.now_ms());
+        const int64_t ts0 = clock.now_ms();
         std::optional<FaceSeen> seen;
-        while (auto ev = sub->next(std::chrono::milliseconds(0)))
-            if (auto* f = std::get_if<FaceSeen>(&*ev)) seen = *f;
-        auto t1 = Clk::now();
+        double work_ms = 0;
+        int k = 0;
+        for (; k < 20 && !(seen && seen->elder_id); ++k) {
+            auto f0 = Clk::now();
+            faces.frame(cam, frame, ts0 + int64_t(k) * 200);
+            while (auto ev = sub->next(std::chrono::milliseconds(0)))
+                if (auto* f = std::get_if<FaceSeen>(&*ev)) seen = *f;
+            double ms = std::chrono::duration<double, std::milli>(Clk::now() - f0).count();
+            per_frame.push_back(ms);
+            work_ms += ms;
+        }
         if (!seen || !seen->elder_id) continue;
+        auto t1 = Clk::now();
         auto d = gate.face(*seen);
-        auto t2 = Clk::now();
+        double gate_ms = std::chrono::duration<double, std::milli>(Clk::now() - t1).count();
         recognised += d && d->decision == "allow";
-        to_face.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-        decide.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
-        total.push_back(std::chrono::duration<double, std::milli>(t2 - t0).count());
+        frames_needed.push_back(k);
+        to_face.push_back(work_ms);
+        decide.push_back(gate_ms);
+        total.push_back(work_ms + gate_ms);
         std::this_thread::sleep_for(std::chrono::milliseconds(100));  // arrivals, not a tight loop
     }
     stop = true;
     if (cctv.joinable()) cctv.join();
     std::printf(
-        "frame -> check-in, 640x480, %zu templates%s: %d/%d arrivals recognised and let in\n"
-        "  frame -> FaceSeen   p50 %.1f ms  p95 %.1f ms  max %.1f ms\n"
-        "  FaceSeen -> gate    p50 %.2f ms  p95 %.2f ms\n"
-        "  total               p50 %.1f ms  p95 %.1f ms  max %.1f ms\n"
+        "frame -> check-in, 640x480, %zu templates%s, decided over a track (face.decide_frames %d): %d/%d "
+        "arrivals recognised and let in\n"
+        "  one frame (detect, landmarks, embed, vote)   p50 %.1f ms  p95 %.1f ms  max %.1f ms\n"
+        "  frames until the elder is named              p50 %.0f  max %.0f\n"
+        "  track -> FaceSeen (the box's work)           p50 %.1f ms  p95 %.1f ms  max %.1f ms\n"
+        "  FaceSeen -> gate                             p50 %.2f ms  p95 %.2f ms\n"
+        "  total work per arrival                       p50 %.1f ms  p95 %.1f ms  max %.1f ms\n"
         "  RSS at the end %ld kB\n",
         faces.gallery_size(), load ? ", with CCTV analysis of 4 cameras at 5 fps on the side" : "",
-        recognised, arrivals, bench::percentile(to_face, 0.5), bench::percentile(to_face, 0.95),
-        bench::percentile(to_face, 1), bench::percentile(decide, 0.5), bench::percentile(decide, 0.95),
-        bench::percentile(total, 0.5), bench::percentile(total, 0.95), bench::percentile(total, 1),
-        bench::rss_kb());
+        cfg.face.decide_frames, recognised, arrivals, bench::percentile(per_frame, 0.5),
+        bench::percentile(per_frame, 0.95), bench::percentile(per_frame, 1),
+        bench::percentile(frames_needed, 0.5), bench::percentile(frames_needed, 1),
+        bench::percentile(to_face, 0.5), bench::percentile(to_face, 0.95), bench::percentile(to_face, 1),
+        bench::percentile(decide, 0.5), bench::percentile(decide, 0.95), bench::percentile(total, 0.5),
+        bench::percentile(total, 0.95), bench::percentile(total, 1), bench::rss_kb());
     fs::remove_all(dir);
     return recognised == arrivals ? 0 : 1;
 }
