@@ -470,7 +470,9 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
             FaceService faces(cfg, store, clock, roster, nullptr);
             std::vector<std::pair<std::string, cv::Mat>> mats;
             for (auto& p : o->images) mats.emplace_back(p, vision::load_image(p));
-            int n = faces.enroll_mats(o->elder, mats, o->by, o->confirm);
+            std::vector<std::string> notes;
+            int n = faces.enroll_mats(o->elder, mats, o->by, o->confirm, &notes);
+            for (auto& note : notes) std::cerr << note << "\n";
             std::cout << "enrolled " << n << " template" << (n == 1 ? "" : "s") << " for elder " << o->elder
                       << " (" << e->name << ")\n";
             return 0;

@@ -79,7 +79,7 @@ void FaceService::reload() {
 }
 
 int FaceService::enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor,
-                        bool confirmed) {
+                        bool confirmed, std::vector<std::string>* notes) {
     std::vector<std::pair<std::string, cv::Mat>> mats;
     for (size_t i = 0; i < images.size(); ++i) {
         std::string what = "第 " + std::to_string(i + 1) + " 张照片";
@@ -90,7 +90,7 @@ int FaceService::enroll(int64_t elder_id, const std::vector<std::string>& images
             throw std::invalid_argument(what + "无法读取：请上传手机或相机拍的 JPEG 或 PNG 照片");
         }
     }
-    return enroll_mats(elder_id, mats, actor, confirmed);
+    return enroll_mats(elder_id, mats, actor, confirmed, notes);
 }
 
 namespace {
@@ -107,10 +107,11 @@ Elder enrollable(Roster& roster, int64_t elder_id) {
 }  // namespace
 
 int FaceService::enroll_mats(int64_t elder_id, const std::vector<std::pair<std::string, cv::Mat>>& images,
-                             const std::string& actor, bool confirmed) {
+                             const std::string& actor, bool confirmed, std::vector<std::string>* notes) {
     enrollable(roster_, elder_id);
     if (images.empty() || images.size() > 5) throw std::invalid_argument("请上传 1 到 5 张照片");
     std::vector<std::pair<vision::Descriptor, double>> found;
+    std::vector<std::string> said;
     for (auto& [what, img] : images) {
         std::vector<vision::DetectedFace> faces;
         {
@@ -127,9 +128,13 @@ int FaceService::enroll_mats(int64_t elder_id, const std::vector<std::pair<std::
                                         " 张人脸，请只拍老人本人");
         if (!faces[0].reject_reason.empty())
             throw std::invalid_argument(what + "：" + enrollment_advice(faces[0].reject_reason));
+        if (faces.size() > 1)
+            said.push_back(what + "：另有 " + std::to_string(faces.size() - 1) +
+                           " 张较小的人脸（背景中的人），只录入了最大的一张");
         found.emplace_back(*faces[0].descriptor, faces[0].quality);
     }
     int n = store_enrollment(elder_id, found, actor, confirmed, "photo");
+    if (notes) notes->insert(notes->end(), said.begin(), said.end());
     // Photos are not kept unless the site asks for it.
     if (cfg_.face.keep_enrollment_photos) {
         std::string dir = cfg_.store.media_dir + "/enrollment/" + std::to_string(elder_id);

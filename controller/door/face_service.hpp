@@ -40,9 +40,10 @@ public:
     // Throws EnrollmentWarning (unless `confirmed`) when the photos do not match the elder's existing
     // templates or match another elder; std::invalid_argument for photos that cannot be used.
     int enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor,
-               bool confirmed = false) override;
+               bool confirmed = false, std::vector<std::string>* notes = nullptr) override;
     int enroll_mats(int64_t elder_id, const std::vector<std::pair<std::string, cv::Mat>>& images,
-                    const std::string& actor, bool confirmed = false);
+                    const std::string& actor, bool confirmed = false,
+                    std::vector<std::string>* notes = nullptr);
     // Enrollment at the door: the elder stands before `camera_id` and the box takes the best frames
     // (up to 3, by quality) of the one face it is tracking there. Same checks as photos.
     int enroll_from_camera(int64_t elder_id, const std::string& camera_id, const std::string& actor,

@@ -13,9 +13,11 @@ using nlohmann::json;
 void Kiosk::face_routes(httplib::Server& s) {
     // Runs an enrollment; a warning is 409 with code enroll_warning (the page asks, then repeats the
     // request with confirm=1), any other refusal 400 with the reason.
-    auto enrolling = [](httplib::Response& res, const std::function<int()>& fn) {
+    auto enrolling = [](httplib::Response& res, const std::function<int(std::vector<std::string>&)>& fn) {
         try {
-            api::reply(res, {{"templates", fn()}});
+            std::vector<std::string> notes;
+            int n = fn(notes);
+            api::reply(res, {{"templates", n}, {"notes", notes}});
         } catch (const EnrollmentWarning& w) {
             api::reply(res, {{"error", w.what()}, {"code", "enroll_warning"}}, 409);
         } catch (const std::exception& e) {
@@ -31,8 +33,9 @@ void Kiosk::face_routes(httplib::Server& s) {
                for (auto& [name, file] : req.files) images.push_back(file.content);
                if (images.empty()) return api::fail(res, 400, "请上传 1 到 5 张照片", api::Msg::bad_field);
                bool confirmed = req.get_param_value("confirm") == "1";
-               enrolling(res, [&] {
-                   return p_.faces->enroll(std::stoll(req.matches[1]), images, sess->who.username, confirmed);
+               enrolling(res, [&](std::vector<std::string>& notes) {
+                   return p_.faces->enroll(std::stoll(req.matches[1]), images, sess->who.username, confirmed,
+                                           &notes);
                });
            });
     s.Post(R"(/api/elders/(\d+)/enroll_camera)",
@@ -49,7 +52,7 @@ void Kiosk::face_routes(httplib::Server& s) {
                    return api::fail(res, 400, "请选择一个做人脸识别的摄像头（门口摄像头）",
                                     api::Msg::no_such_camera);
                bool confirmed = j->value("confirm", false);
-               enrolling(res, [&] {
+               enrolling(res, [&](std::vector<std::string>&) {
                    return p_.faces->enroll_from_camera(std::stoll(req.matches[1]), camera, sess->who.username,
                                                        confirmed);
                });

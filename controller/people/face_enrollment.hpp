@@ -26,9 +26,10 @@ public:
     // Builds templates from encoded images (JPEG/PNG bytes); returns how many were stored.
     // Throws std::invalid_argument with the reason (no consent, no face, several faces, poor quality),
     // and a subclass, EnrollmentWarning, for a face that does not look like the elder's earlier
-    // templates or looks like another elder (staff may confirm: `confirmed`).
+    // templates or looks like another elder (staff may confirm: `confirmed`). `notes` receives what
+    // staff should know about a stored enrollment (a smaller face in the background was left out).
     virtual int enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor,
-                       bool confirmed = false) = 0;
+                       bool confirmed = false, std::vector<std::string>* notes = nullptr) = 0;
     // From the face the camera is tracking now (the elder stands at the door).
     virtual int enroll_from_camera(int64_t elder_id, const std::string& camera_id, const std::string& actor,
                                    bool confirmed = false) = 0;

@@ -347,7 +347,7 @@ TEST(FaceService, EnrollmentRefusalsSayWhy) {
 }
 
 // Someone small in the background (a passer-by behind the elder) does not spoil an enrollment photo:
-// the elder's face, by far the largest, is the one enrolled.
+// the elder's face, by far the largest, is the one enrolled, and staff are told so.
 TEST(FaceService, TheLargestFaceByFarIsTheElderInAnEnrollmentPhoto) {
     Site s;
     auto id = s.elder("y");
@@ -360,7 +360,11 @@ TEST(FaceService, TheLargestFaceByFarIsTheElderInAnEnrollmentPhoto) {
     elder.copyTo(canvas(cv::Rect(0, small.rows, elder.cols, elder.rows)));
     small.copyTo(canvas(cv::Rect(elder.cols, 0, small.cols, small.rows)));
     ASSERT_EQ(s.faces->identify(canvas).size(), 2u) << "the passer-by's face is found too";
-    ASSERT_EQ(s.faces->enroll_mats(id, {{"photo 1", canvas}}, "t"), 1);
+    std::vector<std::string> notes;
+    ASSERT_EQ(s.faces->enroll_mats(id, {{"第 1 张照片", canvas}}, "t", false, &notes), 1);
+    // Staff are told the smaller face was left out.
+    ASSERT_EQ(notes.size(), 1u);
+    EXPECT_EQ(notes[0], "第 1 张照片：另有 1 张较小的人脸（背景中的人），只录入了最大的一张");
     // And it is the elder who is recognised from another photo.
     auto ids = s.faces->identify(vision::load_image(faces_dir() + "/obama_2.jpg"));
     ASSERT_EQ(ids.size(), 1u);

@@ -546,7 +546,8 @@ async function enrolling(send) {
       if (!confirm(e.message + "\n\n确定是这位长者本人，继续录入吗？")) { $("enroll-msg").textContent = "未录入：" + e.message; return; }
       r = await send(true);
     }
-    $("enroll-msg").textContent = `录入成功，共 ${r.templates} 个模板（照片本身不保存）`;
+    $("enroll-msg").textContent = `录入成功，共 ${r.templates} 个模板（照片本身不保存）` +
+      (r.notes && r.notes.length ? "。" + r.notes.join("；") : "");
     loadElderTable();
     loadFaces();
   } catch (e) { $("enroll-msg").textContent = "录入失败：" + e.message; }
