@@ -334,9 +334,11 @@ Delivery Notifier::deliver(Lane& lane, const Row& row, const Alarm& a) {
         } else if (ch.type == "voice") {
             auto r = modem(ch.modem).call(row.recipient, ch.ring_s);
             d.ok = r.ok;
-            d.note = r.answered ? "电话已接通"
-                     : r.rang   ? "电话已振铃 " + std::to_string(ch.ring_s) + " 秒，无人接听"
-                                : "电话未打通：" + r.reason;
+            // A ring is an alert even unanswered; what ended it (declined, the modem gone) is said too.
+            d.note = r.answered                    ? "电话已接通"
+                     : r.rang && !r.reason.empty() ? "电话" + r.reason
+                     : r.rang ? "电话已振铃 " + std::to_string(ch.ring_s) + " 秒，无人接听"
+                              : "电话未打通：" + r.reason;
             d.detail = r.detail;
         } else if (ch.type == "speaker") {
             if (!announce_) {
@@ -500,7 +502,7 @@ void Notifier::run(Lane& lane) {
                 auto rssi = modem(lane.cfg->modem).signal();
                 if (!rssi) {
                     lane.signal_failing = true;
-                    supervise(lane, false, "调制解调器 " + lane.cfg->modem + " 无信号或不在线");
+                    supervise(lane, false, "短信猫无信号或未接上");
                 } else if (lane.signal_failing) {
                     lane.signal_failing = false;
                     supervise(lane, true, "");

@@ -197,10 +197,9 @@ void register_event_commands(CLI::App& app, CommandContext& ctx) {
     });
 }
 
-// Runs body(stop) until SIGTERM/SIGINT sets stop. The main thread waits for the signal and the body
-// runs on a thread of its own: threads started before main (OpenBLAS's pool) have no signal blocked,
-// and a SIGTERM the kernel hands to one of them kills the process. A main thread waiting in sigwait
-// is the one the kernel picks (as in the daemon's loop).
+// Runs body(stop) until SIGTERM, SIGINT or SIGHUP (a closed terminal) sets stop. The main thread waits
+// for the signal and the body runs on a thread of its own; a signal taken by a thread started before
+// main (OpenBLAS's pool) is handed on to the main thread (block_signals()).
 int run_until_signal(const std::function<int(std::atomic<bool>&)>& body) {
     block_signals();
     std::atomic<bool> stop{false};
@@ -219,6 +218,7 @@ int run_until_signal(const std::function<int(std::atomic<bool>&)>& body) {
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     int sig = 0;
     sigwait(&set, &sig);
     stop = true;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -352,13 +353,16 @@ std::string actor_name(const config::SiteConfig& cfg, const std::string& actor) 
     };
     if (auto id = after("device:")) return cfg.device_name(*id);
     if (auto id = after("camera:")) return cfg.device_name(*id);
+    if (auto id = after("counter:")) return cfg.device_name(*id);
     if (auto name = after("staff:")) return *name;
     if (auto phone = after("sms:")) return "短信回复（" + *phone + "）";
     if (after("notify:")) return "通知";
     if (actor == "system" || actor == "rules") return "系统";
     if (actor == "gate" || actor == "door") return "门口";
     if (actor == "city") return "市平台";
-    return actor;
+    if (actor == "staff") return "工作人员";
+    if (actor == "cli") return "命令行";
+    return actor;  // a staff action: the person's display name
 }
 }  // namespace
 

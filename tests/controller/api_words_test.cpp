@@ -388,8 +388,11 @@ TEST(ApiWords, TheRescueRecordAsTheKioskShowsItIsChinese) {
     auto fever = r.alarms.raise("fever", "manual_checkin", "", "gate", {{"temperature", 38.2}});
     r.alarms.acknowledge(fever.id, "sms:+8613800000001", "短信回复 1");
     auto offline = r.alarms.raise("device_offline", "bath_call", "hall", "system", json::object());
+    auto full = r.alarms.raise("over_capacity", "hall", "hall", "counter:bath_call", json::object());
+    r.alarms.record(full.id, "note", "staff", "", "人数已更正");
+    r.alarms.acknowledge(full.id, "cli");
     r.alarms.clear("device_offline", "bath_call", "设备已恢复在线");
-    for (int64_t id : {call.id, fever.id, offline.id}) {
+    for (int64_t id : {call.id, fever.id, offline.id, full.id}) {
         auto got = r.get(nurse, "/api/alarms/" + std::to_string(id));
         ASSERT_EQ(got->status, 200) << got->body;
         auto a = json::parse(got->body);
