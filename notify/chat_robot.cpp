@@ -561,6 +561,7 @@ PostResult HttpPoster::post(const std::string& url, const std::string& body, con
         r.status = res.status;
         r.body = std::move(reply);
         r.detail = where + ": reply body over " + std::to_string(kMaxReplyBytes) + " bytes; stopped reading";
+        r.truncated = true;
         r.reason = "接收方的回复过长，已停止读取";
         r.retryable = false;
         return r;

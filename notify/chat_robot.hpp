@@ -123,7 +123,8 @@ struct PostResult {
     // English word (the technical detail is for the log).
     std::string reason;
     bool retryable = true;
-    std::string body;  // reply body, at most kMaxReplyBytes, for interpret_vendor_reply
+    std::string body;        // reply body, at most kMaxReplyBytes, for interpret_vendor_reply
+    bool truncated = false;  // the reply was over kMaxReplyBytes: not to be read as a vendor's answer
 };
 
 // One POST per call, a fresh connection each time (alarms are rare; no pooled state to go stale).

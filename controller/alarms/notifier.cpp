@@ -264,7 +264,8 @@ Delivery Notifier::post_http(const config::NotifyChannel& ch, const std::string&
         headers = notify::webhook_headers(secret(ch), now, body);
     }
     auto r = poster.post(url, body, headers);
-    auto v = r.status ? notify::interpret_vendor_reply(ch.type, r.status, r.body) : r;
+    // No reply, or one cut off at the size cap: the poster's own verdict stands.
+    auto v = r.status && !r.truncated ? notify::interpret_vendor_reply(ch.type, r.status, r.body) : r;
     d.ok = v.ok;
     d.retry = v.retryable;
     d.note = v.ok ? "已发送" : "失败：" + (v.reason.empty() ? std::string("发送未成功") : v.reason);

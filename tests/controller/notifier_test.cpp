@@ -259,6 +259,19 @@ TEST(Notifier, AChannelFailingForTheSupervisionTimeIsAnAlarmAndRecovers) {
         << "the next delivery that works closes it";
 }
 
+// A chat robot that answers with more than the reply cap: the attempt fails as "reply too long" and
+// is not retried (the body is not read as the vendor's answer, which would have retried forever).
+TEST(Notifier, AReplyOverTheSizeCapIsAFailureThatSaysSo) {
+    Rig r("    default:\n      - {after_s: 0, notify: [duty_chat]}\n");
+    r.receiver.fail_next(1, 200, std::string(200 * 1024, 'x'));
+    auto a = r.press();
+    ASSERT_TRUE(eventually([&] { return r.rows("channel='duty_chat' AND state='failed'") == 1; }))
+        << r.rows("channel='duty_chat'");
+    auto steps = r.notified(a.id);
+    ASSERT_EQ(steps.size(), 1u);
+    EXPECT_EQ(steps[0].note, "失败：接收方的回复过长，已停止读取");
+}
+
 TEST(Notifier, NobodyOnDutyIsWrittenInTheRescueRecord) {
     Rig r("    default:\n      - {after_s: 0, notify: [duty_sms]}\n");
     r.store->write([](sqlite3* db) { exec(db, "DELETE FROM duty_shifts"); });
