@@ -92,8 +92,9 @@ void parse_notify(MapReader& top, SiteConfig& c) {
                                       std::string(ch.type == "sms" ? "text" : "ring"));
         }
         if (ch.name.empty()) {
+            // The same words as the kiosk's channel labels (CHANNEL in static/assets/app.js).
             static const std::map<std::string, std::string> names = {
-                {"wecom", "企业微信群"}, {"dingtalk", "钉钉群"}, {"webhook", "网络推送"},
+                {"wecom", "企业微信群"}, {"dingtalk", "钉钉群"}, {"webhook", "对接平台"},
                 {"sms", "短信"},         {"voice", "电话"},      {"speaker", "广播"}};
             ch.name = names.at(ch.type);
         }

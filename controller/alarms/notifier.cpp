@@ -17,6 +17,10 @@ namespace caregate {
 using nlohmann::json;
 
 namespace {
+// A channel whose secret file cannot be read or whose address is refused: staff cannot fix it by
+// waiting, and the log has the detail.
+const char* const kChannelMisconfigured = "失败：通知渠道的配置有误（密钥文件读不到或地址无效）";
+
 // Retries while the alarm is open: 5 s, 10 s, 20 s, 40 s, then every 60 s.
 int64_t backoff_ms(int attempts) { return std::min<int64_t>(60000, 5000LL << std::min(attempts - 1, 4)); }
 constexpr int64_t kReplyPollMs = 5000;     // SMS replies ("1") are read this often
@@ -299,7 +303,7 @@ Delivery Notifier::send_text(const std::string& channel_id, const std::string& r
         }
         d.note = "失败：" + ch->name + "不能发送文字提醒";
     } catch (const std::exception& e) {
-        d.note = "失败：通知渠道的配置有误（密钥文件读不到或地址无效）";
+        d.note = kChannelMisconfigured;
         d.detail = e.what();
     }
     return d;
@@ -354,7 +358,7 @@ Delivery Notifier::deliver(Lane& lane, const Row& row, const Alarm& a) {
     } catch (const std::exception& e) {  // a secret file that cannot be read, a refused URL
         d.ok = false;
         d.retry = false;
-        d.note = "失败：通知渠道的配置有误（密钥文件读不到或地址无效）";
+        d.note = kChannelMisconfigured;
         d.detail = e.what();
     }
     return d;

@@ -12,15 +12,9 @@
 #include "tests/support/staff_words.hpp"
 
 namespace notify = caregate::notify;
+using caregate::testing::expect_staff_reason;
 using caregate::testing::HttpsReceiver;
 using caregate::testing::Received;
-
-// A failure as staff read it in the rescue record: said, and in Chinese (issue #19).
-template <class Result>
-void expect_staff_reason(const Result& r) {
-    EXPECT_FALSE(r.reason.empty()) << "no reason for staff; detail: " << r.detail;
-    EXPECT_EQ(caregate::testing::latin_words(r.reason), "") << r.reason;
-}
 
 namespace {
 

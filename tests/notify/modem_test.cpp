@@ -20,16 +20,10 @@ namespace caregate::notify {
 namespace {
 
 using caregate::testing::CallOutcome;
+using caregate::testing::expect_staff_reason;
 using caregate::testing::ModemSimulator;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
-
-// A failure as staff read it in the rescue record: said, and in Chinese (issue #19).
-template <class Result>
-void expect_staff_reason(const Result& r) {
-    EXPECT_FALSE(r.reason.empty()) << "no reason for staff; detail: " << r.detail;
-    EXPECT_EQ(caregate::testing::latin_words(r.reason), "") << r.reason;
-}
 
 constexpr milliseconds kWait{5000};
 const std::string kDuty = "+8613800000000";

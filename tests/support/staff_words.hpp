@@ -2,6 +2,8 @@
 // staff screens use as they are.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <regex>
 #include <set>
 #include <string>
@@ -26,6 +28,14 @@ inline std::string latin_words(const std::string& text) {
     for (std::sregex_iterator it(text.begin(), text.end(), word), end; it != end; ++it)
         if (!kAllowedLatin.count(it->str())) out += (out.empty() ? "" : " ") + it->str();
     return out;
+}
+
+// A transport's failure as staff read it in the rescue record: said, and in Chinese (`reason` beside
+// the technical `detail`: notify::PostResult, notify::ModemResult).
+template <class Result>
+void expect_staff_reason(const Result& r) {
+    EXPECT_FALSE(r.reason.empty()) << "no reason for staff; detail: " << r.detail;
+    EXPECT_EQ(latin_words(r.reason), "") << r.reason;
 }
 
 }  // namespace caregate::testing
