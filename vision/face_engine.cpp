@@ -130,12 +130,19 @@ bool is_tflite(const std::string& path) {
 std::string recognition_model_id(const std::string& path) {
     return is_tflite(path) ? "mobilefacenet/192" : "dlib_resnet/128";
 }
-// Chosen from the evaluation in docs/face-accuracy.md (impostor pairs of East Asian faces).
-double recognition_default_threshold(const std::string& path) { return is_tflite(path) ? 0.95 : 0.40; }
+// Chosen from the evaluations in docs/face-accuracy.md (older East Asian faces, photos from different
+// days): MobileFaceNet's 0.83 accepts about 1 in 100,000 different-person pairs; dlib's 0.40 about
+// 1 in 1,000 (it cannot go lower without refusing most elders).
+double recognition_default_threshold(const std::string& path) { return is_tflite(path) ? 0.83 : 0.40; }
+// There, 99.8 % (MobileFaceNet) and 98.9 % (dlib) of same-person pairs lie within these.
+double recognition_same_person_limit(const std::string& path) { return is_tflite(path) ? 1.10 : 0.55; }
 
 std::string FaceEngine::model_id() const { return recognition_model_id(opts_.recognition_model); }
 double FaceEngine::default_threshold() const {
     return recognition_default_threshold(opts_.recognition_model);
+}
+double FaceEngine::same_person_limit() const {
+    return recognition_same_person_limit(opts_.recognition_model);
 }
 
 FaceEngine::FaceEngine(FaceEngineOptions opts) : opts_(std::move(opts)), impl_(std::make_unique<Impl>()) {

@@ -65,6 +65,10 @@ public:
     std::string model_id() const;
     // The model's calibrated Euclidean match threshold (see docs/face-accuracy.md).
     double default_threshold() const;
+    // Beyond this distance two photos are taken to show two different people (enrollment's check
+    // that its photos show one person). Far looser than the match threshold: photos of one elder
+    // taken years apart must not be refused, only another person's photo.
+    double same_person_limit() const;
 
 private:
     std::vector<DetectedFace> analyze_at(const cv::Mat& bgr, double scale, bool with_descriptors);
@@ -76,6 +80,7 @@ private:
 // The model id and calibrated threshold of a recognition model file, without loading it.
 std::string recognition_model_id(const std::string& model_path);
 double recognition_default_threshold(const std::string& model_path);
+double recognition_same_person_limit(const std::string& model_path);
 
 // Eye aspect ratio (Soukupová & Čech) of the 68-point landmarks, mean of both eyes.
 double eye_aspect_ratio(const std::array<cv::Point2f, 68>& l);

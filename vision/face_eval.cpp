@@ -357,8 +357,13 @@ EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o
             dist[t] = distance(mx.row(row), mx.row(tmpl_rows[t]), mx.dim);
             if (dist[t] < best) best = dist[t], best_id = tmpl_id[t];
         }
+        double sum = 0, sumsq = 0;
+        size_t others = 0;
         for (size_t t = 0; t < tmpl_rows.size(); ++t)
-            if (tmpl_id[t] != best_id) second = std::min(second, dist[t]);
+            if (tmpl_id[t] != best_id) {
+                second = std::min(second, dist[t]);
+                sum += dist[t], sumsq += dist[t] * dist[t], ++others;
+            }
         bool ambiguous = second - best < o.margin;
         bool accepted = best_id >= 0 && best <= o.threshold && !ambiguous;
         Match m;
@@ -376,6 +381,12 @@ EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o
         else
             out = best > o.threshold ? Outcome::unknown : Outcome::ambiguous;
         const EvalSample& s = samples[row_sample[row]];
+        double mean = others ? sum / double(others) : 0;
+        double sd =
+            others > 1 ? std::sqrt(std::max(0.0, (sumsq - double(others) * mean * mean) / double(others - 1)))
+                       : 0;
+        r.open_set.probes.push_back({s.file, s.identity, best_id >= 0 ? ids[size_t(best_id)].name : "",
+                                     stranger, best, second, mean, sd});
         count(r.open_set.counts, out);
         count(group_counts[s.group], out);
         if (out == Outcome::wrong || out == Outcome::stranger_accepted)
@@ -491,6 +502,20 @@ json to_json(const std::vector<OpenSetError>& v) {
     return a;
 }
 
+json probes_json(const std::vector<ProbeRecord>& v) {
+    json a = json::array();
+    for (auto& p : v)
+        a.push_back({{"file", p.file},
+                     {"identity", p.identity},
+                     {"stranger", p.stranger},
+                     {"best_identity", p.best_identity},
+                     {"distance", opt(p.distance)},
+                     {"second_distance", opt(p.second_distance)},
+                     {"cohort_mean", p.cohort_mean},
+                     {"cohort_sd", p.cohort_sd}});
+    return a;
+}
+
 std::string pct(const std::optional<double>& v) { return v ? fmt("%.2f %%", *v * 100) : "-"; }
 std::string num(const std::optional<double>& v) { return v && std::isfinite(*v) ? fmt("%.4f", *v) : "-"; }
 
@@ -547,6 +572,7 @@ nlohmann::json to_json(const EvalReport& r) {
               {"not_enrollable", os.not_enrollable},
               {"wrong_identity", to_json(os.wrong_identity)},
               {"stranger_accepted", to_json(os.stranger_accepted)},
+              {"probes", probes_json(os.probes)},
               {"tracks",
                {{"frames", r.options.track_frames},
                 {"tracks", os.tracks.tracks},

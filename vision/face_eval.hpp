@@ -85,8 +85,18 @@ struct OpenSetError {  // a probe accepted as the wrong person
     double distance = 0, second_distance = 0;  // second: best different identity (inf: none)
 };
 
+// One probe's 1:N search, for analysis outside the tool (JSON only): the best identity and distance,
+// the runner-up, and how the probe's distances to every other identity's templates spread (their
+// mean and standard deviation: the cohort a score normalisation would judge the best one against).
+struct ProbeRecord {
+    std::string file, identity, best_identity;
+    bool stranger = false;
+    double distance = 0, second_distance = 0, cohort_mean = 0, cohort_sd = 0;
+};
+
 struct OpenSetResult {
     OpenSetCounts counts;
+    std::vector<ProbeRecord> probes;
     size_t templates = 0;
     std::vector<std::string> enrolled, strangers, not_enrollable;  // not_enrollable: no usable photo
     std::vector<OpenSetError> wrong_identity, stranger_accepted;

@@ -37,7 +37,8 @@ FaceService::FaceService(const config::SiteConfig& cfg, Store& store, const Cloc
       bus_(bus),
       templates_(store, clock, FaceKey::load(cfg.face.key_file)),
       engine_(engine_options(cfg.face)),
-      threshold_(cfg.face.threshold > 0 ? cfg.face.threshold : engine_.default_threshold()) {
+      threshold_(cfg.face.threshold > 0 ? cfg.face.threshold : engine_.default_threshold()),
+      same_person_limit_(std::max(threshold_, engine_.same_person_limit())) {
     reload();
 }
 
@@ -176,10 +177,11 @@ int FaceService::store_enrollment(int64_t elder_id,
                                   const std::vector<std::pair<vision::Descriptor, double>>& found,
                                   const std::string& actor, bool confirmed, const std::string& source) {
     Elder elder = enrollable(roster_, elder_id);
-    // The photos must show one person.
+    // The photos must show one person. Not the match threshold: photos of one elder from different
+    // years are often further apart than that, and refusing them would leave the elder unenrolled.
     for (size_t i = 0; i < found.size(); ++i)
         for (size_t j = i + 1; j < found.size(); ++j)
-            if (vision::distance(found[i].first, found[j].first) > threshold_)
+            if (vision::distance(found[i].first, found[j].first) > same_person_limit_)
                 throw std::invalid_argument("第 " + std::to_string(i + 1) + " 张和第 " +
                                             std::to_string(j + 1) +
                                             " 张不像同一个人：请只用这位长者本人的照片");
@@ -201,7 +203,7 @@ int FaceService::store_enrollment(int64_t elder_id,
                                     std::to_string(other_id) + "）：请核对是不是选错了长者。确是" +
                                     elder.name + "本人时，可确认后继续登记");
         }
-        if (own < 1e9 && own > threshold_)
+        if (own < 1e9 && own > same_person_limit_)
             throw EnrollmentWarning(
                 "这张脸和" + elder.name +
                 "已登记的人脸不一致：请核对是不是拍错了人。确是本人（例如容貌变化较大）时，可确认后继续登记");

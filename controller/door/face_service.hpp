@@ -100,7 +100,8 @@ private:
     TemplateStore templates_;
     std::mutex engine_mu_;  // dlib nets are not thread-safe; cameras take turns
     vision::FaceEngine engine_;
-    double threshold_;  // face.threshold, or the model's calibrated default
+    double threshold_;          // face.threshold, or the model's calibrated default
+    double same_person_limit_;  // enrollment: further apart than this, two photos show two people
     vision::Gallery gallery_;
     std::atomic<int64_t> loaded_generation_{-1};  // the templates' generation the gallery was loaded at
     std::atomic<int64_t> last_generation_check_{0};

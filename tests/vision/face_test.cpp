@@ -296,7 +296,7 @@ TEST_P(GalleryScan, HalfPrecisionScanAgreesWithAnExactSearch) {
 
 TEST(FaceService, IdentifiesHeldBackPhotosAndKeepsStrangersUnknown) {
     Site s;
-    EXPECT_DOUBLE_EQ(s.faces->threshold(), 0.95) << "no face.threshold: MobileFaceNet's calibrated value";
+    EXPECT_DOUBLE_EQ(s.faces->threshold(), 0.83) << "no face.threshold: MobileFaceNet's calibrated value";
     auto obama = s.elder("obama"), biden = s.elder("biden"), kit = s.elder("kit");
     EXPECT_EQ(s.enroll(obama, {"obama_1.jpg", "obama_3_small.jpg"}), 2);
     EXPECT_EQ(s.enroll(biden, {"biden_1.jpg"}), 1);
@@ -736,6 +736,21 @@ TEST(FaceService, AFaceUnlikeTheEldersOwnOrLikeAnotherEldersNeedsConfirmation) {
     }
 }
 
+// Photos of one elder from different days are often further apart than the match threshold; an
+// enrollment refusing them would leave the elder unenrolled. Only two different people are refused.
+// Here face.threshold (0.5) is below obama_1–obama_2 (0.62), as a strict site's might be.
+TEST(FaceService, PhotosOfOneElderFurtherApartThanTheMatchThresholdAreStillEnrolled) {
+    Site s(", threshold: 0.5");
+    ASSERT_DOUBLE_EQ(s.faces->threshold(), 0.5);
+    auto obama = s.elder("obama");
+    EXPECT_EQ(s.enroll(obama, {"obama_1.jpg", "obama_2.jpg"}), 2) << "one person, two days: not refused";
+    auto later = s.elder("王建国");
+    EXPECT_EQ(s.enroll(later, {"biden_1.jpg"}), 1);
+    EXPECT_EQ(s.enroll(later, {"biden_2.jpg"}), 1) << "a later photo of the same man is no warning";
+    EXPECT_THROW(s.enroll(s.elder("李秀英"), {"biden_1.jpg", "kit_harington_1.jpg"}), std::invalid_argument)
+        << "two different people are still refused";
+}
+
 // `caregate face calibrate`: the site's own elders as the impostor cohort. Two photos of one person
 // enrolled as two "elders" are the look-alike pair it must name, and the threshold it proposes keeps
 // them apart.
@@ -763,7 +778,7 @@ TEST(FaceCli, CalibrateNamesTheSitesLookAlikesAndProposesAThreshold) {
     EXPECT_EQ(j["closest"][0]["elder_a"], a);
     EXPECT_EQ(j["closest"][0]["elder_b"], b);
     double closest = j["closest"][0]["distance"];
-    EXPECT_GE(j["impostor_pairs_accepted_at_configured"].get<int>(), 1) << "the sisters are within 0.95";
+    EXPECT_GE(j["impostor_pairs_accepted_at_configured"].get<int>(), 1) << "the sisters are within 0.83";
     ASSERT_TRUE(j["proposed_threshold"].is_number());
     EXPECT_LT(j["proposed_threshold"].get<double>(), closest) << "the proposal keeps every pair apart";
     EXPECT_EQ(j["pairs"]["genuine"]["count"], 1) << "李福生's two photos";
