@@ -193,18 +193,27 @@ Descriptor FaceEngine::embed(const cv::Mat& bgr, const DetectedFace& f) {
 
 std::vector<DetectedFace> FaceEngine::analyze(const cv::Mat& input, bool with_descriptors) {
     if (input.empty()) return {};
-    return analyze_at(input, std::min(1.0, double(opts_.detect_width) / input.cols), with_descriptors);
+    return analyze_at(input, std::min(1.0, double(opts_.detect_width) / input.cols), with_descriptors,
+                      opts_.min_face_px);
 }
 
 std::vector<DetectedFace> FaceEngine::analyze_photo(const cv::Mat& input) {
     if (input.empty()) return {};
-    // HOG finds faces of 80 px and up: a min_face_px face must be 80 px in the detection copy.
-    double s = 80.0 / std::max(opts_.min_face_px, 20);
+    // A photo's face may be smaller than a door frame's: a clear 150-px ID photo is a photo staff
+    // would call fine (measured: such faces are recognised as well as larger ones).
+    const int min_face = std::min(opts_.min_face_px, kMinPhotoFacePx);
+    // HOG finds faces of 80 px and up: a min_face face must be 80 px in the detection copy.
+    double s = 80.0 / std::max(min_face, 20);
     double cap = std::sqrt(kMaxPhotoDetectPixels / (double(input.cols) * input.rows));
-    return analyze_at(input, std::min(s, cap), true);
+    return analyze_at(input, std::min(s, cap), true, min_face);
 }
 
-std::vector<DetectedFace> FaceEngine::analyze_at(const cv::Mat& input, double s, bool with_descriptors) {
+namespace {
+constexpr int kSharpnessWidth = 160;
+}  // namespace
+
+std::vector<DetectedFace> FaceEngine::analyze_at(const cv::Mat& input, double s, bool with_descriptors,
+                                                 int min_face_px) {
     cv::Mat bgr = input.type() == CV_8UC3 ? input : to_bgr8(input);
     std::vector<DetectedFace> out;
     if (bgr.empty()) return out;
@@ -246,9 +255,14 @@ std::vector<DetectedFace> FaceEngine::analyze_at(const cv::Mat& input, double s,
             f.landmarks[i] = cv::Point2f(float(shape.part(i).x()), float(shape.part(i).y()));
 
         // Quality gate.
-        double size_q = std::min(1.0, double(f.box.width) / (2.0 * opts_.min_face_px));
-        cv::Mat roi = full_grey(f.box), lap;
-        cv::Laplacian(roi, lap, CV_64F);
+        double size_q = std::min(1.0, double(f.box.width) / (2.0 * opts_.min_face_px));  // as at the door
+        // Sharpness at no more than kSharpnessWidth: a Laplacian's variance falls as the same face
+        // is taken at more pixels, so a sharp face from a 12 MP phone would read as blurred.
+        cv::Mat roi = full_grey(f.box), lap, judged = roi;
+        if (roi.cols > kSharpnessWidth)
+            cv::resize(roi, judged, {}, double(kSharpnessWidth) / roi.cols,
+                       double(kSharpnessWidth) / roi.cols, cv::INTER_AREA);
+        cv::Laplacian(judged, lap, CV_64F);
         cv::Scalar mu, sigma;
         cv::meanStdDev(lap, mu, sigma);
         double sharp = sigma[0] * sigma[0];
@@ -258,7 +272,7 @@ std::vector<DetectedFace> FaceEngine::analyze_at(const cv::Mat& input, double s,
         double eye_dist = cv::norm(re - le);
         cv::Point2f mid = (le + re) * 0.5f;
         double yaw = eye_dist > 0 ? std::abs(double(f.landmarks[30].x - mid.x)) / eye_dist : 1;
-        if (f.box.width < opts_.min_face_px)
+        if (f.box.width < min_face_px)
             f.reject_reason = "face too small (" + std::to_string(f.box.width) + " px)";
         else if (sharp < opts_.min_sharpness)
             f.reject_reason = "too blurred";

@@ -42,6 +42,9 @@ cv::Mat decode_image(const std::string& bytes, const std::string& what);
 constexpr uint64_t kMaxImagePixels = 40'000'000;
 // A photo's detection copy is at most this big (a 12 MP phone photo finds faces from ~130 px).
 constexpr double kMaxPhotoDetectPixels = 4'200'000;
+// A photo's face passes the size check from this width even when face.min_face_px (the door's) is
+// larger.
+constexpr int kMinPhotoFacePx = 48;
 // Width and height from a JPEG's or PNG's header, without decoding; nullopt for anything else.
 std::optional<std::pair<uint32_t, uint32_t>> image_size(const std::string& bytes);
 // Normalizes any 1/3/4-channel 8/16-bit image to 8-bit BGR.
@@ -55,7 +58,8 @@ public:
     // with_descriptors=false leaves descriptors empty (a tracker embeds only the faces it needs).
     std::vector<DetectedFace> analyze(const cv::Mat& bgr, bool with_descriptors = true);
     // A photo (enrollment, identify, eval): detection at the scale that finds faces down to
-    // min_face_px (HOG's window is 80 px), within kMaxPhotoDetectPixels; slower, done once.
+    // min(min_face_px, kMinPhotoFacePx) (HOG's window is 80 px), within kMaxPhotoDetectPixels;
+    // slower, done once.
     std::vector<DetectedFace> analyze_photo(const cv::Mat& bgr);
     // Descriptor for a face found earlier (e.g. a tracked face whose quality improved).
     Descriptor embed(const cv::Mat& bgr, const DetectedFace& f);
@@ -71,7 +75,8 @@ public:
     double same_person_limit() const;
 
 private:
-    std::vector<DetectedFace> analyze_at(const cv::Mat& bgr, double scale, bool with_descriptors);
+    std::vector<DetectedFace> analyze_at(const cv::Mat& bgr, double scale, bool with_descriptors,
+                                         int min_face_px);
     struct Impl;
     FaceEngineOptions opts_;
     std::unique_ptr<Impl> impl_;

@@ -27,6 +27,7 @@
 #include "devices/simulator.hpp"
 #include "vision/face_engine.hpp"
 #include "vision/face_eval.hpp"
+#include "vision/photo_subject.hpp"
 
 namespace caregate {
 
@@ -335,17 +336,18 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
                 s.identity = vision::identity_from_filename(files[i], o->dir);
                 if (auto it = groups.find(s.identity); it != groups.end()) s.group = it->second;
                 try {
-                    auto faces = engine.analyze_photo(vision::load_image(files[i]));
-                    // As enrollment does: the largest face, when it passes the quality gate.
-                    auto best = std::max_element(faces.begin(), faces.end(), [](auto& a, auto& b) {
-                        return a.box.area() < b.box.area();
-                    });
-                    if (best == faces.end())
+                    cv::Mat img = vision::load_image(files[i]);
+                    auto faces = engine.analyze_photo(img);
+                    // As enrollment does: the photo's subject, when it passes the quality gate.
+                    auto subject = vision::choose_subject(faces, img.size());
+                    if (faces.empty())
                         s.reject_reason = "no face found";
-                    else if (!best->reject_reason.empty())
-                        s.reject_reason = best->reject_reason;
+                    else if (!subject.index)
+                        s.reject_reason = "faces of a like size, none in the middle";
+                    else if (!faces[*subject.index].reject_reason.empty())
+                        s.reject_reason = faces[*subject.index].reject_reason;
                     else
-                        s.descriptor = best->descriptor;
+                        s.descriptor = faces[*subject.index].descriptor;
                 } catch (const std::exception& e) {
                     s.reject_reason = "unreadable image";
                 }

@@ -5,6 +5,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "controller/core/log.hpp"
+#include "vision/photo_subject.hpp"
 
 namespace caregate {
 
@@ -120,19 +121,23 @@ int FaceService::enroll_mats(int64_t elder_id, const std::vector<std::pair<std::
             faces = engine_.analyze_photo(img);
         }
         if (faces.empty()) throw std::invalid_argument(what + "：未找到人脸，请让老人正对镜头重拍");
-        // Someone small in the background does not spoil the photo: the elder's face is the largest by
-        // far (2.5× the area of the next). Two faces of a like size are refused: which one is the elder?
-        std::sort(faces.begin(), faces.end(),
-                  [](const auto& a, const auto& b) { return a.box.area() > b.box.area(); });
-        if (faces.size() > 1 && faces[0].box.area() < 2.5 * faces[1].box.area())
-            throw std::invalid_argument(what + "：照片中有 " + std::to_string(faces.size()) +
-                                        " 张人脸，请只拍老人本人");
-        if (!faces[0].reject_reason.empty())
-            throw std::invalid_argument(what + "：" + enrollment_advice(faces[0].reject_reason));
-        if (faces.size() > 1)
-            said.push_back(what + "：另有 " + std::to_string(faces.size() - 1) +
+        // Someone else in the picture does not spoil it when the elder is plainly its subject: the
+        // largest face by far, or the one in the middle among faces of a like size.
+        auto subject = vision::choose_subject(faces, img.size());
+        if (!subject.index)
+            throw std::invalid_argument(
+                what + "：照片中有 " + std::to_string(faces.size()) +
+                " 张差不多大的人脸，分不清哪位是老人：请只拍老人本人，或让老人在照片正中");
+        const vision::DetectedFace& face = faces[*subject.index];
+        if (!face.reject_reason.empty())
+            throw std::invalid_argument(what + "：" + enrollment_advice(face.reject_reason));
+        if (subject.by_centre)
+            said.push_back(what + "：照片中有 " + std::to_string(faces.size()) +
+                           " 张人脸，录入了正中的一张，请确认是老人本人");
+        else if (subject.others)
+            said.push_back(what + "：另有 " + std::to_string(subject.others) +
                            " 张较小的人脸（背景中的人），只录入了最大的一张");
-        found.emplace_back(*faces[0].descriptor, faces[0].quality);
+        found.emplace_back(*face.descriptor, face.quality);
     }
     int n = store_enrollment(elder_id, found, actor, confirmed, "photo");
     if (notes) notes->insert(notes->end(), said.begin(), said.end());

@@ -197,6 +197,29 @@ TEST(Faces, APhotoFindsFacesDownToMinFacePx) {
     EXPECT_EQ(found[0].reject_reason, "") << "72 px passes min_face_px 60";
 }
 
+// Sharpness is judged at about the size the model sees, not at the photo's own: the same face taken
+// at 16 times the pixels (a 12 MP phone photo) is not "too blurred" for that; a blurred one still is.
+TEST(Faces, ASharpFaceTakenAtManyMorePixelsIsNotCalledBlurred) {
+    vision::FaceEngineOptions o;
+    o.recognition_model = model_path();
+    vision::FaceEngine engine(o);
+    cv::Mat portrait = vision::load_image(faces_dir() + "/obama_2.jpg"), big, blurred;
+    auto base = engine.analyze_photo(portrait);
+    ASSERT_EQ(base.size(), 1u);
+    ASSERT_EQ(base[0].reject_reason, "");
+    cv::resize(portrait, big, {}, 4, 4, cv::INTER_CUBIC);
+    auto found = engine.analyze_photo(big);
+    ASSERT_EQ(found.size(), 1u);
+    EXPECT_GT(found[0].box.width, 3 * base[0].box.width);
+    EXPECT_EQ(found[0].reject_reason, "");
+    ASSERT_TRUE(found[0].descriptor);
+    EXPECT_LT(vision::distance(*found[0].descriptor, *base[0].descriptor), 0.3) << "the same face";
+    cv::GaussianBlur(big, blurred, {0, 0}, 4 * 2.5);
+    auto soft = engine.analyze_photo(blurred);
+    ASSERT_EQ(soft.size(), 1u);
+    EXPECT_EQ(soft[0].reject_reason, "too blurred");
+}
+
 TEST(Gallery, MarginMakesCloseCallsAmbiguous) {
     vision::Gallery g;
     vision::Descriptor a(128), b(128), q(128);
@@ -333,7 +356,7 @@ TEST(FaceService, EnrollmentRefusalsSayWhy) {
     };
     expect(no_consent, {"obama_1.jpg"}, "还没有登记人脸识别的单独同意");
     auto id = s.elder("y");
-    expect(id, {"group_two_people.jpg"}, "照片中有 2 张人脸");
+    expect(id, {"group_two_people.jpg"}, "照片中有 2 张差不多大的人脸，分不清哪位是老人");
     expect(id, {"obama_1.jpg", "obama_2.jpg", "obama_1.jpg", "obama_2.jpg", "obama_1.jpg", "obama_2.jpg"},
            "1 到 5 张");
     cv::Mat blank(480, 640, CV_8UC3, cv::Scalar(120, 130, 140));
@@ -370,6 +393,47 @@ TEST(FaceService, TheLargestFaceByFarIsTheElderInAnEnrollmentPhoto) {
     ASSERT_EQ(ids.size(), 1u);
     ASSERT_TRUE(ids[0].match.elder_id);
     EXPECT_EQ(*ids[0].match.elder_id, id);
+}
+
+// A daughter beside the elder, her face as large: the face in the middle is enrolled and staff are
+// asked to check it is the elder. The same two faces side by side around the middle are refused.
+TEST(FaceService, AmongFacesOfALikeSizeTheOneInTheMiddleIsEnrolledAndStaffAreTold) {
+    Site s;
+    auto id = s.elder("y");
+    // Both portraits scaled so that their faces are 200 px wide.
+    auto scaled = [&](const std::string& file) {
+        cv::Mat img = vision::load_image(faces_dir() + "/" + file);
+        auto found = s.faces->identify(img);
+        EXPECT_EQ(found.size(), 1u) << file;
+        cv::Mat out;
+        double k = found.empty() ? 1.0 : 200.0 / found[0].face.box.width;
+        cv::resize(img, out, {}, k, k, k < 1 ? cv::INTER_AREA : cv::INTER_CUBIC);
+        return out;
+    };
+    cv::Mat elder = scaled("obama_1.jpg"), daughter = scaled("biden_1.jpg");
+    const int w = 3 * std::max(elder.cols, daughter.cols), h = std::max(elder.rows, daughter.rows);
+    cv::Mat canvas(h, w, CV_8UC3, cv::Scalar(90, 90, 90));
+    elder.copyTo(canvas(cv::Rect((w - elder.cols) / 2, 0, elder.cols, elder.rows)));
+    daughter.copyTo(canvas(cv::Rect(0, 0, daughter.cols, daughter.rows)));
+    ASSERT_EQ(s.faces->identify(canvas).size(), 2u);
+    std::vector<std::string> notes;
+    ASSERT_EQ(s.faces->enroll_mats(id, {{"第 1 张照片", canvas}}, "t", false, &notes), 1);
+    ASSERT_EQ(notes.size(), 1u);
+    EXPECT_EQ(notes[0], "第 1 张照片：照片中有 2 张人脸，录入了正中的一张，请确认是老人本人");
+    auto ids = s.faces->identify(vision::load_image(faces_dir() + "/obama_2.jpg"));
+    ASSERT_EQ(ids.size(), 1u);
+    ASSERT_TRUE(ids[0].match.elder_id) << "the elder in the middle was enrolled, not the one at the side";
+    EXPECT_EQ(*ids[0].match.elder_id, id);
+
+    cv::Mat pair(h, 2 * std::max(elder.cols, daughter.cols), CV_8UC3, cv::Scalar(90, 90, 90));
+    elder.copyTo(pair(cv::Rect(0, 0, elder.cols, elder.rows)));
+    daughter.copyTo(pair(cv::Rect(pair.cols / 2, 0, daughter.cols, daughter.rows)));
+    try {
+        s.faces->enroll_mats(s.elder("z"), {{"第 1 张照片", pair}}, "t");
+        ADD_FAILURE() << "two faces side by side: which one is the elder?";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("分不清哪位是老人"), std::string::npos) << e.what();
+    }
 }
 
 TEST(FaceInput, BadAndUnusualImages) {
