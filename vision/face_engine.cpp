@@ -179,7 +179,17 @@ Descriptor FaceEngine::embed(const cv::Mat& bgr, const DetectedFace& f) {
     if (impl_->mobilefacenet) {
         cv::Mat chip =
             align_arcface_112(bgr.type() == CV_8UC3 ? bgr : to_bgr8(bgr), five_points_from_68(f.landmarks));
-        return impl_->mobilefacenet->embed({chip})[0];
+        // The chip and its mirror image, summed: a face turned a little one way and the same face
+        // turned the other way come closer (on the older East Asian set, FRR at the threshold fell
+        // from 7.8 % to 6.8 % at the same false accepts), for a second pass of ~8 ms.
+        cv::Mat flipped;
+        cv::flip(chip, flipped, 1);
+        auto both = impl_->mobilefacenet->embed({chip, flipped});
+        Descriptor d(both[0].size());
+        double ss = 0;
+        for (size_t k = 0; k < d.size(); ++k) d[k] = both[0][k] + both[1][k], ss += double(d[k]) * d[k];
+        for (auto& x : d) x = float(x / std::sqrt(ss));
+        return d;
     }
     if (!impl_->net) throw std::runtime_error("this face engine was built without a recognition model");
     cv::Mat rgb;
