@@ -61,8 +61,11 @@ public:
     // min(min_face_px, kMinPhotoFacePx) (HOG's window is 80 px), within kMaxPhotoDetectPixels;
     // slower, done once.
     std::vector<DetectedFace> analyze_photo(const cv::Mat& bgr);
+    // MobileFaceNet only: Mirror::yes embeds the aligned face with its mirror image (better from a
+    // single photo, twice the time); camera frames use Mirror::no, as the door decides over several.
+    enum class Mirror { no, yes };
     // Descriptor for a face found earlier (e.g. a tracked face whose quality improved).
-    Descriptor embed(const cv::Mat& bgr, const DetectedFace& f);
+    Descriptor embed(const cv::Mat& bgr, const DetectedFace& f, Mirror mirror = Mirror::no);
     const FaceEngineOptions& options() const { return opts_; }
     // Which model makes the descriptors ("mobilefacenet/192", "dlib_resnet/128"): templates of one
     // model are never compared with another's.
@@ -76,7 +79,7 @@ public:
 
 private:
     std::vector<DetectedFace> analyze_at(const cv::Mat& bgr, double scale, bool with_descriptors,
-                                         int min_face_px);
+                                         int min_face_px, Mirror mirror);
     struct Impl;
     FaceEngineOptions opts_;
     std::unique_ptr<Impl> impl_;
