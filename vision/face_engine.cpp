@@ -270,9 +270,11 @@ std::vector<DetectedFace> FaceEngine::analyze_at(const cv::Mat& input, double s,
         // Sharpness at no more than kSharpnessWidth: a Laplacian's variance falls as the same face
         // is taken at more pixels, so a sharp face from a 12 MP phone would read as blurred.
         cv::Mat roi = full_grey(f.box), lap, judged = roi;
-        if (roi.cols > kSharpnessWidth)
-            cv::resize(roi, judged, {}, double(kSharpnessWidth) / roi.cols,
-                       double(kSharpnessWidth) / roi.cols, cv::INTER_AREA);
+        if (roi.cols > kSharpnessWidth) {
+            double k = double(kSharpnessWidth) / roi.cols;
+            cv::resize(roi, judged, {kSharpnessWidth, std::max(1, int(std::lround(roi.rows * k)))}, 0, 0,
+                       cv::INTER_AREA);
+        }
         cv::Laplacian(judged, lap, CV_64F);
         cv::Scalar mu, sigma;
         cv::meanStdDev(lap, mu, sigma);

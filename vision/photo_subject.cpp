@@ -21,6 +21,7 @@ PhotoSubject choose_subject(const std::vector<DetectedFace>& faces, cv::Size ima
     std::vector<size_t> like;
     for (size_t i = 0; i < faces.size(); ++i)
         if (kLikeSize * faces[i].box.area() >= faces[largest].box.area()) like.push_back(i);
+    s.like_size = like.size();
     if (like.size() == 1) {
         s.index = largest;
         return s;

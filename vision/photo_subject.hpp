@@ -14,6 +14,7 @@ namespace caregate::vision {
 struct PhotoSubject {
     std::optional<size_t> index;  // into the faces given; nullopt: faces of a like size, none central
     size_t others = 0;            // faces left out
+    size_t like_size = 1;         // faces of a like size to the largest, itself included
     bool by_centre = false;       // chosen for being in the middle among faces of a like size
 };
 

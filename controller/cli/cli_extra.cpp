@@ -514,7 +514,9 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
             for (auto& f : std::filesystem::directory_iterator(folders[i]))
                 if (f.is_regular_file() && mats.size() < 5)
                     mats.emplace_back(f.path().string(), vision::load_image(f.path().string()));
-            templates += faces.enroll_mats(e->id, mats, o->by);
+            std::vector<std::string> notes;
+            templates += faces.enroll_mats(e->id, mats, o->by, false, &notes);
+            for (auto& note : notes) std::cerr << "\n  " << name << ": " << note;
             ok++;
         } catch (const std::exception& ex) {
             failed++;

@@ -126,7 +126,7 @@ int FaceService::enroll_mats(int64_t elder_id, const std::vector<std::pair<std::
         auto subject = vision::choose_subject(faces, img.size());
         if (!subject.index)
             throw std::invalid_argument(
-                what + "：照片中有 " + std::to_string(faces.size()) +
+                what + "：照片中有 " + std::to_string(subject.like_size) +
                 " 张差不多大的人脸，分不清哪位是老人：请只拍老人本人，或让老人在照片正中");
         const vision::DetectedFace& face = faces[*subject.index];
         if (!face.reject_reason.empty())

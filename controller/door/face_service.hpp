@@ -37,8 +37,9 @@ public:
     FaceService(const config::SiteConfig& cfg, Store& store, const Clock& clock, Roster& roster, Bus* bus);
     ~FaceService() override;
 
-    // Throws EnrollmentWarning (unless `confirmed`) when the photos do not match the elder's existing
-    // templates or match another elder; std::invalid_argument for photos that cannot be used.
+    // Throws EnrollmentWarning (unless `confirmed`) when the photos are beyond the same-person limit
+    // from the elder's existing templates or match another elder; std::invalid_argument for photos
+    // that cannot be used.
     int enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor,
                bool confirmed = false, std::vector<std::string>* notes = nullptr) override;
     int enroll_mats(int64_t elder_id, const std::vector<std::pair<std::string, cv::Mat>>& images,

@@ -24,10 +24,11 @@ class FaceEnrollment {
 public:
     virtual ~FaceEnrollment() = default;
     // Builds templates from encoded images (JPEG/PNG bytes); returns how many were stored.
-    // Throws std::invalid_argument with the reason (no consent, no face, several faces, poor quality),
-    // and a subclass, EnrollmentWarning, for a face that does not look like the elder's earlier
-    // templates or looks like another elder (staff may confirm: `confirmed`). `notes` receives what
-    // staff should know about a stored enrollment (a smaller face in the background was left out).
+    // Throws std::invalid_argument with the reason (no consent, no face, faces of a like size with none
+    // in the middle, poor quality, photos of two people), and a subclass, EnrollmentWarning, for a face
+    // beyond the same-person limit from the elder's earlier templates or looking like another elder
+    // (staff may confirm: `confirmed`). `notes` receives what staff should know about a stored
+    // enrollment (a smaller face left out, or the face in the middle taken among several).
     virtual int enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor,
                        bool confirmed = false, std::vector<std::string>* notes = nullptr) = 0;
     // From the face the camera is tracking now (the elder stands at the door).

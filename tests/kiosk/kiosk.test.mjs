@@ -246,7 +246,7 @@ test("roster, services, visits, devices and the monthly report pages work", asyn
   await page.waitForSelector("#el-rows tr:has-text('陈阿婆'):has-text('1 张')");
   await page.setInputFiles("#enroll-files", path.join(TEST_DATA, "faces", "group_two_people.jpg"));
   await page.click("#enroll-btn");
-  await page.waitForSelector("#enroll-msg:has-text('照片中有 2 张人脸')", { timeout: 20000 });
+  await page.waitForSelector("#enroll-msg:has-text('分不清哪位是老人')", { timeout: 20000 });
   // Another person's photo onto this elder is a warning staff must confirm: declined, nothing stored.
   let warning = "";
   page.once("dialog", (d) => { warning = d.message(); d.dismiss(); });

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <opencv2/imgcodecs.hpp>
 #include <random>
 
@@ -205,6 +206,37 @@ TEST(FaceEval, StrangerCloseToAnEnrolledIdentityIsAcceptedAsThem) {
     EXPECT_EQ(e.accepted_as, "a");
     EXPECT_DOUBLE_EQ(e.distance, 0.25);
     EXPECT_DOUBLE_EQ(e.second_distance, 9.625);
+}
+
+// Each probe's record for analysis outside the tool: the best identity and distance, the runner-up,
+// and the mean and sample standard deviation of its distances to the other identities' templates.
+TEST(FaceEval, ProbeRecordsCarryTheBestMatchAndTheSpreadOfTheOthers) {
+    std::vector<EvalSample> v = {S("a_1.jpg", "a", {0}),      S("a_2.jpg", "a", {0.125}),
+                                 S("a_3.jpg", "a", {0.0625}), S("b_1.jpg", "b", {10}),
+                                 S("b_2.jpg", "b", {10.25}),  S("b_3.jpg", "b", {10.5}),
+                                 S("s_1.jpg", "s", {0.375}),  S("s_2.jpg", "s", {5})};
+    EvalOptions o;
+    o.strangers = {"s"};
+    EvalReport r = evaluate(v, o);  // templates a_1, a_2, b_1, b_2
+    ASSERT_EQ(r.open_set.probes.size(), 4u);
+    std::map<std::string, ProbeRecord> by_file;
+    for (auto& p : r.open_set.probes) by_file[p.file] = p;
+    const ProbeRecord& s1 = by_file.at("s_1.jpg");
+    EXPECT_TRUE(s1.stranger);
+    EXPECT_EQ(s1.identity, "s");
+    EXPECT_EQ(s1.best_identity, "a");
+    EXPECT_DOUBLE_EQ(s1.distance, 0.25);
+    EXPECT_DOUBLE_EQ(s1.second_distance, 9.625);
+    EXPECT_DOUBLE_EQ(s1.cohort_mean, 9.75);  // b's templates at 9.625 and 9.875
+    EXPECT_NEAR(s1.cohort_sd, std::sqrt(0.03125), 1e-12);
+    const ProbeRecord& b3 = by_file.at("b_3.jpg");
+    EXPECT_FALSE(b3.stranger);
+    EXPECT_EQ(b3.best_identity, "b");
+    EXPECT_DOUBLE_EQ(b3.distance, 0.25);
+    EXPECT_DOUBLE_EQ(b3.cohort_mean, 10.4375);  // a's templates at 10.5 and 10.375
+    auto j = to_json(r);
+    ASSERT_EQ(j["open_set"]["probes"].size(), 4u);
+    EXPECT_EQ(j["open_set"]["probes"][0].count("cohort_sd"), 1u);
 }
 
 TEST(FaceEval, StrangersAreSeededAndProportional) {

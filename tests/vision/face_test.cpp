@@ -175,7 +175,7 @@ TEST(Faces, GroupPhotoHasTwoFacesMatchingTheirPortraits) {
 }
 
 // A group photo from a phone: an elder's face of ~70 px in a 1600-px picture. Camera frames are
-// searched at detect_width (fast), photos at the scale that finds faces down to min_face_px.
+// searched at detect_width (fast), photos at the scale that finds faces down to 48 px.
 TEST(Faces, APhotoFindsFacesDownToMinFacePx) {
     vision::FaceEngineOptions o;
     o.recognition_model = model_path();
@@ -238,6 +238,34 @@ TEST(Faces, AFaceAndItsMirrorImageGiveNearlyTheSameDescriptor) {
         sum += vision::distance(*a[0].descriptor, *b[0].descriptor);
     }
     EXPECT_LT(sum / 3, 0.18);
+}
+
+// A clear ID-sized photo (a face of about 52 px) is one staff would call fine: a photo's face passes
+// the size check from 48 px, while a door frame keeps face.min_face_px (60).
+TEST(Faces, APhotosFaceFrom48PxPassesWhileADoorFrameKeepsMinFacePx) {
+    vision::FaceEngineOptions o;
+    o.recognition_model = mobilefacenet_path();
+    vision::FaceEngine engine(o);
+    ASSERT_EQ(o.min_face_px, 60);
+    cv::Mat portrait = vision::load_image(faces_dir() + "/obama_1.jpg"), small;
+    auto big = engine.analyze_photo(portrait);
+    ASSERT_EQ(big.size(), 1u);
+    double k = 52.0 / big[0].box.width;
+    cv::resize(portrait, small, {}, k, k, cv::INTER_AREA);
+    cv::Mat canvas(360, 360, CV_8UC3, cv::Scalar(110, 120, 130));
+    ASSERT_LE(small.cols, canvas.cols);
+    ASSERT_LE(small.rows, canvas.rows);
+    small.copyTo(canvas(
+        cv::Rect((canvas.cols - small.cols) / 2, (canvas.rows - small.rows) / 2, small.cols, small.rows)));
+    auto photo = engine.analyze_photo(canvas);
+    ASSERT_EQ(photo.size(), 1u);
+    ASSERT_GE(photo[0].box.width, 48);
+    ASSERT_LT(photo[0].box.width, 60) << "the face must be between the photo's and the door's limits";
+    EXPECT_EQ(photo[0].reject_reason, "");
+    EXPECT_TRUE(photo[0].descriptor);
+    auto frame = engine.analyze(canvas);
+    ASSERT_EQ(frame.size(), 1u);
+    EXPECT_EQ(frame[0].reject_reason.rfind("face too small", 0), 0u) << frame[0].reject_reason;
 }
 
 TEST(Gallery, MarginMakesCloseCallsAmbiguous) {
@@ -828,6 +856,12 @@ TEST(FaceService, PhotosOfOneElderFurtherApartThanTheMatchThresholdAreStillEnrol
     ASSERT_DOUBLE_EQ(s.faces->threshold(), 0.5);
     auto obama = s.elder("obama");
     EXPECT_EQ(s.enroll(obama, {"obama_1.jpg", "obama_2.jpg"}), 2) << "one person, two days: not refused";
+    auto b1 = s.faces->identify(vision::load_image(faces_dir() + "/biden_1.jpg"));
+    auto b2 = s.faces->identify(vision::load_image(faces_dir() + "/biden_2.jpg"));
+    ASSERT_EQ(b1.size(), 1u);
+    ASSERT_EQ(b2.size(), 1u);
+    ASSERT_GT(vision::distance(*b1[0].face.descriptor, *b2[0].face.descriptor), 0.5)
+        << "the two photos are further apart than the threshold, or this checks nothing";
     auto later = s.elder("王建国");
     EXPECT_EQ(s.enroll(later, {"biden_1.jpg"}), 1);
     EXPECT_EQ(s.enroll(later, {"biden_2.jpg"}), 1) << "a later photo of the same man is no warning";

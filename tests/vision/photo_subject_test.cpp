@@ -7,9 +7,9 @@
 using namespace caregate::vision;
 
 namespace {
-DetectedFace at(int cx, int cy, int w) {
+DetectedFace at(int cx, int cy, int w, int h = 0) {
     DetectedFace f;
-    f.box = cv::Rect(cx - w / 2, cy - w / 2, w, w);
+    f.box = cv::Rect(cx - w / 2, cy - (h ? h : w) / 2, w, h ? h : w);
     return f;
 }
 const cv::Size kPhoto(1000, 800);  // centre line x = 500; 15 % of the width is 150
@@ -46,6 +46,13 @@ TEST(PhotoSubject, AmongFacesOfALikeSizeTheOneClearlyInTheMiddle) {
     EXPECT_FALSE(choose_subject({at(600, 400, 120), at(350, 400, 120)}, kPhoto).index);
     // One above the other (a child held up): both on the centre line, nobody can tell.
     EXPECT_FALSE(choose_subject({at(500, 200, 120), at(510, 500, 120)}, kPhoto).index);
-    // Exactly 1/2.5 of the area is a like size.
-    EXPECT_TRUE(choose_subject({at(500, 400, 100), at(100, 100, 158)}, kPhoto).by_centre);
+    // Exactly 1/2.5 of the area (10,000 against 25,000) is a like size; just below is not.
+    auto exact = choose_subject({at(500, 400, 100, 100), at(100, 100, 250, 100)}, kPhoto);
+    EXPECT_TRUE(exact.by_centre);
+    EXPECT_EQ(exact.like_size, 2u);
+    auto below = choose_subject({at(500, 400, 99, 100), at(100, 100, 250, 100)}, kPhoto);
+    ASSERT_TRUE(below.index);
+    EXPECT_EQ(*below.index, 1u);
+    EXPECT_FALSE(below.by_centre);
+    EXPECT_EQ(below.like_size, 1u);
 }
