@@ -134,7 +134,7 @@ std::string recognition_model_id(const std::string& path) {
 // days): MobileFaceNet's 0.83 accepts about 1 in 100,000 different-person pairs; dlib's 0.40 about
 // 1 in 1,000 (it cannot go lower without refusing most elders).
 double recognition_default_threshold(const std::string& path) { return is_tflite(path) ? 0.83 : 0.40; }
-// There, 99.8 % (MobileFaceNet) and 98.9 % (dlib) of same-person pairs lie within these.
+// There, 99.8 % (MobileFaceNet) and 98.6 % (dlib) of same-person pairs lie within these.
 double recognition_same_person_limit(const std::string& path) { return is_tflite(path) ? 1.10 : 0.55; }
 
 std::string FaceEngine::model_id() const { return recognition_model_id(opts_.recognition_model); }
@@ -205,7 +205,7 @@ Descriptor FaceEngine::embed(const cv::Mat& bgr, const DetectedFace& f, Mirror m
 std::vector<DetectedFace> FaceEngine::analyze(const cv::Mat& input, bool with_descriptors) {
     if (input.empty()) return {};
     return analyze_at(input, std::min(1.0, double(opts_.detect_width) / input.cols), with_descriptors,
-                      opts_.min_face_px, Mirror::no);
+                      {opts_.min_face_px, opts_.max_yaw, Mirror::no});
 }
 
 std::vector<DetectedFace> FaceEngine::analyze_photo(const cv::Mat& input) {
@@ -216,7 +216,10 @@ std::vector<DetectedFace> FaceEngine::analyze_photo(const cv::Mat& input) {
     // HOG finds faces of 80 px and up: a min_face face must be 80 px in the detection copy.
     double s = 80.0 / std::max(min_face, 20);
     double cap = std::sqrt(kMaxPhotoDetectPixels / (double(input.cols) * input.rows));
-    return analyze_at(input, std::min(s, cap), true, min_face, Mirror::yes);
+    // A head turned a little is still a photo staff would call fine; the door instead waits for a
+    // frontal frame.
+    return analyze_at(input, std::min(s, cap), true,
+                      {min_face, std::max(opts_.max_yaw, kMaxPhotoYaw), Mirror::yes});
 }
 
 namespace {
@@ -224,7 +227,7 @@ constexpr int kSharpnessWidth = 160;
 }  // namespace
 
 std::vector<DetectedFace> FaceEngine::analyze_at(const cv::Mat& input, double s, bool with_descriptors,
-                                                 int min_face_px, Mirror mirror) {
+                                                 const Gate& gate) {
     cv::Mat bgr = input.type() == CV_8UC3 ? input : to_bgr8(input);
     std::vector<DetectedFace> out;
     if (bgr.empty()) return out;
@@ -285,7 +288,7 @@ std::vector<DetectedFace> FaceEngine::analyze_at(const cv::Mat& input, double s,
         double eye_dist = cv::norm(re - le);
         cv::Point2f mid = (le + re) * 0.5f;
         double yaw = eye_dist > 0 ? std::abs(double(f.landmarks[30].x - mid.x)) / eye_dist : 1;
-        if (f.box.width < min_face_px)
+        if (f.box.width < gate.min_face_px)
             f.reject_reason = "face too small (" + std::to_string(f.box.width) + " px)";
         else if (sharp < opts_.min_sharpness)
             f.reject_reason = "too blurred";
@@ -293,12 +296,12 @@ std::vector<DetectedFace> FaceEngine::analyze_at(const cv::Mat& input, double s,
             f.reject_reason = "too dark";
         else if (mean[0] > 220)
             f.reject_reason = "overexposed";
-        else if (yaw > opts_.max_yaw)
+        else if (yaw > gate.max_yaw)
             f.reject_reason = "not facing the camera";
         f.quality = std::clamp(
             size_q * std::min(1.0, sharp / (4 * opts_.min_sharpness)) * (1 - std::min(yaw, 1.0)), 0.0, 1.0);
         if (with_descriptors && opts_.embed && (impl_->net || impl_->mobilefacenet))
-            f.descriptor = embed(bgr, f, mirror);
+            f.descriptor = embed(bgr, f, gate.mirror);
         out.push_back(std::move(f));
     }
     return out;

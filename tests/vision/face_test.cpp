@@ -268,6 +268,24 @@ TEST(Faces, APhotosFaceFrom48PxPassesWhileADoorFrameKeepsMinFacePx) {
     EXPECT_EQ(frame[0].reject_reason.rfind("face too small", 0), 0u) << frame[0].reject_reason;
 }
 
+// A photo's face may be turned further than a door frame's (kMaxPhotoYaw 0.6 against face.max_yaw):
+// the door can wait for a frontal frame, staff with an old photo cannot. With max_yaw near zero every
+// real frame is "not facing the camera", while the same picture as a photo passes.
+TEST(Faces, APhotoMayShowTheHeadTurnedFurtherThanADoorFrame) {
+    vision::FaceEngineOptions o;
+    o.recognition_model = mobilefacenet_path();
+    o.max_yaw = 0.01;
+    vision::FaceEngine engine(o);
+    cv::Mat img = vision::load_image(faces_dir() + "/obama_2.jpg"), frame;
+    cv::resize(img, frame, {}, 480.0 / img.rows, 480.0 / img.rows, cv::INTER_AREA);
+    auto as_frame = engine.analyze(frame);
+    ASSERT_EQ(as_frame.size(), 1u);
+    EXPECT_EQ(as_frame[0].reject_reason, "not facing the camera");
+    auto as_photo = engine.analyze_photo(frame);
+    ASSERT_EQ(as_photo.size(), 1u);
+    EXPECT_EQ(as_photo[0].reject_reason, "");
+}
+
 TEST(Gallery, MarginMakesCloseCallsAmbiguous) {
     vision::Gallery g;
     vision::Descriptor a(128), b(128), q(128);
