@@ -265,7 +265,7 @@ EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o
     r.samples = samples.size();
 
     // Matrix rows for the usable photos, identities by name.
-    Matrix mx;
+    Matrix mx, probe_mx;             // probe_mx: the same rows as probes see them
     std::vector<size_t> row_sample;  // row → sample
     std::vector<int> row_id;         // row → identity index
     std::map<std::string, int> id_index;
@@ -287,9 +287,16 @@ EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o
                                             d.size(), mx.dim ? mx.dim : size_t(1)));
         mx.dim = d.size();
         mx.data.insert(mx.data.end(), d.begin(), d.end());
+        const auto& pd = s.probe_descriptor ? *s.probe_descriptor : d;
+        if (pd.size() != d.size())
+            throw std::invalid_argument(fmt("probe descriptor of %s has %zu values, expected %zu",
+                                            s.file.c_str(), pd.size(), d.size()));
+        r.probes_as_frames |= s.probe_descriptor.has_value();
+        probe_mx.data.insert(probe_mx.data.end(), pd.begin(), pd.end());
         row_sample.push_back(i);
         row_id.push_back(id_index[s.identity]);
     }
+    probe_mx.dim = mx.dim;
     r.with_descriptor = row_sample.size();
     r.identities = ids.size();
     for (size_t row = 0; row < row_sample.size(); ++row) ids[size_t(row_id[row])].usable.push_back(row);
@@ -354,7 +361,7 @@ EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o
         double best = kInf, second = kInf;
         int best_id = -1;
         for (size_t t = 0; t < tmpl_rows.size(); ++t) {
-            dist[t] = distance(mx.row(row), mx.row(tmpl_rows[t]), mx.dim);
+            dist[t] = distance(probe_mx.row(row), mx.row(tmpl_rows[t]), mx.dim);
             if (dist[t] < best) best = dist[t], best_id = tmpl_id[t];
         }
         double sum = 0, sumsq = 0;
@@ -561,7 +568,8 @@ nlohmann::json to_json(const EvalReport& r) {
               {"margin", r.options.margin},
               {"stranger_fraction", r.options.stranger_fraction},
               {"seed", r.options.seed},
-              {"track_frames", r.options.track_frames}}},
+              {"track_frames", r.options.track_frames},
+              {"probes_as_frames", r.probes_as_frames}}},
             {"failures", {{"count", failed}, {"by_reason", failures}}},
             {"pairs", to_json(r.pairs)},
             {"open_set",
@@ -619,6 +627,8 @@ std::string to_table(const EvalReport& r) {
         "\nOpen set 1:N (threshold %.4f, margin %.4f): %zu enrolled identities (%zu templates), %zu "
         "strangers\n",
         r.options.threshold, r.options.margin, c.enrolled_identities, os.templates, c.stranger_identities);
+    if (r.probes_as_frames)
+        t += "  probes embedded as the door embeds camera frames (once, no mirror image)\n";
     t += fmt(
         "  genuine probes  %6zu: correct %zu, wrong identity %zu, rejected %zu (unknown %zu, ambiguous "
         "%zu)\n",

@@ -19,7 +19,10 @@ struct EvalSample {  // one photo
     std::string file, identity;
     std::string group;                             // e.g. "60+|F|CN" from a groups file; may be empty
     std::optional<std::vector<float>> descriptor;  // nullopt: no usable face
-    std::string reject_reason;                     // why not (detector / quality gate)
+    // When set, this photo as a probe in the open-set test uses it instead (the door embeds camera
+    // frames once, enrollment photos with their mirror image); pairs always use `descriptor`.
+    std::optional<std::vector<float>> probe_descriptor;
+    std::string reject_reason;  // why not (detector / quality gate)
 };
 
 struct EvalOptions {
@@ -114,6 +117,7 @@ struct GroupReport {
 
 struct EvalReport {
     EvalOptions options;
+    bool probes_as_frames = false;  // some sample had a probe_descriptor
     size_t samples = 0, with_descriptor = 0, identities = 0;
     std::map<std::string, size_t> failures;  // reject reason → photos
     PairMetrics pairs;

@@ -280,6 +280,7 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
         double threshold = 0, margin = 0.05, strangers = 0.4;
         int enroll = 2;
         int track_frames = config::Face{}.decide_frames;
+        bool probes_as_frames = false;
     };
     auto o = std::make_shared<Opts>();
     auto* ev = face.add_subcommand("eval",
@@ -298,6 +299,9 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
                    "stand in for the frames of one walk to the door)")
         ->capture_default_str()
         ->check(CLI::Range(1, 20));
+    ev->add_flag("--probes-as-frames", o->probes_as_frames,
+                 "embed probe photos as the door embeds camera frames (once, no mirror image), templates "
+                 "as enrollment does");
     ev->add_option("--groups", o->groups, "TSV: identity<TAB>group (e.g. age band, sex, origin)");
     ev->add_option("--json", o->json_out, "write the full report as JSON here");
     ev->add_option("--roc", o->roc_png, "write the ROC plot (PNG) here");
@@ -348,6 +352,9 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
                         s.reject_reason = faces[*subject.index].reject_reason;
                     else
                         s.descriptor = faces[*subject.index].descriptor;
+                    if (s.descriptor && o->probes_as_frames)
+                        s.probe_descriptor =
+                            engine.embed(img, faces[*subject.index], vision::FaceEngine::Mirror::no);
                 } catch (const std::exception& e) {
                     s.reject_reason = "unreadable image";
                 }

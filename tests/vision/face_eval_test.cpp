@@ -239,6 +239,22 @@ TEST(FaceEval, ProbeRecordsCarryTheBestMatchAndTheSpreadOfTheOthers) {
     EXPECT_EQ(j["open_set"]["probes"][0].count("cohort_sd"), 1u);
 }
 
+// --probes-as-frames: a probe may be embedded differently from a template (the door embeds frames
+// once, enrollment photos with their mirror image). The open set uses the probe's own descriptor;
+// the pairs keep the photo's.
+TEST(FaceEval, AProbeDescriptorIsUsedForProbesOnly) {
+    auto v = tiny();
+    v[1].probe_descriptor = std::vector<float>{0.5f};  // a_2 as a probe: 0.5 from a_1, 2.0 from b_1
+    EvalReport r = evaluate(v, tiny_options());
+    EXPECT_TRUE(r.probes_as_frames);
+    EXPECT_EQ(r.open_set.counts.correct, 2u) << "a_2 was the wrong identity with its photo descriptor";
+    EXPECT_EQ(r.open_set.counts.wrong_identity, 0u);
+    EXPECT_DOUBLE_EQ(r.pairs.genuine.min, 2.0) << "pairs use the photo descriptor";
+    EXPECT_FALSE(evaluate(tiny(), tiny_options()).probes_as_frames);
+    v[1].probe_descriptor = std::vector<float>{0.5f, 0.5f};
+    EXPECT_THROW(evaluate(v, tiny_options()), std::invalid_argument);
+}
+
 TEST(FaceEval, StrangersAreSeededAndProportional) {
     std::vector<EvalSample> v = separated(20, 3);
     EvalOptions o;
