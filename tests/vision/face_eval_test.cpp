@@ -46,6 +46,17 @@ std::vector<EvalSample> tiny() {
     return {S("a_1.jpg", "a", {0}), S("a_2.jpg", "a", {2}), S("b_1.jpg", "b", {2.5}), S("b_2.jpg", "b", {5})};
 }
 
+// Elders a (near 0) and b (near 10), three photos each; stranger s: one photo near a, one far off.
+std::pair<std::vector<EvalSample>, EvalOptions> two_elders_and_a_stranger() {
+    std::vector<EvalSample> v = {S("a_1.jpg", "a", {0}),      S("a_2.jpg", "a", {0.125}),
+                                 S("a_3.jpg", "a", {0.0625}), S("b_1.jpg", "b", {10}),
+                                 S("b_2.jpg", "b", {10.25}),  S("b_3.jpg", "b", {10.5}),
+                                 S("s_1.jpg", "s", {0.375}),  S("s_2.jpg", "s", {5})};
+    EvalOptions o;
+    o.strangers = {"s"};
+    return {v, o};
+}
+
 EvalOptions tiny_options() {
     EvalOptions o;
     o.threshold = 2.5, o.margin = 0, o.enroll_per_identity = 1, o.stranger_fraction = 0;
@@ -184,12 +195,7 @@ TEST(FaceEval, MarginAndThresholdReject) {
 }
 
 TEST(FaceEval, StrangerCloseToAnEnrolledIdentityIsAcceptedAsThem) {
-    std::vector<EvalSample> v = {S("a_1.jpg", "a", {0}),      S("a_2.jpg", "a", {0.125}),
-                                 S("a_3.jpg", "a", {0.0625}), S("b_1.jpg", "b", {10}),
-                                 S("b_2.jpg", "b", {10.25}),  S("b_3.jpg", "b", {10.5}),
-                                 S("s_1.jpg", "s", {0.375}),  S("s_2.jpg", "s", {5})};
-    EvalOptions o;
-    o.strangers = {"s"};
+    auto [v, o] = two_elders_and_a_stranger();
     EvalReport r = evaluate(v, o);
     const OpenSetCounts& c = r.open_set.counts;
     EXPECT_EQ(r.open_set.strangers, std::vector<std::string>{"s"});
@@ -211,12 +217,7 @@ TEST(FaceEval, StrangerCloseToAnEnrolledIdentityIsAcceptedAsThem) {
 // Each probe's record for analysis outside the tool: the best identity and distance, the runner-up,
 // and the mean and sample standard deviation of its distances to the other identities' templates.
 TEST(FaceEval, ProbeRecordsCarryTheBestMatchAndTheSpreadOfTheOthers) {
-    std::vector<EvalSample> v = {S("a_1.jpg", "a", {0}),      S("a_2.jpg", "a", {0.125}),
-                                 S("a_3.jpg", "a", {0.0625}), S("b_1.jpg", "b", {10}),
-                                 S("b_2.jpg", "b", {10.25}),  S("b_3.jpg", "b", {10.5}),
-                                 S("s_1.jpg", "s", {0.375}),  S("s_2.jpg", "s", {5})};
-    EvalOptions o;
-    o.strangers = {"s"};
+    auto [v, o] = two_elders_and_a_stranger();
     EvalReport r = evaluate(v, o);  // templates a_1, a_2, b_1, b_2
     ASSERT_EQ(r.open_set.probes.size(), 4u);
     std::map<std::string, ProbeRecord> by_file;
