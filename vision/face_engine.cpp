@@ -131,7 +131,7 @@ std::string recognition_model_id(const std::string& path) {
     return is_tflite(path) ? "mobilefacenet/192" : "dlib_resnet/128";
 }
 // Chosen from the evaluations in docs/face-accuracy.md (older East Asian faces, photos from different
-// days): MobileFaceNet's 0.83 accepts about 1 in 100,000 different-person pairs; dlib's 0.40 about
+// days): MobileFaceNet's 0.83 accepts about 1 in 65,000 different-person pairs; dlib's 0.40 about
 // 1 in 1,000 (it cannot go lower without refusing most elders).
 double recognition_default_threshold(const std::string& path) { return is_tflite(path) ? 0.83 : 0.40; }
 // There, 99.8 % (MobileFaceNet) and 98.6 % (dlib) of same-person pairs lie within these.

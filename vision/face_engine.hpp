@@ -45,8 +45,8 @@ constexpr double kMaxPhotoDetectPixels = 4'200'000;
 // A photo's face passes the size check from this width even when face.min_face_px (the door's) is
 // larger.
 constexpr int kMinPhotoFacePx = 48;
-// And a photo's face may be turned this far (face.max_yaw, the door's, is stricter): on older East
-// Asian news photos this took refusals from 49 to 18 of 915 with no wrong identity.
+// And a photo's face may be turned this far (FaceEngineOptions::max_yaw, the door's, is stricter): on older
+// East Asian news photos this took refusals from 49 to 18 of 915 with no wrong identity.
 constexpr double kMaxPhotoYaw = 0.6;
 // Width and height from a JPEG's or PNG's header, without decoding; nullopt for anything else.
 std::optional<std::pair<uint32_t, uint32_t>> image_size(const std::string& bytes);

@@ -278,6 +278,8 @@ EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o
     for (size_t i = 0; i < samples.size(); ++i) {
         auto& s = samples[i];
         if (!s.descriptor) {
+            if (s.probe_descriptor)
+                throw std::invalid_argument(s.file + ": a probe descriptor without a photo descriptor");
             ++r.failures[s.reject_reason.empty() ? "unknown" : s.reject_reason];
             continue;
         }

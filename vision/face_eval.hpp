@@ -125,7 +125,8 @@ struct EvalReport {
     std::vector<GroupReport> groups;  // empty when no sample has a group
 };
 
-// Throws std::invalid_argument on bad options, an empty identity, or descriptors of different sizes.
+// Throws std::invalid_argument on bad options, an empty identity, descriptors of different sizes, or a
+// probe descriptor without a photo descriptor.
 EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o);
 // The pair metrics from distances directly (evaluate uses it overall and per group).
 PairMetrics pair_metrics(std::vector<double> genuine, std::vector<double> impostor, double threshold);

@@ -300,8 +300,8 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
         ->capture_default_str()
         ->check(CLI::Range(1, 20));
     ev->add_flag("--probes-as-frames", o->probes_as_frames,
-                 "embed probe photos as the door embeds camera frames (once, no mirror image), templates "
-                 "as enrollment does");
+                 "embed probe photos once, as the door embeds camera frames (no mirror image; still through "
+                 "the photo checks), templates as enrollment does");
     ev->add_option("--groups", o->groups, "TSV: identity<TAB>group (e.g. age band, sex, origin)");
     ev->add_option("--json", o->json_out, "write the full report as JSON here");
     ev->add_option("--roc", o->roc_png, "write the ROC plot (PNG) here");

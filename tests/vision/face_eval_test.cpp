@@ -245,7 +245,8 @@ TEST(FaceEval, ProbeRecordsCarryTheBestMatchAndTheSpreadOfTheOthers) {
 // the pairs keep the photo's.
 TEST(FaceEval, AProbeDescriptorIsUsedForProbesOnly) {
     auto v = tiny();
-    v[1].probe_descriptor = std::vector<float>{0.5f};  // a_2 as a probe: 0.5 from a_1, 2.0 from b_1
+    v[1].probe_descriptor = std::vector<float>{0.5f};    // a_2 as a probe: 0.5 from a_1, 2.0 from b_1
+    v[0].probe_descriptor = std::vector<float>{100.0f};  // a_1 is a template: its probe form is unused
     EvalReport r = evaluate(v, tiny_options());
     EXPECT_TRUE(r.probes_as_frames);
     EXPECT_EQ(r.open_set.counts.correct, 2u) << "a_2 was the wrong identity with its photo descriptor";
@@ -253,6 +254,10 @@ TEST(FaceEval, AProbeDescriptorIsUsedForProbesOnly) {
     EXPECT_DOUBLE_EQ(r.pairs.genuine.min, 2.0) << "pairs use the photo descriptor";
     EXPECT_FALSE(evaluate(tiny(), tiny_options()).probes_as_frames);
     v[1].probe_descriptor = std::vector<float>{0.5f, 0.5f};
+    EXPECT_THROW(evaluate(v, tiny_options()), std::invalid_argument);
+    v[1].probe_descriptor.reset();
+    v[1].descriptor.reset();  // a probe form without a photo descriptor is a caller's mistake
+    v[1].probe_descriptor = std::vector<float>{0.5f};
     EXPECT_THROW(evaluate(v, tiny_options()), std::invalid_argument);
 }
 

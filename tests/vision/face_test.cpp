@@ -268,7 +268,7 @@ TEST(Faces, APhotosFaceFrom48PxPassesWhileADoorFrameKeepsMinFacePx) {
     EXPECT_EQ(frame[0].reject_reason.rfind("face too small", 0), 0u) << frame[0].reject_reason;
 }
 
-// A photo's face may be turned further than a door frame's (kMaxPhotoYaw 0.6 against face.max_yaw):
+// A photo's face may be turned further than a door frame's (kMaxPhotoYaw 0.6 against max_yaw):
 // the door can wait for a frontal frame, staff with an old photo cannot. With max_yaw near zero every
 // real frame is "not facing the camera", while the same picture as a photo passes.
 TEST(Faces, APhotoMayShowTheHeadTurnedFurtherThanADoorFrame) {
