@@ -384,6 +384,26 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
     });
 }
 
+// What the face commands that work on the site's own gallery open: its config, store, roster and face
+// service. The face service (models and templates) is made on first use, after the roster work.
+struct FaceSite {
+    explicit FaceSite(const std::string& config_path) : cfg(quiet(config::load_config(config_path))) {}
+    FaceService& faces() {
+        if (!face_service) face_service = std::make_unique<FaceService>(cfg, store, clock, roster, nullptr);
+        return *face_service;
+    }
+    // A command's output is its own lines: the services' info logging stays out of it.
+    static config::SiteConfig quiet(config::SiteConfig c) {
+        spdlog::set_level(spdlog::level::warn);
+        return c;
+    }
+    config::SiteConfig cfg;
+    Store store{cfg.store.path, cfg.store.busy_timeout_ms};
+    SystemClock clock;
+    Roster roster{store, clock};
+    std::unique_ptr<FaceService> face_service;
+};
+
 void register_face_commands(CLI::App& app, CommandContext& ctx) {
     struct Opts {
         std::string model, image, dir, out, consent_by, by = "cli";
@@ -440,13 +460,8 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
     identify->add_option("--config,-c", ctx.config_path)->required();
     identify->callback([&ctx, o, guard] {
         guard([&] {
-            auto cfg = config::load_config(ctx.config_path);
-            spdlog::set_level(spdlog::level::warn);
-            Store store(cfg.store.path, cfg.store.busy_timeout_ms);
-            SystemClock clock;
-            Roster roster(store, clock);
-            FaceService faces(cfg, store, clock, roster, nullptr);
-            for (auto& id : faces.identify(vision::load_image(o->image)))
+            FaceSite site(ctx.config_path);
+            for (auto& id : site.faces().identify(vision::load_image(o->image)))
                 print_json_line(
                     {{"box", box_json(id.face.box)},
                      {"elder_id",
@@ -468,19 +483,14 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
                      "elder (after checking it is the right person)");
     enroll->callback([&ctx, o, guard] {
         guard([&] {
-            auto cfg = config::load_config(ctx.config_path);
-            spdlog::set_level(spdlog::level::warn);
-            Store store(cfg.store.path, cfg.store.busy_timeout_ms);
-            SystemClock clock;
-            Roster roster(store, clock);
-            auto e = roster.get(o->elder);
+            FaceSite site(ctx.config_path);
+            auto e = site.roster.get(o->elder);
             if (!e) throw std::invalid_argument("elder " + std::to_string(o->elder) + " does not exist");
-            if (!e->consent_at) roster.record_consent(o->elder, o->consent_by, o->by);
-            FaceService faces(cfg, store, clock, roster, nullptr);
+            if (!e->consent_at) site.roster.record_consent(o->elder, o->consent_by, o->by);
             std::vector<std::pair<std::string, cv::Mat>> mats;
             for (auto& p : o->images) mats.emplace_back(p, vision::load_image(p));
             std::vector<std::string> notes;
-            int n = faces.enroll_mats(o->elder, mats, o->by, o->confirm, &notes);
+            int n = site.faces().enroll_mats(o->elder, mats, o->by, o->confirm, &notes);
             for (auto& note : notes) std::cerr << note << "\n";
             std::cout << "enrolled " << n << " template" << (n == 1 ? "" : "s") << " for elder " << o->elder
                       << " (" << e->name << ")\n";
@@ -488,76 +498,75 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
         });
     });
 
-    auto* import =
+    auto* import_cmd =
         face->add_subcommand("import", "enroll a folder with one sub-folder per elder id (or name)");
-    import->add_option("--config,-c", ctx.config_path)->required();
-    import->add_option("dir", o->dir)->required();
-    import->add_option("--consent-by", o->consent_by, "staff who collected the consents")->required();
-    import->callback([&ctx, o, guard] {
+    import_cmd->add_option("--config,-c", ctx.config_path)->required();
+    import_cmd->add_option("dir", o->dir)->required();
+    import_cmd->add_option("--consent-by", o->consent_by, "staff who collected the consents")->required();
+    import_cmd->callback([&ctx, o, guard] {
+        guard([&] {
+            FaceSite site(ctx.config_path);
+            site.faces();  // a missing model or key fails the whole import once, not every elder
+            Roster& roster = site.roster;
+            std::vector<std::filesystem::path> folders;
+            for (auto& d : std::filesystem::directory_iterator(o->dir))
+                if (d.is_directory()) folders.push_back(d.path());
+            std::sort(folders.begin(), folders.end());
+            int ok = 0, failed = 0, templates = 0;
+            for (size_t i = 0; i < folders.size(); ++i) {
+                auto name = folders[i].filename().string();
+                std::optional<Elder> e;
+                if (name.find_first_not_of("0123456789") == std::string::npos)
+                    e = roster.get(std::stoll(name));
+                if (!e)
+                    for (auto& x : roster.list(name))
+                        if (x.name == name) e = x;
+                std::cerr << "\r[" << std::setw(3) << (i + 1) * 100 / folders.size() << "%] " << name
+                          << "          ";
+                try {
+                    if (!e) throw std::invalid_argument("no elder with id or name '" + name + "'");
+                    if (!e->consent_at) roster.record_consent(e->id, o->consent_by, o->by);
+                    std::vector<std::pair<std::string, cv::Mat>> mats;
+                    for (auto& f : std::filesystem::directory_iterator(folders[i]))
+                        if (f.is_regular_file() && mats.size() < 5)
+                            mats.emplace_back(f.path().string(), vision::load_image(f.path().string()));
+                    std::vector<std::string> notes;
+                    templates += site.faces().enroll_mats(e->id, mats, o->by, false, &notes);
+                    for (auto& note : notes) std::cerr << "\n  " << name << ": " << note;
+                    ok++;
+                } catch (const std::exception& ex) {
+                    failed++;
+                    std::cerr << "\n  " << name << ": " << ex.what() << "\n";
+                }
+            }
+            std::cerr << "\n";
+            std::cout << "imported " << ok << " elders (" << templates << " templates), " << failed
+                      << " failed\n";
+            return failed ? 1 : 0;
+        });
+    });
+
+    auto* forget = face->add_subcommand("forget", "delete an elder's face templates (and photos), audited");
+    forget->add_option("--config,-c", ctx.config_path)->required();
+    forget->add_option("--elder", o->elder)->required();
+    forget->add_option("--by", o->by, "who asked for or recorded the deletion (audit log)");
+    forget->callback([&ctx, o, guard] {
         guard([&] {
             auto cfg = config::load_config(ctx.config_path);
-    spdlog::set_level(spdlog::level::warn);
-    Store store(cfg.store.path, cfg.store.busy_timeout_ms);
-    SystemClock clock;
-    Roster roster(store, clock);
-    FaceService faces(cfg, store, clock, roster, nullptr);
-    std::vector<std::filesystem::path> folders;
-    for (auto& d : std::filesystem::directory_iterator(o->dir))
-        if (d.is_directory()) folders.push_back(d.path());
-    std::sort(folders.begin(), folders.end());
-    int ok = 0, failed = 0, templates = 0;
-    for (size_t i = 0; i < folders.size(); ++i) {
-        auto name = folders[i].filename().string();
-        std::optional<Elder> e;
-        if (name.find_first_not_of("0123456789") == std::string::npos) e = roster.get(std::stoll(name));
-        if (!e)
-            for (auto& x : roster.list(name))
-                if (x.name == name) e = x;
-        std::cerr << "\r[" << std::setw(3) << (i + 1) * 100 / folders.size() << "%] " << name << "          ";
-        try {
-            if (!e) throw std::invalid_argument("no elder with id or name '" + name + "'");
-            if (!e->consent_at) roster.record_consent(e->id, o->consent_by, o->by);
-            std::vector<std::pair<std::string, cv::Mat>> mats;
-            for (auto& f : std::filesystem::directory_iterator(folders[i]))
-                if (f.is_regular_file() && mats.size() < 5)
-                    mats.emplace_back(f.path().string(), vision::load_image(f.path().string()));
-            std::vector<std::string> notes;
-            templates += faces.enroll_mats(e->id, mats, o->by, false, &notes);
-            for (auto& note : notes) std::cerr << "\n  " << name << ": " << note;
-            ok++;
-        } catch (const std::exception& ex) {
-            failed++;
-            std::cerr << "\n  " << name << ": " << ex.what() << "\n";
-        }
-    }
-    std::cerr << "\n";
-    std::cout << "imported " << ok << " elders (" << templates << " templates), " << failed << " failed\n";
-    return failed ? 1 : 0;
-});
-}  // namespace
-);
-
-auto* forget = face->add_subcommand("forget", "delete an elder's face templates (and photos), audited");
-forget->add_option("--config,-c", ctx.config_path)->required();
-forget->add_option("--elder", o->elder)->required();
-forget->add_option("--by", o->by, "who asked for or recorded the deletion (audit log)");
-forget->callback([&ctx, o, guard] {
-    guard([&] {
-        auto cfg = config::load_config(ctx.config_path);
-        Store store(cfg.store.path, cfg.store.busy_timeout_ms);
-        SystemClock clock;
-        TemplateStore templates(store, clock, FaceKey::load(cfg.face.key_file));
-        int n = templates.forget(o->elder, o->by);
-        std::error_code ec;
-        std::filesystem::remove_all(cfg.store.media_dir + "/enrollment/" + std::to_string(o->elder), ec);
-        EventIndex events(store, clock, cfg.cctv, cfg.store.media_dir);
-        int seen = events.forget_elder(o->elder);
-        std::cout << "deleted " << n << " templates of elder " << o->elder << " and " << seen
-                  << " recognition events; a running daemon stops recognising them within seconds\n";
-        return 0;
+            Store store(cfg.store.path, cfg.store.busy_timeout_ms);
+            SystemClock clock;
+            TemplateStore templates(store, clock, FaceKey::load(cfg.face.key_file));
+            int n = templates.forget(o->elder, o->by);
+            std::error_code ec;
+            std::filesystem::remove_all(cfg.store.media_dir + "/enrollment/" + std::to_string(o->elder), ec);
+            EventIndex events(store, clock, cfg.cctv, cfg.store.media_dir);
+            int seen = events.forget_elder(o->elder);
+            std::cout << "deleted " << n << " templates of elder " << o->elder << " and " << seen
+                      << " recognition events; a running daemon stops recognising them within seconds\n";
+            return 0;
+        });
     });
-});
-}  // namespace caregate
+}
 
 }  // namespace
 

@@ -966,6 +966,52 @@ TEST(FaceCli, RenewalsListOldTemplatesAndRisingDistances) {
     EXPECT_EQ(why.count(fine), 0u);
 }
 
+// `caregate face import DIR`: one sub-folder per elder (by name or id). The consent named on the
+// command line is recorded, what enrollment left out is printed, and a folder that cannot be
+// enrolled is named with the reason while the others are stored.
+TEST(FaceCli, ImportEnrollsAFolderPerElderAndSaysWhatWentWrong) {
+    Site s;
+    auto wang = s.elder("王秀英", false);
+    auto li = s.elder("李福生");
+    auto zhao = s.elder("赵大妈");
+    std::filesystem::path dir = s.dir.file("import");
+    auto put = [&](const std::string& who, const std::string& name, const cv::Mat& img) {
+        std::filesystem::create_directories(dir / who);
+        ASSERT_TRUE(cv::imwrite((dir / who / name).string(), img));
+    };
+    put("王秀英", "1.jpg", vision::load_image(faces_dir() + "/obama_1.jpg"));
+    put("王秀英", "2.jpg", vision::load_image(faces_dir() + "/obama_2.jpg"));
+    put("李福生", "1.jpg", vision::load_image(faces_dir() + "/group_two_people.jpg"));
+    // 赵大妈's photo has a small passer-by behind her.
+    cv::Mat elder, passer;
+    cv::resize(vision::load_image(faces_dir() + "/biden_1.jpg"), elder, {}, 1.5, 1.5, cv::INTER_CUBIC);
+    cv::resize(vision::load_image(faces_dir() + "/obama_1.jpg"), passer, {}, 0.55, 0.55, cv::INTER_AREA);
+    cv::Mat canvas(elder.rows + passer.rows, elder.cols + passer.cols, CV_8UC3, cv::Scalar(90, 90, 90));
+    elder.copyTo(canvas(cv::Rect(0, passer.rows, elder.cols, elder.rows)));
+    passer.copyTo(canvas(cv::Rect(elder.cols, 0, passer.cols, passer.rows)));
+    put("赵大妈", "1.jpg", canvas);
+    put("张三", "1.jpg", vision::load_image(faces_dir() + "/kit_harington_2.jpg"));
+
+    std::string out;
+    EXPECT_EQ(run(caregate_bin() + " face import --config " + s.dir.file("site.yaml") +
+                      " --consent-by 王护士 " + dir.string() + " 2>&1",
+                  &out),
+              1)
+        << "a folder failed: " << out;
+    EXPECT_NE(out.find("imported 2 elders (3 templates), 2 failed"), std::string::npos) << out;
+    EXPECT_NE(out.find("张三: no elder with id or name '张三'"), std::string::npos) << out;
+    EXPECT_NE(out.find("分不清哪位是老人"), std::string::npos) << out;
+    EXPECT_NE(out.find("赵大妈: "), std::string::npos) << out;
+    EXPECT_NE(out.find("较小的人脸"), std::string::npos) << "the note on what was left out: " << out;
+    EXPECT_EQ(s.faces->template_count(wang), 2);
+    EXPECT_EQ(s.faces->template_count(li), 0);
+    EXPECT_EQ(s.faces->template_count(zhao), 1);
+    auto w = s.roster->get(wang);
+    ASSERT_TRUE(w);
+    EXPECT_TRUE(w->consent_at);
+    EXPECT_EQ(w->consent_by, "王护士");
+}
+
 TEST(FaceCli, EmbedAndIdentifyJsonContracts) {
     std::string out;
     ASSERT_EQ(run(caregate_bin() + " face embed --model " + model_path() + " " + faces_dir() +
