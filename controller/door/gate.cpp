@@ -95,6 +95,17 @@ bool Gate::zone_full(const std::string& zone, int* count, int* cap) {
     return z.level == "full";
 }
 
+GateDecision Gate::ask(const Elder& e, const char* decision, const char* reason,
+                       const std::string& after_name) {
+    GateDecision d;
+    d.decision = decision;
+    d.reason = reason;
+    d.elder_id = e.id;
+    d.elder_name = e.name;
+    d.message = honorific(e, clock_.now_ms()) + after_name;
+    return finish(d);
+}
+
 GateDecision Gate::finish(GateDecision d) {
     d.ts_ms = clock_.now_ms();
     {
@@ -220,24 +231,12 @@ std::optional<GateDecision> Gate::face(const FaceSeen& f) {
     auto e = roster_.get(*f.elder_id);
     if (!e || !e->active) return std::nullopt;
     if (!f.live && !e->liveness_exempt) {
-        GateDecision d;
-        d.decision = "wait";
-        d.reason = "liveness";
-        d.elder_id = e->id;
-        d.elder_name = e->name;
-        d.message = honorific(*e, clock_.now_ms()) + "，请看着屏幕眨一眨眼";
-        return finish(d);
+        return ask(*e, "wait", "liveness", "，请看着屏幕眨一眨眼");
     }
     bool have_thermometer = !thermometer_.empty();
     if (!have_thermometer) {
         if (cfg_.gate.require_temperature) {
-            GateDecision d;
-            d.decision = "wait";
-            d.reason = "no_thermometer";
-            d.elder_id = e->id;
-            d.elder_name = e->name;
-            d.message = honorific(*e, clock_.now_ms()) + "，请工作人员协助测温";
-            return finish(d);
+            return ask(*e, "wait", "no_thermometer", "，请工作人员协助测温");
         }
         return decide(*e, f, std::nullopt, false);
     }
@@ -248,14 +247,8 @@ std::optional<GateDecision> Gate::face(const FaceSeen& f) {
         std::lock_guard<std::mutex> lock(mu_);
         if (!pending_ || pending_->elder.id != e->id) pending_ = Pending{f, *e, 0, clock_.now_ms()};
     }
-    GateDecision d;
-    d.decision = "wait";
-    d.reason = "measure";
-    d.elder_id = e->id;
-    d.elder_name = e->name;
-    d.message = honorific(*e, clock_.now_ms()) + "，" + greeting_time(clock_.now_ms(), cfg_.site.timezone) +
-                "！请把额头靠近测温仪";
-    return finish(d);
+    return ask(*e, "wait", "measure",
+               "，" + greeting_time(clock_.now_ms(), cfg_.site.timezone) + "！请把额头靠近测温仪");
 }
 
 std::optional<GateDecision> Gate::temperature(const TemperatureReading& t) {
@@ -273,26 +266,14 @@ std::optional<GateDecision> Gate::temperature(const TemperatureReading& t) {
     }
     if (!p || (t.elder_id && *t.elder_id != p->elder.id)) return std::nullopt;
     if (body < kMinPlausible || body > kMaxPlausible) {
-        GateDecision d;
-        d.decision = "remeasure";
-        d.reason = "implausible";
-        d.elder_id = p->elder.id;
-        d.elder_name = p->elder.name;
-        d.message = honorific(p->elder, clock_.now_ms()) + "，没有测到体温，请再测一次";
-        return finish(d);
+        return ask(p->elder, "remeasure", "implausible", "，没有测到体温，请再测一次");
     }
     return decide(p->elder, p->face, body, false);
 }
 
 GateDecision Gate::thermometer_offline(const Elder& e, const FaceSeen& f) {
     if (cfg_.gate.thermometer_offline_policy == "staff") {
-        GateDecision d;
-        d.decision = "wait";
-        d.reason = "thermometer_offline";
-        d.elder_id = e.id;
-        d.elder_name = e.name;
-        d.message = honorific(e, clock_.now_ms()) + "，测温仪暂不可用，请工作人员协助测温";
-        return finish(d);
+        return ask(e, "wait", "thermometer_offline", "，测温仪暂不可用，请工作人员协助测温");
     }
     return decide(e, f, std::nullopt, true);
 }

@@ -73,6 +73,9 @@ private:
     GateDecision decide(const Elder& e, const FaceSeen& f, std::optional<double> body_c, bool unmeasured);
     std::optional<double> recent_reading(int64_t around_ms, int64_t elder_id);
     GateDecision finish(GateDecision d);
+    // The elder is asked to do something (decision "wait" or "remeasure"): addressed by name, then
+    // `after_name`.
+    GateDecision ask(const Elder& e, const char* decision, const char* reason, const std::string& after_name);
     GateDecision thermometer_offline(const Elder& e, const FaceSeen& f);
     bool zone_full(const std::string& zone, int* count, int* cap);
 
