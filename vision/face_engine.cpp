@@ -78,7 +78,10 @@ cv::Mat decode_image(const std::string& bytes, const std::string& what) {
     std::vector<uchar> buf(bytes.begin(), bytes.end());
     cv::Mat img;
     try {
-        img = cv::imdecode(buf, cv::IMREAD_UNCHANGED);
+        // Not IMREAD_UNCHANGED: that ignores the EXIF orientation a phone writes instead of turning
+        // the pixels, and a portrait photo would reach the detector lying on its side. Depth and
+        // grey stay as stored (to_bgr8 converts them); only an alpha channel is dropped.
+        img = cv::imdecode(buf, cv::IMREAD_ANYDEPTH | cv::IMREAD_ANYCOLOR);
     } catch (const cv::Exception& e) {
         throw std::runtime_error(what + ": not a readable image (" + std::string(e.what()) + ")");
     }

@@ -502,6 +502,33 @@ TEST(FaceService, AmongFacesOfALikeSizeTheOneInTheMiddleIsEnrolledAndStaffAreTol
     }
 }
 
+// A phone stores a portrait photo as a landscape picture plus an EXIF note "turn me"; the kiosk
+// uploads the file as it is. The photo must reach the detector upright, or the elder's face is
+// "not found" however often staff take it again.
+TEST(FaceInput, APhoneJpegIsTurnedAsItsExifOrientationSays) {
+    cv::Mat upright = vision::load_image(faces_dir() + "/obama_1.jpg"), stored;
+    cv::rotate(upright, stored, cv::ROTATE_90_COUNTERCLOCKWISE);  // as the sensor saw it
+    std::vector<uchar> enc;
+    cv::imencode(".jpg", stored, enc, {cv::IMWRITE_JPEG_QUALITY, 95});
+    // APP1 "Exif": a big-endian TIFF header and one IFD entry, Orientation (0x0112) = 6 (turn 90°
+    // clockwise to display), inserted right after the start-of-image marker.
+    const unsigned char exif[] = {0xFF, 0xE1, 0x00, 0x22, 'E',  'x',  'i',  'f',  0,    0,    'M',  'M',
+                                  0x00, 0x2A, 0x00, 0x00, 0x00, 0x08, 0x00, 0x01, 0x01, 0x12, 0x00, 0x03,
+                                  0x00, 0x00, 0x00, 0x01, 0x00, 0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+    std::string jpg(enc.begin(), enc.begin() + 2);
+    jpg.append(reinterpret_cast<const char*>(exif), sizeof exif);
+    jpg.append(enc.begin() + 2, enc.end());
+    cv::Mat decoded = vision::decode_image(jpg, "phone.jpg");
+    ASSERT_EQ(decoded.cols, upright.cols) << "the EXIF orientation was not applied";
+    ASSERT_EQ(decoded.rows, upright.rows);
+    EXPECT_LT(cv::norm(decoded, upright, cv::NORM_L1) / double(upright.total() * 3), 8.0)
+        << "turned the wrong way";
+    vision::FaceEngineOptions o;
+    o.recognition_model = model_path();
+    vision::FaceEngine engine(o);
+    EXPECT_EQ(engine.analyze_photo(decoded).size(), 1u);
+}
+
 TEST(FaceInput, BadAndUnusualImages) {
     TempDir dir;
     std::string jpg = read_file(faces_dir() + "/obama_1.jpg");
