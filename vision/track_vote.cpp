@@ -7,6 +7,8 @@ namespace caregate::vision {
 void TrackVote::add(const Match& m) {
     ++embeddings_;
     best_distance_ = std::min(best_distance_, m.distance);
+    recent_.push_back(m.elder_id);
+    if (recent_.size() > kRecent) recent_.pop_front();
     if (!m.elder_id) return;
     auto& v = votes_[*m.elder_id];
     ++v.n;
@@ -16,8 +18,12 @@ void TrackVote::add(const Match& m) {
 std::optional<int64_t> TrackVote::elder(int frames) const {
     int total = 0;
     for (auto& [id, v] : votes_) total += v.n;
-    for (auto& [id, v] : votes_)
-        if (v.n >= frames && 3 * (total - v.n) <= v.n) return id;
+    const size_t window = std::min(kRecent, size_t(2 * std::max(frames, 1) - 1));
+    for (auto& [id, v] : votes_) {
+        if (v.n < frames || 3 * (total - v.n) > v.n) continue;
+        auto from = recent_.end() - std::ptrdiff_t(std::min(window, recent_.size()));
+        if (std::count(from, recent_.end(), std::optional<int64_t>(id)) >= frames) return id;
+    }
     return std::nullopt;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 
@@ -15,8 +16,9 @@ class TrackVote {
 public:
     // One embedding's result (the gallery's decision with threshold and margin already applied).
     void add(const Match& m);
-    // The elder matched by at least `frames` embeddings, with every other elder together at most a
-    // third as many; nullopt while undecided.
+    // The elder matched by at least `frames` of the last 2·frames − 1 embeddings (consistent frames,
+    // not a few lucky ones scattered over a long stay), with every other elder together at most a
+    // third as many votes over the whole track; nullopt while undecided.
     std::optional<int64_t> elder(int frames) const;
     // A visitor: `frames` embeddings without a decision, for 1.5 s when no frame matched anyone, or
     // 4 s when some did (a known face at a bad angle gets longer before being called a stranger).
@@ -33,6 +35,8 @@ private:
         double distance_sum = 0;
     };
     std::map<int64_t, Votes> votes_;
+    std::deque<std::optional<int64_t>> recent_;  // the last kRecent embeddings' elders, newest last
+    static constexpr size_t kRecent = 64;
     int embeddings_ = 0;
     double best_distance_ = 1e9;
 };

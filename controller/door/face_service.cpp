@@ -317,7 +317,7 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
             auto m = gallery_.match(d, threshold_, cfg_.face.margin);
             t->last_embed = ts;
             t->best_quality = std::max(t->best_quality, f.quality);
-            if (!t->announced) t->vote.add(m);
+            if (!t->elder_id) t->vote.add(m);
             if (!t->elder_id) {
                 t->elder_id = t->vote.elder(cfg_.face.decide_frames);
                 t->distance = t->elder_id ? t->vote.mean_distance(*t->elder_id) : t->vote.best_distance();
@@ -339,8 +339,13 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
             live = e && e->liveness_exempt;
         }
         // Announce once per track: recognised over several frames (and live when required), or a
-        // visitor once enough frames matched no one (TrackVote::visitor).
-        bool visitor_ready = !t->elder_id && t->vote.visitor(cfg_.face.decide_frames, ts - t->first_seen);
+        // visitor once enough frames matched no one (TrackVote::visitor). A visitor whose later frames
+        // agree on an elder (the first ones were turned away or badly lit) is announced again, named:
+        // an elder is not left standing at the door as a stranger.
+        using Announced = Track::Announced;
+        bool visitor_ready = !t->elder_id && t->announced == Announced::nothing &&
+                             t->vote.visitor(cfg_.face.decide_frames, ts - t->first_seen);
+        bool elder_ready = t->elder_id && live && t->announced != Announced::elder;
         if (thermal && bus_ && t->elder_id && ts - t->last_thermal >= 1000) {
             std::string why;
             if (auto m = thermal->measure(f.box, &f.landmarks, clock_.now_ms(), &why)) {
@@ -350,8 +355,8 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
                 logger("face")->debug("{}: no thermal reading for the face at {}: {}", cam.id, ts, why);
             }
         }
-        if (!t->announced && ((t->elder_id && live) || visitor_ready)) {
-            t->announced = true;
+        if (elder_ready || visitor_ready) {
+            t->announced = elder_ready ? Announced::elder : Announced::visitor;
             if (bus_)
                 bus_->publish(FaceSeen{cam.id, cam.zone, cam.role, t->elder_id, t->distance, f.box.x, f.box.y,
                                        f.box.x + f.box.width, f.box.y + f.box.height, live, ts});

@@ -83,7 +83,9 @@ private:
         vision::TrackVote vote;
         std::optional<int64_t> elder_id;  // decided by the vote
         double distance = 1;
-        bool announced = false;
+        // What the door has said about this face: nothing yet, "visitor" (its frames matched no
+        // one; it keeps voting, and is named after all if later frames agree), or the elder.
+        enum class Announced { nothing, visitor, elder } announced = Announced::nothing;
         vision::BlinkDetector blink;
         std::vector<Sample> best;  // the best-quality embeddings, for enrollment at the door
     };

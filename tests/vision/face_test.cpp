@@ -779,6 +779,23 @@ TEST(TrackVote, SeveralAgreeingFramesNameAnElderAndOneFrameNever) {
     ASSERT_TRUE(split.elder(3)) << "6 against 2 is";
     EXPECT_EQ(*split.elder(3), 1);
 
+    // Consistent frames, not scattered ones: a look-alike who now and then comes within the
+    // threshold over a long stay is never named; an elder whose first frames were poor is named once
+    // 3 of 5 frames agree.
+    vision::TrackVote scattered;
+    for (int i = 0; i < 40; ++i)
+        scattered.add(voted(i % 4 == 0 ? std::optional<int64_t>(5) : std::nullopt, 0.8));
+    EXPECT_FALSE(scattered.elder(3)) << "10 matches, one frame in four";
+    vision::TrackVote late;
+    for (int i = 0; i < 10; ++i) late.add(voted(std::nullopt, 1.1));
+    late.add(voted(5));
+    late.add(voted(std::nullopt, 1.0));
+    late.add(voted(5));
+    EXPECT_FALSE(late.elder(3));
+    late.add(voted(5));
+    ASSERT_TRUE(late.elder(3)) << "3 of the last 5";
+    EXPECT_EQ(*late.elder(3), 5);
+
     // A stranger: enough frames that matched nobody, after 1.5 s; a face that matched someone once
     // gets 4 s before being called a visitor.
     vision::TrackVote stranger;
@@ -819,6 +836,41 @@ TEST(FaceService, TheDoorNamesAnElderOnlyAfterSeveralFramesAgree) {
     EXPECT_EQ(after[0].elder_id, obama);
     for (int i = 0; i < 5; ++i) s.faces->frame(cam, frame, t += 200);
     EXPECT_TRUE(seen().empty()) << "one greeting per track";
+}
+
+// A face first called a visitor (its first frames matched no one) is still named once later frames
+// agree on an elder: the elder is greeted and checked in, not left at the door as a stranger. Here
+// the first frames match no one because the elder is enrolled only while standing there.
+TEST(FaceService, AVisitorWhoseLaterFramesAgreeOnAnElderIsStillNamed) {
+    Site s;
+    auto obama = s.elder("obama");
+    auto sub = s.bus.subscribe("t");
+    config::Camera cam;
+    cam.id = "door";
+    cam.zone = "hall";
+    cam.role = "entrance";
+    cv::Mat frame = door_frame("obama_2.jpg");
+    auto seen = [&] {
+        std::vector<FaceSeen> out;
+        while (auto e = sub->next(std::chrono::milliseconds(1)))
+            if (std::holds_alternative<FaceSeen>(*e)) out.push_back(std::get<FaceSeen>(*e));
+        return out;
+    };
+    int64_t t = 5'000'000;
+    for (int i = 0; i < 10; ++i) s.faces->frame(cam, frame, t += 200);
+    auto first = seen();
+    ASSERT_EQ(first.size(), 1u) << "2 s of frames that matched no one: a visitor";
+    EXPECT_FALSE(first[0].elder_id);
+    s.enroll(obama, {"obama_1.jpg"});
+    s.faces->frame(cam, frame, t += 200);
+    s.faces->frame(cam, frame, t += 200);
+    EXPECT_TRUE(seen().empty()) << "two agreeing frames are not yet a decision";
+    s.faces->frame(cam, frame, t += 200);
+    auto later = seen();
+    ASSERT_EQ(later.size(), 1u) << "the same track, named once 3 frames agree";
+    EXPECT_EQ(later[0].elder_id, obama);
+    for (int i = 0; i < 5; ++i) s.faces->frame(cam, frame, t += 200);
+    EXPECT_TRUE(seen().empty()) << "named once per track";
 }
 
 // Enrollment at the door: the elder stands before the camera; the box takes the best frames.
