@@ -12,6 +12,10 @@ namespace caregate {
 using nlohmann::json;
 
 namespace {
+// Enrollment at the door camera takes the faces of its last frame only if that frame is this recent
+// (a track is dropped after 2 s without its face, so a live camera is well inside).
+constexpr int64_t kCameraEnrollSilenceMs = 2000;
+
 vision::FaceEngineOptions engine_options(const config::Face& f) {
     vision::FaceEngineOptions o;
     o.recognition_model = f.recognition_model;
@@ -162,6 +166,11 @@ int FaceService::enroll_from_camera(int64_t elder_id, const std::string& camera_
         auto last = last_frame_.find(camera_id);
         if (it == tracks_.end() || last == last_frame_.end())
             throw std::invalid_argument("所选摄像头没有在做人脸识别，或还没有画面，请换一个摄像头或稍后再试");
+        // A camera that stopped sending frames still holds the faces it saw last: whoever stood
+        // there minutes ago is not the elder staff have open now.
+        if (int64_t silent = clock_.now_ms() - last->second; silent > kCameraEnrollSilenceMs)
+            throw std::invalid_argument("所选摄像头已有 " + std::to_string(silent / 1000) +
+                                        " 秒没有画面：请检查摄像头，等画面恢复后再按一次");
         // Faces seen in the last second: the person standing there now.
         std::vector<const Track*> now;
         for (auto& t : it->second)

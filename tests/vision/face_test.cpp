@@ -311,7 +311,7 @@ struct Site {
     TempDir dir;
     config::SiteConfig cfg;
     std::unique_ptr<Store> store;
-    SystemClock clock;
+    ManualClock clock{now_ms()};
     std::unique_ptr<Roster> roster;
     Bus bus;
     std::unique_ptr<FaceService> faces;
@@ -890,7 +890,7 @@ TEST(FaceService, StaffEnrollAnElderFromTheDoorCamera) {
         }
     };
     refused("没有在做人脸识别");
-    int64_t t = 9'000'000;
+    int64_t t = s.clock.now_ms() - 2000;
     s.faces->frame(cam, cv::Mat(480, 640, CV_8UC3, cv::Scalar(90, 90, 90)), t += 200);
     refused("镜头前没有看到人脸");
     cv::Mat frame = door_frame("obama_2.jpg");
@@ -898,6 +898,10 @@ TEST(FaceService, StaffEnrollAnElderFromTheDoorCamera) {
     refused("还没有拍到足够清楚的正脸");
     s.faces->frame(cam, frame, t += 250);
     s.faces->frame(cam, frame, t += 250);
+    // A camera that went silent still holds the last face it saw: not the elder standing there now.
+    s.clock.set_ms(t + 2001);
+    refused("所选摄像头已有 2 秒没有画面");
+    s.clock.set_ms(t + 100);
     EXPECT_EQ(s.faces->enroll_from_camera(id, "door", "t"), 3);
     EXPECT_EQ(s.faces->template_count(id), 3);
     // And a photo of the same elder is recognised from what the camera enrolled.
@@ -907,6 +911,7 @@ TEST(FaceService, StaffEnrollAnElderFromTheDoorCamera) {
     // Two people before the camera: which one is the elder?
     cv::Mat two = door_frame("group_two_people.jpg");
     s.faces->frame(cam, two, t += 3000);
+    s.clock.set_ms(t);
     refused("镜头前有 2 个人");
 }
 
