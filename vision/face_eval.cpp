@@ -416,6 +416,7 @@ EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o
         TrackCounts& t = r.open_set.tracks;
         if (stranger) {
             ++t.stranger_tracks;
+            if (matches.size() < size_t(frames)) ++t.stranger_short_tracks;
             ++(decided ? t.strangers_accepted : t.strangers_undecided);
         } else {
             ++t.tracks;
@@ -593,6 +594,7 @@ nlohmann::json to_json(const EvalReport& r) {
                 {"stranger_tracks", os.tracks.stranger_tracks},
                 {"strangers_accepted", os.tracks.strangers_accepted},
                 {"strangers_undecided", os.tracks.strangers_undecided},
+                {"stranger_short_tracks", os.tracks.stranger_short_tracks},
                 {"errors", os.track_errors}}}}},
             {"groups", groups}};
 }
@@ -657,8 +659,11 @@ std::string to_table(const EvalReport& r) {
         fmt("  genuine tracks  %6zu: correct %zu, wrong identity %zu, undecided %zu (%zu with fewer than %d "
             "photos)\n",
             tc.tracks, tc.correct, tc.wrong_identity, tc.undecided, tc.short_tracks, r.options.track_frames);
-    t += fmt("  stranger tracks %6zu: undecided %zu, accepted as someone %zu\n", tc.stranger_tracks,
-             tc.strangers_undecided, tc.strangers_accepted);
+    t +=
+        fmt("  stranger tracks %6zu: undecided %zu, accepted as someone %zu (%zu with fewer than %d photos, "
+            "which cannot be accepted)\n",
+            tc.stranger_tracks, tc.strangers_undecided, tc.strangers_accepted, tc.stranger_short_tracks,
+            r.options.track_frames);
     for (size_t i = 0; i < os.track_errors.size() && i < shown; ++i)
         t += fmt("    track of %s decided as %s\n", os.track_errors[i].first.c_str(),
                  os.track_errors[i].second.c_str());

@@ -77,10 +77,11 @@ struct OpenSetCounts {
 // Each identity's probes as one track, decided as the door decides: an elder once `track_frames`
 // photos agree on that elder and all other elders together have at most a third as many votes, in
 // file order, stopping at the first decision; otherwise undecided (the door would call a visitor, or
-// staff check the elder in). A track with fewer photos than track_frames can only be undecided.
+// staff check the elder in). A track with fewer photos than track_frames can only be undecided, so
+// short tracks are counted apart, for strangers too (a short stranger track cannot be accepted).
 struct TrackCounts {
     size_t tracks = 0, correct = 0, wrong_identity = 0, undecided = 0, short_tracks = 0;
-    size_t stranger_tracks = 0, strangers_accepted = 0, strangers_undecided = 0;
+    size_t stranger_tracks = 0, strangers_accepted = 0, strangers_undecided = 0, stranger_short_tracks = 0;
 };
 
 struct OpenSetError {  // a probe accepted as the wrong person

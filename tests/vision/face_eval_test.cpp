@@ -510,10 +510,11 @@ TEST(FaceEval, TracksDecideOnlyWhenSeveralPhotosAgree) {
         S("b_2.jpg", "b", {10.25}),  S("c_1.jpg", "c", {20}),    S("c_2.jpg", "c", {20.25}),  // c: 1 probe
         S("s_1.jpg", "s", {0.25}),   S("s_2.jpg", "s", {5}),     S("s_3.jpg", "s", {15}),  // one lucky photo
         S("t_1.jpg", "t", {10.125}), S("t_2.jpg", "t", {10.25}), S("t_3.jpg", "t", {9.875}),  // b's double
+        S("u_1.jpg", "u", {10}),  // a stranger with one photo, b's double too: too short to decide
     };
     EvalOptions o;
     o.enroll_per_identity = 1;
-    o.strangers = {"s", "t"};
+    o.strangers = {"s", "t", "u"};
     EvalReport r = evaluate(v, o);
     EXPECT_EQ(r.open_set.counts.wrong_identity, 1u) << "a_3, one photo on its own";
     const TrackCounts& t = r.open_set.tracks;
@@ -522,9 +523,10 @@ TEST(FaceEval, TracksDecideOnlyWhenSeveralPhotosAgree) {
     EXPECT_EQ(t.wrong_identity, 0u);
     EXPECT_EQ(t.undecided, 2u) << "b and c have one probe each";
     EXPECT_EQ(t.short_tracks, 2u);
-    EXPECT_EQ(t.stranger_tracks, 2u);
+    EXPECT_EQ(t.stranger_tracks, 3u);
     EXPECT_EQ(t.strangers_accepted, 1u) << "t: three photos within the threshold of b";
-    EXPECT_EQ(t.strangers_undecided, 1u) << "s: one photo near a is not enough";
+    EXPECT_EQ(t.strangers_undecided, 2u) << "s: one photo near a is not enough; u: one photo";
+    EXPECT_EQ(t.stranger_short_tracks, 1u) << "u could not have been accepted: counted apart";
     ASSERT_EQ(r.open_set.track_errors.size(), 1u);
     EXPECT_EQ(r.open_set.track_errors[0], (std::pair<std::string, std::string>{"t", "b"}));
 
@@ -533,4 +535,6 @@ TEST(FaceEval, TracksDecideOnlyWhenSeveralPhotosAgree) {
     auto j = to_json(evaluate(v, o));
     EXPECT_EQ(j["open_set"]["tracks"]["frames"], 4);
     EXPECT_NE(to_table(r).find("genuine tracks"), std::string::npos);
+    EXPECT_NE(to_table(r).find("(1 with fewer than 3 photos, which cannot be accepted)"), std::string::npos)
+        << to_table(r);
 }
