@@ -175,7 +175,7 @@ TEST(Faces, GroupPhotoHasTwoFacesMatchingTheirPortraits) {
 }
 
 // A group photo from a phone: an elder's face of ~70 px in a 1600-px picture. Camera frames are
-// searched at detect_width (fast), photos at the scale that finds faces down to 48 px.
+// searched at detect_width (fast), photos at the scale that finds faces down to 40 px.
 TEST(Faces, APhotoFindsFacesDownToMinFacePx) {
     vision::FaceEngineOptions o;
     o.recognition_model = model_path();
@@ -240,9 +240,9 @@ TEST(Faces, AFaceAndItsMirrorImageGiveNearlyTheSameDescriptor) {
     EXPECT_LT(sum / 3, 0.18);
 }
 
-// A clear ID-sized photo (a face of about 52 px) is one staff would call fine: a photo's face passes
-// the size check from 48 px, while a door frame keeps face.min_face_px (60).
-TEST(Faces, APhotosFaceFrom48PxPassesWhileADoorFrameKeepsMinFacePx) {
+// A clear ID-sized photo (a face of about 46 px) is one staff would call fine: a photo's face passes
+// the size check from 40 px, while a door frame keeps face.min_face_px (60).
+TEST(Faces, APhotosFaceFrom40PxPassesWhileADoorFrameKeepsMinFacePx) {
     vision::FaceEngineOptions o;
     o.recognition_model = mobilefacenet_path();
     vision::FaceEngine engine(o);
@@ -250,7 +250,7 @@ TEST(Faces, APhotosFaceFrom48PxPassesWhileADoorFrameKeepsMinFacePx) {
     cv::Mat portrait = vision::load_image(faces_dir() + "/obama_1.jpg"), small;
     auto big = engine.analyze_photo(portrait);
     ASSERT_EQ(big.size(), 1u);
-    double k = 52.0 / big[0].box.width;
+    double k = 46.0 / big[0].box.width;
     cv::resize(portrait, small, {}, k, k, cv::INTER_AREA);
     cv::Mat canvas(360, 360, CV_8UC3, cv::Scalar(110, 120, 130));
     ASSERT_LE(small.cols, canvas.cols);
@@ -259,7 +259,8 @@ TEST(Faces, APhotosFaceFrom48PxPassesWhileADoorFrameKeepsMinFacePx) {
         cv::Rect((canvas.cols - small.cols) / 2, (canvas.rows - small.rows) / 2, small.cols, small.rows)));
     auto photo = engine.analyze_photo(canvas);
     ASSERT_EQ(photo.size(), 1u);
-    ASSERT_GE(photo[0].box.width, 48);
+    ASSERT_GE(photo[0].box.width, vision::kMinPhotoFacePx);
+    ASSERT_LT(photo[0].box.width, 48) << "refused before the limit came down from 48 px";
     ASSERT_LT(photo[0].box.width, 60) << "the face must be between the photo's and the door's limits";
     EXPECT_EQ(photo[0].reject_reason, "");
     EXPECT_TRUE(photo[0].descriptor);
