@@ -72,7 +72,7 @@ void FaceService::reload() {
     logger("face")->info("gallery loaded: {} templates of {} (match distance {})", gallery_.size(), model,
                          threshold_);
     // Descriptors of two models are not comparable: those elders must enroll again (ids, not names,
-    // in the log). The kiosk does not list them yet.
+    // in the log); the kiosk lists them with the renewals (reason model_changed).
     auto stale = templates_.needing_reenrollment(model);
     if (!stale.empty()) {
         std::string ids;
@@ -246,7 +246,7 @@ int FaceService::forget(int64_t elder_id, const std::string& actor) {
     return n;
 }
 
-int FaceService::template_count(int64_t elder_id) { return templates_.count(elder_id); }
+int FaceService::template_count(int64_t elder_id) { return templates_.count(elder_id, engine_.model_id()); }
 
 std::vector<Identification> FaceService::identify(const cv::Mat& bgr) {
     std::vector<vision::DetectedFace> faces;

@@ -10,6 +10,15 @@ namespace caregate {
 
 using nlohmann::json;
 
+namespace {
+// What staff read beside the elder's name in the list of who should be enrolled again.
+const char* renewal_text(const std::string& reason) {
+    if (reason == "old_templates") return "人脸模板已超过一年，请重新录入";
+    if (reason == "model_changed") return "识别模型已更换，旧的人脸模板用不上了，请重新录入";
+    return "最近识别越来越吃力，请重新录入";
+}
+}  // namespace
+
 void Kiosk::face_routes(httplib::Server& s) {
     // Runs an enrollment; a warning is 409 with code enroll_warning (the page asks, then repeats the
     // request with confirm=1), any other refusal 400 with the reason.
@@ -76,8 +85,7 @@ void Kiosk::face_routes(httplib::Server& s) {
                 json x = {{"elder_id", r.elder_id},
                           {"name", r.name},
                           {"reason", r.reason},
-                          {"reason_text", r.reason == "old_templates" ? "人脸模板已超过一年，请重新录入"
-                                                                      : "最近识别越来越吃力，请重新录入"},
+                          {"reason_text", renewal_text(r.reason)},
                           {"newest_template_ms", r.newest_template_ms}};
                 if (r.recent_distance) x["recent_distance"] = *r.recent_distance;
                 renew.push_back(x);

@@ -149,7 +149,7 @@ std::map<int64_t, std::string> TemplateStore::needing_reenrollment(const std::st
 std::vector<TemplateRenewal> TemplateStore::renewals(const std::string& model, double threshold,
                                                      int64_t now_ms) {
     constexpr int64_t kYearMs = 365LL * 24 * 3600 * 1000;
-    return store_.read([&](sqlite3* db) {
+    auto out = store_.read([&](sqlite3* db) {
         std::vector<TemplateRenewal> out;
         Stmt s(
             db,
@@ -181,6 +181,14 @@ std::vector<TemplateRenewal> TemplateStore::renewals(const std::string& model, d
         }
         return out;
     });
+    for (auto& [id, name] : needing_reenrollment(model)) {
+        TemplateRenewal r;
+        r.elder_id = id;
+        r.name = name;
+        r.reason = "model_changed";  // newest_template_ms stays 0: none of this model
+        out.push_back(std::move(r));
+    }
+    return out;
 }
 
 void TemplateStore::changed(sqlite3* db) {
@@ -214,10 +222,10 @@ int TemplateStore::forget(int64_t elder_id, const std::string& actor) {
     return n;
 }
 
-int TemplateStore::count(int64_t elder_id) {
+int TemplateStore::count(int64_t elder_id, const std::string& model) {
     return store_.read([&](sqlite3* db) {
-        Stmt s(db, "SELECT COUNT(*) FROM face_templates WHERE elder_id=?");
-        s.bind(1, elder_id).step();
+        Stmt s(db, "SELECT COUNT(*) FROM face_templates WHERE elder_id=? AND model=?");
+        s.bind(1, elder_id).bind(2, model).step();
         return static_cast<int>(s.i64(0));
     });
 }

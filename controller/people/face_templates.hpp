@@ -28,7 +28,9 @@ struct StoredTemplate {
 struct TemplateRenewal {
     int64_t elder_id = 0;
     std::string name;
-    std::string reason;  // "old_templates" (newest over a year old) or "distance_rising"
+    // "old_templates" (newest over a year old), "distance_rising", or "model_changed" (every template
+    // was made by another recognition model: the door cannot compare them, so it cannot name the elder)
+    std::string reason;
     int64_t newest_template_ms = 0;
     std::optional<double> recent_distance;  // median of the latest face check-ins since then
 };
@@ -58,10 +60,13 @@ public:
     // Bumped by every add and forget, in their transaction: a running daemon whose gallery was
     // loaded at another generation loads it again (the CLI enrolls and forgets beside it).
     int64_t generation();
-    int count(int64_t elder_id);
+    // The elder's templates made by `model` (those of another model do not count: the door cannot
+    // use them).
+    int count(int64_t elder_id, const std::string& model);
     // Active elders whose `model` templates need renewing at `now_ms`: the newest is older than
     // a year, or the median distance of their last (up to 10, at least 5) face check-ins since it
-    // was taken has risen to within 15 % of the threshold.
+    // was taken has risen to within 15 % of the threshold; and those with templates of another
+    // model only (needing_reenrollment).
     std::vector<TemplateRenewal> renewals(const std::string& model, double threshold, int64_t now_ms);
 
 private:

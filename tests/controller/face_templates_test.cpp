@@ -35,7 +35,7 @@ TEST(FaceTemplates, EncryptedAtRestAndRoundTrip) {
     auto all = ts.load_all(kModel);
     ASSERT_EQ(all.size(), 1u);
     EXPECT_EQ(all[0].descriptor, d);
-    EXPECT_EQ(ts.count(id), 1);
+    EXPECT_EQ(ts.count(id, kModel), 1);
 
     // No float of the descriptor appears in the database file in plaintext.
     store.exec("PRAGMA wal_checkpoint(FULL)");
@@ -89,6 +89,13 @@ TEST(FaceTemplates, TemplatesOfAnotherModelAreNotLoadedAndTheElderNeedsReEnrollm
     auto stale = ts.needing_reenrollment(kModel);
     ASSERT_EQ(stale.size(), 1u);
     EXPECT_EQ(stale.begin()->second, "张桂英");
+    // Staff see it: the elder is on the renewal list, and has no template the door can use.
+    auto renew = ts.renewals(kModel, 0.83, clock.now_ms());
+    ASSERT_EQ(renew.size(), 1u);
+    EXPECT_EQ(renew[0].elder_id, ida);
+    EXPECT_EQ(renew[0].reason, "model_changed");
+    EXPECT_EQ(ts.count(ida, kModel), 0) << "templates the door cannot compare are not counted";
+    EXPECT_EQ(ts.count(idb, kModel), 1);
 }
 
 TEST(FaceTemplates, ForgetDeletesAndAudits) {
@@ -105,7 +112,7 @@ TEST(FaceTemplates, ForgetDeletesAndAudits) {
         for (int i = 0; i < 3; ++i) ts.add(db, id, sample(float(i)), 1, kModel);
     });
     EXPECT_EQ(ts.forget(id, "李主任"), 3);
-    EXPECT_EQ(ts.count(id), 0);
+    EXPECT_EQ(ts.count(id, kModel), 0);
     EXPECT_TRUE(ts.load_all(kModel).empty());
     auto audited = store.read([](sqlite3* db) {
         Stmt s(db, "SELECT actor FROM audit_log WHERE action='face.forget'");
