@@ -203,7 +203,8 @@ Match Gallery::match(const Descriptor& q, double threshold, double margin) const
     m.distance = std::sqrt(double(best));
     m.best_elder = best_elder;
     m.second_distance = second < 1e29f ? std::sqrt(double(second)) : 1e9;
-    m.ambiguous = m.second_distance - m.distance < margin;
+    // Ambiguous: someone known, but two elders too close to call (a far-off face is just unknown).
+    m.ambiguous = m.distance <= threshold && m.second_distance - m.distance < margin;
     if (m.distance <= threshold && !m.ambiguous) m.elder_id = m.best_elder;
     return m;
 }

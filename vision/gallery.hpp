@@ -19,7 +19,7 @@ struct Match {
     double distance = 1e9;            // best distance over all templates
     std::optional<int64_t> best_elder;
     double second_distance = 1e9;  // best distance of a *different* elder
-    bool ambiguous = false;
+    bool ambiguous = false;        // within the threshold, but the runner-up elder within the margin
 };
 
 class Gallery {

@@ -7,6 +7,7 @@ namespace caregate::vision {
 void TrackVote::add(const Match& m) {
     ++embeddings_;
     best_distance_ = std::min(best_distance_, m.distance);
+    known_face_ |= m.elder_id.has_value() || m.ambiguous;
     recent_.push_back(m.elder_id);
     if (recent_.size() > kRecent) recent_.pop_front();
     if (!m.elder_id) return;
@@ -29,7 +30,7 @@ std::optional<int64_t> TrackVote::elder(int frames) const {
 
 bool TrackVote::visitor(int frames, int64_t track_age_ms) const {
     if (embeddings_ < frames || elder(frames)) return false;
-    return track_age_ms >= (votes_.empty() ? 1500 : 4000);
+    return track_age_ms >= (known_face_ ? 4000 : 1500);
 }
 
 double TrackVote::mean_distance(int64_t elder_id) const {

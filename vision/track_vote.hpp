@@ -21,7 +21,8 @@ public:
     // third as many votes over the whole track; nullopt while undecided.
     std::optional<int64_t> elder(int frames) const;
     // A visitor: `frames` embeddings without a decision, for 1.5 s when no frame matched anyone, or
-    // 4 s when some did (a known face at a bad angle gets longer before being called a stranger).
+    // 4 s when some did or was too close to call between two elders (a known face at a bad angle,
+    // or an elder with an enrolled look-alike, gets longer before being called a stranger).
     bool visitor(int frames, int64_t track_age_ms) const;
     int embeddings() const { return embeddings_; }
     // Mean distance of the frames that voted for this elder (1e9 when none did).
@@ -39,6 +40,7 @@ private:
     static constexpr size_t kRecent = 64;
     int embeddings_ = 0;
     double best_distance_ = 1e9;
+    bool known_face_ = false;  // some embedding matched an elder or was ambiguous between two
 };
 
 }  // namespace caregate::vision

@@ -298,6 +298,7 @@ TEST(Gallery, MarginMakesCloseCallsAmbiguous) {
     auto m = g.match(q, 0.6, 0.05);
     EXPECT_TRUE(m.ambiguous);
     EXPECT_FALSE(m.elder_id);
+    EXPECT_FALSE(g.match(q, 0.2, 0.05).ambiguous) << "beyond the threshold it is unknown, not a close call";
     q[0] = 0.1f;
     m = g.match(q, 0.6, 0.05);
     ASSERT_TRUE(m.elder_id);
@@ -808,6 +809,15 @@ TEST(TrackVote, SeveralAgreeingFramesNameAnElderAndOneFrameNever) {
     stranger.add(voted(9, 0.9));
     EXPECT_FALSE(stranger.visitor(3, 3000));
     EXPECT_TRUE(stranger.visitor(3, 4000));
+    // A frame too close to call between two elders is a known face too: 4 s, not 1.5 s.
+    vision::TrackVote between;
+    for (int i = 0; i < 3; ++i) between.add(voted(std::nullopt, 1.3));
+    vision::Match close_call;
+    close_call.distance = 0.6;
+    close_call.ambiguous = true;
+    between.add(close_call);
+    EXPECT_FALSE(between.visitor(3, 3000));
+    EXPECT_TRUE(between.visitor(3, 4000));
 }
 
 // At the door camera: the greeting waits for decide_frames agreeing frames of the track.
