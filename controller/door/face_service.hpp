@@ -88,6 +88,7 @@ private:
         enum class Announced { nothing, visitor, elder } announced = Announced::nothing;
         vision::BlinkDetector blink;
         std::vector<Sample> best;  // the best-quality embeddings, for enrollment at the door
+        std::string last_refusal;  // the quality gate's latest reason for a frame of this face
     };
     // Checks and stores enrollment descriptors (with their quality) in one transaction.
     int store_enrollment(int64_t elder_id, const std::vector<std::pair<vision::Descriptor, double>>& found,
