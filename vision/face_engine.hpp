@@ -18,7 +18,7 @@ struct FaceEngineOptions {
     // otherwise dlib's ResNet (.dat: 150-px chip, 128-d).
     std::string recognition_model;
     std::string landmark_model = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat";
-    int detect_width = 640;  // detection runs on a copy this wide (faces ≥ ~40 px there)
+    int detect_width = 640;  // frames are detected on a copy at most this wide (never enlarged)
     std::string mmod_model;  // dlib's CNN face detector instead of HOG when set
     int min_face_px = 60;    // in original pixels
     double min_sharpness = 40;
@@ -58,7 +58,8 @@ class FaceEngine {
 public:
     explicit FaceEngine(FaceEngineOptions opts);  // throws naming a missing/corrupt model file
     ~FaceEngine();
-    // A camera frame: detection at detect_width (fast; faces ≥ ~80 px there).
+    // A camera frame: detection at detect_width (fast; at 640 px, faces from about 60 px across,
+    // reported with boxes of at least ~73 px: HOG's window is 80 px with a margin).
     // with_descriptors=false leaves descriptors empty (a tracker embeds only the faces it needs).
     std::vector<DetectedFace> analyze(const cv::Mat& bgr, bool with_descriptors = true);
     // A photo (enrollment, identify, eval): detection at the scale that finds faces down to

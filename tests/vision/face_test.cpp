@@ -174,6 +174,32 @@ TEST(Faces, GroupPhotoHasTwoFacesMatchingTheirPortraits) {
     EXPECT_EQ(matched_biden, 1);
 }
 
+// The door camera at the shipped detect_width (640, a 640×480 frame searched at its own size): faces
+// from 64 px across (as a photo's finer search measures them) are found and pass the quality gate,
+// for every test portrait. dlib reports them with boxes of at least ~73 px.
+TEST(Faces, ADoorFrameFindsFacesFrom64Px) {
+    vision::FaceEngineOptions o;
+    o.recognition_model = mobilefacenet_path();
+    vision::FaceEngine engine(o);
+    ASSERT_EQ(o.detect_width, 640);
+    for (auto file :
+         {"obama_1.jpg", "obama_2.jpg", "biden_1.jpg", "kit_harington_1.jpg", "rose_leslie_2.jpg"}) {
+        cv::Mat photo = vision::load_image(faces_dir() + "/" + file), small;
+        auto big = engine.analyze_photo(photo);
+        ASSERT_EQ(big.size(), 1u) << file;
+        double k = 64.0 / big[0].box.width;
+        cv::resize(photo, small, {}, k, k, cv::INTER_AREA);
+        cv::Rect part(0, 0, std::min(small.cols, 640), std::min(small.rows, 480));
+        cv::Mat frame(480, 640, CV_8UC3, cv::Scalar(90, 90, 90));  // pasted at its size, not scaled
+        small(part).copyTo(
+            frame(cv::Rect((640 - part.width) / 2, (480 - part.height) / 2, part.width, part.height)));
+        auto faces = engine.analyze(frame);
+        ASSERT_EQ(faces.size(), 1u) << file << ": a 64 px face in a 640×480 door frame was not found";
+        EXPECT_EQ(faces[0].reject_reason, "") << file;
+        EXPECT_TRUE(faces[0].descriptor) << file;
+    }
+}
+
 // A group photo from a phone: an elder's face of ~70 px in a 1600-px picture. Camera frames are
 // searched at detect_width (fast), photos at the scale that finds faces down to 40 px.
 TEST(Faces, APhotoFindsFacesDownToMinFacePx) {
