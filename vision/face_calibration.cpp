@@ -68,6 +68,17 @@ SiteCalibration calibrate_site(const std::vector<CalibrationTemplate>& t, double
         return c;
     }
     std::sort(impostor.begin(), impostor.end());
+    if (genuine.size() >= kMinGenuineForFloor) {
+        c.duplicate_floor = c.pairs.genuine.median;
+        for (auto& l : c.closest) l.same_person_likely = l.distance < *c.duplicate_floor;
+        auto from = std::lower_bound(impostor.begin(), impostor.end(), *c.duplicate_floor);
+        c.below_floor = size_t(from - impostor.begin());
+        impostor.erase(impostor.begin(), from);
+    }
+    if (impostor.empty()) {
+        c.basis = "every pair of different elders is below the duplicate floor: check those records first";
+        return c;
+    }
     double pairs_needed = 1.0 / target_far;
     if (double(c.impostor_pairs) >= pairs_needed) {
         // Accept at most target_far of the pairs of different elders: stay below the first pair that
@@ -88,26 +99,39 @@ SiteCalibration calibrate_site(const std::vector<CalibrationTemplate>& t, double
         c.proposed_threshold = configured;
         c.basis += "; the configured threshold is already below it, keep it";
     }
+    if (!genuine.empty()) {
+        size_t refused = size_t(std::count_if(genuine.begin(), genuine.end(),
+                                              [&](double d) { return d > *c.proposed_threshold; }));
+        c.genuine_refused_at_proposal = double(refused) / double(genuine.size());
+    }
     return c;
 }
 
 nlohmann::json to_json(const SiteCalibration& c) {
     nlohmann::json closest = nlohmann::json::array();
     for (auto& l : c.closest)
-        closest.push_back({{"elder_a", l.elder_a}, {"elder_b", l.elder_b}, {"distance", l.distance}});
-    return {{"elders", c.elders},
-            {"templates", c.templates},
-            {"impostor_pairs", c.impostor_pairs},
-            {"impostor_sample_every", c.impostor_sample},
-            {"configured_threshold", c.configured_threshold},
-            {"margin", c.margin},
-            {"target_far", c.target_far},
-            {"impostor_pairs_accepted_at_configured", c.accepted_at_configured},
-            {"closest", closest},
-            {"proposed_threshold",
-             c.proposed_threshold ? nlohmann::json(*c.proposed_threshold) : nlohmann::json()},
-            {"basis", c.basis},
-            {"pairs", pair_metrics_json(c.pairs)}};
+        closest.push_back({{"elder_a", l.elder_a},
+                           {"elder_b", l.elder_b},
+                           {"distance", l.distance},
+                           {"same_person_likely", l.same_person_likely}});
+    return {
+        {"elders", c.elders},
+        {"templates", c.templates},
+        {"impostor_pairs", c.impostor_pairs},
+        {"impostor_sample_every", c.impostor_sample},
+        {"configured_threshold", c.configured_threshold},
+        {"margin", c.margin},
+        {"target_far", c.target_far},
+        {"impostor_pairs_accepted_at_configured", c.accepted_at_configured},
+        {"closest", closest},
+        {"proposed_threshold",
+         c.proposed_threshold ? nlohmann::json(*c.proposed_threshold) : nlohmann::json()},
+        {"basis", c.basis},
+        {"duplicate_floor", c.duplicate_floor ? nlohmann::json(*c.duplicate_floor) : nlohmann::json()},
+        {"pairs_below_floor", c.below_floor},
+        {"genuine_refused_at_proposal",
+         c.genuine_refused_at_proposal ? nlohmann::json(*c.genuine_refused_at_proposal) : nlohmann::json()},
+        {"pairs", pair_metrics_json(c.pairs)}};
 }
 
 }  // namespace caregate::vision

@@ -23,6 +23,7 @@ struct CalibrationTemplate {
 struct LookAlike {
     int64_t elder_a = 0, elder_b = 0;
     double distance = 0;
+    bool same_person_likely = false;  // closer than the duplicate floor: one person twice, or twins
 };
 
 struct SiteCalibration {
@@ -35,7 +36,17 @@ struct SiteCalibration {
     std::vector<LookAlike> closest;     // the closest pairs of different elders, closest first (≤ 10)
     std::optional<double> proposed_threshold;
     std::string basis;  // how the proposal was made, in words
+    // Pairs of different elders closer than half of the site's own same-elder pairs (the median; set
+    // from kMinGenuineForFloor same-elder pairs) are more likely one person enrolled twice, or twins,
+    // than look-alikes: they are named for staff to check and do not set the proposal, which would
+    // otherwise refuse most elders to keep two records of one face apart.
+    std::optional<double> duplicate_floor;
+    size_t below_floor = 0;  // pairs (of those kept) below the floor, left out of the proposal
+    // What the proposal costs: the share of the site's same-elder pairs it would refuse.
+    std::optional<double> genuine_refused_at_proposal;
 };
+
+constexpr size_t kMinGenuineForFloor = 5;
 
 // Throws std::invalid_argument for descriptors of different sizes or a target FAR outside (0, 1).
 SiteCalibration calibrate_site(const std::vector<CalibrationTemplate>& templates, double configured_threshold,

@@ -79,11 +79,23 @@ void register_face_site_commands(CLI::App& face, CommandContext& ctx) {
             if (!c.closest.empty()) std::cout << "closest look-alikes:\n";
             for (auto& l : c.closest)
                 std::cout << "  " << two(l.distance) << "  " << name(l.elder_a) << " ~ " << name(l.elder_b)
-                          << (l.distance <= c.configured_threshold ? "  <- within the threshold" : "")
+                          << (l.same_person_likely ? "  <- 同一人重复登记或双胞胎？请核对"
+                              : l.distance <= c.configured_threshold ? "  <- within the threshold"
+                                                                     : "")
                           << "\n";
+            if (c.below_floor)
+                std::cout
+                    << c.below_floor << " pair(s) closer than the site's median same-elder distance ("
+                    << two(*c.duplicate_floor)
+                    << ") are left out of the proposal: if they are one person, delete the extra record; "
+                       "twins are not named at the door when both are enrolled (the margin), check them in "
+                       "by card\n";
             if (c.proposed_threshold) {
                 std::cout << "proposed face.threshold " << two(*c.proposed_threshold) << " for FAR " << o->far
                           << " (" << c.basis << ")\n";
+                if (c.genuine_refused_at_proposal)
+                    std::cout << "at the proposal " << two(100 * *c.genuine_refused_at_proposal)
+                              << " % of the site's same-elder pairs would be refused\n";
                 if (*c.proposed_threshold < c.configured_threshold)
                     std::cout
                         << "set face.threshold: " << two(*c.proposed_threshold)

@@ -11,6 +11,8 @@
 #include <opencv2/imgcodecs.hpp>
 #include <random>
 
+#include "vision/face_calibration.hpp"
+
 using namespace caregate::vision;
 namespace fs = std::filesystem;
 
@@ -537,4 +539,41 @@ TEST(FaceEval, TracksDecideOnlyWhenSeveralPhotosAgree) {
     EXPECT_NE(to_table(r).find("genuine tracks"), std::string::npos);
     EXPECT_NE(to_table(r).find("(1 with fewer than 3 photos, which cannot be accepted)"), std::string::npos)
         << to_table(r);
+}
+
+// `face calibrate` on a site where one person was enrolled as two elders: that pair, closer than
+// half of the site's own same-elder pairs, is named for staff to check and does not set the
+// proposal (which would otherwise refuse nearly every elder to keep one face's two records apart);
+// the report says what the proposal costs the site's own elders.
+TEST(SiteCalibration, AProbableDuplicateRecordIsNamedAndDoesNotSetTheThreshold) {
+    std::vector<CalibrationTemplate> t;
+    // Four elders on a line 2.0 apart, each with three templates 0.4–0.6 from each other.
+    for (int e = 0; e < 4; ++e)
+        for (float d : {0.0f, 0.4f, 1.0f}) t.push_back({e + 1, {2.0f * float(e), 0.0f, d * 0.6f}});
+    // Elder 9 is elder 1 enrolled again: 0.1 from one of elder 1's templates.
+    t.push_back({9, {0.1f, 0.0f, 0.0f}});
+    auto c = calibrate_site(t, 0.83, 0.05, 1e-3);
+    ASSERT_TRUE(c.duplicate_floor);
+    EXPECT_NEAR(*c.duplicate_floor, 0.36, 1e-6) << "the median same-elder distance";
+    ASSERT_FALSE(c.closest.empty());
+    EXPECT_EQ(c.closest[0].elder_a, 1);
+    EXPECT_EQ(c.closest[0].elder_b, 9);
+    EXPECT_TRUE(c.closest[0].same_person_likely);
+    EXPECT_GE(c.below_floor, 1u);
+    ASSERT_TRUE(c.proposed_threshold);
+    EXPECT_GT(*c.proposed_threshold, 0.5) << "not set by the duplicate (0.1): " << c.basis;
+    ASSERT_TRUE(c.genuine_refused_at_proposal);
+    EXPECT_DOUBLE_EQ(*c.genuine_refused_at_proposal, 4.0 / 12) << "each elder's 0.6 pair, said plainly";
+    auto j = to_json(c);
+    EXPECT_EQ(j["closest"][0]["same_person_likely"], true);
+    EXPECT_EQ(j["pairs_below_floor"], c.below_floor);
+
+    // With too few same-elder pairs there is no floor: every pair of different elders counts.
+    std::vector<CalibrationTemplate> few = {{1, {0.0f}}, {1, {0.4f}}, {2, {0.1f}}, {3, {3.0f}}};
+    auto f = calibrate_site(few, 0.83, 0.05, 1e-3);
+    EXPECT_FALSE(f.duplicate_floor);
+    ASSERT_TRUE(f.proposed_threshold);
+    EXPECT_LT(*f.proposed_threshold, 0.1);
+    ASSERT_TRUE(f.genuine_refused_at_proposal);
+    EXPECT_DOUBLE_EQ(*f.genuine_refused_at_proposal, 1.0) << "and the report says it refuses elder 1";
 }
