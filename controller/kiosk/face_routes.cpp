@@ -15,6 +15,7 @@ namespace {
 const char* renewal_text(const std::string& reason) {
     if (reason == "old_templates") return "人脸模板已超过一年，请重新录入";
     if (reason == "model_changed") return "识别模型已更换，旧的人脸模板用不上了，请重新录入";
+    if (reason == "not_recognised") return "最近来了几次，门口都没认出来，请重新录入";
     return "最近识别越来越吃力，请重新录入";
 }
 }  // namespace

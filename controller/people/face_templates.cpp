@@ -149,6 +149,8 @@ std::map<int64_t, std::string> TemplateStore::needing_reenrollment(const std::st
 std::vector<TemplateRenewal> TemplateStore::renewals(const std::string& model, double threshold,
                                                      int64_t now_ms) {
     constexpr int64_t kYearMs = 365LL * 24 * 3600 * 1000;
+    constexpr int64_t kNotRecognisedWindowMs = 30LL * 24 * 3600 * 1000;
+    constexpr int64_t kNotRecognisedArrivals = 3;
     auto out = store_.read([&](sqlite3* db) {
         std::vector<TemplateRenewal> out;
         Stmt s(
@@ -173,10 +175,22 @@ std::vector<TemplateRenewal> TemplateStore::renewals(const std::string& model, d
                 std::nth_element(recent.begin(), recent.begin() + long(recent.size() / 2), recent.end());
                 r.recent_distance = recent[recent.size() / 2];
             }
+            // An elder the door no longer knows leaves no face check-ins to judge by: arrivals
+            // checked in another way, and none by face, say it instead.
+            Stmt a(db,
+                   "SELECT COUNT(*), COALESCE(SUM(method='face'),0) FROM checkins WHERE elder_id=? AND "
+                   "direction='in' AND ts>=?");
+            a.bind(1, r.elder_id);
+            a.bind(2, std::max(r.newest_template_ms, now_ms - kNotRecognisedWindowMs));
+            a.step();
+            bool never_by_face = a.i64(0) >= kNotRecognisedArrivals && a.i64(1) == 0;
+            if (never_by_face) r.checkins_not_by_face = int(a.i64(0));
             if (now_ms - r.newest_template_ms > kYearMs)
                 r.reason = "old_templates";
             else if (r.recent_distance && *r.recent_distance >= 0.85 * threshold)
                 r.reason = "distance_rising";
+            else if (never_by_face)
+                r.reason = "not_recognised";
             if (!r.reason.empty()) out.push_back(std::move(r));
         }
         return out;

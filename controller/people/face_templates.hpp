@@ -28,11 +28,13 @@ struct StoredTemplate {
 struct TemplateRenewal {
     int64_t elder_id = 0;
     std::string name;
-    // "old_templates" (newest over a year old), "distance_rising", or "model_changed" (every template
+    // "old_templates" (newest over a year old), "distance_rising", "not_recognised" (checked in
+    // several times lately, by card or staff, and never by face), or "model_changed" (every template
     // was made by another recognition model: the door cannot compare them, so it cannot name the elder)
     std::string reason;
     int64_t newest_template_ms = 0;
     std::optional<double> recent_distance;  // median of the latest face check-ins since then
+    int checkins_not_by_face = 0;           // not_recognised: arrivals in the window, none by face
 };
 
 class FaceKey {
@@ -65,8 +67,9 @@ public:
     int count(int64_t elder_id, const std::string& model);
     // Active elders whose `model` templates need renewing at `now_ms`: the newest is older than
     // a year, or the median distance of their last (up to 10, at least 5) face check-ins since it
-    // was taken has risen to within 15 % of the threshold; and those with templates of another
-    // model only (needing_reenrollment).
+    // was taken has risen to within 15 % of the threshold, or who arrived 3 times in the last 30 days
+    // (since it was taken) and were checked in by card or staff every time, never by face; and those
+    // with templates of another model only (needing_reenrollment).
     std::vector<TemplateRenewal> renewals(const std::string& model, double threshold, int64_t now_ms);
 
 private:

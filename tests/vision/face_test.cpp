@@ -1063,7 +1063,9 @@ TEST(FaceCli, RenewalsListOldTemplatesAndRisingDistances) {
     auto old_one = s.elder("老模板");
     auto drifting = s.elder("距离上升");
     auto fine = s.elder("正常");
+    auto unknown = s.elder("认不出");
     ASSERT_EQ(s.enroll(old_one, {"obama_1.jpg"}), 1);
+    ASSERT_EQ(s.enroll(unknown, {"rose_leslie_1.jpg"}), 1);
     ASSERT_EQ(s.enroll(drifting, {"biden_1.jpg"}), 1);
     ASSERT_EQ(s.enroll(fine, {"kit_harington_1.jpg"}), 1);
     int64_t now = s.clock.now_ms();
@@ -1082,6 +1084,20 @@ TEST(FaceCli, RenewalsListOldTemplatesAndRisingDistances) {
                     .bind(3, now + i)
                     .bind(4, d)
                     .step();
+        // 认不出 came three times and was checked in by card each time: the door no longer knows her.
+        for (int i = 0; i < 3; ++i)
+            Stmt(db, "INSERT INTO checkins(uuid, elder_id, ts, direction, method) VALUES(?,?,?,'in','card')")
+                .bind(1, "card-" + std::to_string(i))
+                .bind(2, unknown)
+                .bind(3, now + i)
+                .step();
+        // 正常 came by card once too, besides her face check-ins: not a sign.
+        Stmt(
+            db,
+            "INSERT INTO checkins(uuid, elder_id, ts, direction, method) VALUES('fine-card',?,?,'in','card')")
+            .bind(1, fine)
+            .bind(2, now)
+            .step();
     });
     std::string out;
     ASSERT_EQ(run(caregate_bin() + " face renewals --config " + s.dir.file("site.yaml") + " 2>&1", &out), 0)
@@ -1092,9 +1108,10 @@ TEST(FaceCli, RenewalsListOldTemplatesAndRisingDistances) {
         auto j = nlohmann::json::parse(line);
         why[j["elder_id"].get<int64_t>()] = j["reason"];
     }
-    EXPECT_EQ(why.size(), 2u) << out;
+    EXPECT_EQ(why.size(), 3u) << out;
     EXPECT_EQ(why[old_one], "old_templates");
     EXPECT_EQ(why[drifting], "distance_rising");
+    EXPECT_EQ(why[unknown], "not_recognised");
     EXPECT_EQ(why.count(fine), 0u);
 }
 
