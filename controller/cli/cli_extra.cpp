@@ -276,7 +276,7 @@ nlohmann::json box_json(const cv::Rect& b) { return {b.x, b.y, b.x + b.width, b.
 // open-set 1:N result at the threshold the box would use, on a labelled folder of photos.
 void register_face_eval(CLI::App& face, CommandContext& ctx) {
     struct Opts {
-        std::string dir, model, groups, json_out, roc_png;
+        std::string dir, model, groups, json_out, roc_png, config;
         double threshold = 0, margin = 0.05, strangers = 0.4;
         int enroll = 2;
         int track_frames = config::Face{}.decide_frames;
@@ -287,7 +287,12 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
                                    "measure recognition on a labelled folder (identity = sub-folder or "
                                    "file name up to the last _<n>)");
     ev->add_option("dir", o->dir, "folder of photos")->required()->check(CLI::ExistingDirectory);
-    ev->add_option("--model", o->model, "recognition model (default: the shipped MobileFaceNet)");
+    ev->add_option("--config,-c", o->config,
+                   "measure as this site's door does: its face models, threshold, margin, decide_frames and "
+                   "quality limits (the flags below still override)")
+        ->check(CLI::ExistingFile);
+    ev->add_option("--model", o->model,
+                   "recognition model (default: the site's, or the shipped MobileFaceNet)");
     ev->add_option("--threshold", o->threshold, "match distance (default: the model's calibrated value)");
     ev->add_option("--margin", o->margin, "runner-up margin, as face.margin")->capture_default_str();
     ev->add_option("--enroll", o->enroll, "photos enrolled per identity in the open-set test")
@@ -305,11 +310,20 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
     ev->add_option("--groups", o->groups, "TSV: identity<TAB>group (e.g. age band, sex, origin)");
     ev->add_option("--json", o->json_out, "write the full report as JSON here");
     ev->add_option("--roc", o->roc_png, "write the ROC plot (PNG) here");
-    ev->callback([o, &ctx] {
+    ev->callback([o, ev, &ctx] {
         guarded(ctx, [&]() -> int {
             namespace fs = std::filesystem;
             vision::FaceEngineOptions opts;
-            opts.recognition_model = o->model.empty() ? default_model() : o->model;
+            if (!o->config.empty()) {
+                // What the site's door uses, unless a flag says otherwise.
+                config::Face f = config::load_config(o->config).face;
+                opts = face_engine_options(f);
+                if (!ev->count("--threshold") && f.threshold > 0) o->threshold = f.threshold;
+                if (!ev->count("--margin")) o->margin = f.margin;
+                if (!ev->count("--track-frames")) o->track_frames = f.decide_frames;
+            }
+            if (!o->model.empty() || opts.recognition_model.empty())
+                opts.recognition_model = o->model.empty() ? default_model() : o->model;
             vision::FaceEngine engine(opts);
             std::map<std::string, std::string> groups;
             if (!o->groups.empty()) {
@@ -334,6 +348,9 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
             std::sort(files.begin(), files.end());
             if (files.empty()) throw std::invalid_argument(o->dir + ": no .jpg or .png photos in it");
             std::vector<vision::EvalSample> samples;
+            const std::string too_small =
+                "face too small (under " +
+                std::to_string(std::min(opts.min_face_px, vision::kMinPhotoFacePx)) + " px)";
             for (size_t i = 0; i < files.size(); ++i) {
                 vision::EvalSample s;
                 s.file = fs::relative(files[i], o->dir).string();
@@ -349,7 +366,9 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
                     else if (!subject.index)
                         s.reject_reason = "faces of a like size, none in the middle";
                     else if (!faces[*subject.index].reject_reason.empty())
-                        s.reject_reason = faces[*subject.index].reject_reason;
+                        s.reject_reason = faces[*subject.index].reject_reason.rfind("face too small", 0) == 0
+                                              ? too_small  // one line in the report, not one per width
+                                              : faces[*subject.index].reject_reason;
                     else
                         s.descriptor = faces[*subject.index].descriptor;
                     if (s.descriptor && o->probes_as_frames)

@@ -11,15 +11,7 @@ namespace caregate {
 
 using nlohmann::json;
 
-namespace {
-// Enrollment at the door camera takes the faces of its last frame only if that frame is this recent
-// (a track is dropped after 2 s without its face, so a live camera is well inside).
-constexpr int64_t kCameraEnrollSilenceMs = 2000;
-// Templates an elder should have: with one photo enrolled the door named 92.8 % of older East Asian
-// faces, with two 96.0 % (docs/face-accuracy.md); fewer than this is said, not refused.
-constexpr int kSuggestedTemplates = 3;
-
-vision::FaceEngineOptions engine_options(const config::Face& f) {
+vision::FaceEngineOptions face_engine_options(const config::Face& f) {
     vision::FaceEngineOptions o;
     o.recognition_model = f.recognition_model;
     o.landmark_model = f.landmark_model;
@@ -29,6 +21,15 @@ vision::FaceEngineOptions engine_options(const config::Face& f) {
     o.min_sharpness = f.min_sharpness;
     return o;
 }
+
+namespace {
+// Enrollment at the door camera takes the faces of its last frame only if that frame is this recent
+// (a track is dropped after 2 s without its face, so a live camera is well inside).
+constexpr int64_t kCameraEnrollSilenceMs = 2000;
+// Templates an elder should have: with one photo enrolled the door named 92.8 % of older East Asian
+// faces, with two 96.0 % (docs/face-accuracy.md); fewer than this is said, not refused.
+constexpr int kSuggestedTemplates = 3;
+
 double iou(const cv::Rect& a, const cv::Rect& b) {
     double i = (a & b).area();
     double u = a.area() + b.area() - i;
@@ -44,7 +45,7 @@ FaceService::FaceService(const config::SiteConfig& cfg, Store& store, const Cloc
       roster_(roster),
       bus_(bus),
       templates_(store, clock, FaceKey::load(cfg.face.key_file)),
-      engine_(engine_options(cfg.face)),
+      engine_(face_engine_options(cfg.face)),
       threshold_(cfg.face.threshold > 0 ? cfg.face.threshold : engine_.default_threshold()),
       same_person_limit_(std::max(threshold_, engine_.same_person_limit())) {
     reload();

@@ -31,6 +31,10 @@ struct Identification {
     vision::Match match;
 };
 
+// The face engine a site's config asks for (models, detection width, quality limits): the door's,
+// and what `face eval --config` measures.
+vision::FaceEngineOptions face_engine_options(const config::Face& f);
+
 class FaceService : public FaceEnrollment, public FrameConsumer {
 public:
     // Loads models and templates; throws with the file named when a model or the key is missing.

@@ -1115,6 +1115,36 @@ TEST(FaceCli, RenewalsListOldTemplatesAndRisingDistances) {
     EXPECT_EQ(why.count(fine), 0u);
 }
 
+// `caregate face eval DIR --config site.yaml` measures as that site's door decides: its threshold,
+// margin and decide_frames, unless a flag overrides one. (Its figures are checked on synthetic
+// descriptors in face_eval_test.cpp; this is the command end to end, on real photos.)
+TEST(FaceCli, EvalMeasuresWithTheSitesSettingsUnlessAFlagOverrides) {
+    Site s(", threshold: 0.5, margin: 0.1, decide_frames: 2");
+    std::string out;
+    ASSERT_EQ(run(caregate_bin() + " face eval " + faces_dir() + " --config " + s.dir.file("site.yaml") +
+                      " --strangers 0 --enroll 1 --json " + s.dir.file("r.json") + " 2>/dev/null",
+                  &out),
+              0)
+        << out;
+    auto j = nlohmann::json::parse(read_file(s.dir.file("r.json")));
+    EXPECT_EQ(j["model"], "mobilefacenet/192");
+    EXPECT_DOUBLE_EQ(j["options"]["threshold"].get<double>(), 0.5);
+    EXPECT_DOUBLE_EQ(j["options"]["margin"].get<double>(), 0.1);
+    EXPECT_EQ(j["options"]["track_frames"], 2);
+    EXPECT_EQ(j["samples"], 13);
+    EXPECT_EQ(j["failures"]["count"], 1) << "the group photo: two like-size faces";
+    EXPECT_NE(out.find("Open set 1:N (threshold 0.5000, margin 0.1000)"), std::string::npos) << out;
+
+    ASSERT_EQ(run(caregate_bin() + " face eval " + faces_dir() + " --config " + s.dir.file("site.yaml") +
+                      " --threshold 0.7 --strangers 0 --json " + s.dir.file("r2.json") + " 2>/dev/null",
+                  &out),
+              0)
+        << out;
+    auto k = nlohmann::json::parse(read_file(s.dir.file("r2.json")));
+    EXPECT_DOUBLE_EQ(k["options"]["threshold"].get<double>(), 0.7) << "the flag wins";
+    EXPECT_DOUBLE_EQ(k["options"]["margin"].get<double>(), 0.1) << "the rest still from the site";
+}
+
 // `caregate face import DIR`: one sub-folder per elder (by name or id). The consent named on the
 // command line is recorded, what enrollment left out is printed, and a folder that cannot be
 // enrolled is named with the reason while the others are stored.
