@@ -239,6 +239,18 @@ void BM_FaceEmbedOnly(benchmark::State& state) {
 }
 BENCHMARK(BM_FaceEmbedOnly)->Unit(benchmark::kMillisecond);
 
+// A photo's descriptor (enrollment, identify): the aligned face and its mirror image.
+void BM_FaceEmbedPhoto(benchmark::State& state) {
+    vision::FaceEngineOptions o;
+    o.recognition_model = model();
+    vision::FaceEngine engine(o);
+    auto f = face_frame();
+    auto faces = engine.analyze(f);
+    for (auto _ : state)
+        benchmark::DoNotOptimize(engine.embed(f, faces.at(0), vision::FaceEngine::Mirror::yes));
+}
+BENCHMARK(BM_FaceEmbedPhoto)->Unit(benchmark::kMillisecond);
+
 // The alternative model a site may choose (face.recognition_model: a .dat file).
 void BM_FaceEmbedOnlyDlib(benchmark::State& state) {
     vision::FaceEngineOptions o;
