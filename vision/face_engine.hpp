@@ -1,5 +1,6 @@
 // The face pipeline on one image: downscaled HOG detection → 68 landmarks → quality gate (size,
-// sharpness, frontal pose, exposure) → aligned 150-px chip → 128-d descriptor.
+// sharpness, frontal pose, exposure) → aligned chip → descriptor: MobileFaceNet (the default; 112-px
+// chip on 5 points → 192 values) or dlib's ResNet (150-px chip → 128 values).
 #pragma once
 
 #include <array>
