@@ -17,6 +17,19 @@
 
 namespace caregate::vision {
 
+std::vector<std::string> report_groups(const std::string& group) {
+    std::vector<std::string> out{group};
+    if (group.find('|') == std::string::npos) return out;
+    for (size_t from = 0;;) {
+        size_t bar = group.find('|', from);
+        std::string part = group.substr(from, bar == std::string::npos ? std::string::npos : bar - from);
+        if (!part.empty() && std::find(out.begin(), out.end(), part) == out.end()) out.push_back(part);
+        if (bar == std::string::npos) break;
+        from = bar + 1;
+    }
+    return out;
+}
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -334,6 +347,10 @@ EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o
     std::vector<int> tmpl_id;
     std::vector<std::pair<size_t, bool>> probes;  // row, is a stranger
     std::map<std::string, OpenSetCounts> group_counts;
+    // Each count goes to every group the sample reports under (report_groups).
+    auto each_group = [](const std::string& g, auto&& fn) {
+        for (auto& name : report_groups(g)) fn(name);
+    };
     for (auto& id : ids) {
         bool stranger = strangers.count(id.name) > 0;
         if (id.usable.empty()) {
@@ -341,8 +358,10 @@ EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o
             continue;
         }
         (stranger ? r.open_set.strangers : r.open_set.enrolled).push_back(id.name);
-        auto& gc = group_counts[id.group];
-        ++(stranger ? gc.stranger_identities : gc.enrolled_identities);
+        each_group(id.group, [&](const std::string& g) {
+            auto& gc = group_counts[g];
+            ++(stranger ? gc.stranger_identities : gc.enrolled_identities);
+        });
         for (size_t k = 0; k < id.usable.size(); ++k) {
             if (!stranger && k < size_t(o.enroll_per_identity)) {
                 tmpl_rows.push_back(id.usable[k]);
@@ -397,7 +416,7 @@ EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o
         r.open_set.probes.push_back({s.file, s.identity, best_id >= 0 ? ids[size_t(best_id)].name : "",
                                      stranger, best, second, mean, sd});
         count(r.open_set.counts, out);
-        count(group_counts[s.group], out);
+        each_group(s.group, [&](const std::string& g) { count(group_counts[g], out); });
         if (out == Outcome::wrong || out == Outcome::stranger_accepted)
             (stranger ? r.open_set.stranger_accepted : r.open_set.wrong_identity)
                 .push_back({s.file, s.identity, s.group, ids[size_t(best_id)].name, best, second});
@@ -436,15 +455,17 @@ EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o
     for (auto& s : samples) any_group |= !s.group.empty();
     if (any_group) {
         std::map<std::string, std::set<std::string>> group_ids;
-        for (auto& s : samples) {
-            auto& g = groups[s.group];
-            ++g.samples;
-            if (!s.descriptor) ++g.failures;
-            group_ids[s.group].insert(s.identity);
-        }
+        for (auto& s : samples)
+            each_group(s.group, [&](const std::string& name) {
+                auto& g = groups[name];
+                ++g.samples;
+                if (!s.descriptor) ++g.failures;
+                group_ids[name].insert(s.identity);
+            });
         std::map<std::string, std::vector<size_t>> group_rows;
         for (size_t row = 0; row < row_sample.size(); ++row)
-            group_rows[samples[row_sample[row]].group].push_back(row);
+            each_group(samples[row_sample[row]].group,
+                       [&](const std::string& name) { group_rows[name].push_back(row); });
         for (auto& [name, g] : groups) {
             g.group = name;
             g.identities = group_ids[name].size();
@@ -751,7 +772,9 @@ void write_roc_png(const EvalReport& r, const std::string& path) {
         if (ly > H - 40) return;
         std::string label = name.size() > 18 ? name.substr(0, 17) + "~" : name;
         label += m.eer ? fmt("  EER %.2f%%", *m.eer * 100) : std::string("  (no pairs)");
-        cv::line(img, {right + 15, ly - 5}, {right + 40, ly - 5}, col, thick, cv::LINE_AA);
+        // Not anti-aliased: the legend shows each group's exact colour even when a later group's
+        // identical curve covers this one.
+        cv::line(img, {right + 15, ly - 5}, {right + 40, ly - 5}, col, thick, cv::LINE_8);
         text(label, {right + 48, ly}, 0.45, black);
         ly += 22;
     };

@@ -15,6 +15,11 @@
 
 namespace caregate::vision {
 
+// The groups a sample's figures are reported under: its group as given, and when it has several
+// columns ("60+|F|CN", from a groups file with one column each for age band, sex, origin) each
+// column's value on its own ("60+", "F", "CN"), so every column gets its own rows.
+std::vector<std::string> report_groups(const std::string& group);
+
 struct EvalSample {  // one photo
     std::string file, identity;
     std::string group;                             // e.g. "60+|F|CN" from a groups file; may be empty

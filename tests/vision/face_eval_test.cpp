@@ -319,8 +319,24 @@ TEST(FaceEval, PerGroupPairsStayWithinTheGroup) {
     v.back().group = "60+|M|CN";
     EvalOptions o;  // 0.4 of 3 + 2 identities = 2 strangers: 1.2 → 1 and 0.8 → 1 by largest remainder
     EvalReport r = evaluate(v, o);
-    ASSERT_EQ(r.groups.size(), 2u);
-    const GroupReport &f = r.groups[0], &m = r.groups[1];
+    // Each column on its own too: 60+ and CN (everyone), F, M; and the two combinations.
+    ASSERT_EQ(r.groups.size(), 6u);
+    auto group = [&](const std::string& name) -> const GroupReport& {
+        for (auto& g : r.groups)
+            if (g.group == name) return g;
+        ADD_FAILURE() << "no group " << name;
+        return r.groups.front();
+    };
+    const GroupReport &f = group("60+|F|CN"), &m = group("60+|M|CN");
+    EXPECT_EQ(group("F").samples, 6u);
+    EXPECT_EQ(group("F").pairs.impostor.count, 12u);
+    EXPECT_EQ(group("M").samples, 5u);
+    EXPECT_EQ(group("60+").samples, 11u);
+    EXPECT_EQ(group("60+").identities, 5u);
+    EXPECT_EQ(group("60+").pairs.impostor.count, 12u + 4u + 6u * 4u) << "every pair is within 60+";
+    EXPECT_EQ(group("CN").open_set.stranger_identities, 2u);
+    EXPECT_EQ(report_groups("a"), std::vector<std::string>{"a"});
+    EXPECT_EQ(report_groups("x|y|x"), (std::vector<std::string>{"x|y|x", "x", "y"}));
     EXPECT_EQ(f.group, "60+|F|CN");
     EXPECT_EQ(f.samples, 6u);
     EXPECT_EQ(f.identities, 3u);
@@ -344,7 +360,14 @@ TEST(FaceEval, PerGroupPairsStayWithinTheGroup) {
     EXPECT_EQ(r.open_set.counts.stranger_probes, 4u);
     std::string table = to_table(r);
     EXPECT_NE(table.find("60+|M|CN"), std::string::npos);
-    EXPECT_EQ(to_json(r)["groups"][1]["pairs"]["impostor"]["count"], 4);
+    bool m_in_json = false;
+    nlohmann::json j = to_json(r);
+    for (auto& g : j["groups"])
+        if (g["group"] == "60+|M|CN") {
+            m_in_json = true;
+            EXPECT_EQ(g["pairs"]["impostor"]["count"], 4);
+        }
+    EXPECT_TRUE(m_in_json);
 }
 
 TEST(FaceEval, TarAtFarFromDistances) {
