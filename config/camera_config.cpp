@@ -25,6 +25,7 @@ void parse_face(MapReader& top, SiteConfig& c) {
     r.get("keep_enrollment_photos", f.keep_enrollment_photos);
     r.get("detect_width", f.detect_width);
     r.get("mmod_model", f.mmod_model);
+    r.get("photo_detector_model", f.photo_detector_model);
     if (f.threshold != 0) check_range(r, "threshold", f.threshold, 0.1, 1.5);
     check_range(r, "margin", f.margin, 0.0, 0.5);
     check_range(r, "decide_frames", f.decide_frames, 1, 20);

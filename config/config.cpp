@@ -307,6 +307,7 @@ SiteConfig parse_config(const std::string& yaml_text, const std::string& file) {
     resolve(c.face.recognition_model);
     resolve(c.face.landmark_model);
     resolve(c.face.mmod_model);
+    resolve(c.face.photo_detector_model);
     resolve(c.face.key_file);
     for (auto* p : {&c.city.ca_file, &c.city.cert_file, &c.city.key_file, &c.city.hmac_key_file}) resolve(*p);
     for (auto& cam : c.cameras) {

@@ -143,6 +143,9 @@ struct Face {
     bool keep_enrollment_photos = false;
     int detect_width = 640;
     std::string mmod_model;  // dlib's CNN face detector (.dat); empty: the HOG detector
+    // The same CNN, used only on an enrollment photo in which HOG found no face (the package installs
+    // it here); empty or not there: such a photo is refused as before.
+    std::string photo_detector_model = "/usr/share/caregate/models/mmod_human_face_detector.dat";
 };
 
 struct Alarms {

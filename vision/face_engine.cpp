@@ -122,6 +122,7 @@ struct FaceEngine::Impl {
     std::unique_ptr<FaceNet> net;                   // dlib ResNet
     std::unique_ptr<TfliteEmbedder> mobilefacenet;  // or MobileFaceNet
     std::unique_ptr<MmodDetector> mmod;
+    std::unique_ptr<MmodDetector> photo_mmod;  // photos HOG finds no face in
 };
 
 namespace {
@@ -165,7 +166,12 @@ FaceEngine::FaceEngine(FaceEngineOptions opts) : opts_(std::move(opts)), impl_(s
             impl_->net = std::make_unique<FaceNet>(opts_.recognition_model);
     }
     if (!opts_.mmod_model.empty()) impl_->mmod = std::make_unique<MmodDetector>(opts_.mmod_model);
+    // Not needed when the CNN is the detector already; optional otherwise (the package installs it).
+    if (!impl_->mmod && !opts_.photo_mmod_model.empty() && std::filesystem::exists(opts_.photo_mmod_model))
+        impl_->photo_mmod = std::make_unique<MmodDetector>(opts_.photo_mmod_model);
 }
+
+bool FaceEngine::has_photo_fallback() const { return impl_->photo_mmod != nullptr; }
 
 FaceEngine::~FaceEngine() = default;
 
@@ -221,8 +227,16 @@ std::vector<DetectedFace> FaceEngine::analyze_photo(const cv::Mat& input) {
     double cap = std::sqrt(kMaxPhotoDetectPixels / (double(input.cols) * input.rows));
     // A head turned a little is still a photo staff would call fine; the door instead waits for a
     // frontal frame.
-    return analyze_at(input, std::min(s, cap), true,
-                      {min_face, std::max(opts_.max_yaw, kMaxPhotoYaw), Mirror::yes});
+    Gate gate{min_face, std::max(opts_.max_yaw, kMaxPhotoYaw), Mirror::yes};
+    auto found = analyze_at(input, std::min(s, cap), true, gate);
+    if (found.empty() && impl_->photo_mmod) {
+        // HOG misses heads turned or tilted further, and faces under a cap; the CNN finds many of
+        // them. Slower, so only for the photo HOG found nothing in, on a smaller copy.
+        gate.photo_cnn = true;
+        double cnn_cap = std::sqrt(kMaxPhotoCnnPixels / (double(input.cols) * input.rows));
+        found = analyze_at(input, std::min(s, cnn_cap), true, gate);
+    }
+    return found;
 }
 
 namespace {
@@ -248,8 +262,9 @@ std::vector<DetectedFace> FaceEngine::analyze_at(const cv::Mat& input, double s,
     // Small images (e.g. 240p) need upsampling for the HOG detector's 80-px window.
     int upsample = small.cols < 400 ? 1 : 0;
     std::vector<dlib::rectangle> dets;
-    if (impl_->mmod) {  // the CNN has its own image pyramid: no upsampling here
-        for (auto& [r, conf] : impl_->mmod->detect(small))
+    if (MmodDetector* cnn = gate.photo_cnn ? impl_->photo_mmod.get() : impl_->mmod.get()) {
+        // The CNN has its own image pyramid: no upsampling here.
+        for (auto& [r, conf] : cnn->detect(small))
             dets.emplace_back(r.x, r.y, r.x + r.width - 1, r.y + r.height - 1);
     } else if (upsample) {
         cv::Mat up;

@@ -21,7 +21,11 @@ struct FaceEngineOptions {
     std::string landmark_model = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat";
     int detect_width = 640;  // frames are detected on a copy at most this wide (never enlarged)
     std::string mmod_model;  // dlib's CNN face detector instead of HOG when set
-    int min_face_px = 60;    // in original pixels
+    // dlib's CNN face detector for a photo in which HOG found no face (a head turned or tilted, a
+    // cap): enrollment waits a second once rather than refuse the photo. Empty, or a file that is
+    // not there: no second search (has_photo_fallback() says which).
+    std::string photo_mmod_model;
+    int min_face_px = 60;  // in original pixels
     double min_sharpness = 40;
     double max_yaw = 0.35;  // nose offset from the eye midline, as a fraction of eye distance
     bool embed = true;
@@ -43,6 +47,8 @@ cv::Mat decode_image(const std::string& bytes, const std::string& what);
 constexpr uint64_t kMaxImagePixels = 40'000'000;
 // A photo's detection copy is at most this big (a 12 MP phone photo finds faces from ~130 px).
 constexpr double kMaxPhotoDetectPixels = 4'200'000;
+// The CNN's second search of a photo runs on a copy at most this big (~2 s on one core).
+constexpr double kMaxPhotoCnnPixels = 1'000'000;
 // A photo's face passes the size check from this width even when face.min_face_px (the door's) is
 // larger: on older East Asian news photos of 150 px, 40 px (against 48) took refusals from 18 to 5
 // of 915 with no wrong identity and no more strangers accepted.
@@ -82,12 +88,15 @@ public:
     // that its photos show one person). Far looser than the match threshold: photos of one elder
     // taken years apart must not be refused, only another person's photo.
     double same_person_limit() const;
+    // Whether analyze_photo searches again with the CNN when HOG finds no face.
+    bool has_photo_fallback() const;
 
 private:
     struct Gate {  // what differs between a camera frame and a photo
         int min_face_px;
         double max_yaw;
         Mirror mirror;
+        bool photo_cnn = false;  // detect with the photo fallback CNN
     };
     std::vector<DetectedFace> analyze_at(const cv::Mat& bgr, double scale, bool with_descriptors,
                                          const Gate& gate);

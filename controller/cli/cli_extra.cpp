@@ -258,6 +258,15 @@ void register_sim_command(CLI::App& app, CommandContext& ctx) {
     });
 }
 
+// The photo fallback detector as the package installs it, or as scripts/fetch-models leaves it.
+std::string default_photo_detector() {
+    for (std::string c :
+         {std::string("/usr/share/caregate/models/mmod_human_face_detector.dat"),
+          std::string(CAREGATE_SOURCE_DIR "/.cache/models/dlib/mmod_human_face_detector.dat")})
+        if (std::filesystem::exists(c)) return c;
+    return "";
+}
+
 std::string default_model() {
     if (const char* env = std::getenv("CAREGATE_FACE_MODEL")) return env;
     std::vector<std::string> candidates = {"/usr/share/caregate/models/MobileFaceNet.tflite",
@@ -324,6 +333,7 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
             }
             if (!o->model.empty() || opts.recognition_model.empty())
                 opts.recognition_model = o->model.empty() ? default_model() : o->model;
+            if (o->config.empty()) opts.photo_mmod_model = default_photo_detector();
             vision::FaceEngine engine(opts);
             std::map<std::string, std::string> groups;
             if (!o->groups.empty()) {
@@ -454,6 +464,7 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
         guard([&] {
             vision::FaceEngineOptions opts;
             opts.recognition_model = o->model.empty() ? default_model() : o->model;
+            opts.photo_mmod_model = default_photo_detector();  // as enrollment searches a photo
             vision::FaceEngine engine(opts);
             auto img = vision::load_image(o->image);
             auto faces = engine.analyze_photo(img);

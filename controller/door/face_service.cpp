@@ -17,6 +17,7 @@ vision::FaceEngineOptions face_engine_options(const config::Face& f) {
     o.landmark_model = f.landmark_model;
     o.detect_width = f.detect_width;
     o.mmod_model = f.mmod_model;
+    o.photo_mmod_model = f.photo_detector_model;
     o.min_face_px = f.min_face_px;
     o.min_sharpness = f.min_sharpness;
     return o;
@@ -48,6 +49,12 @@ FaceService::FaceService(const config::SiteConfig& cfg, Store& store, const Cloc
       engine_(face_engine_options(cfg.face)),
       threshold_(cfg.face.threshold > 0 ? cfg.face.threshold : engine_.default_threshold()),
       same_person_limit_(std::max(threshold_, engine_.same_person_limit())) {
+    if (cfg.face.mmod_model.empty() && !cfg.face.photo_detector_model.empty() &&
+        !engine_.has_photo_fallback())
+        logger("face")->warn(
+            "face.photo_detector_model {} is not there: an enrollment photo in which HOG "
+            "finds no face (a turned head, a cap) is refused; install the package's model",
+            cfg.face.photo_detector_model);
     reload();
 }
 

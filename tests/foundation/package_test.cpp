@@ -23,6 +23,7 @@ TEST(Package, DebContainsBinaryUnitAndExamples) {
                    "usr/lib/tmpfiles.d/caregate.conf", "usr/share/caregate/examples/demo.yaml",
                    "usr/share/caregate/examples/center.yaml", "usr/share/caregate/examples/wuchang.yaml",
                    "usr/share/doc/caregate/config.md", "usr/share/caregate/models/MobileFaceNet.tflite",
+                   "usr/share/caregate/models/mmod_human_face_detector.dat",
                    "usr/share/doc/caregate/copyright", "usr/share/doc/caregate/changelog.gz",
                    "usr/share/doc/caregate/face-accuracy.md", "usr/share/caregate/devices/ts0215a_sos.yaml",
                    "usr/share/caregate/devices/z2m_smoke.yaml", "usr/share/caregate/devices/README.md"})

@@ -1239,3 +1239,48 @@ TEST(FaceCli, EmbedAndIdentifyJsonContracts) {
 }
 
 }  // namespace
+// An elder's photo with a cap pulled down to the eyebrows: HOG finds no face in it, so enrollment
+// searches the photo again with dlib's CNN (face.photo_detector_model) and finds the elder's face.
+// Without the CNN the photo is refused, as before.
+TEST(Faces, APhotoHogFindsNoFaceInIsSearchedAgainWithTheCnn) {
+    vision::FaceEngineOptions o;
+    o.recognition_model = mobilefacenet_path();
+    vision::FaceEngine hog(o);
+    EXPECT_FALSE(hog.has_photo_fallback());
+    o.photo_mmod_model = models_dir() + "/dlib/mmod_human_face_detector.dat";
+    ASSERT_TRUE(fs::exists(o.photo_mmod_model)) << "run scripts/setup (scripts/fetch-models)";
+    vision::FaceEngine engine(o);
+    ASSERT_TRUE(engine.has_photo_fallback());
+    std::vector<std::string> files = {"obama_2.jpg", "biden_1.jpg", "rose_leslie_2.jpg"};
+    std::vector<vision::Descriptor> uncovered;
+    for (auto& file : files)
+        uncovered.push_back(
+            *hog.analyze_photo(vision::load_image(faces_dir() + "/" + file)).at(0).descriptor);
+    for (size_t i = 0; i < files.size(); ++i) {
+        cv::Mat photo = vision::load_image(faces_dir() + "/" + files[i]), cap = photo.clone();
+        cv::Rect b =
+            hog.analyze_photo(photo).at(0).box;  // a dark cap from the top of the picture to the eyebrows
+        cv::rectangle(cap, cv::Rect(b.x - b.width / 4, 0, b.width * 3 / 2, b.y + b.height * 35 / 100),
+                      cv::Scalar(30, 30, 30), cv::FILLED);
+        EXPECT_TRUE(hog.analyze_photo(cap).empty())
+            << files[i] << ": HOG finds it after all; pick a harder cap";
+        auto found = engine.analyze_photo(cap);
+        ASSERT_EQ(found.size(), 1u) << files[i];
+        EXPECT_EQ(found[0].reject_reason, "") << files[i];
+        EXPECT_GT((found[0].box & b).area(), b.area() / 2) << files[i] << ": the elder's face, where it is";
+        ASSERT_TRUE(found[0].descriptor);
+        // The cap changes the picture, so the descriptor moves (0.85-0.98 here), but it stays the
+        // elder's: within the same-person limit enrollment uses, and nearer than anyone else.
+        double own = vision::distance(*found[0].descriptor, uncovered[i]);
+        EXPECT_LT(own, engine.same_person_limit()) << files[i];
+        for (size_t j = 0; j < files.size(); ++j) {
+            if (j == i) continue;
+            EXPECT_LT(own, vision::distance(*found[0].descriptor, uncovered[j]))
+                << files[i] << " vs " << files[j];
+        }
+    }
+    vision::FaceEngineOptions missing = o;
+    missing.photo_mmod_model = "/nonexistent/mmod_human_face_detector.dat";
+    EXPECT_FALSE(vision::FaceEngine(missing).has_photo_fallback())
+        << "optional: a missing file is no fallback";
+}
