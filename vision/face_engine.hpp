@@ -47,7 +47,7 @@ cv::Mat decode_image(const std::string& bytes, const std::string& what);
 constexpr uint64_t kMaxImagePixels = 40'000'000;
 // A photo's detection copy is at most this big (a 12 MP phone photo finds faces from ~130 px).
 constexpr double kMaxPhotoDetectPixels = 4'200'000;
-// The CNN's second search of a photo runs on a copy at most this big (~2 s on one core).
+// The CNN's second search of a photo runs on a copy at most this big (about 2.5 s on one core, measured).
 constexpr double kMaxPhotoCnnPixels = 1'000'000;
 // A photo's face passes the size check from this width even when face.min_face_px (the door's) is
 // larger: on older East Asian news photos of 150 px, 40 px (against 48) took refusals from 18 to 5
