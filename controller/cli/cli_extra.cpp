@@ -421,9 +421,10 @@ struct FaceSite {
         if (!face_service) face_service = std::make_unique<FaceService>(cfg, store, clock, roster, nullptr);
         return *face_service;
     }
-    // A command's output is its own lines: the services' info logging stays out of it.
+    // A command's output is its own lines (JSON for identify): the services' logging, info and the
+    // warnings meant for the daemon's journal (a missing optional model file), stays out of it.
     static config::SiteConfig quiet(config::SiteConfig c) {
-        spdlog::set_level(spdlog::level::warn);
+        spdlog::set_level(spdlog::level::err);
         return c;
     }
     config::SiteConfig cfg;
