@@ -229,36 +229,28 @@ void BM_FaceFullPipeline640x480(benchmark::State& state) {
 }
 BENCHMARK(BM_FaceFullPipeline640x480)->Unit(benchmark::kMillisecond);
 
-void BM_FaceEmbedOnly(benchmark::State& state) {
+// One face's descriptor from `model_file`, embedded as the door embeds a frame (Mirror::no) or as
+// enrollment embeds a photo (Mirror::yes, with its mirror image).
+void embed_one_face(benchmark::State& state, const std::string& model_file,
+                    vision::FaceEngine::Mirror mirror) {
     vision::FaceEngineOptions o;
-    o.recognition_model = model();
+    o.recognition_model = model_file;
     vision::FaceEngine engine(o);
     auto f = face_frame();
     auto faces = engine.analyze(f);
-    for (auto _ : state) benchmark::DoNotOptimize(engine.embed(f, faces.at(0)));
+    for (auto _ : state) benchmark::DoNotOptimize(engine.embed(f, faces.at(0), mirror));
+}
+void BM_FaceEmbedOnly(benchmark::State& state) {
+    embed_one_face(state, model(), vision::FaceEngine::Mirror::no);
 }
 BENCHMARK(BM_FaceEmbedOnly)->Unit(benchmark::kMillisecond);
-
-// A photo's descriptor (enrollment, identify): the aligned face and its mirror image.
 void BM_FaceEmbedPhoto(benchmark::State& state) {
-    vision::FaceEngineOptions o;
-    o.recognition_model = model();
-    vision::FaceEngine engine(o);
-    auto f = face_frame();
-    auto faces = engine.analyze(f);
-    for (auto _ : state)
-        benchmark::DoNotOptimize(engine.embed(f, faces.at(0), vision::FaceEngine::Mirror::yes));
+    embed_one_face(state, model(), vision::FaceEngine::Mirror::yes);
 }
 BENCHMARK(BM_FaceEmbedPhoto)->Unit(benchmark::kMillisecond);
-
 // The alternative model a site may choose (face.recognition_model: a .dat file).
 void BM_FaceEmbedOnlyDlib(benchmark::State& state) {
-    vision::FaceEngineOptions o;
-    o.recognition_model = kDlibModel;
-    vision::FaceEngine engine(o);
-    auto f = face_frame();
-    auto faces = engine.analyze(f);
-    for (auto _ : state) benchmark::DoNotOptimize(engine.embed(f, faces.at(0)));
+    embed_one_face(state, kDlibModel, vision::FaceEngine::Mirror::no);
 }
 BENCHMARK(BM_FaceEmbedOnlyDlib)->Unit(benchmark::kMillisecond);
 

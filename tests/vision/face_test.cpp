@@ -854,23 +854,32 @@ TEST(TrackVote, SeveralAgreeingFramesNameAnElderAndOneFrameNever) {
     EXPECT_TRUE(between.visitor(3, 4000));
 }
 
+// A site's door camera, and what the face service announced for it on the site's bus.
+struct DoorCamera {
+    explicit DoorCamera(Site& s) : sub(s.bus.subscribe("t")) {
+        cam.id = "door";
+        cam.zone = "hall";
+        cam.role = "entrance";
+    }
+    std::vector<FaceSeen> seen() {
+        std::vector<FaceSeen> out;
+        while (auto e = sub->next(std::chrono::milliseconds(1)))
+            if (std::holds_alternative<FaceSeen>(*e)) out.push_back(std::get<FaceSeen>(*e));
+        return out;
+    }
+    config::Camera cam;
+    std::shared_ptr<Subscription> sub;
+};
+
 // At the door camera: the greeting waits for decide_frames agreeing frames of the track.
 TEST(FaceService, TheDoorNamesAnElderOnlyAfterSeveralFramesAgree) {
     Site s;
     auto obama = s.elder("obama");
     s.enroll(obama, {"obama_1.jpg"});
-    auto sub = s.bus.subscribe("t");
-    config::Camera cam;
-    cam.id = "door";
-    cam.zone = "hall";
-    cam.role = "entrance";
+    DoorCamera door(s);
+    auto& cam = door.cam;
+    auto seen = [&] { return door.seen(); };
     cv::Mat frame = door_frame("obama_2.jpg");
-    auto seen = [&] {
-        std::vector<FaceSeen> out;
-        while (auto e = sub->next(std::chrono::milliseconds(1)))
-            if (std::holds_alternative<FaceSeen>(*e)) out.push_back(std::get<FaceSeen>(*e));
-        return out;
-    };
     int64_t t = 5'000'000;
     s.faces->frame(cam, frame, t += 200);
     s.faces->frame(cam, frame, t += 200);
@@ -889,18 +898,10 @@ TEST(FaceService, TheDoorNamesAnElderOnlyAfterSeveralFramesAgree) {
 TEST(FaceService, AVisitorWhoseLaterFramesAgreeOnAnElderIsStillNamed) {
     Site s;
     auto obama = s.elder("obama");
-    auto sub = s.bus.subscribe("t");
-    config::Camera cam;
-    cam.id = "door";
-    cam.zone = "hall";
-    cam.role = "entrance";
+    DoorCamera door(s);
+    auto& cam = door.cam;
+    auto seen = [&] { return door.seen(); };
     cv::Mat frame = door_frame("obama_2.jpg");
-    auto seen = [&] {
-        std::vector<FaceSeen> out;
-        while (auto e = sub->next(std::chrono::milliseconds(1)))
-            if (std::holds_alternative<FaceSeen>(*e)) out.push_back(std::get<FaceSeen>(*e));
-        return out;
-    };
     int64_t t = 5'000'000;
     for (int i = 0; i < 10; ++i) s.faces->frame(cam, frame, t += 200);
     auto first = seen();
