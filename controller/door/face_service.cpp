@@ -80,6 +80,19 @@ std::string advice(const std::string& reason, bool door) {
         if (reason.rfind(a.reason, 0) == 0) return door ? a.door : a.photo;
     return door ? "请长者看着摄像头多站两秒" : "照片不合格，请重拍";
 }
+
+// Why an uploaded photo could not be read, and what staff do: an iPhone's HEIC photo (an ISO media
+// file, "ftyp" at byte 4 with a HEIF brand) gets the iPhone's own way out.
+std::string unreadable_photo_advice(const std::string& bytes) {
+    if (bytes.size() >= 12 && bytes.compare(4, 4, "ftyp") == 0) {
+        std::string brand = bytes.substr(8, 4);
+        for (const char* heif : {"heic", "heix", "hevc", "heim", "heis", "mif1", "msf1"})
+            if (brand == heif)
+                return "是苹果手机的 HEIC 格式，读不了：请在相册里分享时选“存储为 JPEG”，"
+                       "或在 设置→相机→格式 中选“兼容性最佳”后重拍";
+    }
+    return "无法读取：请上传手机或相机拍的 JPEG 或 PNG 照片";
+}
 }  // namespace
 
 void FaceService::reload() {
@@ -114,7 +127,7 @@ int FaceService::enroll(int64_t elder_id, const std::vector<std::string>& images
             mats.emplace_back(what, vision::decode_image(images[i], what));
         } catch (const std::exception& e) {
             logger("face")->info("photo {} for elder {} not decoded: {}", i + 1, elder_id, e.what());
-            throw std::invalid_argument(what + "无法读取：请上传手机或相机拍的 JPEG 或 PNG 照片");
+            throw std::invalid_argument(what + unreadable_photo_advice(images[i]));
         }
     }
     return enroll_mats(elder_id, mats, actor, confirmed, notes);

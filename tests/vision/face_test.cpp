@@ -450,6 +450,20 @@ TEST(FaceService, EnrollmentRefusalsSayWhy) {
     };
     expect(no_consent, {"obama_1.jpg"}, "还没有登记人脸识别的单独同意");
     auto id = s.elder("y");
+    // Uploaded bytes that are no JPEG or PNG: an iPhone's HEIC photo is told how to get a JPEG.
+    auto upload = [&](const std::string& bytes, const std::string& msg) {
+        try {
+            s.faces->enroll(id, {bytes}, "t");
+            FAIL() << msg;
+        } catch (const std::invalid_argument& e) {
+            EXPECT_NE(std::string(e.what()).find(msg), std::string::npos) << e.what();
+        }
+    };
+    upload(std::string("\0\0\0\x18"
+                       "ftypheic\0\0\0\0mif1heic",
+                       24),
+           "第 1 张照片是苹果手机的 HEIC 格式");
+    upload("GIF89a not a photo", "第 1 张照片无法读取：请上传手机或相机拍的 JPEG 或 PNG 照片");
     expect(id, {"group_two_people.jpg"}, "照片中有 2 张差不多大的人脸，分不清哪位是老人");
     expect(id, {"obama_1.jpg", "obama_2.jpg", "obama_1.jpg", "obama_2.jpg", "obama_1.jpg", "obama_2.jpg"},
            "1 到 5 张");
