@@ -258,24 +258,21 @@ void register_sim_command(CLI::App& app, CommandContext& ctx) {
     });
 }
 
-// The photo fallback detector as the package installs it, or as scripts/fetch-models leaves it.
-std::string default_photo_detector() {
-    for (std::string c :
-         {std::string("/usr/share/caregate/models/mmod_human_face_detector.dat"),
-          std::string(CAREGATE_SOURCE_DIR "/.cache/models/dlib/mmod_human_face_detector.dat")})
-        if (std::filesystem::exists(c)) return c;
-    return "";
+// A model file as the package installs it, else as scripts/fetch-models leaves it in the source tree;
+// the installed path when neither is there (the engine's error names it, or skips an optional one).
+std::string installed_or_fetched(const std::string& file, const std::string& fetched_under) {
+    std::string installed = "/usr/share/caregate/models/" + file;
+    std::string fetched = std::string(CAREGATE_SOURCE_DIR "/.cache/models/") + fetched_under + file;
+    return !std::filesystem::exists(installed) && std::filesystem::exists(fetched) ? fetched : installed;
 }
 
 std::string default_model() {
     if (const char* env = std::getenv("CAREGATE_FACE_MODEL")) return env;
-    std::vector<std::string> candidates = {"/usr/share/caregate/models/MobileFaceNet.tflite",
-                                           CAREGATE_SOURCE_DIR
-                                           "/.cache/models/mobilefacenet/MobileFaceNet.tflite"};
-    for (auto& c : candidates)
-        if (std::filesystem::exists(c)) return c;
-    return candidates.front();
+    return installed_or_fetched("MobileFaceNet.tflite", "mobilefacenet/");
 }
+
+// The photo fallback detector (FaceEngineOptions::photo_mmod_model).
+std::string default_photo_detector() { return installed_or_fetched("mmod_human_face_detector.dat", "dlib/"); }
 
 void print_json_line(const nlohmann::json& j) { std::cout << j.dump() << "\n"; }
 

@@ -870,19 +870,24 @@ TEST(TrackVote, SeveralAgreeingFramesNameAnElderAndOneFrameNever) {
 
 // A site's door camera, and what the face service announced for it on the site's bus.
 struct DoorCamera {
-    explicit DoorCamera(Site& s) : sub(s.bus.subscribe("t")) {
+    explicit DoorCamera(Site& s) : site(s), sub(s.bus.subscribe("t")) {
         cam.id = "door";
         cam.zone = "hall";
         cam.role = "entrance";
     }
-    std::vector<FaceSeen> seen() {
+    // Shows the camera `frames` frames of `picture`, 200 ms apart (a 5 fps camera); returns what the
+    // face service announced meanwhile.
+    std::vector<FaceSeen> show(const cv::Mat& picture, int frames) {
+        for (int i = 0; i < frames; ++i) site.faces->frame(cam, picture, t += 200);
         std::vector<FaceSeen> out;
         while (auto e = sub->next(std::chrono::milliseconds(1)))
             if (std::holds_alternative<FaceSeen>(*e)) out.push_back(std::get<FaceSeen>(*e));
         return out;
     }
+    Site& site;
     config::Camera cam;
     std::shared_ptr<Subscription> sub;
+    int64_t t = 5'000'000;
 };
 
 // At the door camera: the greeting waits for decide_frames agreeing frames of the track.
@@ -891,19 +896,12 @@ TEST(FaceService, TheDoorNamesAnElderOnlyAfterSeveralFramesAgree) {
     auto obama = s.elder("obama");
     s.enroll(obama, {"obama_1.jpg"});
     DoorCamera door(s);
-    auto& cam = door.cam;
-    auto seen = [&] { return door.seen(); };
     cv::Mat frame = door_frame("obama_2.jpg");
-    int64_t t = 5'000'000;
-    s.faces->frame(cam, frame, t += 200);
-    s.faces->frame(cam, frame, t += 200);
-    EXPECT_TRUE(seen().empty()) << "two frames are not yet a decision";
-    s.faces->frame(cam, frame, t += 200);
-    auto after = seen();
+    EXPECT_TRUE(door.show(frame, 2).empty()) << "two frames are not yet a decision";
+    auto after = door.show(frame, 1);
     ASSERT_EQ(after.size(), 1u) << "the third agreeing frame decides";
     EXPECT_EQ(after[0].elder_id, obama);
-    for (int i = 0; i < 5; ++i) s.faces->frame(cam, frame, t += 200);
-    EXPECT_TRUE(seen().empty()) << "one greeting per track";
+    EXPECT_TRUE(door.show(frame, 5).empty()) << "one greeting per track";
 }
 
 // A face first called a visitor (its first frames matched no one) is still named once later frames
@@ -913,24 +911,16 @@ TEST(FaceService, AVisitorWhoseLaterFramesAgreeOnAnElderIsStillNamed) {
     Site s;
     auto obama = s.elder("obama");
     DoorCamera door(s);
-    auto& cam = door.cam;
-    auto seen = [&] { return door.seen(); };
     cv::Mat frame = door_frame("obama_2.jpg");
-    int64_t t = 5'000'000;
-    for (int i = 0; i < 10; ++i) s.faces->frame(cam, frame, t += 200);
-    auto first = seen();
+    auto first = door.show(frame, 10);
     ASSERT_EQ(first.size(), 1u) << "2 s of frames that matched no one: a visitor";
     EXPECT_FALSE(first[0].elder_id);
     s.enroll(obama, {"obama_1.jpg"});
-    s.faces->frame(cam, frame, t += 200);
-    s.faces->frame(cam, frame, t += 200);
-    EXPECT_TRUE(seen().empty()) << "two agreeing frames are not yet a decision";
-    s.faces->frame(cam, frame, t += 200);
-    auto later = seen();
+    EXPECT_TRUE(door.show(frame, 2).empty()) << "two agreeing frames are not yet a decision";
+    auto later = door.show(frame, 1);
     ASSERT_EQ(later.size(), 1u) << "the same track, named once 3 frames agree";
     EXPECT_EQ(later[0].elder_id, obama);
-    for (int i = 0; i < 5; ++i) s.faces->frame(cam, frame, t += 200);
-    EXPECT_TRUE(seen().empty()) << "named once per track";
+    EXPECT_TRUE(door.show(frame, 5).empty()) << "named once per track";
 }
 
 // Enrollment at the door: the elder stands before the camera; the box takes the best frames.
