@@ -129,6 +129,55 @@ TEST(MobileFaceNet, ConvertedNetAgreesWithAPlainReferenceInterpreter) {
     EXPECT_LT(worst, 1e-4) << "largest difference from the reference interpreter";
 }
 
+// MobileFaceNet against TensorFlow Lite itself. The test above shares our flatbuffer reader with the
+// net it checks, so a misreading of the file would agree with itself; here TFLite's own runtime
+// (its WebAssembly build from npm @tensorflow/tfjs-tflite, pinned in tests/vision/tflite-runtime)
+// runs the same file on every aligned test face, as an Android phone would.
+TEST(MobileFaceNet, ConvertedNetAgreesWithTheTfliteRuntime) {
+    TempDir dir;
+    vision::TfliteEmbedder net(mobilefacenet_path());
+    std::vector<std::string> files;
+    std::vector<std::vector<float>> ours;
+    std::vector<float> input;
+    for (auto& [file, faces] : analysed()) {
+        if (file.rfind("group", 0) == 0 || faces.size() != 1) continue;
+        cv::Mat chip = vision::align_arcface_112(vision::load_image(faces_dir() + "/" + file),
+                                                 vision::five_points_from_68(faces[0].landmarks));
+        ASSERT_EQ(chip.size(), cv::Size(112, 112)) << file;
+        files.push_back(file);
+        ours.push_back(net.embed({chip}).at(0));
+        for (int y = 0; y < 112; ++y)
+            for (int x = 0; x < 112; ++x)
+                for (int c = 0; c < 3; ++c)
+                    input.push_back((float(chip.at<cv::Vec3b>(y, x)[c]) - 127.5f) / 128.f);
+    }
+    ASSERT_GE(files.size(), 10u);
+    {
+        std::ofstream in(dir.file("in.f32"), std::ios::binary);
+        in.write(reinterpret_cast<const char*>(input.data()), std::streamsize(input.size() * sizeof(float)));
+    }
+    std::string log;
+    int rc =
+        run(std::string(CAREGATE_NODE) + " " + source_dir() + "/tests/vision/tflite-runtime/run-model.cjs " +
+                mobilefacenet_path() + " " + dir.file("in.f32") + " " + dir.file("out.f32"),
+            &log);
+    ASSERT_EQ(rc, 0) << log;
+    std::ifstream out(dir.file("out.f32"), std::ios::binary);
+    std::vector<float> theirs(files.size() * 192);
+    out.read(reinterpret_cast<char*>(theirs.data()), std::streamsize(theirs.size() * sizeof(float)));
+    ASSERT_EQ(size_t(out.gcount()), theirs.size() * sizeof(float)) << "TFLite wrote too few outputs\n" << log;
+    for (size_t f = 0; f < files.size(); ++f) {
+        const float* t = theirs.data() + f * 192;
+        double n = 0;
+        for (size_t i = 0; i < 192; ++i) n += double(t[i]) * t[i];
+        n = std::sqrt(n);
+        ASSERT_GT(n, 0) << files[f];
+        double worst = 0;
+        for (size_t i = 0; i < 192; ++i) worst = std::max(worst, std::abs(double(ours[f][i]) - t[i] / n));
+        EXPECT_LT(worst, 1e-4) << files[f] << ": largest difference from TFLite's own output";
+    }
+}
+
 // Same person below the model's calibrated threshold, different people clearly above it.
 TEST(MobileFaceNet, SamePersonBelowTheThresholdDifferentPeopleWellAbove) {
     vision::FaceEngineOptions o;
