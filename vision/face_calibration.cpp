@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <limits>
 #include <map>
 #include <stdexcept>
 
@@ -13,6 +15,100 @@ namespace {
 // Impostor distances kept for the distribution; beyond this a regular sample (the count below the
 // threshold and the closest pairs stay exact).
 constexpr size_t kMaxKeptPairs = 5'000'000;
+
+constexpr double kRefused = -std::numeric_limits<double>::infinity();
+
+// One trial's scores under both rules, higher = more alike; kRefused when the runner-up is within
+// the margin (the door names nobody then, whatever the rule).
+struct Scored {
+    double plain = kRefused, z = kRefused;
+    size_t best = 0;
+};
+
+// nearest[e]: the probe's distance to elder e's nearest template (infinity: none). `skip`: an
+// elder left out of the gallery (the probe's own, for a stranger trial), or nearest.size().
+Scored score(const std::vector<double>& nearest, size_t skip, double margin) {
+    Scored r;
+    double best = std::numeric_limits<double>::infinity(), second = best;
+    for (size_t e = 0; e < nearest.size(); ++e) {
+        if (e == skip) continue;
+        if (nearest[e] < best) {
+            second = best;
+            best = nearest[e];
+            r.best = e;
+        } else if (nearest[e] < second) {
+            second = nearest[e];
+        }
+    }
+    if (!std::isfinite(best) || second - best < margin) return r;
+    double sum = 0, sq = 0;
+    size_t n = 0;
+    for (size_t e = 0; e < nearest.size(); ++e) {
+        if (e == skip || e == r.best || !std::isfinite(nearest[e])) continue;
+        sum += nearest[e];
+        sq += nearest[e] * nearest[e];
+        n++;
+    }
+    if (n < 2) return r;
+    double mean = sum / double(n), sd = std::sqrt(std::max(0.0, sq / double(n) - mean * mean));
+    r.plain = -best;
+    r.z = (mean - best) / std::max(sd, 1e-9);
+    return r;
+}
+
+// The cut that accepts at most `allowed` of the stranger trials: accept a score above it.
+double cut_for(std::vector<double> strangers, size_t allowed) {
+    std::sort(strangers.begin(), strangers.end(), std::greater<>());
+    if (allowed >= strangers.size() || strangers[allowed] == kRefused) return kRefused;
+    return strangers[allowed];
+}
+
+std::optional<CohortNormalisation> measure_cohort(const std::vector<CalibrationTemplate>& t, double margin,
+                                                  double target_far) {
+    std::map<int64_t, size_t> index;
+    for (auto& x : t) index.emplace(x.elder_id, index.size());
+    // A stranger trial needs a best match and two more elders for the spread.
+    if (index.size() < 4) return std::nullopt;
+    std::vector<size_t> elder_of(t.size()), templates_of(index.size(), 0);
+    for (size_t i = 0; i < t.size(); ++i) templates_of[elder_of[i] = index.at(t[i].elder_id)]++;
+
+    CohortNormalisation c;
+    c.probe_sample = std::max<size_t>(1, (t.size() + kMaxCohortProbes - 1) / kMaxCohortProbes);
+    std::vector<Scored> genuine;
+    std::vector<bool> genuine_own;
+    std::vector<double> stranger_plain, stranger_z;
+    std::vector<double> nearest(index.size());
+    for (size_t p = 0; p < t.size(); p += c.probe_sample) {
+        std::fill(nearest.begin(), nearest.end(), std::numeric_limits<double>::infinity());
+        for (size_t j = 0; j < t.size(); ++j)
+            if (j != p)
+                nearest[elder_of[j]] =
+                    std::min(nearest[elder_of[j]], distance(t[p].descriptor, t[j].descriptor));
+        const size_t own = elder_of[p];
+        Scored s = score(nearest, own, margin);
+        stranger_plain.push_back(s.plain);
+        stranger_z.push_back(s.z);
+        if (templates_of[own] >= 2) {
+            genuine.push_back(score(nearest, nearest.size(), margin));
+            genuine_own.push_back(genuine.back().best == own);
+        }
+    }
+    if (genuine.empty()) return std::nullopt;
+    c.genuine_trials = genuine.size();
+    c.stranger_trials = stranger_plain.size();
+    c.strangers_allowed = size_t(double(c.stranger_trials) * target_far);
+    const double plain_cut = cut_for(stranger_plain, c.strangers_allowed);
+    const double z_cut = cut_for(stranger_z, c.strangers_allowed);
+    for (size_t i = 0; i < genuine.size(); ++i) {
+        if (genuine[i].plain > plain_cut) (genuine_own[i] ? c.plain_named : c.plain_wrong)++;
+        if (genuine[i].z > z_cut) (genuine_own[i] ? c.tnorm_named : c.tnorm_wrong)++;
+    }
+    c.plain_threshold = -plain_cut;
+    c.tnorm_min_z = z_cut;
+    c.helps = c.tnorm_named >= c.plain_named + 2 && c.tnorm_wrong <= c.plain_wrong &&
+              double(c.tnorm_named - c.plain_named) >= 0.01 * double(c.genuine_trials);
+    return c;
+}
 }  // namespace
 
 SiteCalibration calibrate_site(const std::vector<CalibrationTemplate>& t, double configured, double margin,
@@ -30,6 +126,7 @@ SiteCalibration calibrate_site(const std::vector<CalibrationTemplate>& t, double
         per_elder[x.elder_id]++;
     }
     c.elders = per_elder.size();
+    c.cohort = measure_cohort(t, margin, target_far);
     size_t total_impostor = 0;
     for (auto& [id, n] : per_elder) total_impostor += size_t(n) * (t.size() - size_t(n));
     total_impostor /= 2;
@@ -114,6 +211,21 @@ nlohmann::json to_json(const SiteCalibration& c) {
                            {"elder_b", l.elder_b},
                            {"distance", l.distance},
                            {"same_person_likely", l.same_person_likely}});
+    nlohmann::json cohort;  // null: not measured (fewer than 4 elders, or none with 2 templates)
+    if (c.cohort) {
+        const CohortNormalisation& n = *c.cohort;
+        // No cut (null): the stranger trials are so few that every one the margin passes is allowed.
+        auto cut = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
+        cohort = {
+            {"genuine_trials", n.genuine_trials},
+            {"stranger_trials", n.stranger_trials},
+            {"probe_sample_every", n.probe_sample},
+            {"strangers_allowed", n.strangers_allowed},
+            {"plain",
+             {{"named", n.plain_named}, {"wrong", n.plain_wrong}, {"threshold", cut(n.plain_threshold)}}},
+            {"tnorm", {{"named", n.tnorm_named}, {"wrong", n.tnorm_wrong}, {"min_z", cut(n.tnorm_min_z)}}},
+            {"helps", n.helps}};
+    }
     return {
         {"elders", c.elders},
         {"templates", c.templates},
@@ -131,6 +243,7 @@ nlohmann::json to_json(const SiteCalibration& c) {
         {"pairs_below_floor", c.below_floor},
         {"genuine_refused_at_proposal",
          c.genuine_refused_at_proposal ? nlohmann::json(*c.genuine_refused_at_proposal) : nlohmann::json()},
+        {"cohort_normalisation", cohort},
         {"pairs", pair_metrics_json(c.pairs)}};
 }
 

@@ -26,6 +26,27 @@ struct LookAlike {
     bool same_person_likely = false;  // closer than the duplicate floor: one person twice, or twins
 };
 
+// Score normalisation against the site's own elders (T-norm), measured on the gallery itself: a
+// site sees whether it would name more of its elders than the plain distance at the same
+// false-accept rate. Each sampled template is a probe twice: with its elder's other templates still
+// enrolled (a genuine trial, when there are any) and with all of its elder's templates left out (a
+// stranger trial: the elder as a never-enrolled visitor who looks like the others). A probe's
+// distance to an elder is the nearest of that elder's templates; both rules need the runner-up
+// margin, as the door does. T-norm scores the best match by how far it stands out from the probe's
+// distances to every other elder: z = (mean − best) / sd.
+struct CohortNormalisation {
+    size_t genuine_trials = 0, stranger_trials = 0;
+    size_t probe_sample = 1;                  // every n-th template is a probe (large galleries); 1: all
+    size_t strangers_allowed = 0;             // stranger trials each rule may accept at the target FAR
+    size_t plain_named = 0;                   // genuine trials named correctly by the plain distance…
+    size_t tnorm_named = 0;                   // …and by T-norm, each at its own cut for the same FAR
+    size_t plain_wrong = 0, tnorm_wrong = 0;  // genuine trials named as another elder
+    double plain_threshold = 0;               // the plain rule's cut: accept at or below this distance
+    double tnorm_min_z = 0;                   // the T-norm rule's cut: accept at or above this z
+    // T-norm names at least one percentage point (and two trials) more of the site's elders.
+    bool helps = false;
+};
+
 struct SiteCalibration {
     size_t elders = 0, templates = 0;
     size_t impostor_pairs = 0;   // all pairs of different elders' templates
@@ -44,7 +65,12 @@ struct SiteCalibration {
     size_t below_floor = 0;  // pairs (of those kept) below the floor, left out of the proposal
     // What the proposal costs: the share of the site's same-elder pairs it would refuse.
     std::optional<double> genuine_refused_at_proposal;
+    // Absent with fewer than 3 elders (no cohort to normalise against) or no elder with 2 templates.
+    std::optional<CohortNormalisation> cohort;
 };
+
+// Probes in the cohort measurement; larger galleries are sampled (every n-th template).
+constexpr size_t kMaxCohortProbes = 2000;
 
 constexpr size_t kMinGenuineForFloor = 5;
 

@@ -2,6 +2,7 @@
 // its elders come to each other (the threshold it can afford) and whose templates should be taken
 // again. Both read the encrypted templates on the box; nothing leaves it.
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -24,6 +25,43 @@ std::string two(double v) {
     char b[32];
     std::snprintf(b, sizeof b, "%.3f", v);
     return b;
+}
+
+// Whether scoring against the site's own elders (T-norm) would name more of them than the plain
+// distance at the same false-accept rate, measured on the gallery itself.
+void print_cohort(const std::optional<vision::CohortNormalisation>& cohort, double far) {
+    if (!cohort) {
+        std::cout
+            << "score normalisation (T-norm) not measured: it needs 4 elders, one of them with 2 templates\n";
+        return;
+    }
+    const vision::CohortNormalisation& n = *cohort;
+    auto share = [&](size_t k) {
+        char b[32];
+        std::snprintf(b, sizeof b, "%.1f %%", 100.0 * double(k) / double(n.genuine_trials));
+        return std::string(b);
+    };
+    std::cout << "score normalisation (T-norm) against the site's own elders, each left out in turn as a "
+                 "stranger ("
+              << n.stranger_trials << " stranger trials, at most " << n.strangers_allowed
+              << " accepted for FAR " << far << "):\n"
+              << "  plain distance: names " << n.plain_named << " of " << n.genuine_trials << " ("
+              << share(n.plain_named) << "), " << n.plain_wrong << " as another elder; "
+              << (std::isfinite(n.plain_threshold) ? "accepting below distance " + two(n.plain_threshold)
+                                                   : std::string("accepting every clear best match"))
+              << "\n"
+              << "  T-norm:         names " << n.tnorm_named << " of " << n.genuine_trials << " ("
+              << share(n.tnorm_named) << "), " << n.tnorm_wrong << " as another elder; "
+              << (std::isfinite(n.tnorm_min_z) ? "accepting z above " + two(n.tnorm_min_z)
+                                               : std::string("accepting every clear best match"))
+              << "\n";
+    if (n.helps)
+        std::cout
+            << "  T-norm would name more of this site's elders; the door does not use it (it scores by the "
+               "plain distance): enroll the elders the door does not name again, with sharper photos "
+               "(caregate face renewals lists them)\n";
+    else
+        std::cout << "  T-norm does not help here: the plain distance is kept\n";
 }
 }  // namespace
 
@@ -103,6 +141,7 @@ void register_face_site_commands(CLI::App& face, CommandContext& ctx) {
             } else {
                 std::cout << c.basis << "\n";
             }
+            print_cohort(c.cohort, o->far);
             return 0;
         });
     });

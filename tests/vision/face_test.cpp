@@ -1108,6 +1108,22 @@ TEST(FaceCli, CalibrateNamesTheSitesLookAlikesAndProposesAThreshold) {
               std::string::npos)
         << out;
     EXPECT_NE(out.find("set face.threshold"), std::string::npos) << out;
+    EXPECT_TRUE(j["cohort_normalisation"].is_null());
+    EXPECT_NE(out.find("T-norm) not measured: it needs 4 elders"), std::string::npos) << out;
+
+    // A fourth elder: each template is now also a stranger trial with a cohort to score against.
+    ASSERT_EQ(s.enroll(s.elder("张桂英"), {"kit_harington_1.jpg", "kit_harington_2.jpg"}), 2);
+    ASSERT_EQ(run(caregate_bin() + " face calibrate --config " + s.dir.file("site.yaml") + " --json " +
+                      s.dir.file("cal.json") + " 2>&1",
+                  &out),
+              0)
+        << out;
+    auto n = nlohmann::json::parse(read_file(s.dir.file("cal.json")))["cohort_normalisation"];
+    ASSERT_TRUE(n.is_object()) << out;
+    EXPECT_EQ(n["genuine_trials"], 4) << "李福生's and 张桂英's two templates each";
+    EXPECT_EQ(n["stranger_trials"], 6);
+    EXPECT_EQ(n["plain"]["wrong"], 0);
+    EXPECT_NE(out.find("  T-norm:         names "), std::string::npos) << out;
 }
 
 // Faces change: templates over a year old, or an elder whose recent door distances crept up to the
