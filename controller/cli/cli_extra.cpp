@@ -560,7 +560,8 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
                             mats.emplace_back(f.path().string(), vision::load_image(f.path().string()));
                     std::vector<std::string> notes;
                     templates += site.faces().enroll_mats(e->id, mats, o->by, false, &notes);
-                    for (auto& note : notes) std::cerr << "\n  " << name << ": " << note;
+                    // Each note on a line of its own: the next progress "\r" must not overwrite it.
+                    for (auto& note : notes) std::cerr << "\n  " << name << ": " << note << "\n";
                     ok++;
                 } catch (const std::exception& ex) {
                     failed++;
