@@ -59,9 +59,11 @@ public:
     std::map<int64_t, std::string> needing_reenrollment(const std::string& model);
     // Deletes the elder's templates (zeroing the pages, then checkpointing the WAL); audited.
     int forget(int64_t elder_id, const std::string& actor);
-    // Bumped by every add and forget, in their transaction: a running daemon whose gallery was
-    // loaded at another generation loads it again (the CLI enrolls and forgets beside it).
+    // Bumped by every add and forget, and by the roster when an elder is deactivated or reactivated,
+    // in their transaction: a running daemon whose gallery was loaded at another generation loads it
+    // again (the CLI enrolls and forgets beside it; the gallery holds active elders only).
     int64_t generation();
+    static void changed(sqlite3* db);  // inside a write transaction
     // The elder's templates made by `model` (those of another model do not count: the door cannot
     // use them).
     int count(int64_t elder_id, const std::string& model);
@@ -73,7 +75,6 @@ public:
     std::vector<TemplateRenewal> renewals(const std::string& model, double threshold, int64_t now_ms);
 
 private:
-    static void changed(sqlite3* db);
     Store& store_;
     const Clock& clock_;
     FaceKey key_;

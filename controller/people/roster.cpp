@@ -7,6 +7,7 @@
 
 #include "controller/core/utf8.hpp"
 #include "controller/core/uuid.hpp"
+#include "controller/people/face_templates.hpp"
 
 namespace caregate {
 
@@ -510,6 +511,9 @@ Elder Roster::deactivate(int64_t id, const std::string& reason, const std::strin
         s.bind(1, reason).bind(2, *cal).bind(3, n).bind(4, actor).bind(5, now).bind(6, id).run();
         Store::audit(db, actor, "elder.deactivate", "elder:" + std::to_string(id),
                      json{{"name", e->name}, {"reason", reason}, {"on", *cal}, {"note", n}}.dump(), now);
+        // The door's gallery holds active elders only: it reloads, so a look-alike of someone who
+        // left is no longer a close call with them.
+        TemplateStore::changed(db);
         return *by_id(db, id);
     });
 }
@@ -535,6 +539,7 @@ Elder Roster::reactivate(int64_t id, const std::string& actor) {
                "deactivated_by=NULL, updated_at=? WHERE id=?");
         s.bind(1, now).bind(2, id).run();
         Store::audit(db, actor, "elder.reactivate", "elder:" + std::to_string(id), before.dump(), now);
+        TemplateStore::changed(db);  // the door recognises them again without a restart
         return *by_id(db, id);
     });
 }

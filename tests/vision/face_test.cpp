@@ -953,6 +953,31 @@ TEST(FaceService, TheDoorNamesAnElderOnlyAfterSeveralFramesAgree) {
     EXPECT_TRUE(door.show(frame, 5).empty()) << "one greeting per track";
 }
 
+// The door's gallery holds active elders only, and follows the roster without a restart: an elder
+// who left is no longer recognised (nor a close call for a look-alike), and one who comes back from
+// hospital is recognised again, instead of being listed for re-enrollment after three visits.
+TEST(FaceService, DeactivatingOrReactivatingAnElderReloadsTheDoorsGallery) {
+    Site s;
+    auto obama = s.elder("obama");
+    ASSERT_EQ(s.enroll(obama, {"obama_1.jpg"}), 1);
+    ASSERT_EQ(s.faces->gallery_size(), 1u);
+    DoorCamera door(s);
+    cv::Mat nobody(480, 640, CV_8UC3, cv::Scalar(90, 90, 90));
+    s.roster->deactivate(obama, "离开中心", "", "", "t");
+    EXPECT_TRUE(eventually([&] {
+        door.show(nobody, 1);
+        return s.faces->gallery_size() == 0;
+    })) << "deactivated, still in the gallery";
+    s.roster->reactivate(obama, "t");
+    EXPECT_TRUE(eventually([&] {
+        door.show(nobody, 1);
+        return s.faces->gallery_size() == 1;
+    })) << "reactivated, not back in the gallery";
+    auto seen = door.show(door_frame("obama_2.jpg"), 3);
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].elder_id, obama);
+}
+
 // A face first called a visitor (its first frames matched no one) is still named once later frames
 // agree on an elder: the elder is greeted and checked in, not left at the door as a stranger. Here
 // the first frames match no one because the elder is enrolled only while standing there.
