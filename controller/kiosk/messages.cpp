@@ -101,9 +101,9 @@ const std::vector<Msg>& all_messages() {
 
 bool latin_free(const std::string& text) {
     // What staff read as it is: an ID card, the file kinds they pick and save as (CSV, Excel, .xlsx,
-    // JPEG, PNG; UTF-8 as in Excel's "CSV UTF-8"), sizes (KB, MB).
-    static const std::array<const char*, 9> allowed = {"ID",  "CSV", "Excel", "xlsx", "JPEG",
-                                                       "PNG", "UTF", "KB",    "MB"};
+    // JPEG, PNG, an iPhone's HEIC; UTF-8 as in Excel's "CSV UTF-8"), sizes (KB, MB).
+    static const std::array<const char*, 10> allowed = {"ID",  "CSV",  "Excel", "xlsx", "JPEG",
+                                                        "PNG", "HEIC", "UTF",   "KB",   "MB"};
     size_t i = 0;
     while (i < text.size()) {
         if (!letter(text[i])) {

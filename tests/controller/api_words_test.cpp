@@ -151,6 +151,9 @@ TEST(ApiWords, TheCheckFindsEnglishInTheOldErrorTexts) {
     EXPECT_NE(latin_words("UNIQUE constraint failed: staff.username"), "");
     EXPECT_EQ(latin_words("请选择要导入的 Excel（.xlsx）或 CSV 文件，最多 4 MB"), "");
     EXPECT_EQ(latin_words("没有这张卡（A1234）的登记"), "") << "a single letter is not a word";
+    // The enrollment refusal for an iPhone photo names the format staff see in the phone's settings.
+    EXPECT_TRUE(
+        api::latin_free("第 1 张照片是苹果手机的 HEIC 格式，读不了：请在相册里分享时选“存储为 JPEG”"));
 }
 
 TEST(ApiWords, TheCatalogueIsChineseWithUniqueCodes) {

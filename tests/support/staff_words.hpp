@@ -15,11 +15,12 @@ namespace caregate::testing {
 //   CSV, Excel    the file kinds of the roster import and the exports;
 //   xlsx          the extension Excel saves as (另存为 .xlsx);
 //   JPEG, PNG     the photo kinds of face enrollment;
+//   HEIC          the iPhone's photo format, as its settings and file details name it;
 //   UTF           Excel's own save-as choice "CSV UTF-8";
 //   KB, MB        sizes of an upload.
 // A single letter (a card number's, 2026-11 style dates aside) is not a word.
-inline const std::set<std::string> kAllowedLatin = {"ID",  "CSV", "Excel", "xlsx", "JPEG",
-                                                    "PNG", "UTF", "KB",    "MB"};
+inline const std::set<std::string> kAllowedLatin = {"ID",  "CSV",  "Excel", "xlsx", "JPEG",
+                                                    "PNG", "HEIC", "UTF",   "KB",   "MB"};
 
 // The Latin words of a text that are not allowed ("" when none).
 inline std::string latin_words(const std::string& text) {

@@ -16,6 +16,7 @@
 #include "config/config.hpp"
 #include "controller/door/face_service.hpp"
 #include "tests/support/door_frames.hpp"
+#include "tests/support/staff_words.hpp"
 #include "tests/support/test_support.hpp"
 #include "tests/vision/tflite_reference.hpp"
 #include "vision/face_engine.hpp"
@@ -506,6 +507,8 @@ TEST(FaceService, EnrollmentRefusalsSayWhy) {
             FAIL() << msg;
         } catch (const std::invalid_argument& e) {
             EXPECT_NE(std::string(e.what()).find(msg), std::string::npos) << e.what();
+            // The kiosk shows only refusals staff can read; any other word turns it into 填写的内容有误.
+            EXPECT_EQ(latin_words(e.what()), "") << e.what();
         }
     };
     upload(std::string("\0\0\0\x18"
