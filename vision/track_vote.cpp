@@ -33,6 +33,11 @@ bool TrackVote::visitor(int frames, int64_t track_age_ms) const {
     return track_age_ms >= (known_face_ ? 4000 : 1500);
 }
 
+int TrackVote::votes(int64_t elder_id) const {
+    auto it = votes_.find(elder_id);
+    return it == votes_.end() ? 0 : it->second.n;
+}
+
 double TrackVote::mean_distance(int64_t elder_id) const {
     auto it = votes_.find(elder_id);
     return it == votes_.end() || it->second.n == 0 ? 1e9 : it->second.distance_sum / it->second.n;

@@ -25,6 +25,8 @@ public:
     // or an elder with an enrolled look-alike, gets longer before being called a stranger).
     bool visitor(int frames, int64_t track_age_ms) const;
     int embeddings() const { return embeddings_; }
+    // Embeddings of this track that matched this elder.
+    int votes(int64_t elder_id) const;
     // Mean distance of the frames that voted for this elder (1e9 when none did).
     double mean_distance(int64_t elder_id) const;
     // The best distance of any embedding to any elder (what an unknown face came closest to).

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
+#include <optional>
+#include <tuple>
 
 #include "controller/core/log.hpp"
 #include "vision/photo_subject.hpp"
@@ -339,15 +341,31 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
     tracks.erase(
         std::remove_if(tracks.begin(), tracks.end(), [&](const Track& t) { return ts - t.last_seen > 2000; }),
         tracks.end());
-    for (auto& f : faces) {
-        Track* t = nullptr;
-        for (auto& tr : tracks)
-            if (iou(tr.box, f.box) > 0.3) t = &tr;
-        if (!t) {
+    // One track per face and one face per track, the largest overlap first: two people side by
+    // side must not feed one track (the one seen last would vote in the other's name).
+    std::vector<std::optional<size_t>> track_of(faces.size());
+    {
+        std::vector<std::tuple<double, size_t, size_t>> overlaps;  // overlap, face, track
+        for (size_t i = 0; i < faces.size(); ++i)
+            for (size_t k = 0; k < tracks.size(); ++k)
+                if (double o = iou(tracks[k].box, faces[i].box); o > 0.3) overlaps.emplace_back(o, i, k);
+        std::sort(overlaps.begin(), overlaps.end(),
+                  [](const auto& a, const auto& b) { return std::get<0>(a) > std::get<0>(b); });
+        std::vector<bool> taken(tracks.size(), false);
+        for (auto& [o, i, k] : overlaps)
+            if (!track_of[i] && !taken[k]) {
+                track_of[i] = k;
+                taken[k] = true;
+            }
+    }
+    for (size_t fi = 0; fi < faces.size(); ++fi) {
+        const vision::DetectedFace& f = faces[fi];
+        if (!track_of[fi]) {
             tracks.emplace_back();
-            t = &tracks.back();
-            t->first_seen = ts;
+            tracks.back().first_seen = ts;
+            track_of[fi] = tracks.size() - 1;
         }
+        Track* t = &tracks[*track_of[fi]];
         t->box = f.box;
         t->last_seen = ts;
         t->blink.update(f.landmarks, ts);
@@ -357,8 +375,9 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
         }
         // Until decided, every frame (at most 10 a second) is embedded and votes; after that, only
         // a better view or one a second.
-        bool due = t->elder_id ? f.quality > t->best_quality + 0.1 || ts - t->last_embed > 1000
-                               : !t->last_embed || ts - t->last_embed >= 100;
+        bool due = t->elder_id && !t->not_its_elder
+                       ? f.quality > t->best_quality + 0.1 || ts - t->last_embed > 1000
+                       : !t->last_embed || ts - t->last_embed >= 100;
         if (due) {
             vision::Descriptor d;
             {
@@ -366,6 +385,28 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
                 d = engine_.embed(bgr, f);
             }
             auto m = gallery_.match(d, threshold_, cfg_.face.margin);
+            if (t->elder_id) {
+                // A decided track keeps checking its face: another elder, or no one near, twice in
+                // a row is someone who stepped into the place the named elder just left (a track
+                // outlives its face by 2 s). The track starts again: vote, greeting, blink and
+                // best views, so the newcomer is decided on their own frames.
+                bool other = (m.elder_id && *m.elder_id != *t->elder_id) || m.distance > same_person_limit_;
+                t->not_its_elder = other ? t->not_its_elder + 1 : 0;
+                if (t->not_its_elder >= 2) {
+                    logger("face")->info(
+                        "{}: the face in track of elder {} is someone else now; deciding again", cam.id,
+                        *t->elder_id);
+                    Track fresh;
+                    fresh.box = t->box;
+                    fresh.first_seen = ts;
+                    fresh.last_seen = ts;
+                    *t = std::move(fresh);
+                }
+            }
+            // Liveness must come from the face that is recognised: a blink before this track's
+            // first frame of an elder (a visitor's, before a photo was held up in the same place)
+            // does not count for them.
+            if (!t->elder_id && m.elder_id && t->vote.votes(*m.elder_id) == 0) t->blink.reset();
             t->last_embed = ts;
             t->best_quality = std::max(t->best_quality, f.quality);
             if (!t->elder_id) t->vote.add(m);

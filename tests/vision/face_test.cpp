@@ -981,6 +981,24 @@ TEST(FaceService, DeactivatingOrReactivatingAnElderReloadsTheDoorsGallery) {
     EXPECT_EQ(seen[0].elder_id, obama);
 }
 
+// A track outlives its face by 2 s: an elder who steps into the place another just left is
+// decided on their own frames and greeted by their own name, not taken for the one who left (whose
+// greeting, check-in and forehead readings the track carried).
+TEST(FaceService, AnElderWhoStepsIntoThePlaceAnotherJustLeftIsNamedThemselves) {
+    Site s;
+    auto obama = s.elder("obama");
+    auto biden = s.elder("biden");
+    ASSERT_EQ(s.enroll(obama, {"obama_1.jpg"}), 1);
+    ASSERT_EQ(s.enroll(biden, {"biden_1.jpg"}), 1);
+    DoorCamera door(s);
+    auto first = door.show(door_frame("obama_2.jpg"), 3);
+    ASSERT_EQ(first.size(), 1u);
+    EXPECT_EQ(first[0].elder_id, obama);
+    auto next = door.show(door_frame("biden_2.jpg"), 15);  // 3 s at the same place
+    ASSERT_EQ(next.size(), 1u) << "biden is greeted once";
+    EXPECT_EQ(next[0].elder_id, biden);
+}
+
 // A face first called a visitor (its first frames matched no one) is still named once later frames
 // agree on an elder: the elder is greeted and checked in, not left at the door as a stranger. Here
 // the first frames match no one because the elder is enrolled only while standing there.
