@@ -138,6 +138,19 @@ std::string recognition_model_id(const std::string& path) {
 // days): MobileFaceNet's 0.83 accepts about 1 in 65,000 different-person pairs; dlib's 0.40 about
 // 1 in 1,000 (it cannot go lower without refusing most elders).
 double recognition_default_threshold(const std::string& path) { return is_tflite(path) ? 0.83 : 0.40; }
+double recognition_threshold(const std::string& path, double configured) {
+    const double d = recognition_default_threshold(path);
+    if (configured <= 0) return d;
+    if (configured > d + kMaxThresholdAboveDefault) {
+        char b[64];
+        std::snprintf(b, sizeof b, "%.2f is far above %.2f", configured, d);
+        throw std::invalid_argument(
+            "face.threshold " + std::string(b) + ", the default of " + recognition_model_id(path) +
+            ": it was set for another recognition model and would name strangers as "
+            "elders; remove face.threshold, or run `caregate face calibrate` with this model");
+    }
+    return configured;
+}
 // There, 99.8 % (MobileFaceNet) and 98.6 % (dlib) of same-person pairs lie within these.
 double recognition_same_person_limit(const std::string& path) { return is_tflite(path) ? 1.10 : 0.55; }
 

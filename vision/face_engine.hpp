@@ -108,6 +108,12 @@ private:
 // The model id and calibrated threshold of a recognition model file, without loading it.
 std::string recognition_model_id(const std::string& model_path);
 double recognition_default_threshold(const std::string& model_path);
+// The match distance a site runs `model_path` at: `configured` (face.threshold; 0 = unset) or the
+// model's default. A configured value more than kMaxThresholdAboveDefault above the model's default
+// was calibrated for another model (MobileFaceNet's 0.78 would run dlib, default 0.40, at a distance
+// that names strangers): std::invalid_argument naming face.threshold and the fix.
+constexpr double kMaxThresholdAboveDefault = 0.15;
+double recognition_threshold(const std::string& model_path, double configured);
 double recognition_same_person_limit(const std::string& model_path);
 
 // Eye aspect ratio (Soukupová & Čech) of the 68-point landmarks, mean of both eyes.

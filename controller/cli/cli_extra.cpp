@@ -324,7 +324,10 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
                 // What the site's door uses, unless a flag says otherwise.
                 config::Face f = config::load_config(o->config).face;
                 opts = face_engine_options(f);
-                if (!ev->count("--threshold") && f.threshold > 0) o->threshold = f.threshold;
+                // Refused when it was set for another model than the one measured here.
+                if (!ev->count("--threshold") && f.threshold > 0)
+                    o->threshold = vision::recognition_threshold(
+                        o->model.empty() ? opts.recognition_model : o->model, f.threshold);
                 if (!ev->count("--margin")) o->margin = f.margin;
                 if (!ev->count("--track-frames")) o->track_frames = f.decide_frames;
             }

@@ -19,7 +19,7 @@ namespace caregate {
 
 namespace {
 double site_threshold(const config::Face& f) {
-    return f.threshold > 0 ? f.threshold : vision::recognition_default_threshold(f.recognition_model);
+    return vision::recognition_threshold(f.recognition_model, f.threshold);
 }
 std::string two(double v) {
     char b[32];

@@ -49,7 +49,7 @@ FaceService::FaceService(const config::SiteConfig& cfg, Store& store, const Cloc
       bus_(bus),
       templates_(store, clock, FaceKey::load(cfg.face.key_file)),
       engine_(face_engine_options(cfg.face)),
-      threshold_(cfg.face.threshold > 0 ? cfg.face.threshold : engine_.default_threshold()),
+      threshold_(vision::recognition_threshold(cfg.face.recognition_model, cfg.face.threshold)),
       same_person_limit_(std::max(threshold_, engine_.same_person_limit())) {
     if (cfg.face.mmod_model.empty() && !cfg.face.photo_detector_model.empty() &&
         !engine_.has_photo_fallback())

@@ -999,6 +999,40 @@ TEST(FaceService, AnElderWhoStepsIntoThePlaceAnotherJustLeftIsNamedThemselves) {
     EXPECT_EQ(next[0].elder_id, biden);
 }
 
+// face.threshold belongs to one recognition model: a site that calibrated MobileFaceNet to 0.78 and
+// then switched to the public-domain dlib model (default 0.40) would name strangers as elders. The
+// box refuses to start, saying what to do; a value near the model's own default is the site's choice.
+TEST(FaceService, AThresholdSetForAnotherModelIsRefusedAtStart) {
+    TempDir dir;
+    FaceKey::create(dir.file("face.key"));
+    auto site = [&](const std::string& model, const std::string& threshold) {
+        write_file(dir.file("site.yaml"),
+                   "site: {id: t, name: x}\nstore: {path: " + dir.file("f.db") +
+                       "}\nmqtt: {enabled: false}\nface: {recognition_model: " + model +
+                       ", key_file: " + dir.file("face.key") + ", threshold: " + threshold +
+                       "}\nzones: [{id: hall, name: 大厅}]\n");
+        return config::load_config(dir.file("site.yaml"));
+    };
+    Store store(dir.file("f.db"));
+    ManualClock clock{now_ms()};
+    Roster roster(store, clock);
+    auto dlib_at_mobilefacenets = site(model_path(), "0.78");
+    try {
+        FaceService refused(dlib_at_mobilefacenets, store, clock, roster, nullptr);
+        FAIL() << "dlib started at 0.78";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find(
+                      "face.threshold 0.78 is far above 0.40, the default of dlib_resnet/128"),
+                  std::string::npos)
+            << e.what();
+        EXPECT_NE(std::string(e.what()).find("caregate face calibrate"), std::string::npos) << e.what();
+    }
+    auto calibrated = site(mobilefacenet_path(), "0.78");
+    EXPECT_NO_THROW(FaceService(calibrated, store, clock, roster, nullptr)) << "stricter than the default";
+    auto slightly_looser = site(mobilefacenet_path(), "0.90");
+    EXPECT_NO_THROW(FaceService(slightly_looser, store, clock, roster, nullptr));
+}
+
 // A face first called a visitor (its first frames matched no one) is still named once later frames
 // agree on an elder: the elder is greeted and checked in, not left at the door as a stranger. Here
 // the first frames match no one because the elder is enrolled only while standing there.
