@@ -28,7 +28,8 @@ void parse_face(MapReader& top, SiteConfig& c) {
     r.get("photo_detector_model", f.photo_detector_model);
     if (f.threshold != 0) check_range(r, "threshold", f.threshold, 0.1, 1.5);
     check_range(r, "margin", f.margin, 0.0, 0.5);
-    check_range(r, "decide_frames", f.decide_frames, 1, 20);
+    // Never a single frame: one lucky frame of a look-alike would check a stranger in.
+    check_range(r, "decide_frames", f.decide_frames, 2, 20);
     check_range(r, "min_face_px", f.min_face_px, 20, 2000);
     check_range(r, "detect_width", f.detect_width, 160, 4096);
     r.finish();

@@ -65,7 +65,8 @@ struct SiteCalibration {
     size_t below_floor = 0;  // pairs (of those kept) below the floor, left out of the proposal
     // What the proposal costs: the share of the site's same-elder pairs it would refuse.
     std::optional<double> genuine_refused_at_proposal;
-    // Absent with fewer than 3 elders (no cohort to normalise against) or no elder with 2 templates.
+    // Absent with fewer than 4 elders (a stranger trial needs a best match and two more for the
+    // spread) or no elder with 2 templates.
     std::optional<CohortNormalisation> cohort;
 };
 

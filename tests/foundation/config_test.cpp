@@ -50,6 +50,7 @@ const std::vector<BadCase> kBadCases = {
     {"resolve_before_ack", with("alarms: {ack_timeout_s: 120, resolve_timeout_s: 60}\n"), 2,
      "must be longer than ack_timeout_s"},
     {"threshold_range", with("face: {threshold: 3}\n"), 2, "face.threshold: must be between"},
+    {"single_frame_decision", with("face: {decide_frames: 1}\n"), 2, "face.decide_frames: must be between 2"},
     {"zones_not_list", with("zones: {id: hall}\n"), 2, "zones: must be a list"},
     {"zone_twice", with("zones: [{id: hall, name: a}, {id: hall, name: b}]\n"), 2, "defined twice"},
     {"camera_unknown_zone",
