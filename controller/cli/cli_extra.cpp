@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <ctime>
 #include <exception>
 #include <filesystem>
@@ -557,11 +559,33 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
                 try {
                     if (!e) throw std::invalid_argument("no elder with id or name '" + name + "'");
                     if (!e->consent_at) roster.record_consent(e->id, o->consent_by, o->by);
-                    std::vector<std::pair<std::string, cv::Mat>> mats;
-                    for (auto& f : std::filesystem::directory_iterator(folders[i]))
-                        if (f.is_regular_file() && mats.size() < 5)
-                            mats.emplace_back(f.path().string(), vision::load_image(f.path().string()));
+                    // Photos only, in name order: a folder copied from a phone or a PC also holds
+                    // Thumbs.db, .DS_Store and the like, which are passed over, not a failure.
+                    std::vector<std::filesystem::path> photos;
+                    size_t other_files = 0;
+                    for (auto& f : std::filesystem::directory_iterator(folders[i])) {
+                        if (!f.is_regular_file()) continue;
+                        std::string ext = f.path().extension().string();
+                        for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+                        bool photo = f.path().filename().string()[0] != '.' &&
+                                     (ext == ".jpg" || ext == ".jpeg" || ext == ".png");
+                        if (photo)
+                            photos.push_back(f.path());
+                        else
+                            other_files++;
+                    }
+                    std::sort(photos.begin(), photos.end());
                     std::vector<std::string> notes;
+                    if (other_files)
+                        notes.push_back("跳过了 " + std::to_string(other_files) +
+                                        " 个不是照片的文件（只读 JPEG 和 PNG）");
+                    if (photos.size() > 5) {
+                        notes.push_back("文件夹里有 " + std::to_string(photos.size()) +
+                                        " 张照片，按文件名只录入了前 5 张");
+                        photos.resize(5);
+                    }
+                    std::vector<std::pair<std::string, cv::Mat>> mats;
+                    for (auto& f : photos) mats.emplace_back(f.string(), vision::load_image(f.string()));
                     templates += site.faces().enroll_mats(e->id, mats, o->by, false, &notes);
                     // Each note on a line of its own: the next progress "\r" must not overwrite it.
                     for (auto& note : notes) std::cerr << "\n  " << name << ": " << note << "\n";

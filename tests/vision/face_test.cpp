@@ -1310,6 +1310,9 @@ TEST(FaceCli, ImportEnrollsAFolderPerElderAndSaysWhatWentWrong) {
     };
     put("王秀英", "1.jpg", vision::load_image(faces_dir() + "/obama_1.jpg"));
     put("王秀英", "2.jpg", vision::load_image(faces_dir() + "/obama_2.jpg"));
+    // What Windows and macOS leave in a folder of photos is passed over, not a failure.
+    write_file((dir / "王秀英" / "Thumbs.db").string(), "not a photo");
+    write_file((dir / "王秀英" / ".DS_Store").string(), "not a photo");
     put("李福生", "1.jpg", vision::load_image(faces_dir() + "/group_two_people.jpg"));
     // 赵大妈's photo has a small passer-by behind her.
     cv::Mat elder, passer;
@@ -1332,6 +1335,7 @@ TEST(FaceCli, ImportEnrollsAFolderPerElderAndSaysWhatWentWrong) {
     EXPECT_NE(out.find("分不清哪位是老人"), std::string::npos) << out;
     EXPECT_NE(out.find("赵大妈: "), std::string::npos) << out;
     EXPECT_NE(out.find("较小的人脸"), std::string::npos) << "the note on what was left out: " << out;
+    EXPECT_NE(out.find("王秀英: 跳过了 2 个不是照片的文件"), std::string::npos) << out;
     EXPECT_EQ(s.faces->template_count(wang), 2);
     EXPECT_EQ(s.faces->template_count(li), 0);
     EXPECT_EQ(s.faces->template_count(zhao), 1);
