@@ -71,17 +71,29 @@ cv::Mat decode_image(const std::string& bytes, const std::string& what) {
     auto size = image_size(bytes);
     if (!size)
         throw std::runtime_error(what + ": not a JPEG or PNG image (use a photo from a phone or camera)");
-    if (uint64_t(size->first) * size->second > kMaxImagePixels || size->first == 0 || size->second == 0)
-        throw std::runtime_error(what + ": the picture is " + std::to_string(size->first) + "×" +
-                                 std::to_string(size->second) + " pixels; at most " +
-                                 std::to_string(kMaxImagePixels / 1000000) + " million are accepted");
+    const uint64_t pixels = uint64_t(size->first) * size->second;
+    const bool jpeg = static_cast<unsigned char>(bytes[0]) == 0xFF;  // image_size: JPEG or PNG
+    // A phone's 50 or 108 MP mode is a JPEG: libjpeg decodes it at 1/2, 1/4 or 1/8 of its size
+    // straight away (never the full picture in memory), so such photos are taken, at most
+    // kMaxImagePixels decoded. A PNG has no such path and is refused beyond it.
+    int reduce = 1;
+    while (jpeg && reduce < 8 && pixels / uint64_t(reduce * reduce) > kMaxImagePixels) reduce *= 2;
+    if (pixels / uint64_t(reduce * reduce) > kMaxImagePixels || size->first == 0 || size->second == 0)
+        throw std::runtime_error(
+            what + ": the picture is " + std::to_string(size->first) + "×" + std::to_string(size->second) +
+            " pixels; at most " + std::to_string(kMaxImagePixels / 1000000) + " million are accepted" +
+            (jpeg ? " (" + std::to_string(kMaxImagePixels * 64 / 1000000) + " million as JPEG)"
+                  : std::string()));
     std::vector<uchar> buf(bytes.begin(), bytes.end());
     cv::Mat img;
     try {
         // Not IMREAD_UNCHANGED: that ignores the EXIF orientation a phone writes instead of turning
         // the pixels, and a portrait photo would reach the detector lying on its side. Depth and
         // grey stay as stored (to_bgr8 converts them); only an alpha channel is dropped.
-        img = cv::imdecode(buf, cv::IMREAD_ANYDEPTH | cv::IMREAD_ANYCOLOR);
+        const int reduced = reduce == 2   ? cv::IMREAD_REDUCED_COLOR_2
+                            : reduce == 4 ? cv::IMREAD_REDUCED_COLOR_4
+                                          : cv::IMREAD_REDUCED_COLOR_8;
+        img = cv::imdecode(buf, reduce == 1 ? cv::IMREAD_ANYDEPTH | cv::IMREAD_ANYCOLOR : reduced);
     } catch (const cv::Exception& e) {
         throw std::runtime_error(what + ": not a readable image (" + std::string(e.what()) + ")");
     }

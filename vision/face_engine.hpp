@@ -43,7 +43,9 @@ struct DetectedFace {
 // Throws std::runtime_error naming the file for unreadable or truncated images.
 cv::Mat load_image(const std::string& path);
 cv::Mat decode_image(const std::string& bytes, const std::string& what);
-// Photos are refused beyond this (a 12-megapixel phone photo is well inside), before decoding.
+// Photos are refused beyond this (a 12-megapixel phone photo is well inside), before decoding; a
+// larger JPEG (a phone's 50 or 108 MP mode), up to 64 times this, is decoded at 1/2, 1/4 or 1/8 of
+// its size to fit.
 constexpr uint64_t kMaxImagePixels = 40'000'000;
 // A photo's detection copy is at most this big (a 12 MP phone photo finds faces from ~130 px).
 constexpr double kMaxPhotoDetectPixels = 4'200'000;

@@ -631,6 +631,28 @@ TEST(FaceInput, APhoneJpegIsTurnedAsItsExifOrientationSays) {
     EXPECT_EQ(engine.analyze_photo(decoded).size(), 1u);
 }
 
+// A phone's 50-megapixel mode writes JPEGs over the decoder's 40 MP bound: they were refused as
+// 无法读取…请上传 JPEG, though a JPEG is what staff uploaded. libjpeg decodes them at a quarter of
+// their pixels instead (never the whole picture in memory), and the face is enrolled.
+TEST(FaceInput, APhones50MegapixelJpegIsDecodedAtAQuarterAndEnrolled) {
+    cv::Mat canvas(6144, 8192, CV_8UC3, cv::Scalar(120, 125, 130));
+    cv::Mat photo = vision::load_image(faces_dir() + "/obama_1.jpg"), face;
+    const double scale = 3000.0 / std::max(photo.cols, photo.rows);  // the elder fills the middle
+    cv::resize(photo, face, {}, scale, scale, cv::INTER_LINEAR);
+    face.copyTo(
+        canvas(cv::Rect((canvas.cols - face.cols) / 2, (canvas.rows - face.rows) / 2, face.cols, face.rows)));
+    std::vector<uchar> jpg;
+    ASSERT_TRUE(cv::imencode(".jpg", canvas, jpg, {cv::IMWRITE_JPEG_QUALITY, 85}));
+    canvas.release();
+    std::string bytes(jpg.begin(), jpg.end());
+    cv::Mat decoded = vision::decode_image(bytes, "50mp.jpg");
+    EXPECT_EQ(decoded.cols, 8192 / 2);
+    EXPECT_EQ(decoded.rows, 6144 / 2);
+    Site s;
+    auto id = s.elder("王秀兰");
+    EXPECT_EQ(s.faces->enroll(id, {bytes}, "t"), 1);
+}
+
 TEST(FaceInput, BadAndUnusualImages) {
     TempDir dir;
     std::string jpg = read_file(faces_dir() + "/obama_1.jpg");
