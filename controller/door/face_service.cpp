@@ -237,9 +237,12 @@ int FaceService::store_enrollment(int64_t elder_id,
     for (size_t i = 0; i < found.size(); ++i)
         for (size_t j = i + 1; j < found.size(); ++j)
             if (vision::distance(found[i].first, found[j].first) > same_person_limit_)
-                throw std::invalid_argument("第 " + std::to_string(i + 1) + " 张和第 " +
-                                            std::to_string(j + 1) +
-                                            " 张不像同一个人：请只用这位长者本人的照片");
+                // From the door camera staff uploaded no photos: someone else came into view.
+                throw std::invalid_argument(
+                    source.rfind("camera:", 0) == 0
+                        ? std::string("镜头里先后出现了不同的人：请只让这位长者站在摄像头前，再按一次录入")
+                        : "第 " + std::to_string(i + 1) + " 张和第 " + std::to_string(j + 1) +
+                              " 张不像同一个人：请只用这位长者本人的照片");
     // Wrong-record traps: a face unlike the elder's earlier templates, or like another elder's.
     if (!confirmed) {
         double own = 1e9, other = 1e9;
@@ -375,7 +378,7 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
         }
         // Until decided, every frame (at most 10 a second) is embedded and votes; after that, only
         // a better view or one a second.
-        bool due = t->elder_id && !t->not_its_elder
+        bool due = t->elder_id && !t->not_its_face
                        ? f.quality > t->best_quality + 0.1 || ts - t->last_embed > 1000
                        : !t->last_embed || ts - t->last_embed >= 100;
         if (due) {
@@ -385,23 +388,25 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
                 d = engine_.embed(bgr, f);
             }
             auto m = gallery_.match(d, threshold_, cfg_.face.margin);
-            if (t->elder_id) {
-                // A decided track keeps checking its face: another elder, or no one near, twice in
-                // a row is someone who stepped into the place the named elder just left (a track
-                // outlives its face by 2 s). The track starts again: vote, greeting, blink and
-                // best views, so the newcomer is decided on their own frames.
-                bool other = (m.elder_id && *m.elder_id != *t->elder_id) || m.distance > same_person_limit_;
-                t->not_its_elder = other ? t->not_its_elder + 1 : 0;
-                if (t->not_its_elder >= 2) {
-                    logger("face")->info(
-                        "{}: the face in track of elder {} is someone else now; deciding again", cam.id,
-                        *t->elder_id);
-                    Track fresh;
-                    fresh.box = t->box;
-                    fresh.first_seen = ts;
-                    fresh.last_seen = ts;
-                    *t = std::move(fresh);
-                }
+            // A track keeps checking its face: a track outlives its face by 2 s, so someone may
+            // step into the place another just left. Twice in a row unlike the track's best view
+            // (beyond the same-person limit), or, once decided, another elder or no one near: the
+            // track starts again (vote, greeting, blink, best views), so the newcomer is decided,
+            // and enrolled at the door, on their own frames only.
+            bool other =
+                (!t->best.empty() && vision::distance(d, t->best.front().descriptor) > same_person_limit_) ||
+                (t->elder_id &&
+                 ((m.elder_id && *m.elder_id != *t->elder_id) || m.distance > same_person_limit_));
+            t->not_its_face = other ? t->not_its_face + 1 : 0;
+            if (t->not_its_face >= 2) {
+                logger("face")->info("{}: the face in a track (elder {}) is someone else now; deciding again",
+                                     cam.id,
+                                     t->elder_id ? std::to_string(*t->elder_id) : std::string("none"));
+                Track fresh;
+                fresh.box = t->box;
+                fresh.first_seen = ts;
+                fresh.last_seen = ts;
+                *t = std::move(fresh);
             }
             // Liveness must come from the face that is recognised: a blink before this track's
             // first frame of an elder (a visitor's, before a photo was held up in the same place)

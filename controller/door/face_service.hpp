@@ -93,9 +93,9 @@ private:
         vision::BlinkDetector blink;
         std::vector<Sample> best;  // the best-quality embeddings, for enrollment at the door
         std::string last_refusal;  // the quality gate's latest reason for a frame of this face
-        // Embeddings in a row, since the decision, that are not its elder (another elder, or no
-        // one within the same-person limit): someone else has stepped into this face's place.
-        int not_its_elder = 0;
+        // Embeddings in a row unlike the track's best view, or (decided) not its elder: someone
+        // else has stepped into this face's place.
+        int not_its_face = 0;
     };
     // Checks and stores enrollment descriptors (with their quality) in one transaction.
     int store_enrollment(int64_t elder_id, const std::vector<std::pair<vision::Descriptor, double>>& found,

@@ -1117,6 +1117,20 @@ TEST(FaceService, StaffEnrollAnElderFromTheDoorCamera) {
     s.faces->frame(cam, two, t += 3000);
     s.clock.set_ms(t);
     refused("镜头前有 2 个人");
+    // Someone else stepped into the elder's place while staff waited: the camera enrolls the
+    // person standing there now, never a mix of the two.
+    auto other = s.elder("李福生");
+    t += 3000;
+    for (auto photo : {"biden_2.jpg", "kit_harington_2.jpg"})  // their faces overlap in the frame
+        for (int i = 0; i < 5; ++i) s.faces->frame(cam, door_frame(photo), t += 250);
+    s.clock.set_ms(t);
+    EXPECT_EQ(s.faces->enroll_from_camera(other, "door", "t"), 3);
+    auto kit = s.faces->identify(vision::load_image(faces_dir() + "/kit_harington_1.jpg"));
+    ASSERT_EQ(kit.size(), 1u);
+    EXPECT_EQ(kit[0].match.elder_id, other) << "the one standing there at the end";
+    auto biden = s.faces->identify(vision::load_image(faces_dir() + "/biden_1.jpg"));
+    ASSERT_EQ(biden.size(), 1u);
+    EXPECT_NE(biden[0].match.elder_id, std::optional<int64_t>(other)) << "the one who left is not enrolled";
 }
 
 // A wrong-record trap: a different person's photo onto an existing elder, or an elder's face onto
