@@ -891,6 +891,8 @@ TEST(TrackVote, SeveralAgreeingFramesNameAnElderAndOneFrameNever) {
     EXPECT_EQ(*v.elder(3), 7);
     EXPECT_NEAR(v.mean_distance(7), 0.6, 1e-9);
     EXPECT_NEAR(v.best_distance(), 0.5, 1e-9);
+    EXPECT_EQ(v.votes(7), 3) << "the frame that matched no one is not a vote";
+    EXPECT_EQ(v.votes(8), 0);
     EXPECT_FALSE(v.visitor(3, 10'000)) << "a decided track is nobody's visitor";
 
     // Frames that disagree: the leader needs three times the votes of everyone else together.
