@@ -419,16 +419,20 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
                 t->elder_id = t->vote.elder(cfg_.face.decide_frames);
                 t->distance = t->elder_id ? t->vote.mean_distance(*t->elder_id) : t->vote.best_distance();
             }
-            // The best views of the track, at least 200 ms apart, for enrollment at the door.
-            auto near = std::find_if(t->best.begin(), t->best.end(),
-                                     [&](const Sample& smp) { return std::abs(smp.ts - ts) < 200; });
-            if (near == t->best.end())
-                t->best.push_back({f.quality, std::move(d), ts});
-            else if (near->quality < f.quality)
-                *near = {f.quality, std::move(d), ts};
-            std::sort(t->best.begin(), t->best.end(),
-                      [](const Sample& a, const Sample& b) { return a.quality > b.quality; });
-            if (t->best.size() > 3) t->best.resize(3);
+            // The best views of the track, at least 200 ms apart, for enrollment at the door. Not
+            // a view unlike them (someone else, perhaps): it could become the best view itself and
+            // hide the change from the check above.
+            if (t->not_its_face == 0) {
+                auto near = std::find_if(t->best.begin(), t->best.end(),
+                                         [&](const Sample& smp) { return std::abs(smp.ts - ts) < 200; });
+                if (near == t->best.end())
+                    t->best.push_back({f.quality, std::move(d), ts});
+                else if (near->quality < f.quality)
+                    *near = {f.quality, std::move(d), ts};
+                std::sort(t->best.begin(), t->best.end(),
+                          [](const Sample& a, const Sample& b) { return a.quality > b.quality; });
+                if (t->best.size() > 3) t->best.resize(3);
+            }
         }
         bool live = !cfg_.face.liveness || t->blink.live();
         if (t->elder_id && cfg_.face.liveness && !live) {

@@ -1133,6 +1133,17 @@ TEST(FaceService, StaffEnrollAnElderFromTheDoorCamera) {
     auto biden = s.faces->identify(vision::load_image(faces_dir() + "/biden_1.jpg"));
     ASSERT_EQ(biden.size(), 1u);
     EXPECT_NE(biden[0].match.elder_id, std::optional<int64_t>(other)) << "the one who left is not enrolled";
+    // The other way round, the newcomer's views are the sharper ones: they must not become the
+    // track's best view before the change is seen.
+    auto third = s.elder("张桂英");
+    t += 3000;
+    for (auto photo : {"kit_harington_2.jpg", "biden_2.jpg"})
+        for (int i = 0; i < 5; ++i) s.faces->frame(cam, door_frame(photo), t += 250);
+    s.clock.set_ms(t);
+    EXPECT_EQ(s.faces->enroll_from_camera(third, "door", "t"), 3);
+    auto now_biden = s.faces->identify(vision::load_image(faces_dir() + "/biden_1.jpg"));
+    ASSERT_EQ(now_biden.size(), 1u);
+    EXPECT_EQ(now_biden[0].match.elder_id, third) << "the one standing there at the end";
 }
 
 // A wrong-record trap: a different person's photo onto an existing elder, or an elder's face onto
