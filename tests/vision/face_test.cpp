@@ -1120,30 +1120,26 @@ TEST(FaceService, StaffEnrollAnElderFromTheDoorCamera) {
     s.clock.set_ms(t);
     refused("镜头前有 2 个人");
     // Someone else stepped into the elder's place while staff waited: the camera enrolls the
-    // person standing there now, never a mix of the two.
+    // person standing there now, never a mix of the two, in either order.
+    auto one_then_other = [&](const char* first, const char* then, int64_t elder) {
+        t += 3000;                        // the earlier tracks are gone
+        for (auto photo : {first, then})  // their faces overlap in the frame
+            for (int i = 0; i < 5; ++i) s.faces->frame(cam, door_frame(photo), t += 250);
+        s.clock.set_ms(t);
+        EXPECT_EQ(s.faces->enroll_from_camera(elder, "door", "t"), 3);
+    };
+    auto who = [&](const std::string& photo) -> std::optional<int64_t> {
+        auto ids = s.faces->identify(vision::load_image(faces_dir() + "/" + photo));
+        if (ids.size() != 1) ADD_FAILURE() << photo << ": " << ids.size() << " faces";
+        return ids.size() == 1 ? ids[0].match.elder_id : std::nullopt;
+    };
     auto other = s.elder("李福生");
-    t += 3000;
-    for (auto photo : {"biden_2.jpg", "kit_harington_2.jpg"})  // their faces overlap in the frame
-        for (int i = 0; i < 5; ++i) s.faces->frame(cam, door_frame(photo), t += 250);
-    s.clock.set_ms(t);
-    EXPECT_EQ(s.faces->enroll_from_camera(other, "door", "t"), 3);
-    auto kit = s.faces->identify(vision::load_image(faces_dir() + "/kit_harington_1.jpg"));
-    ASSERT_EQ(kit.size(), 1u);
-    EXPECT_EQ(kit[0].match.elder_id, other) << "the one standing there at the end";
-    auto biden = s.faces->identify(vision::load_image(faces_dir() + "/biden_1.jpg"));
-    ASSERT_EQ(biden.size(), 1u);
-    EXPECT_NE(biden[0].match.elder_id, std::optional<int64_t>(other)) << "the one who left is not enrolled";
-    // The other way round, the newcomer's views are the sharper ones: they must not become the
-    // track's best view before the change is seen.
+    one_then_other("biden_2.jpg", "kit_harington_2.jpg", other);
+    EXPECT_EQ(who("kit_harington_1.jpg"), other) << "the one standing there at the end";
+    EXPECT_NE(who("biden_1.jpg"), std::optional<int64_t>(other)) << "the one who left is not enrolled";
     auto third = s.elder("张桂英");
-    t += 3000;
-    for (auto photo : {"kit_harington_2.jpg", "biden_2.jpg"})
-        for (int i = 0; i < 5; ++i) s.faces->frame(cam, door_frame(photo), t += 250);
-    s.clock.set_ms(t);
-    EXPECT_EQ(s.faces->enroll_from_camera(third, "door", "t"), 3);
-    auto now_biden = s.faces->identify(vision::load_image(faces_dir() + "/biden_1.jpg"));
-    ASSERT_EQ(now_biden.size(), 1u);
-    EXPECT_EQ(now_biden[0].match.elder_id, third) << "the one standing there at the end";
+    one_then_other("kit_harington_2.jpg", "biden_2.jpg", third);
+    EXPECT_EQ(who("biden_1.jpg"), third) << "the one standing there at the end";
 }
 
 // A wrong-record trap: a different person's photo onto an existing elder, or an elder's face onto
