@@ -49,6 +49,12 @@ void guarded(CommandContext& ctx, const std::function<int()>& body) {
 }
 
 namespace {
+// A .jpg, .jpeg or .png file (any case): the photos `face eval` and `face import` read from a folder.
+bool is_photo_file(const std::filesystem::path& p) {
+    std::string ext = p.extension().string();
+    for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+}
 
 std::string read_password(bool from_stdin) {
     std::string pw;
@@ -352,10 +358,7 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
             }
             std::vector<std::string> files;
             for (auto& e : fs::recursive_directory_iterator(o->dir)) {
-                std::string ext = e.path().extension().string();
-                std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-                if (e.is_regular_file() && (ext == ".jpg" || ext == ".jpeg" || ext == ".png"))
-                    files.push_back(e.path().string());
+                if (e.is_regular_file() && is_photo_file(e.path())) files.push_back(e.path().string());
             }
             std::sort(files.begin(), files.end());
             if (files.empty()) throw std::invalid_argument(o->dir + ": no .jpg or .png photos in it");
@@ -565,11 +568,7 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
                     size_t other_files = 0;
                     for (auto& f : std::filesystem::directory_iterator(folders[i])) {
                         if (!f.is_regular_file()) continue;
-                        std::string ext = f.path().extension().string();
-                        for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
-                        bool photo = f.path().filename().string()[0] != '.' &&
-                                     (ext == ".jpg" || ext == ".jpeg" || ext == ".png");
-                        if (photo)
+                        if (f.path().filename().string()[0] != '.' && is_photo_file(f.path()))
                             photos.push_back(f.path());
                         else
                             other_files++;
