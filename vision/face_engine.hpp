@@ -66,6 +66,10 @@ cv::Mat to_bgr8(const cv::Mat& img);
 class FaceEngine {
 public:
     explicit FaceEngine(FaceEngineOptions opts);  // throws naming a missing/corrupt model file
+    // An engine for another thread (the staff desk beside the door camera): its own detectors and
+    // recognition net, which are not thread-safe, and the same landmark model in memory (read-only,
+    // the largest model). `opts` must name the same landmark model.
+    FaceEngine(FaceEngineOptions opts, const FaceEngine& landmarks_from);
     ~FaceEngine();
     // A camera frame: detection at detect_width (fast; at 640 px, faces from about 60 px across,
     // reported with boxes of at least ~73 px: HOG's window is 80 px with a margin).
@@ -81,8 +85,8 @@ public:
     // Descriptor for a face found earlier (e.g. a tracked face whose quality improved).
     Descriptor embed(const cv::Mat& bgr, const DetectedFace& f, Mirror mirror = Mirror::no);
     const FaceEngineOptions& options() const { return opts_; }
-    // Which model makes the descriptors ("mobilefacenet/192", "dlib_resnet/128"): templates of one
-    // model are never compared with another's.
+    // Which model makes the descriptors (recognition_model_id): templates of one model are never
+    // compared with another's. Empty when built without a recognition model (embed = false).
     std::string model_id() const;
     // The model's calibrated Euclidean match threshold (see docs/face-accuracy.md).
     double default_threshold() const;
@@ -102,13 +106,21 @@ private:
     };
     std::vector<DetectedFace> analyze_at(const cv::Mat& bgr, double scale, bool with_descriptors,
                                          const Gate& gate);
+    void load_models();  // all but the landmarks
     struct Impl;
     FaceEngineOptions opts_;
+    std::string model_id_;
     std::unique_ptr<Impl> impl_;
 };
 
-// The model id and calibrated threshold of a recognition model file, without loading it.
+// The model id of a recognition model file, by its contents: "mobilefacenet/192" and
+// "dlib_resnet/128" for the files the shipped thresholds were measured with; another file gets its
+// kind and the start of its sha256 ("tflite@…"), so templates it made are never compared with a
+// known model's, nor a known model's with its. Throws naming a file that cannot be read.
 std::string recognition_model_id(const std::string& model_path);
+// False for a model id of a file other than those the shipped thresholds were measured with.
+bool is_known_recognition_model(const std::string& model_id);
+// The calibrated threshold of a recognition model file, without loading it.
 double recognition_default_threshold(const std::string& model_path);
 // The match distance a site runs `model_path` at: `configured` (face.threshold; 0 = unset) or the
 // model's default. A configured value more than kMaxThresholdAboveDefault above the model's default

@@ -215,6 +215,9 @@ void import_face_weights(const std::string& dir, const std::string& out_dat) {
     }
     if (ti != tensors.size())
         throw std::runtime_error(dir + ": " + std::to_string(tensors.size() - ti) + " tensors left over");
+    // Without the outputs of the allocating pass above, which came from random weights: the file
+    // is then the same wherever it is made, so the model is known by its sha256 (model id).
+    net.clean();
     std::string tmp = out_dat + ".tmp";
     serialize(tmp) << net;
     std::filesystem::rename(tmp, out_dat);

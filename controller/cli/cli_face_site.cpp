@@ -162,6 +162,7 @@ void register_face_site_commands(CLI::App& face, CommandContext& ctx) {
                                     {"reason", r.reason},
                                     {"newest_template_ms", r.newest_template_ms}};
                 if (r.recent_distance) j["recent_distance"] = *r.recent_distance;
+                if (r.baseline_distance) j["baseline_distance"] = *r.baseline_distance;
                 std::cout << j.dump() << "\n";
             }
             return 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <optional>
 #include <tuple>
@@ -26,6 +27,13 @@ vision::FaceEngineOptions face_engine_options(const config::Face& f) {
 }
 
 namespace {
+// The door's engine analyses camera frames only: the photo CNN is the desk engine's.
+vision::FaceEngineOptions door_engine_options(const config::Face& f) {
+    auto o = face_engine_options(f);
+    o.photo_mmod_model.clear();
+    return o;
+}
+
 // Enrollment at the door camera takes the faces of its last frame only if that frame is this recent
 // (a track is dropped after 2 s without its face, so a live camera is well inside).
 constexpr int64_t kCameraEnrollSilenceMs = 2000;
@@ -48,11 +56,18 @@ FaceService::FaceService(const config::SiteConfig& cfg, Store& store, const Cloc
       roster_(roster),
       bus_(bus),
       templates_(store, clock, FaceKey::load(cfg.face.key_file)),
-      engine_(face_engine_options(cfg.face)),
+      engine_(door_engine_options(cfg.face)),
+      desk_engine_(face_engine_options(cfg.face), engine_),
       threshold_(vision::recognition_threshold(cfg.face.recognition_model, cfg.face.threshold)),
       same_person_limit_(std::max(threshold_, engine_.same_person_limit())) {
+    if (!vision::is_known_recognition_model(engine_.model_id()))
+        logger("face")->warn(
+            "face.recognition_model {} is not a model file the shipped thresholds were measured with "
+            "(its id is {}): it matches at the default distance of its kind, {}; run `caregate face "
+            "calibrate` and `caregate face eval` before relying on it",
+            cfg.face.recognition_model, engine_.model_id(), threshold_);
     if (cfg.face.mmod_model.empty() && !cfg.face.photo_detector_model.empty() &&
-        !engine_.has_photo_fallback())
+        !desk_engine_.has_photo_fallback())
         logger("face")->warn(
             "face.photo_detector_model {} is not there: an enrollment photo in which HOG "
             "finds no face (a turned head, a cap) is refused; install the package's model",
@@ -120,21 +135,6 @@ void FaceService::reload() {
     }
 }
 
-int FaceService::enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor,
-                        bool confirmed, std::vector<std::string>* notes) {
-    std::vector<std::pair<std::string, cv::Mat>> mats;
-    for (size_t i = 0; i < images.size(); ++i) {
-        std::string what = "第 " + std::to_string(i + 1) + " 张照片";
-        try {
-            mats.emplace_back(what, vision::decode_image(images[i], what));
-        } catch (const std::exception& e) {
-            logger("face")->info("photo {} for elder {} not decoded: {}", i + 1, elder_id, e.what());
-            throw std::invalid_argument(what + unreadable_photo_advice(images[i]));
-        }
-    }
-    return enroll_mats(elder_id, mats, actor, confirmed, notes);
-}
-
 namespace {
 // Before anything is stored: the elder exists and gave the separate consent face recognition needs.
 Elder enrollable(Roster& roster, int64_t elder_id) {
@@ -148,50 +148,86 @@ Elder enrollable(Roster& roster, int64_t elder_id) {
 }
 }  // namespace
 
+int FaceService::enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor,
+                        bool confirmed, std::vector<std::string>* notes) {
+    enrollable(roster_, elder_id);
+    if (images.empty() || images.size() > 5) throw std::invalid_argument("请上传 1 到 5 张照片");
+    // One photo decoded at a time: five phone photos of up to 40 MP each are 600 MB decoded.
+    PhotoFaces faces;
+    for (size_t i = 0; i < images.size(); ++i) {
+        std::string what = "第 " + std::to_string(i + 1) + " 张照片";
+        cv::Mat img;
+        try {
+            img = vision::decode_image(images[i], what);
+        } catch (const std::exception& e) {
+            logger("face")->info("photo {} for elder {} not decoded: {}", i + 1, elder_id, e.what());
+            throw std::invalid_argument(what + unreadable_photo_advice(images[i]));
+        }
+        add_photo_face(faces, what, img);
+    }
+    return store_photo_faces(elder_id, faces, actor, confirmed, notes);
+}
+
 int FaceService::enroll_mats(int64_t elder_id, const std::vector<std::pair<std::string, cv::Mat>>& images,
                              const std::string& actor, bool confirmed, std::vector<std::string>* notes) {
     enrollable(roster_, elder_id);
     if (images.empty() || images.size() > 5) throw std::invalid_argument("请上传 1 到 5 张照片");
-    std::vector<std::pair<vision::Descriptor, double>> found;
-    std::vector<std::string> said;
-    for (auto& [what, img] : images) {
-        std::vector<vision::DetectedFace> faces;
-        {
-            std::lock_guard<std::mutex> lock(engine_mu_);
-            faces = engine_.analyze_photo(img);
-        }
-        if (faces.empty()) throw std::invalid_argument(what + "：未找到人脸，请让老人正对镜头重拍");
-        // Someone else in the picture does not spoil it when the elder is plainly its subject: the
-        // largest face by far, or the one in the middle among faces of a like size.
-        auto subject = vision::choose_subject(faces, img.size());
-        if (!subject.index)
-            throw std::invalid_argument(
-                what + "：照片中有 " + std::to_string(subject.like_size) +
-                " 张差不多大的人脸，分不清哪位是老人：请只拍老人本人，或让老人在照片正中");
-        const vision::DetectedFace& face = faces[*subject.index];
-        if (!face.reject_reason.empty())
-            throw std::invalid_argument(what + "：" + advice(face.reject_reason, false));
-        if (subject.by_centre)
-            said.push_back(what + "：照片中有 " + std::to_string(faces.size()) +
-                           " 张人脸，录入了正中的一张，请确认是老人本人");
-        else if (subject.others)
-            said.push_back(what + "：另有 " + std::to_string(subject.others) +
-                           " 张较小的人脸（背景中的人），只录入了最大的一张");
-        found.emplace_back(*face.descriptor, face.quality);
+    PhotoFaces faces;
+    for (auto& [what, img] : images) add_photo_face(faces, what, img);
+    return store_photo_faces(elder_id, faces, actor, confirmed, notes);
+}
+
+void FaceService::add_photo_face(PhotoFaces& out, const std::string& what, const cv::Mat& img) {
+    std::vector<vision::DetectedFace> faces;
+    {
+        // The desk's own engine: the door camera goes on while a photo is analysed.
+        std::lock_guard<std::mutex> lock(desk_mu_);
+        if (on_photo_analysis_) on_photo_analysis_();
+        faces = desk_engine_.analyze_photo(img);
     }
-    int n = store_enrollment(elder_id, found, actor, confirmed, "photo");
-    if (int have = template_count(elder_id); have < kSuggestedTemplates)
-        said.push_back("目前共有 " + std::to_string(have) + " 个人脸模板：再录入 " +
-                       std::to_string(kSuggestedTemplates - have) +
-                       " 张不同日子拍的照片，或请长者在门口摄像头前录入，认得更准");
-    if (notes) notes->insert(notes->end(), said.begin(), said.end());
-    // Photos are not kept unless the site asks for it.
+    if (faces.empty()) throw std::invalid_argument(what + "：未找到人脸，请让老人正对镜头重拍");
+    // Someone else in the picture does not spoil it when the elder is plainly its subject: the
+    // largest face by far, or the one in the middle among faces of a like size.
+    auto subject = vision::choose_subject(faces, img.size());
+    if (!subject.index)
+        throw std::invalid_argument(
+            what + "：照片中有 " + std::to_string(subject.like_size) +
+            " 张差不多大的人脸，分不清哪位是老人：请只拍老人本人，或让老人在照片正中");
+    const vision::DetectedFace& face = faces[*subject.index];
+    if (!face.reject_reason.empty())
+        throw std::invalid_argument(what + "：" + advice(face.reject_reason, false));
+    if (subject.by_centre)
+        out.notes.push_back(what + "：照片中有 " + std::to_string(faces.size()) +
+                            " 张人脸，录入了正中的一张，请确认是老人本人");
+    else if (subject.others)
+        out.notes.push_back(what + "：另有 " + std::to_string(subject.others) +
+                            " 张较小的人脸（背景中的人），只录入了最大的一张");
+    out.found.emplace_back(*face.descriptor, face.quality);
+    // Re-encoded, not the upload's bytes: a phone's EXIF carries where the photo was taken.
     if (cfg_.face.keep_enrollment_photos) {
+        out.kept.emplace_back();
+        cv::imencode(".jpg", img, out.kept.back());
+    }
+}
+
+int FaceService::store_photo_faces(int64_t elder_id, PhotoFaces& faces, const std::string& actor,
+                                   bool confirmed, std::vector<std::string>* notes) {
+    int n = store_enrollment(elder_id, faces.found, actor, confirmed, "photo");
+    if (int have = template_count(elder_id); have < kSuggestedTemplates)
+        faces.notes.push_back("目前共有 " + std::to_string(have) + " 个人脸模板：再录入 " +
+                              std::to_string(kSuggestedTemplates - have) +
+                              " 张不同日子拍的照片，或请长者在门口摄像头前录入，认得更准");
+    if (notes) notes->insert(notes->end(), faces.notes.begin(), faces.notes.end());
+    // Photos are not kept unless the site asks for it.
+    if (!faces.kept.empty()) {
         std::string dir = cfg_.store.media_dir + "/enrollment/" + std::to_string(elder_id);
         std::filesystem::create_directories(dir);
-        for (size_t i = 0; i < images.size(); ++i)
-            cv::imwrite(dir + "/" + std::to_string(clock_.now_ms()) + "_" + std::to_string(i) + ".jpg",
-                        images[i].second);
+        for (size_t i = 0; i < faces.kept.size(); ++i) {
+            std::ofstream f(dir + "/" + std::to_string(clock_.now_ms()) + "_" + std::to_string(i) + ".jpg",
+                            std::ios::binary);
+            f.write(reinterpret_cast<const char*>(faces.kept[i].data()),
+                    std::streamsize(faces.kept[i].size()));
+        }
     }
     return n;
 }
@@ -267,6 +303,9 @@ int FaceService::store_enrollment(int64_t elder_id,
                 "已登记的人脸不一致：请核对是不是拍错了人。确是本人（例如容貌变化较大）时，可确认后继续登记");
     }
     std::vector<int64_t> ids;
+    // Not while a reload is under way: it may have read the templates before these, and would put
+    // its gallery in place after they were added.
+    std::lock_guard<std::mutex> reloading(reload_mu_);
     store_.write([&](sqlite3* db) {
         for (auto& [d, q] : found) ids.push_back(templates_.add(db, elder_id, d, q, engine_.model_id()));
         Store::audit(db, actor, "face.enroll", "elder:" + std::to_string(elder_id),
@@ -282,8 +321,14 @@ int FaceService::store_enrollment(int64_t elder_id,
 }
 
 int FaceService::forget(int64_t elder_id, const std::string& actor) {
-    int n = templates_.forget(elder_id, actor);
-    gallery_.remove_elder(elder_id);
+    int n = 0;
+    {
+        // Not while a reload is under way: it may have read the elder's templates before they were
+        // deleted, and would bring them back.
+        std::lock_guard<std::mutex> reloading(reload_mu_);
+        n = templates_.forget(elder_id, actor);
+        gallery_.remove_elder(elder_id);
+    }
     if (on_forget_) on_forget_(elder_id);
     std::error_code ec;
     std::filesystem::remove_all(cfg_.store.media_dir + "/enrollment/" + std::to_string(elder_id), ec);
@@ -295,8 +340,8 @@ int FaceService::template_count(int64_t elder_id) { return templates_.count(elde
 std::vector<Identification> FaceService::identify(const cv::Mat& bgr) {
     std::vector<vision::DetectedFace> faces;
     {
-        std::lock_guard<std::mutex> lock(engine_mu_);
-        faces = engine_.analyze_photo(bgr);
+        std::lock_guard<std::mutex> lock(desk_mu_);
+        faces = desk_engine_.analyze_photo(bgr);
     }
     std::vector<Identification> out;
     for (auto& f : faces) {
@@ -340,6 +385,16 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
     ThermalCamera* thermal = thermal_it == thermal_.end() ? nullptr : thermal_it->second;
     std::lock_guard<std::mutex> lock(tracks_mu_);
     last_frame_[cam.id] = ts;
+    if (bgr.cols > cfg_.face.detect_width && wide_frames_[cam.id] != bgr.cols) {
+        // Searched on a copy detect_width wide, where faces are found from about 60 px: an elder
+        // must come that much closer before the door sees a face at all.
+        wide_frames_[cam.id] = bgr.cols;
+        logger("face")->warn(
+            "camera {} sends frames {}x{} px, searched for faces at face.detect_width {}: faces are "
+            "found only from about {} px across in its frames, so elders must come close; use the "
+            "camera's substream (640 wide) or raise face.detect_width (more CPU per frame)",
+            cam.id, bgr.cols, bgr.rows, cfg_.face.detect_width, 60 * bgr.cols / cfg_.face.detect_width);
+    }
     auto& tracks = tracks_[cam.id];
     tracks.erase(
         std::remove_if(tracks.begin(), tracks.end(), [&](const Track& t) { return ts - t.last_seen > 2000; }),

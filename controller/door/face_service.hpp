@@ -62,6 +62,9 @@ public:
     void on_forget(std::function<void(int64_t elder_id)> fn) { on_forget_ = std::move(fn); }
 
     std::vector<Identification> identify(const cv::Mat& bgr);
+    // Called as each desk photo (enrollment, identify) starts being analysed, with the desk's engine
+    // held: a test pauses there to show the door camera goes on meanwhile.
+    void on_photo_analysis(std::function<void()> fn) { on_photo_analysis_ = std::move(fn); }
     void frame(const config::Camera& cam, const cv::Mat& bgr, int64_t ts_ms) override;
     size_t gallery_size() const { return gallery_.size(); }
     double threshold() const { return threshold_; }  // face.threshold, or the model's calibrated one
@@ -97,6 +100,14 @@ private:
         // else has stepped into this face's place.
         int not_its_face = 0;
     };
+    struct PhotoFaces {  // an enrollment's photos, analysed one at a time
+        std::vector<std::pair<vision::Descriptor, double>> found;
+        std::vector<std::string> notes;                // for staff
+        std::vector<std::vector<unsigned char>> kept;  // JPEGs, with face.keep_enrollment_photos
+    };
+    void add_photo_face(PhotoFaces& out, const std::string& what, const cv::Mat& img);
+    int store_photo_faces(int64_t elder_id, PhotoFaces& faces, const std::string& actor, bool confirmed,
+                          std::vector<std::string>* notes);
     // Checks and stores enrollment descriptors (with their quality) in one transaction.
     int store_enrollment(int64_t elder_id, const std::vector<std::pair<vision::Descriptor, double>>& found,
                          const std::string& actor, bool confirmed, const std::string& source);
@@ -109,8 +120,11 @@ private:
     Roster& roster_;
     Bus* bus_;
     TemplateStore templates_;
-    std::mutex engine_mu_;  // dlib nets are not thread-safe; cameras take turns
-    vision::FaceEngine engine_;
+    std::mutex engine_mu_;       // dlib nets are not thread-safe; cameras take turns
+    vision::FaceEngine engine_;  // door frames
+    std::mutex desk_mu_;
+    vision::FaceEngine desk_engine_;  // staff's photos: the door does not wait for them
+    std::function<void()> on_photo_analysis_;
     double threshold_;          // face.threshold, or the model's calibrated default
     double same_person_limit_;  // enrollment: further apart than this, two photos show two people
     vision::Gallery gallery_;
@@ -121,6 +135,7 @@ private:
     std::mutex tracks_mu_;
     std::map<std::string, std::vector<Track>> tracks_;  // per camera
     std::map<std::string, int64_t> last_frame_;         // per camera: the newest frame's time
+    std::map<std::string, int> wide_frames_;            // per camera: frame width last warned of
     std::map<std::string, ThermalCamera*> thermal_;     // per entrance camera; set before cameras start
 };
 

@@ -89,6 +89,7 @@ void Kiosk::face_routes(httplib::Server& s) {
                           {"reason_text", renewal_text(r.reason)},
                           {"newest_template_ms", r.newest_template_ms}};
                 if (r.recent_distance) x["recent_distance"] = *r.recent_distance;
+                if (r.baseline_distance) x["baseline_distance"] = *r.baseline_distance;
                 renew.push_back(x);
             }
         api::reply(res, {{"enabled", p_.faces != nullptr}, {"cameras", cams}, {"renewals", renew}});

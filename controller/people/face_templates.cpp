@@ -151,6 +151,18 @@ std::vector<TemplateRenewal> TemplateStore::renewals(const std::string& model, d
     constexpr int64_t kYearMs = 365LL * 24 * 3600 * 1000;
     constexpr int64_t kNotRecognisedWindowMs = 30LL * 24 * 3600 * 1000;
     constexpr int64_t kNotRecognisedArrivals = 3;
+    // Distance rising: the median of the latest kRecentCheckins face check-ins (at least
+    // kMinCheckins) near the threshold, or risen well above the elder's own first kBaselineCheckins
+    // after the enrollment and past kRisenNear of the threshold: a face that changed (illness,
+    // weight lost) is renewed before the door stops naming it. Judgement, not measured on door data.
+    constexpr size_t kMinCheckins = 5;
+    constexpr int64_t kRecentCheckins = 10;
+    constexpr int64_t kBaselineCheckins = 5;
+    constexpr double kNearThreshold = 0.85, kRisenNear = 0.7, kRise = 0.15;
+    auto median = [](std::vector<double> v) {
+        std::nth_element(v.begin(), v.begin() + long(v.size() / 2), v.end());
+        return v[v.size() / 2];
+    };
     auto out = store_.read([&](sqlite3* db) {
         std::vector<TemplateRenewal> out;
         Stmt s(
@@ -166,15 +178,31 @@ std::vector<TemplateRenewal> TemplateStore::renewals(const std::string& model, d
             Stmt d(
                 db,
                 "SELECT distance FROM checkins WHERE elder_id=? AND method='face' AND distance IS NOT NULL "
-                "AND ts>=? ORDER BY ts DESC LIMIT 10");
+                "AND ts>=? ORDER BY ts DESC LIMIT ?");
             d.bind(1, r.elder_id);
             d.bind(2, r.newest_template_ms);
+            d.bind(3, kRecentCheckins);
             std::vector<double> recent;
             while (d.step()) recent.push_back(d.f64(0));
-            if (recent.size() >= 5) {
-                std::nth_element(recent.begin(), recent.begin() + long(recent.size() / 2), recent.end());
-                r.recent_distance = recent[recent.size() / 2];
-            }
+            if (recent.size() >= kMinCheckins) r.recent_distance = median(recent);
+            // The elder's own distances at the door after the enrollment: the baseline a rise is
+            // measured from, once there are enough check-ins that it and the latest do not overlap.
+            Stmt first(db,
+                       "SELECT distance FROM checkins WHERE elder_id=? AND method='face' AND distance IS NOT "
+                       "NULL AND ts>=? ORDER BY ts ASC LIMIT ?");
+            first.bind(1, r.elder_id);
+            first.bind(2, r.newest_template_ms);
+            first.bind(3, kBaselineCheckins);
+            std::vector<double> early;
+            while (first.step()) early.push_back(first.f64(0));
+            Stmt n(
+                db,
+                "SELECT COUNT(*) FROM checkins WHERE elder_id=? AND method='face' AND distance IS NOT NULL "
+                "AND ts>=?");
+            n.bind(1, r.elder_id);
+            n.bind(2, r.newest_template_ms);
+            n.step();
+            if (n.i64(0) >= kBaselineCheckins + kRecentCheckins) r.baseline_distance = median(early);
             // An elder the door no longer knows leaves no face check-ins to judge by: arrivals
             // checked in another way, and none by face, say it instead.
             Stmt a(db,
@@ -187,7 +215,10 @@ std::vector<TemplateRenewal> TemplateStore::renewals(const std::string& model, d
             if (never_by_face) r.checkins_not_by_face = int(a.i64(0));
             if (now_ms - r.newest_template_ms > kYearMs)
                 r.reason = "old_templates";
-            else if (r.recent_distance && *r.recent_distance >= 0.85 * threshold)
+            else if (r.recent_distance &&
+                     (*r.recent_distance >= kNearThreshold * threshold ||
+                      (r.baseline_distance && *r.recent_distance >= kRisenNear * threshold &&
+                       *r.recent_distance - *r.baseline_distance >= kRise * threshold)))
                 r.reason = "distance_rising";
             else if (never_by_face)
                 r.reason = "not_recognised";

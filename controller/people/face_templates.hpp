@@ -34,7 +34,9 @@ struct TemplateRenewal {
     std::string reason;
     int64_t newest_template_ms = 0;
     std::optional<double> recent_distance;  // median of the latest face check-ins since then
-    int checkins_not_by_face = 0;           // not_recognised: arrivals in the window, none by face
+    // Median of the first face check-ins after the newest template, once the latest are others
+    std::optional<double> baseline_distance;
+    int checkins_not_by_face = 0;  // not_recognised: arrivals in the window, none by face
 };
 
 class FaceKey {

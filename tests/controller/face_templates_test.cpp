@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <map>
+
 #include "controller/people/roster.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -96,6 +98,58 @@ TEST(FaceTemplates, TemplatesOfAnotherModelAreNotLoadedAndTheElderNeedsReEnrollm
     EXPECT_EQ(renew[0].reason, "model_changed");
     EXPECT_EQ(ts.count(ida, kModel), 0) << "templates the door cannot compare are not counted";
     EXPECT_EQ(ts.count(idb, kModel), 1);
+}
+
+// An elder's face that changes (illness, weight lost) shows first as door distances rising above
+// their own: they are listed for renewal while the door still names them, not only once the
+// distances near the threshold. A steady distance, however high, is the elder's own and not a rise;
+// with too few check-ins to tell a baseline from the latest, only nearness to the threshold counts.
+TEST(FaceTemplates, DistancesRisenAboveTheEldersOwnFirstOnesAskForRenewal) {
+    TempDir dir;
+    FaceKey::create(dir.file("k"));
+    ManualClock clock{1'700'000'000'000};
+    Store store(dir.file("f.db"));
+    Roster roster(store, clock);
+    TemplateStore ts(store, clock, FaceKey::load(dir.file("k")));
+    std::map<std::string, int64_t> id;
+    for (auto name : {"变了", "一直如此", "快认不出", "来得少"}) {
+        Elder e;
+        e.name = name;
+        id[name] = roster.save(e, "t").id;
+        store.write([&](sqlite3* db) { ts.add(db, id[name], sample(float(id[name])), 1, kModel); });
+    }
+    int64_t t = clock.now_ms() + 1;
+    auto visits = [&](const std::string& name, int n, double distance) {
+        store.write([&](sqlite3* db) {
+            for (int i = 0; i < n; ++i, ++t)
+                Stmt(db,
+                     "INSERT INTO checkins(uuid, elder_id, ts, direction, method, distance) "
+                     "VALUES(?,?,?,'in','face',?)")
+                    .bind(1, name + std::to_string(t))
+                    .bind(2, id[name])
+                    .bind(3, t)
+                    .bind(4, distance)
+                    .step();
+        });
+    };
+    visits("变了", 5, 0.40);   // just after the enrollment
+    visits("变了", 10, 0.66);  // lately: still named (threshold 0.83), but far above her own
+    visits("一直如此", 15, 0.66);
+    visits("快认不出", 6, 0.75);
+    visits("来得少", 5, 0.40);
+    visits("来得少", 5, 0.66);
+    std::map<int64_t, TemplateRenewal> renew;
+    for (auto& r : ts.renewals(kModel, 0.83, clock.now_ms())) renew[r.elder_id] = r;
+    ASSERT_EQ(renew.count(id["变了"]), 1u);
+    EXPECT_EQ(renew[id["变了"]].reason, "distance_rising");
+    EXPECT_NEAR(renew[id["变了"]].baseline_distance.value_or(0), 0.40, 1e-9);
+    EXPECT_NEAR(renew[id["变了"]].recent_distance.value_or(0), 0.66, 1e-9);
+    EXPECT_EQ(renew.count(id["一直如此"]), 0u) << "a steady distance is not a rise";
+    ASSERT_EQ(renew.count(id["快认不出"]), 1u);
+    EXPECT_EQ(renew[id["快认不出"]].reason, "distance_rising");
+    EXPECT_FALSE(renew[id["快认不出"]].baseline_distance) << "6 check-ins: no baseline apart from the latest";
+    EXPECT_EQ(renew.count(id["来得少"]), 0u) << "10 check-ins: the baseline would overlap the latest";
+    EXPECT_EQ(renew.size(), 2u);
 }
 
 TEST(FaceTemplates, ForgetDeletesAndAudits) {

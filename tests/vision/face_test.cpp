@@ -1,9 +1,11 @@
 // Face recognition on real photos (tests/data/faces): separation, identification, enrollment,
 // bad input, liveness and the CLI contracts.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -12,8 +14,10 @@
 #include <random>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include "config/config.hpp"
+#include "controller/core/log.hpp"
 #include "controller/door/face_service.hpp"
 #include "tests/support/door_frames.hpp"
 #include "tests/support/staff_words.hpp"
@@ -722,6 +726,52 @@ TEST(FaceInput, BadAndUnusualImages) {
     EXPECT_TRUE(engine.analyze(cv::Mat(480, 640, CV_8UC3, cv::Scalar(0, 0, 0))).empty());
 }
 
+// A recognition model is known by its contents, not its file name: the files the shipped thresholds
+// were measured with keep their ids (templates enrolled with them stay usable), and any other file,
+// even under the shipped name, gets an id of its own, so the door asks for enrollment again instead
+// of comparing its descriptors with the old templates.
+TEST(FaceModel, TheModelIdComesFromTheFilesContents) {
+    EXPECT_EQ(vision::recognition_model_id(mobilefacenet_path()), "mobilefacenet/192");
+    EXPECT_EQ(vision::recognition_model_id(models_dir() + "/dlib/dlib_face_recognition_resnet_model_v1.dat"),
+              "dlib_resnet/128");
+    TempDir dir;
+    fs::create_directories(dir.file("converted"));
+    vision::import_face_weights(models_dir() + "/face-api", dir.file("converted/model.dat"));
+    EXPECT_EQ(vision::recognition_model_id(dir.file("converted/model.dat")), "dlib_resnet/128")
+        << "face import-weights of the pinned face-api weights is a known model";
+
+    Site s;
+    auto obama = s.elder("obama");
+    ASSERT_EQ(s.enroll(obama, {"obama_1.jpg"}), 1);
+    ASSERT_EQ(s.faces->gallery_size(), 1u);
+    // Another MobileFaceNet file under the shipped name: one weight byte differs.
+    fs::create_directories(dir.file("other"));
+    std::string other = dir.file("other/MobileFaceNet.tflite");
+    fs::copy_file(mobilefacenet_path(), other);
+    {
+        std::fstream f(other, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekg(0, std::ios::end);
+        std::streamoff mid = f.tellg() / 2;
+        f.seekg(mid);
+        char c = 0;
+        f.get(c);
+        f.seekp(mid);
+        f.put(char(c ^ 1));
+    }
+    std::string id = vision::recognition_model_id(other);
+    EXPECT_NE(id, "mobilefacenet/192");
+    EXPECT_EQ(id.rfind("tflite@", 0), 0u) << id;
+    EXPECT_FALSE(vision::is_known_recognition_model(id));
+    config::SiteConfig cfg = s.cfg;
+    cfg.face.recognition_model = other;
+    FaceService switched(cfg, *s.store, s.clock, *s.roster, nullptr);
+    EXPECT_EQ(switched.gallery_size(), 0u) << "templates of the shipped file compared with another";
+    auto renew = switched.renewals();
+    ASSERT_EQ(renew.size(), 1u);
+    EXPECT_EQ(renew[0].elder_id, obama);
+    EXPECT_EQ(renew[0].reason, "model_changed");
+}
+
 TEST(FaceModel, MissingOrCorruptWeightsNameTheFileAndTheFix) {
     TempDir dir;
     try {
@@ -978,6 +1028,77 @@ TEST(FaceService, TheDoorNamesAnElderOnlyAfterSeveralFramesAgree) {
     ASSERT_EQ(after.size(), 1u) << "the third agreeing frame decides";
     EXPECT_EQ(after[0].elder_id, obama);
     EXPECT_TRUE(door.show(frame, 5).empty()) << "one greeting per track";
+}
+
+// Staff enrolling an elder's photos at the desk do not hold up the door: while a photo is being
+// analysed (0.3 s, or 2.5 s more when the CNN searches it again), the door camera's frames are
+// still analysed and an elder walking in is greeted.
+TEST(FaceService, TheDoorGoesOnWhileStaffEnrollPhotosAtTheDesk) {
+    Site s;
+    auto obama = s.elder("obama");
+    auto biden = s.elder("biden");
+    ASSERT_EQ(s.enroll(obama, {"obama_1.jpg"}), 1);
+    std::promise<void> analysing, finish;
+    std::shared_future<void> finished = finish.get_future().share();
+    s.faces->on_photo_analysis([&, done = false]() mutable {
+        if (done) return;
+        done = true;
+        analysing.set_value();
+        finished.wait();  // the desk's photo is being analysed until the test says
+    });
+    std::thread desk([&] { s.enroll(biden, {"biden_1.jpg"}); });
+    ASSERT_EQ(analysing.get_future().wait_for(std::chrono::seconds(60)), std::future_status::ready);
+    DoorCamera door(s);
+    std::vector<FaceSeen> seen;
+    std::thread camera([&] { seen = door.show(door_frame("obama_2.jpg"), 3); });
+    std::promise<void> camera_done;
+    auto camera_finished = camera_done.get_future();
+    std::thread waiter([&] {
+        camera.join();
+        camera_done.set_value();
+    });
+    bool door_went_on = camera_finished.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+    finish.set_value();
+    waiter.join();
+    desk.join();
+    EXPECT_TRUE(door_went_on) << "the door's frames waited for the desk's photo";
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].elder_id, obama);
+    EXPECT_EQ(s.faces->template_count(biden), 1) << "the desk's enrollment finished too";
+}
+
+// A door camera sending wider frames than face.detect_width is searched on a smaller copy, where
+// faces are found only from about 60 px: an elder must come twice as close to a 1280 stream. The
+// installer is told once per camera (and again if the width changes), with the size and the fix.
+TEST(FaceService, ACameraSendingFramesWiderThanDetectWidthIsNamedInTheLog) {
+    Site s;
+    std::ostringstream log;
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log);
+    auto face_log = logger("face");
+    face_log->sinks().push_back(sink);
+    struct Unhook {
+        std::shared_ptr<spdlog::logger> l;
+        ~Unhook() { l->sinks().pop_back(); }
+    } unhook{face_log};
+    DoorCamera door(s);
+    auto warnings = [&] {
+        std::string text = log.str();
+        size_t n = 0;
+        for (size_t at = 0; (at = text.find("sends frames", at)) != std::string::npos; ++at) ++n;
+        return n;
+    };
+    cv::Mat usual(480, 640, CV_8UC3, cv::Scalar(90, 90, 90));
+    door.show(usual, 2);
+    EXPECT_EQ(warnings(), 0u) << log.str();
+    cv::Mat wide(720, 1280, CV_8UC3, cv::Scalar(90, 90, 90));
+    door.show(wide, 3);
+    EXPECT_EQ(warnings(), 1u) << log.str();
+    EXPECT_NE(log.str().find("camera door sends frames 1280x720"), std::string::npos) << log.str();
+    EXPECT_NE(log.str().find("from about 120 px"), std::string::npos) << log.str();
+    cv::Mat wider(1080, 1920, CV_8UC3, cv::Scalar(90, 90, 90));
+    door.show(wider, 2);
+    EXPECT_EQ(warnings(), 2u) << log.str();
+    EXPECT_NE(log.str().find("from about 180 px"), std::string::npos) << log.str();
 }
 
 // The door's gallery holds active elders only, and follows the roster without a restart: an elder
