@@ -149,7 +149,8 @@ Elder enrollable(Roster& roster, int64_t elder_id) {
 }  // namespace
 
 int FaceService::enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor,
-                        bool confirmed, std::vector<std::string>* notes) {
+                        bool confirmed, std::vector<std::string>* notes,
+                        const std::vector<std::optional<FacePick>>& picks) {
     enrollable(roster_, elder_id);
     if (images.empty() || images.size() > 5) throw std::invalid_argument("请上传 1 到 5 张照片");
     // One photo decoded at a time: five phone photos of up to 40 MP each are 600 MB decoded.
@@ -163,7 +164,7 @@ int FaceService::enroll(int64_t elder_id, const std::vector<std::string>& images
             logger("face")->info("photo {} for elder {} not decoded: {}", i + 1, elder_id, e.what());
             throw std::invalid_argument(what + unreadable_photo_advice(images[i]));
         }
-        add_photo_face(faces, what, img);
+        add_photo_face(faces, i, what, img, i < picks.size() ? picks[i] : std::nullopt);
     }
     return store_photo_faces(elder_id, faces, actor, confirmed, notes);
 }
@@ -173,11 +174,12 @@ int FaceService::enroll_mats(int64_t elder_id, const std::vector<std::pair<std::
     enrollable(roster_, elder_id);
     if (images.empty() || images.size() > 5) throw std::invalid_argument("请上传 1 到 5 张照片");
     PhotoFaces faces;
-    for (auto& [what, img] : images) add_photo_face(faces, what, img);
+    for (size_t i = 0; i < images.size(); ++i) add_photo_face(faces, i, images[i].first, images[i].second);
     return store_photo_faces(elder_id, faces, actor, confirmed, notes);
 }
 
-void FaceService::add_photo_face(PhotoFaces& out, const std::string& what, const cv::Mat& img) {
+void FaceService::add_photo_face(PhotoFaces& out, size_t photo, const std::string& what, const cv::Mat& img,
+                                 std::optional<FacePick> pick) {
     std::vector<vision::DetectedFace> faces;
     {
         // The desk's own engine: the door camera goes on while a photo is analysed.
@@ -187,18 +189,35 @@ void FaceService::add_photo_face(PhotoFaces& out, const std::string& what, const
     }
     if (faces.empty()) throw std::invalid_argument(what + "：未找到人脸，请让老人正对镜头重拍");
     // Someone else in the picture does not spoil it when the elder is plainly its subject: the
-    // largest face by far, or the one in the middle among faces of a like size.
-    auto subject = vision::choose_subject(faces, img.size());
-    if (!subject.index)
-        throw std::invalid_argument(
-            what + "：照片中有 " + std::to_string(subject.like_size) +
-            " 张差不多大的人脸，分不清哪位是老人：请只拍老人本人，或让老人在照片正中");
+    // largest face by far, or the one in the middle among faces of a like size. Otherwise staff
+    // point at the elder.
+    vision::PhotoSubject subject;
+    if (pick) {
+        // The smallest box holding the point: a face in front of a larger one behind it.
+        for (size_t k = 0; k < faces.size(); ++k)
+            if (faces[k].box.contains({pick->x, pick->y}) &&
+                (!subject.index || faces[k].box.area() < faces[*subject.index].box.area()))
+                subject.index = k;
+        if (!subject.index) throw std::invalid_argument(what + "：所点的位置没有人脸，请点在老人的脸上");
+        subject.others = faces.size() - 1;
+    } else {
+        subject = vision::choose_subject(faces, img.size());
+    }
+    if (!subject.index) {
+        std::vector<FaceBox> boxes;
+        for (auto& f : faces) boxes.push_back({f.box.x, f.box.y, f.box.width, f.box.height});
+        throw FaceChoiceNeeded(what + "：照片中有 " + std::to_string(subject.like_size) +
+                                   " 张差不多大的人脸，分不清哪位是老人：请只拍老人本人，或让老人在照片正中",
+                               photo, img.cols, img.rows, std::move(boxes));
+    }
     const vision::DetectedFace& face = faces[*subject.index];
     if (!face.reject_reason.empty())
         throw std::invalid_argument(what + "：" + advice(face.reject_reason, false));
     if (subject.by_centre)
         out.notes.push_back(what + "：照片中有 " + std::to_string(faces.size()) +
                             " 张人脸，录入了正中的一张，请确认是老人本人");
+    else if (pick && subject.others)
+        out.notes.push_back(what + "：录入了所点选的一张人脸");
     else if (subject.others)
         out.notes.push_back(what + "：另有 " + std::to_string(subject.others) +
                             " 张较小的人脸（背景中的人），只录入了最大的一张");

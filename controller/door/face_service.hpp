@@ -45,7 +45,8 @@ public:
     // from the elder's existing templates or match another elder; std::invalid_argument for photos
     // that cannot be used.
     int enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor,
-               bool confirmed = false, std::vector<std::string>* notes = nullptr) override;
+               bool confirmed = false, std::vector<std::string>* notes = nullptr,
+               const std::vector<std::optional<FacePick>>& picks = {}) override;
     int enroll_mats(int64_t elder_id, const std::vector<std::pair<std::string, cv::Mat>>& images,
                     const std::string& actor, bool confirmed = false,
                     std::vector<std::string>* notes = nullptr);
@@ -105,7 +106,8 @@ private:
         std::vector<std::string> notes;                // for staff
         std::vector<std::vector<unsigned char>> kept;  // JPEGs, with face.keep_enrollment_photos
     };
-    void add_photo_face(PhotoFaces& out, const std::string& what, const cv::Mat& img);
+    void add_photo_face(PhotoFaces& out, size_t photo, const std::string& what, const cv::Mat& img,
+                        std::optional<FacePick> pick = std::nullopt);
     int store_photo_faces(int64_t elder_id, PhotoFaces& faces, const std::string& actor, bool confirmed,
                           std::vector<std::string>* notes);
     // Checks and stores enrollment descriptors (with their quality) in one transaction.

@@ -3,6 +3,8 @@
 // elders whose templates should be taken again. Writes need a staff login and the CSRF token.
 #include <httplib.h>
 
+#include <charconv>
+
 #include "controller/kiosk/api.hpp"
 #include "controller/kiosk/kiosk.hpp"
 
@@ -30,6 +32,18 @@ void Kiosk::face_routes(httplib::Server& s) {
             api::reply(res, {{"templates", n}, {"notes", notes}});
         } catch (const EnrollmentWarning& w) {
             api::reply(res, {{"error", w.what()}, {"code", "enroll_warning"}}, 409);
+        } catch (const FaceChoiceNeeded& c) {
+            // Staff point at the elder on the photo (the page draws these boxes) and send again.
+            json faces = json::array();
+            for (auto& f : c.faces) faces.push_back({f.x, f.y, f.width, f.height});
+            api::reply(res,
+                       {{"error", c.what()},
+                        {"code", "choose_face"},
+                        {"photo", c.photo},
+                        {"width", c.width},
+                        {"height", c.height},
+                        {"faces", faces}},
+                       409);
         } catch (const std::exception& e) {
             api::fail(res, 400, e, api::Msg::bad_field);
         }
@@ -43,9 +57,24 @@ void Kiosk::face_routes(httplib::Server& s) {
                for (auto& [name, file] : req.files) images.push_back(file.content);
                if (images.empty()) return api::fail(res, 400, "请上传 1 到 5 张照片", api::Msg::bad_field);
                bool confirmed = req.get_param_value("confirm") == "1";
+               // pick0 … pick4 = "x,y": the point staff chose on that photo (choose_face above).
+               std::vector<std::optional<FacePick>> picks(images.size());
+               for (size_t i = 0; i < picks.size(); ++i) {
+                   std::string v = req.get_param_value("pick" + std::to_string(i));
+                   if (v.empty()) continue;
+                   FacePick p;
+                   const char* end = v.data() + v.size();
+                   auto x = std::from_chars(v.data(), end, p.x);
+                   auto y = x.ec == std::errc() && x.ptr != end && *x.ptr == ','
+                                ? std::from_chars(x.ptr + 1, end, p.y)
+                                : std::from_chars_result{x.ptr, std::errc::invalid_argument};
+                   if (y.ec != std::errc() || y.ptr != end || p.x < 0 || p.y < 0)
+                       return api::fail(res, 400, "所点的位置无效，请重新点选老人的脸", api::Msg::bad_field);
+                   picks[i] = p;
+               }
                enrolling(res, [&](std::vector<std::string>& notes) {
                    return p_.faces->enroll(std::stoll(req.matches[1]), images, sess->who.username, confirmed,
-                                           &notes);
+                                           &notes, picks);
                });
            });
     s.Post(R"(/api/elders/(\d+)/enroll_camera)",

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -20,6 +21,25 @@ public:
     using std::invalid_argument::invalid_argument;
 };
 
+// A photo with faces of a like size and none in the middle: which one is the elder is for staff to
+// say. Carries the faces' boxes in the photo as it is shown (EXIF orientation applied), so the kiosk
+// can draw them on the photo for staff to point at one (FacePick).
+struct FaceBox {
+    int x = 0, y = 0, width = 0, height = 0;
+};
+class FaceChoiceNeeded : public std::invalid_argument {
+public:
+    FaceChoiceNeeded(const std::string& what, size_t photo, int width, int height, std::vector<FaceBox> faces)
+        : std::invalid_argument(what), photo(photo), width(width), height(height), faces(std::move(faces)) {}
+    size_t photo;       // 0-based, among the photos of the enrollment
+    int width, height;  // of the photo as shown
+    std::vector<FaceBox> faces;
+};
+// A point staff chose in a photo (its pixels as shown): the face whose box holds it is the elder's.
+struct FacePick {
+    int x = 0, y = 0;
+};
+
 class FaceEnrollment {
 public:
     virtual ~FaceEnrollment() = default;
@@ -28,9 +48,12 @@ public:
     // in the middle, poor quality, photos of two people), and a subclass, EnrollmentWarning, for a face
     // beyond the same-person limit from the elder's earlier templates or looking like another elder
     // (staff may confirm: `confirmed`). `notes` receives what staff should know about a stored
-    // enrollment (a smaller face left out, or the face in the middle taken among several).
+    // enrollment (a smaller face left out, or the face in the middle taken among several). A photo
+    // with faces of a like size and none in the middle throws FaceChoiceNeeded, unless `picks` (by
+    // photo; missing or nullopt: none) says which face is the elder.
     virtual int enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor,
-                       bool confirmed = false, std::vector<std::string>* notes = nullptr) = 0;
+                       bool confirmed = false, std::vector<std::string>* notes = nullptr,
+                       const std::vector<std::optional<FacePick>>& picks = {}) = 0;
     // From the face the camera is tracking now (the elder stands at the door).
     virtual int enroll_from_camera(int64_t elder_id, const std::string& camera_id, const std::string& actor,
                                    bool confirmed = false) = 0;

@@ -244,9 +244,28 @@ test("roster, services, visits, devices and the monthly report pages work", asyn
   await page.click("#enroll-btn");
   await page.waitForSelector("#enroll-msg:has-text('录入成功')", { timeout: 20000 });
   await page.waitForSelector("#el-rows tr:has-text('陈阿婆'):has-text('1 张')");
+  // Two faces of a like size, neither in the middle: staff are shown the photo with a frame on each
+  // face, and the one they tap (the elder, on the left) is enrolled; cancelling stores nothing.
   await page.setInputFiles("#enroll-files", path.join(TEST_DATA, "faces", "group_two_people.jpg"));
   await page.click("#enroll-btn");
-  await page.waitForSelector("#enroll-msg:has-text('分不清哪位是老人')", { timeout: 20000 });
+  await page.waitForSelector("#face-choice:not(.hidden) #face-choice-photo button", { timeout: 20000 });
+  assert.match(await page.textContent("#face-choice-msg"), /2 张差不多大的人脸，请点一下老人的脸/);
+  await page.click("#face-choice-cancel");
+  await page.waitForSelector("#enroll-msg:has-text('未录入')");
+  await page.waitForSelector("#face-choice.hidden", { state: "attached" });
+  await page.click("#enroll-btn");
+  await page.waitForSelector("#face-choice:not(.hidden) #face-choice-photo button", { timeout: 20000 });
+  const frames = await page.$$eval("#face-choice-photo button", (bs) => bs.map((b) => {
+    const r = b.getBoundingClientRect();
+    return { face: b.dataset.face, left: r.left, width: r.width };
+  }));
+  assert.equal(frames.length, 2);
+  assert.ok(frames.every((f) => f.width > 40), `each face framed: ${JSON.stringify(frames)}`);
+  const left = frames.reduce((a, b) => (a.left < b.left ? a : b));
+  await page.click(`#face-choice-photo button[data-face="${left.face}"]`);
+  await page.waitForSelector("#enroll-msg:has-text('录入成功')", { timeout: 20000 });
+  assert.match(await page.textContent("#enroll-msg"), /录入了所点选的一张人脸/);
+  await page.waitForSelector("#el-rows tr:has-text('陈阿婆'):has-text('2 张')");
   // Another person's photo onto this elder is a warning staff must confirm: declined, nothing stored.
   let warning = "";
   page.once("dialog", (d) => { warning = d.message(); d.dismiss(); });
@@ -254,11 +273,11 @@ test("roster, services, visits, devices and the monthly report pages work", asyn
   await page.click("#enroll-btn");
   await page.waitForSelector("#enroll-msg:has-text('未录入')", { timeout: 20000 });
   assert.match(warning, /和陈阿婆已登记的人脸不一致/);
-  await page.waitForSelector("#el-rows tr:has-text('陈阿婆'):has-text('1 张')");
+  await page.waitForSelector("#el-rows tr:has-text('陈阿婆'):has-text('2 张')");
   await shot(page, "05-elders");
   page.once("dialog", (d) => d.accept());
   await page.click("#forget-btn");
-  await page.waitForSelector("#enroll-msg:has-text('已删除 1 个人脸模板')");
+  await page.waitForSelector("#enroll-msg:has-text('已删除 2 个人脸模板')");
 
   await page.click("#tabs button[data-tab=services]");
   await page.selectOption("#sv-type", "助餐");

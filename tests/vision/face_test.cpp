@@ -608,6 +608,49 @@ TEST(FaceService, AmongFacesOfALikeSizeTheOneInTheMiddleIsEnrolledAndStaffAreTol
     }
 }
 
+// Two faces of a like size with neither in the middle: staff are asked which one is the elder (the
+// faces' boxes, for the kiosk to draw on the photo), and the face they point at is enrolled, with
+// the same checks as any other. A point on no face is refused; nothing is stored until it is right.
+TEST(FaceService, StaffPointAtTheElderAmongFacesOfALikeSize) {
+    Site s;
+    auto obama = s.elder("obama");
+    std::string bytes = read_file(faces_dir() + "/group_two_people.jpg");
+    cv::Mat photo = vision::decode_image(bytes, "group");
+    FaceChoiceNeeded asked("", 0, 0, 0, {});
+    try {
+        s.faces->enroll(obama, {read_file(faces_dir() + "/obama_1.jpg"), bytes}, "t");
+        FAIL() << "obama and biden side by side: which one is the elder?";
+    } catch (const FaceChoiceNeeded& c) {
+        asked = c;
+    }
+    EXPECT_EQ(asked.photo, 1u) << "the second photo";
+    EXPECT_EQ(asked.width, photo.cols);
+    EXPECT_EQ(asked.height, photo.rows);
+    ASSERT_EQ(asked.faces.size(), 2u);
+    EXPECT_NE(std::string(asked.what()).find("第 2 张照片"), std::string::npos) << asked.what();
+    EXPECT_EQ(s.faces->template_count(obama), 0) << "nothing stored while a photo is undecided";
+    auto centre = [](const FaceBox& b) { return FacePick{b.x + b.width / 2, b.y + b.height / 2}; };
+    auto nowhere = FacePick{photo.cols - 2, photo.rows - 2};
+    EXPECT_THROW(s.faces->enroll(obama, {bytes}, "t", false, nullptr, {nowhere}), std::invalid_argument);
+    // Each face in turn: one of them is obama, whose own photo the door then names.
+    int enrolled = 0;
+    for (auto& face : asked.faces) {
+        auto someone = s.elder("someone");
+        std::vector<std::string> notes;
+        ASSERT_EQ(s.faces->enroll(someone, {bytes}, "t", false, &notes, {centre(face)}), 1);
+        EXPECT_NE(notes.at(0).find("录入了所点选的一张人脸"), std::string::npos) << notes.at(0);
+        auto ids = s.faces->identify(vision::load_image(faces_dir() + "/obama_2.jpg"));
+        ASSERT_EQ(ids.size(), 1u);
+        bool named = ids[0].match.elder_id && *ids[0].match.elder_id == someone;
+        enrolled += named;
+        s.faces->forget(someone, "t");
+        // The face on the left is obama's (biden stands on the right in that photo).
+        bool left = face.x < asked.faces[0].x + asked.faces[1].x - face.x;
+        EXPECT_EQ(named, left) << "the face pointed at is the one enrolled";
+    }
+    EXPECT_EQ(enrolled, 1);
+}
+
 // A phone stores a portrait photo as a landscape picture plus an EXIF note "turn me"; the kiosk
 // uploads the file as it is. The photo must reach the detector upright, or the elder's face is
 // "not found" however often staff take it again.

@@ -45,6 +45,7 @@ async function api(path, opts = {}) {
     const err = new Error((data && data.error) || ("HTTP " + res.status));
     err.status = res.status;
     err.code = data && data.code;
+    err.data = data;
     throw err;
   }
   return data;
@@ -534,17 +535,26 @@ $("consent-btn").addEventListener("click", async () => {
   } catch (e) { alert(e.message); }
 });
 // An enrollment that looks like a wrong record (unlike the elder's own face, or like another
-// elder's) comes back as a warning: staff read it and confirm, or stop.
-async function enrolling(send) {
+// elder's) comes back as a warning: staff read it and confirm, or stop. A photo with faces of a like
+// size and none in the middle comes back with their boxes: staff point at the elder (choose).
+async function enrolling(send, choose) {
   $("enroll-msg").textContent = "正在录入…";
   try {
-    let r;
-    try {
-      r = await send(false);
-    } catch (e) {
-      if (e.code !== "enroll_warning") throw e;
-      if (!confirm(e.message + "\n\n确定是这位长者本人，继续录入吗？")) { $("enroll-msg").textContent = "未录入：" + e.message; return; }
-      r = await send(true);
+    let r, confirmed = false;
+    for (let tries = 0; ; tries++) {
+      try {
+        r = await send(confirmed);
+        break;
+      } catch (e) {
+        if (e.code === "choose_face" && choose && tries < 10) {
+          if (!(await choose(e.data))) { $("enroll-msg").textContent = "未录入：" + e.message; return; }
+          $("enroll-msg").textContent = "正在录入…";
+          continue;
+        }
+        if (e.code !== "enroll_warning" || confirmed) throw e;
+        if (!confirm(e.message + "\n\n确定是这位长者本人，继续录入吗？")) { $("enroll-msg").textContent = "未录入：" + e.message; return; }
+        confirmed = true;
+      }
     }
     $("enroll-msg").textContent = `录入成功，共 ${r.templates} 个模板（照片本身不保存）` +
       (r.notes && r.notes.length ? "。" + r.notes.join("；") : "");
@@ -552,15 +562,56 @@ async function enrolling(send) {
     loadFaces();
   } catch (e) { $("enroll-msg").textContent = "录入失败：" + e.message; }
 }
+// The photo with a frame on each face the box found; resolves with the centre of the face staff
+// tap ("x,y" in the photo's pixels as shown), or null when they cancel.
+function chooseFace(file, c) {
+  return new Promise((resolve) => {
+    const box = $("face-choice"), photo = $("face-choice-photo");
+    const url = URL.createObjectURL(file);
+    const done = (v) => { box.classList.add("hidden"); photo.innerHTML = ""; URL.revokeObjectURL(url); resolve(v); };
+    $("face-choice-msg").textContent = `第 ${c.photo + 1} 张照片里有 ${c.faces.length} 张差不多大的人脸，请点一下老人的脸`;
+    photo.innerHTML = "";
+    const img = document.createElement("img");
+    img.src = url;
+    img.alt = `第 ${c.photo + 1} 张照片`;
+    photo.appendChild(img);
+    c.faces.forEach(([x, y, w, h], i) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.dataset.face = i;
+      b.setAttribute("aria-label", `第 ${i + 1} 张脸`);
+      Object.assign(b.style, { left: (100 * x / c.width) + "%", top: (100 * y / c.height) + "%",
+        width: (100 * w / c.width) + "%", height: (100 * h / c.height) + "%" });
+      b.addEventListener("click", () => done(`${Math.round(x + w / 2)},${Math.round(y + h / 2)}`));
+      photo.appendChild(b);
+    });
+    $("face-choice-cancel").onclick = () => done(null);
+    box.classList.remove("hidden");
+    box.scrollIntoView({ block: "nearest" });
+  });
+}
 $("enroll-btn").addEventListener("click", async () => {
-  const files = $("enroll-files").files;
+  const files = [...$("enroll-files").files].slice(0, 5);
   if (!files.length) { $("enroll-msg").textContent = "请选择 1-5 张照片"; return; }
+  const picks = {};
   const form = () => {
     const f = new FormData();
-    [...files].slice(0, 5).forEach((x, i) => f.append("photo" + i, x, x.name));
+    files.forEach((x, i) => f.append("photo" + i, x, x.name));
     return f;
   };
-  await enrolling((confirmed) => api(`/api/elders/${editing}/enroll${confirmed ? "?confirm=1" : ""}`, { form: form() }));
+  const query = (confirmed) => {
+    const q = new URLSearchParams();
+    if (confirmed) q.set("confirm", "1");
+    Object.entries(picks).forEach(([i, p]) => q.set("pick" + i, p));
+    const text = q.toString();
+    return text ? "?" + text : "";
+  };
+  await enrolling((confirmed) => api(`/api/elders/${editing}/enroll${query(confirmed)}`, { form: form() }),
+    async (c) => {
+      const p = files[c.photo] && await chooseFace(files[c.photo], c);
+      if (p) picks[c.photo] = p;
+      return !!p;
+    });
 });
 $("enroll-camera-btn").addEventListener("click", () =>
   enrolling((confirmed) => api(`/api/elders/${editing}/enroll_camera`, { json: { camera: $("enroll-camera").value, confirm: confirmed } })));
