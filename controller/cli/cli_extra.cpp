@@ -523,10 +523,8 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
             auto e = site.roster.get(o->elder);
             if (!e) throw std::invalid_argument("elder " + std::to_string(o->elder) + " does not exist");
             if (!e->consent_at) site.roster.record_consent(o->elder, o->consent_by, o->by);
-            std::vector<std::pair<std::string, cv::Mat>> mats;
-            for (auto& p : o->images) mats.emplace_back(p, vision::load_image(p));
             std::vector<std::string> notes;
-            int n = site.faces().enroll_mats(o->elder, mats, o->by, o->confirm, &notes);
+            int n = site.faces().enroll_files(o->elder, o->images, o->by, o->confirm, &notes);
             for (auto& note : notes) std::cerr << note << "\n";
             std::cout << "enrolled " << n << " template" << (n == 1 ? "" : "s") << " for elder " << o->elder
                       << " (" << e->name << ")\n";
@@ -583,9 +581,9 @@ void register_face_commands(CLI::App& app, CommandContext& ctx) {
                                         " 张照片，按文件名只录入了前 5 张");
                         photos.resize(5);
                     }
-                    std::vector<std::pair<std::string, cv::Mat>> mats;
-                    for (auto& f : photos) mats.emplace_back(f.string(), vision::load_image(f.string()));
-                    templates += site.faces().enroll_mats(e->id, mats, o->by, false, &notes);
+                    std::vector<std::string> paths;
+                    for (auto& f : photos) paths.push_back(f.string());
+                    templates += site.faces().enroll_files(e->id, paths, o->by, false, &notes);
                     // Each note on a line of its own: the next progress "\r" must not overwrite it.
                     for (auto& note : notes) std::cerr << "\n  " << name << ": " << note << "\n";
                     ok++;

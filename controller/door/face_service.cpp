@@ -62,9 +62,10 @@ FaceService::FaceService(const config::SiteConfig& cfg, Store& store, const Cloc
       same_person_limit_(std::max(threshold_, engine_.same_person_limit())) {
     if (!vision::is_known_recognition_model(engine_.model_id()))
         logger("face")->warn(
-            "face.recognition_model {} is not a model file the shipped thresholds were measured with "
-            "(its id is {}): it matches at the default distance of its kind, {}; run `caregate face "
-            "calibrate` and `caregate face eval` before relying on it",
+            "face.recognition_model {} is not a model the shipped thresholds were measured with (its id "
+            "is {}): it matches at distance {}, which was not measured for it; run `caregate face eval` "
+            "and `caregate face calibrate` before relying on it (a dlib model made by an old `face "
+            "import-weights` is known again once made anew)",
             cfg.face.recognition_model, engine_.model_id(), threshold_);
     if (cfg.face.mmod_model.empty() && !cfg.face.photo_detector_model.empty() &&
         !desk_engine_.has_photo_fallback())
@@ -166,6 +167,16 @@ int FaceService::enroll(int64_t elder_id, const std::vector<std::string>& images
         }
         add_photo_face(faces, i, what, img, i < picks.size() ? picks[i] : std::nullopt);
     }
+    return store_photo_faces(elder_id, faces, actor, confirmed, notes);
+}
+
+int FaceService::enroll_files(int64_t elder_id, const std::vector<std::string>& paths,
+                              const std::string& actor, bool confirmed, std::vector<std::string>* notes) {
+    enrollable(roster_, elder_id);
+    if (paths.empty() || paths.size() > 5) throw std::invalid_argument("请上传 1 到 5 张照片");
+    PhotoFaces faces;
+    for (size_t i = 0; i < paths.size(); ++i)
+        add_photo_face(faces, i, paths[i], vision::load_image(paths[i]));
     return store_photo_faces(elder_id, faces, actor, confirmed, notes);
 }
 

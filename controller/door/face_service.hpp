@@ -47,6 +47,9 @@ public:
     int enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor,
                bool confirmed = false, std::vector<std::string>* notes = nullptr,
                const std::vector<std::optional<FacePick>>& picks = {}) override;
+    // Photo files (the CLI), each read when its turn comes; errors name the file.
+    int enroll_files(int64_t elder_id, const std::vector<std::string>& paths, const std::string& actor,
+                     bool confirmed = false, std::vector<std::string>* notes = nullptr);
     int enroll_mats(int64_t elder_id, const std::vector<std::pair<std::string, cv::Mat>>& images,
                     const std::string& actor, bool confirmed = false,
                     std::vector<std::string>* notes = nullptr);
@@ -63,8 +66,8 @@ public:
     void on_forget(std::function<void(int64_t elder_id)> fn) { on_forget_ = std::move(fn); }
 
     std::vector<Identification> identify(const cv::Mat& bgr);
-    // Called as each desk photo (enrollment, identify) starts being analysed, with the desk's engine
-    // held: a test pauses there to show the door camera goes on meanwhile.
+    // Called as each enrollment photo starts being analysed, with the desk's engine held: a test
+    // pauses there to show the door camera goes on meanwhile.
     void on_photo_analysis(std::function<void()> fn) { on_photo_analysis_ = std::move(fn); }
     void frame(const config::Camera& cam, const cv::Mat& bgr, int64_t ts_ms) override;
     size_t gallery_size() const { return gallery_.size(); }

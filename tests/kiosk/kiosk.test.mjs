@@ -249,10 +249,20 @@ test("roster, services, visits, devices and the monthly report pages work", asyn
   await page.setInputFiles("#enroll-files", path.join(TEST_DATA, "faces", "group_two_people.jpg"));
   await page.click("#enroll-btn");
   await page.waitForSelector("#face-choice:not(.hidden) #face-choice-photo button", { timeout: 20000 });
-  assert.match(await page.textContent("#face-choice-msg"), /2 张差不多大的人脸，请点一下老人的脸/);
+  assert.match(await page.textContent("#face-choice-msg"), /2 张人脸，分不清哪位是老人：请点一下老人的脸/);
   await page.click("#face-choice-cancel");
   await page.waitForSelector("#enroll-msg:has-text('未录入')");
   await page.waitForSelector("#face-choice.hidden", { state: "attached" });
+  // Another elder opened while the choice is shown closes it: the photo was for 陈阿婆.
+  await page.click("#enroll-btn");
+  await page.waitForSelector("#face-choice:not(.hidden) #face-choice-photo button", { timeout: 20000 });
+  await page.click("#el-rows tr:has-text('张桂英') [data-edit]");
+  await page.waitForSelector("#elder-form-title:has-text('张桂英')");
+  await page.waitForSelector("#face-choice.hidden", { state: "attached" });
+  await page.click("#el-rows tr:has-text('陈阿婆') [data-edit]");
+  await page.waitForSelector("#elder-form-title:has-text('陈阿婆')");
+  await page.waitForSelector("#el-rows tr:has-text('张桂英'):not(:has-text('1 张'))");
+  await page.setInputFiles("#enroll-files", path.join(TEST_DATA, "faces", "group_two_people.jpg"));
   await page.click("#enroll-btn");
   await page.waitForSelector("#face-choice:not(.hidden) #face-choice-photo button", { timeout: 20000 });
   const frames = await page.$$eval("#face-choice-photo button", (bs) => bs.map((b) => {

@@ -501,6 +501,7 @@ async function loadElderTable() {
 $("el-q").addEventListener("input", loadElderTable);
 $("el-new").addEventListener("click", () => editElder(null));
 async function editElder(id) {
+  cancelFaceChoice();  // a face picked on one elder's photo must not go to another's record
   editing = id;
   const e = id ? await api("/api/elders/" + id) : { categories: [] };
   $("elder-form-card").classList.remove("hidden");
@@ -537,8 +538,11 @@ $("consent-btn").addEventListener("click", async () => {
 // An enrollment that looks like a wrong record (unlike the elder's own face, or like another
 // elder's) comes back as a warning: staff read it and confirm, or stop. A photo with faces of a like
 // size and none in the middle comes back with their boxes: staff point at the elder (choose).
+let enrollRun = 0;  // the latest enrollment: an earlier one, cancelled, no longer writes the message
 async function enrolling(send, choose) {
-  $("enroll-msg").textContent = "正在录入…";
+  const run = ++enrollRun;
+  const say = (text) => { if (run === enrollRun) $("enroll-msg").textContent = text; };
+  say("正在录入…");
   try {
     let r, confirmed = false;
     for (let tries = 0; ; tries++) {
@@ -547,29 +551,39 @@ async function enrolling(send, choose) {
         break;
       } catch (e) {
         if (e.code === "choose_face" && choose && tries < 10) {
-          if (!(await choose(e.data))) { $("enroll-msg").textContent = "未录入：" + e.message; return; }
-          $("enroll-msg").textContent = "正在录入…";
+          if (!(await choose(e.data))) { say("未录入：" + e.message); return; }
+          say("正在录入…");
           continue;
         }
         if (e.code !== "enroll_warning" || confirmed) throw e;
-        if (!confirm(e.message + "\n\n确定是这位长者本人，继续录入吗？")) { $("enroll-msg").textContent = "未录入：" + e.message; return; }
+        if (!confirm(e.message + "\n\n确定是这位长者本人，继续录入吗？")) { say("未录入：" + e.message); return; }
         confirmed = true;
       }
     }
-    $("enroll-msg").textContent = `录入成功，共 ${r.templates} 个模板（照片本身不保存）` +
-      (r.notes && r.notes.length ? "。" + r.notes.join("；") : "");
+    say(`录入成功，共 ${r.templates} 个模板（照片本身不保存）` +
+      (r.notes && r.notes.length ? "。" + r.notes.join("；") : ""));
     loadElderTable();
     loadFaces();
-  } catch (e) { $("enroll-msg").textContent = "录入失败：" + e.message; }
+  } catch (e) { say("录入失败：" + e.message); }
 }
 // The photo with a frame on each face the box found; resolves with the centre of the face staff
 // tap ("x,y" in the photo's pixels as shown), or null when they cancel.
+let faceChoiceDone = null;  // closes the open choice, if any
+function cancelFaceChoice() { if (faceChoiceDone) faceChoiceDone(null); }
 function chooseFace(file, c) {
+  cancelFaceChoice();
   return new Promise((resolve) => {
     const box = $("face-choice"), photo = $("face-choice-photo");
     const url = URL.createObjectURL(file);
-    const done = (v) => { box.classList.add("hidden"); photo.innerHTML = ""; URL.revokeObjectURL(url); resolve(v); };
-    $("face-choice-msg").textContent = `第 ${c.photo + 1} 张照片里有 ${c.faces.length} 张差不多大的人脸，请点一下老人的脸`;
+    const done = (v) => {
+      faceChoiceDone = null;
+      box.classList.add("hidden");
+      photo.innerHTML = "";
+      URL.revokeObjectURL(url);
+      resolve(v);
+    };
+    faceChoiceDone = done;
+    $("face-choice-msg").textContent = `第 ${c.photo + 1} 张照片里有 ${c.faces.length} 张人脸，分不清哪位是老人：请点一下老人的脸`;
     photo.innerHTML = "";
     const img = document.createElement("img");
     img.src = url;
@@ -593,6 +607,8 @@ function chooseFace(file, c) {
 $("enroll-btn").addEventListener("click", async () => {
   const files = [...$("enroll-files").files].slice(0, 5);
   if (!files.length) { $("enroll-msg").textContent = "请选择 1-5 张照片"; return; }
+  cancelFaceChoice();
+  const elder = editing;  // the elder staff clicked for, whatever is opened meanwhile
   const picks = {};
   const form = () => {
     const f = new FormData();
@@ -606,15 +622,18 @@ $("enroll-btn").addEventListener("click", async () => {
     const text = q.toString();
     return text ? "?" + text : "";
   };
-  await enrolling((confirmed) => api(`/api/elders/${editing}/enroll${query(confirmed)}`, { form: form() }),
+  await enrolling((confirmed) => api(`/api/elders/${elder}/enroll${query(confirmed)}`, { form: form() }),
     async (c) => {
       const p = files[c.photo] && await chooseFace(files[c.photo], c);
       if (p) picks[c.photo] = p;
       return !!p;
     });
 });
-$("enroll-camera-btn").addEventListener("click", () =>
-  enrolling((confirmed) => api(`/api/elders/${editing}/enroll_camera`, { json: { camera: $("enroll-camera").value, confirm: confirmed } })));
+$("enroll-camera-btn").addEventListener("click", () => {
+  cancelFaceChoice();
+  const elder = editing;
+  return enrolling((confirmed) => api(`/api/elders/${elder}/enroll_camera`, { json: { camera: $("enroll-camera").value, confirm: confirmed } }));
+});
 // Face cameras (for enrollment at the door) and the elders whose templates should be renewed.
 async function loadFaces() {
   let f;
