@@ -40,6 +40,8 @@ constexpr int64_t kCameraEnrollSilenceMs = 2000;
 // Templates an elder should have: with one photo enrolled the door named 92.8 % of older East Asian
 // faces, with two 96.0 % (docs/face-accuracy.md); fewer than this is said, not refused.
 constexpr int kSuggestedTemplates = 3;
+// A door frame at detect_width finds faces from about this width (Faces.ADoorFrameFindsFacesFrom64Px).
+constexpr int kDoorMinFacePx = 60;
 
 double iou(const cv::Rect& a, const cv::Rect& b) {
     double i = (a & b).area();
@@ -382,6 +384,18 @@ std::vector<Identification> FaceService::identify(const cv::Mat& bgr) {
     return out;
 }
 
+std::map<std::string, std::string> FaceService::camera_advice() {
+    std::lock_guard<std::mutex> lock(tracks_mu_);
+    std::map<std::string, std::string> out;
+    for (auto& [id, size] : wide_frames_)
+        out[id] = "画面 " + std::to_string(size.width) + "×" + std::to_string(size.height) +
+                  " 比人脸检测用的 " + std::to_string(cfg_.face.detect_width) +
+                  " 宽：离得远的长者认不出，要走到脸在画面里约 " +
+                  std::to_string(kDoorMinFacePx * size.width / cfg_.face.detect_width) +
+                  " 像素宽才认得出。请安装人员改用摄像头的子码流（640 宽），或调高人脸检测宽度";
+    return out;
+}
+
 void FaceService::follow_store() {
     // The CLI enrolls and forgets beside the running daemon: its gallery follows within seconds.
     int64_t now = Heartbeat::steady_ms();
@@ -415,15 +429,18 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
     ThermalCamera* thermal = thermal_it == thermal_.end() ? nullptr : thermal_it->second;
     std::lock_guard<std::mutex> lock(tracks_mu_);
     last_frame_[cam.id] = ts;
-    if (bgr.cols > cfg_.face.detect_width && wide_frames_[cam.id] != bgr.cols) {
+    if (bgr.cols <= cfg_.face.detect_width) {
+        wide_frames_.erase(cam.id);
+    } else if (wide_frames_[cam.id] != bgr.size()) {
         // Searched on a copy detect_width wide, where faces are found from about 60 px: an elder
         // must come that much closer before the door sees a face at all.
-        wide_frames_[cam.id] = bgr.cols;
+        wide_frames_[cam.id] = bgr.size();
         logger("face")->warn(
             "camera {} sends frames {}x{} px, searched for faces at face.detect_width {}: faces are "
             "found only from about {} px across in its frames, so elders must come close; use the "
             "camera's substream (640 wide) or raise face.detect_width (more CPU per frame)",
-            cam.id, bgr.cols, bgr.rows, cfg_.face.detect_width, 60 * bgr.cols / cfg_.face.detect_width);
+            cam.id, bgr.cols, bgr.rows, cfg_.face.detect_width,
+            kDoorMinFacePx * bgr.cols / cfg_.face.detect_width);
     }
     auto& tracks = tracks_[cam.id];
     tracks.erase(

@@ -59,6 +59,7 @@ public:
                            bool confirmed = false) override;
     int forget(int64_t elder_id, const std::string& actor) override;
     int template_count(int64_t elder_id) override;
+    std::map<std::string, std::string> camera_advice() override;
     std::vector<TemplateRenewal> renewals() override {
         return templates_.renewals(engine_.model_id(), threshold_, clock_.now_ms());
     }
@@ -140,7 +141,7 @@ private:
     std::mutex tracks_mu_;
     std::map<std::string, std::vector<Track>> tracks_;  // per camera
     std::map<std::string, int64_t> last_frame_;         // per camera: the newest frame's time
-    std::map<std::string, int> wide_frames_;            // per camera: frame width last warned of
+    std::map<std::string, cv::Size> wide_frames_;       // per camera: wider frames than detect_width
     std::map<std::string, ThermalCamera*> thermal_;     // per entrance camera; set before cameras start
 };
 

@@ -452,6 +452,10 @@ json Kiosk::overview() {
         add_cfg(c.id, "camera", c.zone);
         if (c.thermal) add_cfg(c.thermal_id(), "thermometer", c.zone);
     }
+    if (p_.faces)
+        for (auto& [id, text] : p_.faces->camera_advice())
+            for (auto& d : devices)
+                if (d["id"] == id) d["advice"] = text;
     json out = {
         {"site", {{"id", p_.cfg.site.id}, {"name", p_.cfg.site.name}}},
         {"now", now},

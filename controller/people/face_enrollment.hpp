@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -61,6 +62,9 @@ public:
     virtual int template_count(int64_t elder_id) = 0;
     // Elders whose templates should be taken again (TemplateStore::renewals, at the site's model).
     virtual std::vector<TemplateRenewal> renewals() = 0;
+    // What the face pipeline has to say about a camera's picture, for whoever installs it (by camera
+    // id; none for a camera whose picture is fine): frames wider than the detection width.
+    virtual std::map<std::string, std::string> camera_advice() { return {}; }
 };
 
 }  // namespace caregate

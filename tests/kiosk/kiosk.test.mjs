@@ -1412,7 +1412,8 @@ test("enrollment at the door camera stores the tracked face's best views, and an
   // One face, still, at 5 fps: twelve copies of the photo, read as an image sequence and looped.
   for (let i = 1; i <= 12; i++)
     fs.copyFileSync(path.join(TEST_DATA, "faces", "obama_1.jpg"), path.join(d4, "frames", `f_${String(i).padStart(2, "0")}.jpg`));
-  // No face at all: a plain grey 320×240 picture (a PNG written here: signature, IHDR, IDAT, IEND).
+  // No face at all: a plain grey 1280×720 picture (a PNG written here: signature, IHDR, IDAT, IEND),
+  // wider than the face detection's 640: the devices page says so.
   const crcTable = Array.from({ length: 256 }, (_, n) => {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
@@ -1426,9 +1427,9 @@ test("enrollment at the door camera stores the tracked face's best views, and an
     return Buffer.concat([len, body, sum]);
   };
   const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(320, 0); ihdr.writeUInt32BE(240, 4); ihdr[8] = 8; ihdr[9] = 0;  // 8-bit grey
-  const rows = Buffer.alloc(240 * 321, 128);
-  for (let y = 0; y < 240; y++) rows[y * 321] = 0;  // filter byte: none
+  ihdr.writeUInt32BE(1280, 0); ihdr.writeUInt32BE(720, 4); ihdr[8] = 8; ihdr[9] = 0;  // 8-bit grey
+  const rows = Buffer.alloc(720 * 1281, 128);
+  for (let y = 0; y < 720; y++) rows[y * 1281] = 0;  // filter byte: none
   const grey = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr),
     chunk("IDAT", zlib.deflateSync(rows)), chunk("IEND", Buffer.alloc(0))]);
   for (let i = 1; i <= 12; i++) fs.writeFileSync(path.join(d4, "empty", `f_${String(i).padStart(2, "0")}.png`), grey);
@@ -1490,6 +1491,13 @@ cameras:
     const audit = execFileSync("sqlite3", [path.join(d4, "cg.db"), "SELECT actor || ' ' || action FROM audit_log WHERE action LIKE 'face.%'"], { encoding: "utf8" });
     assert.match(audit, /nurse face\.enroll/);
     await shot(page, "19-door-camera-enroll");
+
+    // The side camera sends 1280×720 frames: whoever installs it reads why far faces are missed.
+    await page.click("#tabs button[data-tab=devices]");
+    await page.waitForSelector("#dv-rows tr[data-id=side_cam] .dev-advice", { timeout: 20000 });
+    assert.match(await page.textContent("#dv-rows tr[data-id=side_cam]"), /画面太宽[^]*1280×720[^]*约 120 像素宽/);
+    // The door camera's picture here is the 910×1137 photo itself: wider than 640 too.
+    assert.match(await page.textContent("#dv-rows tr[data-id=door_cam]"), /画面太宽[^]*910×1137[^]*约 85 像素宽/);
   } finally {
     await ctx.close();
     daemon.kill("SIGTERM");

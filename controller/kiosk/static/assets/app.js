@@ -781,7 +781,7 @@ async function loadDevices() {
   // Low: the device says so, or its battery is under the site's maintenance level.
   const low = (d) => d.battery_low === true || (d.battery != null && d.battery < o.low_battery_percent);
   $("dv-rows").innerHTML = o.devices.map((d) => `<tr data-id="${esc(d.id)}"><td>${esc(d.name || d.id)}${d.name && d.name !== d.id ? ` <small class="muted">${esc(d.id)}</small>` : ""}
-    ${d.tamper ? '<span class="badge danger" title="设备外壳被打开或被拆下，请到现场检查">防拆报警</span>' : ""}${low(d) ? '<span class="badge warn" title="请更换电池">电量低</span>' : ""}</td>
+    ${d.tamper ? '<span class="badge danger" title="设备外壳被打开或被拆下，请到现场检查">防拆报警</span>' : ""}${low(d) ? '<span class="badge warn" title="请更换电池">电量低</span>' : ""}${d.advice ? `<span class="badge warn">画面太宽</span><br><small class="dev-advice">${esc(d.advice)}</small>` : ""}</td>
     <td>${esc(d.kind)}${d.model ? ` <small class="muted">${esc(d.model)}</small>` : ""}</td><td>${esc(d.zone)}</td>
     <td class="${d.online === null ? "dev-unknown" : d.online ? "dev-on" : "dev-off"}">${d.online === null ? "未知" : d.online ? "在线" : "离线 " + esc(d.reason)}</td>
     <td>${fmt(d.last_seen)}</td><td class="${low(d) ? "battery-low" : ""}">${d.battery == null ? "" : Math.round(d.battery) + "%"}</td><td>${d.errors}</td></tr>`).join("");
