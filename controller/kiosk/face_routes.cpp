@@ -3,8 +3,6 @@
 // elders whose templates should be taken again. Writes need a staff login and the CSRF token.
 #include <httplib.h>
 
-#include <charconv>
-
 #include "controller/kiosk/api.hpp"
 #include "controller/kiosk/kiosk.hpp"
 
@@ -62,15 +60,9 @@ void Kiosk::face_routes(httplib::Server& s) {
                for (size_t i = 0; i < picks.size(); ++i) {
                    std::string v = req.get_param_value("pick" + std::to_string(i));
                    if (v.empty()) continue;
-                   FacePick p;
-                   const char* end = v.data() + v.size();
-                   auto x = std::from_chars(v.data(), end, p.x);
-                   auto y = x.ec == std::errc() && x.ptr != end && *x.ptr == ','
-                                ? std::from_chars(x.ptr + 1, end, p.y)
-                                : std::from_chars_result{x.ptr, std::errc::invalid_argument};
-                   if (y.ec != std::errc() || y.ptr != end || p.x < 0 || p.y < 0)
+                   picks[i] = parse_face_pick(v);
+                   if (!picks[i])
                        return api::fail(res, 400, "所点的位置无效，请重新点选老人的脸", api::Msg::bad_field);
-                   picks[i] = p;
                }
                enrolling(res, [&](std::vector<std::string>& notes) {
                    return p_.faces->enroll(std::stoll(req.matches[1]), images, sess->who.username, confirmed,

@@ -3,11 +3,14 @@
 // on the vision stack's implementation.
 #pragma once
 
+#include <charconv>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "controller/people/face_templates.hpp"
@@ -40,6 +43,19 @@ public:
 struct FacePick {
     int x = 0, y = 0;
 };
+// "x,y" as the kiosk sends it: two decimal integers, 0 to 1,000,000 (no photo is larger), nothing
+// else; nullopt for anything else.
+inline std::optional<FacePick> parse_face_pick(std::string_view text) {
+    if (text.size() > 15) return std::nullopt;
+    const char* end = text.data() + text.size();
+    FacePick p;
+    auto x = std::from_chars(text.data(), end, p.x);
+    if (x.ec != std::errc() || x.ptr == end || *x.ptr != ',') return std::nullopt;
+    auto y = std::from_chars(x.ptr + 1, end, p.y);
+    if (y.ec != std::errc() || y.ptr != end) return std::nullopt;
+    if (p.x < 0 || p.y < 0 || p.x > 1'000'000 || p.y > 1'000'000) return std::nullopt;
+    return p;
+}
 
 class FaceEnrollment {
 public:

@@ -6,6 +6,7 @@
 
 #include <map>
 
+#include "controller/people/face_enrollment.hpp"
 #include "controller/people/roster.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -213,4 +214,36 @@ TEST(FaceKey, AKeyReadableByOthersIsRefused) {
         EXPECT_NE(std::string(e.what()).find("chmod 600 " + dir.file("face.key")), std::string::npos)
             << e.what();
     }
+}
+
+// The point staff tap on a photo reaches the box as "x,y" in a query parameter: anything but two
+// plain non-negative integers within a photo's size is refused, never wrapped or half-read.
+TEST(FacePick, OnlyTwoPlainCoordinatesAreAPoint) {
+    auto p = parse_face_pick("237,120");
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->x, 237);
+    EXPECT_EQ(p->y, 120);
+    EXPECT_TRUE(parse_face_pick("0,0"));
+    EXPECT_TRUE(parse_face_pick("1000000,1000000"));
+    for (const char* bad : {"",
+                            ",",
+                            "1",
+                            "1,",
+                            ",1",
+                            "-1,2",
+                            "1,-2",
+                            "+1,2",
+                            "1,2,3",
+                            "1;2",
+                            " 1,2",
+                            "1,2 ",
+                            "1.5,2",
+                            "0x10,2",
+                            "1000001,2",
+                            "1,1000001",
+                            "99999999999,1",
+                            "1,99999999999",
+                            "00000000000000001,1",
+                            "1,2\n"})
+        EXPECT_FALSE(parse_face_pick(bad)) << '"' << bad << '"';
 }
