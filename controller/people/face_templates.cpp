@@ -175,26 +175,23 @@ std::vector<TemplateRenewal> TemplateStore::renewals(const std::string& model, d
             r.elder_id = s.i64(0);
             r.name = s.str(1);
             r.newest_template_ms = s.i64(2);
-            Stmt d(
-                db,
-                "SELECT distance FROM checkins WHERE elder_id=? AND method='face' AND distance IS NOT NULL "
-                "AND ts>=? ORDER BY ts DESC LIMIT ?");
-            d.bind(1, r.elder_id);
-            d.bind(2, r.newest_template_ms);
-            d.bind(3, kRecentCheckins);
-            std::vector<double> recent;
-            while (d.step()) recent.push_back(d.f64(0));
+            // The elder's face distances since the newest template: the latest, or the first.
+            auto distances = [&](const char* order, int64_t limit) {
+                Stmt d(db, std::string("SELECT distance FROM checkins WHERE elder_id=? AND method='face' AND "
+                                       "distance IS NOT NULL AND ts>=? ORDER BY ts ") +
+                               order + " LIMIT ?");
+                d.bind(1, r.elder_id);
+                d.bind(2, r.newest_template_ms);
+                d.bind(3, limit);
+                std::vector<double> out;
+                while (d.step()) out.push_back(d.f64(0));
+                return out;
+            };
+            auto recent = distances("DESC", kRecentCheckins);
             if (recent.size() >= kMinCheckins) r.recent_distance = median(recent);
             // The elder's own distances at the door after the enrollment: the baseline a rise is
             // measured from, once there are enough check-ins that it and the latest do not overlap.
-            Stmt first(db,
-                       "SELECT distance FROM checkins WHERE elder_id=? AND method='face' AND distance IS NOT "
-                       "NULL AND ts>=? ORDER BY ts ASC LIMIT ?");
-            first.bind(1, r.elder_id);
-            first.bind(2, r.newest_template_ms);
-            first.bind(3, kBaselineCheckins);
-            std::vector<double> early;
-            while (first.step()) early.push_back(first.f64(0));
+            auto early = distances("ASC", kBaselineCheckins);
             Stmt n(
                 db,
                 "SELECT COUNT(*) FROM checkins WHERE elder_id=? AND method='face' AND distance IS NOT NULL "
