@@ -262,18 +262,20 @@ FaceEngine::FaceEngine(FaceEngineOptions opts, const FaceEngine& landmarks_from)
     if (opts_.landmark_model != landmarks_from.opts_.landmark_model)
         throw std::logic_error("engines sharing landmarks must name the same landmark model");
     impl_->landmarks = landmarks_from.impl_->landmarks;
-    load_models();
+    // The same recognition model file: its id is known already (hashing a dlib net serializes 22 MB).
+    load_models(opts_.recognition_model == landmarks_from.opts_.recognition_model ? landmarks_from.model_id_
+                                                                                  : std::string());
 }
 
-void FaceEngine::load_models() {
+void FaceEngine::load_models(const std::string& known_id) {
     if (opts_.embed) {
         // Loaded first: a missing or corrupt file is named with the way to make it.
         if (is_tflite(opts_.recognition_model)) {
             impl_->mobilefacenet = std::make_unique<TfliteEmbedder>(opts_.recognition_model);
-            model_id_ = model_id_of(file_sha256(opts_.recognition_model), true);
+            model_id_ = known_id.empty() ? model_id_of(file_sha256(opts_.recognition_model), true) : known_id;
         } else {
             impl_->net = std::make_unique<FaceNet>(opts_.recognition_model);
-            model_id_ = model_id_of(*impl_->net);
+            model_id_ = known_id.empty() ? model_id_of(*impl_->net) : known_id;
         }
     }
     if (!opts_.mmod_model.empty()) impl_->mmod = std::make_unique<MmodDetector>(opts_.mmod_model);

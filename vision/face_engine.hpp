@@ -106,7 +106,7 @@ private:
     };
     std::vector<DetectedFace> analyze_at(const cv::Mat& bgr, double scale, bool with_descriptors,
                                          const Gate& gate);
-    void load_models();  // all but the landmarks
+    void load_models(const std::string& known_id = "");  // all but the landmarks; the model id if known
     struct Impl;
     FaceEngineOptions opts_;
     std::string model_id_;
