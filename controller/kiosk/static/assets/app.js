@@ -487,11 +487,14 @@ $("manual-checkin").addEventListener("submit", async (ev) => {
 // ---------- roster ----------
 let editing = null;
 $("el-cats").innerHTML = CATS.map((c) => `<label class="inline"><input type="checkbox" value="${c}"> ${c}</label>`).join("");
+let elderTableRun = 0;  // the latest search: an earlier one answering late must not overwrite it
 async function loadElderTable() {
   if (window.eldersTable) return window.eldersTable();  // elders.js: the roster, 身份证号 masked
+  const run = ++elderTableRun;
   await loadElders();
   const q = $("el-q").value.trim();
   const list = q ? await api("/api/elders?q=" + encodeURIComponent(q)) : elders;
+  if (run !== elderTableRun) return;
   $("el-rows").innerHTML = list.map((e) => `<tr><td>${esc(e.name)}${e.active ? "" : "（已停用）"}</td><td>${esc(e.gender)}</td>
     <td>${e.categories.map(esc).join(" ")}</td><td>${esc(e.emergency_contact)} ${esc(e.emergency_phone)}</td>
     <td>${e.templates ? e.templates + " 张" : "未录入"}</td><td>${e.consent_at ? "已签" : "未签"}</td>

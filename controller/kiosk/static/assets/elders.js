@@ -44,10 +44,13 @@
   tools.append(xlsxLink("el-xlsx", () => `/api/elders?format=xlsx&status=${$("el-status").value}&q=${encodeURIComponent($("el-q").value.trim())}`));
   $("el-status").addEventListener("change", () => window.eldersTable());
 
+  let rosterRun = 0;  // the latest search: an earlier one answering late must not overwrite it
   window.eldersTable = async () => {
+    const run = ++rosterRun;
     await loadElders();  // the pickers of the other tabs (active elders only)
     const q = $("el-q").value.trim();
     const list = await api(`/api/elders?status=${$("el-status").value}&q=${encodeURIComponent(q)}`);
+    if (run !== rosterRun) return;
     $("el-rows").innerHTML = list.map((e) => `<tr data-id="${e.id}" class="${e.active ? "" : "eld-inactive"}">
       <td><button type="button" class="link eld-open" data-id="${e.id}">${esc(e.name)}</button></td>
       <td>${esc(e.gender)}${e.birth_date ? ` ${ageOf(e.birth_date)} 岁` : ""}</td>
