@@ -338,8 +338,11 @@ int FaceService::store_enrollment(int64_t elder_id,
     // Not while a reload is under way: it may have read the templates before these, and would put
     // its gallery in place after they were added.
     std::lock_guard<std::mutex> reloading(reload_mu_);
+    int64_t before = 0, after = 0;
     store_.write([&](sqlite3* db) {
+        before = templates_.generation(db);
         for (auto& [d, q] : found) ids.push_back(templates_.add(db, elder_id, d, q, engine_.model_id()));
+        after = templates_.generation(db);
         Store::audit(db, actor, "face.enroll", "elder:" + std::to_string(elder_id),
                      json{{"templates", found.size()},
                           {"consent_by", elder.consent_by},
@@ -349,6 +352,9 @@ int FaceService::store_enrollment(int64_t elder_id,
                      clock_.now_ms());
     });
     for (size_t i = 0; i < found.size(); ++i) gallery_.add(ids[i], elder_id, found[i].first);
+    // The gallery now holds what the store does, if it did before: no reload, which would make the
+    // door decide every face in view again (an elder enrolled while standing there among them).
+    if (loaded_generation_ == before) loaded_generation_ = after;
     return static_cast<int>(found.size());
 }
 

@@ -240,10 +240,12 @@ void TemplateStore::changed(sqlite3* db) {
 }
 
 int64_t TemplateStore::generation() {
-    return store_.read([&](sqlite3* db) -> int64_t {
-        Stmt s(db, "SELECT CAST(value AS INTEGER) FROM settings WHERE key='face.gallery_generation'");
-        return s.step() ? s.i64(0) : 0;
-    });
+    return store_.read([&](sqlite3* db) { return generation(db); });
+}
+
+int64_t TemplateStore::generation(sqlite3* db) {
+    Stmt s(db, "SELECT CAST(value AS INTEGER) FROM settings WHERE key='face.gallery_generation'");
+    return s.step() ? s.i64(0) : 0;
 }
 
 int TemplateStore::forget(int64_t elder_id, const std::string& actor) {

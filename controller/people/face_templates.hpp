@@ -65,6 +65,7 @@ public:
     // in their transaction: a running daemon whose gallery was loaded at another generation loads it
     // again (the CLI enrolls and forgets beside it; the gallery holds active elders only).
     int64_t generation();
+    int64_t generation(sqlite3* db);   // within a transaction
     static void changed(sqlite3* db);  // inside a write transaction
     // The elder's templates made by `model` (those of another model do not count: the door cannot
     // use them).
