@@ -154,40 +154,46 @@ Elder enrollable(Roster& roster, int64_t elder_id) {
 int FaceService::enroll(int64_t elder_id, const std::vector<std::string>& images, const std::string& actor,
                         bool confirmed, std::vector<std::string>* notes,
                         const std::vector<std::optional<FacePick>>& picks) {
-    enrollable(roster_, elder_id);
-    if (images.empty() || images.size() > 5) throw std::invalid_argument("请上传 1 到 5 张照片");
-    // One photo decoded at a time: five phone photos of up to 40 MP each are 600 MB decoded.
-    PhotoFaces faces;
-    for (size_t i = 0; i < images.size(); ++i) {
-        std::string what = "第 " + std::to_string(i + 1) + " 张照片";
-        cv::Mat img;
-        try {
-            img = vision::decode_image(images[i], what);
-        } catch (const std::exception& e) {
-            logger("face")->info("photo {} for elder {} not decoded: {}", i + 1, elder_id, e.what());
-            throw std::invalid_argument(what + unreadable_photo_advice(images[i]));
-        }
-        add_photo_face(faces, i, what, img, i < picks.size() ? picks[i] : std::nullopt);
-    }
-    return store_photo_faces(elder_id, faces, actor, confirmed, notes);
+    return enroll_photos(
+        elder_id, images.size(),
+        [&](size_t i) {
+            std::string what = "第 " + std::to_string(i + 1) + " 张照片";
+            try {
+                return std::make_pair(what, vision::decode_image(images[i], what));
+            } catch (const std::exception& e) {
+                logger("face")->info("photo {} for elder {} not decoded: {}", i + 1, elder_id, e.what());
+                throw std::invalid_argument(what + unreadable_photo_advice(images[i]));
+            }
+        },
+        actor, confirmed, notes, picks);
 }
 
 int FaceService::enroll_files(int64_t elder_id, const std::vector<std::string>& paths,
                               const std::string& actor, bool confirmed, std::vector<std::string>* notes) {
-    enrollable(roster_, elder_id);
-    if (paths.empty() || paths.size() > 5) throw std::invalid_argument("请上传 1 到 5 张照片");
-    PhotoFaces faces;
-    for (size_t i = 0; i < paths.size(); ++i)
-        add_photo_face(faces, i, paths[i], vision::load_image(paths[i]));
-    return store_photo_faces(elder_id, faces, actor, confirmed, notes);
+    return enroll_photos(
+        elder_id, paths.size(),
+        [&](size_t i) { return std::make_pair(paths[i], vision::load_image(paths[i])); }, actor, confirmed,
+        notes);
 }
 
 int FaceService::enroll_mats(int64_t elder_id, const std::vector<std::pair<std::string, cv::Mat>>& images,
                              const std::string& actor, bool confirmed, std::vector<std::string>* notes) {
+    return enroll_photos(
+        elder_id, images.size(), [&](size_t i) { return images[i]; }, actor, confirmed, notes);
+}
+
+int FaceService::enroll_photos(int64_t elder_id, size_t count,
+                               const std::function<std::pair<std::string, cv::Mat>(size_t)>& photo,
+                               const std::string& actor, bool confirmed, std::vector<std::string>* notes,
+                               const std::vector<std::optional<FacePick>>& picks) {
     enrollable(roster_, elder_id);
-    if (images.empty() || images.size() > 5) throw std::invalid_argument("请上传 1 到 5 张照片");
+    if (count == 0 || count > 5) throw std::invalid_argument("请上传 1 到 5 张照片");
+    // One photo decoded at a time: five phone photos of up to 40 MP each are 600 MB decoded.
     PhotoFaces faces;
-    for (size_t i = 0; i < images.size(); ++i) add_photo_face(faces, i, images[i].first, images[i].second);
+    for (size_t i = 0; i < count; ++i) {
+        auto [what, img] = photo(i);
+        add_photo_face(faces, i, what, img, i < picks.size() ? picks[i] : std::nullopt);
+    }
     return store_photo_faces(elder_id, faces, actor, confirmed, notes);
 }
 

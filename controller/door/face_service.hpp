@@ -110,6 +110,11 @@ private:
         std::vector<std::string> notes;                // for staff
         std::vector<std::vector<unsigned char>> kept;  // JPEGs, with face.keep_enrollment_photos
     };
+    // The photos of one enrollment, `photo(i)` read (named, decoded) when its turn comes.
+    int enroll_photos(int64_t elder_id, size_t count,
+                      const std::function<std::pair<std::string, cv::Mat>(size_t)>& photo,
+                      const std::string& actor, bool confirmed, std::vector<std::string>* notes,
+                      const std::vector<std::optional<FacePick>>& picks = {});
     void add_photo_face(PhotoFaces& out, size_t photo, const std::string& what, const cv::Mat& img,
                         std::optional<FacePick> pick = std::nullopt);
     int store_photo_faces(int64_t elder_id, PhotoFaces& faces, const std::string& actor, bool confirmed,
