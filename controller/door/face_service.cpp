@@ -121,6 +121,7 @@ void FaceService::reload() {
     const std::string model = engine_.model_id();
     vision::Gallery fresh;
     for (auto& t : templates_.load_all(model)) fresh.add(t.id, t.elder_id, t.descriptor);
+    if (on_gallery_reload_) on_gallery_reload_();
     gallery_.take(fresh);
     loaded_generation_ = generation;
     logger("face")->info("gallery loaded: {} templates of {} (match distance {})", gallery_.size(), model,
@@ -408,9 +409,8 @@ std::map<std::string, std::string> FaceService::camera_advice() {
     return out;
 }
 
-void FaceService::follow_store() {
+void FaceService::follow_store(int64_t now) {
     // The CLI enrolls and forgets beside the running daemon: its gallery follows within seconds.
-    int64_t now = Heartbeat::steady_ms();
     int64_t last = last_generation_check_.load();
     if (now - last < 2000 || !last_generation_check_.compare_exchange_strong(last, now)) return;
     try {
@@ -429,7 +429,7 @@ void FaceService::follow_store() {
 }
 
 void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t ts) {
-    follow_store();
+    follow_store(Heartbeat::steady_ms());
     // Detect and landmark every frame (cheap), but embed a tracked face only when it is new, its
     // quality improved, or a second has passed: the same person is not re-embedded 5 times a second.
     std::vector<vision::DetectedFace> faces;

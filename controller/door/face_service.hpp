@@ -70,6 +70,13 @@ public:
     // Called as each enrollment photo starts being analysed, with the desk's engine held: a test
     // pauses there to show the door camera goes on meanwhile.
     void on_photo_analysis(std::function<void()> fn) { on_photo_analysis_ = std::move(fn); }
+    // Reloads the gallery when the store's templates changed elsewhere (the CLI, the roster), at
+    // most every 2 s of `steady_now_ms`; each frame calls it with the steady clock, a test with the
+    // time it chooses.
+    void follow_store(int64_t steady_now_ms);
+    // Called in a reload once the templates are read, before the gallery is replaced: a test pauses
+    // there to show a forget or an enrollment meanwhile is not undone by it.
+    void on_gallery_reload(std::function<void()> fn) { on_gallery_reload_ = std::move(fn); }
     void frame(const config::Camera& cam, const cv::Mat& bgr, int64_t ts_ms) override;
     size_t gallery_size() const { return gallery_.size(); }
     double threshold() const { return threshold_; }  // face.threshold, or the model's calibrated one
@@ -123,7 +130,6 @@ private:
     int store_enrollment(int64_t elder_id, const std::vector<std::pair<vision::Descriptor, double>>& found,
                          const std::string& actor, bool confirmed, const std::string& source);
     void reload();
-    void follow_store();
 
     const config::SiteConfig& cfg_;
     Store& store_;
@@ -136,6 +142,7 @@ private:
     std::mutex desk_mu_;
     vision::FaceEngine desk_engine_;  // staff's photos: the door does not wait for them
     std::function<void()> on_photo_analysis_;
+    std::function<void()> on_gallery_reload_;
     double threshold_;          // face.threshold, or the model's calibrated default
     double same_person_limit_;  // enrollment: further apart than this, two photos show two people
     vision::Gallery gallery_;

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "config/config.hpp"
+#include "controller/core/heartbeat.hpp"
 #include "controller/core/log.hpp"
 #include "controller/door/face_service.hpp"
 #include "tests/support/door_frames.hpp"
@@ -1188,6 +1189,39 @@ TEST(FaceService, DeactivatingOrReactivatingAnElderReloadsTheDoorsGallery) {
     EXPECT_EQ(seen[0].elder_id, obama);
 }
 
+// The door reloads its gallery when the store changed elsewhere (here the roster). An elder forgotten
+// while that reload is under way, after it read the templates, stays forgotten: the forget waits for
+// the reload, instead of the reload putting back the gallery it read before.
+TEST(FaceService, AnElderForgottenDuringAGalleryReloadStaysForgotten) {
+    Site s;
+    auto obama = s.elder("obama");
+    auto biden = s.elder("biden");
+    ASSERT_EQ(s.enroll(obama, {"obama_1.jpg"}), 1);
+    ASSERT_EQ(s.enroll(biden, {"biden_1.jpg"}), 1);
+    s.roster->deactivate(biden, "离开中心", "", "", "t");  // changes the gallery's templates
+    std::promise<void> read, go_on;
+    auto go = go_on.get_future().share();
+    s.faces->on_gallery_reload([&, first = true]() mutable {
+        if (!first) return;
+        first = false;
+        read.set_value();
+        go.wait();
+    });
+    auto reloading =
+        std::async(std::launch::async, [&] { s.faces->follow_store(Heartbeat::steady_ms() + 60'000); });
+    ASSERT_EQ(read.get_future().wait_for(std::chrono::seconds(30)), std::future_status::ready) << "no reload";
+    auto forgetting = std::async(std::launch::async, [&] { return s.faces->forget(obama, "t"); });
+    EXPECT_EQ(forgetting.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout)
+        << "the forget did not wait for the reload that had read the elder's templates";
+    go_on.set_value();
+    reloading.get();
+    EXPECT_EQ(forgetting.get(), 1);
+    EXPECT_EQ(s.faces->gallery_size(), 0u) << "the reload brought the forgotten elder back";
+    auto ids = s.faces->identify(vision::load_image(faces_dir() + "/obama_2.jpg"));
+    ASSERT_EQ(ids.size(), 1u);
+    EXPECT_FALSE(ids[0].match.elder_id) << "a forgotten elder is still recognised";
+}
+
 // A track outlives its face by 2 s: an elder who steps into the place another just left is
 // decided on their own frames and greeted by their own name, not taken for the one who left (whose
 // greeting, check-in and forehead readings the track carried).
@@ -1253,6 +1287,9 @@ TEST(FaceService, AVisitorWhoseLaterFramesAgreeOnAnElderIsStillNamed) {
     EXPECT_FALSE(first[0].elder_id);
     s.enroll(obama, {"obama_1.jpg"});
     EXPECT_TRUE(door.show(frame, 2).empty()) << "two agreeing frames are not yet a decision";
+    // The door's check for templates changed elsewhere comes now: the enrollment was this box's own,
+    // so the gallery holds it already and the track is not started again.
+    s.faces->follow_store(Heartbeat::steady_ms() + 60'000);
     auto later = door.show(frame, 1);
     ASSERT_EQ(later.size(), 1u) << "the same track, named once 3 frames agree";
     EXPECT_EQ(later[0].elder_id, obama);
