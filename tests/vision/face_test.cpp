@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -1120,6 +1121,44 @@ TEST(FaceService, TheDoorGoesOnWhileStaffEnrollPhotosAtTheDesk) {
     ASSERT_EQ(seen.size(), 1u);
     EXPECT_EQ(seen[0].elder_id, obama);
     EXPECT_EQ(s.faces->template_count(biden), 1) << "the desk's enrollment finished too";
+}
+
+// The door's and the desk's engines run at the very same time and share dlib's landmark model: each
+// still gets what it would alone (the same photo gives the same distance every time, the elder at
+// the door is greeted once). Run under ThreadSanitizer too (docs/face-accuracy.md).
+TEST(FaceService, TheDoorAndTheDeskAnalyseFacesAtOnceAndBothAreRight) {
+    Site s;
+    auto obama = s.elder("obama");
+    auto biden = s.elder("biden");
+    ASSERT_EQ(s.enroll(obama, {"obama_1.jpg"}), 1);
+    ASSERT_EQ(s.enroll(biden, {"biden_1.jpg"}), 1);
+    const cv::Mat photo = vision::load_image(faces_dir() + "/biden_2.jpg");
+    auto alone = s.faces->identify(photo);
+    ASSERT_EQ(alone.size(), 1u);
+    ASSERT_EQ(alone[0].match.elder_id, biden);
+    std::atomic<bool> desk_done{false};
+    std::vector<Identification> at_once;
+    std::thread desk([&] {
+        for (int i = 0; i < 4; ++i)
+            for (auto& id : s.faces->identify(photo)) at_once.push_back(id);
+        desk_done = true;
+    });
+    DoorCamera door(s);
+    const cv::Mat frame = door_frame("obama_2.jpg");
+    std::vector<FaceSeen> seen;
+    int frames = 0;
+    while (!desk_done || frames < 3) {
+        for (auto& f : door.show(frame, 1)) seen.push_back(f);
+        ++frames;
+    }
+    desk.join();
+    ASSERT_EQ(at_once.size(), 4u);
+    for (auto& id : at_once) {
+        EXPECT_EQ(id.match.elder_id, biden);
+        EXPECT_EQ(id.match.distance, alone[0].match.distance) << "the same photo, another descriptor";
+    }
+    ASSERT_EQ(seen.size(), 1u) << "over " << frames << " door frames";
+    EXPECT_EQ(seen[0].elder_id, obama);
 }
 
 // A door camera sending wider frames than face.detect_width is searched on a smaller copy, where
