@@ -1123,6 +1123,21 @@ TEST(FaceService, TheDoorGoesOnWhileStaffEnrollPhotosAtTheDesk) {
     EXPECT_EQ(s.faces->template_count(biden), 1) << "the desk's enrollment finished too";
 }
 
+// An enrollment's photos are read and decoded one at a time, each when its turn comes: five 40 MP
+// phone photos were 600 MB decoded at once. Here the second file exists only once the first photo
+// is being analysed.
+TEST(FaceService, AnEnrollmentsPhotosAreReadOneAtATime) {
+    Site s;
+    auto obama = s.elder("obama");
+    const std::string second = s.dir.file("second.jpg");
+    int analysed = 0;
+    s.faces->on_photo_analysis([&] {
+        if (analysed++ == 0) std::filesystem::copy_file(faces_dir() + "/obama_2.jpg", second);
+    });
+    EXPECT_EQ(s.faces->enroll_files(obama, {faces_dir() + "/obama_1.jpg", second}, "t"), 2);
+    EXPECT_EQ(analysed, 2);
+}
+
 // The door's and the desk's engines run at the very same time and share dlib's landmark model: each
 // still gets what it would alone (the same photo gives the same distance every time, the elder at
 // the door is greeted once). Run under ThreadSanitizer too (docs/face-accuracy.md).
