@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "vision/face_net.hpp"
+#include "vision/image_file.hpp"
 
 namespace caregate::vision {
 
@@ -39,14 +40,6 @@ struct DetectedFace {
     std::optional<Descriptor> descriptor;
 };
 
-// Reads an image file into 8-bit BGR whatever it was (grey, 16-bit, alpha, EXIF-less JPEG/PNG).
-// Throws std::runtime_error naming the file for unreadable or truncated images.
-cv::Mat load_image(const std::string& path);
-cv::Mat decode_image(const std::string& bytes, const std::string& what);
-// Photos are refused beyond this (a 12-megapixel phone photo is well inside), before decoding; a
-// larger JPEG (a phone's 50 or 108 MP mode), up to 64 times this, is decoded at 1/2, 1/4 or 1/8 of
-// its size to fit.
-constexpr uint64_t kMaxImagePixels = 40'000'000;
 // A photo's detection copy is at most this big (a 12 MP phone photo finds faces from ~130 px).
 constexpr double kMaxPhotoDetectPixels = 4'200'000;
 // The CNN's second search of a photo runs on a copy at most this big (about 2.5 s on one core, measured).
@@ -58,10 +51,6 @@ constexpr int kMinPhotoFacePx = 40;
 // And a photo's face may be turned this far (FaceEngineOptions::max_yaw, the door's, is stricter): on older
 // East Asian news photos this took refusals from 49 to 18 of 915 with no wrong identity.
 constexpr double kMaxPhotoYaw = 0.6;
-// Width and height from a JPEG's or PNG's header, without decoding; nullopt for anything else.
-std::optional<std::pair<uint32_t, uint32_t>> image_size(const std::string& bytes);
-// Normalizes any 1/3/4-channel 8/16-bit image to 8-bit BGR.
-cv::Mat to_bgr8(const cv::Mat& img);
 
 class FaceEngine {
 public:

@@ -1,0 +1,114 @@
+#include "vision/image_file.hpp"
+
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+namespace caregate::vision {
+
+cv::Mat to_bgr8(const cv::Mat& in) {
+    cv::Mat img = in;
+    if (img.depth() == CV_16U)
+        img.convertTo(img, CV_8U, 1.0 / 257.0);
+    else if (img.depth() != CV_8U) {
+        cv::Mat tmp;
+        cv::normalize(img, tmp, 0, 255, cv::NORM_MINMAX, CV_8U);
+        img = tmp;
+    }
+    cv::Mat out;
+    if (img.channels() == 1)
+        cv::cvtColor(img, out, cv::COLOR_GRAY2BGR);
+    else if (img.channels() == 4)
+        cv::cvtColor(img, out, cv::COLOR_BGRA2BGR);
+    else if (img.channels() == 3)
+        out = img;
+    else
+        throw std::runtime_error("images with " + std::to_string(img.channels()) +
+                                 " channels are not supported");
+    return out;
+}
+
+std::optional<std::pair<uint32_t, uint32_t>> image_size(const std::string& b) {
+    auto u8 = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(b[i])); };
+    auto be16 = [&](size_t i) { return u8(i) << 8 | u8(i + 1); };
+    auto be32 = [&](size_t i) { return be16(i) << 16 | be16(i + 2); };
+    // PNG: signature, then the IHDR chunk with width and height.
+    if (b.size() >= 24 && b.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0 && b.compare(12, 4, "IHDR") == 0)
+        return std::make_pair(be32(16), be32(20));
+    // JPEG: walk the segments to the first start-of-frame (SOF0..SOF15 but DHT, JPG, DAC).
+    if (b.size() >= 4 && u8(0) == 0xFF && u8(1) == 0xD8) {
+        size_t i = 2;
+        while (i + 9 < b.size()) {
+            if (u8(i) != 0xFF) return std::nullopt;
+            uint32_t marker = u8(i + 1);
+            if (marker == 0xFF) {  // fill byte
+                i++;
+                continue;
+            }
+            if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC)
+                return std::make_pair(be16(i + 7), be16(i + 5));
+            if (marker == 0xD9 || marker == 0xDA) return std::nullopt;  // image data before a frame
+            i += 2 + be16(i + 2);
+        }
+    }
+    return std::nullopt;
+}
+
+cv::Mat decode_image(const std::string& bytes, const std::string& what) {
+    if (bytes.empty()) throw std::runtime_error(what + ": empty file");
+    // Read from the header before decoding: a small file may announce a gigapixel picture (a
+    // decompression bomb), and only JPEG and PNG decoders are exposed to uploads.
+    auto size = image_size(bytes);
+    if (!size)
+        throw std::runtime_error(what + ": not a JPEG or PNG image (use a photo from a phone or camera)");
+    const uint64_t pixels = uint64_t(size->first) * size->second;
+    const bool jpeg = static_cast<unsigned char>(bytes[0]) == 0xFF;  // image_size: JPEG or PNG
+    // A phone's 50 or 108 MP mode is a JPEG: libjpeg decodes it at 1/2, 1/4 or 1/8 of its size
+    // straight away (never the full picture in memory), so such photos are taken, at most
+    // kMaxImagePixels decoded. A PNG has no such path and is refused beyond it.
+    int reduce = 1;
+    while (jpeg && reduce < 8 && pixels / uint64_t(reduce * reduce) > kMaxImagePixels) reduce *= 2;
+    if (pixels / uint64_t(reduce * reduce) > kMaxImagePixels || size->first == 0 || size->second == 0)
+        throw std::runtime_error(
+            what + ": the picture is " + std::to_string(size->first) + "×" + std::to_string(size->second) +
+            " pixels; at most " + std::to_string(kMaxImagePixels / 1000000) + " million are accepted" +
+            (jpeg ? " (" + std::to_string(kMaxImagePixels * 64 / 1000000) + " million as JPEG)"
+                  : std::string()));
+    std::vector<uchar> buf(bytes.begin(), bytes.end());
+    cv::Mat img;
+    try {
+        // Not IMREAD_UNCHANGED: that ignores the EXIF orientation a phone writes instead of turning
+        // the pixels, and a portrait photo would reach the detector lying on its side. Depth and
+        // grey stay as stored (to_bgr8 converts them); only an alpha channel is dropped.
+        const int reduced = reduce == 2   ? cv::IMREAD_REDUCED_COLOR_2
+                            : reduce == 4 ? cv::IMREAD_REDUCED_COLOR_4
+                                          : cv::IMREAD_REDUCED_COLOR_8;
+        img = cv::imdecode(buf, reduce == 1 ? cv::IMREAD_ANYDEPTH | cv::IMREAD_ANYCOLOR : reduced);
+    } catch (const cv::Exception& e) {
+        throw std::runtime_error(what + ": not a readable image (" + std::string(e.what()) + ")");
+    }
+    if (img.empty())
+        throw std::runtime_error(what + ": not a readable JPEG or PNG image (unknown format or truncated)");
+    // A truncated JPEG decodes to a grey tail; libjpeg only warns. Check the end-of-image marker.
+    if (bytes.size() > 2 && static_cast<unsigned char>(bytes[0]) == 0xFF &&
+        static_cast<unsigned char>(bytes[1]) == 0xD8) {
+        auto tail = bytes.find_last_not_of(std::string(1, '\0'));
+        if (tail == std::string::npos || tail < 1 || static_cast<unsigned char>(bytes[tail - 1]) != 0xFF ||
+            static_cast<unsigned char>(bytes[tail]) != 0xD9)
+            throw std::runtime_error(what + ": JPEG is truncated (no end-of-image marker)");
+    }
+    return to_bgr8(img);
+}
+
+cv::Mat load_image(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw std::runtime_error(path + ": cannot open (missing file or no permission)");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return decode_image(ss.str(), path);
+}
+
+}  // namespace caregate::vision
