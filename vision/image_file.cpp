@@ -31,30 +31,72 @@ cv::Mat to_bgr8(const cv::Mat& in) {
     return out;
 }
 
+namespace {
+struct JpegWalk {
+    std::optional<std::pair<uint32_t, uint32_t>> frame;  // the first start-of-frame's width, height
+    std::optional<size_t> end;                           // just past the end-of-image marker
+};
+
+// Walks a JPEG's markers as libjpeg reads them: a length after each, but none after RST0..7 and
+// TEM, fill bytes (FF) skipped. Anything libjpeg would not take as a marker where one belongs
+// (a stray byte, FF 00, a second SOI) ends the walk: the picture is refused, never misread. With
+// `to_end`, it goes on through the entropy-coded data of each scan to the end-of-image marker:
+// a motion photo's video or a maker's trailer may follow it, a truncated upload has none.
+JpegWalk walk_jpeg(const std::string& b, bool to_end) {
+    JpegWalk out;
+    auto u8 = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(b[i])); };
+    if (b.size() < 4 || u8(0) != 0xFF || u8(1) != 0xD8) return out;
+    size_t i = 2;
+    while (i + 1 < b.size()) {
+        if (u8(i) != 0xFF) return out;
+        const uint32_t marker = u8(i + 1);
+        if (marker == 0xFF) {  // fill byte
+            i++;
+            continue;
+        }
+        if (marker == 0xD9) {
+            if (out.frame) out.end = i + 2;
+            return out;
+        }
+        if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // TEM, RSTn: no length
+            i += 2;
+            continue;
+        }
+        if (marker == 0x00 || marker == 0xD8 || i + 3 >= b.size()) return out;
+        const size_t length = u8(i + 2) << 8 | u8(i + 3);
+        if (length < 2) return out;
+        // SOF0..SOF15 but DHT, JPG, DAC: precision, height, width.
+        if (!out.frame && marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 &&
+            marker != 0xCC) {
+            if (i + 8 >= b.size()) return out;
+            out.frame = std::make_pair(u8(i + 7) << 8 | u8(i + 8), u8(i + 5) << 8 | u8(i + 6));
+            if (!to_end) return out;
+        }
+        if (marker == 0xDA && !out.frame) return out;  // image data before a frame
+        i += 2 + length;
+        if (marker == 0xDA) {
+            // Entropy-coded data: FF 00 is a stuffed FF, FF D0..D7 a restart, FF FF fill; any other
+            // FF xx is the next marker.
+            for (;;) {
+                i = b.find('\xFF', i);
+                if (i == std::string::npos || i + 1 >= b.size()) return out;
+                const uint32_t next = u8(i + 1);
+                if (next != 0x00 && next != 0xFF && !(next >= 0xD0 && next <= 0xD7)) break;
+                i += next == 0xFF ? 1 : 2;
+            }
+        }
+    }
+    return out;
+}
+}  // namespace
+
 std::optional<std::pair<uint32_t, uint32_t>> image_size(const std::string& b) {
     auto u8 = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(b[i])); };
-    auto be16 = [&](size_t i) { return u8(i) << 8 | u8(i + 1); };
-    auto be32 = [&](size_t i) { return be16(i) << 16 | be16(i + 2); };
+    auto be32 = [&](size_t i) { return u8(i) << 24 | u8(i + 1) << 16 | u8(i + 2) << 8 | u8(i + 3); };
     // PNG: signature, then the IHDR chunk with width and height.
     if (b.size() >= 24 && b.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0 && b.compare(12, 4, "IHDR") == 0)
         return std::make_pair(be32(16), be32(20));
-    // JPEG: walk the segments to the first start-of-frame (SOF0..SOF15 but DHT, JPG, DAC).
-    if (b.size() >= 4 && u8(0) == 0xFF && u8(1) == 0xD8) {
-        size_t i = 2;
-        while (i + 9 < b.size()) {
-            if (u8(i) != 0xFF) return std::nullopt;
-            uint32_t marker = u8(i + 1);
-            if (marker == 0xFF) {  // fill byte
-                i++;
-                continue;
-            }
-            if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC)
-                return std::make_pair(be16(i + 7), be16(i + 5));
-            if (marker == 0xD9 || marker == 0xDA) return std::nullopt;  // image data before a frame
-            i += 2 + be16(i + 2);
-        }
-    }
-    return std::nullopt;
+    return walk_jpeg(b, false).frame;
 }
 
 cv::Mat decode_image(const std::string& bytes, const std::string& what) {
@@ -92,14 +134,10 @@ cv::Mat decode_image(const std::string& bytes, const std::string& what) {
     }
     if (img.empty())
         throw std::runtime_error(what + ": not a readable JPEG or PNG image (unknown format or truncated)");
-    // A truncated JPEG decodes to a grey tail; libjpeg only warns. Check the end-of-image marker.
-    if (bytes.size() > 2 && static_cast<unsigned char>(bytes[0]) == 0xFF &&
-        static_cast<unsigned char>(bytes[1]) == 0xD8) {
-        auto tail = bytes.find_last_not_of(std::string(1, '\0'));
-        if (tail == std::string::npos || tail < 1 || static_cast<unsigned char>(bytes[tail - 1]) != 0xFF ||
-            static_cast<unsigned char>(bytes[tail]) != 0xD9)
-            throw std::runtime_error(what + ": JPEG is truncated (no end-of-image marker)");
-    }
+    // A truncated JPEG decodes to a grey tail; libjpeg only warns. Its end-of-image marker must be
+    // there (what follows it, a motion photo's video, is not read).
+    if (jpeg && !walk_jpeg(bytes, true).end)
+        throw std::runtime_error(what + ": JPEG is truncated (no end-of-image marker)");
     return to_bgr8(img);
 }
 

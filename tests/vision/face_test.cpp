@@ -709,6 +709,52 @@ TEST(FaceInput, APhones50MegapixelJpegIsDecodedAtAQuarterAndEnrolled) {
     EXPECT_EQ(s.faces->enroll(id, {bytes}, "t"), 1);
 }
 
+// The JPEG header walk reads the markers as libjpeg does. A restart marker (no length) before the
+// frame once made it jump by two bytes taken as a length, onto a small frame planted there, while
+// libjpeg decoded the real one: a bomb past the size check. A motion photo (Xiaomi, Huawei,
+// Samsung, Pixel: the video after the JPEG's end) is a photo; a JPEG cut off is not.
+TEST(FaceInput, TheJpegWalkReadsMarkersAsTheDecoderDoes) {
+    const std::string jpg = read_file(faces_dir() + "/obama_3_small.jpg");
+    const cv::Mat original = vision::decode_image(jpg, "small.jpg");
+    // After SOI comes a segment FF Ex with a length: a walk taking those two bytes as RST0's length
+    // lands 0xFFEx bytes further on.
+    std::string planted = "\xFF\xD8\xFF\xD0" + jpg.substr(2);
+    const size_t jump = 2 + 2 + (size_t(uint8_t(jpg[2])) << 8 | uint8_t(jpg[3]));
+    ASSERT_LT(planted.size(), jump);
+    planted.resize(jump, '\0');
+    planted += std::string("\xFF\xC0\x00\x11\x08\x00\x08\x00\x08\x03", 10) + std::string(15, '\0');
+    planted += "\xFF\xD9";
+    auto size = vision::image_size(planted);
+    ASSERT_TRUE(size);
+    EXPECT_EQ(int(size->first), original.cols)
+        << "the planted 8×8 frame was read, not the one libjpeg decodes";
+    EXPECT_EQ(int(size->second), original.rows);
+    cv::Mat decoded = vision::decode_image(planted, "restart.jpg");
+    EXPECT_EQ(decoded.size(), original.size());
+    // Markers libjpeg would not take where one belongs: refused, never misread.
+    EXPECT_FALSE(vision::image_size(std::string("\xFF\xD8\xFF\x00", 4) + jpg.substr(2)));
+    EXPECT_FALSE(vision::image_size("\xFF\xD8\xFF\xD8" + jpg.substr(2)));
+    EXPECT_FALSE(vision::image_size("\xFF\xD8\x42" + jpg.substr(2)));
+    // A motion photo: an MP4 after the end-of-image marker.
+    std::string motion = jpg +
+                         std::string(
+                             "\0\0\0\x18"
+                             "ftypmp42\0\0\0\0mp42isom",
+                             24) +
+                         std::string(4000, 'v');
+    cv::Mat still = vision::decode_image(motion, "motion.jpg");
+    ASSERT_EQ(still.size(), original.size());
+    EXPECT_EQ(cv::norm(still, original, cv::NORM_INF), 0);
+    // Cut inside the image data, with the video's bytes after the cut: truncated all the same.
+    std::string cut = jpg.substr(0, jpg.size() - 3000) + std::string(4000, 'v');
+    try {
+        vision::decode_image(cut, "cut.jpg");
+        FAIL() << "a cut-off JPEG was taken";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+    }
+}
+
 TEST(FaceInput, BadAndUnusualImages) {
     TempDir dir;
     std::string jpg = read_file(faces_dir() + "/obama_1.jpg");
