@@ -99,6 +99,7 @@ void CameraWorker::loop() {
     bool opened_once = false;
     cv::VideoCapture cap;
     int64_t last_frame_ms = now_ms();
+    int64_t last_face_error_log = 0;
     int64_t dark_since = 0;
     double src_fps = 0;
     int skip = 0;
@@ -204,7 +205,24 @@ void CameraWorker::loop() {
             for (int delta : counter->update(a.moving, frame.size(), now))
                 bus_.publish(OccupancyCount{cam_.id, cam_.zone, delta, now});
         if (live_) live_->offer(cam_, frame, now);  // the same decoded frame; masked and encoded there
-        if (faces_ && cam_.faces) faces_->frame(cam_, frame, now);
+        if (faces_ && cam_.faces) {
+            // A failure in the face pipeline (the store busy, an OpenCV error) costs this frame, not
+            // the camera's thread: escaping it would end the daemon, door, alarms and all.
+            try {
+                faces_->frame(cam_, frame, now);
+            } catch (const std::exception& e) {
+                uint64_t n;
+                {
+                    std::lock_guard<std::mutex> lock(mu_);
+                    n = ++stats_.face_errors;
+                }
+                if (n == 1 || now - last_face_error_log >= 60'000) {
+                    log->error("camera {}: face check-in failed on a frame ({} so far): {}", cam_.id, n,
+                               e.what());
+                    last_face_error_log = now;
+                }
+            }
+        }
 
         next += period;
         auto steady_now = std::chrono::steady_clock::now();

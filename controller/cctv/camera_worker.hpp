@@ -31,6 +31,7 @@ struct CameraStats {
     uint64_t read_errors = 0;
     uint64_t reconnects = 0;  // times the source was opened again after it was lost
     uint64_t events = 0;
+    uint64_t face_errors = 0;  // frames the face pipeline failed on (logged at most once a minute)
     bool online = false;
     std::string state;  // online, offline, stalled, covered
 };

@@ -2,6 +2,7 @@
 // camera supervision, and the real clip from tests/data/video.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -11,6 +12,7 @@
 #include "config/config.hpp"
 #include "controller/cctv/camera_worker.hpp"
 #include "controller/cctv/cctv_index.hpp"
+#include "controller/core/store.hpp"
 #include "tests/support/test_support.hpp"
 #include "vision/cctv/line_counter.hpp"
 #include "vision/cctv/motion.hpp"
@@ -313,6 +315,39 @@ TEST(CameraWorker, FileCameraRecordsEventsAndRecoversFromAMissingSource) {
     auto events = index.query(q);
     EXPECT_FALSE(events.empty());
     EXPECT_GT(worker.stats().frames, 20u);
+}
+
+// The face pipeline throwing on a frame (the store busy, an OpenCV error) costs that frame: the
+// camera's thread goes on, and the next frame reaches the face pipeline again. Escaping, the
+// exception would have ended the whole daemon.
+TEST(CameraWorker, AFaceCheckInFailureCostsTheFrameNotTheCamera) {
+    TempDir dir;
+    SystemClock sys;
+    Store store(dir.file("w.db"));
+    config::Cctv policy;
+    EventIndex index(store, sys, policy, dir.file("media"));
+    Bus bus;
+    struct Failing : FrameConsumer {
+        std::atomic<int> calls{0};
+        void frame(const config::Camera&, const cv::Mat&, int64_t) override {
+            ++calls;
+            throw StoreError("database is locked");
+        }
+    } faces;
+    config::Camera cam;
+    cam.id = "door";
+    cam.zone = "hall";
+    cam.faces = true;
+    cam.source = dir.file("door.avi");
+    cam.fps = 10;
+    cam.loop = true;
+    write_clip(cam.source, 20, 5, 10);
+    CameraWorker worker(cam, policy, index, bus, &faces, [] { return true; });
+    worker.start();
+    EXPECT_TRUE(caregate::testing::eventually([&] { return faces.calls >= 5; }, std::chrono::seconds(30)))
+        << "the camera stopped after the face pipeline failed " << faces.calls << " times";
+    worker.stop();
+    EXPECT_GE(worker.stats().face_errors, 5u);
 }
 
 TEST(CameraWorker, RealClipFromSharedVideo) {
