@@ -440,6 +440,14 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
     auto thermal_it = thermal_.find(cam.id);
     ThermalCamera* thermal = thermal_it == thermal_.end() ? nullptr : thermal_it->second;
     std::lock_guard<std::mutex> lock(tracks_mu_);
+    if (auto prev = last_frame_.find(cam.id); prev != last_frame_.end() && ts < prev->second) {
+        // The box's clock stepped back (NTP after a cold start): every track's times lie ahead, so
+        // none would be embedded, checked for a newcomer, or expire until the clock caught up.
+        // Decide everyone in view again.
+        logger("face")->warn("camera {}: frame time went back {} ms; deciding every face in view again",
+                             cam.id, prev->second - ts);
+        tracks_[cam.id].clear();
+    }
     last_frame_[cam.id] = ts;
     if (bgr.cols <= cfg_.face.detect_width) {
         wide_frames_.erase(cam.id);

@@ -1340,6 +1340,22 @@ TEST(FaceService, AnElderWhoStepsIntoThePlaceAnotherJustLeftIsNamedThemselves) {
     EXPECT_EQ(next[0].elder_id, biden);
 }
 
+// The box's clock may step back (NTP after a cold start without a real-time clock). The tracks'
+// times then lay ahead of every frame: a face already tracked was not embedded again (nor checked
+// for a newcomer in its place) until the clock caught up, so an elder walking in was never greeted.
+TEST(FaceService, AClockSteppingBackDoesNotLeaveTheDoorBlind) {
+    Site s;
+    auto obama = s.elder("obama");
+    ASSERT_EQ(s.enroll(obama, {"obama_1.jpg"}), 1);
+    DoorCamera door(s);
+    const cv::Mat frame = door_frame("obama_2.jpg");
+    EXPECT_TRUE(door.show(frame, 2).empty()) << "two frames are not yet a decision";
+    door.t -= 3'600'000;  // an hour back
+    auto later = door.show(frame, 5);
+    ASSERT_EQ(later.size(), 1u) << "the elder in view when the clock stepped back is greeted once";
+    EXPECT_EQ(later[0].elder_id, obama);
+}
+
 // face.threshold belongs to one recognition model: a site that calibrated MobileFaceNet to 0.78 and
 // then switched to the public-domain dlib model (default 0.40) would name strangers as elders. The
 // box refuses to start, saying what to do; a value near the model's own default is the site's choice.
