@@ -251,23 +251,12 @@ void FaceService::add_photo_face(PhotoFaces& out, size_t photo, const std::strin
 
 int FaceService::store_photo_faces(int64_t elder_id, PhotoFaces& faces, const std::string& actor,
                                    bool confirmed, std::vector<std::string>* notes) {
-    int n = store_enrollment(elder_id, faces.found, actor, confirmed, "photo");
+    int n = store_enrollment(elder_id, faces.found, actor, confirmed, "photo", faces.kept);
     if (int have = template_count(elder_id); have < kSuggestedTemplates)
         faces.notes.push_back("目前共有 " + std::to_string(have) + " 个人脸模板：再录入 " +
                               std::to_string(kSuggestedTemplates - have) +
                               " 张不同日子拍的照片，或请长者在门口摄像头前录入，认得更准");
     if (notes) notes->insert(notes->end(), faces.notes.begin(), faces.notes.end());
-    // Photos are not kept unless the site asks for it.
-    if (!faces.kept.empty()) {
-        std::string dir = cfg_.store.media_dir + "/enrollment/" + std::to_string(elder_id);
-        std::filesystem::create_directories(dir);
-        for (size_t i = 0; i < faces.kept.size(); ++i) {
-            std::ofstream f(dir + "/" + std::to_string(clock_.now_ms()) + "_" + std::to_string(i) + ".jpg",
-                            std::ios::binary);
-            f.write(reinterpret_cast<const char*>(faces.kept[i].data()),
-                    std::streamsize(faces.kept[i].size()));
-        }
-    }
     return n;
 }
 
@@ -305,7 +294,8 @@ int FaceService::enroll_from_camera(int64_t elder_id, const std::string& camera_
 
 int FaceService::store_enrollment(int64_t elder_id,
                                   const std::vector<std::pair<vision::Descriptor, double>>& found,
-                                  const std::string& actor, bool confirmed, const std::string& source) {
+                                  const std::string& actor, bool confirmed, const std::string& source,
+                                  const std::vector<std::vector<unsigned char>>& kept) {
     Elder elder = enrollable(roster_, elder_id);
     // The photos must show one person. Not the match threshold: photos of one elder from different
     // years are often further apart than that, and refusing them would leave the elder unenrolled.
@@ -362,6 +352,17 @@ int FaceService::store_enrollment(int64_t elder_id,
     // The gallery now holds what the store does, if it did before: no reload, which would make the
     // door decide every face in view again (an elder enrolled while standing there among them).
     if (loaded_generation_ == before) loaded_generation_ = after;
+    // Photos are not kept unless the site asks for it. Written with the templates, before a forget
+    // can run: after it they would stay on disk with no one's templates.
+    if (!kept.empty()) {
+        std::string dir = cfg_.store.media_dir + "/enrollment/" + std::to_string(elder_id);
+        std::filesystem::create_directories(dir);
+        for (size_t i = 0; i < kept.size(); ++i) {
+            std::ofstream f(dir + "/" + std::to_string(clock_.now_ms()) + "_" + std::to_string(i) + ".jpg",
+                            std::ios::binary);
+            f.write(reinterpret_cast<const char*>(kept[i].data()), std::streamsize(kept[i].size()));
+        }
+    }
     return static_cast<int>(found.size());
 }
 
@@ -371,12 +372,13 @@ int FaceService::forget(int64_t elder_id, const std::string& actor) {
         // Not while a reload is under way: it may have read the elder's templates before they were
         // deleted, and would bring them back.
         std::lock_guard<std::mutex> reloading(reload_mu_);
+        // And not while an enrollment is being stored: its kept photos are written with it.
         n = templates_.forget(elder_id, actor);
         gallery_.remove_elder(elder_id);
+        std::error_code ec;
+        std::filesystem::remove_all(cfg_.store.media_dir + "/enrollment/" + std::to_string(elder_id), ec);
     }
     if (on_forget_) on_forget_(elder_id);
-    std::error_code ec;
-    std::filesystem::remove_all(cfg_.store.media_dir + "/enrollment/" + std::to_string(elder_id), ec);
     return n;
 }
 

@@ -127,8 +127,10 @@ private:
     int store_photo_faces(int64_t elder_id, PhotoFaces& faces, const std::string& actor, bool confirmed,
                           std::vector<std::string>* notes);
     // Checks and stores enrollment descriptors (with their quality) in one transaction.
+    // With `kept`, the photos to keep (face.keep_enrollment_photos), written with the templates.
     int store_enrollment(int64_t elder_id, const std::vector<std::pair<vision::Descriptor, double>>& found,
-                         const std::string& actor, bool confirmed, const std::string& source);
+                         const std::string& actor, bool confirmed, const std::string& source,
+                         const std::vector<std::vector<unsigned char>>& kept = {});
     void reload();
 
     const config::SiteConfig& cfg_;

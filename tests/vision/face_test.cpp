@@ -1184,6 +1184,21 @@ TEST(FaceService, AnEnrollmentsPhotosAreReadOneAtATime) {
     EXPECT_EQ(analysed, 2);
 }
 
+// A site may keep enrollment photos (face.keep_enrollment_photos): re-encoded JPEGs beside the
+// templates, and gone with them when the elder is forgotten.
+TEST(FaceService, KeptEnrollmentPhotosGoWhenTheElderIsForgotten) {
+    Site s(", keep_enrollment_photos: true");
+    auto obama = s.elder("obama");
+    ASSERT_EQ(s.enroll(obama, {"obama_1.jpg", "obama_2.jpg"}), 2);
+    const std::string dir = s.cfg.store.media_dir + "/enrollment/" + std::to_string(obama);
+    std::vector<std::string> kept;
+    for (auto& e : std::filesystem::directory_iterator(dir)) kept.push_back(e.path().string());
+    ASSERT_EQ(kept.size(), 2u);
+    for (auto& f : kept) EXPECT_FALSE(vision::load_image(f).empty()) << f;
+    EXPECT_EQ(s.faces->forget(obama, "t"), 2);
+    EXPECT_FALSE(std::filesystem::exists(dir)) << "the photos outlived the templates";
+}
+
 // The door's and the desk's engines run at the very same time and share dlib's landmark model: each
 // still gets what it would alone (the same photo gives the same distance every time, the elder at
 // the door is greeted once). Run under ThreadSanitizer too (docs/face-accuracy.md).
