@@ -40,6 +40,9 @@ constexpr int64_t kCameraEnrollSilenceMs = 2000;
 // Templates an elder should have: with one photo enrolled the door named 92.8 % of older East Asian
 // faces, with two 96.0 % (docs/face-accuracy.md); fewer than this is said, not refused.
 constexpr int kSuggestedTemplates = 3;
+// With face.liveness, an elder recognised who has not blinked this long after is asked to (most
+// people blink every few seconds, and are not told to when they already did).
+constexpr int64_t kAskBlinkAfterMs = 1500;
 // A door frame at detect_width finds faces from about this width (Faces.ADoorFrameFindsFacesFrom64Px).
 constexpr int kDoorMinFacePx = 60;
 
@@ -541,6 +544,7 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
             if (!t->elder_id) t->vote.add(m);
             if (!t->elder_id) {
                 t->elder_id = t->vote.elder(cfg_.face.decide_frames);
+                if (t->elder_id) t->decided_at = ts;
                 t->distance = t->elder_id ? t->vote.mean_distance(*t->elder_id) : t->vote.best_distance();
             }
             // The best views of the track, at least 200 ms apart, for enrollment at the door. Not
@@ -571,6 +575,9 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
         bool visitor_ready = !t->elder_id && t->announced == Announced::nothing &&
                              t->vote.visitor(cfg_.face.decide_frames, ts - t->first_seen);
         bool elder_ready = t->elder_id && live && t->announced != Announced::elder;
+        // Recognised, not yet live: the gate asks the elder, once, to blink at the screen.
+        bool blink_needed = t->elder_id && !live && t->announced != Announced::asked &&
+                            t->announced != Announced::elder && ts - t->decided_at >= kAskBlinkAfterMs;
         if (thermal && bus_ && t->elder_id && ts - t->last_thermal >= 1000) {
             std::string why;
             if (auto m = thermal->measure(f.box, &f.landmarks, clock_.now_ms(), &why)) {
@@ -580,8 +587,10 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
                 logger("face")->debug("{}: no thermal reading for the face at {}: {}", cam.id, ts, why);
             }
         }
-        if (elder_ready || visitor_ready) {
-            t->announced = elder_ready ? Announced::elder : Announced::visitor;
+        if (elder_ready || visitor_ready || blink_needed) {
+            t->announced = elder_ready    ? Announced::elder
+                           : blink_needed ? Announced::asked
+                                          : Announced::visitor;
             if (bus_)
                 bus_->publish(FaceSeen{cam.id, cam.zone, cam.role, t->elder_id, t->distance, f.box.x, f.box.y,
                                        f.box.x + f.box.width, f.box.y + f.box.height, live, ts});

@@ -103,8 +103,10 @@ private:
         std::optional<int64_t> elder_id;  // decided by the vote
         double distance = 1;
         // What the door has said about this face: nothing yet, "visitor" (its frames matched no
-        // one; it keeps voting, and is named after all if later frames agree), or the elder.
-        enum class Announced { nothing, visitor, elder } announced = Announced::nothing;
+        // one; it keeps voting, and is named after all if later frames agree), "asked" (the elder,
+        // not yet live: asked to blink), or the elder.
+        enum class Announced { nothing, visitor, asked, elder } announced = Announced::nothing;
+        int64_t decided_at = 0;  // when the vote named the elder
         vision::BlinkDetector blink;
         std::vector<Sample> best;  // the best-quality embeddings, for enrollment at the door
         std::string last_refusal;  // the quality gate's latest reason for a frame of this face
