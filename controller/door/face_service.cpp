@@ -505,6 +505,7 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
         }
         // Until decided, every frame (at most 10 a second) is embedded and votes; after that, only
         // a better view or one a second.
+        bool checked_now = false;  // this frame's face was embedded and is the track's own
         bool due = t->elder_id && !t->not_its_face
                        ? f.quality > t->best_quality + 0.1 || ts - t->last_embed > 1000
                        : !t->last_embed || ts - t->last_embed >= 100;
@@ -525,6 +526,7 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
                 (t->elder_id &&
                  ((m.elder_id && *m.elder_id != *t->elder_id) || m.distance > same_person_limit_));
             t->not_its_face = other ? t->not_its_face + 1 : 0;
+            checked_now = !other;
             if (t->not_its_face >= 2) {
                 logger("face")->info("{}: the face in a track (elder {}) is someone else now; deciding again",
                                      cam.id,
@@ -578,7 +580,9 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
         // Recognised, not yet live: the gate asks the elder, once, to blink at the screen.
         bool blink_needed = t->elder_id && !live && t->announced != Announced::asked &&
                             t->announced != Announced::elder && ts - t->decided_at >= kAskBlinkAfterMs;
-        if (thermal && bus_ && t->elder_id && ts - t->last_thermal >= 1000) {
+        // A forehead reading carries the elder's id only from a frame whose face was just checked to
+        // be theirs: someone stepping into their place in the second between embeddings is not them.
+        if (thermal && bus_ && t->elder_id && checked_now && ts - t->last_thermal >= 1000) {
             std::string why;
             if (auto m = thermal->measure(f.box, &f.landmarks, clock_.now_ms(), &why)) {
                 t->last_thermal = ts;
