@@ -1,5 +1,6 @@
 #include "vision/gallery.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -186,6 +187,11 @@ void Gallery::clear() {
     data_.clear();
     elder_ids_.clear();
     template_ids_.clear();
+}
+
+bool Gallery::has_elder(int64_t elder_id) const {
+    std::shared_lock lock(mu_);
+    return std::find(elder_ids_.begin(), elder_ids_.end(), elder_id) != elder_ids_.end();
 }
 
 size_t Gallery::size() const {

@@ -32,6 +32,7 @@ public:
     // `fresh` is left empty. For reloading while cameras match.
     void take(Gallery& fresh);
     size_t size() const;
+    bool has_elder(int64_t elder_id) const;
     // threshold: Euclidean distance for a match; margin: the runner-up elder must be at least this
     // much further away, or the answer is "ambiguous, no match".
     Match match(const Descriptor& d, double threshold, double margin) const;

@@ -27,6 +27,13 @@ public:
     int embeddings() const { return embeddings_; }
     // Embeddings of this track that matched this elder.
     int votes(int64_t elder_id) const;
+    // Whether every elder this track's embeddings matched passes `keep` (none matched: true).
+    template <class Pred>
+    bool all_voted(Pred keep) const {
+        for (auto& [elder, v] : votes_)
+            if (v.n > 0 && !keep(elder)) return false;
+        return true;
+    }
     // Mean distance of the frames that voted for this elder (1e9 when none did).
     double mean_distance(int64_t elder_id) const;
     // The best distance of any embedding to any elder (what an unknown face came closest to).

@@ -423,9 +423,18 @@ void FaceService::follow_store(int64_t now) {
             std::lock_guard<std::mutex> lock(reload_mu_);
             if (templates_.generation() != loaded_generation_) {
                 reload();
-                // A tracked face keeps the identity it was given: decide everyone again.
+                // A track whose votes were for an elder no longer in the gallery (forgotten, or gone
+                // from the roster) is decided again; the others keep their decision, so the elders in
+                // view are not greeted again because someone else's templates changed.
                 std::lock_guard<std::mutex> tracks(tracks_mu_);
-                tracks_.clear();
+                for (auto& [camera, list] : tracks_)
+                    list.erase(std::remove_if(list.begin(), list.end(),
+                                              [&](const Track& t) {
+                                                  return !t.vote.all_voted([&](int64_t elder) {
+                                                      return gallery_.has_elder(elder);
+                                                  });
+                                              }),
+                               list.end());
             }
         }
     } catch (const std::exception& e) {

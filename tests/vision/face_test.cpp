@@ -1340,6 +1340,31 @@ TEST(FaceService, AnElderForgottenDuringAGalleryReloadStaysForgotten) {
     EXPECT_FALSE(ids[0].match.elder_id) << "a forgotten elder is still recognised";
 }
 
+// The door reloads its gallery when templates change elsewhere (an elder forgotten, one leaving the
+// roster). The elders in view are not greeted again for someone else's change; a track that voted
+// for an elder no longer in the gallery is decided again (a forgotten elder is a visitor now).
+TEST(FaceService, AGalleryReloadDecidesAgainOnlyTheTracksOfEldersNoLongerInIt) {
+    Site s;
+    auto obama = s.elder("obama");
+    auto biden = s.elder("biden");
+    ASSERT_EQ(s.enroll(obama, {"obama_1.jpg"}), 1);
+    ASSERT_EQ(s.enroll(biden, {"biden_1.jpg"}), 1);
+    DoorCamera door(s);
+    const cv::Mat frame = door_frame("obama_2.jpg");
+    auto first = door.show(frame, 3);
+    ASSERT_EQ(first.size(), 1u);
+    EXPECT_EQ(first[0].elder_id, obama);
+    s.roster->deactivate(biden, "离开中心", "", "", "t");
+    s.faces->follow_store(Heartbeat::steady_ms() + 60'000);
+    ASSERT_EQ(s.faces->gallery_size(), 1u) << "biden's templates are out of the gallery";
+    EXPECT_TRUE(door.show(frame, 5).empty()) << "obama greeted again because biden left";
+    ASSERT_EQ(s.faces->forget(obama, "t"), 1);
+    s.faces->follow_store(Heartbeat::steady_ms() + 120'000);
+    auto after = door.show(frame, 10);
+    ASSERT_EQ(after.size(), 1u) << "the forgotten elder's track is decided again";
+    EXPECT_FALSE(after[0].elder_id) << "a forgotten elder is a visitor";
+}
+
 // A track outlives its face by 2 s: an elder who steps into the place another just left is
 // decided on their own frames and greeted by their own name, not taken for the one who left (whose
 // greeting, check-in and forehead readings the track carried).
