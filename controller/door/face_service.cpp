@@ -513,11 +513,14 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
             continue;
         }
         // Until decided, every frame (at most 10 a second) is embedded and votes; after that, only
-        // a better view or one a second.
+        // a better view or one a second. A face called a visitor votes twice a second: someone
+        // unknown standing in view all day (a carer, a visitor waiting) costs a fifth of the CPU
+        // and gives a look-alike elder a fifth of the chances to be named.
         bool checked_now = false;  // this frame's face was embedded and is the track's own
+        const int64_t vote_every = t->announced == Track::Announced::visitor ? 500 : 100;
         bool due = t->elder_id && !t->not_its_face
                        ? f.quality > t->best_quality + 0.1 || ts - t->last_embed > 1000
-                       : !t->last_embed || ts - t->last_embed >= 100;
+                       : !t->last_embed || ts - t->last_embed >= vote_every;
         if (due) {
             vision::Descriptor d;
             {
