@@ -123,7 +123,16 @@ void FaceService::reload() {
         templates_.generation();  // before reading: a change during the load is seen next time
     const std::string model = engine_.model_id();
     vision::Gallery fresh;
-    for (auto& t : templates_.load_all(model)) fresh.add(t.id, t.elder_id, t.descriptor);
+    std::vector<int64_t> unreadable;
+    for (auto& t : templates_.load_all(model, &unreadable)) fresh.add(t.id, t.elder_id, t.descriptor);
+    if (!unreadable.empty()) {
+        std::string ids;
+        for (auto id : unreadable) ids += (ids.empty() ? "" : ", ") + std::to_string(id);
+        logger("face")->error(
+            "{} face templates cannot be decrypted and are left out (ids {}): the database was changed "
+            "outside CareGate; the elders they belong to may need enrolling again",
+            unreadable.size(), ids);
+    }
     if (on_gallery_reload_) on_gallery_reload_();
     gallery_.take(fresh);
     loaded_generation_ = generation;

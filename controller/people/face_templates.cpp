@@ -97,9 +97,11 @@ int64_t TemplateStore::add(sqlite3* db, int64_t elder_id, const Descriptor& d, d
     return id;
 }
 
-std::vector<StoredTemplate> TemplateStore::load_all(const std::string& model) {
+std::vector<StoredTemplate> TemplateStore::load_all(const std::string& model,
+                                                    std::vector<int64_t>* unreadable) {
     return store_.read([&](sqlite3* db) {
         std::vector<StoredTemplate> out;
+        std::vector<int64_t> failed;
         Stmt s(db,
                "SELECT t.id, t.elder_id, t.nonce, t.ciphertext, COALESCE(t.quality,0) FROM face_templates t "
                "JOIN elders e ON e.id=t.elder_id WHERE e.active=1 AND t.model=? ORDER BY t.id");
@@ -121,13 +123,18 @@ std::vector<StoredTemplate> TemplateStore::load_all(const std::string& model) {
                     reinterpret_cast<unsigned char*>(t.descriptor.data()), &len, nullptr, ct.data(),
                     ct.size(), reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), nonce.data(),
                     key_.data()) != 0 ||
-                len == 0 || len % sizeof(float) != 0)
-                throw std::runtime_error(
-                    "face template " + std::to_string(t.id) +
-                    " cannot be decrypted: wrong face.key_file, or the database was tampered with");
+                len == 0 || len % sizeof(float) != 0) {
+                failed.push_back(t.id);
+                continue;
+            }
             t.descriptor.resize(len / sizeof(float));
             out.push_back(std::move(t));
         }
+        if (out.empty() && !failed.empty())
+            throw std::runtime_error("face templates cannot be decrypted (" + std::to_string(failed.size()) +
+                                     ", the first is " + std::to_string(failed.front()) +
+                                     "): wrong face.key_file, or the database was tampered with");
+        if (unreadable) *unreadable = std::move(failed);
         return out;
     });
 }

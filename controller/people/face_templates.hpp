@@ -55,8 +55,12 @@ public:
     TemplateStore(Store& store, const Clock& clock, FaceKey key) : store_(store), clock_(clock), key_(key) {}
     // Inside a write transaction (so enrollment and its audit entry commit together).
     int64_t add(sqlite3* db, int64_t elder_id, const Descriptor& d, double quality, const std::string& model);
-    // Templates of active elders made by `model`; throws if a row fails authentication (wrong key).
-    std::vector<StoredTemplate> load_all(const std::string& model);
+    // Templates of active elders made by `model`. A row that fails authentication (tampered with, or
+    // moved to another elder) is left out and its id put in `unreadable`: one bad row must not keep
+    // the gallery from following the store (a forget would never reach the door). Throws when rows
+    // exist and none authenticates (a wrong face.key_file).
+    std::vector<StoredTemplate> load_all(const std::string& model,
+                                         std::vector<int64_t>* unreadable = nullptr);
     // Active elders whose templates were all made by another model: they need re-enrollment.
     std::map<int64_t, std::string> needing_reenrollment(const std::string& model);
     // Deletes the elder's templates (zeroing the pages, then checkpointing the WAL); audited.

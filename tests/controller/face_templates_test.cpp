@@ -68,6 +68,40 @@ TEST(FaceTemplates, WrongKeyOrMovedRowIsRefused) {
         << "a template moved to another elder must not decrypt";
 }
 
+// One template changed outside CareGate does not stop the others loading (the door's gallery must
+// still follow the store: a forget would otherwise never reach it); every one failing is a wrong key.
+TEST(FaceTemplates, OneTamperedTemplateIsLeftOutAndTheOthersLoad) {
+    TempDir dir;
+    FaceKey::create(dir.file("k"));
+    SystemClock clock;
+    Store store(dir.file("f.db"));
+    Roster roster(store, clock);
+    Elder a, b;
+    a.name = "a";
+    b.name = "b";
+    auto ida = roster.save(a, "t").id, idb = roster.save(b, "t").id;
+    TemplateStore ts(store, clock, FaceKey::load(dir.file("k")));
+    int64_t bad = 0;
+    store.write([&](sqlite3* db) {
+        ts.add(db, ida, sample(1), 1, kModel);
+        bad = ts.add(db, idb, sample(2), 1, kModel);
+    });
+    store.exec("UPDATE face_templates SET ciphertext=randomblob(length(ciphertext)) WHERE id=" +
+               std::to_string(bad));
+    std::vector<int64_t> unreadable;
+    auto all = ts.load_all(kModel, &unreadable);
+    ASSERT_EQ(all.size(), 1u);
+    EXPECT_EQ(all[0].elder_id, ida);
+    EXPECT_EQ(unreadable, std::vector<int64_t>{bad});
+    store.exec("UPDATE face_templates SET ciphertext=randomblob(length(ciphertext))");
+    try {
+        ts.load_all(kModel);
+        FAIL() << "no template decrypts: a wrong key, not a bad row";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("face.key_file"), std::string::npos) << e.what();
+    }
+}
+
 TEST(FaceTemplates, TemplatesOfAnotherModelAreNotLoadedAndTheElderNeedsReEnrollment) {
     TempDir dir;
     FaceKey::create(dir.file("k"));
