@@ -317,16 +317,21 @@ TEST(CameraWorker, FileCameraRecordsEventsAndRecoversFromAMissingSource) {
     EXPECT_GT(worker.stats().frames, 20u);
 }
 
+// What a camera worker records into: a store, the event index on it (default policy), a bus.
+struct Recording {
+    TempDir dir;
+    SystemClock sys;
+    Store store{dir.file("w.db")};
+    config::Cctv policy;
+    EventIndex index{store, sys, policy, dir.file("media")};
+    Bus bus;
+};
+
 // The face pipeline throwing on a frame (the store busy, an OpenCV error) costs that frame: the
 // camera's thread goes on, and the next frame reaches the face pipeline again. Escaping, the
 // exception would have ended the whole daemon.
 TEST(CameraWorker, AFaceCheckInFailureCostsTheFrameNotTheCamera) {
-    TempDir dir;
-    SystemClock sys;
-    Store store(dir.file("w.db"));
-    config::Cctv policy;
-    EventIndex index(store, sys, policy, dir.file("media"));
-    Bus bus;
+    Recording r;
     struct Failing : FrameConsumer {
         std::atomic<int> calls{0};
         void frame(const config::Camera&, const cv::Mat&, int64_t) override {
@@ -338,11 +343,11 @@ TEST(CameraWorker, AFaceCheckInFailureCostsTheFrameNotTheCamera) {
     cam.id = "door";
     cam.zone = "hall";
     cam.faces = true;
-    cam.source = dir.file("door.avi");
+    cam.source = r.dir.file("door.avi");
     cam.fps = 10;
     cam.loop = true;
     write_clip(cam.source, 20, 5, 10);
-    CameraWorker worker(cam, policy, index, bus, &faces, [] { return true; });
+    CameraWorker worker(cam, r.policy, r.index, r.bus, &faces, [] { return true; });
     worker.start();
     EXPECT_TRUE(caregate::testing::eventually([&] { return faces.calls >= 5; }, std::chrono::seconds(30)))
         << "the camera stopped after the face pipeline failed " << faces.calls << " times";
@@ -427,15 +432,11 @@ TEST(LineCounter, CountsCrossingsOnceEachWayAndOnlyThroughTheDoor) {
 }
 
 TEST(CameraWorker, DoorCameraLineCrossingCountsPeopleInAndOut) {
-    TempDir dir;
-    SystemClock sys;
-    Store store(dir.file("w.db"));
-    config::Cctv policy;
-    EventIndex index(store, sys, policy, dir.file("media"));
-    Bus bus;
-    auto sub = bus.subscribe("test");
+    Recording r;
+    auto sub = r.bus.subscribe("test");
     {
-        cv::VideoWriter w(dir.file("door.avi"), cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 10, {640, 360});
+        cv::VideoWriter w(r.dir.file("door.avi"), cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 10,
+                          {640, 360});
         ASSERT_TRUE(w.isOpened());
         for (int i = 0; i < 10; ++i) write_walk(w, 60, 60, 2);    // background only, to learn from
         write_walk(w, 60, 580, 26);                               // someone walks in
@@ -446,10 +447,10 @@ TEST(CameraWorker, DoorCameraLineCrossingCountsPeopleInAndOut) {
     config::Camera cam;
     cam.id = "door";
     cam.zone = "hall";
-    cam.source = dir.file("door.avi");
+    cam.source = r.dir.file("door.avi");
     cam.fps = 10;
     cam.count_line = {320, 0, 320, 360};
-    CameraWorker worker(cam, policy, index, bus, nullptr, [] { return true; });
+    CameraWorker worker(cam, r.policy, r.index, r.bus, nullptr, [] { return true; });
     worker.start();
     // Every count until the file has played to its end: the worker (not looping) then reports the
     // camera offline, on the same bus after the last count, so no count can come later.

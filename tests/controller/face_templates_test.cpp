@@ -23,6 +23,27 @@ Descriptor sample(float seed, size_t dim = 192) {
     return d;
 }
 
+FaceKey new_key(const TempDir& dir) {
+    FaceKey::create(dir.file("k"));
+    return FaceKey::load(dir.file("k"));
+}
+
+// Two elders on the roster and the template store, with a key of its own.
+struct TwoElders {
+    TempDir dir;
+    SystemClock clock;
+    Store store{dir.file("f.db")};
+    Roster roster{store, clock};
+    TemplateStore ts{store, clock, new_key(dir)};
+    int64_t a, b;
+    TwoElders(const std::string& name_a, const std::string& name_b) : a(add(name_a)), b(add(name_b)) {}
+    int64_t add(const std::string& name) {
+        Elder e;
+        e.name = name;
+        return roster.save(e, "t").id;
+    }
+};
+
 TEST(FaceTemplates, EncryptedAtRestAndRoundTrip) {
     TempDir dir;
     FaceKey::create(dir.file("face.key"));
@@ -71,16 +92,10 @@ TEST(FaceTemplates, WrongKeyOrMovedRowIsRefused) {
 // One template changed outside CareGate does not stop the others loading (the door's gallery must
 // still follow the store: a forget would otherwise never reach it); every one failing is a wrong key.
 TEST(FaceTemplates, OneTamperedTemplateIsLeftOutAndTheOthersLoad) {
-    TempDir dir;
-    FaceKey::create(dir.file("k"));
-    SystemClock clock;
-    Store store(dir.file("f.db"));
-    Roster roster(store, clock);
-    Elder a, b;
-    a.name = "a";
-    b.name = "b";
-    auto ida = roster.save(a, "t").id, idb = roster.save(b, "t").id;
-    TemplateStore ts(store, clock, FaceKey::load(dir.file("k")));
+    TwoElders site("a", "b");
+    auto& store = site.store;
+    auto& ts = site.ts;
+    const int64_t ida = site.a, idb = site.b;
     int64_t bad = 0;
     store.write([&](sqlite3* db) {
         ts.add(db, ida, sample(1), 1, kModel);
@@ -103,16 +118,11 @@ TEST(FaceTemplates, OneTamperedTemplateIsLeftOutAndTheOthersLoad) {
 }
 
 TEST(FaceTemplates, TemplatesOfAnotherModelAreNotLoadedAndTheElderNeedsReEnrollment) {
-    TempDir dir;
-    FaceKey::create(dir.file("k"));
-    SystemClock clock;
-    Store store(dir.file("f.db"));
-    Roster roster(store, clock);
-    Elder a, b;
-    a.name = "张桂英";
-    b.name = "李福生";
-    auto ida = roster.save(a, "t").id, idb = roster.save(b, "t").id;
-    TemplateStore ts(store, clock, FaceKey::load(dir.file("k")));
+    TwoElders site("张桂英", "李福生");
+    auto& store = site.store;
+    auto& ts = site.ts;
+    const int64_t ida = site.a, idb = site.b;
+    auto& clock = site.clock;
     store.write([&](sqlite3* db) {
         ts.add(db, ida, sample(1, 128), 1, "dlib_resnet/128");  // enrolled before the model changed
         ts.add(db, idb, sample(2, 128), 1, "dlib_resnet/128");

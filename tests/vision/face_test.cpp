@@ -417,6 +417,12 @@ struct Site {
         if (consent) roster->record_consent(id, "王护士", "t");
         return id;
     }
+    // An elder with consent and one photo enrolled.
+    int64_t enrolled(const std::string& name, const std::string& photo) {
+        auto id = elder(name);
+        EXPECT_EQ(enroll(id, {photo}), 1) << photo;
+        return id;
+    }
     int enroll(int64_t id, const std::vector<std::string>& files) {
         std::vector<std::pair<std::string, cv::Mat>> m;
         for (auto& f : files) m.emplace_back(f, vision::load_image(faces_dir() + "/" + f));
@@ -1207,10 +1213,8 @@ TEST(FaceService, KeptEnrollmentPhotosGoWhenTheElderIsForgotten) {
 // the door is greeted once). Run under ThreadSanitizer too (docs/face-accuracy.md).
 TEST(FaceService, TheDoorAndTheDeskAnalyseFacesAtOnceAndBothAreRight) {
     Site s;
-    auto obama = s.elder("obama");
-    auto biden = s.elder("biden");
-    ASSERT_EQ(s.enroll(obama, {"obama_1.jpg"}), 1);
-    ASSERT_EQ(s.enroll(biden, {"biden_1.jpg"}), 1);
+    auto obama = s.enrolled("obama", "obama_1.jpg");
+    auto biden = s.enrolled("biden", "biden_1.jpg");
     const cv::Mat photo = vision::load_image(faces_dir() + "/biden_2.jpg");
     auto alone = s.faces->identify(photo);
     ASSERT_EQ(alone.size(), 1u);
@@ -1312,10 +1316,8 @@ TEST(FaceService, DeactivatingOrReactivatingAnElderReloadsTheDoorsGallery) {
 // the reload, instead of the reload putting back the gallery it read before.
 TEST(FaceService, AnElderForgottenDuringAGalleryReloadStaysForgotten) {
     Site s;
-    auto obama = s.elder("obama");
-    auto biden = s.elder("biden");
-    ASSERT_EQ(s.enroll(obama, {"obama_1.jpg"}), 1);
-    ASSERT_EQ(s.enroll(biden, {"biden_1.jpg"}), 1);
+    auto obama = s.enrolled("obama", "obama_1.jpg");
+    auto biden = s.enrolled("biden", "biden_1.jpg");
     s.roster->deactivate(biden, "离开中心", "", "", "t");  // changes the gallery's templates
     std::promise<void> read, go_on;
     auto go = go_on.get_future().share();
@@ -1345,10 +1347,8 @@ TEST(FaceService, AnElderForgottenDuringAGalleryReloadStaysForgotten) {
 // for an elder no longer in the gallery is decided again (a forgotten elder is a visitor now).
 TEST(FaceService, AGalleryReloadDecidesAgainOnlyTheTracksOfEldersNoLongerInIt) {
     Site s;
-    auto obama = s.elder("obama");
-    auto biden = s.elder("biden");
-    ASSERT_EQ(s.enroll(obama, {"obama_1.jpg"}), 1);
-    ASSERT_EQ(s.enroll(biden, {"biden_1.jpg"}), 1);
+    auto obama = s.enrolled("obama", "obama_1.jpg");
+    auto biden = s.enrolled("biden", "biden_1.jpg");
     DoorCamera door(s);
     const cv::Mat frame = door_frame("obama_2.jpg");
     auto first = door.show(frame, 3);
@@ -1370,10 +1370,8 @@ TEST(FaceService, AGalleryReloadDecidesAgainOnlyTheTracksOfEldersNoLongerInIt) {
 // greeting, check-in and forehead readings the track carried).
 TEST(FaceService, AnElderWhoStepsIntoThePlaceAnotherJustLeftIsNamedThemselves) {
     Site s;
-    auto obama = s.elder("obama");
-    auto biden = s.elder("biden");
-    ASSERT_EQ(s.enroll(obama, {"obama_1.jpg"}), 1);
-    ASSERT_EQ(s.enroll(biden, {"biden_1.jpg"}), 1);
+    auto obama = s.enrolled("obama", "obama_1.jpg");
+    auto biden = s.enrolled("biden", "biden_1.jpg");
     DoorCamera door(s);
     auto first = door.show(door_frame("obama_2.jpg"), 3);
     ASSERT_EQ(first.size(), 1u);
