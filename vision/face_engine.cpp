@@ -8,9 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <sstream>
 
 #include "vision/mmod_detector.hpp"
 #include "vision/tflite_net.hpp"
