@@ -587,8 +587,12 @@ void FaceService::frame(const config::Camera& cam, const cv::Mat& bgr, int64_t t
         }
         bool live = !cfg_.face.liveness || t->blink.live();
         if (t->elder_id && cfg_.face.liveness && !live) {
-            auto e = roster_.get(*t->elder_id);
-            live = e && e->liveness_exempt;
+            // Read once per decision, not at every frame under the cameras' shared lock.
+            if (!t->liveness_exempt) {
+                auto e = roster_.get(*t->elder_id);
+                t->liveness_exempt = e && e->liveness_exempt;
+            }
+            live = *t->liveness_exempt;
         }
         // Announce once per track: recognised over several frames (and live when required), or a
         // visitor once enough frames matched no one (TrackVote::visitor). A visitor whose later frames

@@ -106,7 +106,8 @@ private:
         // one; it keeps voting, and is named after all if later frames agree), "asked" (the elder,
         // not yet live: asked to blink), or the elder.
         enum class Announced { nothing, visitor, asked, elder } announced = Announced::nothing;
-        int64_t decided_at = 0;  // when the vote named the elder
+        int64_t decided_at = 0;               // when the vote named the elder
+        std::optional<bool> liveness_exempt;  // the elder's, read from the roster once
         vision::BlinkDetector blink;
         std::vector<Sample> best;  // the best-quality embeddings, for enrollment at the door
         std::string last_refusal;  // the quality gate's latest reason for a frame of this face

@@ -1141,6 +1141,23 @@ TEST(FaceService, TheDoorNamesAnElderOnlyAfterSeveralFramesAgree) {
     EXPECT_TRUE(door.show(frame, 5).empty()) << "one greeting per track";
 }
 
+// An elder who cannot blink on request (after a stroke, say) is exempted by an admin: recognised,
+// they are checked in as live without blinking, asked nothing.
+TEST(Liveness, AnExemptElderIsLiveWithoutBlinking) {
+    Site s(", liveness: true");
+    Elder e;
+    e.name = "obama";
+    e.liveness_exempt = true;
+    auto obama = s.roster->save(e, "t").id;
+    s.roster->record_consent(obama, "王护士", "t");
+    ASSERT_EQ(s.enroll(obama, {"obama_1.jpg"}), 1);
+    DoorCamera door(s);
+    auto seen = door.show(door_frame("obama_2.jpg"), 15);
+    ASSERT_EQ(seen.size(), 1u) << "greeted once, not asked to blink";
+    EXPECT_EQ(seen[0].elder_id, obama);
+    EXPECT_TRUE(seen[0].live);
+}
+
 // Staff enrolling an elder's photos at the desk do not hold up the door: while a photo is being
 // analysed (0.3 s, or 2.5 s more when the CNN searches it again), the door camera's frames are
 // still analysed and an elder walking in is greeted.
