@@ -122,7 +122,17 @@ Store::~Store() {
     if (db_) sqlite3_close(db_);
 }
 
-void Store::exec(const std::string& sql) { caregate::exec(db_, sql); }
+void Store::exec(const std::string& sql) {
+    // One connection for every thread: not in the middle of another thread's transaction.
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    caregate::exec(db_, sql);
+}
+
+bool Store::checkpoint() {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    Stmt s(db_, "PRAGMA wal_checkpoint(TRUNCATE)");
+    return s.step() && s.i64(0) == 0;  // busy, log frames, checkpointed frames
+}
 
 int Store::schema_version() {
     std::lock_guard<std::recursive_mutex> lock(mu_);

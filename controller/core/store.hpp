@@ -131,6 +131,9 @@ public:
     }
 
     void exec(const std::string& sql);
+    // Copies the write-ahead log into the database file and empties it (after a deletion that must
+    // not linger there); false when a reader in another process kept part of it for now.
+    bool checkpoint();
     // Online backup to `out` with the SQLite backup API.
     void backup_to(const std::string& out);
     std::string integrity_check();

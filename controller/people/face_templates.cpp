@@ -12,6 +12,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "controller/core/log.hpp"
+
 namespace caregate {
 
 FaceKey FaceKey::load(const std::string& path) {
@@ -269,7 +271,11 @@ int TemplateStore::forget(int64_t elder_id, const std::string& actor) {
         return n;
     });
     // Out of the write-ahead log too, so the old pages do not linger there.
-    store_.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    if (!store_.checkpoint())
+        logger("face")->warn(
+            "elder {}'s deleted face templates stay in the database's write-ahead log until the next "
+            "checkpoint: another program (a backup, the CLI) was reading the database",
+            elder_id);
     return n;
 }
 

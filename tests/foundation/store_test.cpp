@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -188,6 +189,32 @@ TEST(Store, CommittedRowsSurviveSigkillMidWriteLoop) {
     });
     for (int64_t c : committed) ASSERT_TRUE(stored.count(c)) << "committed row " << c << " lost";
     EXPECT_GE(stored.size(), 300u);
+}
+
+// After a deletion the write-ahead log is copied into the database and emptied; a reader in another
+// process holding part of it is reported, and the next checkpoint completes.
+TEST(Store, ACheckpointSaysWhenAReaderKeptTheLog) {
+    TempDir dir;
+    Store store(dir.file("c.db"));
+    store.write([](sqlite3* db) {
+        exec(db, "INSERT INTO audit_log(ts,actor,action,subject,detail) VALUES(1,'t','a','s','{}')");
+    });
+    EXPECT_TRUE(store.checkpoint());
+    EXPECT_EQ(std::filesystem::file_size(dir.file("c.db-wal")), 0u) << "the log was emptied";
+    sqlite3* reader = nullptr;
+    ASSERT_EQ(sqlite3_open(dir.file("c.db").c_str(), &reader), SQLITE_OK);
+    store.write([](sqlite3* db) {
+        exec(db, "INSERT INTO audit_log(ts,actor,action,subject,detail) VALUES(2,'t','a','s','{}')");
+    });
+    exec(reader, "BEGIN");
+    exec(reader, "SELECT COUNT(*) FROM audit_log");  // a read transaction on the log as it is
+    store.write([](sqlite3* db) {
+        exec(db, "INSERT INTO audit_log(ts,actor,action,subject,detail) VALUES(3,'t','a','s','{}')");
+    });
+    EXPECT_FALSE(store.checkpoint()) << "a reader kept part of the log";
+    exec(reader, "COMMIT");
+    sqlite3_close(reader);
+    EXPECT_TRUE(store.checkpoint());
 }
 
 TEST(Store, OnlineBackupIsACompleteCopy) {
