@@ -1398,6 +1398,48 @@ TEST(FaceService, AnElderWhoStepsIntoThePlaceAnotherJustLeftIsNamedThemselves) {
     EXPECT_EQ(next[0].elder_id, biden);
 }
 
+// A forehead reading carries an elder's id only from a frame whose face was just checked to be
+// theirs. Someone stepping into a greeted elder's place is embedded up to a second later (a decided
+// track re-embeds once a second), and a reading taken meanwhile went into the elder's record.
+TEST(FaceService, AForeheadReadingNeverCarriesTheNameOfSomeoneElseStandingThere) {
+    Site s;
+    auto obama = s.enrolled("obama", "obama_1.jpg");
+    auto biden = s.enrolled("biden", "biden_1.jpg");
+    config::Camera cam;
+    cam.id = "door";
+    cam.thermal.emplace();
+    cam.thermal->source = s.dir.file("thermal.png");
+    cam.thermal->max_age_ms = 3'600'000;  // the test's clock does not move with the file's time
+    ASSERT_TRUE(
+        cv::imwrite(cam.thermal->source, cv::Mat(480, 640, CV_16UC1, cv::Scalar((36.6 + 273.15) * 100))));
+    ThermalCamera thermal(cam, s.bus, s.clock);
+    thermal.start();
+    ASSERT_TRUE(caregate::testing::eventually([&] { return thermal.online(); })) << "no thermal frame";
+    s.faces->attach_thermal("door", &thermal);
+    DoorCamera door(s);
+    auto readings = [&](const cv::Mat& frame, int n) {
+        std::vector<TemperatureReading> out;
+        for (int i = 0; i < n; ++i) s.faces->frame(door.cam, frame, door.t += 200);
+        while (auto e = door.sub->next(std::chrono::milliseconds(1)))
+            if (std::holds_alternative<TemperatureReading>(*e))
+                out.push_back(std::get<TemperatureReading>(*e));
+        return out;
+    };
+    auto first = readings(door_frame("biden_2.jpg"), 3);
+    ASSERT_FALSE(first.empty()) << "the greeted elder's forehead is read";
+    EXPECT_EQ(first.back().elder_id, biden);
+    // Obama steps into biden's place; his face is not a better view of biden's, so biden's track
+    // re-embeds only after its second.
+    auto after = readings(door_frame("obama_2.jpg"), 15);
+    EXPECT_FALSE(after.empty()) << "obama, decided on his own frames, has his forehead read";
+    for (auto& r : after) {
+        ASSERT_TRUE(r.elder_id);
+        EXPECT_EQ(*r.elder_id, obama) << "obama's forehead read as biden's, " << r.ts_ms - door.t << " ms";
+        EXPECT_NEAR(r.celsius, 36.6, 0.5);
+    }
+    thermal.stop();
+}
+
 // The box's clock may step back (NTP after a cold start without a real-time clock). The tracks'
 // times then lay ahead of every frame: a face already tracked was not embedded again (nor checked
 // for a newcomer in its place) until the clock caught up, so an elder walking in was never greeted.
