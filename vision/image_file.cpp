@@ -88,14 +88,19 @@ JpegWalk walk_jpeg(const std::string& b, bool to_end) {
     }
     return out;
 }
+
+// PNG: signature, then the IHDR chunk with width and height.
+std::optional<std::pair<uint32_t, uint32_t>> png_size(const std::string& b) {
+    auto u8 = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(b[i])); };
+    auto be32 = [&](size_t i) { return u8(i) << 24 | u8(i + 1) << 16 | u8(i + 2) << 8 | u8(i + 3); };
+    if (b.size() >= 24 && b.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0 && b.compare(12, 4, "IHDR") == 0)
+        return std::make_pair(be32(16), be32(20));
+    return std::nullopt;
+}
 }  // namespace
 
 std::optional<std::pair<uint32_t, uint32_t>> image_size(const std::string& b) {
-    auto u8 = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(b[i])); };
-    auto be32 = [&](size_t i) { return u8(i) << 24 | u8(i + 1) << 16 | u8(i + 2) << 8 | u8(i + 3); };
-    // PNG: signature, then the IHDR chunk with width and height.
-    if (b.size() >= 24 && b.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0 && b.compare(12, 4, "IHDR") == 0)
-        return std::make_pair(be32(16), be32(20));
+    if (auto png = png_size(b)) return png;
     return walk_jpeg(b, false).frame;
 }
 
@@ -103,11 +108,17 @@ cv::Mat decode_image(const std::string& bytes, const std::string& what) {
     if (bytes.empty()) throw std::runtime_error(what + ": empty file");
     // Read from the header before decoding: a small file may announce a gigapixel picture (a
     // decompression bomb), and only JPEG and PNG decoders are exposed to uploads.
-    auto size = image_size(bytes);
+    // A JPEG is walked once, to its end-of-image marker (checked after decoding, below).
+    auto size = png_size(bytes);
+    JpegWalk walk;
+    if (!size) {
+        walk = walk_jpeg(bytes, true);
+        size = walk.frame;
+    }
     if (!size)
         throw std::runtime_error(what + ": not a JPEG or PNG image (use a photo from a phone or camera)");
     const uint64_t pixels = uint64_t(size->first) * size->second;
-    const bool jpeg = static_cast<unsigned char>(bytes[0]) == 0xFF;  // image_size: JPEG or PNG
+    const bool jpeg = walk.frame.has_value();
     // A phone's 50 or 108 MP mode is a JPEG: libjpeg decodes it at 1/2, 1/4 or 1/8 of its size
     // straight away (never the full picture in memory), so such photos are taken, at most
     // kMaxImagePixels decoded. A PNG has no such path and is refused beyond it.
@@ -136,8 +147,7 @@ cv::Mat decode_image(const std::string& bytes, const std::string& what) {
         throw std::runtime_error(what + ": not a readable JPEG or PNG image (unknown format or truncated)");
     // A truncated JPEG decodes to a grey tail; libjpeg only warns. Its end-of-image marker must be
     // there (what follows it, a motion photo's video, is not read).
-    if (jpeg && !walk_jpeg(bytes, true).end)
-        throw std::runtime_error(what + ": JPEG is truncated (no end-of-image marker)");
+    if (jpeg && !walk.end) throw std::runtime_error(what + ": JPEG is truncated (no end-of-image marker)");
     return to_bgr8(img);
 }
 

@@ -1,5 +1,7 @@
 #include "controller/door/face_service.hpp"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -125,14 +127,11 @@ void FaceService::reload() {
     vision::Gallery fresh;
     std::vector<int64_t> unreadable;
     for (auto& t : templates_.load_all(model, &unreadable)) fresh.add(t.id, t.elder_id, t.descriptor);
-    if (!unreadable.empty()) {
-        std::string ids;
-        for (auto id : unreadable) ids += (ids.empty() ? "" : ", ") + std::to_string(id);
+    if (!unreadable.empty())
         logger("face")->error(
             "{} face templates cannot be decrypted and are left out (ids {}): the database was changed "
             "outside CareGate; the elders they belong to may need enrolling again",
-            unreadable.size(), ids);
-    }
+            unreadable.size(), fmt::join(unreadable, ", "));
     if (on_gallery_reload_) on_gallery_reload_();
     gallery_.take(fresh);
     loaded_generation_ = generation;
