@@ -375,15 +375,35 @@ EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o
     r.open_set.counts.enrolled_identities = r.open_set.enrolled.size();
     r.open_set.counts.stranger_identities = r.open_set.strangers.size();
 
-    std::vector<double> dist(tmpl_rows.size());
+    // As the gallery holds them: an identity with two or more templates also by their mean.
+    std::vector<Descriptor> means;
+    std::vector<int> mean_id;
+    if (o.mean_templates) {
+        std::map<int, std::vector<Descriptor>> of;
+        for (size_t t = 0; t < tmpl_rows.size(); ++t)
+            of[tmpl_id[t]].emplace_back(mx.row(tmpl_rows[t]), mx.row(tmpl_rows[t]) + mx.dim);
+        for (auto& [id, ts] : of) {
+            if (ts.size() < 2) continue;
+            std::vector<const Descriptor*> ptrs;
+            for (auto& d : ts) ptrs.push_back(&d);
+            if (auto m = mean_template(ptrs); !m.empty())
+                means.push_back(std::move(m)), mean_id.push_back(id);
+        }
+    }
+
+    std::vector<double> dist(tmpl_rows.size()), mean_dist(means.size());
     std::map<int, std::vector<Match>> track;  // identity → its probes' matches, in probe order
     for (auto [row, stranger] : probes) {
-        // Gallery::match: best template overall, best template of any *other* identity.
+        // Gallery::match: best template or mean overall, best of any *other* identity.
         double best = kInf, second = kInf;
         int best_id = -1;
         for (size_t t = 0; t < tmpl_rows.size(); ++t) {
             dist[t] = distance(probe_mx.row(row), mx.row(tmpl_rows[t]), mx.dim);
             if (dist[t] < best) best = dist[t], best_id = tmpl_id[t];
+        }
+        for (size_t m = 0; m < means.size(); ++m) {
+            mean_dist[m] = distance(probe_mx.row(row), means[m].data(), mx.dim);
+            if (mean_dist[m] < best) best = mean_dist[m], best_id = mean_id[m];
         }
         double sum = 0, sumsq = 0;
         size_t others = 0;
@@ -392,6 +412,8 @@ EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o
                 second = std::min(second, dist[t]);
                 sum += dist[t], sumsq += dist[t] * dist[t], ++others;
             }
+        for (size_t m = 0; m < means.size(); ++m)
+            if (mean_id[m] != best_id) second = std::min(second, mean_dist[m]);
         bool ambiguous = second - best < o.margin;
         bool accepted = best_id >= 0 && best <= o.threshold && !ambiguous;
         Match m;
@@ -592,6 +614,7 @@ nlohmann::json to_json(const EvalReport& r) {
               {"margin", r.options.margin},
               {"stranger_fraction", r.options.stranger_fraction},
               {"seed", r.options.seed},
+              {"mean_templates", r.options.mean_templates},
               {"track_frames", r.options.track_frames},
               {"probes_as_frames", r.probes_as_frames}}},
             {"failures", {{"count", failed}, {"by_reason", failures}}},
@@ -618,6 +641,94 @@ nlohmann::json to_json(const EvalReport& r) {
                 {"stranger_short_tracks", os.tracks.stranger_short_tracks},
                 {"errors", os.track_errors}}}}},
             {"groups", groups}};
+}
+
+SplitsSummary evaluate_splits(const std::vector<EvalSample>& samples, const EvalOptions& o, size_t splits) {
+    if (splits < 1) throw std::invalid_argument("--splits must be 1 or more");
+    if (!o.strangers.empty()) throw std::invalid_argument("--splits chooses the strangers: give no list");
+    SplitsSummary sum;
+    sum.splits = splits;
+    for (size_t i = 0; i < splits; ++i) {
+        EvalOptions one = o;
+        one.seed = o.seed + i;
+        const OpenSetResult r = evaluate(samples, one).open_set;
+        auto& c = sum.counts;
+        c.enrolled_identities += r.counts.enrolled_identities;
+        c.stranger_identities += r.counts.stranger_identities;
+        c.genuine_probes += r.counts.genuine_probes;
+        c.correct += r.counts.correct;
+        c.wrong_identity += r.counts.wrong_identity;
+        c.rejected += r.counts.rejected;
+        c.rejected_unknown += r.counts.rejected_unknown;
+        c.rejected_ambiguous += r.counts.rejected_ambiguous;
+        c.stranger_probes += r.counts.stranger_probes;
+        c.strangers_rejected += r.counts.strangers_rejected;
+        c.strangers_accepted += r.counts.strangers_accepted;
+        auto& t = sum.tracks;
+        t.tracks += r.tracks.tracks;
+        t.correct += r.tracks.correct;
+        t.wrong_identity += r.tracks.wrong_identity;
+        t.undecided += r.tracks.undecided;
+        t.short_tracks += r.tracks.short_tracks;
+        t.stranger_tracks += r.tracks.stranger_tracks;
+        t.strangers_accepted += r.tracks.strangers_accepted;
+        t.strangers_undecided += r.tracks.strangers_undecided;
+        t.stranger_short_tracks += r.tracks.stranger_short_tracks;
+        for (auto& e : r.stranger_accepted) ++sum.stranger_accepted[{e.identity, e.accepted_as}];
+        for (auto& e : r.wrong_identity) ++sum.wrong_identity[{e.identity, e.accepted_as}];
+    }
+    return sum;
+}
+
+nlohmann::json to_json(const SplitsSummary& s) {
+    auto named = [](const std::map<std::pair<std::string, std::string>, size_t>& m) {
+        nlohmann::json a = nlohmann::json::array();
+        for (auto& [k, n] : m) a.push_back({{"identity", k.first}, {"accepted_as", k.second}, {"photos", n}});
+        return a;
+    };
+    const auto& c = s.counts;
+    const auto& t = s.tracks;
+    return {{"splits", s.splits},
+            {"genuine_probes", c.genuine_probes},
+            {"correct", c.correct},
+            {"wrong_identity", c.wrong_identity},
+            {"rejected", c.rejected},
+            {"stranger_probes", c.stranger_probes},
+            {"strangers_accepted", c.strangers_accepted},
+            {"tracks",
+             {{"tracks", t.tracks},
+              {"correct", t.correct},
+              {"wrong_identity", t.wrong_identity},
+              {"undecided", t.undecided},
+              {"short", t.short_tracks},
+              {"stranger_tracks", t.stranger_tracks},
+              {"strangers_accepted", t.strangers_accepted},
+              {"stranger_short", t.stranger_short_tracks}}},
+            {"stranger_accepted", named(s.stranger_accepted)},
+            {"wrong", named(s.wrong_identity)}};
+}
+
+std::string to_table(const SplitsSummary& s) {
+    std::string out;
+    const auto& c = s.counts;
+    const auto& t = s.tracks;
+    auto pct = [](size_t a, size_t b) { return b ? 100.0 * double(a) / double(b) : 0.0; };
+    out += fmt("\nOver %zu choices of strangers (seeds from the first), summed\n", s.splits);
+    out += fmt("  genuine probes %6zu: correct %zu (%.2f %%), wrong identity %zu, rejected %zu\n",
+               c.genuine_probes, c.correct, pct(c.correct, c.genuine_probes), c.wrong_identity, c.rejected);
+    out += fmt("  stranger probes %5zu: accepted as someone %zu (%.3f %%)\n", c.stranger_probes,
+               c.strangers_accepted, pct(c.strangers_accepted, c.stranger_probes));
+    out +=
+        fmt("  tracks %zu: correct %zu, wrong %zu, undecided %zu; stranger tracks %zu (%zu of 3 or more "
+            "photos): accepted %zu\n",
+            t.tracks, t.correct, t.wrong_identity, t.undecided, t.stranger_tracks,
+            t.stranger_tracks - t.stranger_short_tracks, t.strangers_accepted);
+    for (auto& [k, n] : s.stranger_accepted)
+        out +=
+            fmt("  stranger %s -> %s: %zu photo(s) over the splits\n", k.first.c_str(), k.second.c_str(), n);
+    for (auto& [k, n] : s.wrong_identity)
+        out += fmt("  wrong: %s -> %s: %zu photo(s) over the splits\n", k.first.c_str(), k.second.c_str(), n);
+    return out;
 }
 
 std::string to_table(const EvalReport& r) {

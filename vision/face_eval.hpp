@@ -41,6 +41,9 @@ struct EvalOptions {
     // The door's rule over a track (face.decide_frames; vision/track_vote.hpp): each identity's probe
     // photos, in file-name order, stand in for the frames of one walk to the door.
     int track_frames = 3;
+    // An identity with two or more templates is also compared by their mean, as the gallery does;
+    // false measures the nearest template alone, to compare the two rules.
+    bool mean_templates = true;
 };
 
 struct DistanceStats {
@@ -130,6 +133,20 @@ struct EvalReport {
     OpenSetResult open_set;
     std::vector<GroupReport> groups;  // empty when no sample has a group
 };
+
+// The open-set test repeated over `splits` choices of strangers (seeds o.seed, o.seed + 1, …): one
+// split's stranger figure rests on which few look-alikes happen to be left out, so a threshold is
+// judged over many. Counts are summed over the splits; each error is named with how many splits made it.
+struct SplitsSummary {
+    size_t splits = 0;
+    OpenSetCounts counts;
+    TrackCounts tracks;
+    std::map<std::pair<std::string, std::string>, size_t> stranger_accepted,
+        wrong_identity;  // (who, as) → splits
+};
+SplitsSummary evaluate_splits(const std::vector<EvalSample>& samples, const EvalOptions& o, size_t splits);
+nlohmann::json to_json(const SplitsSummary& s);
+std::string to_table(const SplitsSummary& s);
 
 // Throws std::invalid_argument on bad options, an empty identity, descriptors of different sizes, or a
 // probe descriptor without a photo descriptor.

@@ -138,7 +138,42 @@ Scan scan(const uint16_t* row, const int64_t* elders, size_t n, const float* q, 
     return scan_portable(row, elders, n, q, dim);
 }
 
+// The best of two scans as one: best overall, and the best of any elder other than that one. Every
+// row of b's other elders is at least b.best away, so b.best stands in for them.
+Scan merge(const Scan& a, const Scan& b) {
+    if (b.best_elder < 0) return a;
+    if (a.best_elder < 0) return b;
+    if (a.best_elder == b.best_elder)
+        return {std::min(a.best, b.best), std::min(a.second, b.second), a.best_elder};
+    if (a.best <= b.best) return {a.best, std::min(a.second, b.best), a.best_elder};
+    return {b.best, std::min(b.second, a.best), b.best_elder};
+}
+
+// The direction of `sum` at length `length` (empty when the sum is zero).
+Descriptor scaled_mean(const std::vector<double>& sum, double length) {
+    double norm = 0;
+    for (double x : sum) norm += x * x;
+    if (!(norm > 1e-24)) return {};
+    const double scale = length / std::sqrt(norm);
+    Descriptor out(sum.size());
+    for (size_t k = 0; k < sum.size(); ++k) out[k] = float(sum[k] * scale);
+    return out;
+}
+
 }  // namespace
+
+Descriptor mean_template(const std::vector<const Descriptor*>& templates) {
+    if (templates.empty()) return {};
+    std::vector<double> sum(templates.front()->size(), 0.0);
+    double norms = 0;
+    for (auto* t : templates) {
+        if (t->size() != sum.size()) throw std::invalid_argument("templates of different sizes");
+        double n = 0;
+        for (size_t k = 0; k < sum.size(); ++k) sum[k] += (*t)[k], n += double((*t)[k]) * (*t)[k];
+        norms += std::sqrt(n);
+    }
+    return scaled_mean(sum, norms / double(templates.size()));
+}
 
 void Gallery::add(int64_t template_id, int64_t elder_id, const Descriptor& d) {
     std::unique_lock lock(mu_);
@@ -152,6 +187,22 @@ void Gallery::add(int64_t template_id, int64_t elder_id, const Descriptor& d) {
     for (float x : d) data_.push_back(to_half(x));
     template_ids_.push_back(template_id);
     elder_ids_.push_back(elder_id);
+
+    Sum& sum = sums_[elder_id];
+    if (sum.values.empty()) sum.values.assign(dim_, 0.0);
+    double n = 0;
+    for (size_t k = 0; k < dim_; ++k) sum.values[k] += d[k], n += double(d[k]) * d[k];
+    sum.norms += std::sqrt(n);
+    if (++sum.count < 2) return;
+    const Descriptor mean = scaled_mean(sum.values, sum.norms / double(sum.count));
+    if (mean.empty()) return;
+    auto [row, added] = mean_row_.emplace(elder_id, mean_elders_.size());
+    if (added) {
+        mean_elders_.push_back(elder_id);
+        mean_data_.resize(mean_elders_.size() * dim_);
+    }
+    uint16_t* out = mean_data_.data() + row->second * dim_;
+    for (size_t k = 0; k < dim_; ++k) out[k] = to_half(mean[k]);
 }
 
 void Gallery::remove_elder(int64_t elder_id) {
@@ -169,6 +220,20 @@ void Gallery::remove_elder(int64_t elder_id) {
     data_.resize(w * dim_);
     elder_ids_.resize(w);
     template_ids_.resize(w);
+
+    sums_.erase(elder_id);
+    if (auto it = mean_row_.find(elder_id); it != mean_row_.end()) {
+        // The last row takes the removed one's place.
+        const size_t row = it->second, last = mean_elders_.size() - 1;
+        if (row != last) {
+            std::copy_n(mean_data_.begin() + long(last * dim_), dim_, mean_data_.begin() + long(row * dim_));
+            mean_elders_[row] = mean_elders_[last];
+            mean_row_[mean_elders_[row]] = row;
+        }
+        mean_elders_.pop_back();
+        mean_data_.resize(mean_elders_.size() * dim_);
+        mean_row_.erase(elder_id);
+    }
 }
 
 void Gallery::take(Gallery& fresh) {
@@ -176,10 +241,18 @@ void Gallery::take(Gallery& fresh) {
     data_.swap(fresh.data_);
     template_ids_.swap(fresh.template_ids_);
     elder_ids_.swap(fresh.elder_ids_);
+    sums_.swap(fresh.sums_);
+    mean_row_.swap(fresh.mean_row_);
+    mean_data_.swap(fresh.mean_data_);
+    mean_elders_.swap(fresh.mean_elders_);
     std::swap(dim_, fresh.dim_);
     fresh.data_.clear();
     fresh.template_ids_.clear();
     fresh.elder_ids_.clear();
+    fresh.sums_.clear();
+    fresh.mean_row_.clear();
+    fresh.mean_data_.clear();
+    fresh.mean_elders_.clear();
 }
 
 void Gallery::clear() {
@@ -187,6 +260,10 @@ void Gallery::clear() {
     data_.clear();
     elder_ids_.clear();
     template_ids_.clear();
+    sums_.clear();
+    mean_row_.clear();
+    mean_data_.clear();
+    mean_elders_.clear();
 }
 
 bool Gallery::has_elder(int64_t elder_id) const {
@@ -205,7 +282,9 @@ Match Gallery::match(const Descriptor& q, double threshold, double margin) const
     const size_t n = elder_ids_.size();
     if (n == 0) return m;
     if (q.size() != dim_) return m;  // another model's descriptor matches nobody
-    auto [best, second, best_elder] = scan(data_.data(), elder_ids_.data(), n, q.data(), dim_, portable_);
+    auto [best, second, best_elder] =
+        merge(scan(data_.data(), elder_ids_.data(), n, q.data(), dim_, portable_),
+              scan(mean_data_.data(), mean_elders_.data(), mean_elders_.size(), q.data(), dim_, portable_));
     m.distance = std::sqrt(double(best));
     m.best_elder = best_elder;
     m.second_distance = second < 1e29f ? std::sqrt(double(second)) : 1e9;

@@ -290,11 +290,11 @@ nlohmann::json box_json(const cv::Rect& b) { return {b.x, b.y, b.x + b.width, b.
 // open-set 1:N result at the threshold the box would use, on a labelled folder of photos.
 void register_face_eval(CLI::App& face, CommandContext& ctx) {
     struct Opts {
-        std::string dir, model, groups, json_out, roc_png, config;
+        std::string dir, model, groups, json_out, roc_png, config, descriptors_out;
         double threshold = 0, margin = 0.05, strangers = 0.4;
-        int enroll = 2;
+        int enroll = 2, splits = 1;
         int track_frames = config::Face{}.decide_frames;
-        bool probes_as_frames = false;
+        bool probes_as_frames = false, nearest_only = false;
     };
     auto o = std::make_shared<Opts>();
     auto* ev = face.add_subcommand("eval",
@@ -313,6 +313,11 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
         ->capture_default_str();
     ev->add_option("--strangers", o->strangers, "fraction of identities never enrolled")
         ->capture_default_str();
+    ev->add_option("--splits", o->splits,
+                   "repeat the open-set test over this many choices of strangers and sum them (one choice "
+                   "rests on which few look-alikes happen to be strangers)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
     ev->add_option("--track-frames", o->track_frames,
                    "agreeing photos that decide a track, as face.decide_frames (each identity's probes "
                    "stand in for the frames of one walk to the door)")
@@ -321,9 +326,15 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
     ev->add_flag("--probes-as-frames", o->probes_as_frames,
                  "embed probe photos once, as the door embeds camera frames (no mirror image; still through "
                  "the photo checks), templates as enrollment does");
+    ev->add_flag("--nearest-template-only", o->nearest_only,
+                 "compare probes with each template only, not also with an elder's mean template as the box "
+                 "does (to measure what the mean adds)");
     ev->add_option("--groups", o->groups, "TSV: identity<TAB>group (e.g. age band, sex, origin)");
     ev->add_option("--json", o->json_out, "write the full report as JSON here");
     ev->add_option("--roc", o->roc_png, "write the ROC plot (PNG) here");
+    ev->add_option("--descriptors", o->descriptors_out,
+                   "write each photo's identity and descriptor (or why it has none) here, one JSON line a "
+                   "photo, to try other decision rules outside the tool");
     ev->callback([o, ev, &ctx] {
         guarded(ctx, [&]() -> int {
             namespace fs = std::filesystem;
@@ -402,17 +413,38 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
             eo.enroll_per_identity = o->enroll;
             eo.stranger_fraction = o->strangers;
             eo.track_frames = o->track_frames;
+            eo.mean_templates = !o->nearest_only;
             auto report = vision::evaluate(samples, eo);
             std::cout << "model " << engine.model_id() << " (" << opts.recognition_model << ")\n"
                       << vision::to_table(report);
+            std::optional<vision::SplitsSummary> splits;
+            if (o->splits > 1) {
+                splits = vision::evaluate_splits(samples, eo, size_t(o->splits));
+                std::cout << vision::to_table(*splits);
+            }
             if (!o->json_out.empty()) {
                 std::ofstream j(o->json_out);
                 nlohmann::json out = vision::to_json(report);
                 out["model"] = engine.model_id();
+                if (splits) out["splits"] = vision::to_json(*splits);
                 j << out.dump(2) << "\n";
                 if (!j) throw std::runtime_error(o->json_out + ": cannot write");
             }
             if (!o->roc_png.empty()) vision::write_roc_png(report, o->roc_png);
+            if (!o->descriptors_out.empty()) {
+                std::ofstream d(o->descriptors_out);
+                for (auto& s : samples) {
+                    nlohmann::json j = {{"file", s.file}, {"identity", s.identity}, {"group", s.group}};
+                    if (s.descriptor)
+                        j["descriptor"] = std::vector<float>(s.descriptor->begin(), s.descriptor->end());
+                    if (s.probe_descriptor)
+                        j["probe_descriptor"] =
+                            std::vector<float>(s.probe_descriptor->begin(), s.probe_descriptor->end());
+                    if (!s.reject_reason.empty()) j["reject_reason"] = s.reject_reason;
+                    d << j.dump() << "\n";
+                }
+                if (!d) throw std::runtime_error(o->descriptors_out + ": cannot write");
+            }
             return 0;
         });
     });
