@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "vision/face_net.hpp"
+#include "vision/gallery.hpp"
 
 namespace caregate::vision {
 
@@ -25,8 +26,8 @@ struct Scored {
     size_t best = 0;
 };
 
-// nearest[e]: the probe's distance to elder e's nearest template (infinity: none). `skip`: an
-// elder left out of the gallery (the probe's own, for a stranger trial), or nearest.size().
+// nearest[e]: the probe's distance to elder e (their nearest template or their mean; infinity: none). `skip`:
+// an elder left out of the gallery (the probe's own, for a stranger trial), or nearest.size().
 Scored score(const std::vector<double>& nearest, size_t skip, double margin) {
     Scored r;
     double best = std::numeric_limits<double>::infinity(), second = best;
@@ -77,6 +78,17 @@ std::optional<CohortNormalisation> measure_cohort(const std::vector<CalibrationT
     std::vector<Scored> genuine;
     std::vector<bool> genuine_own;
     std::vector<double> stranger_plain, stranger_z;
+    // As the door's gallery: an elder with two or more templates is also compared by their mean.
+    std::vector<std::vector<size_t>> rows_of(index.size());
+    for (size_t i = 0; i < t.size(); ++i) rows_of[elder_of[i]].push_back(i);
+    auto mean_of = [&](size_t elder, size_t leave_out) {
+        std::vector<const Descriptor*> ts;
+        for (size_t i : rows_of[elder])
+            if (i != leave_out) ts.push_back(&t[i].descriptor);
+        return ts.size() >= 2 ? mean_template(ts) : Descriptor{};
+    };
+    std::vector<Descriptor> means(index.size());
+    for (size_t e = 0; e < index.size(); ++e) means[e] = mean_of(e, t.size());
     std::vector<double> nearest(index.size());
     for (size_t p = 0; p < t.size(); p += c.probe_sample) {
         std::fill(nearest.begin(), nearest.end(), std::numeric_limits<double>::infinity());
@@ -85,6 +97,12 @@ std::optional<CohortNormalisation> measure_cohort(const std::vector<CalibrationT
                 nearest[elder_of[j]] =
                     std::min(nearest[elder_of[j]], distance(t[p].descriptor, t[j].descriptor));
         const size_t own = elder_of[p];
+        for (size_t e = 0; e < index.size(); ++e) {
+            // The probe's own elder: the mean of their other templates (a same-elder trial).
+            Descriptor own_mean = e == own ? mean_of(e, p) : Descriptor{};
+            const Descriptor& m = e == own ? own_mean : means[e];
+            if (!m.empty()) nearest[e] = std::min(nearest[e], distance(t[p].descriptor, m));
+        }
         Scored s = score(nearest, own, margin);
         stranger_plain.push_back(s.plain);
         stranger_z.push_back(s.z);

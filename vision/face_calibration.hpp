@@ -31,7 +31,8 @@ struct LookAlike {
 // false-accept rate. Each sampled template is a probe twice: with its elder's other templates still
 // enrolled (a genuine trial, when there are any) and with all of its elder's templates left out (a
 // stranger trial: the elder as a never-enrolled visitor who looks like the others). A probe's
-// distance to an elder is the nearest of that elder's templates; both rules need the runner-up
+// distance to an elder is that of the nearest of the elder's templates or of their mean, as the
+// door's gallery compares (the probe itself left out of its own elder's); both rules need the runner-up
 // margin, as the door does. T-norm scores the best match by how far it stands out from the probe's
 // distances to every other elder: z = (mean − best) / sd.
 struct CohortNormalisation {

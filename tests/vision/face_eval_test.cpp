@@ -12,6 +12,8 @@
 #include <random>
 
 #include "vision/face_calibration.hpp"
+#include "vision/face_net.hpp"
+#include "vision/gallery.hpp"
 
 using namespace caregate::vision;
 namespace fs = std::filesystem;
@@ -702,6 +704,38 @@ std::vector<CalibrationTemplate> gallery_with_blurred_half(double sharp, double 
     return t;
 }
 }  // namespace
+
+// The calibration's trials compare as the door's gallery does: with an elder's nearest template or
+// their mean. Elder 2's two photos lean each towards a day of their own; elder 1's face is near
+// their mean (0.67) though 0.82 from either photo. As a stranger trial (elder 1 left out), elder 1's
+// face is nearest elder 2's mean; allowing no stranger, the plain rule's cut lies there.
+TEST(SiteCalibration, TrialsCompareWithAnEldersMeanTemplateAsTheDoorDoes) {
+    auto unit = [](std::initializer_list<std::pair<int, float>> axes) {
+        std::vector<float> d(16, 0.f);
+        double n = 0;
+        for (auto [a, w] : axes) d[size_t(a)] += w;
+        for (float x : d) n += double(x) * x;
+        for (float& x : d) x = float(x / std::sqrt(n));
+        return d;
+    };
+    std::vector<CalibrationTemplate> t = {{1, unit({{0, 1.f}, {3, 0.2f}})},
+                                          {1, unit({{0, 1.f}, {4, 0.2f}})},  // like elder 2
+                                          {2, unit({{0, 1.f}, {1, 1.1f}})},
+                                          {2, unit({{0, 1.f}, {2, 1.1f}})},  // two days
+                                          {3, unit({{5, 1.f}})},
+                                          {3, unit({{5, 1.f}, {6, 0.1f}})},  // far from both
+                                          {4, unit({{7, 1.f}})},
+                                          {4, unit({{7, 1.f}, {8, 0.1f}})}};
+    auto mean2 = mean_template({&t[2].descriptor, &t[3].descriptor});
+    const double to_mean = distance(t[0].descriptor, mean2);
+    ASSERT_LT(to_mean, 0.70);
+    ASSERT_GT(distance(t[0].descriptor, t[2].descriptor), 0.80);
+    auto c = calibrate_site(t, 0.80, 0.05, 1e-3);
+    ASSERT_TRUE(c.cohort);
+    EXPECT_EQ(c.cohort->strangers_allowed, 0u);
+    EXPECT_NEAR(c.cohort->plain_threshold, to_mean, 1e-9)
+        << "the closest stranger trial is elder 1's face against elder 2's mean";
+}
 
 // `face calibrate` shows whether scoring against the site's own elders (T-norm) would name more of
 // them than the plain distance at the same false-accept rate. Where half the elders were enrolled

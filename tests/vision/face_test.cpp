@@ -546,6 +546,10 @@ TEST_P(GalleryScan, HalfPrecisionScanAgreesWithAnExactSearch) {
         all.emplace_back(i / 3, d);
         g.add(i, i / 3, d);
     }
+    // The gallery also holds each elder's mean template: so does the exact search.
+    for (int e = 0; e < 1000; ++e)
+        all.emplace_back(e, vision::mean_template({&all[size_t(3 * e)].second, &all[size_t(3 * e + 1)].second,
+                                                   &all[size_t(3 * e + 2)].second}));
     for (int t = 0; t < 20; ++t) {
         // A query near template 3t (its elder is t): a second photo of that person.
         vision::Descriptor q = all[size_t(3 * t)].second;
@@ -586,7 +590,9 @@ TEST(FaceService, IdentifiesHeldBackPhotosAndKeepsStrangersUnknown) {
     };
     EXPECT_EQ(who("obama_2.jpg"), obama);
     EXPECT_EQ(who("obama_4_240p.jpg"), obama);
-    EXPECT_EQ(who("biden_2.jpg"), biden);
+    // 0.81 from his one enrolled photo, beyond the default 0.80: with one photo enrolled the door
+    // names fewer (docs/face-accuracy.md), which is why enrollment asks for three.
+    EXPECT_FALSE(who("biden_2.jpg")) << "biden is elder " << biden;
     EXPECT_EQ(who("kit_harington_2.jpg"), kit);
     EXPECT_FALSE(who("rose_leslie_1.jpg")) << "not enrolled: unknown";
     EXPECT_FALSE(who("alex_lacamoire_1.jpg"));
@@ -1330,11 +1336,11 @@ TEST(FaceService, KeptEnrollmentPhotosGoWhenTheElderIsForgotten) {
 TEST(FaceService, TheDoorAndTheDeskAnalyseFacesAtOnceAndBothAreRight) {
     Site s;
     auto obama = s.enrolled("obama", "obama_1.jpg");
-    auto biden = s.enrolled("biden", "biden_1.jpg");
-    const cv::Mat photo = vision::load_image(faces_dir() + "/biden_2.jpg");
+    auto kit = s.enrolled("kit", "kit_harington_1.jpg");
+    const cv::Mat photo = vision::load_image(faces_dir() + "/kit_harington_2.jpg");
     auto alone = s.faces->identify(photo);
     ASSERT_EQ(alone.size(), 1u);
-    ASSERT_EQ(alone[0].match.elder_id, biden);
+    ASSERT_EQ(alone[0].match.elder_id, kit);
     std::atomic<bool> desk_done{false};
     std::vector<Identification> at_once;
     std::thread desk([&] {
@@ -1353,7 +1359,7 @@ TEST(FaceService, TheDoorAndTheDeskAnalyseFacesAtOnceAndBothAreRight) {
     desk.join();
     ASSERT_EQ(at_once.size(), 4u);
     for (auto& id : at_once) {
-        EXPECT_EQ(id.match.elder_id, biden);
+        EXPECT_EQ(id.match.elder_id, kit);
         EXPECT_EQ(id.match.distance, alone[0].match.distance) << "the same photo, another descriptor";
     }
     ASSERT_EQ(seen.size(), 1u) << "over " << frames << " door frames";
@@ -1761,7 +1767,7 @@ TEST(FaceCli, CalibrateNamesTheSitesLookAlikesAndProposesAThreshold) {
     EXPECT_EQ(j["closest"][0]["elder_a"], a);
     EXPECT_EQ(j["closest"][0]["elder_b"], b);
     double closest = j["closest"][0]["distance"];
-    EXPECT_GE(j["impostor_pairs_accepted_at_configured"].get<int>(), 1) << "the sisters are within 0.83";
+    EXPECT_GE(j["impostor_pairs_accepted_at_configured"].get<int>(), 1) << "the sisters are within 0.80";
     ASSERT_TRUE(j["proposed_threshold"].is_number());
     EXPECT_LT(j["proposed_threshold"].get<double>(), closest) << "the proposal keeps every pair apart";
     EXPECT_EQ(j["pairs"]["genuine"]["count"], 1) << "李福生's two photos";
