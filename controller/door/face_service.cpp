@@ -39,8 +39,8 @@ vision::FaceEngineOptions door_engine_options(const config::Face& f) {
 // Enrollment at the door camera takes the faces of its last frame only if that frame is this recent
 // (a track is dropped after 2 s without its face, so a live camera is well inside).
 constexpr int64_t kCameraEnrollSilenceMs = 2000;
-// Templates an elder should have: with one photo enrolled the door named 92.8 % of older East Asian
-// faces, with two 96.0 % (docs/face-accuracy.md); fewer than this is said, not refused.
+// Templates an elder should have: with one photo enrolled the door named 90.8 % of older East Asian
+// faces, with two (and their mean) 96.0 % (docs/face-accuracy.md); fewer than this is said, not refused.
 constexpr int kSuggestedTemplates = 3;
 // With face.liveness, an elder recognised who has not blinked this long after is asked to (most
 // people blink every few seconds, and are not told to when they already did).
