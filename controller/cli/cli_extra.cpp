@@ -334,7 +334,8 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
     ev->add_option("--roc", o->roc_png, "write the ROC plot (PNG) here");
     ev->add_option("--descriptors", o->descriptors_out,
                    "write each photo's identity and descriptor (or why it has none) here, one JSON line a "
-                   "photo, to try other decision rules outside the tool");
+                   "photo, to try other decision rules outside the tool; face descriptors are biometric "
+                   "data: the file is readable by its owner only, for evaluation sets, not elders' photos");
     ev->callback([o, ev, &ctx] {
         guarded(ctx, [&]() -> int {
             namespace fs = std::filesystem;
@@ -432,7 +433,12 @@ void register_face_eval(CLI::App& face, CommandContext& ctx) {
             }
             if (!o->roc_png.empty()) vision::write_roc_png(report, o->roc_png);
             if (!o->descriptors_out.empty()) {
-                std::ofstream d(o->descriptors_out);
+                {  // owner-only before a descriptor is in it
+                    std::ofstream create(o->descriptors_out, std::ios::app);
+                    if (!create) throw std::runtime_error(o->descriptors_out + ": cannot write");
+                }
+                fs::permissions(o->descriptors_out, fs::perms::owner_read | fs::perms::owner_write);
+                std::ofstream d(o->descriptors_out, std::ios::trunc);
                 for (auto& s : samples) {
                     nlohmann::json j = {{"file", s.file}, {"identity", s.identity}, {"group", s.group}};
                     if (s.descriptor)

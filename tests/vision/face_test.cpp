@@ -1873,13 +1873,37 @@ TEST(FaceCli, EvalMeasuresWithTheSitesSettingsUnlessAFlagOverrides) {
     EXPECT_NE(out.find("Open set 1:N (threshold 0.5000, margin 0.1000)"), std::string::npos) << out;
 
     ASSERT_EQ(run(caregate_bin() + " face eval " + faces_dir() + " --config " + s.dir.file("site.yaml") +
-                      " --threshold 0.7 --strangers 0 --json " + s.dir.file("r2.json") + " 2>/dev/null",
+                      " --threshold 0.7 --strangers 0 --json " + s.dir.file("r2.json") + " --descriptors " +
+                      s.dir.file("d.jsonl") + " --splits 3 2>/dev/null",
                   &out),
               0)
         << out;
     auto k = nlohmann::json::parse(read_file(s.dir.file("r2.json")));
     EXPECT_DOUBLE_EQ(k["options"]["threshold"].get<double>(), 0.7) << "the flag wins";
     EXPECT_DOUBLE_EQ(k["options"]["margin"].get<double>(), 0.1) << "the rest still from the site";
+    EXPECT_EQ(k["options"]["mean_templates"], true);
+    // --splits: the open set summed over 3 choices (with --strangers 0 each has the same probes).
+    EXPECT_EQ(k["splits"]["splits"], 3);
+    EXPECT_EQ(k["splits"]["genuine_probes"].get<int>(),
+              3 * k["open_set"]["counts"]["genuine_probes"].get<int>());
+    EXPECT_NE(out.find("Over 3 choices of strangers"), std::string::npos) << out;
+    // --descriptors: one line a photo, the descriptor or why there is none; owner-only (biometric).
+    std::istringstream lines(read_file(s.dir.file("d.jsonl")));
+    int photos = 0, with = 0;
+    for (std::string line; std::getline(lines, line); ++photos) {
+        auto d = nlohmann::json::parse(line);
+        if (d.contains("descriptor")) {
+            ++with;
+            EXPECT_EQ(d["descriptor"].size(), 192u);
+        } else {
+            EXPECT_FALSE(d["reject_reason"].get<std::string>().empty());
+        }
+    }
+    EXPECT_EQ(photos, 13);
+    EXPECT_EQ(with, 12);
+    auto perms = std::filesystem::status(s.dir.file("d.jsonl")).permissions();
+    EXPECT_EQ(perms & std::filesystem::perms::all,
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
 // `caregate face import DIR`: one sub-folder per elder (by name or id). The consent named on the
