@@ -363,6 +363,7 @@ int FaceService::store_enrollment(int64_t elder_id,
     // The gallery now holds what the store does, if it did before: no reload, which would make the
     // door decide every face in view again (an elder enrolled while standing there among them).
     if (loaded_generation_ == before) loaded_generation_ = after;
+    if (on_templates_stored_) on_templates_stored_();
     // Photos are not kept unless the site asks for it. Written with the templates, before a forget
     // can run: after it they would stay on disk with no one's templates.
     if (!kept.empty()) {

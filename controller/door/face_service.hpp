@@ -77,6 +77,9 @@ public:
     // Called in a reload once the templates are read, before the gallery is replaced: a test pauses
     // there to show a forget or an enrollment meanwhile is not undone by it.
     void on_gallery_reload(std::function<void()> fn) { on_gallery_reload_ = std::move(fn); }
+    // Called in an enrollment once its templates are stored, before its kept photos are written: a
+    // test pauses there to show a forget meanwhile takes the photos too.
+    void on_templates_stored(std::function<void()> fn) { on_templates_stored_ = std::move(fn); }
     void frame(const config::Camera& cam, const cv::Mat& bgr, int64_t ts_ms) override;
     size_t gallery_size() const { return gallery_.size(); }
     double threshold() const { return threshold_; }  // face.threshold, or the model's calibrated one
@@ -147,7 +150,7 @@ private:
     std::mutex desk_mu_;
     vision::FaceEngine desk_engine_;  // staff's photos: the door does not wait for them
     std::function<void()> on_photo_analysis_;
-    std::function<void()> on_gallery_reload_;
+    std::function<void()> on_gallery_reload_, on_templates_stored_;
     double threshold_;          // face.threshold, or the model's calibrated default
     double same_person_limit_;  // enrollment: further apart than this, two photos show two people
     vision::Gallery gallery_;

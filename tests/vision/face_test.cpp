@@ -1330,6 +1330,44 @@ TEST(FaceService, KeptEnrollmentPhotosGoWhenTheElderIsForgotten) {
     EXPECT_FALSE(std::filesystem::exists(dir)) << "the photos outlived the templates";
 }
 
+// A forget that comes while an enrollment has stored its templates but not yet written its kept
+// photos waits for them, and removes them with the templates: no photo stays on disk with no one's
+// templates (before, the forget ran at once and the photos were written after it).
+TEST(FaceService, AForgetDuringAnEnrollmentTakesItsKeptPhotosToo) {
+    Site s(", keep_enrollment_photos: true");
+    auto obama = s.elder("obama");
+    std::promise<void> stored, go_on;
+    auto go = go_on.get_future().share();
+    struct Release {  // never leave the enrollment waiting, even when an assertion ends the test
+        std::promise<void>& p;
+        bool done = false;
+        void now() {
+            if (!done) p.set_value(), done = true;
+        }
+        ~Release() { now(); }
+    } release{go_on};
+    s.faces->on_templates_stored([&, first = true]() mutable {
+        if (!first) return;
+        first = false;
+        stored.set_value();
+        go.wait();
+    });
+    auto enrolling = std::async(std::launch::async, [&] {
+        return s.enroll(obama, {"obama_1.jpg", "obama_2.jpg"});
+    });
+    ASSERT_EQ(stored.get_future().wait_for(std::chrono::seconds(60)), std::future_status::ready)
+        << "no enrollment";
+    auto forgetting = std::async(std::launch::async, [&] { return s.faces->forget(obama, "t"); });
+    EXPECT_EQ(forgetting.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout)
+        << "the forget did not wait for the enrollment's photos";
+    release.now();
+    EXPECT_EQ(enrolling.get(), 2);
+    EXPECT_EQ(forgetting.get(), 2) << "the forget took the templates the enrollment stored";
+    EXPECT_FALSE(std::filesystem::exists(s.cfg.store.media_dir + "/enrollment/" + std::to_string(obama)))
+        << "kept photos outlived the templates";
+    EXPECT_EQ(s.faces->template_count(obama), 0);
+}
+
 // The door's and the desk's engines run at the very same time and share dlib's landmark model: each
 // still gets what it would alone (the same photo gives the same distance every time, the elder at
 // the door is greeted once). Run under ThreadSanitizer too (docs/face-accuracy.md).
