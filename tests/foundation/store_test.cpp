@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <future>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -112,6 +113,44 @@ TEST(Store, FailedMigrationOrWriteRollsBackAndKeepsData) {
     }),
                  StoreError);
     EXPECT_EQ(count(s, "settings"), 1);
+}
+
+// Store::exec takes the store's lock like every other use of its one connection: a statement from
+// another thread waits for a write transaction under way instead of running inside it, and so is not
+// rolled back with it.
+TEST(Store, AStatementFromAnotherThreadWaitsForTheWriteUnderWay) {
+    TempDir dir;
+    Store s(dir.file("x.db"));
+    std::promise<void> inside, go_on;
+    auto go = go_on.get_future().share();
+    struct Release {  // never leave the write waiting, even when an assertion ends the test
+        std::promise<void>& p;
+        bool done = false;
+        void now() {
+            if (!done) p.set_value(), done = true;
+        }
+        ~Release() { now(); }
+    } release{go_on};
+    auto writing = std::async(std::launch::async, [&] {
+        try {
+            s.write([&](sqlite3* db) {
+                exec(db, "INSERT INTO settings(key, value) VALUES('a', '1')");
+                inside.set_value();
+                go.wait();
+                throw std::runtime_error("given up: rolled back");
+            });
+        } catch (const std::runtime_error&) {
+        }
+    });
+    ASSERT_EQ(inside.get_future().wait_for(std::chrono::seconds(30)), std::future_status::ready);
+    auto other =
+        std::async(std::launch::async, [&] { s.exec("INSERT INTO settings(key, value) VALUES('b', '2')"); });
+    EXPECT_EQ(other.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout)
+        << "the statement ran inside another thread's transaction";
+    release.now();
+    writing.get();
+    other.get();
+    EXPECT_EQ(count(s, "settings"), 1) << "the other thread's row was rolled back with the write";
 }
 
 // CCTV events are written without their own fsync; everything after them is back to FULL, also
