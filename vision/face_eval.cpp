@@ -266,7 +266,10 @@ PairMetrics pair_metrics(std::vector<double> gen, std::vector<double> imp, doubl
     return m;
 }
 
-EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o) {
+namespace {
+// with_pairs false: the open set only (the pair metrics do not depend on which identities are
+// strangers, so evaluate_splits need not measure them once a split).
+EvalReport evaluate_impl(const std::vector<EvalSample>& samples, const EvalOptions& o, bool with_pairs) {
     if (o.enroll_per_identity < 1) throw std::invalid_argument("enroll_per_identity must be at least 1");
     if (!(o.stranger_fraction >= 0 && o.stranger_fraction <= 1))
         throw std::invalid_argument("stranger_fraction must be within 0..1");
@@ -339,7 +342,7 @@ EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o
     };
     std::vector<size_t> all_rows(row_sample.size());
     for (size_t row = 0; row < all_rows.size(); ++row) all_rows[row] = row;
-    r.pairs = pairs_among(all_rows);
+    if (with_pairs) r.pairs = pairs_among(all_rows);
 
     // Open set: enroll the first photos of every non-stranger, probe with the rest and all strangers.
     std::set<std::string> strangers = pick_strangers(ids, o);
@@ -491,12 +494,18 @@ EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o
         for (auto& [name, g] : groups) {
             g.group = name;
             g.identities = group_ids[name].size();
-            g.pairs = pairs_among(group_rows[name]);
+            if (with_pairs) g.pairs = pairs_among(group_rows[name]);
             g.open_set = group_counts[name];
             r.groups.push_back(std::move(g));
         }
     }
     return r;
+}
+
+}  // namespace
+
+EvalReport evaluate(const std::vector<EvalSample>& samples, const EvalOptions& o) {
+    return evaluate_impl(samples, o, true);
 }
 
 namespace {
@@ -643,6 +652,34 @@ nlohmann::json to_json(const EvalReport& r) {
             {"groups", groups}};
 }
 
+OpenSetCounts& OpenSetCounts::operator+=(const OpenSetCounts& o) {
+    enrolled_identities += o.enrolled_identities;
+    stranger_identities += o.stranger_identities;
+    genuine_probes += o.genuine_probes;
+    correct += o.correct;
+    wrong_identity += o.wrong_identity;
+    rejected += o.rejected;
+    rejected_unknown += o.rejected_unknown;
+    rejected_ambiguous += o.rejected_ambiguous;
+    stranger_probes += o.stranger_probes;
+    strangers_rejected += o.strangers_rejected;
+    strangers_accepted += o.strangers_accepted;
+    return *this;
+}
+
+TrackCounts& TrackCounts::operator+=(const TrackCounts& o) {
+    tracks += o.tracks;
+    correct += o.correct;
+    wrong_identity += o.wrong_identity;
+    undecided += o.undecided;
+    short_tracks += o.short_tracks;
+    stranger_tracks += o.stranger_tracks;
+    strangers_accepted += o.strangers_accepted;
+    strangers_undecided += o.strangers_undecided;
+    stranger_short_tracks += o.stranger_short_tracks;
+    return *this;
+}
+
 SplitsSummary evaluate_splits(const std::vector<EvalSample>& samples, const EvalOptions& o, size_t splits) {
     if (splits < 1) throw std::invalid_argument("--splits must be 1 or more");
     if (!o.strangers.empty()) throw std::invalid_argument("--splits chooses the strangers: give no list");
@@ -651,29 +688,9 @@ SplitsSummary evaluate_splits(const std::vector<EvalSample>& samples, const Eval
     for (size_t i = 0; i < splits; ++i) {
         EvalOptions one = o;
         one.seed = o.seed + i;
-        const OpenSetResult r = evaluate(samples, one).open_set;
-        auto& c = sum.counts;
-        c.enrolled_identities += r.counts.enrolled_identities;
-        c.stranger_identities += r.counts.stranger_identities;
-        c.genuine_probes += r.counts.genuine_probes;
-        c.correct += r.counts.correct;
-        c.wrong_identity += r.counts.wrong_identity;
-        c.rejected += r.counts.rejected;
-        c.rejected_unknown += r.counts.rejected_unknown;
-        c.rejected_ambiguous += r.counts.rejected_ambiguous;
-        c.stranger_probes += r.counts.stranger_probes;
-        c.strangers_rejected += r.counts.strangers_rejected;
-        c.strangers_accepted += r.counts.strangers_accepted;
-        auto& t = sum.tracks;
-        t.tracks += r.tracks.tracks;
-        t.correct += r.tracks.correct;
-        t.wrong_identity += r.tracks.wrong_identity;
-        t.undecided += r.tracks.undecided;
-        t.short_tracks += r.tracks.short_tracks;
-        t.stranger_tracks += r.tracks.stranger_tracks;
-        t.strangers_accepted += r.tracks.strangers_accepted;
-        t.strangers_undecided += r.tracks.strangers_undecided;
-        t.stranger_short_tracks += r.tracks.stranger_short_tracks;
+        const OpenSetResult r = evaluate_impl(samples, one, false).open_set;
+        sum.counts += r.counts;
+        sum.tracks += r.tracks;
         for (auto& e : r.stranger_accepted) ++sum.stranger_accepted[{e.identity, e.accepted_as}];
         for (auto& e : r.wrong_identity) ++sum.wrong_identity[{e.identity, e.accepted_as}];
     }

@@ -80,6 +80,7 @@ struct OpenSetCounts {
     size_t genuine_probes = 0, correct = 0, wrong_identity = 0, rejected = 0;
     size_t rejected_unknown = 0, rejected_ambiguous = 0;  // best > threshold / runner-up within margin
     size_t stranger_probes = 0, strangers_rejected = 0, strangers_accepted = 0;
+    OpenSetCounts& operator+=(const OpenSetCounts& o);
 };
 
 // Each identity's probes as one track, decided as the door decides: an elder once `track_frames`
@@ -90,6 +91,7 @@ struct OpenSetCounts {
 struct TrackCounts {
     size_t tracks = 0, correct = 0, wrong_identity = 0, undecided = 0, short_tracks = 0;
     size_t stranger_tracks = 0, strangers_accepted = 0, strangers_undecided = 0, stranger_short_tracks = 0;
+    TrackCounts& operator+=(const TrackCounts& o);
 };
 
 struct OpenSetError {  // a probe accepted as the wrong person

@@ -19,6 +19,7 @@
 #include "tests/support/test_support.hpp"
 
 using namespace caregate;
+using caregate::testing::Pause;
 using caregate::testing::TempDir;
 
 namespace {
@@ -121,33 +122,23 @@ TEST(Store, FailedMigrationOrWriteRollsBackAndKeepsData) {
 TEST(Store, AStatementFromAnotherThreadWaitsForTheWriteUnderWay) {
     TempDir dir;
     Store s(dir.file("x.db"));
-    std::promise<void> inside, go_on;
-    auto go = go_on.get_future().share();
-    struct Release {  // never leave the write waiting, even when an assertion ends the test
-        std::promise<void>& p;
-        bool done = false;
-        void now() {
-            if (!done) p.set_value(), done = true;
-        }
-        ~Release() { now(); }
-    } release{go_on};
+    Pause inside;
     auto writing = std::async(std::launch::async, [&] {
         try {
             s.write([&](sqlite3* db) {
                 exec(db, "INSERT INTO settings(key, value) VALUES('a', '1')");
-                inside.set_value();
-                go.wait();
+                inside.wait_here();
                 throw std::runtime_error("given up: rolled back");
             });
         } catch (const std::runtime_error&) {
         }
     });
-    ASSERT_EQ(inside.get_future().wait_for(std::chrono::seconds(30)), std::future_status::ready);
+    EXPECT_TRUE(inside.arrived(std::chrono::seconds(30)));
     auto other =
         std::async(std::launch::async, [&] { s.exec("INSERT INTO settings(key, value) VALUES('b', '2')"); });
     EXPECT_EQ(other.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout)
         << "the statement ran inside another thread's transaction";
-    release.now();
+    inside.release();
     writing.get();
     other.get();
     EXPECT_EQ(count(s, "settings"), 1) << "the other thread's row was rolled back with the write";

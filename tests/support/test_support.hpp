@@ -4,9 +4,12 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -102,5 +105,35 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seco
     }
     return pred();
 }
+
+// A point where a test holds another thread: a hook the test installs calls wait_here(). The first
+// call says it arrived and waits until release(); later calls pass. Released when destroyed too.
+// A test checks arrival with EXPECT (not ASSERT) and releases before it waits for that thread.
+class Pause {
+public:
+    Pause() : arrived_future_(arrived_.get_future()), go_(go_on_.get_future().share()) {}
+    ~Pause() { release(); }
+    Pause(const Pause&) = delete;
+    Pause& operator=(const Pause&) = delete;
+    void wait_here() {
+        if (!first_.exchange(false)) return;
+        auto go = go_;  // the waiting thread keeps its own handle
+        arrived_.set_value();
+        go.wait();
+    }
+    bool arrived(std::chrono::milliseconds within) {
+        return arrived_future_.wait_for(within) == std::future_status::ready;
+    }
+    void release() {
+        std::call_once(released_, [this] { go_on_.set_value(); });
+    }
+
+private:
+    std::promise<void> arrived_, go_on_;
+    std::future<void> arrived_future_;
+    std::shared_future<void> go_;
+    std::atomic<bool> first_{true};
+    std::once_flag released_;
+};
 
 }  // namespace caregate::testing

@@ -1336,31 +1336,16 @@ TEST(FaceService, KeptEnrollmentPhotosGoWhenTheElderIsForgotten) {
 TEST(FaceService, AForgetDuringAnEnrollmentTakesItsKeptPhotosToo) {
     Site s(", keep_enrollment_photos: true");
     auto obama = s.elder("obama");
-    std::promise<void> stored, go_on;
-    auto go = go_on.get_future().share();
-    struct Release {  // never leave the enrollment waiting, even when an assertion ends the test
-        std::promise<void>& p;
-        bool done = false;
-        void now() {
-            if (!done) p.set_value(), done = true;
-        }
-        ~Release() { now(); }
-    } release{go_on};
-    s.faces->on_templates_stored([&, first = true]() mutable {
-        if (!first) return;
-        first = false;
-        stored.set_value();
-        go.wait();
-    });
+    Pause stored;
+    s.faces->on_templates_stored([&] { stored.wait_here(); });
     auto enrolling = std::async(std::launch::async, [&] {
         return s.enroll(obama, {"obama_1.jpg", "obama_2.jpg"});
     });
-    ASSERT_EQ(stored.get_future().wait_for(std::chrono::seconds(60)), std::future_status::ready)
-        << "no enrollment";
+    EXPECT_TRUE(stored.arrived(std::chrono::seconds(60))) << "no enrollment";
     auto forgetting = std::async(std::launch::async, [&] { return s.faces->forget(obama, "t"); });
     EXPECT_EQ(forgetting.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout)
         << "the forget did not wait for the enrollment's photos";
-    release.now();
+    stored.release();
     EXPECT_EQ(enrolling.get(), 2);
     EXPECT_EQ(forgetting.get(), 2) << "the forget took the templates the enrollment stored";
     EXPECT_FALSE(std::filesystem::exists(s.cfg.store.media_dir + "/enrollment/" + std::to_string(obama)))
@@ -1479,21 +1464,15 @@ TEST(FaceService, AnElderForgottenDuringAGalleryReloadStaysForgotten) {
     auto obama = s.enrolled("obama", "obama_1.jpg");
     auto biden = s.enrolled("biden", "biden_1.jpg");
     s.roster->deactivate(biden, "离开中心", "", "", "t");  // changes the gallery's templates
-    std::promise<void> read, go_on;
-    auto go = go_on.get_future().share();
-    s.faces->on_gallery_reload([&, first = true]() mutable {
-        if (!first) return;
-        first = false;
-        read.set_value();
-        go.wait();
-    });
+    Pause read;
+    s.faces->on_gallery_reload([&] { read.wait_here(); });
     auto reloading =
         std::async(std::launch::async, [&] { s.faces->follow_store(Heartbeat::steady_ms() + 60'000); });
-    ASSERT_EQ(read.get_future().wait_for(std::chrono::seconds(30)), std::future_status::ready) << "no reload";
+    EXPECT_TRUE(read.arrived(std::chrono::seconds(30))) << "no reload";
     auto forgetting = std::async(std::launch::async, [&] { return s.faces->forget(obama, "t"); });
     EXPECT_EQ(forgetting.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout)
         << "the forget did not wait for the reload that had read the elder's templates";
-    go_on.set_value();
+    read.release();
     reloading.get();
     EXPECT_EQ(forgetting.get(), 1);
     EXPECT_EQ(s.faces->gallery_size(), 0u) << "the reload brought the forgotten elder back";
