@@ -188,13 +188,23 @@ void Gallery::add(int64_t template_id, int64_t elder_id, const Descriptor& d) {
     template_ids_.push_back(template_id);
     elder_ids_.push_back(elder_id);
 
-    Sum& sum = sums_[elder_id];
-    if (sum.values.empty()) sum.values.assign(dim_, 0.0);
-    double n = 0;
-    for (size_t k = 0; k < dim_; ++k) sum.values[k] += d[k], n += double(d[k]) * d[k];
-    sum.norms += std::sqrt(n);
-    if (++sum.count < 2) return;
-    const Descriptor mean = scaled_mean(sum.values, sum.norms / double(sum.count));
+    auto& rows = rows_of_[elder_id];
+    rows.push_back(elder_ids_.size() - 1);
+    if (rows.size() >= 2) set_mean(elder_id, rows);
+}
+
+void Gallery::set_mean(int64_t elder_id, const std::vector<size_t>& rows) {
+    std::vector<double> sum(dim_, 0.0);
+    double norms = 0;
+    for (size_t r : rows) {
+        double n = 0;
+        for (size_t k = 0; k < dim_; ++k) {
+            const double x = from_half(data_[r * dim_ + k]);
+            sum[k] += x, n += x * x;
+        }
+        norms += std::sqrt(n);
+    }
+    const Descriptor mean = scaled_mean(sum, norms / double(rows.size()));
     if (mean.empty()) return;
     auto [row, added] = mean_row_.emplace(elder_id, mean_elders_.size());
     if (added) {
@@ -221,7 +231,9 @@ void Gallery::remove_elder(int64_t elder_id) {
     elder_ids_.resize(w);
     template_ids_.resize(w);
 
-    sums_.erase(elder_id);
+    // Rows moved up: index them again.
+    rows_of_.clear();
+    for (size_t r = 0; r < elder_ids_.size(); ++r) rows_of_[elder_ids_[r]].push_back(r);
     if (auto it = mean_row_.find(elder_id); it != mean_row_.end()) {
         // The last row takes the removed one's place.
         const size_t row = it->second, last = mean_elders_.size() - 1;
@@ -241,7 +253,7 @@ void Gallery::take(Gallery& fresh) {
     data_.swap(fresh.data_);
     template_ids_.swap(fresh.template_ids_);
     elder_ids_.swap(fresh.elder_ids_);
-    sums_.swap(fresh.sums_);
+    rows_of_.swap(fresh.rows_of_);
     mean_row_.swap(fresh.mean_row_);
     mean_data_.swap(fresh.mean_data_);
     mean_elders_.swap(fresh.mean_elders_);
@@ -249,7 +261,7 @@ void Gallery::take(Gallery& fresh) {
     fresh.data_.clear();
     fresh.template_ids_.clear();
     fresh.elder_ids_.clear();
-    fresh.sums_.clear();
+    fresh.rows_of_.clear();
     fresh.mean_row_.clear();
     fresh.mean_data_.clear();
     fresh.mean_elders_.clear();
@@ -260,7 +272,7 @@ void Gallery::clear() {
     data_.clear();
     elder_ids_.clear();
     template_ids_.clear();
-    sums_.clear();
+    rows_of_.clear();
     mean_row_.clear();
     mean_data_.clear();
     mean_elders_.clear();

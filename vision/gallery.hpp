@@ -58,15 +58,11 @@ private:
     std::vector<uint16_t> data_;  // N × dim_, IEEE half precision
     size_t dim_ = 0;              // set by the first template; one model per gallery
     std::vector<int64_t> template_ids_, elder_ids_;
-    // Elders with two or more templates: their mean template, one row each.
-    struct Sum {
-        std::vector<double> values;
-        double norms = 0;  // sum of the templates' lengths
-        size_t count = 0;
-    };
-    std::unordered_map<int64_t, Sum> sums_;         // elder → sum of their templates
-    std::unordered_map<int64_t, size_t> mean_row_;  // elder → row in mean_data_
-    std::vector<uint16_t> mean_data_;               // rows × dim_, half precision
+    // Elders with two or more templates: their mean template, one row each, made from their rows.
+    void set_mean(int64_t elder_id, const std::vector<size_t>& rows);
+    std::unordered_map<int64_t, std::vector<size_t>> rows_of_;  // elder → their rows in data_
+    std::unordered_map<int64_t, size_t> mean_row_;              // elder → row in mean_data_
+    std::vector<uint16_t> mean_data_;                           // rows × dim_, half precision
     std::vector<int64_t> mean_elders_;
     bool portable_ = false;
 };
