@@ -97,12 +97,12 @@ std::optional<CohortNormalisation> measure_cohort(const std::vector<CalibrationT
                 nearest[elder_of[j]] =
                     std::min(nearest[elder_of[j]], distance(t[p].descriptor, t[j].descriptor));
         const size_t own = elder_of[p];
-        for (size_t e = 0; e < index.size(); ++e) {
-            // The probe's own elder: the mean of their other templates (a same-elder trial).
-            Descriptor own_mean = e == own ? mean_of(e, p) : Descriptor{};
-            const Descriptor& m = e == own ? own_mean : means[e];
-            if (!m.empty()) nearest[e] = std::min(nearest[e], distance(t[p].descriptor, m));
-        }
+        for (size_t e = 0; e < index.size(); ++e)
+            if (e != own && !means[e].empty())
+                nearest[e] = std::min(nearest[e], distance(t[p].descriptor, means[e]));
+        // The probe's own elder: the mean of their other templates (a same-elder trial).
+        if (auto m = mean_of(own, p); !m.empty())
+            nearest[own] = std::min(nearest[own], distance(t[p].descriptor, m));
         Scored s = score(nearest, own, margin);
         stranger_plain.push_back(s.plain);
         stranger_z.push_back(s.z);

@@ -149,30 +149,25 @@ Scan merge(const Scan& a, const Scan& b) {
     return {b.best, std::min(b.second, a.best), b.best_elder};
 }
 
-// The direction of `sum` at length `length` (empty when the sum is zero).
-Descriptor scaled_mean(const std::vector<double>& sum, double length) {
-    double norm = 0;
-    for (double x : sum) norm += x * x;
-    if (!(norm > 1e-24)) return {};
-    const double scale = length / std::sqrt(norm);
-    Descriptor out(sum.size());
-    for (size_t k = 0; k < sum.size(); ++k) out[k] = float(sum[k] * scale);
-    return out;
-}
-
 }  // namespace
 
 Descriptor mean_template(const std::vector<const Descriptor*>& templates) {
     if (templates.empty()) return {};
     std::vector<double> sum(templates.front()->size(), 0.0);
-    double norms = 0;
+    double lengths = 0, norm = 0;
     for (auto* t : templates) {
         if (t->size() != sum.size()) throw std::invalid_argument("templates of different sizes");
         double n = 0;
         for (size_t k = 0; k < sum.size(); ++k) sum[k] += (*t)[k], n += double((*t)[k]) * (*t)[k];
-        norms += std::sqrt(n);
+        lengths += std::sqrt(n);
     }
-    return scaled_mean(sum, norms / double(templates.size()));
+    for (double x : sum) norm += x * x;
+    if (!(norm > 1e-24)) return {};
+    // The sum's direction at the templates' mean length.
+    const double scale = lengths / double(templates.size()) / std::sqrt(norm);
+    Descriptor out(sum.size());
+    for (size_t k = 0; k < sum.size(); ++k) out[k] = float(sum[k] * scale);
+    return out;
 }
 
 void Gallery::add(int64_t template_id, int64_t elder_id, const Descriptor& d) {
@@ -194,17 +189,13 @@ void Gallery::add(int64_t template_id, int64_t elder_id, const Descriptor& d) {
 }
 
 void Gallery::set_mean(int64_t elder_id, const std::vector<size_t>& rows) {
-    std::vector<double> sum(dim_, 0.0);
-    double norms = 0;
-    for (size_t r : rows) {
-        double n = 0;
-        for (size_t k = 0; k < dim_; ++k) {
-            const double x = from_half(data_[r * dim_ + k]);
-            sum[k] += x, n += x * x;
-        }
-        norms += std::sqrt(n);
+    std::vector<Descriptor> stored(rows.size(), Descriptor(dim_));
+    std::vector<const Descriptor*> templates;
+    for (size_t i = 0; i < rows.size(); ++i) {
+        for (size_t k = 0; k < dim_; ++k) stored[i][k] = from_half(data_[rows[i] * dim_ + k]);
+        templates.push_back(&stored[i]);
     }
-    const Descriptor mean = scaled_mean(sum, norms / double(rows.size()));
+    const Descriptor mean = mean_template(templates);
     if (mean.empty()) return;
     auto [row, added] = mean_row_.emplace(elder_id, mean_elders_.size());
     if (added) {
